@@ -1,0 +1,80 @@
+# tierfs build. `make` builds build/tierfs; `make test` runs unit and
+# integration tests, then the same under ASan/UBSan; `make bench` prints
+# ratios against the raw tier, passthrough_ll and mergerfs.
+CXX      ?= g++
+OPTFLAGS ?= -O2 -g
+CXXFLAGS := $(OPTFLAGS) -std=c++20 -Wall -Wextra -Werror -I. $(shell pkg-config --cflags fuse3 spdlog)
+LDLIBS   := $(shell pkg-config --libs fuse3 spdlog) -llmdb -lxxhash -lboost_program_options -lpthread
+GTEST    := -lgtest -lpthread
+
+# Debian packages the build, tests, demo and bench need.
+DEB_PACKAGES := g++ make pkg-config fuse3 libfuse3-dev liblmdb-dev liburing-dev libboost-dev \
+  libboost-program-options-dev libxxhash-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtoml11-dev libgtest-dev \
+  attr psmisc clang-format fio mergerfs
+
+BUILD ?= build
+SRCS_LIB := $(wildcard meta/*.cc tiering/*.cc policy/*.cc) $(filter-out fs/main.cc,$(wildcard fs/*.cc))
+OBJS_LIB := $(SRCS_LIB:%.cc=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.cc)
+INTEG_SRCS := $(wildcard tests/integration/*.cc)
+
+.PHONY: all deps test test-unit test-integration test-asan bench demo format clean install
+all: $(BUILD)/tierfs $(BUILD)/unit_tests $(BUILD)/integration_tests
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtierfs.a: $(OBJS_LIB)
+	ar rcs $@ $^
+
+$(BUILD)/tierfs: $(BUILD)/fs/main.o $(BUILD)/libtierfs.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/libtierfs.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(GTEST) -lgtest_main
+
+$(BUILD)/integration_tests: $(INTEG_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/libtierfs.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(GTEST) -lgtest_main
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+
+test-unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+test-integration: $(BUILD)/tierfs $(BUILD)/integration_tests
+	TIERFS_BIN=$(abspath $(BUILD)/tierfs) $(BUILD)/integration_tests
+
+# The README's test command: installs what it needs, then runs everything,
+# the sanitizer build included.
+test: deps
+	$(MAKE) -j2 all
+	$(MAKE) test-unit test-integration
+	$(MAKE) test-asan
+
+test-asan:
+	$(MAKE) -j2 BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) BUILD=build-asan test-unit test-integration
+
+bench: deps
+	$(MAKE) -j2 $(BUILD)/tierfs
+	bash bench/run.sh $(abspath $(BUILD)/tierfs)
+
+demo: deps
+	$(MAKE) -j2 $(BUILD)/tierfs
+	bash tools/demo.sh $(abspath $(BUILD)/tierfs)
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+install: $(BUILD)/tierfs
+	install -D -m 0755 $(BUILD)/tierfs $(DESTDIR)/usr/local/sbin/tierfs
+	install -D -m 0644 man/tierfs.8 $(DESTDIR)/usr/local/share/man/man8/tierfs.8
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# tierfs benchmark harness (`make bench`).
+#
+#   bash bench/run.sh [--tmpfs] /abs/path/to/build/tierfs
+#
+# Runs the same fio and metadata workloads, interleaved rep by rep, against:
+#   raw             the backing directory itself (no FUSE)
+#   tierfs          tierfs, ssd tier and hdd tier = two directories on the same disk
+#   passthrough_ll  libfuse's example low-level passthrough daemon (the FUSE floor)
+#   mergerfs        mergerfs, ssd dir then hdd dir, in a typical SSD-cache pool setup
+# and prints medians plus the ratios tierfs/raw, tierfs/passthrough_ll and tierfs/mergerfs
+# (higher is better for every row: a ratio above 1 means tierfs is faster).
+#
+# Environment:
+#   BENCH_REPS=3       repetitions per measurement; the median is reported
+#   BENCH_QUICK=1      divide every size by 8 (and run randread for 2 s): a smoke run
+#   BENCH_TMPFS=1      same as --tmpfs: back everything with a tmpfs, so FUSE is the limit
+#   BENCH_TARGETS="raw tierfs passthrough_ll mergerfs"   which targets to run
+#   TIERFS_ARGS=...    extra tierfs arguments (e.g. "--threads 10 -o allow_other")
+#   MERGERFS_OPTS=...  replaces our mergerfs -o options
+# Outputs (report, fio JSON, daemon logs) go to build/bench/; data to /var/tmp.
+set -uo pipefail  # no -e: a failed measurement is reported as ERR, the run goes on
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$REPO/build/bench
+TMPFS=${BENCH_TMPFS:-0}
+[[ ${1:-} == --tmpfs ]] && { TMPFS=1; shift; }
+TIERFS=${1:-}
+REPS=${BENCH_REPS:-3}
+QUICK=${BENCH_QUICK:-0}
+read -r -a TARGETS <<<"${BENCH_TARGETS:-raw tierfs passthrough_ll mergerfs}"
+ALL_TARGETS=(raw tierfs passthrough_ll mergerfs)
+
+# Sizes in MiB. Quick mode shrinks all of them 8x.
+DIV=1 && [[ $QUICK == 1 ]] && DIV=8
+SEQ_MB=$((4096 / DIV)) PAR_MB=$((512 / DIV)) RR_MB=$((1024 / DIV)) NFILES=$((20000 / DIV))
+RR_SECS=10 && [[ $QUICK == 1 ]] && RR_SECS=2
+NJOBS=8 NDIRS=20
+
+# mergerfs as the man page's "basic setup" (cache.files=partial + dropcacheonclose)
+# combined with its "tiered caching" advice: cache branch first, create policy ff,
+# spill to the next branch when the cache is full (moveonenospc).
+MERGERFS_OPTS=${MERGERFS_OPTS:-allow_other,use_ino,cache.files=partial,dropcacheonclose=true,category.create=ff,moveonenospc=true}
+# passthrough_ll with its defaults: multi-threaded, cache=auto (1 s timeouts), no
+# writeback. Its main() passes no max_threads, so libfuse's default of 10 applies.
+PT_OPTS=source  # only -o source=DIR is given; see print_header
+
+MODE=disk && [[ $TMPFS == 1 ]] && MODE=tmpfs
+[[ $QUICK == 1 ]] && MODE+=-quick
+BASE=/var/tmp/tierfs-bench.$$
+RESULT=$OUT/results-$MODE.txt
+declare -A PID MNT WORK SAMPLES FAILED
+MOUNTED=() TARGETS_RUN=()
+ROWS=(seqwrite seqread parwrite randread create stat unlink)
+declare -A LABEL=(
+  [seqwrite]="seq write ${SEQ_MB}M bs=1M +fsync MiB/s"
+  [seqread]="seq read ${SEQ_MB}M cold MiB/s"
+  [parwrite]="${NJOBS}x${PAR_MB}M write +fsync MiB/s"
+  [randread]="randread 4k ${RR_MB}M cold ${RR_SECS}s IOPS"
+  [create]="create ${NFILES} empty files/s"
+  [stat]="stat ${NFILES} (warm pass)/s"
+  [unlink]="unlink ${NFILES} files/s")
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+log() { echo "[$(date +%T)] $*" >&2; }
+
+# ---- setup and teardown ---------------------------------------------------------------------
+
+check_args() {
+  for t in "${TARGETS[@]}"; do
+    [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' in BENCH_TARGETS"
+  done
+  if [[ " ${TARGETS[*]} " == *" tierfs "* ]]; then
+    [[ -x $TIERFS ]] || die "usage: run.sh [--tmpfs] /abs/path/to/tierfs (got '${TIERFS}')"
+  fi
+  command -v fio >/dev/null || die "fio not found: run 'make deps'"
+  command -v python3 >/dev/null || die "python3 not found"
+  [[ $(id -u) == 0 ]] || log "warning: not root, cannot drop caches: 'cold' reads are warm"
+}
+
+build_tools() {
+  mkdir -p "$OUT/json" "$OUT/logs"
+  g++ -O2 -std=c++20 -Wall -Wextra -o "$OUT/metabench" "$REPO/bench/metabench.cc" || die "metabench build"
+  if [[ " ${TARGETS[*]} " == *" passthrough_ll "* ]]; then
+    # Built from the Debian package's copy at run time; never vendored into the repo.
+    gcc -O2 -o "$OUT/passthrough_ll" /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
+      $(pkg-config --cflags --libs fuse3) || die "passthrough_ll build (is libfuse3-dev installed?)"
+  fi
+}
+
+# Starts the daemon for target $1 in the foreground (-f) in the background, so its pid
+# is ours to wait on after unmounting, and waits until the mount shows up.
+mount_target() {
+  local t=$1 dir=$BASE/$1
+  if [[ $t == raw ]]; then mkdir -p "$dir/data" && WORK[$t]=$dir/data && return 0; fi
+  mkdir -p "$dir/mnt"
+  MNT[$t]=$dir/mnt WORK[$t]=$dir/mnt
+  case $t in
+    tierfs)
+      mkdir -p "$dir/ssd" "$dir/hdd" "$dir/state"
+      "$TIERFS" --ssd "$dir/ssd" --hdd "$dir/hdd" --state "$dir/state" -f \
+        ${TIERFS_ARGS:-} "$dir/mnt" ;;
+    passthrough_ll)
+      mkdir -p "$dir/src"
+      "$OUT/passthrough_ll" -f -o source="$dir/src" "$dir/mnt" ;;
+    mergerfs)
+      mkdir -p "$dir/ssd" "$dir/hdd"
+      mergerfs -f -o "$MERGERFS_OPTS" "$dir/ssd:$dir/hdd" "$dir/mnt" ;;
+  esac >"$OUT/logs/$t-$MODE.log" 2>&1 &
+  PID[$t]=$!
+  for _ in $(seq 300); do
+    if mountpoint -q "$dir/mnt"; then MOUNTED+=("$t"); return 0; fi
+    kill -0 "${PID[$t]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  FAILED[$t]="did not mount (log: $OUT/logs/$t-$MODE.log)"
+  log "$t ${FAILED[$t]}:"; tail -n 5 "$OUT/logs/$t-$MODE.log" >&2
+  kill "${PID[$t]}" 2>/dev/null; wait "${PID[$t]}" 2>/dev/null
+  return 1
+}
+
+# Unmounts target $1 and waits for its daemon to exit (its tiers may be reused after).
+unmount_target() {
+  local t=$1 pid=${PID[$1]}
+  # Not mounted any more if the daemon exited by itself (crash, or Ctrl-C reached it too).
+  if mountpoint -q "${MNT[$t]}"; then
+    # A busy mount (fio still closing files) gets one retry, then a lazy unmount.
+    fusermount3 -u "${MNT[$t]}" 2>/dev/null || { sleep 1; fusermount3 -u "${MNT[$t]}"; } ||
+      fusermount3 -uz "${MNT[$t]}"
+  fi
+  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$t (pid $pid) still running 30 s after unmount; killing it"
+    kill "$pid"
+  fi
+  wait "$pid" 2>/dev/null
+}
+
+# Runs on every exit, Ctrl-C included: nothing mounted or written may be left behind.
+cleanup() {
+  trap - EXIT INT TERM
+  local t
+  for t in "${MOUNTED[@]}"; do unmount_target "$t"; done
+  MOUNTED=()
+  if [[ $TMPFS == 1 ]] && mountpoint -q "$BASE"; then umount "$BASE" || umount -l "$BASE"; fi
+  [[ -d $BASE ]] && rm -rf --one-file-system "$BASE"
+}
+
+# ---- measurements ---------------------------------------------------------------------------
+
+drop_caches() {
+  sync
+  [[ $(id -u) == 0 ]] && echo 3 >/proc/sys/vm/drop_caches
+  return 0
+}
+
+# fio TARGET TAG ARGS...: runs one fio job in the target's directory; JSON kept in build/bench.
+FIO_JSON=
+fio_run() {
+  local t=$1 tag=$2; shift 2
+  FIO_JSON=$OUT/json/$MODE-$t-$tag.json
+  fio --directory="${WORK[$t]}" --ioengine=psync --fallocate=none --output-format=json \
+    --output="$FIO_JSON" "$@" >/dev/null 2>>"$OUT/logs/fio-$MODE.log"
+}
+
+# fio_value DIR UNIT: prints read|write bandwidth in MiB/s (UNIT=mib) or IOPS (UNIT=iops).
+# fio counts end_fsync inside the job's runtime, so write bandwidth includes the fsync.
+fio_value() {
+  python3 - "$FIO_JSON" "$1" "$2" <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+job = json.loads(text[text.index('{'):])['jobs'][0]  # skip any warnings before the JSON
+if job['error']:
+    sys.exit(1)
+io = job[sys.argv[2]]
+print('%.1f' % (io['bw_bytes'] / 2**20 if sys.argv[3] == 'mib' else io['iops']))
+EOF
+}
+
+# record ROW TARGET VALUE: keeps one sample.
+record() {
+  [[ -n $3 ]] || return 1
+  SAMPLES[$1,$2]+="$3 "
+  echo "$MODE,$1,$2,$3" >>"$OUT/samples-$MODE.csv"
+}
+
+wl_seq() {
+  local t=$1 v
+  drop_caches
+  fio_run "$t" seqwrite --name=seq --filename=seq.dat --rw=write --bs=1M --size="${SEQ_MB}M" \
+    --end_fsync=1 && v=$(fio_value write mib) && record seqwrite "$t" "$v" || log "$t seqwrite ERR (logs: build/bench/logs)"
+  drop_caches  # the read must come from the backing store, not the page cache
+  fio_run "$t" seqread --name=seq --filename=seq.dat --rw=read --bs=1M --size="${SEQ_MB}M" &&
+    v=$(fio_value read mib) && record seqread "$t" "$v" || log "$t seqread ERR (logs: build/bench/logs)"
+  rm -f "${WORK[$t]}/seq.dat"
+}
+
+wl_par() {
+  local t=$1 v
+  drop_caches
+  fio_run "$t" parwrite --name=par --numjobs=$NJOBS --group_reporting --rw=write --bs=1M \
+    --size="${PAR_MB}M" --end_fsync=1 && v=$(fio_value write mib) &&
+    record parwrite "$t" "$v" || log "$t parwrite ERR (logs: build/bench/logs)"
+  rm -f "${WORK[$t]}"/par.*
+}
+
+wl_randread() {
+  local t=$1 v
+  fio_run "$t" layout --name=rr --filename=rr.dat --rw=write --bs=1M --size="${RR_MB}M" \
+    --end_fsync=1 || { log "$t randread layout ERR (logs: build/bench/logs)"; rm -f "${WORK[$t]}/rr.dat"; return; }
+  drop_caches
+  fio_run "$t" randread --name=rr --filename=rr.dat --rw=randread --bs=4k --size="${RR_MB}M" \
+    --time_based --runtime="$RR_SECS" && v=$(fio_value read iops) &&
+    record randread "$t" "$v" || log "$t randread ERR (logs: build/bench/logs)"
+  rm -f "${WORK[$t]}/rr.dat"
+}
+
+wl_meta() {
+  local t=$1 d=${WORK[$1]}/meta out
+  mkdir -p "$d" || { log "$t metabench mkdir ERR"; return; }
+  drop_caches
+  if out=$("$OUT/metabench" "$d" "$NFILES" "$NDIRS" 2>>"$OUT/logs/metabench-$MODE.log"); then
+    record create "$t" "$(awk -F= '$1=="create_per_s"{print $2}' <<<"$out")"
+    record stat "$t" "$(awk -F= '$1=="stat_warm_per_s"{print $2}' <<<"$out")"
+    record unlink "$t" "$(awk -F= '$1=="unlink_per_s"{print $2}' <<<"$out")"
+  else
+    log "$t metabench ERR (logs: build/bench/logs)"
+  fi
+  rm -rf "$d"
+}
+
+# ---- report ---------------------------------------------------------------------------------
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "ERR";
+  else if (NR % 2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else print "-"}'; }
+
+print_header() {
+  echo "tierfs benchmark, $(date -Is)"
+  echo "kernel: $(uname -srm); nproc: $(nproc); cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+  echo "memory: $(free -g | awk '/^Mem:/{print $2}') GiB; backing: $MODE, $(df -hT "$BASE" | awk 'NR==2{print $1" ("$2")"}')"
+  echo "reps: $REPS (median reported); targets: ${TARGETS[*]}"
+  echo "fio: $(fio --version); libfuse: $(pkg-config --modversion fuse3); $(mergerfs --version 2>&1 | head -1)"
+  echo "tierfs: ${TIERFS:-n/a} --ssd SSD --hdd HDD --state STATE -f ${TIERFS_ARGS:-} (defaults otherwise)"
+  echo "passthrough_ll: -f -o $PT_OPTS=DIR (defaults: multithreaded, max 10 threads, cache=auto, no writeback)"
+  echo "mergerfs: -f -o $MERGERFS_OPTS SSD:HDD"
+  echo "fio: ioengine=psync fallocate=none; caches dropped before every measurement"
+}
+
+print_report() {
+  local fmt="%-36s %10s %10s %14s %10s | %8s %9s %9s\n" row t
+  echo
+  printf "$fmt" workload raw tierfs passthrough_ll mergerfs t/raw t/pt_ll t/mergerfs
+  for row in "${ROWS[@]}"; do
+    declare -A med=()
+    for t in "${ALL_TARGETS[@]}"; do
+      med[$t]=-
+      [[ -n ${FAILED[$t]:-} ]] && med[$t]=FAIL
+      [[ " ${TARGETS_RUN[*]} " == *" $t "* ]] && med[$t]=$(median <<<"${SAMPLES[$row,$t]:-}")
+    done
+    printf "$fmt" "${LABEL[$row]}" "${med[raw]}" "${med[tierfs]}" "${med[passthrough_ll]}" \
+      "${med[mergerfs]}" "$(ratio "${med[tierfs]}" "${med[raw]}")" \
+      "$(ratio "${med[tierfs]}" "${med[passthrough_ll]}")" "$(ratio "${med[tierfs]}" "${med[mergerfs]}")"
+    unset med
+  done
+  for t in "${!FAILED[@]}"; do echo "NOTE: $t ${FAILED[$t]}"; done
+  for t in "${MOUNTED[@]}"; do
+    kill -0 "${PID[$t]}" 2>/dev/null || echo "NOTE: $t daemon exited during the run (log: $OUT/logs/$t-$MODE.log)"
+  done
+  echo
+  echo "samples (row target: values):"
+  for row in "${ROWS[@]}"; do
+    for t in "${TARGETS_RUN[@]}"; do echo "  $row $t: ${SAMPLES[$row,$t]:-none}"; done
+  done
+}
+
+# ---- main -----------------------------------------------------------------------------------
+
+main() {
+  check_args
+  trap cleanup EXIT
+  trap 'log interrupted; exit 130' INT
+  trap 'log terminated; exit 143' TERM
+  build_tools
+  mkdir -p "$BASE"
+  if [[ $TMPFS == 1 ]]; then
+    # Room for the largest file twice (a tier copy in flight), with free space left above
+    # mergerfs' default minfreespace (4G), under which it would refuse to create files.
+    mount -t tmpfs -o size=$((2 * SEQ_MB + 6144))m tierfs-bench "$BASE" || die "tmpfs mount"
+  fi
+  exec > >(tee "$RESULT")
+  : >"$OUT/samples-$MODE.csv"
+  print_header
+  local t ok=() wl rep
+  for t in "${TARGETS[@]}"; do mount_target "$t" && ok+=("$t"); done
+  TARGETS_RUN=("${ok[@]}")
+  for wl in seq par randread meta; do
+    for rep in $(seq "$REPS"); do
+      for t in "${TARGETS_RUN[@]}"; do
+        log "$wl rep $rep/$REPS on $t"
+        "wl_$wl" "$t"
+      done
+    done
+  done
+  print_report
+  echo "report: $RESULT; samples: $OUT/samples-$MODE.csv; fio JSON: $OUT/json/"
+}
+
+main "$@"

@@ -1,0 +1,120 @@
+#include "fs/context.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace tierfs {
+
+namespace {
+
+struct timespec ToTimespec(int64_t ns) {
+  return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+}
+
+int64_t FromTimespec(const struct timespec& ts) {
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Context::Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
+                 std::unique_ptr<Tier> hdd)
+    : options_(options), store_(std::move(store)), ssd_(std::move(ssd)), hdd_(std::move(hdd)) {}
+
+void Context::FillStat(const Inode& n, struct stat* st) const {
+  *st = {};
+  st->st_ino = n.ino;
+  st->st_mode = n.mode;
+  st->st_nlink = n.nlink;
+  st->st_uid = n.uid;
+  st->st_gid = n.gid;
+  st->st_rdev = n.rdev;
+  st->st_size = n.size;
+  st->st_blksize = 1 << 20;
+  st->st_blocks = (n.size + 511) / 512;
+  st->st_atim = ToTimespec(n.atime_ns);
+  st->st_mtim = ToTimespec(n.mtime_ns);
+  st->st_ctim = ToTimespec(n.ctime_ns);
+  struct stat obj;
+  if (n.is_reg() && tier(n.tier).StatObject(n.ino, &obj).ok()) {
+    // Writes touch only the object, so its size, blocks and times are the
+    // current ones; setattr keeps the object's mtime equal to ours.
+    st->st_size = obj.st_size;
+    st->st_blocks = obj.st_blocks;
+    st->st_mtim = obj.st_mtim;
+    if (FromTimespec(obj.st_ctim) > n.ctime_ns) st->st_ctim = obj.st_ctim;
+  }
+}
+
+void Context::FillEntry(const Inode& n, fuse_entry_param* e) const {
+  *e = {};
+  e->ino = n.ino;
+  e->generation = 1;
+  e->attr_timeout = options_.attr_timeout;
+  e->entry_timeout = options_.entry_timeout;
+  FillStat(n, &e->attr);
+}
+
+void Context::ReplyEntry(fuse_req_t req, const Inode& n) {
+  fuse_entry_param e;
+  FillEntry(n, &e);
+  table_.Ref(n.ino);
+  if (fuse_reply_entry(req, &e) != 0) table_.Forget(n.ino, 1);  // request was interrupted
+}
+
+void Context::ReplyError(fuse_req_t req, const Status& st, const char* op) {
+  const int err = st.ok() ? EIO : st.err();
+  switch (err) {
+    case ENOENT: case EEXIST: case ENOTEMPTY: case ENOTDIR: case EISDIR: case ENODATA:
+    case ERANGE: case EPERM: case EACCES: case EINVAL: case ENXIO: case ENOSPC: case EXDEV:
+    case EOPNOTSUPP: case ENAMETOOLONG: case EFBIG:
+      break;
+    default:
+      spdlog::error("{}: {}", op, st.ok() ? "unknown error" : st.message());
+  }
+  fuse_reply_err(req, err);
+}
+
+int Context::ObjectFd(FileHandle& fh, bool create, Status* st) {
+  std::lock_guard<std::mutex> lock(fh.mu);
+  if (fh.fd >= 0) return fh.fd;
+  // O_RDWR even for read-only opens: with the writeback cache the kernel
+  // reads pages of files that were opened write-only.
+  fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR | (create ? O_CREAT : 0), st);
+  return fh.fd;
+}
+
+void Context::FreeInode(uint64_t ino) {
+  Inode n;
+  if (!store_->GetInode(ino, &n).ok()) return;
+  if (n.is_reg()) {
+    Status st = tier(n.tier).RemoveObject(ino);
+    if (!st.ok()) spdlog::warn("freeing inode {}: {}", ino, st.message());
+  }
+  Status st = store_->DeleteInode(ino);
+  if (!st.ok()) spdlog::error("freeing inode {}: {}", ino, st.message());
+}
+
+void Context::OnRemoved(const Removed& removed) {
+  if (removed.ino != 0 && removed.nlink == 0 && table_.MarkOrphan(removed.ino))
+    FreeInode(removed.ino);
+}
+
+Status Context::SyncAll() {
+  Status st = store_->Sync();
+  Status s1 = ssd_->SyncFs();
+  Status s2 = hdd_->SyncFs();
+  if (!st.ok()) return st;
+  return s1.ok() ? s2 : s1;
+}
+
+void Context::ReapOrphans() {
+  std::vector<uint64_t> orphans;
+  Status st = store_->ListOrphans(&orphans);
+  if (!st.ok()) spdlog::error("listing orphans: {}", st.message());
+  for (uint64_t ino : orphans) FreeInode(ino);
+  if (!orphans.empty()) spdlog::info("freed {} inodes unlinked while open", orphans.size());
+}
+
+}  // namespace tierfs

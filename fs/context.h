@@ -1,0 +1,103 @@
+// Context: the daemon's one state object, reached from every FUSE operation
+// through fuse_req_userdata(). Holds the namespace store, the two tiers and
+// the kernel-reference table, plus the helpers every operation shares to
+// turn our records into FUSE replies.
+#pragma once
+
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+
+#include <memory>
+#include <string>
+
+#include "fs/inode_table.h"
+#include "meta/store.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+struct Options {
+  std::string ssd_dir;
+  std::string hdd_dir;
+  std::string state_dir;
+  std::string policy_file;
+  std::string mountpoint;
+  std::string mount_options;  // comma-separated, passed to the kernel mount
+  bool foreground = false;
+  unsigned max_threads = 16;
+  // tierfs is the only writer of its namespace, so the kernel may keep
+  // entries and attributes for long; we invalidate when we change them.
+  double entry_timeout = 86400.0;
+  double attr_timeout = 86400.0;
+  double negative_timeout = 86400.0;
+};
+
+// An open regular file. The object fd is opened lazily: a new file has no
+// object until its first write, so creating and unlinking empty files costs
+// no I/O on the tiers.
+struct FileHandle {
+  uint64_t ino = 0;
+  TierId tier = TierId::kSsd;
+  int fd = -1;
+  bool wrote = false;
+  std::mutex mu;  // guards fd creation
+};
+
+class Context {
+ public:
+  Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
+          std::unique_ptr<Tier> hdd);
+
+  const Options& options() const { return options_; }
+  Store& store() { return *store_; }
+  InodeTable& table() { return table_; }
+  const Tier& tier(TierId id) const { return id == TierId::kSsd ? *ssd_ : *hdd_; }
+
+  // stat of an inode: metadata from LMDB, size/blocks/mtime of a regular
+  // file from its object (the object is the truth for its bytes).
+  void FillStat(const Inode& n, struct stat* st) const;
+  // An entry reply for `n` (the caller replies and must Ref the inode).
+  void FillEntry(const Inode& n, fuse_entry_param* e) const;
+  // Replies with the entry of `n` and records the kernel's new reference.
+  void ReplyEntry(fuse_req_t req, const Inode& n);
+  // Replies with -errno; unexpected errors (EIO and the like) are logged.
+  void ReplyError(fuse_req_t req, const Status& st, const char* op);
+
+  // The object fd of a handle, opening (and with `create`, creating) it on
+  // first use. Returns -1 with st ENOENT when there is no object and !create.
+  int ObjectFd(FileHandle& fh, bool create, Status* st);
+  // Frees an orphan inode: its object and its LMDB records.
+  void FreeInode(uint64_t ino);
+  // Called after an unlink, rmdir or replacing rename removed a link.
+  void OnRemoved(const Removed& removed);
+  // Makes everything durable: LMDB and both tiers' filesystems.
+  Status SyncAll();
+  // Frees orphans left by a previous run (no kernel references survive it).
+  void ReapOrphans();
+
+ private:
+  Options options_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Tier> ssd_;
+  std::unique_ptr<Tier> hdd_;
+  InodeTable table_;
+};
+
+inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
+inline FileHandle* Handle(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+
+// Whether the caller of `req` has `gid` as primary or supplementary group.
+bool CallerInGroup(fuse_req_t req, gid_t gid);
+// The owner and mode a new node in `parent` gets for the caller of `req`:
+// the caller's uid, the parent's gid under a setgid directory (which new
+// subdirectories inherit), the caller's gid otherwise.
+NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st);
+
+// The operation table; each ops_*.cc fills in its part.
+void AddAttrOps(fuse_lowlevel_ops* ops);
+void AddNamespaceOps(fuse_lowlevel_ops* ops);
+void AddFileOps(fuse_lowlevel_ops* ops);
+void AddDirOps(fuse_lowlevel_ops* ops);
+void AddXattrOps(fuse_lowlevel_ops* ops);
+
+}  // namespace tierfs

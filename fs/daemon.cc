@@ -1,0 +1,201 @@
+#include "fs/daemon.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace tierfs {
+
+namespace {
+
+// Mount points in /proc/self/mountinfo escape blanks as octal (\040).
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out.push_back(char(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The "major:minor" of the filesystem mounted at `path`, or "" if none is.
+std::string MountedDevice(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, point;
+    f >> id >> parent >> dev >> root >> point;
+    if (Unescape(point) == path) found = dev;  // the last one is on top
+  }
+  return found;
+}
+
+Status CheckMountpoint(const std::string& mountpoint, std::string* real) {
+  char buf[PATH_MAX];
+  if (!realpath(mountpoint.c_str(), buf)) return Status::Errno(errno, "mountpoint " + mountpoint);
+  *real = buf;
+  struct stat st;
+  if (stat(buf, &st) != 0) return Status::Errno(errno, "mountpoint " + mountpoint);
+  if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, "mountpoint " + mountpoint + " is not a directory");
+  if (!MountedDevice(*real).empty())
+    return Status::Error(EBUSY, "mountpoint " + mountpoint + " is busy: something is mounted there");
+  return Status::Ok();
+}
+
+Status MkdirP(const std::string& dir) {
+  for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
+    const std::string part = dir.substr(0, pos);
+    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return Status::Errno(errno, "create " + part);
+    if (pos == std::string::npos) return Status::Ok();
+  }
+}
+
+// One daemon per state directory; LMDB alone would let two share it.
+Status LockState(const std::string& state, int* fd) {
+  const std::string path = state + "/daemon.lock";
+  *fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (*fd < 0) return Status::Errno(errno, "open " + path);
+  if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
+    return Status::Error(EBUSY, "state " + state + " is in use by another tierfs daemon");
+  return Status::Ok();
+}
+
+// The state remembers which tiers it describes; another pair would show a
+// namespace whose objects are not there.
+Status CheckIdentity(Store& store, const Tier& tier, const std::string& state) {
+  const std::string key = std::string(tier.name()) + "_identity";
+  std::string known;
+  Status st = store.GetMeta(key, &known);
+  if (st.err() == ENOENT) return store.PutMeta(key, tier.identity());
+  if (!st.ok()) return st;
+  if (known != tier.identity())
+    return Status::Error(EINVAL, "state " + state + " belongs to another " + tier.name() +
+                                     " tier than " + tier.root() + " (identity " + known + ", found " +
+                                     tier.identity() + ")");
+  return Status::Ok();
+}
+
+// Lifts the kernel's defaults that throttle a FUSE mount: readahead of
+// 128 KiB and a 1% share of the dirty page budget.
+void TuneBdi(const std::string& device) {
+  if (device.empty()) return;
+  const std::string dir = "/sys/class/bdi/" + device + "/";
+  for (auto [file, value] : {std::pair{"read_ahead_kb", "4096"}, std::pair{"max_ratio", "40"}}) {
+    std::ofstream out(dir + file);
+    out << value;
+    if (!out.flush()) spdlog::info("could not set {}{} (not root?)", dir, file);
+  }
+}
+
+void Init(void*, fuse_conn_info* conn) {
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_WRITEBACK_CACHE);
+  want(FUSE_CAP_SPLICE_WRITE);
+  want(FUSE_CAP_SPLICE_MOVE);
+  want(FUSE_CAP_SPLICE_READ);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_ASYNC_DIO);
+  want(FUSE_CAP_ATOMIC_O_TRUNC);
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_READDIRPLUS_AUTO);
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  // The kernel clears setuid/setgid on write and chown itself.
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  conn->time_gran = 1;
+}
+
+void Destroy(void* userdata) {
+  Status st = static_cast<Context*>(userdata)->SyncAll();
+  if (!st.ok()) spdlog::error("final sync: {}", st.message());
+}
+
+}  // namespace
+
+std::string DefaultStateDir(const std::string& ssd_dir) { return ssd_dir + "/state"; }
+
+Status Serve(const Options& opt, const std::function<void(const Status&)>& on_ready) {
+  auto fail = [&](const Status& st) {
+    on_ready(st);
+    return st;
+  };
+  std::string mountpoint;
+  Status st = CheckMountpoint(opt.mountpoint, &mountpoint);
+  if (!st.ok()) return fail(st);
+  std::unique_ptr<Tier> ssd, hdd;
+  st = Tier::Open(TierId::kSsd, opt.ssd_dir, &ssd);
+  if (st.ok()) st = Tier::Open(TierId::kHdd, opt.hdd_dir, &hdd);
+  if (st.ok() && ssd->identity() == hdd->identity())
+    st = Status::Error(EINVAL, "--ssd and --hdd are the same directory");
+  if (!st.ok()) return fail(st);
+  const std::string state = opt.state_dir.empty() ? DefaultStateDir(opt.ssd_dir) : opt.state_dir;
+  int lock_fd = -1;
+  st = MkdirP(state);
+  if (st.ok()) st = LockState(state, &lock_fd);
+  std::unique_ptr<Store> store;
+  if (st.ok()) st = Store::Open(state, &store);
+  if (st.ok()) st = CheckIdentity(*store, *ssd, state);
+  if (st.ok()) st = CheckIdentity(*store, *hdd, state);
+  if (!st.ok()) return fail(st);
+
+  Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd));
+  ctx.ReapOrphans();
+
+  fuse_lowlevel_ops ops = {};
+  ops.init = Init;
+  ops.destroy = Destroy;
+  AddAttrOps(&ops);
+  AddNamespaceOps(&ops);
+  AddFileOps(&ops);
+  AddDirOps(&ops);
+  AddXattrOps(&ops);
+
+  std::string mount_opts = "fsname=tierfs,subtype=tierfs,default_permissions";
+  if (!opt.mount_options.empty()) mount_opts += "," + opt.mount_options;
+  std::vector<const char*> argv = {"tierfs", "-o", mount_opts.c_str()};
+  fuse_args args = FUSE_ARGS_INIT(int(argv.size()), const_cast<char**>(argv.data()));
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &ctx);
+  if (!se) return fail(Status::Error(EINVAL, "bad mount options: " + opt.mount_options));
+  if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint.c_str()) != 0) {
+    fuse_session_destroy(se);
+    return fail(Status::Error(EIO, "cannot mount on " + mountpoint + " (see above)"));
+  }
+  TuneBdi(MountedDevice(mountpoint));
+  spdlog::info("mounted {} (ssd {}, hdd {}, state {})", mountpoint, opt.ssd_dir, opt.hdd_dir, state);
+  on_ready(Status::Ok());
+
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(cfg, 1);
+  fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
+  fuse_loop_cfg_set_idle_threads(cfg, opt.max_threads);
+  int rc = fuse_session_loop_mt(se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);  // calls Destroy: the final sync
+  st = ctx.SyncAll();
+  close(lock_fd);
+  spdlog::info("unmounted {}", mountpoint);
+  if (!st.ok()) return st;
+  return rc == 0 ? Status::Ok() : Status::Error(EIO, "FUSE session ended with an error");
+}
+
+}  // namespace tierfs

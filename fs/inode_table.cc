@@ -1,0 +1,29 @@
+#include "fs/inode_table.h"
+
+namespace tierfs {
+
+void InodeTable::Ref(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_[ino].lookups++;
+}
+
+bool InodeTable::Forget(uint64_t ino, uint64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end()) return false;
+  it->second.lookups = it->second.lookups > n ? it->second.lookups - n : 0;
+  if (it->second.lookups > 0) return false;
+  const bool orphan = it->second.orphan;
+  entries_.erase(it);
+  return orphan;
+}
+
+bool InodeTable::MarkOrphan(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end()) return true;
+  it->second.orphan = true;
+  return false;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,113 @@
+// tierfs: mount the tiered filesystem. See man/tierfs.8.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "fs/daemon.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: tierfs --ssd DIR --hdd DIR [--state DIR] [--policy FILE] [-f] [-o OPT[,OPT...]] "
+    "MOUNTPOINT\n\n"
+    "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
+    "data lives as one object per file on the SSD tier or the HDD tier. New files are\n"
+    "written to the SSD tier. Unmount with `fusermount3 -u MOUNTPOINT`, umount or SIGTERM.\n\n"
+    "Options";
+
+int Fail(const std::string& msg) {
+  std::cerr << "tierfs: " << msg << "\n";
+  return 1;
+}
+
+// Without -f: the parent waits until the child has mounted (or failed) and
+// exits with the outcome, so `tierfs ... && ls MOUNTPOINT` works.
+int Daemonize(const tierfs::Options& opt) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return Fail("pipe: " + std::string(strerror(errno)));
+  pid_t pid = fork();
+  if (pid < 0) return Fail("fork: " + std::string(strerror(errno)));
+  if (pid > 0) {
+    close(pipefd[1]);
+    std::string msg;
+    char buf[512];
+    for (ssize_t n; (n = read(pipefd[0], buf, sizeof buf)) > 0;) msg.append(buf, n);
+    if (msg == "OK") return 0;
+    return Fail(msg.empty() ? "daemon exited before mounting" : msg);
+  }
+  close(pipefd[0]);
+  setsid();
+  const std::string state = opt.state_dir.empty() ? tierfs::DefaultStateDir(opt.ssd_dir) : opt.state_dir;
+  bool mounted = false;
+  tierfs::Status st = tierfs::Serve(opt, [&](const tierfs::Status& ready) {
+    mounted = ready.ok();
+    const std::string msg = ready.ok() ? "OK" : ready.message();
+    if (write(pipefd[1], msg.data(), msg.size()) < 0) {}
+    close(pipefd[1]);
+    if (!ready.ok()) return;
+    // From here on the log goes to the state directory.
+    int null_fd = open("/dev/null", O_RDWR);
+    int log_fd = open((state + "/tierfs.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(null_fd, 0);
+    dup2(null_fd, 1);
+    if (log_fd >= 0) dup2(log_fd, 2);
+    if (chdir("/") != 0) {}
+  });
+  if (!st.ok() && mounted) spdlog::error("{}", st.message());
+  _exit(st.ok() ? 0 : 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tierfs::Options opt;
+  std::vector<std::string> mount_opts;
+  po::options_description desc(kUsage);
+  desc.add_options()
+      ("help,h", "print this help and exit")
+      ("ssd", po::value(&opt.ssd_dir)->value_name("DIR"), "existing directory of the SSD (cache) tier")
+      ("hdd", po::value(&opt.hdd_dir)->value_name("DIR"), "existing directory of the HDD (capacity) tier")
+      ("state", po::value(&opt.state_dir)->value_name("DIR"),
+       "where the LMDB namespace lives (default: SSD_DIR/state)")
+      ("policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")
+      ("foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr")
+      ("options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
+       "FUSE mount options, e.g. allow_other")
+      ("threads", po::value(&opt.max_threads)->value_name("N")->default_value(opt.max_threads),
+       "most worker threads serving requests");
+  po::options_description hidden;
+  hidden.add_options()("mountpoint", po::value(&opt.mountpoint));
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::positional_options_description pos;
+  pos.add("mountpoint", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return Fail(std::string(e.what()) + " (see tierfs --help)");
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  if (opt.ssd_dir.empty()) return Fail("--ssd DIR is required (see tierfs --help)");
+  if (opt.hdd_dir.empty()) return Fail("--hdd DIR is required (see tierfs --help)");
+  if (opt.mountpoint.empty()) return Fail("MOUNTPOINT is required (see tierfs --help)");
+  if (opt.max_threads == 0) return Fail("--threads must be at least 1");
+  if (!opt.policy_file.empty() && access(opt.policy_file.c_str(), R_OK) != 0)
+    return Fail("policy file " + opt.policy_file + ": " + strerror(errno));
+  for (const auto& o : mount_opts) opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;
+
+  if (!opt.foreground) return Daemonize(opt);
+  tierfs::Status st = tierfs::Serve(opt, [](const tierfs::Status&) {});
+  if (!st.ok()) return Fail(st.message());
+  return 0;
+}

@@ -1,0 +1,181 @@
+// lookup, forget, getattr, setattr, access, statfs.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "fs/context.h"
+
+namespace tierfs {
+
+namespace {
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().Lookup(parent, name, &n);
+  if (st.err() == ENOENT) {
+    // A negative entry the kernel may cache: we are the only writer and
+    // every create goes through the kernel, which then drops it.
+    fuse_entry_param e = {};
+    e.entry_timeout = c.options().negative_timeout;
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  if (!st.ok()) return c.ReplyError(req, st, "lookup");
+  c.ReplyEntry(req, n);
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Context& c = Ctx(req);
+  if (c.table().Forget(ino, nlookup)) c.FreeInode(ino);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  Context& c = Ctx(req);
+  for (size_t i = 0; i < count; ++i)
+    if (c.table().Forget(forgets[i].ino, forgets[i].nlookup)) c.FreeInode(forgets[i].ino);
+  fuse_reply_none(req);
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "getattr");
+  struct stat s;
+  c.FillStat(n, &s);
+  fuse_reply_attr(req, &s, c.options().attr_timeout);
+}
+
+// Applies a size change to the object (creating it when the file grows).
+Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
+  Status st;
+  FileHandle* fh = fi ? Handle(fi) : nullptr;
+  int fd = fh ? c.ObjectFd(*fh, size > 0, &st) : -1;
+  int own_fd = -1;
+  if (!fh) fd = own_fd = c.tier(n.tier).OpenObject(n.ino, O_WRONLY | (size > 0 ? O_CREAT : 0), &st);
+  if (fd < 0) return st.err() == ENOENT && size == 0 ? Status::Ok() : st;
+  st = ftruncate(fd, size) == 0 ? Status::Ok()
+                                : Status::Errno(errno, "truncate " + c.tier(n.tier).ObjectPath(n.ino));
+  if (own_fd >= 0) close(own_fd);
+  return st;
+}
+
+// Keeps the object's times equal to ours: FillStat reports the object's.
+void SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
+  struct timespec ts[2] = {{0, UTIME_OMIT}, {n.mtime_ns / 1000000000, n.mtime_ns % 1000000000}};
+  if (fi && Handle(fi)->fd >= 0) {
+    futimens(Handle(fi)->fd, ts);
+    return;
+  }
+  const std::string path = c.tier(n.tier).ObjectPath(n.ino);
+  utimensat(AT_FDCWD, path.c_str(), ts, 0);
+}
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "setattr");
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (!n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);
+    st = Truncate(c, n, fi, attr->st_size);
+    if (!st.ok()) return c.ReplyError(req, st, "truncate");
+  }
+  const int64_t now = NowNs();
+  auto ns = [](const struct timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
+  st = c.store().Update(ino, [&](Inode& i) {
+    if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
+    if (to_set & FUSE_SET_ATTR_UID) i.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) i.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+      i.size = attr->st_size;
+      i.mtime_ns = now;
+    }
+    if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = ns(attr->st_atim);
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
+    if (to_set & FUSE_SET_ATTR_MTIME) i.mtime_ns = ns(attr->st_mtim);
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) i.mtime_ns = now;
+    if (to_set & FUSE_SET_ATTR_CTIME) i.ctime_ns = ns(attr->st_ctim);
+    else i.ctime_ns = now;
+    return Status::Ok();
+  }, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "setattr");
+  if (n.is_reg() && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_SIZE)))
+    SetObjectTimes(c, n, fi);
+  struct stat s;
+  c.FillStat(n, &s);
+  fuse_reply_attr(req, &s, c.options().attr_timeout);
+}
+
+bool InGroup(fuse_req_t req, gid_t gid) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  if (ctx->gid == gid) return true;
+  std::vector<gid_t> groups(64);
+  int n = fuse_req_getgroups(req, groups.size(), groups.data());
+  if (n > int(groups.size())) {
+    groups.resize(n);
+    n = fuse_req_getgroups(req, groups.size(), groups.data());
+  }
+  return n > 0 && std::find(groups.begin(), groups.begin() + n, gid) != groups.begin() + n;
+}
+
+// Only reached without default_permissions; the same check the kernel does.
+void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "access");
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  unsigned perm;
+  if (ctx->uid == 0) {
+    perm = (mask & X_OK) && !n.is_dir() && !(n.mode & 0111) ? 0 : 7;
+  } else if (ctx->uid == n.uid) {
+    perm = (n.mode >> 6) & 7;
+  } else if (InGroup(req, n.gid)) {
+    perm = (n.mode >> 3) & 7;
+  } else {
+    perm = n.mode & 7;
+  }
+  fuse_reply_err(req, (unsigned(mask) & perm) == unsigned(mask) ? 0 : EACCES);
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t) {
+  Context& c = Ctx(req);
+  struct statvfs ssd, hdd, out = {};
+  Status st = c.tier(TierId::kSsd).StatFs(&ssd);
+  if (st.ok()) st = c.tier(TierId::kHdd).StatFs(&hdd);
+  if (!st.ok()) return c.ReplyError(req, st, "statfs");
+  // Both tiers in units of the SSD tier's fragment size.
+  const double scale = double(hdd.f_frsize) / double(ssd.f_frsize);
+  out.f_bsize = 1 << 20;
+  out.f_frsize = ssd.f_frsize;
+  out.f_blocks = ssd.f_blocks + fsblkcnt_t(hdd.f_blocks * scale);
+  out.f_bfree = ssd.f_bfree + fsblkcnt_t(hdd.f_bfree * scale);
+  out.f_bavail = ssd.f_bavail + fsblkcnt_t(hdd.f_bavail * scale);
+  out.f_files = ssd.f_files + hdd.f_files;
+  out.f_ffree = ssd.f_ffree + hdd.f_ffree;
+  out.f_favail = ssd.f_favail + hdd.f_favail;
+  out.f_namemax = 255;
+  fuse_reply_statfs(req, &out);
+}
+
+}  // namespace
+
+void AddAttrOps(fuse_lowlevel_ops* ops) {
+  ops->lookup = Lookup;
+  ops->forget = Forget;
+  ops->forget_multi = ForgetMulti;
+  ops->getattr = GetAttr;
+  ops->setattr = SetAttr;
+  ops->access = Access;
+  ops->statfs = StatFs;
+}
+
+bool CallerInGroup(fuse_req_t req, gid_t gid) { return InGroup(req, gid); }
+
+}  // namespace tierfs

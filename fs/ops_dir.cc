@@ -1,0 +1,110 @@
+// opendir, readdir, readdirplus, releasedir, fsyncdir.
+//
+// A directory handle holds a snapshot of the entries taken at opendir (and
+// again at offset 0, i.e. rewinddir), so offsets stay stable while other
+// threads add and remove entries, as POSIX allows.
+#include <sys/stat.h>
+
+#include <vector>
+
+#include "fs/context.h"
+
+namespace tierfs {
+
+namespace {
+
+struct DirHandle {
+  uint64_t ino = 0;
+  std::vector<DirEntry> entries;
+  std::vector<Inode> inodes;  // filled for readdirplus
+  bool with_attrs = false;
+};
+
+DirHandle* Dir(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
+
+Status Snapshot(Context& c, DirHandle& d, bool with_attrs) {
+  d.with_attrs = with_attrs;
+  Status st = c.store().ListDir(d.ino, &d.entries, with_attrs ? &d.inodes : nullptr);
+  // "." and ".." lead the listing; the kernel resolves ".." itself.
+  d.entries.insert(d.entries.begin(), {DirEntry{".", d.ino, S_IFDIR}, DirEntry{"..", d.ino, S_IFDIR}});
+  if (with_attrs) d.inodes.insert(d.inodes.begin(), 2, Inode{});
+  return st;
+}
+
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "opendir");
+  if (!n.is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
+  auto* d = new DirHandle();
+  d->ino = ino;
+  fi->fh = reinterpret_cast<uint64_t>(d);
+  fi->cache_readdir = 0;
+  if (fuse_reply_open(req, fi) != 0) delete d;
+}
+
+void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  Context& c = Ctx(req);
+  DirHandle& d = *Dir(fi);
+  if (off == 0 || d.entries.empty() || d.with_attrs != plus) {
+    Status st = Snapshot(c, d, plus);
+    if (!st.ok()) return c.ReplyError(req, st, "readdir");
+  }
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = size_t(off); i < d.entries.size(); ++i) {
+    const DirEntry& e = d.entries[i];
+    const off_t next = off_t(i + 1);
+    size_t need;
+    if (plus) {
+      fuse_entry_param ep = {};
+      const bool real = i >= 2;  // "." and ".." carry no lookup reference
+      if (real) c.FillEntry(d.inodes[i], &ep);
+      else ep.attr.st_mode = S_IFDIR, ep.attr.st_ino = e.ino;
+      need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(), &ep, next);
+      if (need > size - used) break;
+      if (real) c.table().Ref(e.ino);
+    } else {
+      struct stat s = {};
+      s.st_ino = e.ino;
+      s.st_mode = e.type;
+      need = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &s, next);
+      if (need > size - used) break;
+    }
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDirCommon(req, size, off, fi, false);
+}
+
+void ReadDirPlus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDirCommon(req, size, off, fi, true);
+}
+
+void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete Dir(fi);
+  fuse_reply_err(req, 0);
+}
+
+void FsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  Context& c = Ctx(req);
+  Status st = c.store().Sync();
+  if (!st.ok()) return c.ReplyError(req, st, "fsyncdir");
+  fuse_reply_err(req, 0);
+}
+
+}  // namespace
+
+void AddDirOps(fuse_lowlevel_ops* ops) {
+  ops->opendir = OpenDir;
+  ops->readdir = ReadDir;
+  ops->readdirplus = ReadDirPlus;
+  ops->releasedir = ReleaseDir;
+  ops->fsyncdir = FsyncDir;
+}
+
+}  // namespace tierfs

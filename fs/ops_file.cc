@@ -1,0 +1,218 @@
+// create, open, read, write, flush, release, fsync, fallocate,
+// copy_file_range, lseek: the data path. Bytes go straight between the
+// kernel and the inode's object on its tier (splice where the kernel
+// offers it); LMDB is touched only on create, open with O_TRUNC, release
+// after writes, and fsync.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "fs/context.h"
+
+namespace tierfs {
+
+namespace {
+
+void SetOpenFlags(fuse_file_info* fi) {
+  // Nobody else writes our objects, so cached pages stay valid across opens.
+  fi->keep_cache = 1;
+}
+
+// Persists the object's size in LMDB so scans (policy, du of the tree) see it
+// without touching the tiers.
+Status RecordSize(Context& c, FileHandle& fh) {
+  struct stat s;
+  if (fh.fd < 0 || fstat(fh.fd, &s) != 0) return Status::Ok();
+  return c.store().Update(fh.ino, [&](Inode& i) {
+    i.size = s.st_size;
+    return Status::Ok();
+  }, nullptr);
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  Status st;
+  NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
+  Inode n;
+  if (st.ok()) st = c.store().Create(parent, name, node, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "create");
+  auto* fh = new FileHandle();
+  fh->ino = n.ino;
+  fh->tier = n.tier;
+  fi->fh = reinterpret_cast<uint64_t>(fh);
+  SetOpenFlags(fi);
+  fuse_entry_param e;
+  c.FillEntry(n, &e);
+  c.table().Ref(n.ino);
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    c.table().Forget(n.ino, 1);
+    delete fh;
+  }
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "open");
+  auto* fh = new FileHandle();
+  fh->ino = ino;
+  fh->tier = n.tier;
+  if (fi->flags & O_TRUNC) {
+    int fd = c.ObjectFd(*fh, false, &st);
+    if (fd >= 0 && ftruncate(fd, 0) != 0) st = Status::Errno(errno, "truncate on open");
+    else st = Status::Ok();
+    if (st.ok()) st = c.store().Update(ino, [](Inode& i) {
+      i.size = 0;
+      i.mtime_ns = i.ctime_ns = NowNs();
+      return Status::Ok();
+    }, nullptr);
+    if (!st.ok()) {
+      if (fh->fd >= 0) close(fh->fd);
+      delete fh;
+      return c.ReplyError(req, st, "open");
+    }
+    fh->wrote = true;
+  }
+  fi->fh = reinterpret_cast<uint64_t>(fh);
+  SetOpenFlags(fi);
+  if (fuse_reply_open(req, fi) != 0) {
+    if (fh->fd >= 0) close(fh->fd);
+    delete fh;
+  }
+}
+
+void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  Status st;
+  int fd = c.ObjectFd(*Handle(fi), false, &st);
+  if (fd < 0) {
+    if (st.err() == ENOENT) return (void)fuse_reply_buf(req, nullptr, 0);  // no object: empty
+    return c.ReplyError(req, st, "read");
+  }
+  // libfuse splices from the object into /dev/fuse when the kernel allows,
+  // and falls back to read() into a buffer otherwise.
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = fd;
+  buf.buf[0].pos = off;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  FileHandle& fh = *Handle(fi);
+  Status st;
+  int fd = c.ObjectFd(fh, true, &st);
+  if (fd < 0) return c.ReplyError(req, st, "write");
+  fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+  out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  out.buf[0].fd = fd;
+  out.buf[0].pos = off;
+  ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+  if (n < 0) {
+    return c.ReplyError(
+        req, Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino)), "write");
+  }
+  fh.wrote = true;
+  fuse_reply_write(req, n);
+}
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  // Nothing buffered here: writes went to the object already.
+  fuse_reply_err(req, 0);
+}
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  FileHandle* fh = Handle(fi);
+  if (fh->wrote) {
+    Status st = RecordSize(c, *fh);
+    if (!st.ok()) spdlog::warn("release of inode {}: {}", fh->ino, st.message());
+  }
+  if (fh->fd >= 0) close(fh->fd);
+  delete fh;
+  fuse_reply_err(req, 0);
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  FileHandle& fh = *Handle(fi);
+  Status st;
+  int fd = c.ObjectFd(fh, false, &st);
+  if (fd >= 0 && (datasync ? fdatasync(fd) : fsync(fd)) != 0)
+    return c.ReplyError(req, Status::Errno(errno, "fsync " + c.tier(fh.tier).ObjectPath(fh.ino)),
+                        "fsync");
+  // The metadata that names the object must be as durable as its bytes.
+  st = RecordSize(c, fh);
+  if (st.ok()) st = c.store().Sync();
+  if (!st.ok()) return c.ReplyError(req, st, "fsync");
+  fuse_reply_err(req, 0);
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  FileHandle& fh = *Handle(fi);
+  Status st;
+  int fd = c.ObjectFd(fh, true, &st);
+  if (fd < 0) return c.ReplyError(req, st, "fallocate");
+  if (fallocate(fd, mode, off, len) != 0) return (void)fuse_reply_err(req, errno);
+  fh.wrote = true;
+  fuse_reply_err(req, 0);
+}
+
+// Copies in 1 MiB steps when the tiers are different filesystems.
+ssize_t CopyByReadWrite(int in, off_t off_in, int out, off_t off_out, size_t len) {
+  std::vector<char> buf(std::min<size_t>(len, 1 << 20));
+  ssize_t n = pread(in, buf.data(), buf.size(), off_in);
+  if (n <= 0) return n;
+  return pwrite(out, buf.data(), n, off_out);
+}
+
+void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
+                   off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+  Context& c = Ctx(req);
+  Status st;
+  int in = c.ObjectFd(*Handle(fi_in), false, &st);
+  if (in < 0) return st.err() == ENOENT ? (void)fuse_reply_write(req, 0)
+                                        : c.ReplyError(req, st, "copy_file_range");
+  int out = c.ObjectFd(*Handle(fi_out), true, &st);
+  if (out < 0) return c.ReplyError(req, st, "copy_file_range");
+  ssize_t n = copy_file_range(in, &off_in, out, &off_out, len, flags);
+  if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP))
+    n = CopyByReadWrite(in, off_in, out, off_out, len);
+  if (n < 0) return (void)fuse_reply_err(req, errno);
+  Handle(fi_out)->wrote = true;
+  fuse_reply_write(req, n);
+}
+
+void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  Status st;
+  int fd = c.ObjectFd(*Handle(fi), false, &st);
+  if (fd < 0) return (void)fuse_reply_err(req, st.err() == ENOENT ? ENXIO : st.err());
+  off_t res = lseek(fd, off, whence);
+  if (res < 0) return (void)fuse_reply_err(req, errno);
+  fuse_reply_lseek(req, res);
+}
+
+}  // namespace
+
+void AddFileOps(fuse_lowlevel_ops* ops) {
+  ops->create = Create;
+  ops->open = Open;
+  ops->read = Read;
+  ops->write_buf = WriteBuf;
+  ops->flush = Flush;
+  ops->release = Release;
+  ops->fsync = Fsync;
+  ops->fallocate = Fallocate;
+  ops->copy_file_range = CopyFileRange;
+  ops->lseek = Lseek;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,114 @@
+// mknod, mkdir, symlink, readlink, unlink, rmdir, rename, link: each one
+// LMDB transaction in Store; none touches the tiers (objects appear on the
+// first write and go when the last reference does).
+#include <sys/stat.h>
+
+#include "fs/context.h"
+
+namespace tierfs {
+
+NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  NewNode node;
+  node.mode = mode;
+  node.uid = ctx->uid;
+  node.gid = ctx->gid;
+  Inode dir;
+  *st = Ctx(req).store().GetInode(parent, &dir);
+  if (st->ok() && (dir.mode & S_ISGID)) {
+    node.gid = dir.gid;
+    if (S_ISDIR(mode)) node.mode |= S_ISGID;
+  }
+  // As the kernel's inode_init_owner: a file that lands in a group its
+  // creator is not in must not keep the setgid bit.
+  if (!S_ISDIR(mode) && (node.mode & S_ISGID) && ctx->uid != 0 && !CallerInGroup(req, node.gid))
+    node.mode &= ~S_ISGID;
+  return node;
+}
+
+namespace {
+
+void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+              const char* link_target, const char* op) {
+  Context& c = Ctx(req);
+  Status st;
+  NewNode node = NewNodeFor(req, parent, mode, &st);
+  if (!st.ok()) return c.ReplyError(req, st, op);
+  node.rdev = rdev;
+  if (link_target) node.symlink_target = link_target;
+  Inode n;
+  st = c.store().Create(parent, name, node, &n);
+  if (!st.ok()) return c.ReplyError(req, st, op);
+  c.ReplyEntry(req, n);
+}
+
+void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  MakeNode(req, parent, name, mode, rdev, nullptr, "mknod");
+}
+
+void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  MakeNode(req, parent, name, S_IFDIR | (mode & 07777), 0, nullptr, "mkdir");
+}
+
+void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  MakeNode(req, parent, name, S_IFLNK | 0777, 0, target, "symlink");
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  Context& c = Ctx(req);
+  std::string target;
+  Status st = c.store().ReadSymlink(ino, &target);
+  if (!st.ok()) return c.ReplyError(req, st, "readlink");
+  fuse_reply_readlink(req, target.c_str());
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Context& c = Ctx(req);
+  Removed removed;
+  Status st = c.store().Unlink(parent, name, &removed);
+  if (!st.ok()) return c.ReplyError(req, st, "unlink");
+  c.OnRemoved(removed);
+  fuse_reply_err(req, 0);
+}
+
+void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Context& c = Ctx(req);
+  Removed removed;
+  Status st = c.store().Rmdir(parent, name, &removed);
+  if (!st.ok()) return c.ReplyError(req, st, "rmdir");
+  c.OnRemoved(removed);
+  fuse_reply_err(req, 0);
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+            const char* new_name, unsigned flags) {
+  Context& c = Ctx(req);
+  Removed replaced;
+  Status st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
+  if (!st.ok()) return c.ReplyError(req, st, "rename");
+  c.OnRemoved(replaced);
+  fuse_reply_err(req, 0);
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().Link(ino, new_parent, new_name, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "link");
+  c.ReplyEntry(req, n);
+}
+
+}  // namespace
+
+void AddNamespaceOps(fuse_lowlevel_ops* ops) {
+  ops->mknod = MkNod;
+  ops->mkdir = MkDir;
+  ops->symlink = Symlink;
+  ops->readlink = ReadLink;
+  ops->unlink = Unlink;
+  ops->rmdir = RmDir;
+  ops->rename = Rename;
+  ops->link = Link;
+}
+
+}  // namespace tierfs

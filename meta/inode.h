@@ -1,0 +1,47 @@
+// Inode: the metadata record of one file, directory, symlink or special
+// node, as stored in LMDB. Plain value type; no I/O.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+
+namespace tierfs {
+
+// Which tier holds a regular file's data object.
+enum class TierId : uint8_t { kSsd = 0, kHdd = 1 };
+inline const char* TierName(TierId t) { return t == TierId::kSsd ? "ssd" : "hdd"; }
+
+constexpr uint64_t kRootIno = 1;
+
+struct Inode {
+  uint64_t ino = 0;
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t nlink = 0;
+  uint64_t size = 0;
+  uint64_t rdev = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  TierId tier = TierId::kSsd;
+  uint8_t reserved[7] = {};
+  uint64_t generation = 0;  // checkpoint generation, set by the policy engine
+
+  bool is_dir() const { return S_ISDIR(mode); }
+  bool is_reg() const { return S_ISREG(mode); }
+  bool is_symlink() const { return S_ISLNK(mode); }
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint32_t type = 0;  // S_IFMT bits of the child
+};
+
+// Nanoseconds since the epoch, from the realtime clock.
+int64_t NowNs();
+
+}  // namespace tierfs

@@ -1,0 +1,275 @@
+#include "meta/store.h"
+
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "meta/txn.h"
+
+namespace tierfs {
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+namespace {
+
+constexpr size_t kMapSize = size_t(64) << 30;  // sparse; bounds the namespace at 64 GiB
+constexpr char kNextInoKey[] = "next_ino";
+
+std::string InoStr(uint64_t ino) { return "inode " + std::to_string(ino); }
+
+}  // namespace
+
+Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out) {
+  std::unique_ptr<Store> s(new Store());
+  s->dbs_ = std::make_unique<Dbs>();
+  int rc = mdb_env_create(&s->env_);
+  if (rc == 0) rc = mdb_env_set_maxdbs(s->env_, 8);
+  if (rc == 0) rc = mdb_env_set_mapsize(s->env_, kMapSize);
+  if (rc == 0) rc = mdb_env_set_maxreaders(s->env_, 512);
+  // NOSYNC: commits reach the page cache, which survives a daemon crash;
+  // Sync() is what makes them durable against power loss (fsync, syncfs).
+  // NOTLS: read transactions are not tied to libfuse's worker threads.
+  if (rc == 0) rc = mdb_env_open(s->env_, dir.c_str(), MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP, 0600);
+  if (rc != 0) return LmdbError(rc, "open LMDB environment in " + dir);
+  int dead = 0;
+  mdb_reader_check(s->env_, &dead);  // slots of a killed daemon
+
+  WriteTxn txn(s->env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  st = s->dbs_->OpenAll(txn.get());
+  if (!st.ok()) return st;
+  Inode root;
+  if (GetPod(txn.get(), s->dbs_->inodes, InoKey(kRootIno), &root) == MDB_NOTFOUND) {
+    root.ino = kRootIno;
+    root.mode = S_IFDIR | 0755;
+    root.uid = getuid();
+    root.gid = getgid();
+    root.nlink = 2;
+    root.atime_ns = root.mtime_ns = root.ctime_ns = NowNs();
+    st = PutPod(txn.get(), s->dbs_->inodes, InoKey(kRootIno), root, "create root");
+    if (st.ok()) st = PutU64(txn.get(), s->dbs_->meta, kNextInoKey, kRootIno + 1);
+    if (!st.ok()) return st;
+  }
+  st = txn.commit();
+  if (!st.ok()) return st;
+  *out = std::move(s);
+  return Status::Ok();
+}
+
+Store::~Store() {
+  if (env_) {
+    mdb_env_sync(env_, 1);
+    mdb_env_close(env_);
+  }
+}
+
+Status Store::Sync() {
+  int rc = mdb_env_sync(env_, 1);
+  return rc == 0 ? Status::Ok() : LmdbError(rc, "sync LMDB environment");
+}
+
+Status Store::GetInode(uint64_t ino, Inode* out) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  return dbs_->LoadInode(txn.get(), ino, out);
+}
+
+Status Store::Lookup(uint64_t parent, const std::string& name, Inode* out) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  DentryValue d;
+  st = dbs_->LoadDentry(txn.get(), parent, name, &d);
+  if (!st.ok()) return st;
+  return dbs_->LoadInode(txn.get(), d.ino, out);
+}
+
+Status Store::ListDir(uint64_t parent, std::vector<DirEntry>* entries,
+                      std::vector<Inode>* inodes) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  entries->clear();
+  if (inodes) inodes->clear();
+  return dbs_->ForEachDentry(txn.get(), parent, [&](const std::string& name, const DentryValue& d) {
+    entries->push_back(DirEntry{name, d.ino, d.type});
+    if (!inodes) return Status::Ok();
+    inodes->emplace_back();
+    return dbs_->LoadInode(txn.get(), d.ino, &inodes->back());
+  });
+}
+
+Status Store::ReadSymlink(uint64_t ino, std::string* target) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  MDB_val v;
+  int rc = GetRaw(txn.get(), dbs_->symlinks, InoKey(ino), &v);
+  if (rc == MDB_NOTFOUND) return Status::Error(EINVAL, InoStr(ino) + " is not a symlink");
+  if (rc != 0) return LmdbError(rc, "read symlink of " + InoStr(ino));
+  target->assign(static_cast<const char*>(v.mv_data), v.mv_size);
+  return Status::Ok();
+}
+
+Status Store::Create(uint64_t parent, const std::string& name, const NewNode& node, Inode* out) {
+  WriteTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  MDB_txn* t = txn.get();
+  Inode dir;
+  st = dbs_->LoadDir(t, parent, &dir);
+  if (!st.ok()) return st;
+  DentryValue existing;
+  st = dbs_->LoadDentry(t, parent, name, &existing);
+  if (st.ok()) return Status::Error(EEXIST, "'" + name + "' exists in " + InoStr(parent));
+  if (st.err() != ENOENT) return st;
+
+  uint64_t ino = 0;
+  st = GetU64(t, dbs_->meta, kNextInoKey, &ino);
+  if (st.ok()) st = PutU64(t, dbs_->meta, kNextInoKey, ino + 1);
+  if (!st.ok()) return st;
+
+  const int64_t now = NowNs();
+  Inode n;
+  n.ino = ino;
+  n.mode = node.mode;
+  n.uid = node.uid;
+  n.gid = node.gid;
+  n.rdev = node.rdev;
+  n.nlink = S_ISDIR(node.mode) ? 2 : 1;
+  n.atime_ns = n.mtime_ns = n.ctime_ns = now;
+  if (S_ISLNK(node.mode)) {
+    n.size = node.symlink_target.size();
+    st = PutRaw(t, dbs_->symlinks, InoKey(ino), node.symlink_target, "store symlink target");
+    if (!st.ok()) return st;
+  }
+  if (S_ISDIR(node.mode)) dir.nlink++;
+  dir.mtime_ns = dir.ctime_ns = now;
+  st = PutPod(t, dbs_->inodes, InoKey(ino), n, "create " + InoStr(ino));
+  if (st.ok()) st = PutPod(t, dbs_->inodes, InoKey(parent), dir, "update " + InoStr(parent));
+  if (st.ok()) st = dbs_->StoreDentry(t, parent, name, DentryValue{ino, node.mode & S_IFMT});
+  if (st.ok()) st = txn.commit();
+  if (st.ok()) *out = n;
+  return st;
+}
+
+Status Store::Link(uint64_t ino, uint64_t new_parent, const std::string& new_name, Inode* out) {
+  WriteTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  MDB_txn* t = txn.get();
+  Inode dir, n;
+  st = dbs_->LoadDir(t, new_parent, &dir);
+  if (st.ok()) st = dbs_->LoadInode(t, ino, &n);
+  if (!st.ok()) return st;
+  if (n.is_dir()) return Status::Error(EPERM, "hard link to directory " + InoStr(ino));
+  if (n.nlink == 0) return Status::Error(ENOENT, InoStr(ino) + " was unlinked");
+  DentryValue existing;
+  st = dbs_->LoadDentry(t, new_parent, new_name, &existing);
+  if (st.ok()) return Status::Error(EEXIST, "'" + new_name + "' exists in " + InoStr(new_parent));
+  const int64_t now = NowNs();
+  n.nlink++;
+  n.ctime_ns = now;
+  dir.mtime_ns = dir.ctime_ns = now;
+  st = PutPod(t, dbs_->inodes, InoKey(ino), n, "link " + InoStr(ino));
+  if (st.ok()) st = PutPod(t, dbs_->inodes, InoKey(new_parent), dir, "update " + InoStr(new_parent));
+  if (st.ok()) st = dbs_->StoreDentry(t, new_parent, new_name, DentryValue{ino, n.mode & S_IFMT});
+  if (st.ok()) st = txn.commit();
+  if (st.ok()) *out = n;
+  return st;
+}
+
+Status Store::Unlink(uint64_t parent, const std::string& name, Removed* removed) {
+  WriteTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  DentryValue d;
+  st = dbs_->LoadDentry(txn.get(), parent, name, &d);
+  if (!st.ok()) return st;
+  if (S_ISDIR(d.type)) return Status::Error(EISDIR, "unlink of directory '" + name + "'");
+  st = dbs_->RemoveEntry(txn.get(), parent, name, d, NowNs(), removed);
+  if (st.ok()) st = txn.commit();
+  return st;
+}
+
+Status Store::Rmdir(uint64_t parent, const std::string& name, Removed* removed) {
+  WriteTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  DentryValue d;
+  st = dbs_->LoadDentry(txn.get(), parent, name, &d);
+  if (!st.ok()) return st;
+  if (!S_ISDIR(d.type)) return Status::Error(ENOTDIR, "rmdir of non-directory '" + name + "'");
+  st = dbs_->RemoveEntry(txn.get(), parent, name, d, NowNs(), removed);
+  if (st.ok()) st = txn.commit();
+  return st;
+}
+
+Status Store::Update(uint64_t ino, const std::function<Status(Inode&)>& mutate, Inode* out) {
+  WriteTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  Inode n;
+  st = dbs_->LoadInode(txn.get(), ino, &n);
+  if (st.ok()) st = mutate(n);
+  if (st.ok()) st = PutPod(txn.get(), dbs_->inodes, InoKey(ino), n, "update " + InoStr(ino));
+  if (st.ok()) st = txn.commit();
+  if (st.ok() && out) *out = n;
+  return st;
+}
+
+Status Store::DeleteInode(uint64_t ino) {
+  WriteTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  MDB_txn* t = txn.get();
+  st = DelKey(t, dbs_->inodes, InoKey(ino), "delete " + InoStr(ino));
+  if (st.ok()) st = DelKey(t, dbs_->symlinks, InoKey(ino), "delete symlink of " + InoStr(ino));
+  if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
+  if (st.ok()) st = DelPrefix(t, dbs_->xattrs, InoKey(ino));
+  if (st.ok()) st = txn.commit();
+  return st;
+}
+
+Status Store::ListOrphans(std::vector<uint64_t>* out) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  out->clear();
+  return ForEachKey(txn.get(), dbs_->orphans, "", [&](const MDB_val& k, const MDB_val&) {
+    out->push_back(InoFromKey(k));
+    return Status::Ok();
+  });
+}
+
+Status Store::GetMeta(const std::string& key, std::string* value) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  MDB_val v;
+  int rc = GetRaw(txn.get(), dbs_->meta, key, &v);
+  if (rc == MDB_NOTFOUND) return Status::Error(ENOENT, "meta key " + key);
+  if (rc != 0) return LmdbError(rc, "read meta key " + key);
+  value->assign(static_cast<const char*>(v.mv_data), v.mv_size);
+  return Status::Ok();
+}
+
+Status Store::PutMeta(const std::string& key, const std::string& value) {
+  WriteTxn txn(env_);
+  Status st = txn.begin();
+  if (st.ok()) st = PutRaw(txn.get(), dbs_->meta, key, value, "write meta key " + key);
+  if (st.ok()) st = txn.commit();
+  return st;
+}
+
+}  // namespace tierfs

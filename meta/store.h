@@ -1,0 +1,99 @@
+// Store: the whole namespace in one LMDB environment.
+//
+// Databases: inodes (ino -> Inode), dentries ((parent, name) -> child),
+// symlinks (ino -> target), xattrs ((ino, name) -> value), orphans (inodes
+// with nlink 0 that the kernel may still reference) and meta (format, tier
+// identities, next inode number).
+//
+// Every mutating call is one LMDB write transaction, so rename, link and
+// unlink are atomic. Commits are not synced to disk one by one (a crash of
+// the daemon loses nothing, the kernel holds the pages); Sync() makes
+// everything committed so far durable across power loss, and is what fsync,
+// fsyncdir and syncfs call.
+//
+// Thread-safety: all methods may be called from many threads at once.
+// Errors: Status with an errno (ENOENT, EEXIST, ENOTEMPTY, ENOTDIR, EISDIR,
+// ENODATA, ERANGE, ENOSPC when the map is full, EIO for LMDB failures) and a
+// message naming the inode or entry.
+#pragma once
+
+#include <lmdb.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "meta/inode.h"
+#include "meta/status.h"
+
+namespace tierfs {
+
+struct NewNode {
+  uint32_t mode = 0;  // includes S_IFMT
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;
+  std::string symlink_target;  // for S_IFLNK
+};
+
+// What an unlink, rmdir or replacing rename did to the inode it removed.
+struct Removed {
+  uint64_t ino = 0;      // 0 when nothing was removed
+  uint32_t nlink = 0;    // links left; 0 means the inode is now an orphan
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the environment in `dir`. The root directory
+  // (inode 1) is created on first open, 0755 and owned by the caller.
+  static Status Open(const std::string& dir, std::unique_ptr<Store>* out);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Status GetInode(uint64_t ino, Inode* out);
+  Status Lookup(uint64_t parent, const std::string& name, Inode* out);
+  // A snapshot of a directory's entries, in name order; with attrs also fills
+  // `inodes` in the same order.
+  Status ListDir(uint64_t parent, std::vector<DirEntry>* entries, std::vector<Inode>* inodes);
+  Status ReadSymlink(uint64_t ino, std::string* target);
+
+  // Creates `name` in `parent`; EEXIST if taken. Directories get nlink 2 and
+  // bump the parent's nlink.
+  Status Create(uint64_t parent, const std::string& name, const NewNode& node, Inode* out);
+  Status Link(uint64_t ino, uint64_t new_parent, const std::string& new_name, Inode* out);
+  Status Unlink(uint64_t parent, const std::string& name, Removed* removed);
+  Status Rmdir(uint64_t parent, const std::string& name, Removed* removed);
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+  Status Rename(uint64_t old_parent, const std::string& old_name, uint64_t new_parent,
+                const std::string& new_name, unsigned flags, Removed* replaced);
+
+  // Reads the inode, lets `mutate` change it (returning non-ok aborts), and
+  // writes it back in one transaction.
+  Status Update(uint64_t ino, const std::function<Status(Inode&)>& mutate, Inode* out);
+  // Removes an orphan inode with its xattrs and symlink target.
+  Status DeleteInode(uint64_t ino);
+  Status ListOrphans(std::vector<uint64_t>* out);
+
+  // flags: 0, XATTR_CREATE or XATTR_REPLACE.
+  Status SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags);
+  Status GetXattr(uint64_t ino, const std::string& name, std::string* value);
+  Status ListXattr(uint64_t ino, std::vector<std::string>* names);
+  Status RemoveXattr(uint64_t ino, const std::string& name);
+
+  // Meta key/value (tier identities, format); ENOENT when absent.
+  Status GetMeta(const std::string& key, std::string* value);
+  Status PutMeta(const std::string& key, const std::string& value);
+
+  Status Sync();
+
+  struct Dbs;  // the database handles; defined in meta/txn.h, internal to meta/
+
+ private:
+  Store() = default;
+  MDB_env* env_ = nullptr;
+  std::unique_ptr<Dbs> dbs_;
+};
+
+}  // namespace tierfs

@@ -1,0 +1,193 @@
+#include "meta/txn.h"
+
+#include <sys/stat.h>
+
+namespace tierfs {
+
+Status LmdbError(int rc, const std::string& what) {
+  int err = EIO;
+  if (rc == MDB_MAP_FULL) err = ENOSPC;
+  if (rc > 0) err = rc;  // LMDB passes system errors through as errno values
+  return Status::Error(err, what + ": " + mdb_strerror(rc));
+}
+
+Status WriteTxn::begin() {
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn_);
+  return rc == 0 ? Status::Ok() : LmdbError(rc, "begin write transaction");
+}
+
+Status WriteTxn::commit() {
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;  // committed or freed either way
+  return rc == 0 ? Status::Ok() : LmdbError(rc, "commit transaction");
+}
+
+Status ReadTxn::begin() {
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn_);
+  return rc == 0 ? Status::Ok() : LmdbError(rc, "begin read transaction");
+}
+
+std::string InoKey(uint64_t ino) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, ino >>= 8) k[i] = char(ino & 0xff);
+  return k;
+}
+
+uint64_t InoFromKey(const MDB_val& k) {
+  uint64_t ino = 0;
+  const auto* p = static_cast<const unsigned char*>(k.mv_data);
+  for (size_t i = 0; i < 8 && i < k.mv_size; ++i) ino = (ino << 8) | p[i];
+  return ino;
+}
+
+int GetRaw(MDB_txn* t, MDB_dbi db, const std::string& key, MDB_val* out) {
+  MDB_val k = Val(key);
+  return mdb_get(t, db, &k, out);
+}
+
+Status PutRaw(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string& value,
+              const std::string& what) {
+  MDB_val k = Val(key), v = Val(value);
+  int rc = mdb_put(t, db, &k, &v, 0);
+  return rc == 0 ? Status::Ok() : LmdbError(rc, what);
+}
+
+Status DelKey(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string& what) {
+  MDB_val k = Val(key);
+  int rc = mdb_del(t, db, &k, nullptr);
+  return rc == 0 || rc == MDB_NOTFOUND ? Status::Ok() : LmdbError(rc, what);
+}
+
+Status ForEachKey(MDB_txn* t, MDB_dbi db, const std::string& prefix,
+                  const std::function<Status(const MDB_val&, const MDB_val&)>& fn) {
+  MDB_cursor* c = nullptr;
+  int rc = mdb_cursor_open(t, db, &c);
+  if (rc != 0) return LmdbError(rc, "open cursor");
+  MDB_val k = Val(prefix), v;
+  Status st;
+  rc = prefix.empty() ? mdb_cursor_get(c, &k, &v, MDB_FIRST)
+                      : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  while (rc == 0 && st.ok()) {
+    if (k.mv_size < prefix.size() || std::memcmp(k.mv_data, prefix.data(), prefix.size()) != 0)
+      break;
+    st = fn(k, v);
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  if (!st.ok()) return st;
+  return rc == 0 || rc == MDB_NOTFOUND ? Status::Ok() : LmdbError(rc, "iterate cursor");
+}
+
+Status DelPrefix(MDB_txn* t, MDB_dbi db, const std::string& prefix) {
+  std::vector<std::string> keys;
+  Status st = ForEachKey(t, db, prefix, [&](const MDB_val& k, const MDB_val&) {
+    keys.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
+    return Status::Ok();
+  });
+  for (const auto& key : keys) {
+    if (!st.ok()) break;
+    st = DelKey(t, db, key, "delete key");
+  }
+  return st;
+}
+
+Status GetU64(MDB_txn* t, MDB_dbi db, const std::string& key, uint64_t* out) {
+  int rc = GetPod(t, db, key, out);
+  return rc == 0 ? Status::Ok() : LmdbError(rc, "read " + key);
+}
+
+Status PutU64(MDB_txn* t, MDB_dbi db, const std::string& key, uint64_t v) {
+  return PutPod(t, db, key, v, "write " + key);
+}
+
+Status Store::Dbs::OpenAll(MDB_txn* t) {
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } all[] = {{"inodes", &inodes},   {"dentries", &dentries}, {"symlinks", &symlinks},
+             {"xattrs", &xattrs},   {"orphans", &orphans},   {"meta", &meta}};
+  for (auto& d : all) {
+    int rc = mdb_dbi_open(t, d.name, MDB_CREATE, d.dbi);
+    if (rc != 0) return LmdbError(rc, std::string("open database ") + d.name);
+  }
+  return Status::Ok();
+}
+
+Status Store::Dbs::LoadInode(MDB_txn* t, uint64_t ino, Inode* out) {
+  int rc = GetPod(t, inodes, InoKey(ino), out);
+  if (rc == MDB_NOTFOUND) return Status::Error(ENOENT, "no inode " + std::to_string(ino));
+  return rc == 0 ? Status::Ok() : LmdbError(rc, "read inode " + std::to_string(ino));
+}
+
+Status Store::Dbs::LoadDir(MDB_txn* t, uint64_t ino, Inode* out) {
+  Status st = LoadInode(t, ino, out);
+  if (st.ok() && !out->is_dir())
+    return Status::Error(ENOTDIR, "inode " + std::to_string(ino) + " is not a directory");
+  if (st.ok() && out->nlink == 0)
+    return Status::Error(ENOENT, "directory inode " + std::to_string(ino) + " was removed");
+  return st;
+}
+
+static std::string DentryKey(uint64_t parent, const std::string& name) {
+  return InoKey(parent) + name;
+}
+
+Status Store::Dbs::LoadDentry(MDB_txn* t, uint64_t parent, const std::string& name,
+                              DentryValue* out) {
+  int rc = GetPod(t, dentries, DentryKey(parent, name), out);
+  if (rc == MDB_NOTFOUND)
+    return Status::Error(ENOENT, "no '" + name + "' in inode " + std::to_string(parent));
+  return rc == 0 ? Status::Ok() : LmdbError(rc, "read entry '" + name + "'");
+}
+
+Status Store::Dbs::StoreDentry(MDB_txn* t, uint64_t parent, const std::string& name,
+                               const DentryValue& d) {
+  return PutPod(t, dentries, DentryKey(parent, name), d, "write entry '" + name + "'");
+}
+
+Status Store::Dbs::ForEachDentry(
+    MDB_txn* t, uint64_t parent,
+    const std::function<Status(const std::string&, const DentryValue&)>& fn) {
+  return ForEachKey(t, dentries, InoKey(parent), [&](const MDB_val& k, const MDB_val& v) {
+    DentryValue d;
+    if (v.mv_size != sizeof(d)) return Status::Error(EIO, "corrupt directory entry");
+    std::memcpy(&d, v.mv_data, sizeof(d));
+    return fn(std::string(static_cast<const char*>(k.mv_data) + 8, k.mv_size - 8), d);
+  });
+}
+
+bool Store::Dbs::DirIsEmpty(MDB_txn* t, uint64_t dir) {
+  bool empty = true;
+  ForEachKey(t, dentries, InoKey(dir), [&](const MDB_val&, const MDB_val&) {
+    empty = false;
+    return Status::Error(ECANCELED, "stop");
+  });
+  return empty;
+}
+
+Status Store::Dbs::RemoveEntry(MDB_txn* t, uint64_t parent, const std::string& name,
+                               const DentryValue& d, int64_t now, Removed* removed) {
+  Inode dir, victim;
+  Status st = LoadDir(t, parent, &dir);
+  if (st.ok()) st = LoadInode(t, d.ino, &victim);
+  if (!st.ok()) return st;
+  if (victim.is_dir()) {
+    if (!DirIsEmpty(t, d.ino))
+      return Status::Error(ENOTEMPTY, "directory '" + name + "' is not empty");
+    victim.nlink = 0;
+    dir.nlink--;
+  } else {
+    victim.nlink--;
+  }
+  victim.ctime_ns = now;
+  dir.mtime_ns = dir.ctime_ns = now;
+  st = DelKey(t, dentries, DentryKey(parent, name), "remove entry '" + name + "'");
+  if (st.ok()) st = PutPod(t, inodes, InoKey(parent), dir, "update parent of '" + name + "'");
+  if (st.ok()) st = PutPod(t, inodes, InoKey(d.ino), victim, "update '" + name + "'");
+  if (st.ok() && victim.nlink == 0)
+    st = PutRaw(t, orphans, InoKey(d.ino), "", "record orphan '" + name + "'");
+  if (st.ok() && removed) *removed = Removed{d.ino, victim.nlink};
+  return st;
+}
+
+}  // namespace tierfs

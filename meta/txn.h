@@ -1,0 +1,107 @@
+// Internal to meta/: LMDB transaction guards, key encodings and the typed
+// accessors Store's .cc files share. Not part of the public interface.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstring>
+#include <functional>
+#include <string>
+#include <type_traits>
+
+#include "meta/store.h"
+
+namespace tierfs {
+
+Status LmdbError(int rc, const std::string& what);
+
+class WriteTxn {
+ public:
+  explicit WriteTxn(MDB_env* env) : env_(env) {}
+  ~WriteTxn() {
+    if (txn_) mdb_txn_abort(txn_);
+  }
+  Status begin();
+  Status commit();
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  MDB_env* env_;
+  MDB_txn* txn_ = nullptr;
+};
+
+class ReadTxn {
+ public:
+  explicit ReadTxn(MDB_env* env) : env_(env) {}
+  ~ReadTxn() {
+    if (txn_) mdb_txn_abort(txn_);
+  }
+  Status begin();
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  MDB_env* env_;
+  MDB_txn* txn_ = nullptr;
+};
+
+// Inode numbers are stored big-endian so keys sort numerically and a
+// directory's entries are one contiguous key range.
+std::string InoKey(uint64_t ino);
+uint64_t InoFromKey(const MDB_val& k);
+inline MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+
+int GetRaw(MDB_txn* t, MDB_dbi db, const std::string& key, MDB_val* out);
+Status PutRaw(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string& value,
+              const std::string& what);
+Status DelKey(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string& what);
+Status DelPrefix(MDB_txn* t, MDB_dbi db, const std::string& prefix);
+Status GetU64(MDB_txn* t, MDB_dbi db, const std::string& key, uint64_t* out);
+Status PutU64(MDB_txn* t, MDB_dbi db, const std::string& key, uint64_t v);
+// Calls fn for every key starting with prefix, in key order.
+Status ForEachKey(MDB_txn* t, MDB_dbi db, const std::string& prefix,
+                  const std::function<Status(const MDB_val&, const MDB_val&)>& fn);
+
+template <typename T>
+int GetPod(MDB_txn* t, MDB_dbi db, const std::string& key, T* out) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  MDB_val v;
+  int rc = GetRaw(t, db, key, &v);
+  if (rc == 0) {
+    if (v.mv_size != sizeof(T)) return MDB_CORRUPTED;
+    std::memcpy(out, v.mv_data, sizeof(T));
+  }
+  return rc;
+}
+
+template <typename T>
+Status PutPod(MDB_txn* t, MDB_dbi db, const std::string& key, const T& value,
+              const std::string& what) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  return PutRaw(t, db, key, std::string(reinterpret_cast<const char*>(&value), sizeof(T)), what);
+}
+
+struct DentryValue {
+  uint64_t ino = 0;
+  uint32_t type = 0;
+  uint32_t pad = 0;
+};
+
+struct Store::Dbs {
+  MDB_dbi inodes = 0, dentries = 0, symlinks = 0, xattrs = 0, orphans = 0, meta = 0;
+
+  Status OpenAll(MDB_txn* t);
+  Status LoadInode(MDB_txn* t, uint64_t ino, Inode* out);
+  // LoadInode that fails with ENOTDIR unless it is a directory.
+  Status LoadDir(MDB_txn* t, uint64_t ino, Inode* out);
+  Status LoadDentry(MDB_txn* t, uint64_t parent, const std::string& name, DentryValue* out);
+  Status StoreDentry(MDB_txn* t, uint64_t parent, const std::string& name, const DentryValue& d);
+  Status ForEachDentry(MDB_txn* t, uint64_t parent,
+                       const std::function<Status(const std::string&, const DentryValue&)>& fn);
+  bool DirIsEmpty(MDB_txn* t, uint64_t dir);
+  // Removes the entry `name` -> d.ino from `parent`, dropping the link count
+  // (a directory must be empty) and recording an orphan at nlink 0.
+  Status RemoveEntry(MDB_txn* t, uint64_t parent, const std::string& name, const DentryValue& d,
+                     int64_t now, Removed* removed);
+};
+
+}  // namespace tierfs

@@ -1,0 +1,533 @@
+#include "tests/integration/mount_fixture.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace tierfs_test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Kills the daemons of a test that overran its time, so that hung FUSE
+// requests fail with ENOTCONN and the destructor can clean up.
+class Watchdog {
+ public:
+  static Watchdog& Get() {
+    static Watchdog* w = new Watchdog();  // never destroyed: the thread runs on
+    return *w;
+  }
+  void Arm() {
+    std::lock_guard<std::mutex> l(mu_);
+    const char* env = getenv("TIERFS_TEST_TIMEOUT");
+    int secs = env != nullptr ? atoi(env) : 240;
+    deadline_ = Clock::now() + std::chrono::seconds(secs > 0 ? secs : 240);
+    armed_++;
+  }
+  void Disarm() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (armed_ > 0) armed_--;
+  }
+  void AddPid(pid_t p) {
+    std::lock_guard<std::mutex> l(mu_);
+    pids_.insert(p);
+  }
+  void RemovePid(pid_t p) {
+    std::lock_guard<std::mutex> l(mu_);
+    pids_.erase(p);
+  }
+
+ private:
+  Watchdog() {
+    std::thread([this] { Run(); }).detach();
+  }
+  void Run() {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::lock_guard<std::mutex> l(mu_);
+      if (armed_ == 0 || Clock::now() < deadline_) continue;
+      std::cerr << "[watchdog] test exceeded its time limit; SIGKILLing " << pids_.size()
+                << " tierfs daemon(s)" << std::endl;
+      for (pid_t p : pids_) kill(p, SIGKILL);
+      deadline_ = Clock::now() + std::chrono::seconds(30);
+    }
+  }
+  std::mutex mu_;
+  int armed_ = 0;
+  Clock::time_point deadline_;
+  std::set<pid_t> pids_;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Waits for `pid` up to `timeout_ms`; returns exit code (128+sig) or -1.
+int WaitPid(pid_t pid, int timeout_ms) {
+  auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (r < 0 && errno != EINTR) return -1;
+    if (Clock::now() >= end) return -1;
+    usleep(10000);
+  }
+}
+
+std::vector<char*> CArgv(std::vector<std::string>& args) {
+  std::vector<char*> v;
+  for (auto& a : args) v.push_back(a.data());
+  v.push_back(nullptr);
+  return v;
+}
+
+}  // namespace
+
+CommandResult RunCommand(const std::vector<std::string>& argv_in, int timeout_s) {
+  CommandResult res;
+  std::vector<std::string> args = argv_in;
+  std::vector<char*> argv = CArgv(args);
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) return res;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (pid < 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    return res;
+  }
+  // Drain both pipes until EOF or timeout. A daemonizing child may keep the
+  // pipes open after its parent exits, so stop reading once it has exited.
+  auto end = Clock::now() + std::chrono::seconds(timeout_s);
+  struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int status = 0;
+  bool exited = false;
+  bool killed = false;
+  for (;;) {
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
+    int ms = exited ? 50 : 100;
+    int n = poll(fds, 2, ms);
+    bool got = false;
+    for (int i = 0; n > 0 && i < 2; i++) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t r = read(fds[i].fd, buf, sizeof buf);
+      if (r > 0) {
+        (i == 0 ? res.out : res.err).append(buf, r);
+        got = true;
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+      }
+    }
+    if (fds[0].fd < 0 && fds[1].fd < 0 && exited) break;
+    if (exited && !got) break;  // pipes held open by a grandchild
+    if (!exited && Clock::now() >= end) {
+      if (!killed) {
+        res.timed_out = true;
+        kill(pid, SIGTERM);
+        if (WaitPid(pid, 5000) < 0) kill(pid, SIGKILL);
+        killed = true;
+      }
+      if (waitpid(pid, &status, 0) == pid) exited = true;
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) close(f.fd);
+  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
+  return res;
+}
+
+std::string TierfsBin() {
+  const char* b = getenv("TIERFS_BIN");
+  if (b != nullptr && *b != '\0') return b;
+  return "/work/main/build/tierfs";
+}
+
+int MountCount(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mp;
+    ls >> id >> parent >> devno >> root >> mp;
+    if (mp == path) n++;
+  }
+  return n;
+}
+
+bool IsMountPoint(const std::string& path) { return MountCount(path) > 0; }
+
+void ForceUnmount(const std::string& path) {
+  for (int i = 0; i < 10 && IsMountPoint(path); i++) {
+    CommandResult r = RunCommand({"fusermount3", "-u", "-q", path}, 20);
+    if (r.exit_code == 0) continue;
+    r = RunCommand({"umount", path}, 20);
+    if (r.exit_code == 0) continue;
+    RunCommand({"umount", "-l", path}, 20);
+  }
+}
+
+TierfsMount::TierfsMount(MountOptions opts) : opts_(std::move(opts)) {
+  Watchdog::Get().Arm();
+  char tmpl[] = "/tmp/tierfs-test.XXXXXX";
+  char* r = mkdtemp(tmpl);
+  if (r == nullptr) {
+    ADD_FAILURE() << "mkdtemp: " << strerror(errno);
+    return;
+  }
+  root_ = r;
+  chmod(root_.c_str(), 0755);  // other users must reach mnt/
+  ssd_ = root_ + "/ssd";
+  hdd_ = root_ + "/hdd";
+  mnt_ = root_ + "/mnt";
+  log_ = root_ + "/daemon.log";
+  for (const auto& d : {ssd_, hdd_, mnt_}) mkdir(d.c_str(), 0755);
+  if (opts_.ssd_tmpfs_mb > 0 || opts_.hdd_tmpfs_mb > 0) {
+    std::string so = "size=" + std::to_string(opts_.ssd_tmpfs_mb) + "m";
+    std::string ho = "size=" + std::to_string(opts_.hdd_tmpfs_mb) + "m";
+    if (mount("tierfs-test-ssd", ssd_.c_str(), "tmpfs", 0, so.c_str()) != 0 ||
+        mount("tierfs-test-hdd", hdd_.c_str(), "tmpfs", 0, ho.c_str()) != 0) {
+      ADD_FAILURE() << "mount tmpfs: " << strerror(errno);
+    }
+    tmpfs_mounted_ = true;
+  }
+}
+
+TierfsMount::~TierfsMount() {
+  if (::testing::Test::HasFailure() && !root_.empty()) {
+    std::cerr << "----- tierfs daemon log (" << log_ << ") -----\n"
+              << Log() << "----- end of daemon log -----" << std::endl;
+  }
+  Cleanup();
+  Watchdog::Get().Disarm();
+}
+
+void TierfsMount::Cleanup() {
+  if (root_.empty()) return;
+  if (pid_ > 0 || IsMountPoint(mnt_)) Unmount();
+  ForceUnmount(mnt_);
+  if (tmpfs_mounted_) {
+    umount2(ssd_.c_str(), MNT_DETACH);
+    umount2(hdd_.c_str(), MNT_DETACH);
+    tmpfs_mounted_ = false;
+  }
+  // Never recurse into anything still mounted below the root.
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(" " + root_ + "/") != std::string::npos) {
+      std::cerr << "tierfs test: leaving " << root_ << " behind, still mounted: " << line
+                << std::endl;
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(root_, ec);
+  root_.clear();
+}
+
+std::string TierfsMount::Log() const { return ReadAll(log_); }
+
+bool TierfsMount::Mount() {
+  if (pid_ > 0) {
+    ADD_FAILURE() << "Mount() while already mounted";
+    return false;
+  }
+  std::vector<std::string> args = {TierfsBin(), "--ssd", ssd_, "--hdd", hdd_};
+  if (!opts_.state_dir.empty()) {
+    args.push_back("--state");
+    args.push_back(opts_.state_dir);
+  }
+  args.push_back("-f");
+  std::string o;
+  if (opts_.allow_other) o = "allow_other";
+  for (const auto& e : opts_.extra_opts) o += (o.empty() ? "" : ",") + e;
+  if (!o.empty()) {
+    args.push_back("-o");
+    args.push_back(o);
+  }
+  args.push_back(mnt_);
+  std::vector<char*> argv = CArgv(args);
+  {
+    std::ofstream lg(log_, std::ios::app);
+    lg << "=== mount:";
+    for (const auto& a : args) lg << " " << a;
+    lg << "\n";
+  }
+  int logfd = open(log_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(logfd, 1);
+    dup2(logfd, 2);
+    // If the test binary dies, the daemon unmounts itself.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    execv(argv[0], argv.data());
+    dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(logfd);
+  if (pid < 0) {
+    ADD_FAILURE() << "fork: " << strerror(errno);
+    return false;
+  }
+  pid_ = pid;
+  Watchdog::Get().AddPid(pid);
+  struct stat parent {};
+  stat(root_.c_str(), &parent);
+  auto end = Clock::now() + std::chrono::seconds(15);
+  while (Clock::now() < end) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      Watchdog::Get().RemovePid(pid_);
+      pid_ = -1;
+      ADD_FAILURE() << "tierfs exited before the mount appeared (status " << status
+                    << "); log:\n"
+                    << Log();
+      ForceUnmount(mnt_);
+      return false;
+    }
+    struct stat st {};
+    if (IsMountPoint(mnt_) && stat(mnt_.c_str(), &st) == 0 && st.st_dev != parent.st_dev) {
+      return true;
+    }
+    usleep(20000);
+  }
+  ADD_FAILURE() << "tierfs did not mount " << mnt_ << " within 15 s; log:\n" << Log();
+  Kill9();
+  return false;
+}
+
+int TierfsMount::WaitDaemon(int timeout_s) {
+  if (pid_ <= 0) return -1;
+  int code = WaitPid(pid_, timeout_s * 1000);
+  if (code >= 0) {
+    Watchdog::Get().RemovePid(pid_);
+    pid_ = -1;
+  }
+  return code;
+}
+
+bool TierfsMount::Unmount() {
+  last_exit_code_ = -1;
+  if (IsMountPoint(mnt_)) {
+    CommandResult r = RunCommand({"fusermount3", "-u", mnt_}, 30);
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << "fusermount3 -u " << mnt_ << " failed: " << r.err;
+      ForceUnmount(mnt_);
+    }
+  }
+  if (pid_ > 0) {
+    int code = WaitDaemon(30);
+    if (code < 0) {
+      ADD_FAILURE() << "tierfs did not exit within 30 s of the unmount; sending SIGTERM";
+      code = SignalAndWait(SIGTERM, 10);
+      if (code < 0) code = SignalAndWait(SIGKILL, 10);
+    }
+    last_exit_code_ = code;
+  }
+  ForceUnmount(mnt_);
+  return last_exit_code_ == 0;
+}
+
+int TierfsMount::SignalAndWait(int sig, int timeout_s) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, sig);
+  return WaitDaemon(timeout_s);
+}
+
+void TierfsMount::Kill9() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    last_exit_code_ = WaitDaemon(30);
+  }
+  ForceUnmount(mnt_);
+}
+
+void MountTest::SetUp() {
+  umask(022);
+  ASSERT_TRUE(fs_.Mount());
+}
+
+void MountTest::Remount() {
+  EXPECT_TRUE(fs_.Unmount()) << "daemon exit code " << fs_.last_exit_code();
+  ASSERT_TRUE(fs_.Mount());
+}
+
+int WriteFile(const std::string& path, const std::string& data, mode_t mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return errno;
+  int e = PwriteAll(fd, data.data(), data.size(), 0);
+  if (close(fd) != 0 && e == 0) e = errno;
+  return e;
+}
+
+int ReadFile(const std::string& path, std::string* data) {
+  data->clear();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    data->append(buf, n);
+  }
+  close(fd);
+  return 0;
+}
+
+int OpenErr(const std::string& path, int flags, mode_t mode) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return errno;
+  close(fd);
+  return 0;
+}
+
+int PwriteAll(int fd, const void* buf, size_t len, off_t off) {
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    ssize_t n = pwrite(fd, p, len, off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    p += n;
+    len -= n;
+    off += n;
+  }
+  return 0;
+}
+
+ssize_t PreadAll(int fd, void* buf, size_t len, off_t off) {
+  char* p = static_cast<char*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, p + done, len - done, off + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    done += n;
+  }
+  return done;
+}
+
+std::string Pattern(size_t len, uint64_t seed) {
+  std::string s(len, '\0');
+  std::mt19937_64 rng(seed);
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t v = rng();
+    memcpy(&s[i], &v, 8);
+  }
+  for (; i < len; i++) s[i] = static_cast<char>(rng());
+  return s;
+}
+
+std::vector<std::string> ListDir(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) return names;
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+int RunAs(const Creds& creds, const std::function<int(std::string* out)>& fn, std::string* out) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    int rc = -1;
+    std::string o;
+    if (setgroups(creds.groups.size(), creds.groups.data()) == 0 &&
+        setresgid(creds.gid, creds.gid, creds.gid) == 0 &&
+        setresuid(creds.uid, creds.uid, creds.uid) == 0) {
+      umask(022);
+      rc = fn(&o);
+    }
+    std::string msg(reinterpret_cast<const char*>(&rc), sizeof rc);
+    msg += o;
+    size_t off = 0;
+    while (off < msg.size()) {
+      ssize_t n = write(p[1], msg.data() + off, msg.size() - off);
+      if (n <= 0) break;
+      off += n;
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return -1;
+  }
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) msg.append(buf, n);
+  close(p[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (msg.size() < sizeof(int)) return -1;
+  int rc;
+  memcpy(&rc, msg.data(), sizeof rc);
+  if (out != nullptr) *out = msg.substr(sizeof rc);
+  return rc;
+}
+
+}  // namespace tierfs_test

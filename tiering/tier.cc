@@ -1,0 +1,112 @@
+#include "tiering/tier.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+
+namespace tierfs {
+
+namespace {
+
+constexpr char kIdentityFile[] = "tierfs.id";
+
+std::string RandomIdentity() {
+  std::random_device rd;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  return buf;
+}
+
+Status ReadOrCreateIdentity(int root_fd, const std::string& where, std::string* id) {
+  int fd = openat(root_fd, kIdentityFile, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return Status::Error(EIO, "unreadable identity file in tier " + where);
+    id->assign(buf, n);
+    while (!id->empty() && (id->back() == '\n' || id->back() == ' ')) id->pop_back();
+    return Status::Ok();
+  }
+  if (errno != ENOENT) return Status::Errno(errno, "open " + where + "/" + kIdentityFile);
+  *id = RandomIdentity();
+  const std::string tmp = std::string(kIdentityFile) + ".tmp";
+  fd = openat(root_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Errno(errno, "create identity file in tier " + where);
+  const std::string line = *id + "\n";
+  bool ok = write(fd, line.data(), line.size()) == ssize_t(line.size()) && fsync(fd) == 0;
+  close(fd);
+  if (!ok || renameat(root_fd, tmp.c_str(), root_fd, kIdentityFile) != 0)
+    return Status::Errno(errno ? errno : EIO, "write identity file in tier " + where);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Tier::Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out) {
+  const std::string what = std::string(TierName(id)) + " tier " + root;
+  struct stat st;
+  if (stat(root.c_str(), &st) != 0) return Status::Errno(errno, what);
+  if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, what + " is not a directory");
+  std::unique_ptr<Tier> t(new Tier());
+  t->id_ = id;
+  t->root_ = root;
+  t->root_fd_ = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (t->root_fd_ < 0) return Status::Errno(errno, "open " + what);
+  if (mkdirat(t->root_fd_, "objects", 0700) != 0 && errno != EEXIST)
+    return Status::Errno(errno, "create objects/ in " + what);
+  for (int i = 0; i < 256; ++i) {
+    char sub[16];
+    std::snprintf(sub, sizeof sub, "objects/%02x", i);
+    if (mkdirat(t->root_fd_, sub, 0700) != 0 && errno != EEXIST)
+      return Status::Errno(errno, std::string("create ") + sub + " in " + what);
+  }
+  Status s = ReadOrCreateIdentity(t->root_fd_, what, &t->identity_);
+  if (!s.ok()) return s;
+  *out = std::move(t);
+  return Status::Ok();
+}
+
+Tier::~Tier() {
+  if (root_fd_ >= 0) close(root_fd_);
+}
+
+std::string Tier::ObjectRelPath(uint64_t ino) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "objects/%02x/%llx", unsigned(ino & 0xff),
+                static_cast<unsigned long long>(ino));
+  return buf;
+}
+
+int Tier::OpenObject(uint64_t ino, int flags, Status* st) const {
+  int fd = openat(root_fd_, ObjectRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) *st = Status::Errno(errno, std::string("open object ") + ObjectPath(ino));
+  return fd;
+}
+
+Status Tier::StatObject(uint64_t ino, struct stat* out) const {
+  if (fstatat(root_fd_, ObjectRelPath(ino).c_str(), out, 0) != 0)
+    return Status::Errno(errno, "stat object " + ObjectPath(ino));
+  return Status::Ok();
+}
+
+Status Tier::RemoveObject(uint64_t ino) const {
+  if (unlinkat(root_fd_, ObjectRelPath(ino).c_str(), 0) != 0 && errno != ENOENT)
+    return Status::Errno(errno, "remove object " + ObjectPath(ino));
+  return Status::Ok();
+}
+
+Status Tier::StatFs(struct statvfs* out) const {
+  if (fstatvfs(root_fd_, out) != 0) return Status::Errno(errno, std::string("statfs ") + name());
+  return Status::Ok();
+}
+
+Status Tier::SyncFs() const {
+  if (syncfs(root_fd_) != 0) return Status::Errno(errno, std::string("syncfs ") + name());
+  return Status::Ok();
+}
+
+}  // namespace tierfs

@@ -1,0 +1,57 @@
+// Tier: one directory that holds data objects, one per regular-file inode,
+// at <root>/objects/<xx>/<ino-hex> (xx = low byte of the inode number).
+//
+// Each tier root carries a `tierfs.id` file with a random identity, so the
+// state (LMDB) can refuse to be used with another pair of tiers.
+// Thread-safety: all methods are safe to call concurrently.
+// Errors name the tier and the object path.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "meta/inode.h"
+#include "meta/status.h"
+
+namespace tierfs {
+
+class Tier {
+ public:
+  // Opens an existing directory as tier `id`, creating the object fan-out
+  // and the identity file on first use. ENOENT/ENOTDIR when `root` is not a
+  // usable directory.
+  static Status Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out);
+  ~Tier();
+
+  TierId id() const { return id_; }
+  const char* name() const { return TierName(id_); }
+  const std::string& root() const { return root_; }
+  const std::string& identity() const { return identity_; }
+
+  // Path of an inode's object relative to the tier root.
+  static std::string ObjectRelPath(uint64_t ino);
+  std::string ObjectPath(uint64_t ino) const { return root_ + "/" + ObjectRelPath(ino); }
+
+  // openat() of the object; returns the fd or sets `st` and returns -1.
+  int OpenObject(uint64_t ino, int flags, Status* st) const;
+  // fstatat() of the object; ENOENT when the inode has no object yet.
+  Status StatObject(uint64_t ino, struct stat* out) const;
+  // Removes the object; a missing object is not an error.
+  Status RemoveObject(uint64_t ino) const;
+  Status StatFs(struct statvfs* out) const;
+  // syncfs() on the tier's filesystem.
+  Status SyncFs() const;
+
+ private:
+  Tier() = default;
+  TierId id_ = TierId::kSsd;
+  std::string root_;
+  std::string identity_;
+  int root_fd_ = -1;
+};
+
+}  // namespace tierfs
