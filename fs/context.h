@@ -4,7 +4,7 @@
 // turn our records into FUSE replies.
 #pragma once
 
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include <memory>

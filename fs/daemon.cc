@@ -99,6 +99,20 @@ void TuneBdi(const std::string& device) {
   }
 }
 
+// libfuse splices 1 MiB requests through pipes only when a pipe may grow
+// past 1 MiB (request plus header); with the default pipe-max-size of 1 MiB
+// it silently copies every request and reply instead. Root may raise it.
+void AllowSplicePipes() {
+  const long needed = 4 << 20;
+  long current = 0;
+  std::ifstream("/proc/sys/fs/pipe-max-size") >> current;
+  if (current >= needed) return;
+  std::ofstream out("/proc/sys/fs/pipe-max-size");
+  out << needed;
+  if (out.flush()) spdlog::info("raised fs.pipe-max-size from {} to {} for splice", current, needed);
+  else spdlog::info("fs.pipe-max-size is {}: requests are copied, not spliced", current);
+}
+
 void Init(void*, fuse_conn_info* conn) {
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
@@ -156,6 +170,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   if (st.ok()) st = CheckIdentity(*store, *hdd, state);
   if (!st.ok()) return fail(st);
 
+  AllowSplicePipes();
   Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd));
   ctx.ReapOrphans();
 
@@ -185,7 +200,6 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
-  fuse_loop_cfg_set_idle_threads(cfg, opt.max_threads);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   fuse_session_unmount(se);

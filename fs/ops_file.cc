@@ -94,13 +94,18 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
     if (st.err() == ENOENT) return (void)fuse_reply_buf(req, nullptr, 0);  // no object: empty
     return c.ReplyError(req, st, "read");
   }
-  // libfuse splices from the object into /dev/fuse when the kernel allows,
-  // and falls back to read() into a buffer otherwise.
-  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  buf.buf[0].fd = fd;
-  buf.buf[0].pos = off;
-  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+  // A per-thread buffer that stays mapped: on this kind of VM a page fault
+  // costs more than copying the page, and libfuse would allocate (and fault
+  // in) a fresh buffer for every reply.
+  thread_local std::vector<char> buf;
+  if (buf.size() < size) buf.resize(size);
+  ssize_t n = pread(fd, buf.data(), size, off);
+  if (n < 0) {
+    return c.ReplyError(
+        req, Status::Errno(errno, "read " + c.tier(Handle(fi)->tier).ObjectPath(Handle(fi)->ino)),
+        "read");
+  }
+  fuse_reply_buf(req, buf.data(), n);
 }
 
 void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {

@@ -26,6 +26,9 @@ Status CopyAll(int in, int out, const std::string& what) {
     done += n;
   }
   if (ftruncate(out, st.st_size) != 0) return Status::Errno(errno, "size " + what);
+  // The object's mtime is the file's mtime (see fs/ FillStat): keep it.
+  const struct timespec times[2] = {st.st_atim, st.st_mtim};
+  if (futimens(out, times) != 0) return Status::Errno(errno, "set times of " + what);
   return Status::Ok();
 }
 

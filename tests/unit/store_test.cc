@@ -1,0 +1,189 @@
+// Unit tests of meta/Store: the namespace rules without a mount.
+#include "meta/store.h"
+
+#include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <sys/xattr.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace tierfs {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tierfs-store-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    store_.reset();
+    Status st = Store::Open(dir_, &store_);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  Inode Make(uint64_t parent, const std::string& name, uint32_t mode) {
+    NewNode node;
+    node.mode = mode;
+    Inode n;
+    Status st = store_->Create(parent, name, node, &n);
+    EXPECT_TRUE(st.ok()) << st.message();
+    return n;
+  }
+  Inode Get(uint64_t ino) {
+    Inode n;
+    Status st = store_->GetInode(ino, &n);
+    EXPECT_TRUE(st.ok()) << st.message();
+    return n;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, RootExistsAndCreateAssignsFreshInodes) {
+  EXPECT_TRUE(Get(kRootIno).is_dir());
+  Inode a = Make(kRootIno, "a", S_IFREG | 0644);
+  Inode b = Make(kRootIno, "b", S_IFREG | 0600);
+  EXPECT_NE(a.ino, b.ino);
+  EXPECT_GT(a.ino, kRootIno);
+  Inode found;
+  ASSERT_TRUE(store_->Lookup(kRootIno, "b", &found).ok());
+  EXPECT_EQ(found.ino, b.ino);
+  EXPECT_EQ(found.mode, uint32_t(S_IFREG | 0600));
+  NewNode again;
+  again.mode = S_IFREG | 0644;
+  EXPECT_EQ(store_->Create(kRootIno, "a", again, &found).err(), EEXIST);
+  EXPECT_EQ(store_->Lookup(kRootIno, "zz", &found).err(), ENOENT);
+}
+
+TEST_F(StoreTest, DirectoryLinkCountsFollowSubdirectories) {
+  Inode d = Make(kRootIno, "d", S_IFDIR | 0755);
+  EXPECT_EQ(Get(kRootIno).nlink, 3u);
+  Make(d.ino, "sub", S_IFDIR | 0755);
+  Make(d.ino, "f", S_IFREG | 0644);
+  EXPECT_EQ(Get(d.ino).nlink, 3u);
+  Removed r;
+  EXPECT_EQ(store_->Rmdir(kRootIno, "d", &r).err(), ENOTEMPTY);
+  EXPECT_EQ(store_->Unlink(d.ino, "sub", &r).err(), EISDIR);
+  EXPECT_EQ(store_->Rmdir(d.ino, "f", &r).err(), ENOTDIR);
+  ASSERT_TRUE(store_->Rmdir(d.ino, "sub", &r).ok());
+  EXPECT_EQ(r.nlink, 0u);
+  EXPECT_EQ(Get(d.ino).nlink, 2u);
+}
+
+TEST_F(StoreTest, HardLinksShareTheInodeAndOrphanAtZero) {
+  Inode f = Make(kRootIno, "f", S_IFREG | 0644);
+  Inode linked;
+  ASSERT_TRUE(store_->Link(f.ino, kRootIno, "g", &linked).ok());
+  EXPECT_EQ(linked.nlink, 2u);
+  Removed r;
+  ASSERT_TRUE(store_->Unlink(kRootIno, "f", &r).ok());
+  EXPECT_EQ(r.ino, f.ino);
+  EXPECT_EQ(r.nlink, 1u);
+  std::vector<uint64_t> orphans;
+  ASSERT_TRUE(store_->ListOrphans(&orphans).ok());
+  EXPECT_TRUE(orphans.empty());
+  ASSERT_TRUE(store_->Unlink(kRootIno, "g", &r).ok());
+  EXPECT_EQ(r.nlink, 0u);
+  ASSERT_TRUE(store_->ListOrphans(&orphans).ok());
+  EXPECT_EQ(orphans, std::vector<uint64_t>{f.ino});
+  ASSERT_TRUE(store_->DeleteInode(f.ino).ok());
+  Inode gone;
+  EXPECT_EQ(store_->GetInode(f.ino, &gone).err(), ENOENT);
+  ASSERT_TRUE(store_->ListOrphans(&orphans).ok());
+  EXPECT_TRUE(orphans.empty());
+}
+
+TEST_F(StoreTest, RenameReplacesAtomicallyAndHonoursFlags) {
+  Inode a = Make(kRootIno, "a", S_IFREG | 0644);
+  Inode b = Make(kRootIno, "b", S_IFREG | 0644);
+  Removed r;
+  EXPECT_EQ(store_->Rename(kRootIno, "a", kRootIno, "b", RENAME_NOREPLACE, &r).err(), EEXIST);
+  ASSERT_TRUE(store_->Rename(kRootIno, "a", kRootIno, "b", 0, &r).ok());
+  EXPECT_EQ(r.ino, b.ino);
+  EXPECT_EQ(r.nlink, 0u);
+  Inode found;
+  ASSERT_TRUE(store_->Lookup(kRootIno, "b", &found).ok());
+  EXPECT_EQ(found.ino, a.ino);
+  EXPECT_EQ(store_->Lookup(kRootIno, "a", &found).err(), ENOENT);
+  EXPECT_EQ(store_->Rename(kRootIno, "a", kRootIno, "c", RENAME_EXCHANGE, &r).err(), ENOENT);
+}
+
+TEST_F(StoreTest, ExchangeOfDirectoryAndFileAcrossParentsFixesLinkCounts) {
+  Inode d1 = Make(kRootIno, "d1", S_IFDIR | 0755);
+  Inode d2 = Make(kRootIno, "d2", S_IFDIR | 0755);
+  Inode sub = Make(d1.ino, "x", S_IFDIR | 0755);
+  Inode file = Make(d2.ino, "y", S_IFREG | 0644);
+  Removed r;
+  ASSERT_TRUE(store_->Rename(d1.ino, "x", d2.ino, "y", RENAME_EXCHANGE, &r).ok());
+  Inode found;
+  ASSERT_TRUE(store_->Lookup(d1.ino, "x", &found).ok());
+  EXPECT_EQ(found.ino, file.ino);
+  ASSERT_TRUE(store_->Lookup(d2.ino, "y", &found).ok());
+  EXPECT_EQ(found.ino, sub.ino);
+  EXPECT_EQ(Get(d1.ino).nlink, 2u);
+  EXPECT_EQ(Get(d2.ino).nlink, 3u);
+}
+
+TEST_F(StoreTest, RenameTypeMismatchesAndNonEmptyTarget) {
+  Inode d = Make(kRootIno, "d", S_IFDIR | 0755);
+  Make(kRootIno, "e", S_IFDIR | 0755);
+  Make(kRootIno, "f", S_IFREG | 0644);
+  Make(d.ino, "inner", S_IFREG | 0644);
+  Removed r;
+  EXPECT_EQ(store_->Rename(kRootIno, "f", kRootIno, "d", 0, &r).err(), EISDIR);
+  EXPECT_EQ(store_->Rename(kRootIno, "d", kRootIno, "f", 0, &r).err(), ENOTDIR);
+  EXPECT_EQ(store_->Rename(kRootIno, "e", kRootIno, "d", 0, &r).err(), ENOTEMPTY);
+  ASSERT_TRUE(store_->Rename(kRootIno, "d", kRootIno, "e", 0, &r).ok());
+  EXPECT_EQ(Get(kRootIno).nlink, 3u);  // root, ".", and the surviving directory
+}
+
+TEST_F(StoreTest, XattrsFollowCreateReplaceSemantics) {
+  Inode f = Make(kRootIno, "f", S_IFREG | 0644);
+  EXPECT_EQ(store_->SetXattr(f.ino, "user.a", "1", XATTR_REPLACE).err(), ENODATA);
+  ASSERT_TRUE(store_->SetXattr(f.ino, "user.a", "1", XATTR_CREATE).ok());
+  EXPECT_EQ(store_->SetXattr(f.ino, "user.a", "2", XATTR_CREATE).err(), EEXIST);
+  ASSERT_TRUE(store_->SetXattr(f.ino, "user.b", std::string("x\0y", 3), 0).ok());
+  std::string v;
+  ASSERT_TRUE(store_->GetXattr(f.ino, "user.b", &v).ok());
+  EXPECT_EQ(v, std::string("x\0y", 3));
+  std::vector<std::string> names;
+  ASSERT_TRUE(store_->ListXattr(f.ino, &names).ok());
+  EXPECT_EQ(names, (std::vector<std::string>{"user.a", "user.b"}));
+  ASSERT_TRUE(store_->RemoveXattr(f.ino, "user.a").ok());
+  EXPECT_EQ(store_->RemoveXattr(f.ino, "user.a").err(), ENODATA);
+}
+
+TEST_F(StoreTest, EverythingSurvivesReopen) {
+  Inode d = Make(kRootIno, "dir", S_IFDIR | 0700);
+  NewNode link;
+  link.mode = S_IFLNK | 0777;
+  link.symlink_target = "../target";
+  Inode l;
+  ASSERT_TRUE(store_->Create(d.ino, "link", link, &l).ok());
+  ASSERT_TRUE(store_->SetXattr(d.ino, "user.k", "v", 0).ok());
+  ASSERT_TRUE(store_->Sync().ok());
+  Reopen();
+  Inode found;
+  ASSERT_TRUE(store_->Lookup(d.ino, "link", &found).ok());
+  EXPECT_EQ(found.ino, l.ino);
+  std::string target;
+  ASSERT_TRUE(store_->ReadSymlink(l.ino, &target).ok());
+  EXPECT_EQ(target, "../target");
+  std::vector<DirEntry> entries;
+  ASSERT_TRUE(store_->ListDir(kRootIno, &entries, nullptr).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].name, "dir");
+  // Inode numbers keep growing after a reopen: none is reused.
+  EXPECT_GT(Make(kRootIno, "new", S_IFREG | 0644).ino, l.ino);
+}
+
+}  // namespace
+}  // namespace tierfs
