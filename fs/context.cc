@@ -66,9 +66,22 @@ void Context::ReplyEntry(fuse_req_t req, const Inode& n) {
 void Context::ReplyError(fuse_req_t req, const Status& st, const char* op) {
   const int err = st.ok() ? EIO : st.err();
   switch (err) {
-    case ENOENT: case EEXIST: case ENOTEMPTY: case ENOTDIR: case EISDIR: case ENODATA:
-    case ERANGE: case EPERM: case EACCES: case EINVAL: case ENXIO: case ENOSPC: case EXDEV:
-    case EOPNOTSUPP: case ENAMETOOLONG: case EFBIG:
+    case ENOENT:
+    case EEXIST:
+    case ENOTEMPTY:
+    case ENOTDIR:
+    case EISDIR:
+    case ENODATA:
+    case ERANGE:
+    case EPERM:
+    case EACCES:
+    case EINVAL:
+    case ENXIO:
+    case ENOSPC:
+    case EXDEV:
+    case EOPNOTSUPP:
+    case ENAMETOOLONG:
+    case EFBIG:
       break;
     default:
       spdlog::error("{}: {}", op, st.ok() ? "unknown error" : st.message());

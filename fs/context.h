@@ -83,8 +83,12 @@ class Context {
   InodeTable table_;
 };
 
-inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
-inline FileHandle* Handle(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+inline Context& Ctx(fuse_req_t req) {
+  return *static_cast<Context*>(fuse_req_userdata(req));
+}
+inline FileHandle* Handle(fuse_file_info* fi) {
+  return reinterpret_cast<FileHandle*>(fi->fh);
+}
 
 // Whether the caller of `req` has `gid` as primary or supplementary group.
 bool CallerInGroup(fuse_req_t req, gid_t gid);

@@ -48,16 +48,19 @@ Status CheckMountpoint(const std::string& mountpoint, std::string* real) {
   *real = buf;
   struct stat st;
   if (stat(buf, &st) != 0) return Status::Errno(errno, "mountpoint " + mountpoint);
-  if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, "mountpoint " + mountpoint + " is not a directory");
+  if (!S_ISDIR(st.st_mode))
+    return Status::Error(ENOTDIR, "mountpoint " + mountpoint + " is not a directory");
   if (!MountedDevice(*real).empty())
-    return Status::Error(EBUSY, "mountpoint " + mountpoint + " is busy: something is mounted there");
+    return Status::Error(EBUSY,
+                         "mountpoint " + mountpoint + " is busy: something is mounted there");
   return Status::Ok();
 }
 
 Status MkdirP(const std::string& dir) {
   for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
     const std::string part = dir.substr(0, pos);
-    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return Status::Errno(errno, "create " + part);
+    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::Errno(errno, "create " + part);
     if (pos == std::string::npos) return Status::Ok();
   }
 }
@@ -82,8 +85,8 @@ Status CheckIdentity(Store& store, const Tier& tier, const std::string& state) {
   if (!st.ok()) return st;
   if (known != tier.identity())
     return Status::Error(EINVAL, "state " + state + " belongs to another " + tier.name() +
-                                     " tier than " + tier.root() + " (identity " + known + ", found " +
-                                     tier.identity() + ")");
+                                     " tier than " + tier.root() + " (identity " + known +
+                                     ", found " + tier.identity() + ")");
   return Status::Ok();
 }
 
@@ -109,8 +112,10 @@ void AllowSplicePipes() {
   if (current >= needed) return;
   std::ofstream out("/proc/sys/fs/pipe-max-size");
   out << needed;
-  if (out.flush()) spdlog::info("raised fs.pipe-max-size from {} to {} for splice", current, needed);
-  else spdlog::info("fs.pipe-max-size is {}: requests are copied, not spliced", current);
+  if (out.flush())
+    spdlog::info("raised fs.pipe-max-size from {} to {} for splice", current, needed);
+  else
+    spdlog::info("fs.pipe-max-size is {}: requests are copied, not spliced", current);
 }
 
 void Init(void*, fuse_conn_info* conn) {
@@ -144,7 +149,9 @@ void Destroy(void* userdata) {
 
 }  // namespace
 
-std::string DefaultStateDir(const std::string& ssd_dir) { return ssd_dir + "/state"; }
+std::string DefaultStateDir(const std::string& ssd_dir) {
+  return ssd_dir + "/state";
+}
 
 Status Serve(const Options& opt, const std::function<void(const Status&)>& on_ready) {
   auto fail = [&](const Status& st) {
@@ -194,7 +201,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     return fail(Status::Error(EIO, "cannot mount on " + mountpoint + " (see above)"));
   }
   TuneBdi(MountedDevice(mountpoint));
-  spdlog::info("mounted {} (ssd {}, hdd {}, state {})", mountpoint, opt.ssd_dir, opt.hdd_dir, state);
+  spdlog::info("mounted {} (ssd {}, hdd {}, state {})", mountpoint, opt.ssd_dir, opt.hdd_dir,
+               state);
   on_ready(Status::Ok());
 
   fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -209,7 +217,9 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   close(lock_fd);
   spdlog::info("unmounted {}", mountpoint);
   if (!st.ok()) return st;
-  return rc == 0 ? Status::Ok() : Status::Error(EIO, "FUSE session ended with an error");
+  // libfuse reports the signal that ended the loop as a positive number:
+  // SIGTERM/SIGINT/SIGHUP are a requested, clean unmount.
+  return rc >= 0 ? Status::Ok() : Status::Error(-rc, "FUSE session ended with an error");
 }
 
 }  // namespace tierfs

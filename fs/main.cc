@@ -43,12 +43,14 @@ int Daemonize(const tierfs::Options& opt) {
   }
   close(pipefd[0]);
   setsid();
-  const std::string state = opt.state_dir.empty() ? tierfs::DefaultStateDir(opt.ssd_dir) : opt.state_dir;
+  const std::string state =
+      opt.state_dir.empty() ? tierfs::DefaultStateDir(opt.ssd_dir) : opt.state_dir;
   bool mounted = false;
   tierfs::Status st = tierfs::Serve(opt, [&](const tierfs::Status& ready) {
     mounted = ready.ok();
     const std::string msg = ready.ok() ? "OK" : ready.message();
-    if (write(pipefd[1], msg.data(), msg.size()) < 0) {}
+    if (write(pipefd[1], msg.data(), msg.size()) < 0) {
+    }
     close(pipefd[1]);
     if (!ready.ok()) return;
     // From here on the log goes to the state directory.
@@ -57,7 +59,8 @@ int Daemonize(const tierfs::Options& opt) {
     dup2(null_fd, 0);
     dup2(null_fd, 1);
     if (log_fd >= 0) dup2(log_fd, 2);
-    if (chdir("/") != 0) {}
+    if (chdir("/") != 0) {
+    }
   });
   if (!st.ok() && mounted) spdlog::error("{}", st.message());
   _exit(st.ok() ? 0 : 1);
@@ -69,18 +72,19 @@ int main(int argc, char** argv) {
   tierfs::Options opt;
   std::vector<std::string> mount_opts;
   po::options_description desc(kUsage);
-  desc.add_options()
-      ("help,h", "print this help and exit")
-      ("ssd", po::value(&opt.ssd_dir)->value_name("DIR"), "existing directory of the SSD (cache) tier")
-      ("hdd", po::value(&opt.hdd_dir)->value_name("DIR"), "existing directory of the HDD (capacity) tier")
-      ("state", po::value(&opt.state_dir)->value_name("DIR"),
-       "where the LMDB namespace lives (default: SSD_DIR/state)")
-      ("policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")
-      ("foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr")
-      ("options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
-       "FUSE mount options, e.g. allow_other")
-      ("threads", po::value(&opt.max_threads)->value_name("N")->default_value(opt.max_threads),
-       "most worker threads serving requests");
+  desc.add_options()("help,h", "print this help and exit")(
+      "ssd", po::value(&opt.ssd_dir)->value_name("DIR"),
+      "existing directory of the SSD (cache) tier")(
+      "hdd", po::value(&opt.hdd_dir)->value_name("DIR"),
+      "existing directory of the HDD (capacity) tier")(
+      "state", po::value(&opt.state_dir)->value_name("DIR"),
+      "where the LMDB namespace lives (default: SSD_DIR/state)")(
+      "policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")(
+      "foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr")(
+      "options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
+      "FUSE mount options, e.g. allow_other")(
+      "threads", po::value(&opt.max_threads)->value_name("N")->default_value(opt.max_threads),
+      "most worker threads serving requests");
   po::options_description hidden;
   hidden.add_options()("mountpoint", po::value(&opt.mountpoint));
   po::options_description all;

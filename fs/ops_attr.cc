@@ -59,8 +59,9 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
   int own_fd = -1;
   if (!fh) fd = own_fd = c.tier(n.tier).OpenObject(n.ino, O_WRONLY | (size > 0 ? O_CREAT : 0), &st);
   if (fd < 0) return st.err() == ENOENT && size == 0 ? Status::Ok() : st;
-  st = ftruncate(fd, size) == 0 ? Status::Ok()
-                                : Status::Errno(errno, "truncate " + c.tier(n.tier).ObjectPath(n.ino));
+  st = ftruncate(fd, size) == 0
+           ? Status::Ok()
+           : Status::Errno(errno, "truncate " + c.tier(n.tier).ObjectPath(n.ino));
   if (own_fd >= 0) close(own_fd);
   return st;
 }
@@ -88,22 +89,27 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   }
   const int64_t now = NowNs();
   auto ns = [](const struct timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
-  st = c.store().Update(ino, [&](Inode& i) {
-    if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
-    if (to_set & FUSE_SET_ATTR_UID) i.uid = attr->st_uid;
-    if (to_set & FUSE_SET_ATTR_GID) i.gid = attr->st_gid;
-    if (to_set & FUSE_SET_ATTR_SIZE) {
-      i.size = attr->st_size;
-      i.mtime_ns = now;
-    }
-    if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = ns(attr->st_atim);
-    if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
-    if (to_set & FUSE_SET_ATTR_MTIME) i.mtime_ns = ns(attr->st_mtim);
-    if (to_set & FUSE_SET_ATTR_MTIME_NOW) i.mtime_ns = now;
-    if (to_set & FUSE_SET_ATTR_CTIME) i.ctime_ns = ns(attr->st_ctim);
-    else i.ctime_ns = now;
-    return Status::Ok();
-  }, &n);
+  st = c.store().Update(
+      ino,
+      [&](Inode& i) {
+        if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
+        if (to_set & FUSE_SET_ATTR_UID) i.uid = attr->st_uid;
+        if (to_set & FUSE_SET_ATTR_GID) i.gid = attr->st_gid;
+        if (to_set & FUSE_SET_ATTR_SIZE) {
+          i.size = attr->st_size;
+          i.mtime_ns = now;
+        }
+        if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = ns(attr->st_atim);
+        if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
+        if (to_set & FUSE_SET_ATTR_MTIME) i.mtime_ns = ns(attr->st_mtim);
+        if (to_set & FUSE_SET_ATTR_MTIME_NOW) i.mtime_ns = now;
+        if (to_set & FUSE_SET_ATTR_CTIME)
+          i.ctime_ns = ns(attr->st_ctim);
+        else
+          i.ctime_ns = now;
+        return Status::Ok();
+      },
+      &n);
   if (!st.ok()) return c.ReplyError(req, st, "setattr");
   if (n.is_reg() && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_SIZE)))
     SetObjectTimes(c, n, fi);
@@ -176,6 +182,8 @@ void AddAttrOps(fuse_lowlevel_ops* ops) {
   ops->statfs = StatFs;
 }
 
-bool CallerInGroup(fuse_req_t req, gid_t gid) { return InGroup(req, gid); }
+bool CallerInGroup(fuse_req_t req, gid_t gid) {
+  return InGroup(req, gid);
+}
 
 }  // namespace tierfs

@@ -20,13 +20,16 @@ struct DirHandle {
   bool with_attrs = false;
 };
 
-DirHandle* Dir(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
+DirHandle* Dir(fuse_file_info* fi) {
+  return reinterpret_cast<DirHandle*>(fi->fh);
+}
 
 Status Snapshot(Context& c, DirHandle& d, bool with_attrs) {
   d.with_attrs = with_attrs;
   Status st = c.store().ListDir(d.ino, &d.entries, with_attrs ? &d.inodes : nullptr);
   // "." and ".." lead the listing; the kernel resolves ".." itself.
-  d.entries.insert(d.entries.begin(), {DirEntry{".", d.ino, S_IFDIR}, DirEntry{"..", d.ino, S_IFDIR}});
+  d.entries.insert(d.entries.begin(),
+                   {DirEntry{".", d.ino, S_IFDIR}, DirEntry{"..", d.ino, S_IFDIR}});
   if (with_attrs) d.inodes.insert(d.inodes.begin(), 2, Inode{});
   return st;
 }
@@ -60,8 +63,10 @@ void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, b
     if (plus) {
       fuse_entry_param ep = {};
       const bool real = i >= 2;  // "." and ".." carry no lookup reference
-      if (real) c.FillEntry(d.inodes[i], &ep);
-      else ep.attr.st_mode = S_IFDIR, ep.attr.st_ino = e.ino;
+      if (real)
+        c.FillEntry(d.inodes[i], &ep);
+      else
+        ep.attr.st_mode = S_IFDIR, ep.attr.st_ino = e.ino;
       need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(), &ep, next);
       if (need > size - used) break;
       if (real) c.table().Ref(e.ino);

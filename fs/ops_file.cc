@@ -1,4 +1,4 @@
-// create, open, read, write, flush, release, fsync, fallocate,
+// create, open, read, write, release, fsync, fallocate,
 // copy_file_range, lseek: the data path. Bytes go straight between the
 // kernel and the inode's object on its tier (splice where the kernel
 // offers it); LMDB is touched only on create, open with O_TRUNC, release
@@ -27,10 +27,13 @@ void SetOpenFlags(fuse_file_info* fi) {
 Status RecordSize(Context& c, FileHandle& fh) {
   struct stat s;
   if (fh.fd < 0 || fstat(fh.fd, &s) != 0) return Status::Ok();
-  return c.store().Update(fh.ino, [&](Inode& i) {
-    i.size = s.st_size;
-    return Status::Ok();
-  }, nullptr);
+  return c.store().Update(
+      fh.ino,
+      [&](Inode& i) {
+        i.size = s.st_size;
+        return Status::Ok();
+      },
+      nullptr);
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
@@ -64,13 +67,19 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fh->tier = n.tier;
   if (fi->flags & O_TRUNC) {
     int fd = c.ObjectFd(*fh, false, &st);
-    if (fd >= 0 && ftruncate(fd, 0) != 0) st = Status::Errno(errno, "truncate on open");
-    else st = Status::Ok();
-    if (st.ok()) st = c.store().Update(ino, [](Inode& i) {
-      i.size = 0;
-      i.mtime_ns = i.ctime_ns = NowNs();
-      return Status::Ok();
-    }, nullptr);
+    if (fd >= 0 && ftruncate(fd, 0) != 0)
+      st = Status::Errno(errno, "truncate on open");
+    else
+      st = Status::Ok();
+    if (st.ok())
+      st = c.store().Update(
+          ino,
+          [](Inode& i) {
+            i.size = 0;
+            i.mtime_ns = i.ctime_ns = NowNs();
+            return Status::Ok();
+          },
+          nullptr);
     if (!st.ok()) {
       if (fh->fd >= 0) close(fh->fd);
       delete fh;
@@ -120,16 +129,11 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
   out.buf[0].pos = off;
   ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
   if (n < 0) {
-    return c.ReplyError(
-        req, Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino)), "write");
+    return c.ReplyError(req, Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino)),
+                        "write");
   }
   fh.wrote = true;
   fuse_reply_write(req, n);
-}
-
-void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-  // Nothing buffered here: writes went to the object already.
-  fuse_reply_err(req, 0);
 }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -183,8 +187,9 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   Context& c = Ctx(req);
   Status st;
   int in = c.ObjectFd(*Handle(fi_in), false, &st);
-  if (in < 0) return st.err() == ENOENT ? (void)fuse_reply_write(req, 0)
-                                        : c.ReplyError(req, st, "copy_file_range");
+  if (in < 0)
+    return st.err() == ENOENT ? (void)fuse_reply_write(req, 0)
+                              : c.ReplyError(req, st, "copy_file_range");
   int out = c.ObjectFd(*Handle(fi_out), true, &st);
   if (out < 0) return c.ReplyError(req, st, "copy_file_range");
   ssize_t n = copy_file_range(in, &off_in, out, &off_out, len, flags);
@@ -212,7 +217,8 @@ void AddFileOps(fuse_lowlevel_ops* ops) {
   ops->open = Open;
   ops->read = Read;
   ops->write_buf = WriteBuf;
-  ops->flush = Flush;
+  // No flush: nothing is buffered here, and without the operation the
+  // kernel stops sending FLUSH on every close (one round trip less).
   ops->release = Release;
   ops->fsync = Fsync;
   ops->fallocate = Fallocate;

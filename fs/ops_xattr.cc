@@ -41,8 +41,12 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   std::vector<std::string> names;
   Status st = c.store().ListXattr(ino, &names);
   if (!st.ok()) return c.ReplyError(req, st, "listxattr");
+  // As the kernel does for local filesystems: trusted.* names are listed
+  // only to the privileged (root stands in for CAP_SYS_ADMIN here).
+  const bool privileged = fuse_req_ctx(req)->uid == 0;
   std::string all;
-  for (const auto& n : names) all.append(n).push_back('\0');
+  for (const auto& n : names)
+    if (privileged || n.rfind("trusted.", 0) != 0) all.append(n).push_back('\0');
   ReplySized(req, all, size);
 }
 

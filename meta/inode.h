@@ -11,7 +11,9 @@ namespace tierfs {
 
 // Which tier holds a regular file's data object.
 enum class TierId : uint8_t { kSsd = 0, kHdd = 1 };
-inline const char* TierName(TierId t) { return t == TierId::kSsd ? "ssd" : "hdd"; }
+inline const char* TierName(TierId t) {
+  return t == TierId::kSsd ? "ssd" : "hdd";
+}
 
 constexpr uint64_t kRootIno = 1;
 

@@ -23,7 +23,9 @@ namespace {
 constexpr size_t kMapSize = size_t(64) << 30;  // sparse; bounds the namespace at 64 GiB
 constexpr char kNextInoKey[] = "next_ino";
 
-std::string InoStr(uint64_t ino) { return "inode " + std::to_string(ino); }
+std::string InoStr(uint64_t ino) {
+  return "inode " + std::to_string(ino);
+}
 
 }  // namespace
 
@@ -85,8 +87,10 @@ Status Store::GetInode(uint64_t ino, Inode* out) {
 }
 
 Status Store::Lookup(uint64_t parent, const std::string& name, Inode* out) {
+  Status st = CheckName(name);
+  if (!st.ok()) return st;
   ReadTxn txn(env_);
-  Status st = txn.begin();
+  st = txn.begin();
   if (!st.ok()) return st;
   DentryValue d;
   st = dbs_->LoadDentry(txn.get(), parent, name, &d);
@@ -94,8 +98,7 @@ Status Store::Lookup(uint64_t parent, const std::string& name, Inode* out) {
   return dbs_->LoadInode(txn.get(), d.ino, out);
 }
 
-Status Store::ListDir(uint64_t parent, std::vector<DirEntry>* entries,
-                      std::vector<Inode>* inodes) {
+Status Store::ListDir(uint64_t parent, std::vector<DirEntry>* entries, std::vector<Inode>* inodes) {
   ReadTxn txn(env_);
   Status st = txn.begin();
   if (!st.ok()) return st;
@@ -122,8 +125,10 @@ Status Store::ReadSymlink(uint64_t ino, std::string* target) {
 }
 
 Status Store::Create(uint64_t parent, const std::string& name, const NewNode& node, Inode* out) {
+  Status st = CheckName(name);
+  if (!st.ok()) return st;
   WriteTxn txn(env_);
-  Status st = txn.begin();
+  st = txn.begin();
   if (!st.ok()) return st;
   MDB_txn* t = txn.get();
   Inode dir;
@@ -164,8 +169,10 @@ Status Store::Create(uint64_t parent, const std::string& name, const NewNode& no
 }
 
 Status Store::Link(uint64_t ino, uint64_t new_parent, const std::string& new_name, Inode* out) {
+  Status st = CheckName(new_name);
+  if (!st.ok()) return st;
   WriteTxn txn(env_);
-  Status st = txn.begin();
+  st = txn.begin();
   if (!st.ok()) return st;
   MDB_txn* t = txn.get();
   Inode dir, n;
@@ -182,7 +189,8 @@ Status Store::Link(uint64_t ino, uint64_t new_parent, const std::string& new_nam
   n.ctime_ns = now;
   dir.mtime_ns = dir.ctime_ns = now;
   st = PutPod(t, dbs_->inodes, InoKey(ino), n, "link " + InoStr(ino));
-  if (st.ok()) st = PutPod(t, dbs_->inodes, InoKey(new_parent), dir, "update " + InoStr(new_parent));
+  if (st.ok())
+    st = PutPod(t, dbs_->inodes, InoKey(new_parent), dir, "update " + InoStr(new_parent));
   if (st.ok()) st = dbs_->StoreDentry(t, new_parent, new_name, DentryValue{ino, n.mode & S_IFMT});
   if (st.ok()) st = txn.commit();
   if (st.ok()) *out = n;

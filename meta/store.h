@@ -39,8 +39,8 @@ struct NewNode {
 
 // What an unlink, rmdir or replacing rename did to the inode it removed.
 struct Removed {
-  uint64_t ino = 0;      // 0 when nothing was removed
-  uint32_t nlink = 0;    // links left; 0 means the inode is now an orphan
+  uint64_t ino = 0;    // 0 when nothing was removed
+  uint32_t nlink = 0;  // links left; 0 means the inode is now an orphan
 };
 
 class Store {

@@ -44,8 +44,10 @@ Status Store::Rename(uint64_t old_parent, const std::string& old_name, uint64_t 
   if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
     return Status::Error(EINVAL, "RENAME_NOREPLACE with RENAME_EXCHANGE");
   if (replaced) *replaced = Removed{};
+  Status st = CheckName(new_name);
+  if (!st.ok()) return st;
   WriteTxn txn(env_);
-  Status st = txn.begin();
+  st = txn.begin();
   if (!st.ok()) return st;
   MDB_txn* t = txn.get();
   Inode dir;

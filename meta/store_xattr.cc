@@ -5,10 +5,11 @@
 
 namespace tierfs {
 
-static std::string XattrKey(uint64_t ino, const std::string& name) { return InoKey(ino) + name; }
+static std::string XattrKey(uint64_t ino, const std::string& name) {
+  return InoKey(ino) + name;
+}
 
-Status Store::SetXattr(uint64_t ino, const std::string& name, const std::string& value,
-                       int flags) {
+Status Store::SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags) {
   WriteTxn txn(env_);
   Status st = txn.begin();
   if (!st.ok()) return st;

@@ -11,6 +11,12 @@ Status LmdbError(int rc, const std::string& what) {
   return Status::Error(err, what + ": " + mdb_strerror(rc));
 }
 
+Status CheckName(const std::string& name) {
+  if (name.size() > 255)
+    return Status::Error(ENAMETOOLONG, "name of " + std::to_string(name.size()) + " bytes");
+  return Status::Ok();
+}
+
 Status WriteTxn::begin() {
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn_);
   return rc == 0 ? Status::Ok() : LmdbError(rc, "begin write transaction");
@@ -104,8 +110,8 @@ Status Store::Dbs::OpenAll(MDB_txn* t) {
   struct {
     const char* name;
     MDB_dbi* dbi;
-  } all[] = {{"inodes", &inodes},   {"dentries", &dentries}, {"symlinks", &symlinks},
-             {"xattrs", &xattrs},   {"orphans", &orphans},   {"meta", &meta}};
+  } all[] = {{"inodes", &inodes}, {"dentries", &dentries}, {"symlinks", &symlinks},
+             {"xattrs", &xattrs}, {"orphans", &orphans},   {"meta", &meta}};
   for (auto& d : all) {
     int rc = mdb_dbi_open(t, d.name, MDB_CREATE, d.dbi);
     if (rc != 0) return LmdbError(rc, std::string("open database ") + d.name);

@@ -15,6 +15,10 @@ namespace tierfs {
 
 Status LmdbError(int rc, const std::string& what);
 
+// ENAMETOOLONG past 255 bytes, as Linux filesystems; the kernel leaves the
+// check to FUSE servers.
+Status CheckName(const std::string& name);
+
 class WriteTxn {
  public:
   explicit WriteTxn(MDB_env* env) : env_(env) {}
@@ -48,7 +52,9 @@ class ReadTxn {
 // directory's entries are one contiguous key range.
 std::string InoKey(uint64_t ino);
 uint64_t InoFromKey(const MDB_val& k);
-inline MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+inline MDB_val Val(const std::string& s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
 
 int GetRaw(MDB_txn* t, MDB_dbi db, const std::string& key, MDB_val* out);
 Status PutRaw(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string& value,

@@ -61,10 +61,13 @@ Status RelocateObject(Store& store, const Tier& from, const Tier& to, uint64_t i
     unlink(tmp.c_str());
     return st;
   }
-  st = store.Update(ino, [&](Inode& i) {
-    i.tier = to.id();
-    return Status::Ok();
-  }, nullptr);
+  st = store.Update(
+      ino,
+      [&](Inode& i) {
+        i.tier = to.id();
+        return Status::Ok();
+      },
+      nullptr);
   if (st.ok()) st = store.Sync();
   if (!st.ok()) return st;
   return from.RemoveObject(ino);

@@ -21,7 +21,9 @@
 namespace tierfs_test {
 namespace {
 
-int64_t Ns(const struct timespec& ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; }
+int64_t Ns(const struct timespec& ts) {
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 int64_t NowNs() {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -159,10 +161,10 @@ TEST_F(BasicOpsTest, ReaddirNamesTypesDotDot) {
   ASSERT_EQ(0, WriteFile(P("d/reg"), "x"));
   ASSERT_EQ(0, symlink("reg", P("d/lnk").c_str()));
   ASSERT_EQ(0, mkfifo(P("d/fifo").c_str(), 0644));
-  std::map<std::string, unsigned char> want = {
-      {".", DT_DIR},    {"..", DT_DIR},  {"sub", DT_DIR},
-      {"reg", DT_REG}, {"lnk", DT_LNK}, {"fifo", DT_FIFO}};
-  struct stat d {}, root {};
+  std::map<std::string, unsigned char> want = {{".", DT_DIR},   {"..", DT_DIR},  {"sub", DT_DIR},
+                                               {"reg", DT_REG}, {"lnk", DT_LNK}, {"fifo", DT_FIFO}};
+  struct stat d {
+  }, root{};
   ASSERT_EQ(0, stat(P("d").c_str(), &d));
   ASSERT_EQ(0, stat(fs_.mnt().c_str(), &root));
   DIR* dir = opendir(P("d").c_str());
@@ -212,6 +214,29 @@ TEST_F(BasicOpsTest, ReaddirTwoThousandEntries) {
   names = ListDir(P("big"));
   EXPECT_EQ(want, std::set<std::string>(names.begin(), names.end()));
   EXPECT_EQ(1000u, names.size());
+}
+
+TEST_F(BasicOpsTest, ReaddirWhileDeletingLikeRmRf) {
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  for (int i = 0; i < 600; i++) {
+    ASSERT_EQ(0, OpenErr(P("d/e" + std::to_string(i)), O_CREAT | O_WRONLY));
+  }
+  // Delete each entry right after reading it: entries not yet read must
+  // still be returned exactly once, so nothing is left behind.
+  DIR* dir = opendir(P("d").c_str());
+  ASSERT_NE(nullptr, dir);
+  std::map<std::string, int> seen;
+  while (struct dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    seen[name]++;
+    EXPECT_EQ(0, Err(unlink(P("d/" + name).c_str()))) << name;
+  }
+  closedir(dir);
+  EXPECT_EQ(600u, seen.size());
+  for (const auto& [name, n] : seen) EXPECT_EQ(1, n) << name << " returned twice";
+  EXPECT_EQ(std::vector<std::string>{}, ListDir(P("d")));
+  EXPECT_EQ(0, Err(rmdir(P("d").c_str())));
 }
 
 TEST_F(BasicOpsTest, SymlinkReadlink) {
@@ -400,9 +425,16 @@ TEST_F(BasicOpsTest, ChmodChownAccess) {
   EXPECT_EQ(0, Err(access(P("f").c_str(), F_OK)));
 }
 
+MountOptions TmpfsTiers() {
+  MountOptions o;
+  o.ssd_tmpfs_mb = 64;
+  o.hdd_tmpfs_mb = 128;
+  return o;
+}
+
 class StatfsTest : public MountTest {
  protected:
-  StatfsTest() : MountTest(MountOptions{.ssd_tmpfs_mb = 64, .hdd_tmpfs_mb = 128}) {}
+  StatfsTest() : MountTest(TmpfsTiers()) {}
 };
 
 TEST_F(StatfsTest, CountsBothTiers) {

@@ -146,9 +146,11 @@ TEST(CliTest, StateDirOfAnotherTierPair) {
   ExpectOneLineError(
       RunTierfs({"--ssd", fs.ssd(), "--hdd", hdd2, "--state", state, "-f", fs.mnt()}));
   EXPECT_FALSE(IsMountPoint(fs.mnt()));
-  ExpectOneLineError(
-      RunTierfs({"--ssd", fs.hdd(), "--hdd", fs.ssd(), "--state", state, "-f", fs.mnt()}))
-      << "tiers swapped";
+  {
+    SCOPED_TRACE("tiers swapped");
+    ExpectOneLineError(
+        RunTierfs({"--ssd", fs.hdd(), "--hdd", fs.ssd(), "--state", state, "-f", fs.mnt()}));
+  }
   EXPECT_FALSE(IsMountPoint(fs.mnt()));
   ForceUnmount(fs.mnt());
   // The rightful pair still mounts and shows the data.
@@ -221,10 +223,11 @@ TEST(CliTest, AllowOtherIsPassedThrough) {
     TierfsMount fs(o);
     ASSERT_TRUE(fs.Mount());
     mnt = fs.mnt();
-    EXPECT_EQ(EACCES, RunAs(user, [&] {
-                struct stat st;
-                return Err(stat(mnt.c_str(), &st));
-              }))
+    EXPECT_EQ(EACCES, RunAs(user,
+                            [&] {
+                              struct stat st;
+                              return Err(stat(mnt.c_str(), &st));
+                            }))
         << "without allow_other other users are shut out";
     struct stat st {};
     EXPECT_EQ(0, stat(mnt.c_str(), &st)) << "the mounting user still gets in";

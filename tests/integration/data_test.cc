@@ -96,6 +96,29 @@ TEST_F(DataTest, SparseFileSeekDataHole) {
   close(fd);
 }
 
+TEST_F(DataTest, OffsetsBeyondFourGiB) {
+  int fd = open(P("huge").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  constexpr off_t kOff = (5LL << 30) + 12345;
+  ASSERT_EQ(0, PwriteAll(fd, "far away", 8, kOff));
+  EXPECT_EQ(kOff + 8, FileSize(fd));
+  char buf[8];
+  ASSERT_EQ(8, PreadAll(fd, buf, 8, kOff));
+  EXPECT_EQ("far away", std::string(buf, 8));
+  ASSERT_EQ(8, PreadAll(fd, buf, 8, 4LL << 30));
+  EXPECT_EQ(std::string(8, '\0'), std::string(buf, 8));
+  close(fd);
+  Remount();
+  struct stat st {};
+  ASSERT_EQ(0, stat(P("huge").c_str(), &st));
+  EXPECT_EQ(kOff + 8, st.st_size);
+  fd = open(P("huge").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(8, PreadAll(fd, buf, 8, kOff));
+  EXPECT_EQ("far away", std::string(buf, 8));
+  close(fd);
+}
+
 TEST_F(DataTest, Fallocate) {
   int fd = open(P("fa").c_str(), O_CREAT | O_RDWR, 0644);
   ASSERT_GE(fd, 0);

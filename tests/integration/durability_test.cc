@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/mount_fixture.h"
+#include "tiering/tier.h"
 
 namespace tierfs_test {
 namespace {
@@ -193,6 +194,35 @@ TEST_F(DurabilityTest, SyncThenKill9KeepsTreeAndInodeCounter) {
   std::string got;
   ASSERT_EQ(0, ReadFile(P("last"), &got));
   EXPECT_EQ("created just before the crash", got);
+}
+
+TEST_F(DurabilityTest, OrphanOpenAtCrashIsReclaimed) {
+  // A file unlinked while open is an orphan; if the daemon dies before the
+  // last close, the next start must free its inode and data object.
+  ASSERT_EQ(0, WriteFile(P("keep"), "keep"));
+  std::string data = Pattern(100000, 12);
+  int fd = open(P("orphan").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, PwriteAll(fd, data.data(), data.size(), 0));
+  ASSERT_EQ(0, fsync(fd));
+  struct stat st {};
+  ASSERT_EQ(0, fstat(fd, &st));
+  ASSERT_EQ(0, unlink(P("orphan").c_str()));
+  sync();
+  std::string rel = tierfs::Tier::ObjectRelPath(st.st_ino);
+  fs_.SignalAndWait(SIGKILL, 30);
+  close(fd);
+  fs_.Kill9();  // detaches the dead mount
+  ASSERT_TRUE(fs_.Mount());
+  EXPECT_EQ(std::vector<std::string>{"keep"}, ListDir(fs_.mnt()));
+  EXPECT_TRUE(fs_.Unmount());
+  struct stat ost {};
+  EXPECT_NE(0, lstat((fs_.ssd() + "/" + rel).c_str(), &ost))
+      << "orphan's object survived a restart: " << rel;
+  ASSERT_TRUE(fs_.Mount());
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("keep"), &got));
+  EXPECT_EQ("keep", got);
 }
 
 TEST_F(DurabilityTest, SigtermUnmountsCleanly) {

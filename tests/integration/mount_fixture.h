@@ -113,7 +113,9 @@ class MountTest : public ::testing::Test {
 // --- Syscall helpers. All return 0 or the errno of the failing call. ---
 
 // errno of the last call if rc == -1, else 0.
-inline int Err(long rc) { return rc == -1 ? errno : 0; }
+inline int Err(long rc) {
+  return rc == -1 ? errno : 0;
+}
 int WriteFile(const std::string& path, const std::string& data, mode_t mode = 0644);
 int ReadFile(const std::string& path, std::string* data);
 // open(path, flags, mode) and close; 0 or errno.

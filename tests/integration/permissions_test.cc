@@ -44,7 +44,8 @@ TEST_F(PermissionsTest, OtherUsersFileWithMode0600) {
   EXPECT_EQ(EACCES, RunAs(kBob, [&] { return Err(truncate(p.c_str(), 0)); }));
   EXPECT_EQ(0, RunAs(kAlice, [&] { return OpenErr(p, O_RDWR); }));
   std::string data;
-  EXPECT_EQ(0, RunAs(kAlice, [&](std::string* out) { return ReadFile(p, out); }, &data));
+  EXPECT_EQ(0, RunAs(
+                   kAlice, [&](std::string* out) { return ReadFile(p, out); }, &data));
   EXPECT_EQ("secret", data);
   // Root is not subject to the mode bits.
   EXPECT_EQ(0, OpenErr(p, O_RDWR));
@@ -83,9 +84,8 @@ TEST_F(PermissionsTest, DirectoryWithoutSearchOrWrite) {
   EXPECT_EQ(EACCES, RunAs(kAlice, [&] { return OpenErr(d + "/new", O_CREAT | O_WRONLY); }));
   EXPECT_EQ(EACCES, RunAs(kAlice, [&] { return Err(unlink((d + "/f").c_str())); }));
   EXPECT_EQ(EACCES, RunAs(kAlice, [&] { return Err(mkdir((d + "/sub").c_str(), 0755)); }));
-  EXPECT_EQ(EACCES, RunAs(kAlice, [&] {
-              return Err(rename((d + "/f").c_str(), (d + "/g").c_str()));
-            }));
+  EXPECT_EQ(EACCES,
+            RunAs(kAlice, [&] { return Err(rename((d + "/f").c_str(), (d + "/g").c_str())); }));
   // Root bypasses both.
   EXPECT_EQ(0, OpenErr(d + "/rootfile", O_CREAT | O_WRONLY));
 }

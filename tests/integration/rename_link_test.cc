@@ -96,6 +96,21 @@ TEST_F(RenameTest, OverExistingFileIsAtomicReplace) {
   close(fd);
 }
 
+TEST_F(RenameTest, OpenFileFollowsRename) {
+  ASSERT_EQ(0, mkdir(P("a").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("a/f"), "start"));
+  int fd = open(P("a/f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, Rename2(P("a"), P("b"), 0));
+  ASSERT_EQ(0, PwriteAll(fd, "-more", 5, 5));
+  ASSERT_EQ(0, fsync(fd));
+  close(fd);
+  EXPECT_EQ("start-more", Content(P("b/f")));
+  Remount();
+  EXPECT_EQ("start-more", Content(P("b/f")));
+  EXPECT_EQ(0u, Ino(P("a")));
+}
+
 TEST_F(RenameTest, NoReplace) {
   ASSERT_EQ(0, WriteFile(P("a"), "A"));
   ASSERT_EQ(0, WriteFile(P("b"), "B"));

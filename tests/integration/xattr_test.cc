@@ -140,7 +140,8 @@ TEST_F(XattrTest, OnDirectoriesAndCtime) {
   // The directory's entries are unaffected.
   ASSERT_EQ(0, WriteFile(d + "/child", "c"));
   EXPECT_EQ(std::vector<std::string>{"child"}, ListDir(d));
-  struct stat st0 {}, st1 {};
+  struct stat st0 {
+  }, st1{};
   ASSERT_EQ(0, stat(d.c_str(), &st0));
   usleep(20000);
   ASSERT_EQ(0, SetX(d, "user.dir2", "v"));

@@ -1,0 +1,150 @@
+// Syscall helpers and RunAs for the integration tests (see mount_fixture.h).
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+
+int WriteFile(const std::string& path, const std::string& data, mode_t mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return errno;
+  int e = PwriteAll(fd, data.data(), data.size(), 0);
+  if (close(fd) != 0 && e == 0) e = errno;
+  return e;
+}
+
+int ReadFile(const std::string& path, std::string* data) {
+  data->clear();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    data->append(buf, n);
+  }
+  close(fd);
+  return 0;
+}
+
+int OpenErr(const std::string& path, int flags, mode_t mode) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return errno;
+  close(fd);
+  return 0;
+}
+
+int PwriteAll(int fd, const void* buf, size_t len, off_t off) {
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    ssize_t n = pwrite(fd, p, len, off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    p += n;
+    len -= n;
+    off += n;
+  }
+  return 0;
+}
+
+ssize_t PreadAll(int fd, void* buf, size_t len, off_t off) {
+  char* p = static_cast<char*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, p + done, len - done, off + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    done += n;
+  }
+  return done;
+}
+
+std::string Pattern(size_t len, uint64_t seed) {
+  std::string s(len, '\0');
+  std::mt19937_64 rng(seed);
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t v = rng();
+    memcpy(&s[i], &v, 8);
+  }
+  for (; i < len; i++) s[i] = static_cast<char>(rng());
+  return s;
+}
+
+std::vector<std::string> ListDir(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) return names;
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+int RunAs(const Creds& creds, const std::function<int(std::string* out)>& fn, std::string* out) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    int rc = -1;
+    std::string o;
+    if (setgroups(creds.groups.size(), creds.groups.data()) == 0 &&
+        setresgid(creds.gid, creds.gid, creds.gid) == 0 &&
+        setresuid(creds.uid, creds.uid, creds.uid) == 0) {
+      umask(022);
+      rc = fn(&o);
+    }
+    std::string msg(reinterpret_cast<const char*>(&rc), sizeof rc);
+    msg += o;
+    size_t off = 0;
+    while (off < msg.size()) {
+      ssize_t n = write(p[1], msg.data() + off, msg.size() - off);
+      if (n <= 0) break;
+      off += n;
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return -1;
+  }
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) msg.append(buf, n);
+  close(p[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (msg.size() < sizeof(int)) return -1;
+  int rc;
+  memcpy(&rc, msg.data(), sizeof rc);
+  if (out != nullptr) *out = msg.substr(sizeof rc);
+  return rc;
+}
+
+}  // namespace tierfs_test
