@@ -195,6 +195,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   std::vector<const char*> argv = {"tierfs", "-o", mount_opts.c_str()};
   fuse_args args = FUSE_ARGS_INIT(int(argv.size()), const_cast<char**>(argv.data()));
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &ctx);
+  fuse_opt_free_args(&args);  // the session keeps its own copies
   if (!se) return fail(Status::Error(EINVAL, "bad mount options: " + opt.mount_options));
   if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint.c_str()) != 0) {
     fuse_session_destroy(se);
