@@ -29,6 +29,7 @@ TIERFS=${1:-}
 REPS=${BENCH_REPS:-3}
 QUICK=${BENCH_QUICK:-0}
 read -r -a TARGETS <<<"${BENCH_TARGETS:-raw tierfs passthrough_ll mergerfs}"
+read -r -a TIERFS_EXTRA <<<"${TIERFS_ARGS:-}"
 ALL_TARGETS=(raw tierfs passthrough_ll mergerfs)
 
 # Sizes in MiB. Quick mode shrinks all of them 8x.
@@ -40,38 +41,45 @@ NJOBS=8 NDIRS=20
 # mergerfs as the man page's "basic setup" (cache.files=partial + dropcacheonclose)
 # combined with its "tiered caching" advice: cache branch first, create policy ff,
 # spill to the next branch when the cache is full (moveonenospc).
-MERGERFS_OPTS=${MERGERFS_OPTS:-allow_other,use_ino,cache.files=partial,dropcacheonclose=true,category.create=ff,moveonenospc=true}
-# passthrough_ll with its defaults: multi-threaded, cache=auto (1 s timeouts), no
-# writeback. Its main() passes no max_threads, so libfuse's default of 10 applies.
-PT_OPTS=source  # only -o source=DIR is given; see print_header
+MERGERFS_DEFAULT=allow_other,use_ino,cache.files=partial,dropcacheonclose=true
+MERGERFS_OPTS=${MERGERFS_OPTS:-$MERGERFS_DEFAULT,category.create=ff,moveonenospc=true}
 
 MODE=disk && [[ $TMPFS == 1 ]] && MODE=tmpfs
 [[ $QUICK == 1 ]] && MODE+=-quick
 BASE=/var/tmp/tierfs-bench.$$
 RESULT=$OUT/results-$MODE.txt
 declare -A PID MNT WORK SAMPLES FAILED
-MOUNTED=() TARGETS_RUN=()
+MOUNTED=() TARGETS_RUN=() NOTES=()
 ROWS=(seqwrite seqread parwrite randread create stat unlink)
-declare -A LABEL=(
-  [seqwrite]="seq write ${SEQ_MB}M bs=1M +fsync MiB/s"
-  [seqread]="seq read ${SEQ_MB}M cold MiB/s"
-  [parwrite]="${NJOBS}x${PAR_MB}M write +fsync MiB/s"
-  [randread]="randread 4k ${RR_MB}M cold ${RR_SECS}s IOPS"
-  [create]="create ${NFILES} empty files/s"
-  [stat]="stat ${NFILES} (warm pass)/s"
-  [unlink]="unlink ${NFILES} files/s")
 
 die() { echo "run.sh: $*" >&2; exit 1; }
+has() { [[ " $1 " == *" $2 "* ]]; }  # has "LIST" WORD: is WORD in the space-separated LIST?
 log() { echo "[$(date +%T)] $*" >&2; }
+err() { log "$1: $2 failed (see $OUT/logs/)"; }  # err TARGET WHAT: a measurement failed
 
 # ---- setup and teardown ---------------------------------------------------------------------
 
+# passthrough_ll holds an O_PATH fd for every inode the kernel knows, so it needs more fds
+# than the metadata run has files. Raise the limit for everything this script starts (as a
+# deployment would); where the hard limit cannot be raised (no CAP_SYS_RESOURCE), shrink
+# the file count to fit, for every target alike, rather than lose passthrough_ll's numbers.
+raise_fd_limit() {
+  ulimit -n "$(cat /proc/sys/fs/nr_open)" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  local limit
+  limit=$(ulimit -n)
+  if has "${TARGETS[*]}" passthrough_ll && ((NFILES + 512 > limit)); then
+    local fit=$(((limit - 512) / 1000 * 1000))
+    NOTES+=("fd limit $limit < $NFILES files + 512: metadata run shrunk to $fit files")
+    NFILES=$fit
+  fi
+}
+
 check_args() {
   for t in "${TARGETS[@]}"; do
-    [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' in BENCH_TARGETS"
+    has "${ALL_TARGETS[*]}" "$t" || die "unknown target '$t' in BENCH_TARGETS"
   done
-  if [[ " ${TARGETS[*]} " == *" tierfs "* ]]; then
-    [[ -x $TIERFS ]] || die "usage: run.sh [--tmpfs] /abs/path/to/tierfs (got '${TIERFS}')"
+  if has "${TARGETS[*]}" tierfs && [[ ! -x $TIERFS ]]; then
+    die "usage: run.sh [--tmpfs] /abs/path/to/tierfs (got '${TIERFS}')"
   fi
   command -v fio >/dev/null || die "fio not found: run 'make deps'"
   command -v python3 >/dev/null || die "python3 not found"
@@ -80,11 +88,14 @@ check_args() {
 
 build_tools() {
   mkdir -p "$OUT/json" "$OUT/logs"
-  g++ -O2 -std=c++20 -Wall -Wextra -o "$OUT/metabench" "$REPO/bench/metabench.cc" || die "metabench build"
-  if [[ " ${TARGETS[*]} " == *" passthrough_ll "* ]]; then
+  g++ -O2 -std=c++20 -Wall -Wextra -o "$OUT/metabench" "$REPO/bench/metabench.cc" ||
+    die "metabench build"
+  if has "${TARGETS[*]}" passthrough_ll; then
     # Built from the Debian package's copy at run time; never vendored into the repo.
+    local fuse
+    read -r -a fuse <<<"$(pkg-config --cflags --libs fuse3)"
     gcc -O2 -o "$OUT/passthrough_ll" /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
-      $(pkg-config --cflags --libs fuse3) || die "passthrough_ll build (is libfuse3-dev installed?)"
+      "${fuse[@]}" || die "passthrough_ll build (is libfuse3-dev installed?)"
   fi
 }
 
@@ -93,20 +104,16 @@ build_tools() {
 mount_target() {
   local t=$1 dir=$BASE/$1
   if [[ $t == raw ]]; then mkdir -p "$dir/data" && WORK[$t]=$dir/data && return 0; fi
-  mkdir -p "$dir/mnt"
   MNT[$t]=$dir/mnt WORK[$t]=$dir/mnt
-  case $t in
-    tierfs)
-      mkdir -p "$dir/ssd" "$dir/hdd" "$dir/state"
-      "$TIERFS" --ssd "$dir/ssd" --hdd "$dir/hdd" --state "$dir/state" -f \
-        ${TIERFS_ARGS:-} "$dir/mnt" ;;
-    passthrough_ll)
-      mkdir -p "$dir/src"
-      "$OUT/passthrough_ll" -f -o source="$dir/src" "$dir/mnt" ;;
-    mergerfs)
-      mkdir -p "$dir/ssd" "$dir/hdd"
-      mergerfs -f -o "$MERGERFS_OPTS" "$dir/ssd:$dir/hdd" "$dir/mnt" ;;
-  esac >"$OUT/logs/$t-$MODE.log" 2>&1 &
+  mkdir -p "$dir/mnt" "$dir/ssd" "$dir/hdd" "$dir/state" "$dir/src"  # each uses some
+  (
+    case $t in  # exec: the subshell's pid, $!, becomes the daemon's
+      tierfs) exec "$TIERFS" --ssd "$dir/ssd" --hdd "$dir/hdd" --state "$dir/state" -f \
+        "${TIERFS_EXTRA[@]}" "$dir/mnt" ;;
+      passthrough_ll) exec "$OUT/passthrough_ll" -f -o source="$dir/src" "$dir/mnt" ;;
+      mergerfs) exec mergerfs -f -o "$MERGERFS_OPTS" "$dir/ssd:$dir/hdd" "$dir/mnt" ;;
+    esac
+  ) >"$OUT/logs/$t-$MODE.log" 2>&1 &
   PID[$t]=$!
   for _ in $(seq 300); do
     if mountpoint -q "$dir/mnt"; then MOUNTED+=("$t"); return 0; fi
@@ -154,16 +161,17 @@ drop_caches() {
   return 0
 }
 
-# fio TARGET TAG ARGS...: runs one fio job in the target's directory; JSON kept in build/bench.
-FIO_JSON=
+# fio_run TARGET TAG ARGS...: one fio job in the target's directory; JSON kept in build/bench.
+FIO_JSON='' REP=0
 fio_run() {
-  local t=$1 tag=$2; shift 2
-  FIO_JSON=$OUT/json/$MODE-$t-$tag.json
+  local t=$1 tag=$2
+  shift 2
+  FIO_JSON=$OUT/json/$MODE-$t-$tag-$REP.json
   fio --directory="${WORK[$t]}" --ioengine=psync --fallocate=none --output-format=json \
     --output="$FIO_JSON" "$@" >/dev/null 2>>"$OUT/logs/fio-$MODE.log"
 }
 
-# fio_value DIR UNIT: prints read|write bandwidth in MiB/s (UNIT=mib) or IOPS (UNIT=iops).
+# fio_value read|write mib|iops: bandwidth in MiB/s or IOPS from the last fio_run's JSON.
 # fio counts end_fsync inside the job's runtime, so write bandwidth includes the fsync.
 fio_value() {
   python3 - "$FIO_JSON" "$1" "$2" <<'EOF'
@@ -184,47 +192,56 @@ record() {
   echo "$MODE,$1,$2,$3" >>"$OUT/samples-$MODE.csv"
 }
 
+# measure ROW TARGET read|write mib|iops FIO_ARGS...: one fio job, kept as a sample of ROW.
+measure() {
+  local row=$1 t=$2 rw=$3 unit=$4 v
+  shift 4
+  if fio_run "$t" "$row" "$@" && v=$(fio_value "$rw" "$unit") && record "$row" "$t" "$v"; then
+    return 0
+  fi
+  err "$t" "$row"
+  return 1
+}
+
 wl_seq() {
-  local t=$1 v
+  local t=$1 job=(--name=seq --filename=seq.dat --bs=1M --size="${SEQ_MB}M")
   drop_caches
-  fio_run "$t" seqwrite --name=seq --filename=seq.dat --rw=write --bs=1M --size="${SEQ_MB}M" \
-    --end_fsync=1 && v=$(fio_value write mib) && record seqwrite "$t" "$v" || log "$t seqwrite ERR (logs: build/bench/logs)"
+  measure seqwrite "$t" write mib "${job[@]}" --rw=write --end_fsync=1
   drop_caches  # the read must come from the backing store, not the page cache
-  fio_run "$t" seqread --name=seq --filename=seq.dat --rw=read --bs=1M --size="${SEQ_MB}M" &&
-    v=$(fio_value read mib) && record seqread "$t" "$v" || log "$t seqread ERR (logs: build/bench/logs)"
+  measure seqread "$t" read mib "${job[@]}" --rw=read
   rm -f "${WORK[$t]}/seq.dat"
 }
 
 wl_par() {
-  local t=$1 v
+  local t=$1
   drop_caches
-  fio_run "$t" parwrite --name=par --numjobs=$NJOBS --group_reporting --rw=write --bs=1M \
-    --size="${PAR_MB}M" --end_fsync=1 && v=$(fio_value write mib) &&
-    record parwrite "$t" "$v" || log "$t parwrite ERR (logs: build/bench/logs)"
+  measure parwrite "$t" write mib --name=par --numjobs=$NJOBS --group_reporting --rw=write \
+    --bs=1M --size="${PAR_MB}M" --end_fsync=1
   rm -f "${WORK[$t]}"/par.*
 }
 
 wl_randread() {
-  local t=$1 v
-  fio_run "$t" layout --name=rr --filename=rr.dat --rw=write --bs=1M --size="${RR_MB}M" \
-    --end_fsync=1 || { log "$t randread layout ERR (logs: build/bench/logs)"; rm -f "${WORK[$t]}/rr.dat"; return; }
-  drop_caches
-  fio_run "$t" randread --name=rr --filename=rr.dat --rw=randread --bs=4k --size="${RR_MB}M" \
-    --time_based --runtime="$RR_SECS" && v=$(fio_value read iops) &&
-    record randread "$t" "$v" || log "$t randread ERR (logs: build/bench/logs)"
+  local t=$1 job=(--name=rr --filename=rr.dat --size="${RR_MB}M")
+  if fio_run "$t" layout "${job[@]}" --rw=write --bs=1M --end_fsync=1; then
+    drop_caches
+    measure randread "$t" read iops "${job[@]}" --rw=randread --bs=4k --time_based \
+      --runtime="$RR_SECS"
+  else
+    err "$t" "randread layout"
+  fi
   rm -f "${WORK[$t]}/rr.dat"
 }
 
 wl_meta() {
-  local t=$1 d=${WORK[$1]}/meta out
-  mkdir -p "$d" || { log "$t metabench mkdir ERR"; return; }
+  local t=$1 d=${WORK[$1]}/meta.$REP out  # per rep: a failed rep's leftovers can't block
+  mkdir -p "$d" || { err "$t" "metabench mkdir"; return; }
   drop_caches
   if out=$("$OUT/metabench" "$d" "$NFILES" "$NDIRS" 2>>"$OUT/logs/metabench-$MODE.log"); then
     record create "$t" "$(awk -F= '$1=="create_per_s"{print $2}' <<<"$out")"
     record stat "$t" "$(awk -F= '$1=="stat_warm_per_s"{print $2}' <<<"$out")"
     record unlink "$t" "$(awk -F= '$1=="unlink_per_s"{print $2}' <<<"$out")"
   else
-    log "$t metabench ERR (logs: build/bench/logs)"
+    err "$t" metabench
   fi
   rm -rf "$d"
 }
@@ -233,51 +250,77 @@ wl_meta() {
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "ERR";
   else if (NR % 2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else print "-"}'; }
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else print "-"}'
+}
 
 print_header() {
   echo "tierfs benchmark, $(date -Is)"
-  echo "kernel: $(uname -srm); nproc: $(nproc); cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-  echo "memory: $(free -g | awk '/^Mem:/{print $2}') GiB; backing: $MODE, $(df -hT "$BASE" | awk 'NR==2{print $1" ("$2")"}')"
+  echo "kernel: $(uname -srm); nproc: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1);" \
+    "memory: $(free -g | awk '/^Mem:/{print $2}') GiB"
+  echo "backing: $MODE, $(df -hT "$BASE" | awk 'NR==2{print $1" ("$2")"}') under $BASE"
   echo "reps: $REPS (median reported); targets: ${TARGETS[*]}"
-  echo "fio: $(fio --version); libfuse: $(pkg-config --modversion fuse3); $(mergerfs --version 2>&1 | head -1)"
-  echo "tierfs: ${TIERFS:-n/a} --ssd SSD --hdd HDD --state STATE -f ${TIERFS_ARGS:-} (defaults otherwise)"
-  echo "passthrough_ll: -f -o $PT_OPTS=DIR (defaults: multithreaded, max 10 threads, cache=auto, no writeback)"
-  echo "mergerfs: -f -o $MERGERFS_OPTS SSD:HDD"
-  echo "fio: ioengine=psync fallocate=none; caches dropped before every measurement"
+  echo "fio: $(fio --version); libfuse: $(pkg-config --modversion fuse3);" \
+    "$(mergerfs --version 2>&1 | head -1)"
+  echo "tierfs: ${TIERFS:-n/a} --ssd SSD --hdd HDD --state STATE -f ${TIERFS_ARGS:-}"
+  # passthrough_ll's main() passes no max_threads to libfuse, whose default is then 10.
+  echo "passthrough_ll: -f -o source=DIR" \
+    "(defaults: multithreaded, max 10 threads, cache=auto, no writeback)"
+  echo "mergerfs: -f -o $MERGERFS_OPTS SSD:HDD (threads default: one per core)"
+  echo "fio: ioengine=psync fallocate=none; caches dropped before every measurement;" \
+    "ulimit -n $(ulimit -n)"
+  local note
+  for note in "${NOTES[@]}"; do echo "NOTE: $note"; done
 }
 
+label() {  # label ROW: the table's first column
+  case $1 in
+    seqwrite) echo "seq write ${SEQ_MB}M bs=1M +fsync MiB/s" ;;
+    seqread) echo "seq read ${SEQ_MB}M cold MiB/s" ;;
+    parwrite) echo "${NJOBS}x${PAR_MB}M write +fsync MiB/s" ;;
+    randread) echo "randread 4k ${RR_MB}M cold ${RR_SECS}s IOPS" ;;
+    stat) echo "stat ${NFILES} (warm pass)/s" ;;
+    *) echo "$1 ${NFILES} empty files/s" ;;
+  esac
+}
+
+table_row() { printf '%-36s %10s %10s %14s %10s | %8s %9s %9s\n' "$@"; }
+
 print_report() {
-  local fmt="%-36s %10s %10s %14s %10s | %8s %9s %9s\n" row t
+  local row t
   echo
-  printf "$fmt" workload raw tierfs passthrough_ll mergerfs t/raw t/pt_ll t/mergerfs
+  table_row workload raw tierfs passthrough_ll mergerfs t/raw t/pt_ll t/mergerfs
   for row in "${ROWS[@]}"; do
     declare -A med=()
     for t in "${ALL_TARGETS[@]}"; do
       med[$t]=-
       [[ -n ${FAILED[$t]:-} ]] && med[$t]=FAIL
-      [[ " ${TARGETS_RUN[*]} " == *" $t "* ]] && med[$t]=$(median <<<"${SAMPLES[$row,$t]:-}")
+      has "${TARGETS_RUN[*]}" "$t" && med[$t]=$(median <<<"${SAMPLES[$row,$t]:-}")
     done
-    printf "$fmt" "${LABEL[$row]}" "${med[raw]}" "${med[tierfs]}" "${med[passthrough_ll]}" \
+    table_row "$(label "$row")" "${med[raw]}" "${med[tierfs]}" "${med[passthrough_ll]}" \
       "${med[mergerfs]}" "$(ratio "${med[tierfs]}" "${med[raw]}")" \
-      "$(ratio "${med[tierfs]}" "${med[passthrough_ll]}")" "$(ratio "${med[tierfs]}" "${med[mergerfs]}")"
+      "$(ratio "${med[tierfs]}" "${med[passthrough_ll]}")" \
+      "$(ratio "${med[tierfs]}" "${med[mergerfs]}")"
     unset med
   done
   for t in "${!FAILED[@]}"; do echo "NOTE: $t ${FAILED[$t]}"; done
   for t in "${MOUNTED[@]}"; do
-    kill -0 "${PID[$t]}" 2>/dev/null || echo "NOTE: $t daemon exited during the run (log: $OUT/logs/$t-$MODE.log)"
+    kill -0 "${PID[$t]}" 2>/dev/null ||
+      echo "NOTE: $t daemon exited during the run (log: $OUT/logs/$t-$MODE.log)"
   done
   echo
   echo "samples (row target: values):"
-  for row in "${ROWS[@]}"; do
-    for t in "${TARGETS_RUN[@]}"; do echo "  $row $t: ${SAMPLES[$row,$t]:-none}"; done
-  done
+  for row in "${ROWS[@]}"; do for t in "${TARGETS_RUN[@]}"; do
+    echo "  $row $t: ${SAMPLES[$row,$t]:-none}"
+  done; done
 }
 
 # ---- main -----------------------------------------------------------------------------------
 
 main() {
   check_args
+  raise_fd_limit
   trap cleanup EXIT
   trap 'log interrupted; exit 130' INT
   trap 'log terminated; exit 143' TERM
@@ -291,13 +334,13 @@ main() {
   exec > >(tee "$RESULT")
   : >"$OUT/samples-$MODE.csv"
   print_header
-  local t ok=() wl rep
+  local t ok=() wl
   for t in "${TARGETS[@]}"; do mount_target "$t" && ok+=("$t"); done
   TARGETS_RUN=("${ok[@]}")
   for wl in seq par randread meta; do
-    for rep in $(seq "$REPS"); do
+    for REP in $(seq "$REPS"); do
       for t in "${TARGETS_RUN[@]}"; do
-        log "$wl rep $rep/$REPS on $t"
+        log "$wl rep $REP/$REPS on $t"
         "wl_$wl" "$t"
       done
     done

@@ -25,6 +25,7 @@ struct Options {
   std::string mount_options;  // comma-separated, passed to the kernel mount
   bool foreground = false;
   unsigned max_threads = 16;
+  bool writeback_cache = false;  // the kernel's writeback cache (see Init)
   // tierfs is the only writer of its namespace, so the kernel may keep
   // entries and attributes for long; we invalidate when we change them.
   double entry_timeout = 86400.0;

@@ -72,19 +72,24 @@ int main(int argc, char** argv) {
   tierfs::Options opt;
   std::vector<std::string> mount_opts;
   po::options_description desc(kUsage);
-  desc.add_options()("help,h", "print this help and exit")(
-      "ssd", po::value(&opt.ssd_dir)->value_name("DIR"),
-      "existing directory of the SSD (cache) tier")(
-      "hdd", po::value(&opt.hdd_dir)->value_name("DIR"),
-      "existing directory of the HDD (capacity) tier")(
-      "state", po::value(&opt.state_dir)->value_name("DIR"),
-      "where the LMDB namespace lives (default: SSD_DIR/state)")(
-      "policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")(
-      "foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr")(
-      "options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
-      "FUSE mount options, e.g. allow_other")(
-      "threads", po::value(&opt.max_threads)->value_name("N")->default_value(opt.max_threads),
-      "most worker threads serving requests");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "print this help and exit")
+      ("ssd", po::value(&opt.ssd_dir)->value_name("DIR"),
+       "existing directory of the SSD (cache) tier")
+      ("hdd", po::value(&opt.hdd_dir)->value_name("DIR"),
+       "existing directory of the HDD (capacity) tier")
+      ("state", po::value(&opt.state_dir)->value_name("DIR"),
+       "where the LMDB namespace lives (default: SSD_DIR/state)")
+      ("policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")
+      ("foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr")
+      ("options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
+       "FUSE mount options, e.g. allow_other")
+      ("threads", po::value(&opt.max_threads)->value_name("N")->default_value(opt.max_threads),
+       "most worker threads serving requests")
+      ("writeback-cache", po::bool_switch(&opt.writeback_cache),
+       "let the kernel buffer writes: faster small writes, slower concurrent large ones");
+  // clang-format on
   po::options_description hidden;
   hidden.add_options()("mountpoint", po::value(&opt.mountpoint));
   po::options_description all;
