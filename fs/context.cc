@@ -89,9 +89,29 @@ void Context::ReplyError(fuse_req_t req, const Status& st, const char* op) {
   fuse_reply_err(req, err);
 }
 
+FileHandle* Context::NewHandle(const Inode& n, int flags) {
+  auto* fh = new FileHandle();
+  fh->ino = n.ino;
+  fh->tier = n.tier;
+  fh->live = table_.Live(n.ino);
+  fh->writable = (flags & O_ACCMODE) != O_RDONLY;
+  if (fh->writable) fh->live->writers++;
+  return fh;
+}
+
+void Context::DeleteHandle(FileHandle* fh) {
+  if (fh->fd >= 0) close(fh->fd);
+  if (fh->writable) fh->live->writers--;
+  delete fh;
+}
+
 int Context::ObjectFd(FileHandle& fh, bool create, Status* st) {
   std::lock_guard<std::mutex> lock(fh.mu);
   if (fh.fd >= 0) return fh.fd;
+  // The file may have moved since the handle was opened.
+  std::lock_guard<std::mutex> placement(PlacementLock(fh.ino));
+  Inode n;
+  if (store_->GetInode(fh.ino, &n).ok()) fh.tier = n.tier;
   // O_RDWR even for read-only opens: with the writeback cache the kernel
   // reads pages of files that were opened write-only.
   fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR | (create ? O_CREAT : 0), st);

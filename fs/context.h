@@ -38,9 +38,11 @@ struct Options {
 // no I/O on the tiers.
 struct FileHandle {
   uint64_t ino = 0;
-  TierId tier = TierId::kSsd;
+  TierId tier = TierId::kSsd;  // where fd's object is (refreshed when fd opens)
   int fd = -1;
+  bool writable = false;  // counted in live->writers
   bool wrote = false;
+  std::shared_ptr<LiveState> live;
   std::mutex mu;  // guards fd creation
 };
 
@@ -67,6 +69,13 @@ class Context {
   // The object fd of a handle, opening (and with `create`, creating) it on
   // first use. Returns -1 with st ENOENT when there is no object and !create.
   int ObjectFd(FileHandle& fh, bool create, Status* st);
+  // Serializes opening an inode's object with switching its placement, so a
+  // handle never opens an object a finished move is about to remove.
+  std::mutex& PlacementLock(uint64_t ino) { return placement_locks_[ino % kPlacementLocks]; }
+  // Sets up a handle of `n` opened with `flags` (counts it as a writer).
+  FileHandle* NewHandle(const Inode& n, int flags);
+  // Undoes NewHandle: closes the object and drops the writer count.
+  void DeleteHandle(FileHandle* fh);
   // Frees an orphan inode: its object and its LMDB records.
   void FreeInode(uint64_t ino);
   // Called after an unlink, rmdir or replacing rename removed a link.
@@ -82,6 +91,8 @@ class Context {
   std::unique_ptr<Tier> ssd_;
   std::unique_ptr<Tier> hdd_;
   InodeTable table_;
+  static constexpr size_t kPlacementLocks = 64;
+  std::mutex placement_locks_[kPlacementLocks];
 };
 
 inline Context& Ctx(fuse_req_t req) {

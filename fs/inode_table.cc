@@ -26,4 +26,19 @@ bool InodeTable::MarkOrphan(uint64_t ino) {
   return false;
 }
 
+std::shared_ptr<LiveState> InodeTable::Live(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& live = entries_[ino].live;
+  if (!live) live = std::make_shared<LiveState>();
+  return live;
+}
+
+bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end() || !it->second.live) return false;
+  const LiveState& live = *it->second.live;
+  return live.writers.load() > 0 || live.last_write.load() > since;
+}
+
 }  // namespace tierfs

@@ -1,15 +1,26 @@
 // InodeTable: the kernel's references to our inodes (lookup counts), so an
 // unlinked inode lives on while the kernel can still reach it (an open file,
-// a cwd) and is freed on the last forget.
+// a cwd) and is freed on the last forget; and, per referenced inode, the
+// live state a move must respect (open writers, the time of the last write).
 //
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
 namespace tierfs {
+
+// What open handles do to an inode, read by moves without a table lookup
+// per write. A handle keeps its inode's LiveState; the kernel keeps a lookup
+// reference while the file is open, so the state outlives every handle.
+struct LiveState {
+  std::atomic<uint32_t> writers{0};     // handles open for writing
+  std::atomic<uint64_t> last_write{0};  // table epoch of the last write
+};
 
 class InodeTable {
  public:
@@ -23,13 +34,27 @@ class InodeTable {
   // will say so.
   bool MarkOrphan(uint64_t ino);
 
+  // The live state of a referenced inode (created on first use).
+  std::shared_ptr<LiveState> Live(uint64_t ino);
+  // Records a write to `live` and returns its epoch.
+  uint64_t NoteWrite(LiveState& live) {
+    const uint64_t e = ++epoch_;
+    live.last_write.store(e, std::memory_order_relaxed);
+    return e;
+  }
+  uint64_t epoch() const { return epoch_.load(); }
+  // True when `ino` is open for writing or was written after `since`.
+  bool BusySince(uint64_t ino, uint64_t since);
+
  private:
   struct Entry {
     uint64_t lookups = 0;
     bool orphan = false;
+    std::shared_ptr<LiveState> live;
   };
   std::mutex mu_;
   std::unordered_map<uint64_t, Entry> entries_;
+  std::atomic<uint64_t> epoch_{0};
 };
 
 }  // namespace tierfs

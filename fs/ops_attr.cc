@@ -86,6 +86,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (!n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);
     st = Truncate(c, n, fi, attr->st_size);
     if (!st.ok()) return c.ReplyError(req, st, "truncate");
+    c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
   }
   const int64_t now = NowNs();
   auto ns = [](const struct timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };

@@ -43,9 +43,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Inode n;
   if (st.ok()) st = c.store().Create(parent, name, node, &n);
   if (!st.ok()) return c.ReplyError(req, st, "create");
-  auto* fh = new FileHandle();
-  fh->ino = n.ino;
-  fh->tier = n.tier;
+  FileHandle* fh = c.NewHandle(n, fi->flags);
   fi->fh = reinterpret_cast<uint64_t>(fh);
   SetOpenFlags(fi);
   fuse_entry_param e;
@@ -53,7 +51,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   c.table().Ref(n.ino);
   if (fuse_reply_create(req, &e, fi) != 0) {
     c.table().Forget(n.ino, 1);
-    delete fh;
+    c.DeleteHandle(fh);
   }
 }
 
@@ -62,9 +60,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Inode n;
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return c.ReplyError(req, st, "open");
-  auto* fh = new FileHandle();
-  fh->ino = ino;
-  fh->tier = n.tier;
+  FileHandle* fh = c.NewHandle(n, fi->flags);
   if (fi->flags & O_TRUNC) {
     int fd = c.ObjectFd(*fh, false, &st);
     if (fd >= 0 && ftruncate(fd, 0) != 0)
@@ -81,18 +77,15 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
           },
           nullptr);
     if (!st.ok()) {
-      if (fh->fd >= 0) close(fh->fd);
-      delete fh;
+      c.DeleteHandle(fh);
       return c.ReplyError(req, st, "open");
     }
+    c.table().NoteWrite(*fh->live);
     fh->wrote = true;
   }
   fi->fh = reinterpret_cast<uint64_t>(fh);
   SetOpenFlags(fi);
-  if (fuse_reply_open(req, fi) != 0) {
-    if (fh->fd >= 0) close(fh->fd);
-    delete fh;
-  }
+  if (fuse_reply_open(req, fi) != 0) c.DeleteHandle(fh);
 }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
@@ -132,6 +125,7 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
     return c.ReplyError(req, Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino)),
                         "write");
   }
+  c.table().NoteWrite(*fh.live);
   fh.wrote = true;
   fuse_reply_write(req, n);
 }
@@ -143,8 +137,7 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Status st = RecordSize(c, *fh);
     if (!st.ok()) spdlog::warn("release of inode {}: {}", fh->ino, st.message());
   }
-  if (fh->fd >= 0) close(fh->fd);
-  delete fh;
+  c.DeleteHandle(fh);
   fuse_reply_err(req, 0);
 }
 
@@ -170,6 +163,7 @@ void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_
   int fd = c.ObjectFd(fh, true, &st);
   if (fd < 0) return c.ReplyError(req, st, "fallocate");
   if (fallocate(fd, mode, off, len) != 0) return (void)fuse_reply_err(req, errno);
+  c.table().NoteWrite(*fh.live);
   fh.wrote = true;
   fuse_reply_err(req, 0);
 }
@@ -196,6 +190,7 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP))
     n = CopyByReadWrite(in, off_in, out, off_out, len);
   if (n < 0) return (void)fuse_reply_err(req, errno);
+  c.table().NoteWrite(*Handle(fi_out)->live);
   Handle(fi_out)->wrote = true;
   fuse_reply_write(req, n);
 }
