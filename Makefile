@@ -4,7 +4,7 @@
 CXX      ?= g++
 OPTFLAGS ?= -O2 -g
 CXXFLAGS := $(OPTFLAGS) -std=c++20 -Wall -Wextra -Werror -I. $(shell pkg-config --cflags fuse3 spdlog)
-LDLIBS   := $(shell pkg-config --libs fuse3 spdlog) -llmdb -lxxhash -lboost_program_options -lpthread
+LDLIBS   := $(shell pkg-config --libs fuse3 spdlog) -llmdb -luring -lxxhash -lboost_program_options -lpthread
 GTEST    := -lgtest -lpthread
 
 # Debian packages the build, tests, demo and bench need.

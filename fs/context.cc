@@ -20,7 +20,11 @@ int64_t FromTimespec(const struct timespec& ts) {
 
 Context::Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
                  std::unique_ptr<Tier> hdd)
-    : options_(options), store_(std::move(store)), ssd_(std::move(ssd)), hdd_(std::move(hdd)) {}
+    : options_(options),
+      store_(std::move(store)),
+      ssd_(std::move(ssd)),
+      hdd_(std::move(hdd)),
+      throttle_(options.move_bytes_per_sec, options.max_moves) {}
 
 void Context::FillStat(const Inode& n, struct stat* st) const {
   *st = {};
@@ -82,6 +86,8 @@ void Context::ReplyError(fuse_req_t req, const Status& st, const char* op) {
     case EOPNOTSUPP:
     case ENAMETOOLONG:
     case EFBIG:
+    case EBUSY:
+    case ECANCELED:
       break;
     default:
       spdlog::error("{}: {}", op, st.ok() ? "unknown error" : st.message());

@@ -9,9 +9,11 @@
 
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "fs/inode_table.h"
 #include "meta/store.h"
+#include "tiering/throttle.h"
 #include "tiering/tier.h"
 
 namespace tierfs {
@@ -26,6 +28,10 @@ struct Options {
   bool foreground = false;
   unsigned max_threads = 16;
   bool writeback_cache = false;  // the kernel's writeback cache (see Init)
+  // Limits shared by all moves between tiers, so foreground writes keep
+  // their bandwidth while files migrate.
+  uint64_t move_bytes_per_sec = uint64_t(256) << 20;
+  unsigned max_moves = 2;
   // tierfs is the only writer of its namespace, so the kernel may keep
   // entries and attributes for long; we invalidate when we change them.
   double entry_timeout = 86400.0;
@@ -76,6 +82,16 @@ class Context {
   FileHandle* NewHandle(const Inode& n, int flags);
   // Undoes NewHandle: closes the object and drops the writer count.
   void DeleteHandle(FileHandle* fh);
+  // Moves a regular file's object to tier `to` (copy, verify, switch, remove:
+  // tiering/mover.h). EBUSY while it is open for writing; ECANCELED when it
+  // was written during the copy (it stays where it was). Ok if already there.
+  Status MoveFile(uint64_t ino, TierId to);
+  // MoveFile for every regular file below directory `ino`; keeps going past
+  // failures and returns the first.
+  Status MoveTree(uint64_t ino, TierId to);
+  bool IsMoving(uint64_t ino);
+  // Settles moves a crash interrupted (before serving).
+  void RecoverMoves();
   // Frees an orphan inode: its object and its LMDB records.
   void FreeInode(uint64_t ino);
   // Called after an unlink, rmdir or replacing rename removed a link.
@@ -91,6 +107,9 @@ class Context {
   std::unique_ptr<Tier> ssd_;
   std::unique_ptr<Tier> hdd_;
   InodeTable table_;
+  MoveThrottle throttle_;
+  std::mutex moving_mu_;
+  std::unordered_set<uint64_t> moving_;
   static constexpr size_t kPlacementLocks = 64;
   std::mutex placement_locks_[kPlacementLocks];
 };

@@ -184,6 +184,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
 
   AllowSplicePipes();
   Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd));
+  ctx.RecoverMoves();  // before anything reads placement
   ctx.ReapOrphans();
 
   fuse_lowlevel_ops ops = {};

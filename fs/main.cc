@@ -71,6 +71,7 @@ int Daemonize(const tierfs::Options& opt) {
 int main(int argc, char** argv) {
   tierfs::Options opt;
   std::vector<std::string> mount_opts;
+  uint64_t move_mib = opt.move_bytes_per_sec >> 20;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -87,6 +88,10 @@ int main(int argc, char** argv) {
        "FUSE mount options, e.g. allow_other")
       ("threads", po::value(&opt.max_threads)->value_name("N")->default_value(opt.max_threads),
        "most worker threads serving requests")
+      ("move-bandwidth", po::value(&move_mib)->value_name("MiB/s")->default_value(move_mib),
+       "bandwidth all moves between tiers share (0: unlimited)")
+      ("max-moves", po::value(&opt.max_moves)->value_name("N")->default_value(opt.max_moves),
+       "moves between tiers that run at once")
       ("writeback-cache", po::bool_switch(&opt.writeback_cache),
        "let the kernel buffer writes: faster small writes, slower concurrent large ones");
   // clang-format on
@@ -111,6 +116,8 @@ int main(int argc, char** argv) {
   if (opt.hdd_dir.empty()) return Fail("--hdd DIR is required (see tierfs --help)");
   if (opt.mountpoint.empty()) return Fail("MOUNTPOINT is required (see tierfs --help)");
   if (opt.max_threads == 0) return Fail("--threads must be at least 1");
+  if (opt.max_moves == 0) return Fail("--max-moves must be at least 1");
+  opt.move_bytes_per_sec = move_mib << 20;
   if (!opt.policy_file.empty() && access(opt.policy_file.c_str(), R_OK) != 0)
     return Fail("policy file " + opt.policy_file + ": " + strerror(errno));
   for (const auto& o : mount_opts) opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
 #include <vector>
 
 #include "fs/context.h"
@@ -57,7 +58,16 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
   FileHandle* fh = fi ? Handle(fi) : nullptr;
   int fd = fh ? c.ObjectFd(*fh, size > 0, &st) : -1;
   int own_fd = -1;
-  if (!fh) fd = own_fd = c.tier(n.tier).OpenObject(n.ino, O_WRONLY | (size > 0 ? O_CREAT : 0), &st);
+  // Without a handle, under the placement lock with a fresh placement: a
+  // move switching meanwhile would otherwise take the truncate with the old
+  // object it removes.
+  std::unique_lock<std::mutex> placement;
+  if (!fh) {
+    placement = std::unique_lock<std::mutex>(c.PlacementLock(n.ino));
+    Inode now;
+    const TierId tier = c.store().GetInode(n.ino, &now).ok() ? now.tier : n.tier;
+    fd = own_fd = c.tier(tier).OpenObject(n.ino, O_WRONLY | (size > 0 ? O_CREAT : 0), &st);
+  }
   if (fd < 0) return st.err() == ENOENT && size == 0 ? Status::Ok() : st;
   st = ftruncate(fd, size) == 0
            ? Status::Ok()
@@ -73,7 +83,10 @@ void SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
     futimens(Handle(fi)->fd, ts);
     return;
   }
-  const std::string path = c.tier(n.tier).ObjectPath(n.ino);
+  std::lock_guard<std::mutex> placement(c.PlacementLock(n.ino));
+  Inode now;
+  const TierId tier = c.store().GetInode(n.ino, &now).ok() ? now.tier : n.tier;
+  const std::string path = c.tier(tier).ObjectPath(n.ino);
   utimensat(AT_FDCWD, path.c_str(), ts, 0);
 }
 

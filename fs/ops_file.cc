@@ -55,34 +55,51 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   }
 }
 
+// O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC): empties the object where it is, under
+// the placement lock so a concurrent move cannot switch it meanwhile.
+Status TruncateOnOpen(Context& c, uint64_t ino) {
+  std::lock_guard<std::mutex> lock(c.PlacementLock(ino));
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return st;
+  int fd = c.tier(n.tier).OpenObject(ino, O_WRONLY, &st);
+  if (fd >= 0) {
+    st = ftruncate(fd, 0) == 0 ? Status::Ok() : Status::Errno(errno, "truncate on open");
+    close(fd);
+  } else if (st.err() == ENOENT) {
+    st = Status::Ok();  // no object: already empty
+  }
+  if (!st.ok()) return st;
+  c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
+  return c.store().Update(
+      ino,
+      [](Inode& i) {
+        i.size = 0;
+        i.mtime_ns = i.ctime_ns = NowNs();
+        return Status::Ok();
+      },
+      nullptr);
+}
+
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return c.ReplyError(req, st, "open");
-  FileHandle* fh = c.NewHandle(n, fi->flags);
-  if (fi->flags & O_TRUNC) {
-    int fd = c.ObjectFd(*fh, false, &st);
-    if (fd >= 0 && ftruncate(fd, 0) != 0)
-      st = Status::Errno(errno, "truncate on open");
-    else
-      st = Status::Ok();
-    if (st.ok())
-      st = c.store().Update(
-          ino,
-          [](Inode& i) {
-            i.size = 0;
-            i.mtime_ns = i.ctime_ns = NowNs();
-            return Status::Ok();
-          },
-          nullptr);
-    if (!st.ok()) {
-      c.DeleteHandle(fh);
-      return c.ReplyError(req, st, "open");
-    }
-    c.table().NoteWrite(*fh->live);
-    fh->wrote = true;
+  const bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+  if (writable && (fi->flags & O_TRUNC)) {
+    st = TruncateOnOpen(c, ino);
+    if (!st.ok()) return c.ReplyError(req, st, "open");
   }
+  // Writes land on the SSD tier: an HDD-resident file opened for writing
+  // comes back first (after O_TRUNC that copies nothing). If it cannot
+  // (SSD full, another writer), it is served where it is.
+  if (writable && n.is_reg() && n.tier == TierId::kHdd) {
+    st = c.MoveFile(ino, TierId::kSsd);
+    if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
+  }
+  FileHandle* fh = c.NewHandle(n, fi->flags);
+  fh->wrote = writable && (fi->flags & O_TRUNC);
   fi->fh = reinterpret_cast<uint64_t>(fh);
   SetOpenFlags(fi);
   if (fuse_reply_open(req, fi) != 0) c.DeleteHandle(fh);

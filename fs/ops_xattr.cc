@@ -2,8 +2,10 @@
 // so they work on every tier and move with nothing. The kernel's VFS has
 // already checked the namespace rules (trusted.* needs CAP_SYS_ADMIN, user.*
 // only on files and directories).
+#include <spdlog/spdlog.h>
 #include <sys/xattr.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,9 +15,50 @@ namespace tierfs {
 
 namespace {
 
+// user.tierfs.* are not stored: they read and steer placement, and are left
+// out of listxattr so that cp -a and rsync -X do not copy them.
+constexpr char kTierfsPrefix[] = "user.tierfs.";
+constexpr char kTierXattr[] = "user.tierfs.tier";
+
+bool IsTierfsName(const char* name) {
+  return std::strncmp(name, kTierfsPrefix, 12) == 0;
+}
+
+// setfattr -n user.tierfs.tier -v hdd FILE|DIR: moves now, and returns when
+// the move is done (or failed: EBUSY open for writing, ECANCELED written
+// during the copy, ENOSPC target full).
+void SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
+  Context& c = Ctx(req);
+  std::string value = raw;
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\0')) value.pop_back();
+  TierId to;
+  if (value == "ssd")
+    to = TierId::kSsd;
+  else if (value == "hdd")
+    to = TierId::kHdd;
+  else
+    return c.ReplyError(req, Status::Error(EINVAL, "tier must be ssd or hdd, not '" + value + "'"),
+                        "setxattr");
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (st.ok() && n.is_dir())
+    st = c.MoveTree(ino, to);
+  else if (st.ok() && n.is_reg())
+    st = c.MoveFile(ino, to);
+  else if (st.ok())
+    st = Status::Error(EINVAL, "only files and directories have a tier");
+  if (!st.ok()) {
+    spdlog::warn("move to {} requested on inode {}: {}", value, ino, st.message());
+    return c.ReplyError(req, st, "setxattr user.tierfs.tier");
+  }
+  fuse_reply_err(req, 0);
+}
+
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
   Context& c = Ctx(req);
+  if (std::strcmp(name, kTierXattr) == 0) return SetTier(req, ino, std::string(value, size));
+  if (IsTierfsName(name)) return (void)fuse_reply_err(req, EOPNOTSUPP);
   Status st = c.store().SetXattr(ino, name, std::string(value, size), flags);
   if (!st.ok()) return c.ReplyError(req, st, "setxattr");
   fuse_reply_err(req, 0);
@@ -28,8 +71,19 @@ void ReplySized(fuse_req_t req, const std::string& data, size_t size) {
   fuse_reply_buf(req, data.data(), data.size());
 }
 
+void GetTier(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Context& c = Ctx(req);
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return c.ReplyError(req, st, "getxattr user.tierfs.tier");
+  if (!n.is_reg()) return (void)fuse_reply_err(req, ENODATA);
+  ReplySized(req, c.IsMoving(ino) ? "moving" : TierName(n.tier), size);
+}
+
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Context& c = Ctx(req);
+  if (std::strcmp(name, kTierXattr) == 0) return GetTier(req, ino, size);
+  if (IsTierfsName(name)) return (void)fuse_reply_err(req, ENODATA);
   std::string value;
   Status st = c.store().GetXattr(ino, name, &value);
   if (!st.ok()) return c.ReplyError(req, st, "getxattr");
@@ -46,12 +100,14 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   const bool privileged = fuse_req_ctx(req)->uid == 0;
   std::string all;
   for (const auto& n : names)
-    if (privileged || n.rfind("trusted.", 0) != 0) all.append(n).push_back('\0');
+    if ((privileged || n.rfind("trusted.", 0) != 0) && !IsTierfsName(n.c_str()))
+      all.append(n).push_back('\0');
   ReplySized(req, all, size);
 }
 
 void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   Context& c = Ctx(req);
+  if (IsTierfsName(name)) return (void)fuse_reply_err(req, EOPNOTSUPP);
   Status st = c.store().RemoveXattr(ino, name);
   if (!st.ok()) return c.ReplyError(req, st, "removexattr");
   fuse_reply_err(req, 0);

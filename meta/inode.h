@@ -31,11 +31,17 @@ struct Inode {
   TierId tier = TierId::kSsd;
   uint8_t reserved[7] = {};
   uint64_t generation = 0;  // checkpoint generation, set by the policy engine
+  // xxh3_64 of the object's bytes as verified by the last move (tiering/mover.h);
+  // 0 before any move. A later write makes it stale: trust it only for an
+  // object unchanged since that move.
+  uint64_t checksum = 0;
 
   bool is_dir() const { return S_ISDIR(mode); }
   bool is_reg() const { return S_ISREG(mode); }
   bool is_symlink() const { return S_ISLNK(mode); }
 };
+// Stored byte for byte in LMDB: a size change is a format change.
+static_assert(sizeof(Inode) == 88, "Inode is an on-disk record");
 
 struct DirEntry {
   std::string name;

@@ -88,6 +88,39 @@ class Store {
 
   Status Sync();
 
+  // ---- Move journal (meta/store_journal.cc) ---------------------------------
+  // One record per inode whose object is being moved between tiers, written
+  // before the copy starts so that a restarted daemon can finish or undo the
+  // move (tiering/mover.h: RecoverMoves). At most one record per inode: the
+  // record is also what keeps two moves of one inode from overlapping.
+  enum class MoveState : uint8_t {
+    kCopying = 1,   // placement still names `from`; the copy may be partial
+    kSwitched = 2,  // placement names `to` (committed); the source may remain
+  };
+  struct MoveRecord {
+    uint64_t ino = 0;
+    TierId from = TierId::kSsd;
+    TierId to = TierId::kHdd;
+    MoveState state = MoveState::kCopying;
+    uint8_t pad[5] = {};  // explicit, so no uninitialized bytes reach LMDB
+    int64_t started_ns = 0;
+  };
+  // Records `rec` (state kCopying) after checking that rec.ino is a regular
+  // file placed on rec.from. EBUSY when a record for the inode exists, ENOENT
+  // when the inode is gone, EINVAL when it is not a file or not on rec.from.
+  // Not synced: the caller decides (Sync()).
+  Status BeginMove(const MoveRecord& rec);
+  // In one transaction: inode.tier = to, inode.checksum = checksum, record
+  // state = kSwitched. ENOENT when the record or the inode is gone; ESTALE
+  // when the record is not kCopying toward `to` or the inode's placement no
+  // longer names the record's source (someone else moved it).
+  Status CommitMove(uint64_t ino, TierId to, uint64_t checksum);
+  // Deletes the record; a missing record is not an error.
+  Status EndMove(uint64_t ino);
+  // All records, in inode order.
+  Status ListMoves(std::vector<MoveRecord>* out);
+  // ---- end of move journal ---------------------------------------------------
+
   struct Dbs;  // the database handles; defined in meta/txn.h, internal to meta/
 
  private:

@@ -111,7 +111,8 @@ Status Store::Dbs::OpenAll(MDB_txn* t) {
     const char* name;
     MDB_dbi* dbi;
   } all[] = {{"inodes", &inodes}, {"dentries", &dentries}, {"symlinks", &symlinks},
-             {"xattrs", &xattrs}, {"orphans", &orphans},   {"meta", &meta}};
+             {"xattrs", &xattrs}, {"orphans", &orphans},   {"meta", &meta},
+             {"moves", &moves}};
   for (auto& d : all) {
     int rc = mdb_dbi_open(t, d.name, MDB_CREATE, d.dbi);
     if (rc != 0) return LmdbError(rc, std::string("open database ") + d.name);

@@ -1,9 +1,9 @@
 // Relocation of one inode's data object between tiers while nothing else
-// uses it: copy to a temporary name on the target tier, fsync, rename into
-// place, switch the placement in LMDB, then remove the source object.
+// uses it: a MoveObject (tiering/mover.h) without abort or throttle, so it
+// is journaled, verified and crash-safe like any move.
 //
-// This is the primitive the mover builds on; today it is used offline (the
-// daemon not mounted) by tests and tools to place objects on the HDD tier.
+// Used offline (the daemon not mounted) by tests and tools to place objects
+// on the HDD tier. Errors as MoveObject's.
 #pragma once
 
 #include <cstdint>

@@ -94,9 +94,37 @@ Status Tier::StatObject(uint64_t ino, struct stat* out) const {
 }
 
 Status Tier::RemoveObject(uint64_t ino) const {
-  if (unlinkat(root_fd_, ObjectRelPath(ino).c_str(), 0) != 0 && errno != ENOENT)
+  if (unlinkat(root_fd_, ObjectRelPath(ino).c_str(), 0) != 0 && errno != ENOENT && errno != ENOTDIR)
     return Status::Errno(errno, "remove object " + ObjectPath(ino));
   return Status::Ok();
+}
+
+std::string Tier::TempRelPath(uint64_t ino) {
+  return ObjectRelPath(ino) + ".moving";
+}
+
+int Tier::OpenTemp(uint64_t ino, int flags, Status* st) const {
+  int fd = openat(root_fd_, TempRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) *st = Status::Errno(errno, std::string("open temporary object ") + TempPath(ino));
+  return fd;
+}
+
+Status Tier::RemoveTemp(uint64_t ino) const {
+  if (unlinkat(root_fd_, TempRelPath(ino).c_str(), 0) != 0 && errno != ENOENT && errno != ENOTDIR)
+    return Status::Errno(errno, "remove temporary object " + TempPath(ino));
+  return Status::Ok();
+}
+
+Status Tier::CommitTemp(uint64_t ino) const {
+  const std::string rel = ObjectRelPath(ino);
+  if (renameat(root_fd_, TempRelPath(ino).c_str(), root_fd_, rel.c_str()) != 0)
+    return Status::Errno(errno, "rename " + TempPath(ino) + " into place");
+  const std::string dir = rel.substr(0, rel.rfind('/'));
+  int fd = openat(root_fd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Errno(errno, "open " + root_ + "/" + dir);
+  Status st = fsync(fd) == 0 ? Status::Ok() : Status::Errno(errno, "fsync " + root_ + "/" + dir);
+  close(fd);
+  return st;
 }
 
 Status Tier::StatFs(struct statvfs* out) const {

@@ -42,6 +42,18 @@ class Tier {
   Status StatObject(uint64_t ino, struct stat* out) const;
   // Removes the object; a missing object is not an error.
   Status RemoveObject(uint64_t ino) const;
+
+  // The temporary name a move copies into (<object>.moving), next to the
+  // final name so that the rename into place never crosses directories.
+  static std::string TempRelPath(uint64_t ino);
+  std::string TempPath(uint64_t ino) const { return root_ + "/" + TempRelPath(ino); }
+  // openat() of the temporary object (mode 0600); -1 with `st` set on error.
+  int OpenTemp(uint64_t ino, int flags, Status* st) const;
+  // Removes the temporary object; a missing one is not an error.
+  Status RemoveTemp(uint64_t ino) const;
+  // Renames the temporary object to the final name and fsyncs the fan-out
+  // directory, so the new name survives power loss before anyone relies on it.
+  Status CommitTemp(uint64_t ino) const;
   Status StatFs(struct statvfs* out) const;
   // syncfs() on the tier's filesystem.
   Status SyncFs() const;

@@ -285,6 +285,7 @@ bool TierfsMount::Mount() {
     args.push_back(opts_.state_dir);
   }
   args.push_back("-f");
+  args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
   std::string o;
   if (opts_.allow_other) o = "allow_other";
   for (const auto& e : opts_.extra_opts) o += (o.empty() ? "" : ",") + e;

@@ -26,6 +26,7 @@ namespace tierfs_test {
 struct MountOptions {
   bool allow_other = true;              // pass -o allow_other
   std::vector<std::string> extra_opts;  // more -o options
+  std::vector<std::string> extra_args;  // more daemon arguments, e.g. {"--max-moves", "1"}
   std::string state_dir;                // --state; empty means the default
   // When non-zero, ssd/ and hdd/ are fresh tmpfs mounts of these sizes.
   int ssd_tmpfs_mb = 0;

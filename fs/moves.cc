@@ -1,0 +1,69 @@
+// Context's side of moving files between tiers: who may be moved and when.
+// The mover (tiering/mover.h) does the copy, verify, switch and removal; here
+// we keep it away from files being written and report what is moving.
+#include <spdlog/spdlog.h>
+
+#include "fs/context.h"
+#include "tiering/mover.h"
+
+namespace tierfs {
+
+Status Context::MoveFile(uint64_t ino, TierId to) {
+  Inode n;
+  Status st = store_->GetInode(ino, &n);
+  if (!st.ok()) return st;
+  if (!n.is_reg()) return Status::Error(EINVAL, "inode " + std::to_string(ino) + " is not a file");
+  if (n.tier == to) return Status::Ok();
+  const uint64_t since = table_.epoch();
+  if (table_.BusySince(ino, since))
+    return Status::Error(EBUSY, "inode " + std::to_string(ino) + " is open for writing");
+  {
+    std::lock_guard<std::mutex> lock(moving_mu_);
+    if (!moving_.insert(ino).second)
+      return Status::Error(EBUSY, "inode " + std::to_string(ino) + " is already moving");
+  }
+  MoveOptions opt;
+  opt.throttle = &throttle_;
+  opt.switch_lock = &PlacementLock(ino);
+  MoveResult result;
+  st = tierfs::MoveObject(
+      *store_, tier(n.tier), tier(to), ino, opt, [&] { return table_.BusySince(ino, since); },
+      &result);
+  {
+    std::lock_guard<std::mutex> lock(moving_mu_);
+    moving_.erase(ino);
+  }
+  if (st.ok())
+    spdlog::info("moved inode {} {} -> {}: {} bytes, xxh3 {:016x}", ino, TierName(n.tier),
+                 TierName(to), result.bytes, result.checksum);
+  return st;
+}
+
+Status Context::MoveTree(uint64_t ino, TierId to) {
+  std::vector<DirEntry> entries;
+  Status first = store_->ListDir(ino, &entries, nullptr);
+  for (const DirEntry& e : entries) {
+    Status st;
+    if (S_ISDIR(e.type)) st = MoveTree(e.ino, to);
+    if (S_ISREG(e.type)) st = MoveFile(e.ino, to);
+    if (!st.ok()) {
+      spdlog::warn("moving '{}' to {}: {}", e.name, TierName(to), st.message());
+      if (first.ok()) first = st;
+    }
+  }
+  return first;
+}
+
+bool Context::IsMoving(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(moving_mu_);
+  return moving_.count(ino) > 0;
+}
+
+void Context::RecoverMoves() {
+  int handled = 0;
+  Status st = tierfs::RecoverMoves(*store_, *ssd_, *hdd_, &handled);
+  if (!st.ok()) spdlog::error("recovering interrupted moves: {}", st.message());
+  if (handled > 0) spdlog::info("settled {} moves interrupted by a crash", handled);
+}
+
+}  // namespace tierfs

@@ -1,0 +1,224 @@
+// Moves between tiers through the mount: user.tierfs.tier read and set with
+// the xattr calls getfattr/setfattr use, promotion on open for writing, and
+// the rules that keep a move from losing a write.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+#include "tiering/tier.h"
+
+namespace tierfs_test {
+namespace {
+
+constexpr char kTier[] = "user.tierfs.tier";
+
+std::string GetTier(const std::string& path) {
+  char buf[64];
+  ssize_t n = getxattr(path.c_str(), kTier, buf, sizeof buf);
+  return n < 0 ? std::string("errno ") + std::to_string(errno) : std::string(buf, n);
+}
+
+int SetTier(const std::string& path, const std::string& tier) {
+  return Err(setxattr(path.c_str(), kTier, tier.data(), tier.size(), 0));
+}
+
+bool ObjectOn(const std::string& tier_root, ino_t ino) {
+  struct stat st;
+  return stat((tier_root + "/" + tierfs::Tier::ObjectRelPath(ino)).c_str(), &st) == 0;
+}
+
+ino_t Ino(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(0, stat(path.c_str(), &st)) << path;
+  return st.st_ino;
+}
+
+class TieringTest : public MountTest {};
+
+TEST_F(TieringTest, SetfattrMovesAFileAndKeepsEverythingElse) {
+  const std::string data = Pattern((8 << 20) + 123, 7);
+  ASSERT_EQ(0, WriteFile(P("f"), data, 0640));
+  ASSERT_EQ(0, Err(setxattr(P("f").c_str(), "user.note", "x", 1, 0)));
+  struct stat before;
+  ASSERT_EQ(0, stat(P("f").c_str(), &before));
+  EXPECT_EQ("ssd", GetTier(P("f")));
+
+  ASSERT_EQ(0, SetTier(P("f"), "hdd"));
+  EXPECT_EQ("hdd", GetTier(P("f")));
+  EXPECT_TRUE(ObjectOn(fs_.hdd(), before.st_ino));
+  EXPECT_FALSE(ObjectOn(fs_.ssd(), before.st_ino));
+  std::string back;
+  ASSERT_EQ(0, ReadFile(P("f"), &back));
+  EXPECT_TRUE(back == data);
+  struct stat after;
+  ASSERT_EQ(0, stat(P("f").c_str(), &after));
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  EXPECT_EQ(before.st_size, after.st_size);
+  EXPECT_EQ(before.st_mode, after.st_mode);
+  EXPECT_EQ(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+  EXPECT_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+  char v[8];
+  EXPECT_EQ(1, getxattr(P("f").c_str(), "user.note", v, sizeof v));
+
+  // Placement is not an ordinary attribute: cp -a and rsync -X must not copy it.
+  char names[256];
+  ssize_t n = listxattr(P("f").c_str(), names, sizeof names);
+  ASSERT_GE(n, 0);
+  EXPECT_EQ(std::string("user.note\0", 10), std::string(names, n));
+
+  Remount();
+  EXPECT_EQ("hdd", GetTier(P("f")));
+  ASSERT_EQ(0, ReadFile(P("f"), &back));
+  EXPECT_TRUE(back == data);
+  ASSERT_EQ(0, SetTier(P("f"), "ssd"));
+  EXPECT_EQ("ssd", GetTier(P("f")));
+  EXPECT_TRUE(ObjectOn(fs_.ssd(), before.st_ino));
+  EXPECT_FALSE(ObjectOn(fs_.hdd(), before.st_ino));
+}
+
+TEST_F(TieringTest, BadValuesAndNonFilesAreRefused) {
+  ASSERT_EQ(0, WriteFile(P("f"), "abc"));
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  EXPECT_EQ(EINVAL, SetTier(P("f"), "tape"));
+  EXPECT_EQ("ssd", GetTier(P("f")));
+  EXPECT_EQ("errno " + std::to_string(ENODATA), GetTier(P("d")));
+  EXPECT_EQ(EOPNOTSUPP, Err(removexattr(P("f").c_str(), kTier)));
+  EXPECT_EQ(EOPNOTSUPP, Err(setxattr(P("f").c_str(), "user.tierfs.other", "1", 1, 0)));
+  // A trailing newline, as `echo hdd | xargs setfattr -v` may leave, is fine.
+  EXPECT_EQ(0, SetTier(P("f"), "hdd\n"));
+  EXPECT_EQ("hdd", GetTier(P("f")));
+}
+
+TEST_F(TieringTest, DirectoryMovesRecursivelyAndHardLinksMoveOnce) {
+  ASSERT_EQ(0, mkdir(P("ckpt").c_str(), 0755));
+  ASSERT_EQ(0, mkdir(P("ckpt/sub").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("ckpt/a"), Pattern(100000, 1)));
+  ASSERT_EQ(0, WriteFile(P("ckpt/sub/b"), Pattern(3 << 20, 2)));
+  ASSERT_EQ(0, WriteFile(P("ckpt/sub/empty"), ""));
+  ASSERT_EQ(0, Err(link(P("ckpt/a").c_str(), P("ckpt/sub/a-link").c_str())));
+  ASSERT_EQ(0, WriteFile(P("outside"), "stays"));
+
+  ASSERT_EQ(0, SetTier(P("ckpt"), "hdd"));
+  for (const char* f : {"ckpt/a", "ckpt/sub/b", "ckpt/sub/empty", "ckpt/sub/a-link"})
+    EXPECT_EQ("hdd", GetTier(P(f))) << f;
+  EXPECT_EQ("ssd", GetTier(P("outside")));
+  EXPECT_TRUE(ObjectOn(fs_.hdd(), Ino(P("ckpt/a"))));
+  std::string s;
+  ASSERT_EQ(0, ReadFile(P("ckpt/sub/a-link"), &s));
+  EXPECT_TRUE(s == Pattern(100000, 1));
+  ASSERT_EQ(0, ReadFile(P("ckpt/sub/b"), &s));
+  EXPECT_TRUE(s == Pattern(3 << 20, 2));
+}
+
+TEST_F(TieringTest, FileOpenForWritingIsNotMoved) {
+  ASSERT_EQ(0, WriteFile(P("f"), Pattern(1 << 20, 3)));
+  int fd = open(P("f").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(EBUSY, SetTier(P("f"), "hdd"));
+  EXPECT_EQ("ssd", GetTier(P("f")));
+  close(fd);
+  EXPECT_EQ(0, SetTier(P("f"), "hdd"));
+}
+
+TEST_F(TieringTest, ReaderKeepsReadingAcrossAMove) {
+  const std::string data = Pattern(4 << 20, 4);
+  ASSERT_EQ(0, WriteFile(P("f"), data));
+  int fd = open(P("f").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string head(4096, '\0');
+  ASSERT_EQ(4096, PreadAll(fd, head.data(), head.size(), 0));
+  ASSERT_EQ(0, SetTier(P("f"), "hdd"));
+  // Bypass the page cache's copy of what was read before: the rest comes
+  // from the daemon, through the descriptor opened before the move.
+  std::string rest(data.size() - 4096, '\0');
+  ASSERT_EQ(ssize_t(rest.size()), PreadAll(fd, rest.data(), rest.size(), 4096));
+  EXPECT_TRUE(head + rest == data);
+  close(fd);
+  int fd2 = open(P("f").c_str(), O_RDONLY);
+  ASSERT_GE(fd2, 0);
+  std::string all(data.size(), '\0');
+  ASSERT_EQ(ssize_t(all.size()), PreadAll(fd2, all.data(), all.size(), 0));
+  EXPECT_TRUE(all == data);
+  close(fd2);
+}
+
+TEST_F(TieringTest, OpeningAnHddFileForWritingBringsItToSsd) {
+  const std::string data = Pattern(2 << 20, 5);
+  ASSERT_EQ(0, WriteFile(P("f"), data));
+  ASSERT_EQ(0, WriteFile(P("g"), data));
+  ASSERT_EQ(0, SetTier(P("f"), "hdd"));
+  ASSERT_EQ(0, SetTier(P("g"), "hdd"));
+
+  // Reading does not promote.
+  std::string s;
+  ASSERT_EQ(0, ReadFile(P("f"), &s));
+  EXPECT_EQ("hdd", GetTier(P("f")));
+
+  int fd = open(P("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ("ssd", GetTier(P("f")));
+  ASSERT_EQ(0, PwriteAll(fd, "XY", 2, 10));
+  close(fd);
+  ASSERT_EQ(0, ReadFile(P("f"), &s));
+  std::string expect = data;
+  expect.replace(10, 2, "XY");
+  EXPECT_TRUE(s == expect);
+  EXPECT_TRUE(ObjectOn(fs_.ssd(), Ino(P("f"))));
+  EXPECT_FALSE(ObjectOn(fs_.hdd(), Ino(P("f"))));
+
+  // With O_TRUNC nothing is copied: a new, empty object starts on SSD.
+  ASSERT_EQ(0, WriteFile(P("g"), "new"));
+  EXPECT_EQ("ssd", GetTier(P("g")));
+  ASSERT_EQ(0, ReadFile(P("g"), &s));
+  EXPECT_EQ("new", s);
+  EXPECT_FALSE(ObjectOn(fs_.hdd(), Ino(P("g"))));
+}
+
+class ThrottledTieringTest : public MountTest {
+ protected:
+  ThrottledTieringTest() : MountTest(Throttled()) {}
+  static MountOptions Throttled() {
+    MountOptions o;
+    o.extra_args = {"--move-bandwidth", "8"};
+    return o;
+  }
+};
+
+// A write that lands while the copy runs must win: the move gives up, the
+// file stays on SSD with the new bytes, and a later move succeeds.
+TEST_F(ThrottledTieringTest, WriteDuringCopyAbortsTheMove) {
+  const std::string data = Pattern(24 << 20, 6);  // 3 s at 8 MiB/s
+  ASSERT_EQ(0, WriteFile(P("f"), data));
+  int move_err = -1;
+  std::thread mover([&] { move_err = SetTier(P("f"), "hdd"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_EQ("moving", GetTier(P("f")));
+  int fd = open(P("f").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, PwriteAll(fd, "racing", 6, 1000));
+  close(fd);
+  mover.join();
+  EXPECT_EQ(ECANCELED, move_err);
+  EXPECT_EQ("ssd", GetTier(P("f")));
+  std::string expect = data;
+  expect.replace(1000, 6, "racing");
+  std::string s;
+  ASSERT_EQ(0, ReadFile(P("f"), &s));
+  EXPECT_TRUE(s == expect);
+  EXPECT_FALSE(ObjectOn(fs_.hdd(), Ino(P("f"))));
+  Remount();
+  ASSERT_EQ(0, ReadFile(P("f"), &s));
+  EXPECT_TRUE(s == expect);
+}
+
+}  // namespace
+}  // namespace tierfs_test

@@ -1,0 +1,249 @@
+// MoveObject: the steps of one move (see tiering/mover.h for the contract).
+#include "tiering/mover.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+
+#include "tiering/settle.h"
+#include "tiering/uring_copy.h"
+
+namespace tierfs {
+
+const char* MoveStepName(MoveStep step) {
+  switch (step) {
+    case MoveStep::kNone:
+      return "none";
+    case MoveStep::kJournal:
+      return "journal";
+    case MoveStep::kCopy:
+      return "copy";
+    case MoveStep::kFsync:
+      return "fsync";
+    case MoveStep::kVerify:
+      return "verify";
+    case MoveStep::kRename:
+      return "rename";
+    case MoveStep::kCommit:
+      return "commit";
+    case MoveStep::kRemove:
+      return "remove source";
+    case MoveStep::kEnd:
+      return "end journal";
+  }
+  return "?";
+}
+
+namespace {
+
+struct Fd {
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  int fd = -1;
+};
+
+// Holds a slot of the shared throttle for the length of one move.
+struct Slot {
+  ~Slot() {
+    if (throttle) throttle->Release();
+  }
+  MoveThrottle* throttle = nullptr;
+};
+
+// The source's identity and every field a write or truncate changes.
+bool SameObject(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+class Move {
+ public:
+  Move(Store& store, const Tier& from, const Tier& to, uint64_t ino, const MoveOptions& opt,
+       const std::function<bool()>& should_abort)
+      : store_(store), from_(from), to_(to), ino_(ino), opt_(opt), abort_(should_abort) {
+    prefix_ = "move of inode " + std::to_string(ino) + " " + from.name() + " -> " + to.name();
+  }
+
+  Status Run(MoveResult* result);
+
+ private:
+  Status Fail(MoveStep step, const Status& st) const {
+    return Status::Error(st.err(), prefix_ + ": " + MoveStepName(step) + ": " + st.message());
+  }
+  // The test hook: true when the move must stop dead after `step`.
+  bool Crash(MoveStep step, Status* out) {
+    if (opt_.crash_after != step) return false;
+    *out = Status::Error(EINTR, prefix_ + ": simulated crash after " + MoveStepName(step));
+    return true;
+  }
+  bool Aborted() const { return abort_ && abort_(); }
+  Status CopyToTarget(MoveResult* r, Status* crash);
+  Status CheckSource(MoveStep step) const;
+  Status Undo(const Status& why);
+
+  Store& store_;
+  const Tier& from_;
+  const Tier& to_;
+  const uint64_t ino_;
+  const MoveOptions& opt_;
+  const std::function<bool()>& abort_;
+  std::string prefix_;
+  bool has_source_ = false;
+  struct stat source_ {};
+};
+
+Status Move::Run(MoveResult* result) {
+  if (from_.id() == to_.id()) return Fail(MoveStep::kJournal, Status::Error(EINVAL, "same tier"));
+  Slot slot;
+  if (opt_.throttle) {
+    if (!opt_.throttle->Acquire(abort_))
+      return Fail(MoveStep::kJournal, Status::Error(ECANCELED, "aborted waiting for a move slot"));
+    slot.throttle = opt_.throttle;
+  }
+  Store::MoveRecord rec;
+  rec.ino = ino_;
+  rec.from = from_.id();
+  rec.to = to_.id();
+  rec.started_ns = NowNs();
+  // Not ours to undo on failure: EBUSY means another move's record.
+  Status st = store_.BeginMove(rec);
+  if (!st.ok()) return Fail(MoveStep::kJournal, st);
+  // Synced so that even power loss cannot leave a temporary nobody knows of.
+  st = store_.Sync();
+  if (!st.ok()) return Undo(Fail(MoveStep::kJournal, st));
+  if (Crash(MoveStep::kJournal, &st)) return st;
+
+  MoveResult r;
+  Status crash;
+  st = CopyToTarget(&r, &crash);
+  if (!crash.ok()) return crash;
+  if (!st.ok()) return Undo(st);
+  // The last guard, as late as possible: a write since the copy began means
+  // the copy is stale, and the file must stay where the write went.
+  {
+    std::unique_lock<std::mutex> switching;
+    if (opt_.switch_lock) switching = std::unique_lock<std::mutex>(*opt_.switch_lock);
+    st = CheckSource(MoveStep::kVerify);
+    if (st.ok()) {
+      st = store_.CommitMove(ino_, to_.id(), r.checksum);
+      if (!st.ok()) st = Fail(MoveStep::kCommit, st);
+    }
+  }
+  if (!st.ok()) return Undo(st);
+  // From here on the file lives on `to`; failures leave the record for
+  // RecoverMoves instead of undoing. The switch must be durable before the
+  // source goes, or power loss could name an object that no longer exists.
+  st = store_.Sync();
+  if (!st.ok()) return Fail(MoveStep::kCommit, st);
+  if (Crash(MoveStep::kCommit, &st)) return st;
+  st = from_.RemoveObject(ino_);
+  if (!st.ok()) return Fail(MoveStep::kRemove, st);
+  if (Crash(MoveStep::kRemove, &st)) return st;
+  st = store_.EndMove(ino_);
+  if (!st.ok()) return Fail(MoveStep::kEnd, st);
+  if (result) *result = r;
+  return Status::Ok();
+}
+
+// Steps copy, fsync, verify and rename. Sets `crash` when the test hook fired.
+Status Move::CopyToTarget(MoveResult* r, Status* crash) {
+  Status st;
+  Fd in;
+  in.fd = from_.OpenObject(ino_, O_RDONLY, &st);
+  if (in.fd < 0) {
+    if (st.err() != ENOENT) return Fail(MoveStep::kCopy, st);
+    // No object: the file is empty and was never written. Switching the
+    // placement is the whole move.
+    r->checksum = XXH3_64bits(nullptr, 0);
+    return Status::Ok();
+  }
+  has_source_ = true;
+  if (fstat(in.fd, &source_) != 0)
+    return Fail(MoveStep::kCopy, Status::Errno(errno, "stat " + from_.ObjectPath(ino_)));
+  const uint64_t size = uint64_t(source_.st_size);
+  const std::string tmp = to_.TempPath(ino_);
+  Fd out;
+  out.fd = to_.OpenTemp(ino_, O_RDWR | O_CREAT | O_TRUNC, &st);
+  if (out.fd < 0) return Fail(MoveStep::kCopy, st);
+  // Reserves the space up front: ENOSPC now, not after most of the copy, and
+  // one contiguous extent on a rotating disk.
+  if (size > 0 && fallocate(out.fd, 0, 0, off_t(size)) != 0 && errno != EOPNOTSUPP)
+    return Fail(MoveStep::kCopy, Status::Errno(errno, "preallocate " + tmp));
+
+  CopyParams p;
+  p.queue_depth = opt_.queue_depth;
+  p.chunk_bytes = opt_.chunk_bytes;
+  MoveThrottle local(opt_.max_bytes_per_sec, 0);
+  p.throttle = opt_.throttle ? opt_.throttle : &local;
+  p.should_abort = &abort_;
+  p.src_name = from_.ObjectPath(ino_);
+  p.dst_name = tmp;
+  st = CopyAndHash(in.fd, out.fd, size, p, &r->checksum);
+  if (!st.ok()) return Fail(MoveStep::kCopy, st);
+  r->bytes = size;
+  if (Crash(MoveStep::kCopy, crash)) return *crash;
+
+  // stat() of a file reports its object's mtime (fs/ FillStat): keep it.
+  const struct timespec times[2] = {source_.st_atim, source_.st_mtim};
+  if (futimens(out.fd, times) != 0)
+    return Fail(MoveStep::kCopy, Status::Errno(errno, "set times of " + tmp));
+  if (fsync(out.fd) != 0) return Fail(MoveStep::kFsync, Status::Errno(errno, "fsync " + tmp));
+  if (Crash(MoveStep::kFsync, crash)) return *crash;
+
+  // Read back what landed (from the page cache: this catches a bad copy
+  // path or buffer, not media errors, which fsync reports).
+  uint64_t check = 0;
+  st = HashFile(out.fd, size, opt_.chunk_bytes, tmp, &check);
+  if (!st.ok()) return Fail(MoveStep::kVerify, st);
+  if (check != r->checksum) {
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "checksum mismatch: source %016" PRIx64 ", copy %016" PRIx64,
+                  r->checksum, check);
+    return Fail(MoveStep::kVerify, Status::Error(EIO, msg + (" in " + tmp)));
+  }
+  if (Crash(MoveStep::kVerify, crash)) return *crash;
+
+  st = to_.CommitTemp(ino_);
+  if (!st.ok()) return Fail(MoveStep::kRename, st);
+  if (Crash(MoveStep::kRename, crash)) return *crash;
+  return Status::Ok();
+}
+
+// ECANCELED when a write arrived or the source object is no longer the one
+// copied (written, truncated, replaced, created or removed meanwhile).
+Status Move::CheckSource(MoveStep step) const {
+  if (Aborted()) return Fail(step, Status::Error(ECANCELED, "aborted: the file was written"));
+  struct stat now;
+  Status st = from_.StatObject(ino_, &now);
+  if (st.ok() && has_source_ && SameObject(source_, now)) return Status::Ok();
+  if (st.err() == ENOENT && !has_source_) return Status::Ok();
+  if (!st.ok() && st.err() != ENOENT) return Fail(step, st);
+  return Fail(step, Status::Error(ECANCELED,
+                                  "source " + from_.ObjectPath(ino_) + " changed during the copy"));
+}
+
+// Before the switch: removes what the move created and the record. If that
+// fails, the record stays so that RecoverMoves retries the cleanup.
+Status Move::Undo(const Status& why) {
+  Status st = SettleMove(store_, from_, to_, ino_, /*repair=*/false);
+  if (st.ok()) return why;
+  return Status::Error(why.err(),
+                       why.message() + "; cleanup failed, left to recovery: " + st.message());
+}
+
+}  // namespace
+
+Status MoveObject(Store& store, const Tier& from, const Tier& to, uint64_t ino,
+                  const MoveOptions& opt, const std::function<bool()>& should_abort,
+                  MoveResult* result) {
+  return Move(store, from, to, ino, opt, should_abort).Run(result);
+}
+
+}  // namespace tierfs

@@ -1,0 +1,223 @@
+#include "tiering/uring_copy.h"
+
+#include <liburing.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace tierfs {
+
+namespace {
+
+constexpr size_t kPage = 4096;
+
+// Page-aligned so the same buffers serve O_DIRECT should a tier want it.
+struct AlignedBuffer {
+  explicit AlignedBuffer(size_t bytes) {
+    if (posix_memalign(&p, kPage, bytes) != 0) p = nullptr;
+  }
+  ~AlignedBuffer() { std::free(p); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  char* data() const { return static_cast<char*>(p); }
+  void* p = nullptr;
+};
+
+struct HashState {
+  HashState() : s(XXH3_createState()) { XXH3_64bits_reset(s); }
+  ~HashState() { XXH3_freeState(s); }
+  XXH3_state_t* s;
+};
+
+bool Aborted(const CopyParams& p) {
+  return p.should_abort && *p.should_abort && (*p.should_abort)();
+}
+
+Status AbortStatus() {
+  return Status::Error(ECANCELED, "aborted: the file was written");
+}
+
+Status Shrank(const CopyParams& p) {
+  return Status::Error(ECANCELED, "source " + p.src_name + " shrank during the copy");
+}
+
+// The fallback: one buffer, synchronous, same pacing and hashing.
+Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, size_t chunk,
+                XXH3_state_t* h) {
+  for (uint64_t off = 0; off < size;) {
+    if (Aborted(p)) return AbortStatus();
+    const size_t len = size_t(std::min<uint64_t>(chunk, size - off));
+    if (p.throttle) p.throttle->Pace(len);
+    for (size_t done = 0; done < len;) {
+      ssize_t n = pread(in, buf + done, len - done, off + done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::Errno(errno, "read " + p.src_name);
+      if (n == 0) return Shrank(p);
+      done += n;
+    }
+    XXH3_64bits_update(h, buf, len);
+    for (size_t done = 0; done < len;) {
+      ssize_t n = pwrite(out, buf + done, len - done, off + done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Status::Errno(n < 0 ? errno : EIO, "write " + p.dst_name);
+      done += n;
+    }
+    off += len;
+  }
+  return Status::Ok();
+}
+
+enum class SlotState { kFree, kReading, kRead, kWriting };
+struct Slot {
+  char* buf = nullptr;
+  uint64_t off = 0;
+  size_t len = 0;
+  size_t done = 0;  // bytes of the current read or write completed
+  SlotState state = SlotState::kFree;
+};
+
+// The io_uring path. Each slot cycles free -> reading -> read -> writing ->
+// free. Reads may complete out of order, but the hash must see the bytes in
+// file order, so read slots wait in `order` and are hashed (then written)
+// from its front only. Returns with nothing in flight unless `*stranded`:
+// then the kernel may still use the buffers and the caller must not free them.
+Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParams& p, char* bufs,
+                 size_t chunk, unsigned depth, XXH3_state_t* h, bool* stranded) {
+  std::vector<Slot> slots(depth);
+  for (unsigned i = 0; i < depth; ++i) slots[i].buf = bufs + size_t(i) * chunk;
+  std::deque<Slot*> order;
+  unsigned inflight = 0;
+  uint64_t next_off = 0;
+  Status err;
+  // At most one request per slot, so the SQ (depth entries) never runs out.
+  auto queue = [&](Slot& s) {
+    io_uring_sqe* sqe = io_uring_get_sqe(ring);
+    if (s.state == SlotState::kReading)
+      io_uring_prep_read(sqe, in, s.buf + s.done, s.len - s.done, s.off + s.done);
+    else
+      io_uring_prep_write(sqe, out, s.buf + s.done, s.len - s.done, s.off + s.done);
+    io_uring_sqe_set_data(sqe, &s);
+    inflight++;
+  };
+  for (;;) {
+    for (Slot& s : slots) {
+      if (!err.ok() || next_off >= size) break;
+      if (s.state != SlotState::kFree) continue;
+      if (Aborted(p)) {
+        err = AbortStatus();
+        break;
+      }
+      s.off = next_off;
+      s.len = size_t(std::min<uint64_t>(chunk, size - next_off));
+      s.done = 0;
+      s.state = SlotState::kReading;
+      if (p.throttle) p.throttle->Pace(s.len);
+      queue(s);
+      // Start it now: under a bandwidth cap the next Pace() sleeps, and this
+      // read should run meanwhile. A failed submit leaves it queued for the
+      // submit below.
+      io_uring_submit(ring);
+      order.push_back(&s);
+      next_off += s.len;
+    }
+    if (inflight == 0) break;
+    int rc = io_uring_submit_and_wait(ring, 1);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      *stranded = true;  // unknown which requests the kernel took
+      return Status::Errno(-rc, "io_uring submit while copying " + p.src_name);
+    }
+    io_uring_cqe* cqe;
+    while (io_uring_peek_cqe(ring, &cqe) == 0) {
+      Slot& s = *static_cast<Slot*>(io_uring_cqe_get_data(cqe));
+      const int res = cqe->res;
+      io_uring_cqe_seen(ring, cqe);
+      inflight--;
+      const bool reading = s.state == SlotState::kReading;
+      if (res == -EINTR || res == -EAGAIN) {
+        if (err.ok())
+          queue(s);  // same request again
+        else
+          s.state = SlotState::kFree;
+        continue;
+      }
+      if (res <= 0) {
+        if (err.ok()) {
+          if (reading && res == 0)
+            err = Shrank(p);
+          else
+            err = Status::Errno(res < 0 ? -res : EIO, (reading ? "read " : "write ") +
+                                                          (reading ? p.src_name : p.dst_name));
+        }
+        s.state = SlotState::kFree;
+        continue;
+      }
+      s.done += size_t(res);
+      if (s.done < s.len) {  // short transfer: ask for the rest
+        if (err.ok())
+          queue(s);
+        else
+          s.state = SlotState::kFree;
+        continue;
+      }
+      s.state = reading ? SlotState::kRead : SlotState::kFree;
+    }
+    while (err.ok() && !order.empty() && order.front()->state == SlotState::kRead) {
+      Slot& s = *order.front();
+      order.pop_front();
+      XXH3_64bits_update(h, s.buf, s.len);
+      s.done = 0;
+      s.state = SlotState::kWriting;
+      queue(s);
+    }
+  }
+  return err;
+}
+
+}  // namespace
+
+Status CopyAndHash(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) {
+  const unsigned depth = std::max(1u, p.queue_depth);
+  const size_t chunk = std::max(kPage, (p.chunk_bytes + kPage - 1) / kPage * kPage);
+  auto bufs = std::make_unique<AlignedBuffer>(chunk * depth);
+  if (!bufs->data()) return Status::Error(ENOMEM, "copy buffers for " + p.src_name);
+  HashState h;
+  Status st;
+  io_uring ring;
+  if (io_uring_queue_init(depth, &ring, 0) == 0) {
+    bool stranded = false;
+    st = CopyUring(&ring, in, out, size, p, bufs->data(), chunk, depth, h.s, &stranded);
+    io_uring_queue_exit(&ring);
+    // Requests may outlive the ring's teardown; leaking beats a kernel write
+    // into freed memory on a path that should never run.
+    if (stranded) static_cast<void>(bufs.release());
+  } else {
+    st = CopySync(in, out, size, p, bufs->data(), chunk, h.s);
+  }
+  if (st.ok()) *hash = XXH3_64bits_digest(h.s);
+  return st;
+}
+
+Status HashFile(int fd, uint64_t size, size_t chunk_bytes, const std::string& name,
+                uint64_t* hash) {
+  const size_t chunk = std::max(kPage, (chunk_bytes + kPage - 1) / kPage * kPage);
+  AlignedBuffer buf(chunk);
+  if (!buf.data()) return Status::Error(ENOMEM, "verify buffer for " + name);
+  HashState h;
+  for (uint64_t off = 0; off < size;) {
+    ssize_t n = pread(fd, buf.data(), size_t(std::min<uint64_t>(chunk, size - off)), off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::Errno(errno, "read back " + name);
+    if (n == 0) return Status::Error(EIO, name + " is shorter than the source");
+    XXH3_64bits_update(h.s, buf.data(), size_t(n));
+    off += uint64_t(n);
+  }
+  *hash = XXH3_64bits_digest(h.s);
+  return Status::Ok();
+}
+
+}  // namespace tierfs

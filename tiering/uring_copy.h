@@ -1,0 +1,39 @@
+// The data path of a move: copy one object to another file while hashing it.
+//
+// CopyAndHash copies the first `size` bytes of `in` to `out` with io_uring:
+// up to queue_depth chunk-sized requests in flight, into page-aligned
+// buffers, hashing (xxh3_64) the bytes in file order as reads complete, and
+// writing each chunk once it is hashed. Where io_uring is unavailable (old
+// kernel, a seccomp profile that forbids it) it falls back to pread/pwrite.
+// Nothing here knows about tiers or LMDB; the caller names the files.
+// Thread-safety: independent calls may run concurrently (each has its ring).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "meta/status.h"
+#include "tiering/throttle.h"
+
+namespace tierfs {
+
+struct CopyParams {
+  unsigned queue_depth = 8;
+  size_t chunk_bytes = 1 << 20;                         // rounded up to a page
+  MoveThrottle* throttle = nullptr;                     // paces each chunk; may be null
+  const std::function<bool()>* should_abort = nullptr;  // polled before each chunk
+  std::string src_name, dst_name;                       // for error messages
+};
+
+// Errors: ECANCELED when should_abort said so or the source turned out
+// shorter than `size` (it changed under us); the errno of a failed read or
+// write otherwise, naming the file. On error `out` holds a partial copy.
+Status CopyAndHash(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash);
+
+// xxh3_64 of the first `size` bytes of `fd`, read with pread. EIO when the
+// file is shorter; the read's errno otherwise. `name` goes into messages.
+Status HashFile(int fd, uint64_t size, size_t chunk_bytes, const std::string& name, uint64_t* hash);
+
+}  // namespace tierfs
