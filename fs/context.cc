@@ -107,19 +107,30 @@ FileHandle* Context::NewHandle(const Inode& n, int flags) {
 
 void Context::DeleteHandle(FileHandle* fh) {
   if (fh->fd >= 0) close(fh->fd);
+  for (int fd : fh->retired_fds) close(fd);
   if (fh->writable) fh->live->writers--;
   delete fh;
 }
 
 int Context::ObjectFd(FileHandle& fh, bool create, Status* st) {
+  const uint32_t placement_now = fh.live->placement.load();
   std::lock_guard<std::mutex> lock(fh.mu);
-  if (fh.fd >= 0) return fh.fd;
-  // The file may have moved since the handle was opened.
+  if (fh.fd >= 0 && fh.fd_placement == placement_now) return fh.fd;
+  // The file may have moved since the handle was opened. An older fd stays
+  // open until release: another thread may be in the middle of using it.
+  if (fh.fd >= 0) fh.retired_fds.push_back(fh.fd);
   std::lock_guard<std::mutex> placement(PlacementLock(fh.ino));
   Inode n;
   if (store_->GetInode(fh.ino, &n).ok()) fh.tier = n.tier;
   // O_RDWR even for read-only opens: with the writeback cache the kernel
   // reads pages of files that were opened write-only.
+  fh.fd_placement = placement_now;
+  // The HDD tier may be gone (unmounted, removed, failing): EIO then, not
+  // an empty file or whatever an unrelated directory holds.
+  if (fh.tier == TierId::kHdd) {
+    *st = hdd_->CheckHealth();
+    if (!st->ok()) return fh.fd = -1;
+  }
   fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR | (create ? O_CREAT : 0), st);
   return fh.fd;
 }

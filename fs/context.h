@@ -13,6 +13,7 @@
 
 #include "fs/inode_table.h"
 #include "meta/store.h"
+#include "tiering/evictor.h"
 #include "tiering/throttle.h"
 #include "tiering/tier.h"
 
@@ -32,6 +33,7 @@ struct Options {
   // their bandwidth while files migrate.
   uint64_t move_bytes_per_sec = uint64_t(256) << 20;
   unsigned max_moves = 2;
+  Watermarks watermarks;  // of the SSD tier (tiering/evictor.h)
   // tierfs is the only writer of its namespace, so the kernel may keep
   // entries and attributes for long; we invalidate when we change them.
   double entry_timeout = 86400.0;
@@ -46,7 +48,9 @@ struct FileHandle {
   uint64_t ino = 0;
   TierId tier = TierId::kSsd;  // where fd's object is (refreshed when fd opens)
   int fd = -1;
-  bool writable = false;  // counted in live->writers
+  uint32_t fd_placement = 0;     // live->placement when fd was opened
+  std::vector<int> retired_fds;  // of older placements; other threads may still use them
+  bool writable = false;         // counted in live->writers
   bool wrote = false;
   std::shared_ptr<LiveState> live;
   std::mutex mu;  // guards fd creation
@@ -90,6 +94,19 @@ class Context {
   // failures and returns the first.
   Status MoveTree(uint64_t ino, TierId to);
   bool IsMoving(uint64_t ino);
+  // Moves the object of a file that is being written (through `fh`) to the
+  // HDD tier because the SSD tier is full; handles follow on their next
+  // I/O. The caller must not hold fh.live->io. Ok if it is there already.
+  Status SpillToHdd(FileHandle& fh);
+  // True when the SSD tier's free space is below its reserve (rechecked at
+  // most every few milliseconds); pokes the evictor above the high watermark.
+  bool SsdNearlyFull();
+  // The tier a new regular file starts on: SSD unless it is nearly full
+  // while the HDD tier is usable.
+  TierId TierForNewFile();
+  // Starts and stops the evictor (tiering/evictor.h) around serving.
+  void StartBackground();
+  void StopBackground();
   // Settles moves a crash interrupted (before serving).
   void RecoverMoves();
   // Frees an orphan inode: its object and its LMDB records.
@@ -112,6 +129,9 @@ class Context {
   std::unordered_set<uint64_t> moving_;
   static constexpr size_t kPlacementLocks = 64;
   std::mutex placement_locks_[kPlacementLocks];
+  std::unique_ptr<Evictor> evictor_;
+  std::atomic<int64_t> space_checked_ns_{0};
+  std::atomic<bool> ssd_close_to_full_{false};
 };
 
 inline Context& Ctx(fuse_req_t req) {

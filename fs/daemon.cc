@@ -212,11 +212,13 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
                state);
   on_ready(Status::Ok());
 
+  ctx.StartBackground();
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  ctx.StopBackground();  // no move may outlive the session
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);  // calls Destroy: the final sync

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 
 namespace tierfs {
@@ -20,6 +21,12 @@ namespace tierfs {
 struct LiveState {
   std::atomic<uint32_t> writers{0};     // handles open for writing
   std::atomic<uint64_t> last_write{0};  // table epoch of the last write
+  // Bumped whenever the object moves to another tier: handles reopen their
+  // object when theirs is older.
+  std::atomic<uint32_t> placement{0};
+  // Writes hold it shared; spilling a file that is being written to the HDD
+  // tier holds it exclusively, so no write lands in the object being left.
+  std::shared_mutex io;
 };
 
 class InodeTable {

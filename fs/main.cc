@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   tierfs::Options opt;
   std::vector<std::string> mount_opts;
   uint64_t move_mib = opt.move_bytes_per_sec >> 20;
+  std::string high, low;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -92,6 +93,10 @@ int main(int argc, char** argv) {
        "bandwidth all moves between tiers share (0: unlimited)")
       ("max-moves", po::value(&opt.max_moves)->value_name("N")->default_value(opt.max_moves),
        "moves between tiers that run at once")
+      ("ssd-high-watermark", po::value(&high)->value_name("FRACTION")->default_value("90%"),
+       "evict least recently used files to hdd when the ssd tier is fuller than this")
+      ("ssd-low-watermark", po::value(&low)->value_name("FRACTION")->default_value("75%"),
+       "...until it is below this")
       ("writeback-cache", po::bool_switch(&opt.writeback_cache),
        "let the kernel buffer writes: faster small writes, slower concurrent large ones");
   // clang-format on
@@ -118,6 +123,13 @@ int main(int argc, char** argv) {
   if (opt.max_threads == 0) return Fail("--threads must be at least 1");
   if (opt.max_moves == 0) return Fail("--max-moves must be at least 1");
   opt.move_bytes_per_sec = move_mib << 20;
+  tierfs::Status wst = tierfs::ParseFraction(high, &opt.watermarks.high);
+  if (!wst.ok()) return Fail("--ssd-high-watermark: " + wst.message());
+  wst = tierfs::ParseFraction(low, &opt.watermarks.low);
+  if (!wst.ok()) return Fail("--ssd-low-watermark: " + wst.message());
+  if (opt.watermarks.low >= opt.watermarks.high)
+    return Fail("--ssd-low-watermark (" + low + ") must be below --ssd-high-watermark (" + high +
+                ")");
   if (!opt.policy_file.empty() && access(opt.policy_file.c_str(), R_OK) != 0)
     return Fail("policy file " + opt.policy_file + ": " + strerror(errno));
   for (const auto& o : mount_opts) opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;

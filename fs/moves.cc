@@ -14,6 +14,12 @@ Status Context::MoveFile(uint64_t ino, TierId to) {
   if (!st.ok()) return st;
   if (!n.is_reg()) return Status::Error(EINVAL, "inode " + std::to_string(ino) + " is not a file");
   if (n.tier == to) return Status::Ok();
+  // The mover works through descriptors opened at mount, which would keep
+  // writing into a tier directory that has been removed or unmounted.
+  for (TierId t : {n.tier, to}) {
+    st = tier(t).CheckHealth();
+    if (!st.ok()) return st;
+  }
   const uint64_t since = table_.epoch();
   if (table_.BusySince(ino, since))
     return Status::Error(EBUSY, "inode " + std::to_string(ino) + " is open for writing");
@@ -33,10 +39,42 @@ Status Context::MoveFile(uint64_t ino, TierId to) {
     std::lock_guard<std::mutex> lock(moving_mu_);
     moving_.erase(ino);
   }
-  if (st.ok())
+  if (st.ok()) {
+    table_.Live(ino)->placement++;  // readers of the old object reopen
     spdlog::info("moved inode {} {} -> {}: {} bytes, xxh3 {:016x}", ino, TierName(n.tier),
                  TierName(to), result.bytes, result.checksum);
+  }
   return st;
+}
+
+Status Context::SpillToHdd(FileHandle& fh) {
+  LiveState& live = *fh.live;
+  // No write of this inode runs while its bytes change tier.
+  std::unique_lock<std::shared_mutex> io(live.io);
+  std::lock_guard<std::mutex> placement(PlacementLock(fh.ino));
+  Inode n;
+  Status st = store_->GetInode(fh.ino, &n);
+  if (!st.ok()) return st;
+  if (n.tier == TierId::kHdd) return Status::Ok();  // another writer spilled it
+  st = hdd_->CheckHealth();
+  if (!st.ok()) return st;
+  {
+    std::lock_guard<std::mutex> lock(moving_mu_);
+    if (!moving_.insert(fh.ino).second)
+      return Status::Error(EBUSY, "inode " + std::to_string(fh.ino) + " is already moving");
+  }
+  MoveOptions opt;  // unthrottled: a writer is waiting; the lock is ours already
+  MoveResult result;
+  st = tierfs::MoveObject(*store_, *ssd_, *hdd_, fh.ino, opt, nullptr, &result);
+  {
+    std::lock_guard<std::mutex> lock(moving_mu_);
+    moving_.erase(fh.ino);
+  }
+  if (!st.ok()) return st;
+  live.placement++;
+  spdlog::warn("ssd tier full: inode {} spilled to hdd while being written ({} bytes so far)",
+               fh.ino, result.bytes);
+  return Status::Ok();
 }
 
 Status Context::MoveTree(uint64_t ino, TierId to) {

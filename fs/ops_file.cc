@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <shared_mutex>
 #include <vector>
 
 #include "fs/context.h"
@@ -40,6 +41,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Context& c = Ctx(req);
   Status st;
   NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
+  node.tier = c.TierForNewFile();
   Inode n;
   if (st.ok()) st = c.store().Create(parent, name, node, &n);
   if (!st.ok()) return c.ReplyError(req, st, "create");
@@ -94,7 +96,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // Writes land on the SSD tier: an HDD-resident file opened for writing
   // comes back first (after O_TRUNC that copies nothing). If it cannot
   // (SSD full, another writer), it is served where it is.
-  if (writable && n.is_reg() && n.tier == TierId::kHdd) {
+  if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.SsdNearlyFull()) {
     st = c.MoveFile(ino, TierId::kSsd);
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
@@ -127,24 +129,58 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   fuse_reply_buf(req, buf.data(), n);
 }
 
-void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
-  Context& c = Ctx(req);
-  FileHandle& fh = *Handle(fi);
-  Status st;
-  int fd = c.ObjectFd(fh, true, &st);
-  if (fd < 0) return c.ReplyError(req, st, "write");
-  fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+// Writes the `len` bytes `in` still holds at `off` through the handle's
+// current object: the bytes written, or -errno when none were.
+ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t off, Status* st) {
+  int fd = c.ObjectFd(fh, true, st);
+  if (fd < 0) return -st->err();
+  fuse_bufvec out = FUSE_BUFVEC_INIT(len);
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = fd;
   out.buf[0].pos = off;
   ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
-  if (n < 0) {
-    return c.ReplyError(req, Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino)),
-                        "write");
+  if (n < 0) *st = Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino));
+  return n;
+}
+
+// Writes land on the SSD tier; when it is full (below its reserve, or a
+// write fails with ENOSPC) the file moves to the HDD tier and the rest of
+// the write goes there, so the application sees ENOSPC only when both are.
+// fuse_buf_copy advances `in` past what it wrote, so a retry resumes.
+void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+  Context& c = Ctx(req);
+  FileHandle& fh = *Handle(fi);
+  const size_t len = fuse_buf_size(in);
+  size_t done = 0;
+  Status st;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    bool spill = false;
+    {
+      std::shared_lock<std::shared_mutex> io(fh.live->io);
+      if (attempt == 0 && fh.tier == TierId::kSsd && c.SsdNearlyFull()) {
+        spill = true;
+      } else {
+        ssize_t n = WriteAt(c, fh, in, len - done, off + off_t(done), &st);
+        if (n > 0) done += size_t(n);
+        const bool full = n == -ENOSPC || (n >= 0 && done < len);
+        spill = full && fh.tier == TierId::kSsd;
+        if (!spill) break;
+      }
+    }
+    Status moved = c.SpillToHdd(fh);
+    if (!moved.ok()) {
+      spdlog::warn("write of inode {}: ssd tier full and spilling to hdd failed: {}", fh.ino,
+                   moved.message());
+      if (attempt > 0) break;  // the SSD tier's own ENOSPC stands
+    }
   }
-  c.table().NoteWrite(*fh.live);
-  fh.wrote = true;
-  fuse_reply_write(req, n);
+  if (done > 0) {
+    c.table().NoteWrite(*fh.live);
+    fh.wrote = true;
+    return (void)fuse_reply_write(req, done);
+  }
+  if (st.ok()) st = Status::Error(ENOSPC, "write of inode " + std::to_string(fh.ino));
+  c.ReplyError(req, st, "write");
 }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -176,6 +212,7 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
+  std::shared_lock<std::shared_mutex> io(fh.live->io);
   Status st;
   int fd = c.ObjectFd(fh, true, &st);
   if (fd < 0) return c.ReplyError(req, st, "fallocate");
@@ -201,6 +238,7 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   if (in < 0)
     return st.err() == ENOENT ? (void)fuse_reply_write(req, 0)
                               : c.ReplyError(req, st, "copy_file_range");
+  std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
   int out = c.ObjectFd(*Handle(fi_out), true, &st);
   if (out < 0) return c.ReplyError(req, st, "copy_file_range");
   ssize_t n = copy_file_range(in, &off_in, out, &off_out, len, flags);

@@ -36,6 +36,7 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   if (!st.ok()) return c.ReplyError(req, st, op);
   node.rdev = rdev;
   if (link_target) node.symlink_target = link_target;
+  if (S_ISREG(mode)) node.tier = c.TierForNewFile();
   Inode n;
   st = c.store().Create(parent, name, node, &n);
   if (!st.ok()) return c.ReplyError(req, st, op);

@@ -1,5 +1,6 @@
 #include "meta/store.h"
 
+#include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -39,7 +40,9 @@ Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out) {
   // NOSYNC: commits reach the page cache, which survives a daemon crash;
   // Sync() is what makes them durable against power loss (fsync, syncfs).
   // NOTLS: read transactions are not tied to libfuse's worker threads.
-  if (rc == 0) rc = mdb_env_open(s->env_, dir.c_str(), MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP, 0600);
+  // No WRITEMAP: through a sparse writable map, a full state filesystem
+  // would kill the daemon with SIGBUS instead of failing a commit (ENOSPC).
+  if (rc == 0) rc = mdb_env_open(s->env_, dir.c_str(), MDB_NOSYNC | MDB_NOTLS, 0600);
   if (rc != 0) return LmdbError(rc, "open LMDB environment in " + dir);
   int dead = 0;
   mdb_reader_check(s->env_, &dead);  // slots of a killed daemon
@@ -152,6 +155,7 @@ Status Store::Create(uint64_t parent, const std::string& name, const NewNode& no
   n.gid = node.gid;
   n.rdev = node.rdev;
   n.nlink = S_ISDIR(node.mode) ? 2 : 1;
+  n.tier = node.tier;
   n.atime_ns = n.mtime_ns = n.ctime_ns = now;
   if (S_ISLNK(node.mode)) {
     n.size = node.symlink_target.size();
@@ -257,6 +261,29 @@ Status Store::ListOrphans(std::vector<uint64_t>* out) {
   return ForEachKey(txn.get(), dbs_->orphans, "", [&](const MDB_val& k, const MDB_val&) {
     out->push_back(InoFromKey(k));
     return Status::Ok();
+  });
+}
+
+Status Store::ReserveSpace(uint64_t bytes) {
+  int fd = -1;
+  int rc = mdb_env_get_fd(env_, &fd);
+  if (rc != 0) return LmdbError(rc, "LMDB data file");
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Status::Errno(errno, "stat LMDB data file");
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, off_t(bytes)) != 0 && errno != EOPNOTSUPP)
+    return Status::Errno(errno, "reserve " + std::to_string(bytes >> 20) + " MiB for metadata");
+  return Status::Ok();
+}
+
+Status Store::ForEachInode(const std::function<Status(const Inode&)>& fn) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  return ForEachKey(txn.get(), dbs_->inodes, "", [&](const MDB_val&, const MDB_val& v) {
+    if (v.mv_size != sizeof(Inode)) return Status::Error(EIO, "inode record of a wrong size");
+    Inode n;
+    std::memcpy(&n, v.mv_data, sizeof n);
+    return fn(n);
   });
 }
 

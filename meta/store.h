@@ -35,6 +35,7 @@ struct NewNode {
   uint32_t gid = 0;
   uint64_t rdev = 0;
   std::string symlink_target;  // for S_IFLNK
+  TierId tier = TierId::kSsd;  // where a regular file's object will live
 };
 
 // What an unlink, rmdir or replacing rename did to the inode it removed.
@@ -75,6 +76,10 @@ class Store {
   // Removes an orphan inode with its xattrs and symlink target.
   Status DeleteInode(uint64_t ino);
   Status ListOrphans(std::vector<uint64_t>* out);
+  // Calls `fn` for every inode of one consistent snapshot (a read
+  // transaction: writers are not blocked), in inode order; stops at and
+  // returns the first non-ok result of `fn`.
+  Status ForEachInode(const std::function<Status(const Inode&)>& fn);
 
   // flags: 0, XATTR_CREATE or XATTR_REPLACE.
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags);
@@ -87,6 +92,11 @@ class Store {
   Status PutMeta(const std::string& key, const std::string& value);
 
   Status Sync();
+  // Keeps `bytes` of disk allocated past the end of the LMDB data file
+  // (fallocate with KEEP_SIZE), so that metadata commits keep working when
+  // the state's filesystem (by default the SSD tier) fills up with data.
+  // Ok where the filesystem cannot preallocate; ENOSPC when there is no room.
+  Status ReserveSpace(uint64_t bytes);
 
   // ---- Move journal (meta/store_journal.cc) ---------------------------------
   // One record per inode whose object is being moved between tiers, written

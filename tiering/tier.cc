@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 namespace tierfs {
@@ -56,6 +57,8 @@ Status Tier::Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out
   t->root_ = root;
   t->root_fd_ = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t->root_fd_ < 0) return Status::Errno(errno, "open " + what);
+  t->root_dev_ = st.st_dev;
+  t->root_ino_ = st.st_ino;
   if (mkdirat(t->root_fd_, "objects", 0700) != 0 && errno != EEXIST)
     return Status::Errno(errno, "create objects/ in " + what);
   for (int i = 0; i < 256; ++i) {
@@ -129,6 +132,33 @@ Status Tier::CommitTemp(uint64_t ino) const {
 
 Status Tier::StatFs(struct statvfs* out) const {
   if (fstatvfs(root_fd_, out) != 0) return Status::Errno(errno, std::string("statfs ") + name());
+  return Status::Ok();
+}
+
+Status Tier::GetSpace(Space* out) const {
+  struct statvfs v;
+  Status st = StatFs(&v);
+  if (!st.ok()) return st;
+  out->capacity = uint64_t(v.f_blocks) * v.f_frsize;
+  out->free = uint64_t(v.f_bavail) * v.f_frsize;
+  return Status::Ok();
+}
+
+Status Tier::CheckHealth() const {
+  const std::string what = std::string(name()) + " tier " + root_;
+  struct stat now;
+  if (stat(root_.c_str(), &now) != 0)
+    return Status::Error(EIO, what + " is unreachable: " + std::strerror(errno));
+  if (now.st_dev != root_dev_ || now.st_ino != root_ino_)
+    return Status::Error(EIO, what +
+                                  " is no longer the directory mounted at start "
+                                  "(removed, replaced or unmounted)");
+  if (faccessat(root_fd_, kIdentityFile, R_OK, 0) != 0)
+    return Status::Error(EIO, what + ": identity file unreadable: " + std::strerror(errno));
+  struct statvfs v;
+  if (fstatvfs(root_fd_, &v) != 0)
+    return Status::Error(EIO, what + ": statfs: " + std::strerror(errno));
+  if (v.f_flag & ST_RDONLY) return Status::Error(EIO, what + " is read-only");
   return Status::Ok();
 }
 

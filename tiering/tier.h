@@ -55,6 +55,18 @@ class Tier {
   // directory, so the new name survives power loss before anyone relies on it.
   Status CommitTemp(uint64_t ino) const;
   Status StatFs(struct statvfs* out) const;
+  // Space of the tier's filesystem, in bytes (as an unprivileged writer
+  // sees it: `free` excludes root's reserve).
+  struct Space {
+    uint64_t capacity = 0;
+    uint64_t free = 0;
+    double used_fraction() const { return capacity ? 1.0 - double(free) / double(capacity) : 1.0; }
+  };
+  Status GetSpace(Space* out) const;
+  // Whether the tier can be used: its root path still names the directory
+  // opened at mount (not removed, not unmounted), its identity file reads,
+  // and its filesystem is writable. EIO naming the cause otherwise.
+  Status CheckHealth() const;
   // syncfs() on the tier's filesystem.
   Status SyncFs() const;
 
@@ -64,6 +76,8 @@ class Tier {
   std::string root_;
   std::string identity_;
   int root_fd_ = -1;
+  dev_t root_dev_ = 0;
+  ino_t root_ino_ = 0;
 };
 
 }  // namespace tierfs

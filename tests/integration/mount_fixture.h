@@ -130,6 +130,17 @@ std::string Pattern(size_t len, uint64_t seed);
 // Names in a directory, without "." and "..", sorted.
 std::vector<std::string> ListDir(const std::string& path);
 
+// --- Tiers as seen through the mount. ---
+
+// getxattr user.tierfs.tier: "ssd", "hdd", "moving", or "errno N".
+std::string GetTier(const std::string& path);
+// setxattr user.tierfs.tier (moves the file or tree); 0 or errno.
+int SetTier(const std::string& path, const std::string& tier);
+// Whether tier directory `tier_root` holds the object of inode `ino`.
+bool ObjectOn(const std::string& tier_root, ino_t ino);
+// st_ino of `path` (a test failure if it cannot be stat'ed).
+ino_t Ino(const std::string& path);
+
 // Credentials a child process switches to in RunAs.
 struct Creds {
   uid_t uid;

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <random>
 
 #include "tests/integration/mount_fixture.h"
+#include "tiering/tier.h"
 
 namespace tierfs_test {
 
@@ -145,6 +147,27 @@ int RunAs(const Creds& creds, const std::function<int(std::string* out)>& fn, st
   memcpy(&rc, msg.data(), sizeof rc);
   if (out != nullptr) *out = msg.substr(sizeof rc);
   return rc;
+}
+
+std::string GetTier(const std::string& path) {
+  char buf[64];
+  ssize_t n = getxattr(path.c_str(), "user.tierfs.tier", buf, sizeof buf);
+  return n < 0 ? std::string("errno ") + std::to_string(errno) : std::string(buf, n);
+}
+
+int SetTier(const std::string& path, const std::string& tier) {
+  return Err(setxattr(path.c_str(), "user.tierfs.tier", tier.data(), tier.size(), 0));
+}
+
+bool ObjectOn(const std::string& tier_root, ino_t ino) {
+  struct stat st;
+  return stat((tier_root + "/" + tierfs::Tier::ObjectRelPath(ino)).c_str(), &st) == 0;
+}
+
+ino_t Ino(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(0, stat(path.c_str(), &st)) << path;
+  return st.st_ino;
 }
 
 }  // namespace tierfs_test

@@ -14,33 +14,11 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/mount_fixture.h"
-#include "tiering/tier.h"
 
 namespace tierfs_test {
 namespace {
 
 constexpr char kTier[] = "user.tierfs.tier";
-
-std::string GetTier(const std::string& path) {
-  char buf[64];
-  ssize_t n = getxattr(path.c_str(), kTier, buf, sizeof buf);
-  return n < 0 ? std::string("errno ") + std::to_string(errno) : std::string(buf, n);
-}
-
-int SetTier(const std::string& path, const std::string& tier) {
-  return Err(setxattr(path.c_str(), kTier, tier.data(), tier.size(), 0));
-}
-
-bool ObjectOn(const std::string& tier_root, ino_t ino) {
-  struct stat st;
-  return stat((tier_root + "/" + tierfs::Tier::ObjectRelPath(ino)).c_str(), &st) == 0;
-}
-
-ino_t Ino(const std::string& path) {
-  struct stat st;
-  EXPECT_EQ(0, stat(path.c_str(), &st)) << path;
-  return st.st_ino;
-}
 
 class TieringTest : public MountTest {};
 

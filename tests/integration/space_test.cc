@@ -1,0 +1,192 @@
+// A small SSD tier that really fills up: eviction above the high watermark,
+// spill of new and growing files to the HDD tier, ENOSPC only when both
+// tiers are full, and an HDD tier that goes away while mounted.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+double UsedFraction(const std::string& dir) {
+  struct statvfs v;
+  if (statvfs(dir.c_str(), &v) != 0) return -1;
+  return 1.0 - double(v.f_bavail) / double(v.f_blocks);
+}
+
+// Polls `pred` for up to `seconds`.
+template <typename Pred>
+bool WaitFor(Pred pred, int seconds) {
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+       std::chrono::steady_clock::now() < end;) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+// Writes `data` in 1 MiB pieces; 0 or the errno of the first failing write.
+int WriteInPieces(const std::string& path, const std::string& data) {
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0) return errno;
+  int err = 0;
+  for (size_t off = 0; off < data.size() && err == 0; off += 1 << 20)
+    err = PwriteAll(fd, data.data() + off, std::min<size_t>(1 << 20, data.size() - off), off);
+  if (err == 0 && fsync(fd) != 0) err = errno;
+  if (close(fd) != 0 && err == 0) err = errno;
+  return err;
+}
+
+MountOptions SmallTiers(int ssd_mb, int hdd_mb, std::vector<std::string> args = {}) {
+  MountOptions o;
+  o.ssd_tmpfs_mb = ssd_mb;
+  o.hdd_tmpfs_mb = hdd_mb;
+  o.extra_args = std::move(args);
+  return o;
+}
+
+class EvictionTest : public MountTest {
+ protected:
+  EvictionTest()
+      : MountTest(
+            SmallTiers(64, 256, {"--ssd-high-watermark", "50%", "--ssd-low-watermark", "30%"})) {}
+};
+
+TEST_F(EvictionTest, LeastRecentlyUsedFilesMoveToHddAboveTheHighWatermark) {
+  std::vector<std::string> data;
+  for (int i = 0; i < 10; ++i) {
+    data.push_back(Pattern(4 << 20, 100 + i));
+    ASSERT_EQ(0, WriteFile(P("f" + std::to_string(i)), data.back()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // distinct mtimes
+  }
+  // Each pass above 50% moves files until below 30%; later writes may take
+  // it up again, but never past the high watermark for long.
+  ASSERT_TRUE(WaitFor([&] { return UsedFraction(fs_.ssd()) < 0.50; }, 20))
+      << "ssd tier still " << UsedFraction(fs_.ssd()) * 100 << "% used\n"
+      << fs_.Log();
+  // Oldest first: f0 went, and the newest file stayed.
+  EXPECT_EQ("hdd", GetTier(P("f0")));
+  EXPECT_EQ("ssd", GetTier(P("f9")));
+  for (int i = 0; i < 10; ++i) {
+    std::string got;
+    ASSERT_EQ(0, ReadFile(P("f" + std::to_string(i)), &got));
+    EXPECT_TRUE(got == data[i]) << "f" << i;
+  }
+}
+
+TEST_F(EvictionTest, FilesOpenForWritingAreNotEvicted) {
+  int fd = open(P("open").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  const std::string big = Pattern(24 << 20, 5);
+  ASSERT_EQ(0, PwriteAll(fd, big.data(), big.size(), 0));
+  ASSERT_EQ(0, WriteFile(P("closed"), Pattern(16 << 20, 6)));
+  ASSERT_TRUE(WaitFor([&] { return GetTier(P("closed")) == "hdd"; }, 20)) << fs_.Log();
+  EXPECT_EQ("ssd", GetTier(P("open")));
+  close(fd);
+}
+
+class SpillTest : public MountTest {
+ protected:
+  SpillTest() : MountTest(SmallTiers(32, 256)) {}
+};
+
+TEST_F(SpillTest, AFileLargerThanTheSsdTierIsWrittenWhole) {
+  const std::string data = Pattern(80 << 20, 9);
+  ASSERT_EQ(0, WriteInPieces(P("big"), data));
+  EXPECT_EQ("hdd", GetTier(P("big")));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("big"), &got));
+  EXPECT_TRUE(got == data);
+  Remount();
+  ASSERT_EQ(0, ReadFile(P("big"), &got));
+  EXPECT_TRUE(got == data);
+}
+
+TEST_F(SpillTest, ManyWritersFillingTheSsdTierAllSucceed) {
+  std::vector<std::thread> writers;
+  std::vector<int> errs(6, -1);
+  for (int i = 0; i < 6; ++i)
+    writers.emplace_back(
+        [&, i] { errs[i] = WriteInPieces(P("w" + std::to_string(i)), Pattern(12 << 20, 20 + i)); });
+  for (auto& t : writers) t.join();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(0, errs[i]) << "writer " << i << ": " << strerror(errs[i]);
+    std::string got;
+    ASSERT_EQ(0, ReadFile(P("w" + std::to_string(i)), &got));
+    EXPECT_TRUE(got == Pattern(12 << 20, 20 + i)) << "writer " << i;
+  }
+}
+
+TEST_F(SpillTest, NewFilesGoToHddWhileTheSsdTierIsFull) {
+  // Keep the SSD tier full with a file that is held open (not evictable).
+  int fd = open(P("hog").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  const std::string hog = Pattern(30 << 20, 3);
+  ASSERT_EQ(0, PwriteAll(fd, hog.data(), hog.size(), 0));
+  ASSERT_EQ(0, WriteFile(P("new"), "fresh bytes"));
+  EXPECT_EQ("hdd", GetTier(P("new")));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("new"), &got));
+  EXPECT_EQ("fresh bytes", got);
+  close(fd);
+}
+
+class BothFullTest : public MountTest {
+ protected:
+  BothFullTest() : MountTest(SmallTiers(16, 24)) {}
+};
+
+TEST_F(BothFullTest, EnospcOnlyWhenBothTiersAreFullAndNothingElseIsLost) {
+  const std::string keep = Pattern(2 << 20, 1);
+  ASSERT_EQ(0, WriteFile(P("keep"), keep));
+  EXPECT_EQ(ENOSPC, WriteInPieces(P("huge"), Pattern(64 << 20, 2)));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("keep"), &got));
+  EXPECT_TRUE(got == keep);
+  ASSERT_EQ(0, Err(unlink(P("huge").c_str())));
+  EXPECT_EQ(0, WriteFile(P("after"), Pattern(4 << 20, 3)));
+  Remount();
+  ASSERT_EQ(0, ReadFile(P("keep"), &got));
+  EXPECT_TRUE(got == keep);
+}
+
+// Plain directories, so the HDD tier can be renamed away and back.
+class HddGoneTest : public MountTest {};
+
+TEST_F(HddGoneTest, SsdFilesKeepWorkingHddReadsFailWithEioAndRecover) {
+  const std::string cold = Pattern(3 << 20, 4), hot = Pattern(1 << 20, 5);
+  ASSERT_EQ(0, WriteFile(P("cold"), cold));
+  ASSERT_EQ(0, WriteFile(P("hot"), hot));
+  ASSERT_EQ(0, SetTier(P("cold"), "hdd"));
+  const std::string away = fs_.hdd() + ".away";
+  ASSERT_EQ(0, Err(rename(fs_.hdd().c_str(), away.c_str())));
+
+  std::string got;
+  EXPECT_EQ(EIO, ReadFile(P("cold"), &got));
+  ASSERT_EQ(0, ReadFile(P("hot"), &got));
+  EXPECT_TRUE(got == hot);
+  EXPECT_EQ(0, WriteFile(P("hot2"), "still writable"));
+  EXPECT_EQ(EIO, SetTier(P("hot"), "hdd"));
+  EXPECT_EQ("ssd", GetTier(P("hot")));
+
+  ASSERT_EQ(0, Err(rename(away.c_str(), fs_.hdd().c_str())));
+  ASSERT_EQ(0, ReadFile(P("cold"), &got));
+  EXPECT_TRUE(got == cold);
+  EXPECT_EQ(0, SetTier(P("hot"), "hdd"));
+  ASSERT_EQ(0, ReadFile(P("hot"), &got));
+  EXPECT_TRUE(got == hot);
+}
+
+}  // namespace
+}  // namespace tierfs_test

@@ -1,0 +1,153 @@
+#include "tiering/evictor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace tierfs {
+
+Status ParseFraction(const std::string& text, double* out) {
+  std::string t = text;
+  const bool percent = !t.empty() && t.back() == '%';
+  if (percent) t.pop_back();
+  char* end = nullptr;
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size())
+    return Status::Error(EINVAL, "'" + text + "' is not a fraction (0.9) or percentage (90%)");
+  if (percent) v /= 100.0;
+  if (!(v > 0.0 && v <= 1.0))
+    return Status::Error(EINVAL, "'" + text + "' is outside (0, 1] (or (0%, 100%])");
+  *out = v;
+  return Status::Ok();
+}
+
+std::vector<EvictionCandidate> PickEvictions(std::vector<EvictionCandidate> all, uint64_t used,
+                                             uint64_t target) {
+  std::sort(all.begin(), all.end(), [](const EvictionCandidate& a, const EvictionCandidate& b) {
+    return a.last_use_ns != b.last_use_ns ? a.last_use_ns < b.last_use_ns : a.ino < b.ino;
+  });
+  std::vector<EvictionCandidate> picked;
+  for (const EvictionCandidate& c : all) {
+    if (used < target) break;
+    picked.push_back(c);
+    used = used > c.bytes ? used - c.bytes : 0;
+  }
+  return picked;
+}
+
+Evictor::Evictor(EvictorHooks hooks, Watermarks marks, std::chrono::milliseconds interval)
+    : hooks_(std::move(hooks)), marks_(marks), interval_(interval) {}
+
+Evictor::~Evictor() {
+  Stop();
+}
+
+void Evictor::Start() {
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Evictor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Evictor::Poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poked_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Evictor::SetWatermarks(Watermarks marks) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    marks_ = marks;
+  }
+  Poke();
+}
+
+void Evictor::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    wake_.wait_for(lock, interval_ + backoff_, [this] { return stop_ || poked_; });
+    if (stop_) break;
+    poked_ = false;
+    lock.unlock();
+    RunOnce();
+    lock.lock();
+  }
+}
+
+int Evictor::RunOnce() {
+  Watermarks marks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    marks = marks_;
+  }
+  uint64_t used = 0, capacity = 0;
+  Status st = hooks_.usage(&used, &capacity);
+  if (!st.ok()) {
+    spdlog::error("evictor: {}", st.message());
+    return 0;
+  }
+  if (double(used) <= marks.high * double(capacity)) return 0;
+  auto back_off = [&](const Status& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    backoff_ = std::min(std::chrono::milliseconds(60000),
+                        std::max(std::chrono::milliseconds(1000), backoff_ * 2));
+    if (!hdd_down_logged_)
+      spdlog::error(
+          "evictor: ssd tier above its high watermark, but moves to hdd stop: {} "
+          "(retrying with backoff, now {} ms)",
+          why.message(), backoff_.count());
+    hdd_down_logged_ = true;
+  };
+  st = hooks_.hdd_health();
+  if (!st.ok()) {
+    back_off(st);
+    return 0;
+  }
+  std::vector<EvictionCandidate> all;
+  st = hooks_.candidates(&all);
+  if (!st.ok()) {
+    spdlog::error("evictor: listing candidates: {}", st.message());
+    return 0;
+  }
+  const uint64_t target = uint64_t(marks.low * double(capacity));
+  const auto picked = PickEvictions(std::move(all), used, target);
+  spdlog::info("evictor: ssd tier {:.1f}% used (high {:.0f}%): moving {} files to hdd",
+               100.0 * double(used) / double(capacity), marks.high * 100, picked.size());
+  int moved = 0;
+  for (const EvictionCandidate& c : picked) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+    }
+    st = hooks_.move_to_hdd(c.ino);
+    if (st.ok()) {
+      moved++;
+      continue;
+    }
+    if (st.err() == EIO || st.err() == ENOSPC || st.err() == EROFS) {
+      back_off(st);
+      return moved;
+    }
+    // Busy, written meanwhile, removed: the next pass looks again.
+    spdlog::debug("evictor: inode {} stays: {}", c.ino, st.message());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (hdd_down_logged_) spdlog::info("evictor: moves to hdd work again");
+  hdd_down_logged_ = false;
+  backoff_ = std::chrono::milliseconds(0);
+  return moved;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,86 @@
+// Evictor: keeps the SSD tier below its high watermark by moving the least
+// recently used eligible files to the HDD tier until usage is below the low
+// watermark, and backs off while the HDD tier is unusable.
+//
+// It owns one background thread that wakes every `interval` (or on Poke()),
+// reads the SSD usage, and when above `high` asks for candidates and moves
+// them in LRU order. What is eligible and how a move is done are the
+// caller's (the daemon knows open files; tiering/ does not), given as hooks.
+//
+// Thread-safety: Start/Stop from one thread; Poke from any.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "meta/status.h"
+
+namespace tierfs {
+
+struct Watermarks {
+  double high = 0.90;  // start evicting above this used fraction of the SSD tier
+  double low = 0.75;   // stop once below this
+};
+// "0.9" or "90%" -> 0.9; EINVAL unless 0 < value <= 1.
+Status ParseFraction(const std::string& text, double* out);
+
+struct EvictionCandidate {
+  uint64_t ino = 0;
+  uint64_t bytes = 0;       // space the move frees on the SSD tier
+  int64_t last_use_ns = 0;  // latest of write and access
+};
+
+// The candidates to move, oldest use first, whose bytes bring `used` below
+// `target` bytes (all of them if even that is not enough).
+std::vector<EvictionCandidate> PickEvictions(std::vector<EvictionCandidate> all, uint64_t used,
+                                             uint64_t target);
+
+struct EvictorHooks {
+  // Used and total bytes of the SSD tier.
+  std::function<Status(uint64_t* used, uint64_t* capacity)> usage;
+  // Whether the HDD tier can take moves now (EIO with the cause if not).
+  std::function<Status()> hdd_health;
+  // Every SSD-resident file that may be moved now (not open for writing).
+  std::function<Status(std::vector<EvictionCandidate>*)> candidates;
+  // Moves one file to the HDD tier.
+  std::function<Status(uint64_t ino)> move_to_hdd;
+};
+
+class Evictor {
+ public:
+  Evictor(EvictorHooks hooks, Watermarks marks,
+          std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+  ~Evictor();  // stops the thread
+  Evictor(const Evictor&) = delete;
+  Evictor& operator=(const Evictor&) = delete;
+
+  void Start();
+  void Stop();
+  // Wakes the thread now (a write found the SSD tier filling up).
+  void Poke();
+  void SetWatermarks(Watermarks marks);
+  // One pass, on the caller's thread: what the thread runs when woken.
+  // Returns the number of files moved; failures are logged.
+  int RunOnce();
+
+ private:
+  void Loop();
+
+  EvictorHooks hooks_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  Watermarks marks_;
+  std::chrono::milliseconds interval_;
+  std::chrono::milliseconds backoff_{0};  // while the HDD tier is unusable
+  bool poked_ = false;
+  bool stop_ = false;
+  bool hdd_down_logged_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tierfs
