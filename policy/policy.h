@@ -78,10 +78,10 @@ struct Rule {
   std::optional<int64_t> idle_for_ns;    // since last access or write
   std::optional<uint32_t> owner_uid;
   std::string owner_name;  // as written; see ResolveOwnerNames
-  // Generation selectors (complete generations only).
+  // Generation selectors; generations are ranked by complete ones only.
   std::optional<uint32_t> keep_last;          // the newest N complete generations
-  std::optional<uint32_t> every_kth;          // number is a multiple of K x save interval
-  std::optional<uint32_t> older_than_newest;  // at least K newer complete generations
+  std::optional<uint32_t> every_kth;          // complete, number a multiple of K x save interval
+  std::optional<uint32_t> older_than_newest;  // any with at least K newer complete generations
 
   // Action arguments.
   std::optional<TierId> to;             // migrate (required), pin (optional)

@@ -48,8 +48,10 @@ bool RuleMatchesGeneration(const Rule& rule, const Generation& gen, const Snapsh
                      snapshot[gen.roots.front()].uid, now_ns)) {
     return false;
   }
-  bool selects = rule.keep_last || rule.every_kth || rule.older_than_newest;
-  if (selects && !gen.complete) return false;  // selectors count complete generations only
+  // keep_last and every_kth choose complete generations to keep. An older
+  // incomplete one does match older_than_newest, so that a thin rule meets
+  // the safety check and the refusal reaches the audit journal.
+  if ((rule.keep_last || rule.every_kth) && !gen.complete) return false;
   if (rule.keep_last && gen.newer_complete >= *rule.keep_last) return false;
   if (rule.older_than_newest && gen.newer_complete < *rule.older_than_newest) return false;
   if (rule.every_kth) {
