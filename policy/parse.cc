@@ -1,0 +1,270 @@
+// ParsePolicy / LoadPolicy: the top level of the policy file, [tiers] and
+// [throttle]. toml11 throws; everything is caught here and turned into a
+// located Status, so no exception leaves this file.
+#include <fstream>
+#include <sstream>
+
+#include "policy/parse_sections.h"
+#include "policy/policy.h"
+#include "policy/units.h"
+
+namespace tierfs {
+
+namespace {
+
+constexpr size_t kMaxPolicyBytes = 1 << 20;
+constexpr int kMaxNesting = 32;
+
+// toml11 parses arrays and inline tables recursively; a hostile or corrupt
+// file of a million "[" would overflow the stack. Policies nest two deep.
+Status CheckNesting(const TomlContext& context, const std::string& text) {
+  int depth = 0;
+  uint32_t line = 1, column = 0;
+  char quote = 0;
+  bool comment = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    ++column;
+    if (c == '\n') {
+      ++line, column = 0, comment = false;
+      if (quote == '\'' || quote == '"') {
+        // A single-line string cannot span lines; multi-line ones are rare
+        // in policies and their brackets only make this check conservative.
+        bool multiline = i >= 3 && text.compare(i - 3, 3, std::string(3, quote)) == 0;
+        if (!multiline) quote = 0;
+      }
+      continue;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (c == '\\' && quote == '"')
+        ++i, ++column;
+      else if (c == quote)
+        quote = 0;
+      continue;
+    }
+    if (c == '#')
+      comment = true;
+    else if (c == '"' || c == '\'')
+      quote = c;
+    else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) {
+        return context.AtPosition(line, column,
+                                  "nesting deeper than " + std::to_string(kMaxNesting) + " levels");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return Status::Ok();
+}
+
+// TOML files are UTF-8. toml11 3.7 aborts on an assertion for some invalid
+// sequences (e.g. a 0xFF byte in a literal string), so check first.
+Status CheckUtf8(const TomlContext& context, const std::string& text) {
+  uint32_t line = 1, column = 1;
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    }
+    if (valid && length > 1) {
+      uint32_t code = c & (0xFF >> (length + 1));
+      for (size_t k = 1; k < length; ++k) code = (code << 6) | (text[i + k] & 0x3F);
+      static constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+      valid = code >= kSmallest[length] && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
+    }
+    if (!valid) return context.AtPosition(line, column, "not UTF-8 (TOML files must be UTF-8)");
+    if (c == '\n') ++line, column = 0;
+    ++column;
+    i += length;
+  }
+  return Status::Ok();
+}
+
+Status GetFraction(const TomlContext& context, std::string_view key, const toml::value& v,
+                   double* out) {
+  std::string why;
+  if (v.is_floating()) {
+    *out = v.as_floating();
+  } else if (v.is_string()) {
+    if (!ParsePercent(v.as_string().str, out, &why))
+      return context.At(v, std::string(key) + ": " + why);
+  } else {
+    return context.At(v, std::string(key) +
+                             " must be a fraction (0.90) or a percentage (\"90%\"), not " +
+                             TomlTypeName(v));
+  }
+  if (!(*out > 0.0 && *out <= 1.0)) {
+    return context.At(v, std::string(key) + " must be above 0 and at most 1 (100%)");
+  }
+  return Status::Ok();
+}
+
+Status ParseTiers(const TomlContext& context, const toml::value& table, Policy* policy) {
+  if (!table.is_table()) return context.At(table, "tiers must be a table ([tiers])");
+  Status st = context.CheckKeys(table, "[tiers]", {"ssd_high_watermark", "ssd_low_watermark"});
+  if (!st.ok()) return st;
+  const toml::value* low_value = nullptr;
+  for (const auto& [key, value] : TomlContext::Entries(table)) {
+    double* target =
+        key == "ssd_high_watermark" ? &policy->ssd_high_watermark : &policy->ssd_low_watermark;
+    if (key == "ssd_low_watermark") low_value = value;
+    if (!(st = GetFraction(context, key, *value, target)).ok()) return st;
+  }
+  if (policy->ssd_low_watermark >= policy->ssd_high_watermark) {
+    const toml::value& where = low_value != nullptr ? *low_value : table;
+    return context.At(where, "ssd_low_watermark must be below ssd_high_watermark");
+  }
+  return Status::Ok();
+}
+
+Status ParseThrottle(const TomlContext& context, const toml::value& table, Policy* policy) {
+  if (!table.is_table()) return context.At(table, "throttle must be a table ([throttle])");
+  Status st = context.CheckKeys(table, "[throttle]", {"move_bandwidth", "max_moves"});
+  if (!st.ok()) return st;
+  for (const auto& [key, value] : TomlContext::Entries(table)) {
+    if (key == "max_moves") {
+      int64_t moves = 0;
+      if (!(st = context.GetInteger(key, *value, 1, 1024, &moves)).ok()) return st;
+      policy->max_moves = static_cast<uint32_t>(moves);
+      continue;
+    }
+    if (value->is_string()) {
+      // "256MiB/s" reads naturally; accept the "/s".
+      std::string text = value->as_string().str;
+      if (text.size() > 2 && text.compare(text.size() - 2, 2, "/s") == 0)
+        text.resize(text.size() - 2);
+      std::string why;
+      if (!ParseSize(text, &policy->move_bandwidth_bytes_per_s, &why)) {
+        return context.At(*value, key + ": " + why);
+      }
+    } else if (!(st = GetSize(context, key, *value, &policy->move_bandwidth_bytes_per_s)).ok()) {
+      return st;
+    }
+    if (policy->move_bandwidth_bytes_per_s == 0) {
+      return context.At(*value, "move_bandwidth must be above 0");
+    }
+  }
+  return Status::Ok();
+}
+
+// [[series]] and [[rule]] must be arrays of tables.
+Status ForEachTable(const TomlContext& context, const toml::value& v, std::string_view key,
+                    const std::function<Status(const toml::value&)>& parse) {
+  if (!v.is_array()) {
+    return context.AtKey(v, key,
+                         std::string(key) + " must be written as [[" + std::string(key) +
+                             "]] (an array of tables), not " + TomlTypeName(v));
+  }
+  for (const toml::value& item : v.as_array()) {
+    if (!item.is_table()) {
+      return context.At(item,
+                        "each " + std::string(key) + " must be a table, not " + TomlTypeName(item));
+    }
+    Status st = parse(item);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+Status ParseDocument(const TomlContext& context, const toml::value& root, Policy* policy) {
+  Status st = context.CheckKeys(root,
+                                "the policy (sections: [tiers], [throttle], "
+                                "[[series]], [[rule]])",
+                                {"tiers", "throttle", "series", "rule"});
+  if (!st.ok()) return st;
+  const auto& table = root.as_table();
+  if (auto it = table.find("tiers"); it != table.end()) {
+    if (!(st = ParseTiers(context, it->second, policy)).ok()) return st;
+  }
+  if (auto it = table.find("throttle"); it != table.end()) {
+    if (!(st = ParseThrottle(context, it->second, policy)).ok()) return st;
+  }
+  if (auto it = table.find("series"); it != table.end()) {
+    st = ForEachTable(context, it->second, "series", [&](const toml::value& item) {
+      return ParseSeries(context, item, &policy->series);
+    });
+    if (!st.ok()) return st;
+  }
+  if (auto it = table.find("rule"); it != table.end()) {
+    st = ForEachTable(context, it->second, "rule", [&](const toml::value& item) {
+      return ParseRule(context, item, policy->series, &policy->rules);
+    });
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status GetSize(const TomlContext& context, std::string_view key, const toml::value& v,
+               uint64_t* bytes) {
+  if (v.is_integer()) {
+    if (v.as_integer() < 0) return context.At(v, std::string(key) + " must not be negative");
+    *bytes = static_cast<uint64_t>(v.as_integer());
+    return Status::Ok();
+  }
+  if (!v.is_string()) {
+    return context.At(v,
+                      std::string(key) + " must be a size like \"10GiB\", not " + TomlTypeName(v));
+  }
+  std::string why;
+  if (!ParseSize(v.as_string().str, bytes, &why))
+    return context.At(v, std::string(key) + ": " + why);
+  return Status::Ok();
+}
+
+Status ParsePolicy(const std::string& text, const std::string& name_for_errors, Policy* out) {
+  TomlContext context(name_for_errors);
+  if (text.size() > kMaxPolicyBytes) {
+    return context.AtPosition(1, 1, "policy file larger than 1 MiB");
+  }
+  Status st = CheckUtf8(context, text);
+  if (st.ok()) st = CheckNesting(context, text);
+  if (!st.ok()) return st;
+  Policy policy;
+  try {
+    std::istringstream stream(text);
+    toml::value root = toml::parse(stream, name_for_errors);
+    st = ParseDocument(context, root, &policy);
+  } catch (const toml::exception& error) {
+    return StatusFromTomlError(context, text, error);
+  } catch (const std::exception& error) {
+    return context.AtPosition(1, 1, std::string("cannot parse policy: ") + error.what());
+  }
+  if (!st.ok()) return st;
+  *out = std::move(policy);
+  return Status::Ok();
+}
+
+Status LoadPolicy(const std::string& path, Policy* out) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Status::Errno(errno != 0 ? errno : ENOENT, "open policy " + path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return Status::Errno(EIO, "read policy " + path);
+  return ParsePolicy(text.str(), path, out);
+}
+
+Status ResolveOwnerNames(const std::function<bool(const std::string&, uint32_t*)>& lookup,
+                         Policy* policy) {
+  for (Rule& rule : policy->rules) {
+    if (rule.owner_name.empty() || rule.owner_uid) continue;
+    uint32_t uid = 0;
+    if (!lookup(rule.owner_name, &uid)) {
+      return Status::Error(ENOENT, "rule \"" + rule.name + "\" (line " + std::to_string(rule.line) +
+                                       "): unknown user \"" + rule.owner_name + "\"");
+    }
+    rule.owner_uid = uid;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tierfs
