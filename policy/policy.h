@@ -53,7 +53,7 @@ struct Series {
   enum class Kind : uint8_t { kDir, kFile, kAny };
   std::string name;
   std::vector<PathPattern> patterns;  // each has exactly one {gen}
-  Kind kind = Kind::kDir;
+  Kind kind = Kind::kAny;
   std::vector<CompletionSignal> complete;
   std::vector<std::string> pointers;       // files in the containing dir (content or symlink
                                            // target names a generation that is never thinned)

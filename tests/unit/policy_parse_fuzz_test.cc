@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <sstream>
 
 #include "policy/policy.h"
@@ -61,6 +60,19 @@ const char* const kFragments[] = {"=",
                                   "x = [1, \"a\"]\n",
                                   "to = ",
                                   "pattern = \"**/{gen}/{gen}\"\n"};
+
+// Whether `message` matches ^[^:]+:\d+:\d+: (hand-written: GCC 12 reports
+// false maybe-uninitialized warnings inside std::regex under sanitizers).
+bool IsLocated(const std::string& message) {
+  size_t pos = message.find(':');
+  if (pos == 0 || pos == std::string::npos) return false;
+  for (int number = 0; number < 2; ++number) {
+    size_t start = ++pos;
+    while (pos < message.size() && message[pos] >= '0' && message[pos] <= '9') ++pos;
+    if (pos == start || pos >= message.size() || message[pos] != ':') return false;
+  }
+  return message.compare(pos, 2, ": ") == 0;
+}
 
 // "<NUL>" stands for a NUL byte, which a C string literal cannot hold.
 std::string Fragment(size_t index) {
@@ -142,12 +154,19 @@ std::string RandomPolicy(std::mt19937_64& rng) {
   return text;
 }
 
+TEST(PolicyParseFuzz, LocatedMessageCheckerAcceptsOnlyTheFormat) {
+  EXPECT_TRUE(IsLocated("p.toml:12:3: unknown key"));
+  EXPECT_FALSE(IsLocated("p.toml:12: unknown key"));
+  EXPECT_FALSE(IsLocated(":1:1: x"));
+  EXPECT_FALSE(IsLocated("p.toml:a:1: x"));
+  EXPECT_FALSE(IsLocated("p.toml:1:1 x"));
+}
+
 TEST(PolicyParseFuzz, EveryInputLoadsOrFailsWithALocation) {
   const uint64_t seed = 20261125;
   std::mt19937_64 rng(seed);
   const std::vector<std::string> bases = {ReadExample(), DefaultPolicyText()};
   ASSERT_FALSE(bases[0].empty());
-  const std::regex located("^[^:]+:\\d+:\\d+: ");
   int loaded = 0, rejected = 0;
   for (int iteration = 0; iteration < 3000; ++iteration) {
     std::string text = iteration % 5 == 4 ? RandomPolicy(rng) : Mutate(bases[iteration % 2], rng);
@@ -158,7 +177,7 @@ TEST(PolicyParseFuzz, EveryInputLoadsOrFailsWithALocation) {
       continue;
     }
     ++rejected;
-    if (!std::regex_search(st.message(), located)) {
+    if (!IsLocated(st.message())) {
       ADD_FAILURE() << "seed " << seed << " iteration " << iteration
                     << ": unlocated error: " << st.message() << "\ninput:\n"
                     << text;

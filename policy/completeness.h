@@ -1,0 +1,41 @@
+// Completeness and pointers of checkpoint generations: the second half of
+// RecognizeGenerations, once generations and their members are known.
+// Internal to policy/.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace tierfs {
+
+using PathIndex = std::unordered_map<std::string_view, size_t>;
+
+// One series instance: a series and the directory holding its generations.
+struct Instance {
+  size_t series = 0;
+  std::string dir;
+  std::vector<size_t> generations;
+};
+
+using InstanceMap = std::map<std::pair<size_t, std::string>, Instance>;
+
+std::string_view ParentOf(std::string_view path);
+std::string_view BaseName(std::string_view path);
+std::string Join(std::string_view dir, std::string_view name);
+
+// Finds, in one pass over `snapshot`, the marker, absent and pointer files
+// the instances' completeness signals and pointers refer to.
+PathIndex FindSignalFiles(const Policy& policy, const Snapshot& snapshot,
+                          const std::vector<Generation>& gens, const InstanceMap& instances);
+// Sets complete, named_by, newest_complete, newer_complete and save_interval
+// of the instance's generations.
+void JudgeInstance(const Series& series, const Instance& instance, const Snapshot& snapshot,
+                   const PathIndex& signal_files, int64_t now_ns, std::vector<Generation>* gens);
+
+}  // namespace tierfs
