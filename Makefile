@@ -62,6 +62,7 @@ test-asan:
 bench: deps
 	$(MAKE) -j2 $(BUILD)/tierfs
 	bash bench/run.sh $(abspath $(BUILD)/tierfs)
+	bash bench/move.sh $(abspath $(BUILD)/tierfs)
 
 demo: deps
 	$(MAKE) -j2 $(BUILD)/tierfs
@@ -73,6 +74,7 @@ format:
 install: $(BUILD)/tierfs
 	install -D -m 0755 $(BUILD)/tierfs $(DESTDIR)/usr/local/sbin/tierfs
 	install -D -m 0644 man/tierfs.8 $(DESTDIR)/usr/local/share/man/man8/tierfs.8
+	install -D -m 0644 man/tierfs.policy.5 $(DESTDIR)/usr/local/share/man/man5/tierfs.policy.5
 
 clean:
 	rm -rf build build-asan

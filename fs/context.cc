@@ -19,11 +19,12 @@ int64_t FromTimespec(const struct timespec& ts) {
 }  // namespace
 
 Context::Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
-                 std::unique_ptr<Tier> hdd)
+                 std::unique_ptr<Tier> hdd, std::unique_ptr<AuditLog> audit)
     : options_(options),
       store_(std::move(store)),
       ssd_(std::move(ssd)),
       hdd_(std::move(hdd)),
+      audit_(std::move(audit)),
       throttle_(options.move_bytes_per_sec, options.max_moves) {}
 
 void Context::FillStat(const Inode& n, struct stat* st) const {
@@ -101,6 +102,8 @@ FileHandle* Context::NewHandle(const Inode& n, int flags) {
   fh->tier = n.tier;
   fh->live = table_.Live(n.ino);
   fh->writable = (flags & O_ACCMODE) != O_RDONLY;
+  fh->live->handles++;
+  fh->live->last_open_ns.store(NowNs(), std::memory_order_relaxed);
   if (fh->writable) fh->live->writers++;
   return fh;
 }
@@ -109,6 +112,7 @@ void Context::DeleteHandle(FileHandle* fh) {
   if (fh->fd >= 0) close(fh->fd);
   for (int fd : fh->retired_fds) close(fd);
   if (fh->writable) fh->live->writers--;
+  fh->live->handles--;
   delete fh;
 }
 
@@ -165,6 +169,13 @@ void Context::ReapOrphans() {
   if (!st.ok()) spdlog::error("listing orphans: {}", st.message());
   for (uint64_t ino : orphans) FreeInode(ino);
   if (!orphans.empty()) spdlog::info("freed {} inodes unlinked while open", orphans.size());
+}
+
+void Context::Audit(const AuditRecord& rec) {
+  if (!audit_) return;
+  Status st = audit_->Append(rec);
+  if (!st.ok())
+    spdlog::error("audit: {} (record: {})", st.message(), AuditLog::Format(rec, NowNs()));
 }
 
 }  // namespace tierfs

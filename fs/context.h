@@ -12,8 +12,11 @@
 #include <unordered_set>
 
 #include "fs/inode_table.h"
+#include "fs/policy_runner.h"
+#include "meta/audit.h"
 #include "meta/store.h"
 #include "tiering/evictor.h"
+#include "tiering/mover.h"
 #include "tiering/throttle.h"
 #include "tiering/tier.h"
 
@@ -29,6 +32,10 @@ struct Options {
   bool foreground = false;
   unsigned max_threads = 16;
   bool writeback_cache = false;  // the kernel's writeback cache (see Init)
+  // Set when the command line gave them: they then win over the policy file.
+  bool watermarks_from_cli = false;
+  bool throttle_from_cli = false;
+  double scan_interval_s = 60;  // the policy engine's periodic scan
   // Limits shared by all moves between tiers, so foreground writes keep
   // their bandwidth while files migrate.
   uint64_t move_bytes_per_sec = uint64_t(256) << 20;
@@ -59,7 +66,7 @@ struct FileHandle {
 class Context {
  public:
   Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
-          std::unique_ptr<Tier> hdd);
+          std::unique_ptr<Tier> hdd, std::unique_ptr<AuditLog> audit);
 
   const Options& options() const { return options_; }
   Store& store() { return *store_; }
@@ -89,10 +96,38 @@ class Context {
   // Moves a regular file's object to tier `to` (copy, verify, switch, remove:
   // tiering/mover.h). EBUSY while it is open for writing; ECANCELED when it
   // was written during the copy (it stays where it was). Ok if already there.
-  Status MoveFile(uint64_t ino, TierId to);
+  // `why` (the rule, or "manual", "evict", "promote") and `path` (when
+  // known) go to the audit journal with the outcome.
+  Status MoveFile(uint64_t ino, TierId to, const std::string& why = "manual",
+                  const std::string& path = "");
   // MoveFile for every regular file below directory `ino`; keeps going past
   // failures and returns the first.
-  Status MoveTree(uint64_t ino, TierId to);
+  Status MoveTree(uint64_t ino, TierId to, const std::string& why = "manual",
+                  const std::string& path = "");
+  // Appends to the audit journal (meta/audit.h); a failure is logged.
+  void Audit(const AuditRecord& rec);
+
+  // ---- What the policy engine does to the tree (fs/engine_ops.cc) ----
+  // Removes `path` (inode `ino`; a directory with everything below it) as
+  // unlink and rmdir would, and tells the kernel. EBUSY (and nothing
+  // removed) when any of it is open, EPERM when any of it is held; ESTALE
+  // when `path` no longer names `ino`. `files` counts removed files.
+  Status RemovePath(const std::string& path, uint64_t ino, uint64_t* files);
+  // Sets `hold` on `ino` and everything below it; `changed` counts the
+  // inodes whose hold was new or different.
+  Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed);
+  // EPERM when `ino` is held immutable now (what: "unlink", "write", ...).
+  Status CheckMutable(uint64_t ino, const char* what);
+  // CheckMutable of the inode `name` in `parent` names (ok if none).
+  Status CheckEntryMutable(uint64_t parent, const char* name, const char* what);
+  // Recounts immutable holds (CheckMutable skips LMDB while there are none).
+  void CountHolds();
+  // Watermarks and move throttle from a (re)loaded policy, unless the
+  // command line set them.
+  void ApplyPolicyLimits(const Policy& policy);
+  void SetSession(fuse_session* se) { session_ = se; }
+  void SetPolicyRunner(std::unique_ptr<PolicyRunner> runner);
+  PolicyRunner* policy_runner() { return policy_runner_.get(); }
   bool IsMoving(uint64_t ino);
   // Moves the object of a file that is being written (through `fh`) to the
   // HDD tier because the SSD tier is full; handles follow on their next
@@ -123,13 +158,19 @@ class Context {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Tier> ssd_;
   std::unique_ptr<Tier> hdd_;
+  std::unique_ptr<AuditLog> audit_;
   InodeTable table_;
   MoveThrottle throttle_;
   std::mutex moving_mu_;
   std::unordered_set<uint64_t> moving_;
+  Status MoveFileUnaudited(uint64_t ino, TierId to, TierId* from, MoveResult* result);
   static constexpr size_t kPlacementLocks = 64;
   std::mutex placement_locks_[kPlacementLocks];
   std::unique_ptr<Evictor> evictor_;
+  std::unique_ptr<PolicyRunner> policy_runner_;
+  fuse_session* session_ = nullptr;
+  std::atomic<int> immutable_holds_{0};
+  std::atomic<double> high_mark_{0.9};  // the evictor's, for pokes from the write path
   std::atomic<int64_t> space_checked_ns_{0};
   std::atomic<bool> ssd_close_to_full_{false};
 };

@@ -1,6 +1,7 @@
 #include "fs/daemon.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -182,8 +183,18 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   if (st.ok()) st = CheckIdentity(*store, *hdd, state);
   if (!st.ok()) return fail(st);
 
+  Policy policy;
+  st = LoadPolicyFile(opt.policy_file, &policy);
+  if (!st.ok()) return fail(st);
+  std::unique_ptr<AuditLog> audit;
+  st = AuditLog::Open(state + "/audit.jsonl", &audit);
+  if (!st.ok()) return fail(st);
+
   AllowSplicePipes();
-  Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd));
+  Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd), std::move(audit));
+  ctx.ApplyPolicyLimits(policy);
+  ctx.SetPolicyRunner(std::make_unique<PolicyRunner>(ctx, std::move(policy), opt.policy_file,
+                                                     int64_t(opt.scan_interval_s * 1e9)));
   ctx.RecoverMoves();  // before anything reads placement
   ctx.ReapOrphans();
 
@@ -207,6 +218,14 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     fuse_session_destroy(se);
     return fail(Status::Error(EIO, "cannot mount on " + mountpoint + " (see above)"));
   }
+  ctx.SetSession(se);
+  // SIGHUP reloads the policy (libfuse would end the session on it): every
+  // thread started from here on inherits the block, and the policy thread
+  // takes the signal with sigtimedwait.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
   TuneBdi(MountedDevice(mountpoint));
   spdlog::info("mounted {} (ssd {}, hdd {}, state {})", mountpoint, opt.ssd_dir, opt.hdd_dir,
                state);

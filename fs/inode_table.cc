@@ -41,4 +41,18 @@ bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
   return live.writers.load() > 0 || live.last_write.load() > since;
 }
 
+std::vector<uint64_t> InodeTable::OpenInodes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> out;
+  for (const auto& [ino, e] : entries_)
+    if (e.live && e.live->handles.load() > 0) out.push_back(ino);
+  return out;
+}
+
+int64_t InodeTable::LastOpen(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  return it == entries_.end() || !it->second.live ? 0 : it->second.live->last_open_ns.load();
+}
+
 }  // namespace tierfs

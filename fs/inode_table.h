@@ -12,6 +12,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace tierfs {
 
@@ -19,6 +20,10 @@ namespace tierfs {
 // per write. A handle keeps its inode's LiveState; the kernel keeps a lookup
 // reference while the file is open, so the state outlives every handle.
 struct LiveState {
+  std::atomic<uint32_t> handles{0};  // open handles, readers included
+  // When a handle was last opened: the access time the policy sees (reads
+  // do not update atime in LMDB; an open per access is close enough).
+  std::atomic<int64_t> last_open_ns{0};
   std::atomic<uint32_t> writers{0};     // handles open for writing
   std::atomic<uint64_t> last_write{0};  // table epoch of the last write
   // Bumped whenever the object moves to another tier: handles reopen their
@@ -52,6 +57,10 @@ class InodeTable {
   uint64_t epoch() const { return epoch_.load(); }
   // True when `ino` is open for writing or was written after `since`.
   bool BusySince(uint64_t ino, uint64_t since);
+  // The inodes that have open handles now.
+  std::vector<uint64_t> OpenInodes();
+  // When `ino` was last opened while the kernel knew it; 0 if unknown.
+  int64_t LastOpen(uint64_t ino);
 
  private:
   struct Entry {

@@ -1,6 +1,7 @@
 // tierfs: mount the tiered filesystem. See man/tierfs.8.
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -8,6 +9,7 @@
 #include <iostream>
 
 #include "fs/daemon.h"
+#include "fs/policy_runner.h"
 
 namespace po = boost::program_options;
 
@@ -15,10 +17,13 @@ namespace {
 
 constexpr char kUsage[] =
     "Usage: tierfs --ssd DIR --hdd DIR [--state DIR] [--policy FILE] [-f] [-o OPT[,OPT...]] "
-    "MOUNTPOINT\n\n"
+    "MOUNTPOINT\n"
+    "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT\n\n"
     "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
     "data lives as one object per file on the SSD tier or the HDD tier. New files are\n"
-    "written to the SSD tier. Unmount with `fusermount3 -u MOUNTPOINT`, umount or SIGTERM.\n\n"
+    "written to the SSD tier; a policy (tierfs.policy(5); built in unless --policy) moves,\n"
+    "thins and pins checkpoints. SIGHUP reloads the policy. Unmount with\n"
+    "`fusermount3 -u MOUNTPOINT`, umount or SIGTERM. See tierfs(8).\n\n"
     "Options";
 
 int Fail(const std::string& msg) {
@@ -66,13 +71,39 @@ int Daemonize(const tierfs::Options& opt) {
   _exit(st.ok() ? 0 : 1);
 }
 
+int CheckPolicy(const std::string& file) {
+  tierfs::Policy policy;
+  tierfs::Status st = tierfs::LoadPolicyFile(file, &policy);
+  if (!st.ok()) {
+    std::cerr << st.message() << "\n";
+    return 1;
+  }
+  std::cout << file << ": ok (" << policy.series.size() << " series, " << policy.rules.size()
+            << " rules)\n";
+  return 0;
+}
+
+// The running daemon computes the plan; it is read as an extended attribute
+// of the mount's root (root only), so no socket is needed.
+int DryRun(const std::string& mountpoint) {
+  std::string buf(65536, '\0');
+  ssize_t n = getxattr(mountpoint.c_str(), "user.tierfs.plan", buf.data(), buf.size());
+  if (n < 0) {
+    const int err = errno;
+    return Fail("dry run on " + mountpoint + ": " + strerror(err) +
+                (err == ENODATA || err == ENOTSUP ? " (is it a tierfs mount root?)" : ""));
+  }
+  std::cout << buf.substr(0, size_t(n));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   tierfs::Options opt;
   std::vector<std::string> mount_opts;
   uint64_t move_mib = opt.move_bytes_per_sec >> 20;
-  std::string high, low;
+  std::string high, low, check_policy, dry_run;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -97,8 +128,16 @@ int main(int argc, char** argv) {
        "evict least recently used files to hdd when the ssd tier is fuller than this")
       ("ssd-low-watermark", po::value(&low)->value_name("FRACTION")->default_value("75%"),
        "...until it is below this")
+      ("scan-interval", po::value(&opt.scan_interval_s)->value_name("SECONDS")
+           ->default_value(opt.scan_interval_s),
+       "how often the policy engine scans the tree (also soon after every rename)")
       ("writeback-cache", po::bool_switch(&opt.writeback_cache),
-       "let the kernel buffer writes: faster small writes, slower concurrent large ones");
+       "let the kernel buffer writes: faster small writes, slower concurrent large ones")
+      ("check-policy", po::value(&check_policy)->value_name("FILE"),
+       "validate a policy file and exit (0: valid; 1: errors as file:line:column: reason)")
+      ("print-default-policy", "print the built-in policy as a file to start from, and exit")
+      ("dry-run", po::value(&dry_run)->value_name("MOUNTPOINT"),
+       "print what the running policy would do now to a mounted tree, rule by rule, and exit");
   // clang-format on
   po::options_description hidden;
   hidden.add_options()("mountpoint", po::value(&opt.mountpoint));
@@ -117,12 +156,22 @@ int main(int argc, char** argv) {
     std::cout << desc << "\n";
     return 0;
   }
+  if (vm.count("print-default-policy")) {
+    std::cout << tierfs::DefaultPolicyText();
+    return 0;
+  }
+  if (vm.count("check-policy")) return CheckPolicy(check_policy);
+  if (vm.count("dry-run")) return DryRun(dry_run);
   if (opt.ssd_dir.empty()) return Fail("--ssd DIR is required (see tierfs --help)");
   if (opt.hdd_dir.empty()) return Fail("--hdd DIR is required (see tierfs --help)");
   if (opt.mountpoint.empty()) return Fail("MOUNTPOINT is required (see tierfs --help)");
   if (opt.max_threads == 0) return Fail("--threads must be at least 1");
   if (opt.max_moves == 0) return Fail("--max-moves must be at least 1");
   opt.move_bytes_per_sec = move_mib << 20;
+  if (!(opt.scan_interval_s > 0)) return Fail("--scan-interval must be more than 0 seconds");
+  opt.watermarks_from_cli =
+      !vm["ssd-high-watermark"].defaulted() || !vm["ssd-low-watermark"].defaulted();
+  opt.throttle_from_cli = !vm["move-bandwidth"].defaulted() || !vm["max-moves"].defaulted();
   tierfs::Status wst = tierfs::ParseFraction(high, &opt.watermarks.high);
   if (!wst.ok()) return Fail("--ssd-high-watermark: " + wst.message());
   wst = tierfs::ParseFraction(low, &opt.watermarks.low);

@@ -8,11 +8,34 @@
 
 namespace tierfs {
 
-Status Context::MoveFile(uint64_t ino, TierId to) {
+Status Context::MoveFile(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
+  MoveResult result;
+  TierId from = to;
+  Status st = MoveFileUnaudited(ino, to, &from, &result);
+  if (from == to && st.ok()) return st;  // nothing to do: nothing to record
+  AuditRecord rec;
+  rec.action = "move";
+  rec.rule = why;
+  rec.path = path;
+  rec.ino = ino;
+  rec.from = TierName(from);
+  rec.to = TierName(to);
+  rec.bytes = result.bytes;
+  rec.has_checksum = st.ok();
+  rec.checksum = result.checksum;
+  if (!st.ok()) rec.result = st.message();
+  // Busy and aborted moves are routine (the evictor retries); keep the
+  // journal for moves that happened or failed for a reason worth reading.
+  if (st.ok() || (st.err() != EBUSY && st.err() != ECANCELED)) Audit(rec);
+  return st;
+}
+
+Status Context::MoveFileUnaudited(uint64_t ino, TierId to, TierId* from, MoveResult* out) {
   Inode n;
   Status st = store_->GetInode(ino, &n);
   if (!st.ok()) return st;
   if (!n.is_reg()) return Status::Error(EINVAL, "inode " + std::to_string(ino) + " is not a file");
+  *from = n.tier;
   if (n.tier == to) return Status::Ok();
   // The mover works through descriptors opened at mount, which would keep
   // writing into a tier directory that has been removed or unmounted.
@@ -31,7 +54,7 @@ Status Context::MoveFile(uint64_t ino, TierId to) {
   MoveOptions opt;
   opt.throttle = &throttle_;
   opt.switch_lock = &PlacementLock(ino);
-  MoveResult result;
+  MoveResult& result = *out;
   st = tierfs::MoveObject(
       *store_, tier(n.tier), tier(to), ino, opt, [&] { return table_.BusySince(ino, since); },
       &result);
@@ -74,16 +97,27 @@ Status Context::SpillToHdd(FileHandle& fh) {
   live.placement++;
   spdlog::warn("ssd tier full: inode {} spilled to hdd while being written ({} bytes so far)",
                fh.ino, result.bytes);
+  AuditRecord rec;
+  rec.action = "move";
+  rec.rule = "spill";
+  rec.ino = fh.ino;
+  rec.from = "ssd";
+  rec.to = "hdd";
+  rec.bytes = result.bytes;
+  rec.has_checksum = true;
+  rec.checksum = result.checksum;
+  Audit(rec);
   return Status::Ok();
 }
 
-Status Context::MoveTree(uint64_t ino, TierId to) {
+Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
   std::vector<DirEntry> entries;
   Status first = store_->ListDir(ino, &entries, nullptr);
   for (const DirEntry& e : entries) {
     Status st;
-    if (S_ISDIR(e.type)) st = MoveTree(e.ino, to);
-    if (S_ISREG(e.type)) st = MoveFile(e.ino, to);
+    const std::string child = path.empty() ? "" : path + "/" + e.name;
+    if (S_ISDIR(e.type)) st = MoveTree(e.ino, to, why, child);
+    if (S_ISREG(e.type)) st = MoveFile(e.ino, to, why, child);
     if (!st.ok()) {
       spdlog::warn("moving '{}' to {}: {}", e.name, TierName(to), st.message());
       if (first.ok()) first = st;

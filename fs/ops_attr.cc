@@ -94,6 +94,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
+  if (st.ok()) st = c.CheckMutable(ino, "setattr");
   if (!st.ok()) return c.ReplyError(req, st, "setattr");
   if (to_set & FUSE_SET_ATTR_SIZE) {
     if (!n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);

@@ -32,6 +32,8 @@ Status RecordSize(Context& c, FileHandle& fh) {
       fh.ino,
       [&](Inode& i) {
         i.size = s.st_size;
+        // The object's mtime is the file's (FillStat); scans read LMDB only.
+        i.mtime_ns = int64_t(s.st_mtim.tv_sec) * 1000000000 + s.st_mtim.tv_nsec;
         return Status::Ok();
       },
       nullptr);
@@ -89,6 +91,10 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return c.ReplyError(req, st, "open");
   const bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+  if (writable || (fi->flags & O_TRUNC)) {
+    st = c.CheckMutable(ino, "open for writing");
+    if (!st.ok()) return c.ReplyError(req, st, "open");
+  }
   if (writable && (fi->flags & O_TRUNC)) {
     st = TruncateOnOpen(c, ino);
     if (!st.ok()) return c.ReplyError(req, st, "open");
@@ -97,7 +103,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // comes back first (after O_TRUNC that copies nothing). If it cannot
   // (SSD full, another writer), it is served where it is.
   if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.SsdNearlyFull()) {
-    st = c.MoveFile(ino, TierId::kSsd);
+    st = c.MoveFile(ino, TierId::kSsd, "promote");
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
   FileHandle* fh = c.NewHandle(n, fi->flags);

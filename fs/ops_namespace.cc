@@ -66,7 +66,8 @@ void ReadLink(fuse_req_t req, fuse_ino_t ino) {
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
   Removed removed;
-  Status st = c.store().Unlink(parent, name, &removed);
+  Status st = c.CheckEntryMutable(parent, name, "unlink");
+  if (st.ok()) st = c.store().Unlink(parent, name, &removed);
   if (!st.ok()) return c.ReplyError(req, st, "unlink");
   c.OnRemoved(removed);
   fuse_reply_err(req, 0);
@@ -75,7 +76,8 @@ void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
   Removed removed;
-  Status st = c.store().Rmdir(parent, name, &removed);
+  Status st = c.CheckEntryMutable(parent, name, "rmdir");
+  if (st.ok()) st = c.store().Rmdir(parent, name, &removed);
   if (!st.ok()) return c.ReplyError(req, st, "rmdir");
   c.OnRemoved(removed);
   fuse_reply_err(req, 0);
@@ -85,9 +87,13 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
             const char* new_name, unsigned flags) {
   Context& c = Ctx(req);
   Removed replaced;
-  Status st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
+  Status st = c.CheckEntryMutable(parent, name, "rename");
+  if (st.ok()) st = c.CheckEntryMutable(new_parent, new_name, "rename over");
+  if (st.ok()) st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
   if (!st.ok()) return c.ReplyError(req, st, "rename");
   c.OnRemoved(replaced);
+  // Frameworks publish a checkpoint by renaming it into its final name.
+  if (c.policy_runner()) c.policy_runner()->Poke();
   fuse_reply_err(req, 0);
 }
 

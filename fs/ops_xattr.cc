@@ -54,10 +54,32 @@ void SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   fuse_reply_err(req, 0);
 }
 
+constexpr char kPlanXattr[] = "user.tierfs.plan";      // get, on the root: a dry run
+constexpr char kReloadXattr[] = "user.tierfs.reload";  // set, on the root: reload the policy
+constexpr char kPinXattr[] = "user.tierfs.pin";        // get: the hold on a file or directory
+
+// Only root (the admin) may reload the policy or read the whole tree's plan.
+bool Privileged(fuse_req_t req) {
+  return fuse_req_ctx(req)->uid == 0;
+}
+
+void Reload(fuse_req_t req, fuse_ino_t ino) {
+  Context& c = Ctx(req);
+  if (ino != kRootIno || !c.policy_runner()) return (void)fuse_reply_err(req, EINVAL);
+  if (!Privileged(req)) return (void)fuse_reply_err(req, EPERM);
+  Status st = c.policy_runner()->Reload();
+  if (!st.ok()) {
+    spdlog::error("policy reload refused, the running policy stays: {}", st.message());
+    return (void)fuse_reply_err(req, EINVAL);
+  }
+  fuse_reply_err(req, 0);
+}
+
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
   Context& c = Ctx(req);
   if (std::strcmp(name, kTierXattr) == 0) return SetTier(req, ino, std::string(value, size));
+  if (std::strcmp(name, kReloadXattr) == 0) return Reload(req, ino);
   if (IsTierfsName(name)) return (void)fuse_reply_err(req, EOPNOTSUPP);
   Status st = c.store().SetXattr(ino, name, std::string(value, size), flags);
   if (!st.ok()) return c.ReplyError(req, st, "setxattr");
@@ -80,9 +102,33 @@ void GetTier(fuse_req_t req, fuse_ino_t ino, size_t size) {
   ReplySized(req, c.IsMoving(ino) ? "moving" : TierName(n.tier), size);
 }
 
+void GetPlan(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Context& c = Ctx(req);
+  if (ino != kRootIno || !c.policy_runner()) return (void)fuse_reply_err(req, ENODATA);
+  if (!Privileged(req)) return (void)fuse_reply_err(req, EPERM);
+  std::string plan = c.policy_runner()->DryRun();
+  constexpr size_t kMax = 65536 - 64;  // XATTR_SIZE_MAX, with room for the note
+  if (plan.size() > kMax) plan = plan.substr(0, kMax) + "\n... (truncated)\n";
+  ReplySized(req, plan, size);
+}
+
+void GetPin(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Context& c = Ctx(req);
+  Store::Hold h;
+  Status st = c.store().GetHold(ino, &h);
+  if (st.err() == ENOENT) return (void)fuse_reply_err(req, ENODATA);
+  if (!st.ok()) return c.ReplyError(req, st, "getxattr user.tierfs.pin");
+  std::string v = "rule=" + h.rule + " until=" +
+                  (h.until_ns ? std::to_string(h.until_ns / 1000000000) : std::string("never")) +
+                  " immutable=" + (h.immutable ? "yes" : "no");
+  ReplySized(req, v, size);
+}
+
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Context& c = Ctx(req);
   if (std::strcmp(name, kTierXattr) == 0) return GetTier(req, ino, size);
+  if (std::strcmp(name, kPlanXattr) == 0) return GetPlan(req, ino, size);
+  if (std::strcmp(name, kPinXattr) == 0) return GetPin(req, ino, size);
   if (IsTierfsName(name)) return (void)fuse_reply_err(req, ENODATA);
   std::string value;
   Status st = c.store().GetXattr(ino, name, &value);

@@ -42,7 +42,7 @@ bool Context::SsdNearlyFull() {
   const bool full = space.free < reserve;
   ssd_close_to_full_.store(space.free < 4 * reserve + (64 << 20), std::memory_order_relaxed);
   store_->ReserveSpace(MetaReserve(space.capacity));  // topped up while there is room
-  if (evictor_ && space.used_fraction() > options_.watermarks.high) evictor_->Poke();
+  if (evictor_ && space.used_fraction() > high_mark_.load()) evictor_->Poke();
   return full;
 }
 
@@ -85,12 +85,16 @@ void Context::StartBackground() {
       return Status::Ok();
     });
   };
-  hooks.move_to_hdd = [this](uint64_t ino) { return MoveFile(ino, TierId::kHdd); };
+  hooks.move_to_hdd = [this](uint64_t ino) { return MoveFile(ino, TierId::kHdd, "evict"); };
+  high_mark_ = options_.watermarks.high;
   evictor_ = std::make_unique<Evictor>(std::move(hooks), options_.watermarks);
   evictor_->Start();
+  CountHolds();
+  if (policy_runner_) policy_runner_->Start();
 }
 
 void Context::StopBackground() {
+  if (policy_runner_) policy_runner_->Stop();
   if (evictor_) evictor_->Stop();
 }
 

@@ -34,7 +34,7 @@ Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out) {
   std::unique_ptr<Store> s(new Store());
   s->dbs_ = std::make_unique<Dbs>();
   int rc = mdb_env_create(&s->env_);
-  if (rc == 0) rc = mdb_env_set_maxdbs(s->env_, 8);
+  if (rc == 0) rc = mdb_env_set_maxdbs(s->env_, 16);
   if (rc == 0) rc = mdb_env_set_mapsize(s->env_, kMapSize);
   if (rc == 0) rc = mdb_env_set_maxreaders(s->env_, 512);
   // NOSYNC: commits reach the page cache, which survives a daemon crash;
@@ -249,6 +249,7 @@ Status Store::DeleteInode(uint64_t ino) {
   if (st.ok()) st = DelKey(t, dbs_->symlinks, InoKey(ino), "delete symlink of " + InoStr(ino));
   if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
   if (st.ok()) st = DelPrefix(t, dbs_->xattrs, InoKey(ino));
+  if (st.ok()) st = DelKey(t, dbs_->holds, InoKey(ino), "delete hold of " + InoStr(ino));
   if (st.ok()) st = txn.commit();
   return st;
 }

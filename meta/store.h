@@ -131,6 +131,25 @@ class Store {
   Status ListMoves(std::vector<MoveRecord>* out);
   // ---- end of move journal ---------------------------------------------------
 
+  // ---- Holds (meta/store_holds.cc) --------------------------------------------
+  // A hold keeps an inode from being thinned (and, when immutable, from being
+  // written, renamed or unlinked) until `until_ns` (0: indefinitely). The
+  // policy engine sets them from pin rules and lifts them when they expire.
+  struct Hold {
+    int64_t until_ns = 0;
+    int64_t since_ns = 0;
+    bool immutable = false;
+    std::string rule;
+  };
+  Status SetHold(uint64_t ino, const Hold& hold);
+  // ENOENT when the inode has no hold.
+  Status GetHold(uint64_t ino, Hold* out);
+  // A missing hold is not an error.
+  Status RemoveHold(uint64_t ino);
+  // Every hold, keyed by inode, in inode order.
+  Status ListHolds(std::vector<std::pair<uint64_t, Hold>>* out);
+  // ---- end of holds -----------------------------------------------------------
+
   struct Dbs;  // the database handles; defined in meta/txn.h, internal to meta/
 
  private:

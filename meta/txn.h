@@ -94,6 +94,7 @@ struct DentryValue {
 
 struct Store::Dbs {
   MDB_dbi inodes = 0, dentries = 0, symlinks = 0, xattrs = 0, orphans = 0, meta = 0;
+  MDB_dbi holds = 0;  // ino -> hold (meta/store_holds.cc)
   MDB_dbi moves = 0;  // the move journal: ino -> Store::MoveRecord (meta/store_journal.cc)
 
   Status OpenAll(MDB_txn* t);

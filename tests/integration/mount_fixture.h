@@ -130,6 +130,9 @@ std::string Pattern(size_t len, uint64_t seed);
 // Names in a directory, without "." and "..", sorted.
 std::vector<std::string> ListDir(const std::string& path);
 
+// Polls `pred` every 100 ms for up to `seconds`; its last answer.
+bool WaitFor(const std::function<bool()>& pred, int seconds);
+
 // --- Tiers as seen through the mount. ---
 
 // getxattr user.tierfs.tier: "ssd", "hdd", "moving", or "errno N".

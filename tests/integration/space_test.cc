@@ -25,17 +25,6 @@ double UsedFraction(const std::string& dir) {
   return 1.0 - double(v.f_bavail) / double(v.f_blocks);
 }
 
-// Polls `pred` for up to `seconds`.
-template <typename Pred>
-bool WaitFor(Pred pred, int seconds) {
-  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-       std::chrono::steady_clock::now() < end;) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return pred();
-}
-
 // Writes `data` in 1 MiB pieces; 0 or the errno of the first failing write.
 int WriteInPieces(const std::string& path, const std::string& data) {
   int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);

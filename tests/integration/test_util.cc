@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "tests/integration/mount_fixture.h"
 #include "tiering/tier.h"
@@ -168,6 +170,15 @@ ino_t Ino(const std::string& path) {
   struct stat st;
   EXPECT_EQ(0, stat(path.c_str(), &st)) << path;
   return st.st_ino;
+}
+
+bool WaitFor(const std::function<bool()>& pred, int seconds) {
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+       std::chrono::steady_clock::now() < end;) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
 }
 
 }  // namespace tierfs_test

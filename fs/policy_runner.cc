@@ -1,0 +1,333 @@
+#include "fs/policy_runner.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "fs/context.h"
+
+namespace tierfs {
+
+namespace {
+
+// Pointer and marker files the evaluator reads are tiny; anything bigger
+// is not one of them.
+constexpr uint64_t kMaxPointerBytes = 4096;
+
+std::unordered_set<std::string> PointerNames(const Policy& policy) {
+  std::unordered_set<std::string> names;
+  for (const Series& s : policy.series) {
+    for (const std::string& p : s.pointers) names.insert(p);
+    for (const CompletionSignal& c : s.complete)
+      if (c.kind == CompletionSignal::Kind::kPointer)
+        for (const std::string& f : c.files) names.insert(f.substr(f.rfind('/') + 1));
+  }
+  return names;
+}
+
+// The audit record of a policy action: what, which rule, where, how much.
+AuditRecord RecordOf(const Action& a, const char* action) {
+  AuditRecord rec;
+  rec.action = action;
+  rec.rule = a.rule;
+  rec.path = a.path;
+  rec.ino = a.ino;
+  rec.series = a.series;
+  rec.generation = a.generation ? int64_t(*a.generation) : -1;
+  rec.bytes = a.bytes;
+  return rec;
+}
+
+}  // namespace
+
+Status LoadPolicyFile(const std::string& file, Policy* out) {
+  Policy p;
+  Status st = file.empty() ? ParsePolicy(DefaultPolicyText(), "<built-in policy>", &p)
+                           : LoadPolicy(file, &p);
+  if (!st.ok()) return st;
+  st = ResolveOwnerNames(
+      [](const std::string& name, uint32_t* uid) {
+        struct passwd pw, *found = nullptr;
+        char buf[4096];
+        if (getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &found) != 0 || !found) return false;
+        *uid = found->pw_uid;
+        return true;
+      },
+      &p);
+  if (!st.ok())
+    return Status::Error(st.err(),
+                         (file.empty() ? "<built-in policy>" : file) + ": " + st.message());
+  *out = std::move(p);
+  return Status::Ok();
+}
+
+PolicyRunner::PolicyRunner(Context& ctx, Policy policy, std::string file, int64_t scan_interval_ns)
+    : ctx_(ctx),
+      file_(std::move(file)),
+      interval_ns_(scan_interval_ns),
+      policy_(std::make_shared<const Policy>(std::move(policy))) {}
+
+PolicyRunner::~PolicyRunner() {
+  Stop();
+}
+
+void PolicyRunner::Start() {
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+}
+
+void PolicyRunner::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PolicyRunner::Poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poked_ = true;
+  }
+  wake_.notify_all();
+}
+
+void PolicyRunner::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    // SIGHUP is blocked in every thread (fs/daemon.cc); this thread takes
+    // it, once a second, as a request to reload.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(interval_ns_);
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    const struct timespec no_wait = {0, 0};
+    while (!stop_ && !poked_ && !reload_requested_ && std::chrono::steady_clock::now() < deadline) {
+      wake_.wait_for(lock, std::chrono::seconds(1));
+      if (sigtimedwait(&hup, nullptr, &no_wait) == SIGHUP) reload_requested_ = true;
+    }
+    if (stop_) break;
+    if (poked_) {
+      // A rename often comes with more (a framework finishing a checkpoint
+      // writes its pointer right after): let the burst settle.
+      wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+      poked_ = false;
+    }
+    lock.unlock();
+    if (reload_requested_.exchange(false)) {
+      Status st = Reload();
+      if (!st.ok())
+        spdlog::error("policy reload refused, the running policy stays: {}", st.message());
+    }
+    RunOnce();
+    lock.lock();
+  }
+}
+
+Status PolicyRunner::Reload() {
+  Policy fresh;
+  Status st = LoadPolicyFile(file_, &fresh);
+  AuditRecord rec;
+  rec.action = "reload";
+  rec.rule = "-";
+  rec.path = file_.empty() ? "<built-in policy>" : file_;
+  if (!st.ok()) {
+    rec.result = "refused: " + st.message();
+    ctx_.Audit(rec);
+    return st;
+  }
+  {
+    std::lock_guard<std::mutex> lock(policy_mu_);  // never during an evaluation
+    ctx_.ApplyPolicyLimits(fresh);
+    policy_ = std::make_shared<const Policy>(std::move(fresh));
+    refusals_logged_.clear();
+  }
+  ctx_.Audit(rec);
+  spdlog::info("policy reloaded from {}", rec.path);
+  return Status::Ok();
+}
+
+Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
+  out->clear();
+  const auto pointer_names = PointerNames(policy);
+  std::unordered_set<uint64_t> open;
+  for (uint64_t ino : ctx_.table().OpenInodes()) open.insert(ino);
+  std::vector<std::pair<uint64_t, Store::Hold>> hold_list;
+  Status st = ctx_.store().ListHolds(&hold_list);
+  if (!st.ok()) return st;
+  std::unordered_map<uint64_t, Store::Hold> holds(hold_list.begin(), hold_list.end());
+
+  std::vector<std::pair<uint64_t, std::string>> dirs = {{kRootIno, ""}};
+  std::vector<DirEntry> entries;
+  std::vector<Inode> inodes;
+  while (!dirs.empty()) {
+    auto [dir, dir_path] = std::move(dirs.back());
+    dirs.pop_back();
+    st = ctx_.store().ListDir(dir, &entries, &inodes);
+    if (st.err() == ENOENT || st.err() == ENOTDIR) continue;  // removed meanwhile
+    if (!st.ok()) return st;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const Inode& n = inodes[i];
+      FileFacts f;
+      f.path = dir_path + "/" + entries[i].name;
+      f.ino = n.ino;
+      f.is_dir = n.is_dir();
+      f.is_symlink = n.is_symlink();
+      f.size = n.size;
+      f.mtime_ns = n.mtime_ns;
+      f.atime_ns = std::max(n.atime_ns, ctx_.table().LastOpen(n.ino));
+      f.uid = n.uid;
+      f.tier = n.tier;
+      f.open = open.count(n.ino) > 0;
+      if (auto h = holds.find(n.ino); h != holds.end()) {
+        f.pinned = true;
+        f.pin_until_ns = h->second.until_ns;
+        f.immutable = h->second.immutable;
+      }
+      if (f.is_symlink) ctx_.store().ReadSymlink(n.ino, &f.symlink_target);
+      if (n.is_reg() && n.size <= kMaxPointerBytes && pointer_names.count(entries[i].name)) {
+        Status rs;
+        int fd = ctx_.tier(n.tier).OpenObject(n.ino, O_RDONLY, &rs);
+        if (fd >= 0) {
+          char buf[kMaxPointerBytes];
+          ssize_t got = pread(fd, buf, sizeof buf, 0);
+          if (got > 0) f.content.assign(buf, size_t(got));
+          close(fd);
+        }
+      }
+      if (f.is_dir) dirs.emplace_back(n.ino, f.path);
+      out->push_back(std::move(f));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string PolicyRunner::DryRun() {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  Snapshot snap;
+  Status st = BuildSnapshot(*policy_, &snap);
+  if (!st.ok()) return "error: " + st.message() + "\n";
+  return DescribePlan(Evaluate(*policy_, snap, NowNs()));
+}
+
+int PolicyRunner::RunOnce() {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  const int64_t now = NowNs();
+  int done = ExpireHolds(now);
+  Snapshot snap;
+  Status st = BuildSnapshot(*policy_, &snap);
+  if (!st.ok()) {
+    spdlog::error("policy scan: {}", st.message());
+    return done;
+  }
+  return done + Execute(Evaluate(*policy_, snap, now));
+}
+
+int PolicyRunner::ExpireHolds(int64_t now) {
+  std::vector<std::pair<uint64_t, Store::Hold>> holds;
+  if (!ctx_.store().ListHolds(&holds).ok()) return 0;
+  int expired = 0;
+  for (const auto& [ino, h] : holds) {
+    if (h.until_ns == 0 || h.until_ns > now) continue;
+    Status st = ctx_.store().RemoveHold(ino);
+    AuditRecord rec;
+    rec.action = "unpin";
+    rec.rule = h.rule;
+    rec.ino = ino;
+    rec.detail = "hold expired";
+    if (!st.ok()) rec.result = st.message();
+    ctx_.Audit(rec);
+    if (st.ok()) expired++;
+  }
+  if (expired > 0) ctx_.CountHolds();
+  return expired;
+}
+
+int PolicyRunner::Execute(const Plan& plan) {
+  int done = 0;
+  for (const Action& a : plan) {
+    Status st;
+    switch (a.kind) {
+      case Action::Kind::kMigrate: {
+        if (!a.to) break;
+        Inode n;
+        st = ctx_.store().GetInode(a.ino, &n);
+        if (st.ok() && n.is_dir()) st = ctx_.MoveTree(a.ino, *a.to, a.rule, a.path);
+        if (st.ok() && n.is_reg()) {
+          if (n.tier == *a.to) break;
+          st = ctx_.MoveFile(a.ino, *a.to, a.rule, a.path);
+        }
+        if (st.ok()) done++;
+        break;
+      }
+      case Action::Kind::kThin:
+        st = Thin(a);
+        if (st.ok()) done++;
+        break;
+      case Action::Kind::kPin:
+        st = Pin(a);
+        if (st.ok()) done++;
+        break;
+      case Action::Kind::kRefuse: {
+        const std::string key = a.rule + "\n" + a.path + "\n" + a.reason;
+        if (!refusals_logged_.insert(key).second) break;
+        AuditRecord rec = RecordOf(a, "refuse");
+        rec.result = "refused: " + a.reason;
+        ctx_.Audit(rec);
+        break;
+      }
+    }
+    if (!st.ok() && st.err() != EBUSY && st.err() != ECANCELED)
+      spdlog::warn("policy rule '{}' on {}: {}", a.rule, a.path, st.message());
+  }
+  return done;
+}
+
+Status PolicyRunner::Thin(const Action& a) {
+  AuditRecord rec = RecordOf(a, "thin");
+  rec.detail = a.reason;
+  uint64_t files = 0;
+  Status st = ctx_.RemovePath(a.path, a.ino, &files);
+  if (!st.ok()) {
+    rec.result = st.message();
+    if (st.err() == EBUSY || st.err() == EPERM) rec.action = "refuse";
+  } else {
+    rec.detail += (rec.detail.empty() ? "" : "; ") + std::to_string(files) + " files removed";
+  }
+  ctx_.Audit(rec);
+  return st;
+}
+
+Status PolicyRunner::Pin(const Action& a) {
+  Store::Hold want;
+  want.until_ns = a.pin_until_ns;
+  want.since_ns = NowNs();
+  want.immutable = a.immutable;
+  want.rule = a.rule;
+  int changed = 0;
+  Status st = ctx_.HoldTree(a.ino, want, &changed);
+  if (st.ok() && a.to) {
+    Inode n;
+    if (ctx_.store().GetInode(a.ino, &n).ok())
+      st = n.is_dir() ? ctx_.MoveTree(a.ino, *a.to, a.rule, a.path)
+                      : ctx_.MoveFile(a.ino, *a.to, a.rule, a.path);
+  }
+  if (changed > 0) {
+    AuditRecord rec = RecordOf(a, "pin");
+    rec.detail = std::string(a.immutable ? "immutable, " : "") + "until " +
+                 (a.pin_until_ns ? std::to_string(a.pin_until_ns / 1000000000) + " (unix s)"
+                                 : std::string("indefinitely")) +
+                 (a.to ? std::string(", on ") + TierName(*a.to) : "");
+    if (!st.ok()) rec.result = st.message();
+    ctx_.Audit(rec);
+  }
+  return st;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,76 @@
+// PolicyRunner: the daemon's side of the policy engine (policy/policy.h).
+// One background thread that, periodically and soon after a rename (a
+// framework publishing a checkpoint), reads a snapshot of the namespace from
+// LMDB, evaluates the policy over it and carries the plan out: migrate
+// through the mover, thin by unlinking (and telling the kernel), pin by
+// setting holds. Every action, refusal and hold expiry goes to the audit
+// journal. A reload (SIGHUP or request) parses the file first and swaps the
+// policy only if it is valid; reload and evaluation never overlap, so nothing
+// is thinned while a policy is being replaced.
+//
+// Thread-safety: all public methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "meta/status.h"
+#include "policy/policy.h"
+
+namespace tierfs {
+
+class Context;
+
+// The policy the daemon runs: `file` parsed (the built-in default when
+// empty), with owner names resolved to uids through the user database.
+// Errors read "file:line:column: reason".
+Status LoadPolicyFile(const std::string& file, Policy* out);
+
+class PolicyRunner {
+ public:
+  // `file` is reread on reload; empty means the built-in default policy.
+  PolicyRunner(Context& ctx, Policy policy, std::string file, int64_t scan_interval_ns);
+  ~PolicyRunner();  // stops the thread
+
+  void Start();
+  void Stop();
+  // Something changed that may complete a generation: evaluate soon.
+  void Poke();
+  // Reloads the policy file now; on error the running policy stays and the
+  // error ("file:line:column: reason") is returned.
+  Status Reload();
+  // Asks the thread to reload (from a signal handler: only sets a flag).
+  void RequestReload() { reload_requested_ = true; }
+  // What the policy would do now, rule by rule, without doing it.
+  std::string DryRun();
+  // One scan, evaluation and execution on the caller's thread; returns the
+  // number of actions carried out.
+  int RunOnce();
+
+ private:
+  void Loop();
+  Status BuildSnapshot(const Policy& policy, Snapshot* out);
+  int Execute(const Plan& plan);
+  int ExpireHolds(int64_t now);
+  Status Thin(const Action& a);
+  Status Pin(const Action& a);
+
+  Context& ctx_;
+  std::string file_;
+  int64_t interval_ns_;
+  std::mutex policy_mu_;  // guards policy_; held across a whole RunOnce and a Reload
+  std::shared_ptr<const Policy> policy_;
+  std::set<std::string> refusals_logged_;  // audit a refusal once, not every scan
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool poked_ = false, stop_ = false;
+  std::atomic<bool> reload_requested_{false};
+  std::thread thread_;
+};
+
+}  // namespace tierfs

@@ -1,0 +1,64 @@
+// AuditLog: the append-only journal of what tierfs did to data on its own
+// initiative or on request: moves between tiers, thinning, pins, hold
+// expiries and refused actions, with time, rule, path, generation, bytes
+// and checksum. It is what proves, later, what was kept and why anything
+// was deleted.
+//
+// Format: one JSON object per line (JSON Lines) in <state>/audit.jsonl.
+// Each Append is a single write() to a file opened O_APPEND, followed by
+// fdatasync, so records are never interleaved, never rewritten, and every
+// record that Append returned ok for survives a crash or power loss. A
+// reader should skip a torn last line (a crash in the middle of a write).
+//
+// Thread-safety: Append may be called from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "meta/inode.h"
+#include "meta/status.h"
+
+namespace tierfs {
+
+struct AuditRecord {
+  std::string action;  // "move", "thin", "pin", "unpin", "refuse", ...
+  std::string rule;    // the policy rule, or "manual", "evict", "spill"
+  std::string path;    // within the mount, when known
+  uint64_t ino = 0;
+  std::string series;       // checkpoint series, when the action concerns one
+  int64_t generation = -1;  // -1: none
+  std::string from, to;     // tiers of a move
+  uint64_t bytes = 0;
+  uint64_t checksum = 0;  // xxh3-64 of the data, 0 when unknown
+  bool has_checksum = false;
+  std::string result = "ok";  // "ok", or why it failed or was refused
+  std::string detail;         // anything else worth keeping (pin expiry, ...)
+};
+
+class AuditLog {
+ public:
+  // Opens (creating) `path` for appending. Errors name the file.
+  static Status Open(const std::string& path, std::unique_ptr<AuditLog>* out);
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Appends `rec` stamped with the current time (UTC, nanoseconds) and makes
+  // it durable. EIO/ENOSPC from the filesystem are returned, never thrown.
+  Status Append(const AuditRecord& rec);
+  const std::string& path() const { return path_; }
+
+  // The line Append writes for `rec` at `time_ns` (without the newline).
+  static std::string Format(const AuditRecord& rec, int64_t time_ns);
+
+ private:
+  AuditLog() = default;
+  std::string path_;
+  int fd_ = -1;
+  std::mutex mu_;  // orders write + fdatasync pairs
+};
+
+}  // namespace tierfs

@@ -1,0 +1,168 @@
+// The policy engine on a real mount with the built-in policy: checkpoint
+// series written the way the frameworks write them, 30 generations, and
+// exactly which generations stay on which tier; the safety rules; reload;
+// the audit journal; the command-line policy tools.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class PolicyEngineTest : public MountTest {
+ protected:
+  PolicyEngineTest() : MountTest(Fast()) {}
+  static MountOptions Fast() {
+    MountOptions o;
+    o.extra_args = {"--scan-interval", "1"};
+    return o;
+  }
+  std::string Audit() { return Slurp(fs_.ssd() + "/state/audit.jsonl"); }
+  // Hugging Face Trainer: write tmp-checkpoint-N/, then rename it.
+  void WriteHfCheckpoint(const std::string& run, int step) {
+    const std::string tmp = P(run + "/tmp-checkpoint-" + std::to_string(step));
+    ASSERT_EQ(0, Err(mkdir(tmp.c_str(), 0755)));
+    ASSERT_EQ(0, WriteFile(tmp + "/model.safetensors", Pattern(64 << 10, step)));
+    ASSERT_EQ(0, WriteFile(tmp + "/trainer_state.json", "{\"global_step\": 1}"));
+    ASSERT_EQ(0, Err(rename(tmp.c_str(), P(run + "/checkpoint-" + std::to_string(step)).c_str())));
+  }
+};
+
+std::set<std::string> Names(const std::string& dir) {
+  auto v = ListDir(dir);
+  return std::set<std::string>(v.begin(), v.end());
+}
+
+TEST_F(PolicyEngineTest, HuggingFaceThirtyGenerationsUnderTheDefaultPolicy) {
+  ASSERT_EQ(0, Err(mkdir(P("run").c_str(), 0755)));
+  for (int step = 100; step <= 3000; step += 100) WriteHfCheckpoint("run", step);
+  // Kept: the newest 3 (on SSD) and every 5th (multiples of 500) pinned on HDD.
+  const std::set<std::string> kept = {"checkpoint-500",  "checkpoint-1000", "checkpoint-1500",
+                                      "checkpoint-2000", "checkpoint-2500", "checkpoint-2800",
+                                      "checkpoint-2900", "checkpoint-3000"};
+  ASSERT_TRUE(WaitFor([&] { return Names(P("run")) == kept; }, 30))
+      << "left: " << ::testing::PrintToString(Names(P("run"))) << "\n"
+      << fs_.Log();
+  ASSERT_TRUE(
+      WaitFor([&] { return GetTier(P("run/checkpoint-2500/model.safetensors")) == "hdd"; }, 30));
+  for (int step : {500, 1000, 1500, 2000, 2500}) {
+    const std::string f = P("run/checkpoint-" + std::to_string(step) + "/model.safetensors");
+    EXPECT_EQ("hdd", GetTier(f)) << f;
+    char pin[256];
+    ssize_t n = getxattr(f.c_str(), "user.tierfs.pin", pin, sizeof pin);
+    ASSERT_GT(n, 0) << f;
+    EXPECT_NE(std::string::npos, std::string(pin, n).find("retain-every-5th"));
+    std::string got;
+    ASSERT_EQ(0, ReadFile(f, &got));
+    EXPECT_TRUE(got == Pattern(64 << 10, step));
+  }
+  for (int step : {2800, 2900, 3000})
+    EXPECT_EQ("ssd", GetTier(P("run/checkpoint-" + std::to_string(step) + "/model.safetensors")));
+  const std::string audit = Audit();
+  EXPECT_NE(std::string::npos, audit.find("\"action\":\"thin\",\"rule\":\"thin-superseded\","
+                                          "\"path\":\"/run/checkpoint-100\""))
+      << audit;
+  EXPECT_NE(std::string::npos, audit.find("\"action\":\"pin\",\"rule\":\"retain-every-5th\""));
+  // A remount sees the same tree (thinning was synced).
+  Remount();
+  EXPECT_EQ(kept, Names(P("run")));
+}
+
+TEST_F(PolicyEngineTest, DeepSpeedIncompleteNewerGenerationAndOpenFilesAreNeverThinned) {
+  ASSERT_EQ(0, Err(mkdir(P("ds").c_str(), 0755)));
+  for (int step = 10; step <= 60; step += 10) {
+    const std::string d = P("ds/global_step" + std::to_string(step));
+    ASSERT_EQ(0, Err(mkdir(d.c_str(), 0755)));
+    ASSERT_EQ(0, WriteFile(d + "/mp_rank_00_model_states.pt", Pattern(4096, step)));
+  }
+  // `latest` names 50; global_step60 is still being written (not complete).
+  ASSERT_EQ(0, WriteFile(P("ds/latest"), "global_step50"));
+  int fd = open(P("ds/global_step10/mp_rank_00_model_states.pt").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, Err(rename(P("ds/latest").c_str(), P("ds/latest").c_str())));  // poke
+  // 20 goes (3 newer complete: 30, 40, 50); 10 is open; 30..50 stay; 60 is incomplete.
+  ASSERT_TRUE(WaitFor([&] { return Names(P("ds")).count("global_step20") == 0; }, 30)) << fs_.Log();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const std::set<std::string> want = {"global_step10", "global_step30", "global_step40",
+                                      "global_step50", "global_step60", "latest"};
+  EXPECT_EQ(want, Names(P("ds")));
+  close(fd);
+  // Closed now: 10 goes on a later scan; the newest complete (50) and 60 stay.
+  ASSERT_TRUE(WaitFor([&] { return Names(P("ds")).count("global_step10") == 0; }, 30));
+  EXPECT_EQ(1u, Names(P("ds")).count("global_step50"));
+  EXPECT_EQ(1u, Names(P("ds")).count("global_step60"));
+}
+
+TEST_F(PolicyEngineTest, ReloadAndDryRunOfTheBuiltInPolicy) {
+  // The daemon runs the built-in policy (no --policy): a reload rereads it.
+  EXPECT_EQ(0, Err(setxattr(P("").c_str(), "user.tierfs.reload", "1", 1, 0)));
+  char plan[65536];
+  ssize_t n = getxattr(P("").c_str(), "user.tierfs.plan", plan, sizeof plan);
+  ASSERT_GE(n, 0) << strerror(errno);
+  EXPECT_NE(std::string::npos, Audit().find("\"action\":\"reload\""));
+}
+
+class PolicyFileTest : public MountTest {
+ protected:
+  static std::string PolicyPath() { return "/tmp/tierfs-policy-test.toml"; }
+  PolicyFileTest() : MountTest(WithPolicy()) {}
+  static MountOptions WithPolicy() {
+    std::ofstream(PolicyPath()) << "[[rule]]\nname = \"all-to-hdd\"\npath = \"/cold/**\"\n"
+                                   "action = \"migrate\"\nto = \"hdd\"\n";
+    MountOptions o;
+    o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
+    return o;
+  }
+  ~PolicyFileTest() override { unlink(PolicyPath().c_str()); }
+};
+
+TEST_F(PolicyFileTest, RulesApplyAndABrokenFileIsRefusedOnReload) {
+  ASSERT_EQ(0, Err(mkdir(P("cold").c_str(), 0755)));
+  ASSERT_EQ(0, WriteFile(P("cold/a"), Pattern(100000, 1)));
+  ASSERT_EQ(0, WriteFile(P("hot"), "stays"));
+  ASSERT_TRUE(WaitFor([&] { return GetTier(P("cold/a")) == "hdd"; }, 20)) << fs_.Log();
+  EXPECT_EQ("ssd", GetTier(P("hot")));
+  // Break the file: the reload is refused, and the old rules keep working.
+  std::ofstream(PolicyPath()) << "[[rule]]\nname = \"x\"\naction = \"teleport\"\n";
+  EXPECT_EQ(EINVAL, Err(setxattr(P("").c_str(), "user.tierfs.reload", "1", 1, 0)));
+  EXPECT_EQ(0, kill(fs_.pid(), SIGHUP));  // also refused, and the daemon stays up
+  ASSERT_EQ(0, WriteFile(P("cold/b"), Pattern(100000, 2)));
+  ASSERT_TRUE(WaitFor([&] { return GetTier(P("cold/b")) == "hdd"; }, 20)) << fs_.Log();
+  EXPECT_NE(std::string::npos, fs_.Log().find("tierfs-policy-test.toml:3:10: action must be"));
+}
+
+TEST(PolicyCliTest, CheckPolicyAndPrintDefaultPolicy) {
+  auto def = RunCommand({TierfsBin(), "--print-default-policy"}, 30);
+  ASSERT_EQ(0, def.exit_code);
+  const std::string path = "/tmp/tierfs-default-policy-test.toml";
+  std::ofstream(path) << def.out;
+  auto ok = RunCommand({TierfsBin(), "--check-policy", path}, 30);
+  EXPECT_EQ(0, ok.exit_code) << ok.err;
+  std::ofstream(path) << "[tiers]\nssd_high_watermark = \"90%\"\nbogus_key = 1\n";
+  auto bad = RunCommand({TierfsBin(), "--check-policy", path}, 30);
+  EXPECT_EQ(1, bad.exit_code);
+  EXPECT_EQ(0u, bad.err.find(path + ":3:")) << bad.err;
+  unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace tierfs_test
