@@ -59,10 +59,15 @@ test-asan:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(MAKE) BUILD=build-asan test-unit test-integration
 
+$(BUILD)/scanbench: $(BUILD)/bench/scanbench.o $(BUILD)/libtierfs.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
 bench: deps
-	$(MAKE) -j2 $(BUILD)/tierfs
+	$(MAKE) -j2 $(BUILD)/tierfs $(BUILD)/scanbench
 	bash bench/run.sh $(abspath $(BUILD)/tierfs)
 	bash bench/move.sh $(abspath $(BUILD)/tierfs)
+	rm -rf /var/tmp/tierfs-scanbench && mkdir -p /var/tmp/tierfs-scanbench
+	$(BUILD)/scanbench /var/tmp/tierfs-scanbench 1000000; rm -rf /var/tmp/tierfs-scanbench
 
 demo: deps
 	$(MAKE) -j2 $(BUILD)/tierfs

@@ -44,6 +44,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Status st;
   NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
   node.tier = c.TierForNewFile();
+  if (c.policy_runner()) c.policy_runner()->OnCreate(name);
   Inode n;
   if (st.ok()) st = c.store().Create(parent, name, node, &n);
   if (!st.ok()) return c.ReplyError(req, st, "create");

@@ -31,6 +31,18 @@ std::unordered_set<std::string> PointerNames(const Policy& policy) {
   return names;
 }
 
+// Files whose appearance may complete a generation (pointers, markers):
+// creating one wakes the engine instead of waiting for the periodic scan.
+std::unordered_set<std::string> SignalNames(const Policy& policy) {
+  std::unordered_set<std::string> names = PointerNames(policy);
+  for (const Series& s : policy.series)
+    for (const CompletionSignal& c : s.complete)
+      if (c.kind == CompletionSignal::Kind::kMarker)
+        for (const std::string& f : c.files)
+          if (f.find('{') == std::string::npos) names.insert(f.substr(f.rfind('/') + 1));
+  return names;
+}
+
 // The audit record of a policy action: what, which rule, where, how much.
 AuditRecord RecordOf(const Action& a, const char* action) {
   AuditRecord rec;
@@ -71,7 +83,16 @@ PolicyRunner::PolicyRunner(Context& ctx, Policy policy, std::string file, int64_
     : ctx_(ctx),
       file_(std::move(file)),
       interval_ns_(scan_interval_ns),
-      policy_(std::make_shared<const Policy>(std::move(policy))) {}
+      policy_(std::make_shared<const Policy>(std::move(policy))),
+      signal_names_(SignalNames(*policy_)) {}
+
+void PolicyRunner::OnCreate(const char* name) {
+  {
+    std::lock_guard<std::mutex> lock(signal_mu_);
+    if (!signal_names_.count(name)) return;
+  }
+  Poke();
+}
 
 PolicyRunner::~PolicyRunner() {
   Stop();
@@ -147,6 +168,8 @@ Status PolicyRunner::Reload() {
     ctx_.ApplyPolicyLimits(fresh);
     policy_ = std::make_shared<const Policy>(std::move(fresh));
     refusals_logged_.clear();
+    std::lock_guard<std::mutex> names(signal_mu_);
+    signal_names_ = SignalNames(*policy_);
   }
   ctx_.Audit(rec);
   spdlog::info("policy reloaded from {}", rec.path);
@@ -205,6 +228,16 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
       out->push_back(std::move(f));
     }
   }
+  return Status::Ok();
+}
+
+Status PolicyRunner::Scan(Plan* plan, size_t* files) {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  Snapshot snap;
+  Status st = BuildSnapshot(*policy_, &snap);
+  if (!st.ok()) return st;
+  *files = snap.size();
+  *plan = Evaluate(*policy_, snap, NowNs());
   return Status::Ok();
 }
 

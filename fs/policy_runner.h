@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_set>
 
 #include "meta/status.h"
 #include "policy/policy.h"
@@ -41,6 +42,9 @@ class PolicyRunner {
   void Stop();
   // Something changed that may complete a generation: evaluate soon.
   void Poke();
+  // A file was created: pokes when its name is a pointer or marker file of
+  // a series (DeepSpeed `latest`, `.metadata`, ...). Cheap otherwise.
+  void OnCreate(const char* name);
   // Reloads the policy file now; on error the running policy stays and the
   // error ("file:line:column: reason") is returned.
   Status Reload();
@@ -48,6 +52,9 @@ class PolicyRunner {
   void RequestReload() { reload_requested_ = true; }
   // What the policy would do now, rule by rule, without doing it.
   std::string DryRun();
+  // The scan alone: a snapshot of the tree and the plan for it (what
+  // RunOnce carries out); `files` counts the snapshot's entries.
+  Status Scan(Plan* plan, size_t* files);
   // One scan, evaluation and execution on the caller's thread; returns the
   // number of actions carried out.
   int RunOnce();
@@ -66,6 +73,8 @@ class PolicyRunner {
   std::mutex policy_mu_;  // guards policy_; held across a whole RunOnce and a Reload
   std::shared_ptr<const Policy> policy_;
   std::set<std::string> refusals_logged_;  // audit a refusal once, not every scan
+  std::mutex signal_mu_;                   // guards signal_names_ (swapped on reload)
+  std::unordered_set<std::string> signal_names_;
   std::mutex mu_;
   std::condition_variable wake_;
   bool poked_ = false, stop_ = false;

@@ -42,7 +42,12 @@ bool Context::SsdNearlyFull() {
   const bool full = space.free < reserve;
   ssd_close_to_full_.store(space.free < 4 * reserve + (64 << 20), std::memory_order_relaxed);
   store_->ReserveSpace(MetaReserve(space.capacity));  // topped up while there is room
-  if (evictor_ && space.used_fraction() > high_mark_.load()) evictor_->Poke();
+  if (space.used_fraction() > high_mark_.load()) {
+    // Above the high watermark: the evictor moves the coldest files, and the
+    // policy runs early (thinning may free more, and sooner).
+    if (evictor_) evictor_->Poke();
+    if (policy_runner_) policy_runner_->Poke();
+  }
   return full;
 }
 

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -112,6 +114,100 @@ TEST_F(PolicyEngineTest, DeepSpeedIncompleteNewerGenerationAndOpenFilesAreNeverT
   EXPECT_EQ(1u, Names(P("ds")).count("global_step60"));
 }
 
+// One framework's way of writing generation `step` into `dir`, with its
+// real file names and its completion signal; and that generation's name.
+struct Layout {
+  const char* name;
+  std::function<std::string(int step)> entry;
+  std::function<void(const std::string& dir, int step)> write;
+};
+
+void Put(const std::string& path, const std::string& data) {
+  ASSERT_EQ(0, WriteFile(path, data)) << path;
+}
+void Dir(const std::string& path) {
+  ASSERT_EQ(0, Err(mkdir(path.c_str(), 0755))) << path;
+}
+void Move(const std::string& from, const std::string& to) {
+  ASSERT_EQ(0, Err(rename(from.c_str(), to.c_str()))) << from;
+}
+
+std::string Iter(int step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "iter_%07d", step);
+  return buf;
+}
+
+const Layout kLayouts[] = {
+    {"deepspeed", [](int s) { return "global_step" + std::to_string(s); },
+     [](const std::string& d, int s) {
+       const std::string g = d + "/global_step" + std::to_string(s);
+       Dir(g);
+       Put(g + "/mp_rank_00_model_states.pt", Pattern(8192, s));
+       Put(g + "/zero_pp_rank_0_mp_rank_00_optim_states.pt", Pattern(8192, s + 1));
+       Put(d + "/latest", "global_step" + std::to_string(s));
+     }},
+    {"megatron", Iter,
+     [](const std::string& d, int s) {
+       Dir(d + "/" + Iter(s));
+       Dir(d + "/" + Iter(s) + "/mp_rank_00");
+       Put(d + "/" + Iter(s) + "/mp_rank_00/model_optim_rng.pt", Pattern(8192, s));
+       Put(d + "/latest_checkpointed_iteration.txt", std::to_string(s));
+     }},
+    {"dcp", [](int s) { return "step-" + std::to_string(s); },
+     [](const std::string& d, int s) {
+       const std::string g = d + "/step-" + std::to_string(s);
+       Dir(g);
+       Put(g + "/__0_0.distcp", Pattern(8192, s));
+       Put(g + "/__1_0.distcp", Pattern(8192, s + 1));
+       Put(g + "/.metadata", "metadata");  // written last: the generation is complete
+     }},
+    {"orbax", [](int s) { return std::to_string(s); },
+     [](const std::string& d, int s) {
+       const std::string tmp = d + "/" + std::to_string(s) + ".orbax-checkpoint-tmp-1764";
+       Dir(tmp);
+       Dir(tmp + "/default");
+       Put(tmp + "/default/array_metadatas", Pattern(8192, s));
+       Put(tmp + "/_CHECKPOINT_METADATA", "{}");
+       Move(tmp, d + "/" + std::to_string(s));
+     }},
+};
+
+class LayoutTest : public PolicyEngineTest, public ::testing::WithParamInterface<Layout> {};
+
+// 30 generations at a save interval of 10: the newest 3 stay on SSD, every
+// 5th interval (50, 100, ...) is pinned on HDD, the rest are thinned.
+TEST_P(LayoutTest, ThirtyGenerationsUnderTheDefaultPolicy) {
+  const Layout& l = GetParam();
+  const std::string run = P(std::string("run-") + l.name);
+  Dir(run);
+  for (int step = 10; step <= 300; step += 10) l.write(run, step);
+  std::set<std::string> kept;
+  for (int step : {50, 100, 150, 200, 250, 280, 290, 300}) kept.insert(l.entry(step));
+  auto generations = [&] {
+    std::set<std::string> left;
+    for (const auto& n : Names(run))
+      if (n.find('.') == std::string::npos && n.rfind("latest", 0) != 0) left.insert(n);
+    return left;
+  };
+  ASSERT_TRUE(WaitFor([&] { return generations() == kept; }, 40))
+      << l.name << " left " << ::testing::PrintToString(generations()) << "\n"
+      << fs_.Log();
+  for (int step : {50, 250}) {
+    const std::string g = run + "/" + l.entry(step);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return RunCommand({"getfattr", "-R", "-n", "user.tierfs.pin", g}, 10)
+                     .out.find("retain-every-5th") != std::string::npos;
+        },
+        20))
+        << g;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Frameworks, LayoutTest, ::testing::ValuesIn(kLayouts),
+                         [](const auto& info) { return std::string(info.param.name); });
+
 TEST_F(PolicyEngineTest, ReloadAndDryRunOfTheBuiltInPolicy) {
   // The daemon runs the built-in policy (no --policy): a reload rereads it.
   EXPECT_EQ(0, Err(setxattr(P("").c_str(), "user.tierfs.reload", "1", 1, 0)));
@@ -148,6 +244,50 @@ TEST_F(PolicyFileTest, RulesApplyAndABrokenFileIsRefusedOnReload) {
   ASSERT_EQ(0, WriteFile(P("cold/b"), Pattern(100000, 2)));
   ASSERT_TRUE(WaitFor([&] { return GetTier(P("cold/b")) == "hdd"; }, 20)) << fs_.Log();
   EXPECT_NE(std::string::npos, fs_.Log().find("tierfs-policy-test.toml:3:10: action must be"));
+}
+
+class ImmutablePinTest : public MountTest {
+ protected:
+  static std::string PolicyPath() { return "/tmp/tierfs-immutable-test.toml"; }
+  ImmutablePinTest() : MountTest(WithPolicy()) {}
+  static MountOptions WithPolicy() {
+    std::ofstream(PolicyPath()) << "[[rule]]\nname = \"legal-hold\"\npath = \"/kept/**\"\n"
+                                   "action = \"pin\"\nfor = \"30d\"\nimmutable = true\n"
+                                   "[[rule]]\nname = \"wipe\"\npath = \"/kept/**\"\n"
+                                   "action = \"thin\"\n";
+    MountOptions o;
+    o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
+    return o;
+  }
+  ~ImmutablePinTest() override { unlink(PolicyPath().c_str()); }
+};
+
+TEST_F(ImmutablePinTest, HeldFilesCannotBeWrittenRenamedUnlinkedOrThinned) {
+  ASSERT_EQ(0, Err(mkdir(P("kept").c_str(), 0755)));
+  ASSERT_EQ(0, WriteFile(P("kept/model.pt"), "weights"));
+  char pin[256];
+  ASSERT_TRUE(WaitFor(
+      [&] { return getxattr(P("kept/model.pt").c_str(), "user.tierfs.pin", pin, sizeof pin) > 0; },
+      20))
+      << fs_.Log();
+  EXPECT_NE(std::string::npos, std::string(pin).find("immutable=yes"));
+  EXPECT_EQ(EPERM, OpenErr(P("kept/model.pt"), O_WRONLY));
+  EXPECT_EQ(EPERM, OpenErr(P("kept/model.pt"), O_RDONLY | O_TRUNC));
+  EXPECT_EQ(EPERM, Err(truncate(P("kept/model.pt").c_str(), 0)));
+  EXPECT_EQ(EPERM, Err(unlink(P("kept/model.pt").c_str())));
+  EXPECT_EQ(EPERM, Err(rename(P("kept/model.pt").c_str(), P("elsewhere").c_str())));
+  EXPECT_EQ(EPERM, Err(chmod(P("kept/model.pt").c_str(), 0600)));
+  ASSERT_EQ(0, WriteFile(P("other"), "x"));
+  EXPECT_EQ(EPERM, Err(rename(P("other").c_str(), P("kept/model.pt").c_str())));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("kept/model.pt"), &got));  // reading is fine
+  EXPECT_EQ("weights", got);
+  // The thin rule never gets to it, scan after scan, and survives a remount.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  Remount();
+  ASSERT_EQ(0, ReadFile(P("kept/model.pt"), &got));
+  EXPECT_EQ("weights", got);
+  EXPECT_EQ(EPERM, Err(unlink(P("kept/model.pt").c_str())));
 }
 
 TEST(PolicyCliTest, CheckPolicyAndPrintDefaultPolicy) {
