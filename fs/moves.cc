@@ -74,7 +74,6 @@ Status Context::SpillToHdd(FileHandle& fh) {
   LiveState& live = *fh.live;
   // No write of this inode runs while its bytes change tier.
   std::unique_lock<std::shared_mutex> io(live.io);
-  std::lock_guard<std::mutex> placement(PlacementLock(fh.ino));
   Inode n;
   Status st = store_->GetInode(fh.ino, &n);
   if (!st.ok()) return st;
@@ -86,7 +85,8 @@ Status Context::SpillToHdd(FileHandle& fh) {
     if (!moving_.insert(fh.ino).second)
       return Status::Error(EBUSY, "inode " + std::to_string(fh.ino) + " is already moving");
   }
-  MoveOptions opt;  // unthrottled: a writer is waiting; the lock is ours already
+  MoveOptions opt;  // unthrottled: a writer is waiting
+  opt.switch_lock = &PlacementLock(fh.ino);
   MoveResult result;
   st = tierfs::MoveObject(*store_, *ssd_, *hdd_, fh.ino, opt, nullptr, &result);
   {

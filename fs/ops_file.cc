@@ -1,8 +1,7 @@
 // create, open, read, write, release, fsync, fallocate,
 // copy_file_range, lseek: the data path. Bytes go straight between the
-// kernel and the inode's object on its tier (splice where the kernel
-// offers it); LMDB is touched only on create, open with O_TRUNC, release
-// after writes, and fsync.
+// kernel and the inode's object on its tier; LMDB is touched only on
+// create, open with O_TRUNC, release after writes, and fsync.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -145,7 +144,7 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = fd;
   out.buf[0].pos = off;
-  ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+  ssize_t n = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
   if (n < 0) *st = Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino));
   return n;
 }
