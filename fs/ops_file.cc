@@ -95,7 +95,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     st = c.CheckMutable(ino, "open for writing");
     if (!st.ok()) return c.ReplyError(req, st, "open");
   }
-  if (writable && (fi->flags & O_TRUNC)) {
+  // O_TRUNC empties the file whatever the access mode, as on Linux's own
+  // filesystems (the kernel has checked write permission).
+  if (fi->flags & O_TRUNC) {
     st = TruncateOnOpen(c, ino);
     if (!st.ok()) return c.ReplyError(req, st, "open");
   }
@@ -107,7 +109,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
   FileHandle* fh = c.NewHandle(n, fi->flags);
-  fh->wrote = writable && (fi->flags & O_TRUNC);
+  fh->wrote = fi->flags & O_TRUNC;
   fi->fh = reinterpret_cast<uint64_t>(fh);
   SetOpenFlags(fi);
   if (fuse_reply_open(req, fi) != 0) c.DeleteHandle(fh);

@@ -356,5 +356,19 @@ TEST_F(DataTest, ConcurrentWriters) {
   }
 }
 
+// Linux truncates on O_TRUNC whatever the access mode (given write
+// permission), and so must we; without write permission it is EACCES.
+TEST_F(DataTest, ReadOnlyOpenWithTruncEmptiesTheFileAsOnExt4) {
+  ASSERT_EQ(0, WriteFile(P("f"), "some bytes"));
+  ASSERT_EQ(0, OpenErr(P("f"), O_RDONLY | O_TRUNC));
+  struct stat st;
+  ASSERT_EQ(0, stat(P("f").c_str(), &st));
+  EXPECT_EQ(0, st.st_size);
+  ASSERT_EQ(0, WriteFile(P("g"), "kept", 0444));
+  EXPECT_EQ(EACCES, RunAs({65534, 65534, {}}, [&] { return OpenErr(P("g"), O_RDONLY | O_TRUNC); }));
+  ASSERT_EQ(0, stat(P("g").c_str(), &st));
+  EXPECT_EQ(4, st.st_size);
+}
+
 }  // namespace
 }  // namespace tierfs_test
