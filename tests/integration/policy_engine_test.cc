@@ -208,6 +208,78 @@ TEST_P(LayoutTest, ThirtyGenerationsUnderTheDefaultPolicy) {
 INSTANTIATE_TEST_SUITE_P(Frameworks, LayoutTest, ::testing::ValuesIn(kLayouts),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Lightning and NeMo checkpoints count as complete after a quiet period
+// (2 and 1 minutes in the built-in policy); these run the built-in policy
+// with 2 s instead, everything else as shipped.
+class QuietLayoutTest : public MountTest {
+ protected:
+  static std::string PolicyPath() { return "/tmp/tierfs-quiet-policy-test.toml"; }
+  QuietLayoutTest() : MountTest(WithPolicy()) {}
+  static MountOptions WithPolicy() {
+    std::string text = RunCommand({TierfsBin(), "--print-default-policy"}, 30).out;
+    for (const char* q : {"quiet:2m", "quiet:1m"})
+      for (size_t at; (at = text.find(q)) != std::string::npos;) text.replace(at, 8, "quiet:2s");
+    std::ofstream(PolicyPath()) << text;
+    MountOptions o;
+    o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
+    return o;
+  }
+  ~QuietLayoutTest() override { unlink(PolicyPath().c_str()); }
+  // Generation files left in `dir` (not last.ckpt, not markers).
+  std::set<std::string> Checkpoints(const std::string& dir) {
+    std::set<std::string> out;
+    for (const auto& n : Names(dir))
+      if (n.size() > 5 && n.substr(n.size() - 5) == ".ckpt" && n != "last.ckpt") out.insert(n);
+    return out;
+  }
+};
+
+TEST_F(QuietLayoutTest, LightningThirtyGenerationsWithLastCkptSymlink) {
+  const std::string dir = P("lightning_logs/version_0/checkpoints");
+  ASSERT_EQ(0, RunCommand({"mkdir", "-p", dir}, 10).exit_code);
+  auto name = [](int step) {
+    return "epoch=" + std::to_string(step / 100) + "-step=" + std::to_string(step) + ".ckpt";
+  };
+  for (int step = 10; step <= 300; step += 10) {
+    Put(dir + "/" + name(step), Pattern(8192, step));
+    unlink((dir + "/last.ckpt").c_str());
+    ASSERT_EQ(0, Err(symlink(name(step).c_str(), (dir + "/last.ckpt").c_str())));
+  }
+  std::set<std::string> kept;
+  for (int step : {50, 100, 150, 200, 250, 280, 290, 300}) kept.insert(name(step));
+  ASSERT_TRUE(WaitFor([&] { return Checkpoints(dir) == kept; }, 40))
+      << ::testing::PrintToString(Checkpoints(dir)) << "\n"
+      << fs_.Log();
+  EXPECT_EQ("hdd", GetTier(dir + "/" + name(250)));
+  std::string target(64, '\0');
+  target.resize(readlink((dir + "/last.ckpt").c_str(), target.data(), target.size()));
+  EXPECT_EQ(name(300), target);
+}
+
+TEST_F(QuietLayoutTest, NemoThirtyGenerationsWithUnfinishedMarkers) {
+  const std::string dir = P("nemo_experiments/megatron_gpt/checkpoints");
+  ASSERT_EQ(0, RunCommand({"mkdir", "-p", dir}, 10).exit_code);
+  auto stem = [](int step) {
+    return "megatron_gpt--val_loss=1.00-step=" + std::to_string(step) +
+           "-consumed_samples=" + std::to_string(8 * step) + ".0";
+  };
+  for (int step = 10; step <= 300; step += 10) {
+    const std::string marker = dir + "/" + stem(step) + "-unfinished";
+    Put(marker, "");
+    Put(dir + "/" + stem(step) + ".ckpt", Pattern(8192, step));
+    if (step < 300) {  // the last save "crashed": its marker stays
+      ASSERT_EQ(0, Err(unlink(marker.c_str())));
+    }
+  }
+  // 300 never finished: it is not a complete generation, so 270-290 are the
+  // newest three complete ones and nothing thins 300.
+  std::set<std::string> kept;
+  for (int step : {50, 100, 150, 200, 250, 270, 280, 290, 300}) kept.insert(stem(step) + ".ckpt");
+  ASSERT_TRUE(WaitFor([&] { return Checkpoints(dir) == kept; }, 40))
+      << ::testing::PrintToString(Checkpoints(dir)) << "\n"
+      << fs_.Log();
+}
+
 TEST_F(PolicyEngineTest, ReloadAndDryRunOfTheBuiltInPolicy) {
   // The daemon runs the built-in policy (no --policy): a reload rereads it.
   EXPECT_EQ(0, Err(setxattr(P("").c_str(), "user.tierfs.reload", "1", 1, 0)));
