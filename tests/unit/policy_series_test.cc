@@ -1,9 +1,10 @@
 // Unit tests of checkpoint-series recognition: the pattern language, every
 // framework layout of the default policy under its real names, instances,
-// numeric ordering, and the speed of a million-file scan.
+// numeric ordering, and a million-file scan.
 #include <gtest/gtest.h>
 
-#include <time.h>
+#include <map>
+#include <set>
 
 #include "tests/unit/policy_test_util.h"
 
@@ -233,7 +234,9 @@ TEST(PolicySeries, InstancesAreSeparateAndNestedMatchesBelongToTheOuterGeneratio
   EXPECT_EQ(outer->instance_dir, "/runs/b");
 }
 
-TEST(PolicySeries, AMillionFilesScanInUnderTwoSeconds) {
+// Speed is measured by `make bench` (build/scanbench), never by a timed test;
+// this checks that a million-file scan still plans every run correctly.
+TEST(PolicySeries, AMillionFilesPlanEveryRunAndSpareTheNewestGenerations) {
   Snapshot snapshot;
   snapshot.reserve(1'000'000);
   auto add = [&](std::string path, bool dir) {
@@ -244,34 +247,32 @@ TEST(PolicySeries, AMillionFilesScanInUnderTwoSeconds) {
     f.mtime_ns = f.atime_ns = kNow - kDay;
     snapshot.push_back(std::move(f));
   };
-  for (int run = 0; snapshot.size() < 1'000'000; ++run) {
-    std::string base = "/team/project/runs/run-" + std::to_string(run);
+  constexpr int kGenerations = 20;
+  int runs = 0;
+  for (; snapshot.size() < 1'000'000; ++runs) {
+    std::string base = "/team/project/runs/run-" + std::to_string(runs);
     add(base, true);
-    for (int gen = 1; gen <= 20; ++gen) {
+    for (int gen = 1; gen <= kGenerations; ++gen) {
       std::string g = base + "/checkpoint-" + std::to_string(gen * 500);
       add(g, true);
       for (int shard = 0; shard < 8; ++shard) add(g + "/model-0000" + std::to_string(shard), false);
     }
     for (int i = 0; i < 300; ++i) add(base + "/data/part-" + std::to_string(i) + ".parquet", false);
   }
-  Policy policy = DefaultPolicy();
-  // CPU time of this thread: the machine may be busy with other builds.
-  auto cpu_seconds = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
-  };
-  double start = cpu_seconds();
-  Plan plan = Evaluate(policy, snapshot, kNow);
-  double seconds = cpu_seconds() - start;
-  std::cout << snapshot.size() << " files evaluated in " << seconds << " s of CPU, " << plan.size()
-            << " actions\n";
-  EXPECT_FALSE(plan.empty());
-#if defined(__SANITIZE_ADDRESS__) || defined(__OPTIMIZE__) == 0
-  GTEST_SKIP() << "timing is only checked in optimised, uninstrumented builds";
-#else
-  EXPECT_LT(seconds, 2.0);
-#endif
+  Plan plan = Evaluate(DefaultPolicy(), snapshot, kNow);
+
+  std::map<std::string, std::set<uint64_t>> thinned_by_run;
+  for (const Action& a : plan) {
+    if (a.kind != Action::Kind::kThin || !a.generation) continue;
+    std::string run = a.path.substr(0, a.path.find("/checkpoint-"));
+    thinned_by_run[run].insert(*a.generation);
+  }
+  ASSERT_EQ(thinned_by_run.size(), static_cast<size_t>(runs));
+  for (const auto& [run, gens] : thinned_by_run) {
+    for (int gen = kGenerations - 2; gen <= kGenerations; ++gen)
+      EXPECT_EQ(gens.count(static_cast<uint64_t>(gen * 500)), 0u) << run << " generation " << gen;
+    for (uint64_t gen : gens) EXPECT_NE(gen % (5 * 500), 0u) << run << " thinned a kept generation";
+  }
 }
 
 }  // namespace
