@@ -172,10 +172,15 @@ void Context::ReapOrphans() {
 }
 
 void Context::Audit(const AuditRecord& rec) {
-  if (!audit_) return;
-  Status st = audit_->Append(rec);
-  if (!st.ok())
-    spdlog::error("audit: {} (record: {})", st.message(), AuditLog::Format(rec, NowNs()));
+  Audit(std::vector<AuditRecord>{rec});
+}
+
+void Context::Audit(const std::vector<AuditRecord>& records) {
+  if (!audit_ || records.empty()) return;
+  Status st = audit_->Append(records);
+  if (st.ok()) return;
+  spdlog::error("audit: {}; records not journaled:", st.message());
+  for (const AuditRecord& rec : records) spdlog::error("  {}", AuditLog::Format(rec, NowNs()));
 }
 
 }  // namespace tierfs

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "fs/inode_table.h"
 #include "fs/policy_runner.h"
@@ -100,19 +102,34 @@ class Context {
   // known) go to the audit journal with the outcome.
   Status MoveFile(uint64_t ino, TierId to, const std::string& why = "manual",
                   const std::string& path = "");
-  // MoveFile for every regular file below directory `ino`; keeps going past
-  // failures and returns the first.
+  // MoveFile for every regular file below directory `ino`, as many at once
+  // as the throttle allows (--max-moves); keeps going past failures and
+  // returns the first.
   Status MoveTree(uint64_t ino, TierId to, const std::string& why = "manual",
                   const std::string& path = "");
+  // The regular files below directory `ino` with their paths (below `path`).
+  void CollectFiles(uint64_t ino, const std::string& path,
+                    std::vector<std::pair<uint64_t, std::string>>* files, Status* first);
   // Appends to the audit journal (meta/audit.h); a failure is logged.
   void Audit(const AuditRecord& rec);
+  void Audit(const std::vector<AuditRecord>& records);  // durable together
 
   // ---- What the policy engine does to the tree (fs/engine_ops.cc) ----
+  // A file RemovePath removed, with the xxh3_64 of its bytes just before.
+  struct RemovedFile {
+    std::string path;
+    uint64_t ino = 0;
+    uint64_t bytes = 0;
+    uint64_t checksum = 0;
+  };
   // Removes `path` (inode `ino`; a directory with everything below it) as
   // unlink and rmdir would, and tells the kernel. EBUSY (and nothing
   // removed) when any of it is open, EPERM when any of it is held; ESTALE
-  // when `path` no longer names `ino`. `files` counts removed files.
-  Status RemovePath(const std::string& path, uint64_t ino, uint64_t* files);
+  // when `path` no longer names `ino`; an error hashing a file also removes
+  // nothing. `files` lists the regular files removed.
+  Status RemovePath(const std::string& path, uint64_t ino, std::vector<RemovedFile>* files);
+  // Size and xxh3_64 of a file's object as it is now, wherever it lives.
+  Status HashObject(const Inode& n, uint64_t* bytes, uint64_t* checksum);
   // Sets `hold` on `ino` and everything below it; `changed` counts the
   // inodes whose hold was new or different.
   Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed);

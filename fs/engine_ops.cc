@@ -1,12 +1,16 @@
 // Context's side of the policy engine: thinning a generation out of the
 // tree (with the kernel told, since it caches entries for long), holds and
 // the immutability they impose, and the limits a policy sets.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <sstream>
 
 #include "fs/context.h"
+#include "tiering/uring_copy.h"
 
 namespace tierfs {
 
@@ -39,8 +43,8 @@ void Context::SetPolicyRunner(std::unique_ptr<PolicyRunner> runner) {
   policy_runner_ = std::move(runner);
 }
 
-Status Context::RemovePath(const std::string& path, uint64_t ino, uint64_t* files) {
-  *files = 0;
+Status Context::RemovePath(const std::string& path, uint64_t ino, std::vector<RemovedFile>* files) {
+  files->clear();
   // Resolve the parent by name: the tree may have changed since the scan.
   uint64_t parent = kRootIno;
   std::string name;
@@ -61,27 +65,14 @@ Status Context::RemovePath(const std::string& path, uint64_t ino, uint64_t* file
   if (!st.ok() || top.ino != ino)
     return Status::Error(ESTALE, path + " no longer names inode " + std::to_string(ino));
 
-  std::vector<Inode> tree;
-  st = CollectTree(*store_, ino, &tree);
-  if (!st.ok()) return st;
-  // The last word before deleting: nothing open, nothing held.
-  const auto open = table_.OpenInodes();
-  const int64_t now = NowNs();
-  for (const Inode& n : tree) {
-    if (std::find(open.begin(), open.end(), n.ino) != open.end())
-      return Status::Error(EBUSY, path + ": inode " + std::to_string(n.ino) + " is open");
-    Store::Hold h;
-    if (store_->GetHold(n.ino, &h).ok() && HoldActive(h, now))
-      return Status::Error(
-          EPERM, path + ": inode " + std::to_string(n.ino) + " is held by rule '" + h.rule + "'");
-  }
-  // Children first: each directory is empty by the time it is removed.
+  // Everything to remove, parents before children, in one walk.
   struct Item {
     uint64_t parent;
     std::string name;
+    std::string path;
     Inode inode;
   };
-  std::vector<Item> order = {{parent, name, top}};
+  std::vector<Item> order = {{parent, name, path, top}};
   for (size_t i = 0; i < order.size(); ++i) {
     if (!order[i].inode.is_dir()) continue;
     std::vector<DirEntry> entries;
@@ -89,8 +80,31 @@ Status Context::RemovePath(const std::string& path, uint64_t ino, uint64_t* file
     st = store_->ListDir(order[i].inode.ino, &entries, &inodes);
     if (!st.ok()) return st;
     for (size_t j = 0; j < entries.size(); ++j)
-      order.push_back({order[i].inode.ino, entries[j].name, inodes[j]});
+      order.push_back(
+          {order[i].inode.ino, entries[j].name, order[i].path + "/" + entries[j].name, inodes[j]});
   }
+  // The last word before deleting: nothing open, nothing held.
+  const auto open = table_.OpenInodes();
+  const int64_t now = NowNs();
+  for (const Item& item : order) {
+    if (std::find(open.begin(), open.end(), item.inode.ino) != open.end())
+      return Status::Error(EBUSY,
+                           item.path + " (inode " + std::to_string(item.inode.ino) + ") is open");
+    Store::Hold h;
+    if (store_->GetHold(item.inode.ino, &h).ok() && HoldActive(h, now))
+      return Status::Error(EPERM, item.path + " (inode " + std::to_string(item.inode.ino) +
+                                      ") is held by rule '" + h.rule + "'");
+  }
+  // What is deleted is recorded with the checksum of its bytes, so that an
+  // audit can tell later exactly which data went.
+  for (const Item& item : order) {
+    if (!item.inode.is_reg()) continue;
+    RemovedFile f{item.path, item.inode.ino, 0, 0};
+    st = HashObject(item.inode, &f.bytes, &f.checksum);
+    if (!st.ok()) return Status::Error(st.err(), "checksum before thinning: " + st.message());
+    files->push_back(std::move(f));
+  }
+  // Children first: each directory is empty by the time it is removed.
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Removed removed;
     st = it->inode.is_dir() ? store_->Rmdir(it->parent, it->name, &removed)
@@ -100,9 +114,30 @@ Status Context::RemovePath(const std::string& path, uint64_t ino, uint64_t* file
       fuse_lowlevel_notify_delete(session_, it->parent, it->inode.ino, it->name.data(),
                                   it->name.size());
     OnRemoved(removed);
-    if (it->inode.is_reg()) (*files)++;
   }
   return store_->Sync();  // a thinning, like an audit record, must not come back
+}
+
+Status Context::HashObject(const Inode& n, uint64_t* bytes, uint64_t* checksum) {
+  // No lock: if a move switches the object meanwhile, the descriptor still
+  // reads the same bytes.
+  Inode now;
+  Status st = store_->GetInode(n.ino, &now);
+  if (!st.ok()) return st;
+  int fd = tier(now.tier).OpenObject(n.ino, O_RDONLY, &st);
+  if (fd < 0 && st.err() == ENOENT) {  // never written: empty
+    *bytes = 0;
+    return HashFile(-1, 0, 1, "", checksum);
+  }
+  if (fd < 0) return st;
+  struct stat s;
+  st = fstat(fd, &s) == 0 ? Status::Ok() : Status::Errno(errno, "stat");
+  if (st.ok()) {
+    *bytes = uint64_t(s.st_size);
+    st = HashFile(fd, *bytes, 1 << 20, tier(now.tier).ObjectPath(n.ino), checksum);
+  }
+  close(fd);
+  return st;
 }
 
 Status Context::HoldTree(uint64_t ino, const Store::Hold& hold, int* changed) {

@@ -3,6 +3,9 @@
 // we keep it away from files being written and report what is moving.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <thread>
+
 #include "fs/context.h"
 #include "tiering/mover.h"
 
@@ -110,19 +113,45 @@ Status Context::SpillToHdd(FileHandle& fh) {
   return Status::Ok();
 }
 
-Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
+void Context::CollectFiles(uint64_t ino, const std::string& path,
+                           std::vector<std::pair<uint64_t, std::string>>* files, Status* first) {
   std::vector<DirEntry> entries;
-  Status first = store_->ListDir(ino, &entries, nullptr);
+  Status st = store_->ListDir(ino, &entries, nullptr);
+  if (!st.ok() && first->ok()) *first = st;
   for (const DirEntry& e : entries) {
-    Status st;
     const std::string child = path.empty() ? "" : path + "/" + e.name;
-    if (S_ISDIR(e.type)) st = MoveTree(e.ino, to, why, child);
-    if (S_ISREG(e.type)) st = MoveFile(e.ino, to, why, child);
-    if (!st.ok()) {
-      spdlog::warn("moving '{}' to {}: {}", e.name, TierName(to), st.message());
+    if (S_ISDIR(e.type)) CollectFiles(e.ino, child, files, first);
+    if (S_ISREG(e.type)) files->emplace_back(e.ino, child);
+  }
+}
+
+// Several moves at once: while one waits for its fsync and LMDB sync, another
+// copies, which is what `cp -r` + one `sync` gets from the page cache.
+Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
+  std::vector<std::pair<uint64_t, std::string>> files;
+  Status first;
+  CollectFiles(ino, path, &files, &first);
+  // Hard links share the object: one move each (two at once would collide).
+  std::unordered_set<uint64_t> seen;
+  std::erase_if(files, [&](const auto& f) { return !seen.insert(f.first).second; });
+  std::mutex mu;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+      const auto& [file, file_path] = files[i];
+      Status st = MoveFile(file, to, why, file_path);
+      if (st.ok()) continue;
+      spdlog::warn("moving inode {} ('{}') to {}: {}", file, file_path, TierName(to), st.message());
+      std::lock_guard<std::mutex> lock(mu);
       if (first.ok()) first = st;
     }
-  }
+  };
+  const unsigned limit = throttle_.max_moves() == 0 ? 4 : throttle_.max_moves();
+  const size_t helpers = std::min<size_t>(limit, files.size()) - (files.empty() ? 0 : 1);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < helpers; ++i) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
   return first;
 }
 

@@ -31,6 +31,17 @@ std::unordered_set<std::string> PointerNames(const Policy& policy) {
   return names;
 }
 
+// The content of a pointer file ("latest" names a tag); empty if unreadable.
+std::string ReadPointer(const Tier& tier, uint64_t ino) {
+  Status st;
+  int fd = tier.OpenObject(ino, O_RDONLY, &st);
+  if (fd < 0) return "";
+  char buf[kMaxPointerBytes];
+  ssize_t got = pread(fd, buf, sizeof buf, 0);
+  close(fd);
+  return got > 0 ? std::string(buf, size_t(got)) : "";
+}
+
 // Files whose appearance may complete a generation (pointers, markers):
 // creating one wakes the engine instead of waiting for the periodic scan.
 std::unordered_set<std::string> SignalNames(const Policy& policy) {
@@ -181,54 +192,33 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
   const auto pointer_names = PointerNames(policy);
   std::unordered_set<uint64_t> open;
   for (uint64_t ino : ctx_.table().OpenInodes()) open.insert(ino);
-  std::vector<std::pair<uint64_t, Store::Hold>> hold_list;
-  Status st = ctx_.store().ListHolds(&hold_list);
-  if (!st.ok()) return st;
-  std::unordered_map<uint64_t, Store::Hold> holds(hold_list.begin(), hold_list.end());
-
-  std::vector<std::pair<uint64_t, std::string>> dirs = {{kRootIno, ""}};
-  std::vector<DirEntry> entries;
-  std::vector<Inode> inodes;
-  while (!dirs.empty()) {
-    auto [dir, dir_path] = std::move(dirs.back());
-    dirs.pop_back();
-    st = ctx_.store().ListDir(dir, &entries, &inodes);
-    if (st.err() == ENOENT || st.err() == ENOTDIR) continue;  // removed meanwhile
-    if (!st.ok()) return st;
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const Inode& n = inodes[i];
-      FileFacts f;
-      f.path = dir_path + "/" + entries[i].name;
-      f.ino = n.ino;
-      f.is_dir = n.is_dir();
-      f.is_symlink = n.is_symlink();
-      f.size = n.size;
-      f.mtime_ns = n.mtime_ns;
-      f.atime_ns = std::max(n.atime_ns, ctx_.table().LastOpen(n.ino));
-      f.uid = n.uid;
-      f.tier = n.tier;
-      f.open = open.count(n.ino) > 0;
-      if (auto h = holds.find(n.ino); h != holds.end()) {
-        f.pinned = true;
-        f.pin_until_ns = h->second.until_ns;
-        f.immutable = h->second.immutable;
-      }
-      if (f.is_symlink) ctx_.store().ReadSymlink(n.ino, &f.symlink_target);
-      if (n.is_reg() && n.size <= kMaxPointerBytes && pointer_names.count(entries[i].name)) {
-        Status rs;
-        int fd = ctx_.tier(n.tier).OpenObject(n.ino, O_RDONLY, &rs);
-        if (fd >= 0) {
-          char buf[kMaxPointerBytes];
-          ssize_t got = pread(fd, buf, sizeof buf, 0);
-          if (got > 0) f.content.assign(buf, size_t(got));
-          close(fd);
-        }
-      }
-      if (f.is_dir) dirs.emplace_back(n.ino, f.path);
-      out->push_back(std::move(f));
+  // One read transaction: the rules judge one consistent state of the tree
+  // (a generation and the pointer that names it seen at the same instant).
+  return ctx_.store().WalkTree([&](const Store::TreeEntry& e) {
+    const Inode& n = *e.inode;
+    FileFacts f;
+    f.path = e.path;
+    f.ino = n.ino;
+    f.is_dir = n.is_dir();
+    f.is_symlink = n.is_symlink();
+    f.size = n.size;
+    f.mtime_ns = n.mtime_ns;
+    f.atime_ns = std::max(n.atime_ns, ctx_.table().LastOpen(n.ino));
+    f.uid = n.uid;
+    f.tier = n.tier;
+    f.open = open.count(n.ino) > 0;
+    if (e.hold) {
+      f.pinned = true;
+      f.pin_until_ns = e.hold->until_ns;
+      f.immutable = e.hold->immutable;
     }
-  }
-  return Status::Ok();
+    f.symlink_target = e.symlink_target;
+    const std::string_view name = std::string_view(e.path).substr(e.path.rfind('/') + 1);
+    if (n.is_reg() && n.size <= kMaxPointerBytes && pointer_names.count(std::string(name)))
+      f.content = ReadPointer(ctx_.tier(n.tier), n.ino);
+    out->push_back(std::move(f));
+    return Status::Ok();
+  });
 }
 
 Status PolicyRunner::Scan(Plan* plan, size_t* files) {
@@ -322,18 +312,36 @@ int PolicyRunner::Execute(const Plan& plan) {
   return done;
 }
 
+// One record per removed file (its path, bytes and checksum), then one for
+// the action as a whole, all made durable together.
 Status PolicyRunner::Thin(const Action& a) {
+  std::vector<Context::RemovedFile> files;
+  Status st = ctx_.RemovePath(a.path, a.ino, &files);
+  std::vector<AuditRecord> records;
+  uint64_t bytes = 0;
+  for (const Context::RemovedFile& f : files) {
+    AuditRecord rec = RecordOf(a, "thin");
+    rec.path = f.path;
+    rec.ino = f.ino;
+    rec.bytes = f.bytes;
+    rec.checksum = f.checksum;
+    rec.has_checksum = true;
+    rec.detail = "part of " + a.path;
+    bytes += f.bytes;
+    if (st.ok()) records.push_back(std::move(rec));
+  }
   AuditRecord rec = RecordOf(a, "thin");
   rec.detail = a.reason;
-  uint64_t files = 0;
-  Status st = ctx_.RemovePath(a.path, a.ino, &files);
   if (!st.ok()) {
     rec.result = st.message();
     if (st.err() == EBUSY || st.err() == EPERM) rec.action = "refuse";
   } else {
-    rec.detail += (rec.detail.empty() ? "" : "; ") + std::to_string(files) + " files removed";
+    rec.bytes = bytes;
+    rec.detail +=
+        (rec.detail.empty() ? "" : "; ") + std::to_string(files.size()) + " files removed";
   }
-  ctx_.Audit(rec);
+  records.push_back(std::move(rec));
+  ctx_.Audit(records);
   return st;
 }
 

@@ -61,11 +61,22 @@ std::string AuditLog::Format(const AuditRecord& rec, int64_t time_ns) {
 }
 
 Status AuditLog::Append(const AuditRecord& rec) {
-  const std::string line = Format(rec, NowNs()) + "\n";
+  return Append(std::vector<AuditRecord>{rec});
+}
+
+Status AuditLog::Append(const std::vector<AuditRecord>& records) {
+  const int64_t now = NowNs();
+  std::string lines;
+  for (const AuditRecord& rec : records) lines += Format(rec, now) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
-  const ssize_t n = write(fd_, line.data(), line.size());
-  if (n != ssize_t(line.size()))
-    return Status::Errno(n < 0 ? errno : EIO, "append to audit journal " + path_);
+  // A regular file takes a whole write at once; the loop is for the rare
+  // short write, which the mutex keeps from interleaving with another.
+  for (size_t done = 0; done < lines.size();) {
+    const ssize_t n = write(fd_, lines.data() + done, lines.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::Errno(n < 0 ? errno : EIO, "append to audit journal " + path_);
+    done += size_t(n);
+  }
   if (fdatasync(fd_) != 0) return Status::Errno(errno, "sync audit journal " + path_);
   return Status::Ok();
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "meta/inode.h"
 #include "meta/status.h"
@@ -49,6 +50,8 @@ class AuditLog {
   // Appends `rec` stamped with the current time (UTC, nanoseconds) and makes
   // it durable. EIO/ENOSPC from the filesystem are returned, never thrown.
   Status Append(const AuditRecord& rec);
+  // Appends all of `records` with one write and one fdatasync.
+  Status Append(const std::vector<AuditRecord>& records);
   const std::string& path() const { return path_; }
 
   // The line Append writes for `rec` at `time_ns` (without the newline).

@@ -150,6 +150,20 @@ class Store {
   Status ListHolds(std::vector<std::pair<uint64_t, Hold>>* out);
   // ---- end of holds -----------------------------------------------------------
 
+  // ---- Whole-tree snapshot (meta/store_walk.cc) --------------------------------
+  struct TreeEntry {
+    std::string path;  // from the root: "/a/b"
+    const Inode* inode = nullptr;
+    std::string symlink_target;  // symlinks only
+    const Hold* hold = nullptr;  // null when the inode has none
+  };
+  // Visits every entry of the namespace below the root, each directory
+  // before its children, all read in ONE LMDB read transaction: the visitor
+  // sees one consistent state of the tree (what a policy scan must judge),
+  // and writers are never blocked. A hard-linked file is visited once per
+  // name. A visitor's error ends the walk and is returned.
+  Status WalkTree(const std::function<Status(const TreeEntry&)>& visit);
+
   struct Dbs;  // the database handles; defined in meta/txn.h, internal to meta/
 
  private:

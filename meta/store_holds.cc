@@ -26,7 +26,9 @@ std::string Encode(const Store::Hold& h) {
   return std::string(reinterpret_cast<const char*>(&head), sizeof head) + h.rule;
 }
 
-Status Decode(const MDB_val& v, uint64_t ino, Store::Hold* out) {
+}  // namespace
+
+Status DecodeHold(const MDB_val& v, uint64_t ino, Store::Hold* out) {
   if (v.mv_size < sizeof(HoldHeader))
     return Status::Error(EIO, "hold of inode " + std::to_string(ino) + " is truncated");
   HoldHeader head;
@@ -37,8 +39,6 @@ Status Decode(const MDB_val& v, uint64_t ino, Store::Hold* out) {
   out->rule.assign(static_cast<const char*>(v.mv_data) + sizeof head, v.mv_size - sizeof head);
   return Status::Ok();
 }
-
-}  // namespace
 
 Status Store::SetHold(uint64_t ino, const Hold& hold) {
   WriteTxn txn(env_);
@@ -60,7 +60,7 @@ Status Store::GetHold(uint64_t ino, Hold* out) {
   if (rc == MDB_NOTFOUND)
     return Status::Error(ENOENT, "inode " + std::to_string(ino) + " has no hold");
   if (rc != 0) return LmdbError(rc, "read hold of inode " + std::to_string(ino));
-  return Decode(v, ino, out);
+  return DecodeHold(v, ino, out);
 }
 
 Status Store::RemoveHold(uint64_t ino) {
@@ -82,7 +82,7 @@ Status Store::ListHolds(std::vector<std::pair<uint64_t, Hold>>* out) {
   return ForEachKey(txn.get(), dbs_->holds, "", [&](const MDB_val& k, const MDB_val& v) {
     Hold h;
     const uint64_t ino = InoFromKey(k);
-    Status s = Decode(v, ino, &h);
+    Status s = DecodeHold(v, ino, &h);
     if (s.ok()) out->emplace_back(ino, std::move(h));
     return s;
   });

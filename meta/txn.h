@@ -86,6 +86,9 @@ Status PutPod(MDB_txn* t, MDB_dbi db, const std::string& key, const T& value,
   return PutRaw(t, db, key, std::string(reinterpret_cast<const char*>(&value), sizeof(T)), what);
 }
 
+// A hold record as Store::SetHold wrote it (meta/store_holds.cc).
+Status DecodeHold(const MDB_val& v, uint64_t ino, Store::Hold* out);
+
 struct DentryValue {
   uint64_t ino = 0;
   uint32_t type = 0;

@@ -56,4 +56,9 @@ unsigned MoveThrottle::active() const {
   return active_;
 }
 
+unsigned MoveThrottle::max_moves() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_moves_;
+}
+
 }  // namespace tierfs

@@ -33,6 +33,7 @@ class MoveThrottle {
   // Changes the limits, e.g. on a policy reload; running moves follow.
   void SetLimits(uint64_t bytes_per_sec, unsigned max_moves);
   unsigned active() const;
+  unsigned max_moves() const;  // 0 = unlimited
 
  private:
   mutable std::mutex mu_;

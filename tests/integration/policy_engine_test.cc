@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <chrono>
 #include <cstdio>
@@ -82,6 +83,18 @@ TEST_F(PolicyEngineTest, HuggingFaceThirtyGenerationsUnderTheDefaultPolicy) {
   const std::string audit = Audit();
   EXPECT_NE(std::string::npos, audit.find("\"action\":\"thin\",\"rule\":\"thin-superseded\","
                                           "\"path\":\"/run/checkpoint-100\""))
+      << audit;
+  // Each thinned file has its own record, with the checksum of its bytes.
+  const std::string model = Pattern(64 << 10, 100);
+  char xxh3[32];
+  std::snprintf(xxh3, sizeof xxh3, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(model.data(), model.size())));
+  EXPECT_NE(std::string::npos,
+            audit.find("\"path\":\"/run/checkpoint-100/model.safetensors\",\"ino\":"))
+      << audit;
+  EXPECT_NE(std::string::npos,
+            audit.find("\"bytes\":65536,\"xxh3\":\"" + std::string(xxh3) +
+                       "\",\"result\":\"ok\",\"detail\":\"part of /run/checkpoint-100\""))
       << audit;
   EXPECT_NE(std::string::npos, audit.find("\"action\":\"pin\",\"rule\":\"retain-every-5th\""));
   // A remount sees the same tree (thinning was synced).

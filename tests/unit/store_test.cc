@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 namespace tierfs {
 namespace {
@@ -183,6 +185,49 @@ TEST_F(StoreTest, EverythingSurvivesReopen) {
   EXPECT_EQ(entries[0].name, "dir");
   // Inode numbers keep growing after a reopen: none is reused.
   EXPECT_GT(Make(kRootIno, "new", S_IFREG | 0644).ino, l.ino);
+}
+
+TEST_F(StoreTest, WalkTreeSeesOneConsistentStateWithPathsHoldsAndTargets) {
+  Inode d = Make(kRootIno, "run", S_IFDIR | 0755);
+  Inode f = Make(d.ino, "model.bin", S_IFREG | 0644);
+  NewNode link;
+  link.mode = S_IFLNK | 0777;
+  link.symlink_target = "run/model.bin";
+  Inode l;
+  ASSERT_TRUE(store_->Create(kRootIno, "last", link, &l).ok());
+  Store::Hold hold;
+  hold.rule = "keep";
+  hold.immutable = true;
+  ASSERT_TRUE(store_->SetHold(f.ino, hold).ok());
+
+  std::map<std::string, Store::TreeEntry> seen;
+  std::map<std::string, std::string> held;
+  bool wrote_during_walk = false;
+  Status st = store_->WalkTree([&](const Store::TreeEntry& e) {
+    if (!wrote_during_walk) {
+      // A writer in another thread is not blocked, and not seen.
+      std::thread([&] { Make(kRootIno, "late", S_IFREG | 0644); }).join();
+      wrote_during_walk = true;
+    }
+    seen[e.path] = e;
+    if (e.hold) held[e.path] = e.hold->rule;
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(3u, seen.size());
+  EXPECT_EQ(0u, seen.count("/late"));
+  EXPECT_EQ("run/model.bin", seen["/last"].symlink_target);
+  EXPECT_EQ((std::map<std::string, std::string>{{"/run/model.bin", "keep"}}), held);
+  ASSERT_TRUE(store_->Lookup(kRootIno, "late", &l).ok()) << "the write committed";
+
+  // A visitor's error ends the walk.
+  int visits = 0;
+  st = store_->WalkTree([&](const Store::TreeEntry&) {
+    ++visits;
+    return Status::Error(EINTR, "stop");
+  });
+  EXPECT_EQ(EINTR, st.err());
+  EXPECT_EQ(1, visits);
 }
 
 }  // namespace
