@@ -3,7 +3,7 @@
 #
 #   bash bench/run.sh [--tmpfs] /abs/path/to/build/tierfs
 #
-# Runs the same fio and metadata workloads, interleaved rep by rep, against:
+# Runs the same write, fio and metadata workloads, interleaved rep by rep, against:
 #   raw             the backing directory itself (no FUSE)
 #   tierfs          tierfs, ssd tier and hdd tier = two directories on the same disk
 #   passthrough_ll  libfuse's example low-level passthrough daemon (the FUSE floor)
@@ -50,7 +50,7 @@ BASE=/var/tmp/tierfs-bench.$$
 RESULT=$OUT/results-$MODE.txt
 declare -A PID MNT WORK SAMPLES FAILED
 MOUNTED=() TARGETS_RUN=() NOTES=()
-ROWS=(seqwrite seqread parwrite randread create stat unlink)
+ROWS=(seqwrite seqwrite_rw seqread parwrite randread create stat unlink)
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 has() { [[ " $1 " == *" $2 "* ]]; }  # has "LIST" WORD: is WORD in the space-separated LIST?
@@ -90,6 +90,8 @@ build_tools() {
   mkdir -p "$OUT/json" "$OUT/logs"
   g++ -O2 -std=c++20 -Wall -Wextra -o "$OUT/metabench" "$REPO/bench/metabench.cc" ||
     die "metabench build"
+  g++ -O2 -std=c++20 -Wall -Wextra -pthread -o "$OUT/writebench" "$REPO/bench/writebench.cc" ||
+    die "writebench build"
   if has "${TARGETS[*]}" passthrough_ll; then
     # Built from the Debian package's copy at run time; never vendored into the repo.
     local fuse
@@ -203,21 +205,37 @@ measure() {
   return 1
 }
 
+# write_measure ROW TARGET WRITERS MIB_EACH: checkpoint-style writers (bench/writebench.cc:
+# open O_WRONLY|O_CREAT|O_TRUNC, 1 MiB writes, fsync), kept as a sample of ROW.
+write_measure() {
+  local row=$1 t=$2 v
+  if v=$("$OUT/writebench" "${WORK[$t]}" "$3" "$4" 2>>"$OUT/logs/writebench-$MODE.log") &&
+    record "$row" "$t" "$(awk -F= '$1=="mib_per_s"{print $2}' <<<"$v")"; then
+    return 0
+  fi
+  err "$t" "$row"
+  return 1
+}
+
 wl_seq() {
-  local t=$1 job=(--name=seq --filename=seq.dat --bs=1M --size="${SEQ_MB}M")
+  local t=$1 job=(--name=seq --filename=shard.0 --bs=1M --size="${SEQ_MB}M")
   drop_caches
-  measure seqwrite "$t" write mib "${job[@]}" --rw=write --end_fsync=1
+  write_measure seqwrite "$t" 1 "$SEQ_MB"
   drop_caches  # the read must come from the backing store, not the page cache
   measure seqread "$t" read mib "${job[@]}" --rw=read
-  rm -f "${WORK[$t]}/seq.dat"
+  rm -f "${WORK[$t]}/shard.0"
+  # The same write through fio, which opens O_RDWR: such descriptors may be mmap'ed, so tierfs
+  # serves them through the page cache, not with direct I/O.
+  drop_caches
+  measure seqwrite_rw "$t" write mib "${job[@]}" --rw=write --end_fsync=1
+  rm -f "${WORK[$t]}/shard.0"
 }
 
 wl_par() {
   local t=$1
   drop_caches
-  measure parwrite "$t" write mib --name=par --numjobs=$NJOBS --group_reporting --rw=write \
-    --bs=1M --size="${PAR_MB}M" --end_fsync=1
-  rm -f "${WORK[$t]}"/par.*
+  write_measure parwrite "$t" "$NJOBS" "$PAR_MB"
+  rm -f "${WORK[$t]}"/shard.*
 }
 
 wl_randread() {
@@ -268,6 +286,8 @@ print_header() {
   echo "passthrough_ll: -f -o source=DIR" \
     "(defaults: multithreaded, max 10 threads, cache=auto, no writeback)"
   echo "mergerfs: -f -o $MERGERFS_OPTS SSD:HDD (threads default: one per core)"
+  echo "writes: bench/writebench (O_WRONLY|O_CREAT|O_TRUNC as checkpoint writers open," \
+    "1 MiB writes, fsync) except the O_RDWR row (fio)"
   echo "fio: ioengine=psync fallocate=none; caches dropped before every measurement;" \
     "ulimit -n $(ulimit -n)"
   local note
@@ -277,6 +297,7 @@ print_header() {
 label() {  # label ROW: the table's first column
   case $1 in
     seqwrite) echo "seq write ${SEQ_MB}M bs=1M +fsync MiB/s" ;;
+    seqwrite_rw) echo "  same, O_RDWR (fio) MiB/s" ;;
     seqread) echo "seq read ${SEQ_MB}M cold MiB/s" ;;
     parwrite) echo "${NJOBS}x${PAR_MB}M write +fsync MiB/s" ;;
     randread) echo "randread 4k ${RR_MB}M cold ${RR_SECS}s IOPS" ;;

@@ -34,6 +34,9 @@ struct Options {
   bool foreground = false;
   unsigned max_threads = 16;
   bool writeback_cache = false;  // the kernel's writeback cache (see Init)
+  // Write-only opens bypass the kernel's page cache of the mount (see
+  // fs/ops_file.cc SetOpenFlags).
+  bool direct_writes = true;
   // Set when the command line gave them: they then win over the policy file.
   bool watermarks_from_cli = false;
   bool throttle_from_cli = false;

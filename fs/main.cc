@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> mount_opts;
   uint64_t move_mib = opt.move_bytes_per_sec >> 20;
   std::string high, low, check_policy, dry_run;
+  bool cached_writes = false;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -133,6 +134,8 @@ int main(int argc, char** argv) {
        "how often the policy engine scans the tree (also soon after every rename)")
       ("writeback-cache", po::bool_switch(&opt.writeback_cache),
        "let the kernel buffer writes: faster small writes, slower concurrent large ones")
+      ("cached-writes", po::bool_switch(&cached_writes),
+       "send write-only opens through the kernel page cache too (default: direct, faster)")
       ("check-policy", po::value(&check_policy)->value_name("FILE"),
        "validate a policy file and exit (0: valid; 1: errors as file:line:column: reason)")
       ("print-default-policy", "print the built-in policy as a file to start from, and exit")
@@ -171,6 +174,7 @@ int main(int argc, char** argv) {
   if (!(opt.scan_interval_s > 0)) return Fail("--scan-interval must be more than 0 seconds");
   opt.watermarks_from_cli =
       !vm["ssd-high-watermark"].defaulted() || !vm["ssd-low-watermark"].defaulted();
+  opt.direct_writes = !cached_writes;
   opt.throttle_from_cli = !vm["move-bandwidth"].defaulted() || !vm["max-moves"].defaulted();
   tierfs::Status wst = tierfs::ParseFraction(high, &opt.watermarks.high);
   if (!wst.ok()) return Fail("--ssd-high-watermark: " + wst.message());

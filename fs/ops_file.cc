@@ -17,9 +17,17 @@ namespace tierfs {
 
 namespace {
 
-void SetOpenFlags(fuse_file_info* fi) {
+void SetOpenFlags(const Context& c, fuse_file_info* fi) {
   // Nobody else writes our objects, so cached pages stay valid across opens.
   fi->keep_cache = 1;
+  // A write-only descriptor (how torch.save, safetensors and DCP write a
+  // checkpoint) cannot be mmap'ed or read, so it gives up nothing by
+  // bypassing the page cache: each write goes from the writer's own pages
+  // to the object, one copy less, with no page cache of ours to fill and
+  // flush. On 2 cores this measured 2-3x one writer's bandwidth and about
+  // 2x for eight. The kernel keeps other descriptors' cached pages and
+  // mappings coherent (it invalidates the written range).
+  if (c.options().direct_writes && (fi->flags & O_ACCMODE) == O_WRONLY) fi->direct_io = 1;
 }
 
 // Persists the object's size in LMDB so scans (policy, du of the tree) see it
@@ -49,7 +57,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   if (!st.ok()) return c.ReplyError(req, st, "create");
   FileHandle* fh = c.NewHandle(n, fi->flags);
   fi->fh = reinterpret_cast<uint64_t>(fh);
-  SetOpenFlags(fi);
+  SetOpenFlags(c, fi);
   fuse_entry_param e;
   c.FillEntry(n, &e);
   c.table().Ref(n.ino);
@@ -111,7 +119,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileHandle* fh = c.NewHandle(n, fi->flags);
   fh->wrote = fi->flags & O_TRUNC;
   fi->fh = reinterpret_cast<uint64_t>(fh);
-  SetOpenFlags(fi);
+  SetOpenFlags(c, fi);
   if (fuse_reply_open(req, fi) != 0) c.DeleteHandle(fh);
 }
 

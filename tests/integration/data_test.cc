@@ -358,6 +358,49 @@ TEST_F(DataTest, ConcurrentWriters) {
 
 // Linux truncates on O_TRUNC whatever the access mode (given write
 // permission), and so must we; without write permission it is EACCES.
+// Write-only descriptors bypass the mount's page cache (direct I/O): what
+// they write must still show through descriptors and mappings that cached
+// the old bytes, and appends and sizes must stay right.
+TEST_F(DataTest, WriteOnlyDescriptorsStayCoherentWithCachedReadersAndMappings) {
+  const std::string path = P("coherent");
+  ASSERT_EQ(0, WriteFile(path, std::string(8192, 'A')));
+  int reader = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(reader, 0);
+  char buf[4];
+  ASSERT_EQ(4, pread(reader, buf, 4, 0));  // now cached
+  int rw = open(path.c_str(), O_RDWR);
+  ASSERT_GE(rw, 0);
+  void* map = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+  ASSERT_NE(MAP_FAILED, map);
+  ASSERT_EQ('A', static_cast<char*>(map)[4096]);
+
+  int writer = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(4, pwrite(writer, "BBBB", 4, 0));
+  ASSERT_EQ(4, pwrite(writer, "CCCC", 4, 4096));
+  ASSERT_EQ(4, pread(reader, buf, 4, 0));
+  EXPECT_EQ("BBBB", std::string(buf, 4));
+  EXPECT_EQ("CCCC", std::string(static_cast<char*>(map) + 4096, 4));
+  ASSERT_EQ(0, close(writer));
+
+  int appender = open(path.c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(appender, 0);
+  ASSERT_EQ(100, write(appender, std::string(100, 'D').data(), 100));
+  ASSERT_EQ(0, close(appender));
+  EXPECT_EQ(8292, FileSize(reader));
+  ASSERT_EQ(1, pread(reader, buf, 1, 8291));
+  EXPECT_EQ('D', buf[0]);
+  // A write-only descriptor cannot be mapped (as on any filesystem).
+  int wo = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(wo, 0);
+  EXPECT_EQ(MAP_FAILED, mmap(nullptr, 4096, PROT_WRITE, MAP_SHARED, wo, 0));
+  EXPECT_EQ(EACCES, errno);
+  close(wo);
+  munmap(map, 8192);
+  close(rw);
+  close(reader);
+}
+
 TEST_F(DataTest, ReadOnlyOpenWithTruncEmptiesTheFileAsOnExt4) {
   ASSERT_EQ(0, WriteFile(P("f"), "some bytes"));
   ASSERT_EQ(0, OpenErr(P("f"), O_RDONLY | O_TRUNC));
