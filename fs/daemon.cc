@@ -91,16 +91,15 @@ Status CheckIdentity(Store& store, const Tier& tier, const std::string& state) {
   return Status::Ok();
 }
 
-// Lifts the kernel's defaults that throttle a FUSE mount: readahead of
-// 128 KiB and a 1% share of the dirty page budget.
+// Lifts the kernel's 1% share of the dirty page budget for a FUSE mount.
+// (Readahead is set by max_readahead in Init: the kernel applies that
+// when it handles the INIT reply, over anything written here before.)
 void TuneBdi(const std::string& device) {
   if (device.empty()) return;
-  const std::string dir = "/sys/class/bdi/" + device + "/";
-  for (auto [file, value] : {std::pair{"read_ahead_kb", "4096"}, std::pair{"max_ratio", "40"}}) {
-    std::ofstream out(dir + file);
-    out << value;
-    if (!out.flush()) spdlog::info("could not set {}{} (not root?)", dir, file);
-  }
+  const std::string path = "/sys/class/bdi/" + device + "/max_ratio";
+  std::ofstream out(path);
+  out << "40";
+  if (!out.flush()) spdlog::info("could not set {} (not root?)", path);
 }
 
 void Init(void* userdata, fuse_conn_info* conn) {
@@ -130,7 +129,9 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // The kernel clears setuid/setgid on write and chown itself.
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   conn->max_write = 1 << 20;
-  conn->max_readahead = 1 << 20;
+  // The kernel caps the mount's readahead at this when it handles the INIT
+  // reply, i.e. after mount: 4 MiB keeps four 1 MiB reads in flight.
+  conn->max_readahead = 4 << 20;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;
