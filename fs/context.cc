@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cstring>
+
 namespace tierfs {
 
 namespace {
@@ -108,7 +110,63 @@ FileHandle* Context::NewHandle(const Inode& n, int flags) {
   return fh;
 }
 
+IoMode Context::AdmitHandle(FileHandle& fh, int flags, bool may_passthrough, int* backing_id) {
+  LiveState& live = *fh.live;
+  std::lock_guard<std::mutex> modes(live.modes);
+  const int access = flags & O_ACCMODE;
+  if (live.passthrough_handles.load() == 0) {
+    IoMode mode = IoMode::kCached;
+    if (access == O_WRONLY && options_.direct_writes) mode = IoMode::kDirect;
+    if (mode == IoMode::kDirect || access != O_RDONLY || !may_passthrough ||
+        !passthrough_.active() || live.other_handles > 0 || !StartPassthrough(fh.ino, live)) {
+      live.other_handles++;
+      return fh.mode = mode;
+    }
+  }
+  // The kernel reads (and, for a handle opened for writing, writes) the
+  // object itself: tierfs sees no WRITE, so release must record the size.
+  live.passthrough_handles++;
+  *backing_id = fh.backing_id = live.backing_id;
+  if (fh.writable) fh.wrote = true;
+  return fh.mode = IoMode::kPassthrough;
+}
+
+bool Context::StartPassthrough(uint64_t ino, LiveState& live) {
+  // Under the placement lock: a move either sees this handle (and gives
+  // up) or has switched already, and the object registered is the new one.
+  std::lock_guard<std::mutex> placement(PlacementLock(ino));
+  Inode n;
+  Status st = store_->GetInode(ino, &n);
+  if (st.ok() && n.tier == TierId::kHdd) st = hdd_->CheckHealth();
+  // No object yet (an empty file): served by tierfs, which creates it.
+  int fd = st.ok() ? tier(n.tier).OpenObject(ino, O_RDWR, &st) : -1;
+  if (fd < 0) return false;
+  const int id = passthrough_.OpenBacking(fd);
+  if (id < 0) {
+    close(fd);
+    if (!passthrough_warned_.exchange(true))
+      spdlog::warn("passthrough of {} refused by the kernel ({}); reads go through tierfs",
+                   tier(n.tier).ObjectPath(ino), std::strerror(-id));
+    return false;
+  }
+  live.backing_id = id;
+  live.backing_fd = fd;
+  return true;
+}
+
 void Context::DeleteHandle(FileHandle* fh) {
+  {
+    LiveState& live = *fh->live;
+    std::lock_guard<std::mutex> modes(live.modes);
+    if (fh->mode != IoMode::kPassthrough) live.other_handles--;
+    // The kernel looked the backing file up when each open completed; the
+    // last release ends the inode's passthrough.
+    if (fh->mode == IoMode::kPassthrough && --live.passthrough_handles == 0) {
+      passthrough_.CloseBacking(live.backing_id);
+      close(live.backing_fd);
+      live.backing_id = live.backing_fd = -1;
+    }
+  }
   if (fh->fd >= 0) close(fh->fd);
   for (int fd : fh->retired_fds) close(fd);
   if (fh->writable) fh->live->writers--;

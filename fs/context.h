@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fs/inode_table.h"
+#include "fs/passthrough.h"
 #include "fs/policy_runner.h"
 #include "meta/audit.h"
 #include "meta/store.h"
@@ -37,6 +38,8 @@ struct Options {
   // Write-only opens bypass the kernel's page cache of the mount (see
   // fs/ops_file.cc SetOpenFlags).
   bool direct_writes = true;
+  // Read-only opens read their object through the kernel (fs/passthrough.h).
+  bool passthrough = true;
   // Set when the command line gave them: they then win over the policy file.
   bool watermarks_from_cli = false;
   bool throttle_from_cli = false;
@@ -56,8 +59,17 @@ struct Options {
 // An open regular file. The object fd is opened lazily: a new file has no
 // object until its first write, so creating and unlinking empty files costs
 // no I/O on the tiers.
+// How the kernel serves a handle's reads and writes.
+enum class IoMode : uint8_t {
+  kCached,       // through the mount's page cache (shared mmap works)
+  kDirect,       // FOPEN_DIRECT_IO: each read and write comes to tierfs
+  kPassthrough,  // the kernel reads the object itself (fs/passthrough.h)
+};
+
 struct FileHandle {
   uint64_t ino = 0;
+  IoMode mode = IoMode::kCached;
+  int backing_id = -1;         // kPassthrough: the inode's backing file id (LiveState)
   TierId tier = TierId::kSsd;  // where fd's object is (refreshed when fd opens)
   int fd = -1;
   uint32_t fd_placement = 0;     // live->placement when fd was opened
@@ -96,7 +108,17 @@ class Context {
   std::mutex& PlacementLock(uint64_t ino) { return placement_locks_[ino % kPlacementLocks]; }
   // Sets up a handle of `n` opened with `flags` (counts it as a writer).
   FileHandle* NewHandle(const Inode& n, int flags);
-  // Undoes NewHandle: closes the object and drops the writer count.
+  // Chooses how the kernel serves handle `fh` opened with `flags`, counts
+  // it, and returns the mode; for kPassthrough, `backing_id` names the
+  // inode's backing file for the open reply:
+  //   any open while passthrough handles are open: passthrough (the kernel
+  //   accepts nothing else then);
+  //   write-only (unless --cached-writes): direct;
+  //   read-only, no other handle open, an object to read: passthrough;
+  //   anything else: cached.
+  IoMode AdmitHandle(FileHandle& fh, int flags, bool may_passthrough, int* backing_id);
+  Passthrough& passthrough() { return passthrough_; }
+  // Undoes NewHandle and AdmitHandle: closes the object, drops the counts.
   void DeleteHandle(FileHandle* fh);
   // Moves a regular file's object to tier `to` (copy, verify, switch, remove:
   // tiering/mover.h). EBUSY while it is open for writing; ECANCELED when it
@@ -189,6 +211,10 @@ class Context {
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<PolicyRunner> policy_runner_;
   fuse_session* session_ = nullptr;
+  // Registers the inode's object as its backing file (under `live.modes`).
+  bool StartPassthrough(uint64_t ino, LiveState& live);
+  Passthrough passthrough_;
+  std::atomic<bool> passthrough_warned_{false};  // the refusal is logged once
   std::atomic<int> immutable_holds_{0};
   std::atomic<double> high_mark_{0.9};  // the evictor's, for pokes from the write path
   std::atomic<int64_t> space_checked_ns_{0};

@@ -207,6 +207,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     return fail(Status::Error(EIO, "cannot mount on " + mountpoint + " (see above)"));
   }
   ctx.SetSession(se);
+  if (!ctx.passthrough().Install(se, opt.passthrough && !opt.writeback_cache))
+    spdlog::warn("could not install the session's I/O functions: no passthrough reads");
   // SIGHUP reloads the policy (libfuse would end the session on it): every
   // thread started from here on inherits the block, and the policy thread
   // takes the signal with sigtimedwait.

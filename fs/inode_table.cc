@@ -38,7 +38,8 @@ bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
   auto it = entries_.find(ino);
   if (it == entries_.end() || !it->second.live) return false;
   const LiveState& live = *it->second.live;
-  return live.writers.load() > 0 || live.last_write.load() > since;
+  return live.writers.load() > 0 || live.passthrough_handles.load() > 0 ||
+         live.last_write.load() > since;
 }
 
 std::vector<uint64_t> InodeTable::OpenInodes() {

@@ -29,6 +29,18 @@ struct LiveState {
   // Bumped whenever the object moves to another tier: handles reopen their
   // object when theirs is older.
   std::atomic<uint32_t> placement{0};
+  // How the kernel serves this inode's open handles (fs/passthrough.h).
+  // While any handle reads through a backing file, the kernel accepts only
+  // passthrough opens of that same backing file. Passthrough starts only
+  // when no other handle is open: the kernel applies each open's mode when
+  // the opener wakes, in any order, and a page-cache or direct open that
+  // completed after a passthrough one would fail with EIO. Opens choose
+  // under `modes`.
+  std::mutex modes;
+  uint32_t other_handles = 0;                    // page cache or direct; guarded by `modes`
+  std::atomic<uint32_t> passthrough_handles{0};  // changed under `modes`
+  int backing_id = -1;                           // while passthrough_handles > 0
+  int backing_fd = -1;
   // Writes hold it shared; spilling a file that is being written to the HDD
   // tier holds it exclusively, so no write lands in the object being left.
   std::shared_mutex io;
@@ -55,7 +67,9 @@ class InodeTable {
     return e;
   }
   uint64_t epoch() const { return epoch_.load(); }
-  // True when `ino` is open for writing or was written after `since`.
+  // True when `ino` is open for writing, is read through passthrough (the
+  // kernel reads its object directly; a move would leave it reading the old
+  // one), or was written after `since`.
   bool BusySince(uint64_t ino, uint64_t since);
   // The inodes that have open handles now.
   std::vector<uint64_t> OpenInodes();

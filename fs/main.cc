@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> mount_opts;
   uint64_t move_mib = opt.move_bytes_per_sec >> 20;
   std::string high, low, check_policy, dry_run;
-  bool cached_writes = false;
+  bool cached_writes = false, no_passthrough = false;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
        "let the kernel buffer writes: faster small writes, slower concurrent large ones")
       ("cached-writes", po::bool_switch(&cached_writes),
        "send write-only opens through the kernel page cache too (default: direct, faster)")
+      ("no-passthrough", po::bool_switch(&no_passthrough),
+       "serve reads of read-only opens in tierfs (default: the kernel reads the tier itself)")
       ("check-policy", po::value(&check_policy)->value_name("FILE"),
        "validate a policy file and exit (0: valid; 1: errors as file:line:column: reason)")
       ("print-default-policy", "print the built-in policy as a file to start from, and exit")
@@ -175,6 +177,7 @@ int main(int argc, char** argv) {
   opt.watermarks_from_cli =
       !vm["ssd-high-watermark"].defaulted() || !vm["ssd-low-watermark"].defaulted();
   opt.direct_writes = !cached_writes;
+  opt.passthrough = !no_passthrough;
   opt.throttle_from_cli = !vm["move-bandwidth"].defaulted() || !vm["max-moves"].defaulted();
   tierfs::Status wst = tierfs::ParseFraction(high, &opt.watermarks.high);
   if (!wst.ok()) return Fail("--ssd-high-watermark: " + wst.message());

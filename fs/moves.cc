@@ -48,7 +48,8 @@ Status Context::MoveFileUnaudited(uint64_t ino, TierId to, TierId* from, MoveRes
   }
   const uint64_t since = table_.epoch();
   if (table_.BusySince(ino, since))
-    return Status::Error(EBUSY, "inode " + std::to_string(ino) + " is open for writing");
+    return Status::Error(EBUSY, "inode " + std::to_string(ino) +
+                                    " is open for writing or being read through passthrough");
   {
     std::lock_guard<std::mutex> lock(moving_mu_);
     if (!moving_.insert(ino).second)
@@ -81,6 +82,11 @@ Status Context::SpillToHdd(FileHandle& fh) {
   Status st = store_->GetInode(fh.ino, &n);
   if (!st.ok()) return st;
   if (n.tier == TierId::kHdd) return Status::Ok();  // another writer spilled it
+  // The kernel reads and writes the object itself through a backing file
+  // it holds; a copy elsewhere would leave it on the old one.
+  if (live.passthrough_handles.load() > 0)
+    return Status::Error(
+        EBUSY, "inode " + std::to_string(fh.ino) + " is open through passthrough: it cannot move");
   st = hdd_->CheckHealth();
   if (!st.ok()) return st;
   {

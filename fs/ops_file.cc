@@ -17,17 +17,26 @@ namespace tierfs {
 
 namespace {
 
-void SetOpenFlags(const Context& c, fuse_file_info* fi) {
+// Replies to an open or create of handle `fh`, in the I/O mode AdmitHandle
+// chose. Write-only descriptors (how torch.save, safetensors and DCP write a
+// checkpoint) cannot be mmap'ed or read, so they give up nothing by
+// bypassing the page cache: each write goes from the writer's own pages to
+// the object, one copy less, with no page cache of ours to fill and flush
+// (2-3x one writer's bandwidth here, about 2x for eight). The kernel keeps
+// other descriptors' cached pages and mappings coherent with them.
+// Returns false when the reply failed (the handle must go).
+bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
+                 const fuse_entry_param* entry, bool may_passthrough) {
+  int backing_id = -1;
+  const IoMode mode = c.AdmitHandle(*fh, fi->flags, may_passthrough, &backing_id);
+  fi->fh = reinterpret_cast<uint64_t>(fh);
+  if (mode == IoMode::kPassthrough) {
+    return Passthrough::ReplyOpen(req, fi->fh, backing_id) == 0;
+  }
   // Nobody else writes our objects, so cached pages stay valid across opens.
   fi->keep_cache = 1;
-  // A write-only descriptor (how torch.save, safetensors and DCP write a
-  // checkpoint) cannot be mmap'ed or read, so it gives up nothing by
-  // bypassing the page cache: each write goes from the writer's own pages
-  // to the object, one copy less, with no page cache of ours to fill and
-  // flush. On 2 cores this measured 2-3x one writer's bandwidth and about
-  // 2x for eight. The kernel keeps other descriptors' cached pages and
-  // mappings coherent (it invalidates the written range).
-  if (c.options().direct_writes && (fi->flags & O_ACCMODE) == O_WRONLY) fi->direct_io = 1;
+  fi->direct_io = mode == IoMode::kDirect;
+  return entry ? fuse_reply_create(req, entry, fi) == 0 : fuse_reply_open(req, fi) == 0;
 }
 
 // Persists the object's size in LMDB so scans (policy, du of the tree) see it
@@ -50,18 +59,18 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Context& c = Ctx(req);
   Status st;
   NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
-  node.tier = c.TierForNewFile();
-  if (c.policy_runner()) c.policy_runner()->OnCreate(name);
   Inode n;
-  if (st.ok()) st = c.store().Create(parent, name, node, &n);
+  if (st.ok()) {
+    node.tier = c.TierForNewFile();
+    st = c.store().Create(parent, name, node, &n);
+  }
   if (!st.ok()) return c.ReplyError(req, st, "create");
+  if (c.policy_runner()) c.policy_runner()->OnCreate(name);
   FileHandle* fh = c.NewHandle(n, fi->flags);
-  fi->fh = reinterpret_cast<uint64_t>(fh);
-  SetOpenFlags(c, fi);
   fuse_entry_param e;
   c.FillEntry(n, &e);
   c.table().Ref(n.ino);
-  if (fuse_reply_create(req, &e, fi) != 0) {
+  if (!ReplyOpened(c, req, fh, fi, &e, /*may_passthrough=*/false)) {
     c.table().Forget(n.ino, 1);
     c.DeleteHandle(fh);
   }
@@ -118,9 +127,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   FileHandle* fh = c.NewHandle(n, fi->flags);
   fh->wrote = fi->flags & O_TRUNC;
-  fi->fh = reinterpret_cast<uint64_t>(fh);
-  SetOpenFlags(c, fi);
-  if (fuse_reply_open(req, fi) != 0) c.DeleteHandle(fh);
+  if (!ReplyOpened(c, req, fh, fi, nullptr, n.is_reg())) c.DeleteHandle(fh);
 }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {

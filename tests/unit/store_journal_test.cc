@@ -2,31 +2,14 @@
 // EndMove, ListMoves).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
-
 #include "meta/store.h"
+#include "tests/unit/store_fixture.h"
 
 namespace tierfs {
 namespace {
 
-class StoreJournalTest : public ::testing::Test {
+class StoreJournalTest : public StoreFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/tierfs-journal-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    Reopen();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Reopen() {
-    store_.reset();
-    Status st = Store::Open(dir_, &store_);
-    ASSERT_TRUE(st.ok()) << st.message();
-  }
   uint64_t MakeFile(const std::string& name) {
     NewNode node;
     node.mode = S_IFREG | 0644;
@@ -42,9 +25,6 @@ class StoreJournalTest : public ::testing::Test {
     r.started_ns = 42;
     return r;
   }
-
-  std::string dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreJournalTest, RecordLifecycleSurvivesReopen) {

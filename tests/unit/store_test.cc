@@ -5,31 +5,16 @@
 #include <linux/fs.h>
 #include <sys/xattr.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <thread>
+
+#include "tests/unit/store_fixture.h"
 
 namespace tierfs {
 namespace {
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public StoreFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/tierfs-store-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    Reopen();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Reopen() {
-    store_.reset();
-    Status st = Store::Open(dir_, &store_);
-    ASSERT_TRUE(st.ok()) << st.message();
-  }
   Inode Make(uint64_t parent, const std::string& name, uint32_t mode) {
     NewNode node;
     node.mode = mode;
@@ -44,9 +29,6 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.message();
     return n;
   }
-
-  std::string dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreTest, RootExistsAndCreateAssignsFreshInodes) {
