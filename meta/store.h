@@ -19,6 +19,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -170,6 +171,7 @@ class Store {
   Store() = default;
   MDB_env* env_ = nullptr;
   std::unique_ptr<Dbs> dbs_;
+  std::atomic<uint64_t> reserved_end_{0};  // of the last ReserveSpace
 };
 
 }  // namespace tierfs
