@@ -42,8 +42,12 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
 // Persists the object's size in LMDB so scans (policy, du of the tree) see it
 // without touching the tiers.
 Status RecordSize(Context& c, FileHandle& fh) {
+  // A passthrough handle's writes never came through here: open the object
+  // if the handle has not yet.
+  Status st;
+  int fd = c.ObjectFd(fh, false, &st);
   struct stat s;
-  if (fh.fd < 0 || fstat(fh.fd, &s) != 0) return Status::Ok();
+  if (fd < 0 || fstat(fd, &s) != 0) return Status::Ok();
   return c.store().Update(
       fh.ino,
       [&](Inode& i) {
