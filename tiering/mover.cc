@@ -169,8 +169,17 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
     return Fail(MoveStep::kCopy, Status::Errno(errno, "stat " + from_.ObjectPath(ino_)));
   const uint64_t size = uint64_t(source_.st_size);
   const std::string tmp = to_.TempPath(ino_);
+  // O_DIRECT where the tier allows it: the copy then bypasses the page cache
+  // (a moved file is cold, and each byte is copied by the CPU once, not
+  // twice), fsync has little left to write, and the read-back below reads
+  // the medium rather than the cache.
   Fd out;
-  out.fd = to_.OpenTemp(ino_, O_RDWR | O_CREAT | O_TRUNC, &st);
+  bool direct = true;
+  out.fd = to_.OpenTemp(ino_, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, &st);
+  if (out.fd < 0 && st.err() == EINVAL) {
+    direct = false;
+    out.fd = to_.OpenTemp(ino_, O_RDWR | O_CREAT | O_TRUNC, &st);
+  }
   if (out.fd < 0) return Fail(MoveStep::kCopy, st);
   // Reserves the space up front: ENOSPC now, not after most of the copy, and
   // one contiguous extent on a rotating disk.
@@ -185,6 +194,7 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   p.should_abort = &abort_;
   p.src_name = from_.ObjectPath(ino_);
   p.dst_name = tmp;
+  p.direct_out = direct;
   st = CopyAndHash(in.fd, out.fd, size, p, &r->checksum);
   if (!st.ok()) return Fail(MoveStep::kCopy, st);
   r->bytes = size;
@@ -197,10 +207,15 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   if (fsync(out.fd) != 0) return Fail(MoveStep::kFsync, Status::Errno(errno, "fsync " + tmp));
   if (Crash(MoveStep::kFsync, crash)) return *crash;
 
-  // Read back what landed (from the page cache: this catches a bad copy
-  // path or buffer, not media errors, which fsync reports).
+  // Read back what landed: from the medium when the copy was direct, else
+  // from the page cache (which catches a bad copy path, not media errors).
+  // Not paced: the cap protects the source tier's foreground writes.
+  CopyParams v;
+  v.queue_depth = opt_.queue_depth;
+  v.chunk_bytes = opt_.chunk_bytes;
+  v.src_name = tmp;
   uint64_t check = 0;
-  st = HashFile(out.fd, size, opt_.chunk_bytes, tmp, &check);
+  st = ReadAndHash(out.fd, size, v, &check);
   if (!st.ok()) return Fail(MoveStep::kVerify, st);
   if (check != r->checksum) {
     char msg[96];

@@ -4,9 +4,11 @@
 // MoveObject runs, in this order:
 //   journal  a Store::MoveRecord (state copying) is committed and synced;
 //   copy     io_uring copy to <to>/objects/xx/<ino>.moving, several aligned
-//            chunks in flight, hashed (xxh3_64) in file order, paced;
+//            chunks in flight, hashed (xxh3_64) in file order, paced; the
+//            copy is written O_DIRECT unless the target tier refuses it;
 //   fsync    of the copy (object times are copied first: stat reports them);
-//   verify   the copy is read back and its hash compared with the source's;
+//   verify   the copy is read back (from the medium when written O_DIRECT)
+//            and its hash compared with the source's;
 //   rename   of the copy to its final name, then a last check that the
 //            source was neither written (should_abort) nor changed (stat);
 //   commit   one LMDB transaction: inode.tier = to, inode.checksum, record

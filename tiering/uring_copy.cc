@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -34,6 +35,10 @@ struct HashState {
   XXH3_state_t* s;
 };
 
+size_t PageUp(size_t n) {
+  return (n + kPage - 1) / kPage * kPage;
+}
+
 bool Aborted(const CopyParams& p) {
   return p.should_abort && *p.should_abort && (*p.should_abort)();
 }
@@ -42,11 +47,27 @@ Status AbortStatus() {
   return Status::Error(ECANCELED, "aborted: the file was written");
 }
 
-Status Shrank(const CopyParams& p) {
-  return Status::Error(ECANCELED, "source " + p.src_name + " shrank during the copy");
+// A copy whose source ends early was changed under it (the move is retried);
+// a read-back that ends early found a broken copy.
+Status EndedEarly(const CopyParams& p, bool copying) {
+  if (copying) return Status::Error(ECANCELED, "source " + p.src_name + " shrank during the copy");
+  return Status::Error(EIO, p.src_name + " is shorter than the file it should equal");
 }
 
-// The fallback: one buffer, synchronous, same pacing and hashing.
+// What one chunk asks of the kernel. Reads ask for whole pages (an O_DIRECT
+// read must; a buffered one just stops at end of file), and are complete once
+// `len` bytes arrived. Direct writes send whole pages, zero-padded.
+size_t ReadLength(size_t len) {
+  return PageUp(len);
+}
+size_t WriteLength(const CopyParams& p, char* buf, size_t len) {
+  if (!p.direct_out || len % kPage == 0) return len;
+  std::memset(buf + len, 0, PageUp(len) - len);
+  return PageUp(len);
+}
+
+// The fallback: one buffer, synchronous, same pacing and hashing. `out` < 0:
+// hash only.
 Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, size_t chunk,
                 XXH3_state_t* h) {
   for (uint64_t off = 0; off < size;) {
@@ -54,18 +75,19 @@ Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, 
     const size_t len = size_t(std::min<uint64_t>(chunk, size - off));
     if (p.throttle) p.throttle->Pace(len);
     for (size_t done = 0; done < len;) {
-      ssize_t n = pread(in, buf + done, len - done, off + done);
+      ssize_t n = pread(in, buf + done, ReadLength(len) - done, off_t(off + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Status::Errno(errno, "read " + p.src_name);
-      if (n == 0) return Shrank(p);
-      done += n;
+      if (n == 0) return EndedEarly(p, out >= 0);
+      done += size_t(n);
     }
     XXH3_64bits_update(h, buf, len);
-    for (size_t done = 0; done < len;) {
-      ssize_t n = pwrite(out, buf + done, len - done, off + done);
+    const size_t wlen = out < 0 ? 0 : WriteLength(p, buf, len);
+    for (size_t done = 0; done < wlen;) {
+      ssize_t n = pwrite(out, buf + done, wlen - done, off_t(off + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Status::Errno(n < 0 ? errno : EIO, "write " + p.dst_name);
-      done += n;
+      done += size_t(n);
     }
     off += len;
   }
@@ -76,16 +98,18 @@ enum class SlotState { kFree, kReading, kRead, kWriting };
 struct Slot {
   char* buf = nullptr;
   uint64_t off = 0;
-  size_t len = 0;
-  size_t done = 0;  // bytes of the current read or write completed
+  size_t len = 0;     // bytes of the file this chunk holds
+  size_t io_len = 0;  // bytes the current request moves in all (len, or padded)
+  size_t done = 0;    // bytes of the current request completed
   SlotState state = SlotState::kFree;
 };
 
 // The io_uring path. Each slot cycles free -> reading -> read -> writing ->
-// free. Reads may complete out of order, but the hash must see the bytes in
-// file order, so read slots wait in `order` and are hashed (then written)
-// from its front only. Returns with nothing in flight unless `*stranded`:
-// then the kernel may still use the buffers and the caller must not free them.
+// free (hash only: read -> free). Reads may complete out of order, but the
+// hash must see the bytes in file order, so read slots wait in `order` and are
+// hashed (then written) from its front only. Returns with nothing in flight
+// unless `*stranded`: then the kernel may still use the buffers and the
+// caller must not free them.
 Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParams& p, char* bufs,
                  size_t chunk, unsigned depth, XXH3_state_t* h, bool* stranded) {
   std::vector<Slot> slots(depth);
@@ -98,9 +122,9 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
   auto queue = [&](Slot& s) {
     io_uring_sqe* sqe = io_uring_get_sqe(ring);
     if (s.state == SlotState::kReading)
-      io_uring_prep_read(sqe, in, s.buf + s.done, s.len - s.done, s.off + s.done);
+      io_uring_prep_read(sqe, in, s.buf + s.done, s.io_len - s.done, s.off + s.done);
     else
-      io_uring_prep_write(sqe, out, s.buf + s.done, s.len - s.done, s.off + s.done);
+      io_uring_prep_write(sqe, out, s.buf + s.done, s.io_len - s.done, s.off + s.done);
     io_uring_sqe_set_data(sqe, &s);
     inflight++;
   };
@@ -114,6 +138,7 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
       }
       s.off = next_off;
       s.len = size_t(std::min<uint64_t>(chunk, size - next_off));
+      s.io_len = ReadLength(s.len);
       s.done = 0;
       s.state = SlotState::kReading;
       if (p.throttle) p.throttle->Pace(s.len);
@@ -148,7 +173,7 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
       if (res <= 0) {
         if (err.ok()) {
           if (reading && res == 0)
-            err = Shrank(p);
+            err = EndedEarly(p, out >= 0);
           else
             err = Status::Errno(res < 0 ? -res : EIO, (reading ? "read " : "write ") +
                                                           (reading ? p.src_name : p.dst_name));
@@ -157,7 +182,8 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
         continue;
       }
       s.done += size_t(res);
-      if (s.done < s.len) {  // short transfer: ask for the rest
+      const size_t needed = reading ? s.len : s.io_len;
+      if (s.done < needed) {  // short transfer: ask for the rest
         if (err.ok())
           queue(s);
         else
@@ -170,6 +196,11 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
       Slot& s = *order.front();
       order.pop_front();
       XXH3_64bits_update(h, s.buf, s.len);
+      if (out < 0) {
+        s.state = SlotState::kFree;
+        continue;
+      }
+      s.io_len = WriteLength(p, s.buf, s.len);
       s.done = 0;
       s.state = SlotState::kWriting;
       queue(s);
@@ -178,11 +209,10 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
   return err;
 }
 
-}  // namespace
-
-Status CopyAndHash(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) {
+// Both entry points: `out` < 0 hashes only.
+Status Run(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) {
   const unsigned depth = std::max(1u, p.queue_depth);
-  const size_t chunk = std::max(kPage, (p.chunk_bytes + kPage - 1) / kPage * kPage);
+  const size_t chunk = std::max(kPage, PageUp(p.chunk_bytes));
   auto bufs = std::make_unique<AlignedBuffer>(chunk * depth);
   if (!bufs->data()) return Status::Error(ENOMEM, "copy buffers for " + p.src_name);
   HashState h;
@@ -198,13 +228,26 @@ Status CopyAndHash(int in, int out, uint64_t size, const CopyParams& p, uint64_t
   } else {
     st = CopySync(in, out, size, p, bufs->data(), chunk, h.s);
   }
+  // A padded direct write left the file longer than the source.
+  if (st.ok() && out >= 0 && p.direct_out && size % kPage != 0 && ftruncate(out, off_t(size)) != 0)
+    st = Status::Errno(errno, "truncate " + p.dst_name);
   if (st.ok()) *hash = XXH3_64bits_digest(h.s);
   return st;
 }
 
+}  // namespace
+
+Status CopyAndHash(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) {
+  return Run(in, out, size, p, hash);
+}
+
+Status ReadAndHash(int fd, uint64_t size, const CopyParams& p, uint64_t* hash) {
+  return Run(fd, -1, size, p, hash);
+}
+
 Status HashFile(int fd, uint64_t size, size_t chunk_bytes, const std::string& name,
                 uint64_t* hash) {
-  const size_t chunk = std::max(kPage, (chunk_bytes + kPage - 1) / kPage * kPage);
+  const size_t chunk = std::max(kPage, PageUp(chunk_bytes));
   AlignedBuffer buf(chunk);
   if (!buf.data()) return Status::Error(ENOMEM, "verify buffer for " + name);
   HashState h;

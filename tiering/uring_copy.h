@@ -5,6 +5,10 @@
 // buffers, hashing (xxh3_64) the bytes in file order as reads complete, and
 // writing each chunk once it is hashed. Where io_uring is unavailable (old
 // kernel, a seccomp profile that forbids it) it falls back to pread/pwrite.
+// Either descriptor may be O_DIRECT: requests start at chunk boundaries and
+// are padded to whole pages (a direct write's padding is truncated away), so
+// a move copies without the page cache and the CPU copies each byte once.
+// ReadAndHash is the same machine without the writes: the read-back check.
 // Nothing here knows about tiers or LMDB; the caller names the files.
 // Thread-safety: independent calls may run concurrently (each has its ring).
 #pragma once
@@ -25,12 +29,18 @@ struct CopyParams {
   MoveThrottle* throttle = nullptr;                     // paces each chunk; may be null
   const std::function<bool()>* should_abort = nullptr;  // polled before each chunk
   std::string src_name, dst_name;                       // for error messages
+  bool direct_out = false;  // `out` is O_DIRECT: write whole pages, then truncate to size
 };
 
 // Errors: ECANCELED when should_abort said so or the source turned out
 // shorter than `size` (it changed under us); the errno of a failed read or
 // write otherwise, naming the file. On error `out` holds a partial copy.
 Status CopyAndHash(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash);
+
+// xxh3_64 of the first `size` bytes of `fd` (which may be O_DIRECT), read
+// like CopyAndHash reads (p.throttle and p.should_abort apply, dst_name is
+// unused). EIO when the file is shorter than `size`.
+Status ReadAndHash(int fd, uint64_t size, const CopyParams& p, uint64_t* hash);
 
 // xxh3_64 of the first `size` bytes of `fd`, read with pread. EIO when the
 // file is shorter; the read's errno otherwise. `name` goes into messages.

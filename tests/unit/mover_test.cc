@@ -4,7 +4,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -165,6 +168,28 @@ TEST_F(MoverTest, SmallChunksAndShallowQueueKeepOrder) {
   Status st = Move(ino, *ssd_, *hdd_, opt);
   ASSERT_TRUE(st.ok()) << st.message();
   ExpectSettled(ino, TierId::kHdd, content);
+}
+
+// A moved file is cold: its copy is written past the page cache (O_DIRECT),
+// so the read-back check reads the target medium, not cached pages.
+TEST_F(MoverTest, CopyIsWrittenPastThePageCache) {
+  const std::string content = Pattern(4 << 20, 11);
+  uint64_t ino = MakeFile("f", content);
+  ASSERT_TRUE(Move(ino, *ssd_, *hdd_).ok());
+  int fd = open(hdd_->ObjectPath(ino).c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* map = mmap(nullptr, content.size(), PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(MAP_FAILED, map);
+  std::vector<unsigned char> resident(content.size() / 4096);
+  ASSERT_EQ(0, mincore(map, content.size(), resident.data()));
+  size_t cached = 0;
+  for (unsigned char r : resident) cached += r & 1;
+  munmap(map, content.size());
+  close(fd);
+  struct statfs sfs;
+  ASSERT_EQ(0, statfs(dir_.c_str(), &sfs));
+  if (sfs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs keeps every page in memory";
+  EXPECT_EQ(0u, cached) << "pages of the moved object in the page cache";
 }
 
 TEST_F(MoverTest, KeepsObjectTimesAndInodeMetadata) {
