@@ -16,6 +16,7 @@
 #include "fs/inode_table.h"
 #include "fs/passthrough.h"
 #include "fs/policy_runner.h"
+#include "fs/session_io.h"
 #include "meta/audit.h"
 #include "meta/store.h"
 #include "tiering/evictor.h"
@@ -118,6 +119,11 @@ class Context {
   //   anything else: cached.
   IoMode AdmitHandle(FileHandle& fh, int flags, bool may_passthrough, int* backing_id);
   Passthrough& passthrough() { return passthrough_; }
+  SessionIo& session_io() { return session_io_; }
+  // Clears what a write, truncate or chown by someone else must clear
+  // (fs/session_io.h): set-user-ID, set-group-ID when group-executable, and
+  // security.capability. A no-op for other inodes and files without them.
+  Status KillSuidSgid(uint64_t ino);
   // Undoes NewHandle and AdmitHandle: closes the object, drops the counts.
   void DeleteHandle(FileHandle* fh);
   // Moves a regular file's object to tier `to` (copy, verify, switch, remove:
@@ -214,6 +220,7 @@ class Context {
   // Registers the inode's object as its backing file (under `live.modes`).
   bool StartPassthrough(uint64_t ino, LiveState& live);
   Passthrough passthrough_;
+  SessionIo session_io_;
   std::atomic<bool> passthrough_warned_{false};  // the refusal is logged once
   std::atomic<int> immutable_holds_{0};
   std::atomic<double> high_mark_{0.9};  // the evictor's, for pokes from the write path

@@ -126,7 +126,8 @@ void Init(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_READDIRPLUS);
   want(FUSE_CAP_READDIRPLUS_AUTO);
   want(FUSE_CAP_CACHE_SYMLINKS);
-  // The kernel clears setuid/setgid on write and chown itself.
+  // Not the first version: tierfs takes FUSE_HANDLE_KILLPRIV_V2 in the INIT
+  // reply instead (fs/session_io.h), which libfuse 3.14 cannot negotiate.
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   conn->max_write = 1 << 20;
   // The kernel caps the mount's readahead at this when it handles the INIT
@@ -207,8 +208,13 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     return fail(Status::Error(EIO, "cannot mount on " + mountpoint + " (see above)"));
   }
   ctx.SetSession(se);
-  if (!ctx.passthrough().Install(se, opt.passthrough && !opt.writeback_cache))
-    spdlog::warn("could not install the session's I/O functions: no passthrough reads");
+  ctx.passthrough().Attach(se);
+  if (!ctx.session_io().Install(se, opt.passthrough && !opt.writeback_cache)) {
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return fail(Status::Error(EIO, "could not install the FUSE session's I/O functions"));
+  }
   // SIGHUP reloads the policy (libfuse would end the session on it): every
   // thread started from here on inherits the block, and the policy thread
   // takes the signal with sigtimedwait.

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -215,6 +217,74 @@ TEST_F(PermissionsTest, OtherUsersSeeRealOwners) {
               closedir(d);
               return 0;
             }));
+}
+
+// A write, truncate or O_TRUNC open by a user without CAP_FSETID clears
+// set-user-ID, and set-group-ID when the file is group-executable, as on
+// ext4; tierfs does it on the kernel's request (FUSE_WRITE_KILL_SUIDGID and
+// friends), on direct and page-cache descriptors alike. Root keeps them.
+TEST_F(PermissionsTest, WritesByOthersClearSetIdBits) {
+  struct Way {
+    const char* name;
+    std::function<int(const std::string&)> run;
+  };
+  auto write_with = [](int flags) {
+    return [flags](const std::string& p) {
+      int fd = open(p.c_str(), flags);
+      if (fd < 0) return errno;
+      int err = pwrite(fd, "zz", 2, 1) == 2 ? 0 : errno;
+      close(fd);
+      return err;
+    };
+  };
+  const Way ways[] = {
+      {"O_WRONLY write (direct I/O)", write_with(O_WRONLY)},
+      {"O_RDWR write (page cache)", write_with(O_RDWR)},
+      {"O_TRUNC open", [](const std::string& p) { return OpenErr(p, O_WRONLY | O_TRUNC); }},
+      {"truncate", [](const std::string& p) { return Err(truncate(p.c_str(), 1)); }},
+  };
+  int i = 0;
+  for (const Way& way : ways) {
+    SCOPED_TRACE(way.name);
+    const std::string p = P("pub/f" + std::to_string(i++));
+    ASSERT_EQ(0, WriteFile(p, "secret"));
+    ASSERT_EQ(0, chmod(p.c_str(), 06777));
+    ASSERT_EQ(0, RunAs(kBob, [&] { return way.run(p); }));
+    struct stat st {};
+    ASSERT_EQ(0, stat(p.c_str(), &st));
+    EXPECT_EQ(0777u, st.st_mode & 07777);
+    // Without group-execute, set-group-ID stays (it then marks locking).
+    ASSERT_EQ(0, chmod(p.c_str(), 06766));
+    ASSERT_EQ(0, RunAs(kBob, [&] { return way.run(p); }));
+    ASSERT_EQ(0, stat(p.c_str(), &st));
+    EXPECT_EQ(02766u, st.st_mode & 07777);
+    // Root has CAP_FSETID.
+    ASSERT_EQ(0, chmod(p.c_str(), 06777));
+    ASSERT_EQ(0, way.run(p));
+    ASSERT_EQ(0, stat(p.c_str(), &st));
+    EXPECT_EQ(06777u, st.st_mode & 07777);
+  }
+}
+
+// File capabilities go with set-user-ID: a write by another user drops them.
+TEST_F(PermissionsTest, WriteByOtherDropsFileCapabilities) {
+  const std::string p = P("pub/capped");
+  ASSERT_EQ(0, WriteFile(p, "binary"));
+  ASSERT_EQ(0, chmod(p.c_str(), 0777));
+  // struct vfs_cap_data, revision 2: cap_net_bind_service permitted.
+  const uint32_t caps[5] = {0x02000000, 1u << 10, 0, 0, 0};
+  ASSERT_EQ(0, Err(setxattr(p.c_str(), "security.capability", caps, sizeof caps, 0)));
+  char buf[64];
+  ASSERT_EQ(ssize_t(sizeof caps), getxattr(p.c_str(), "security.capability", buf, sizeof buf));
+  ASSERT_EQ(0, RunAs(kBob, [&] {
+              int fd = open(p.c_str(), O_WRONLY);
+              if (fd < 0) return errno;
+              int err = pwrite(fd, "x", 1, 0) == 1 ? 0 : errno;
+              close(fd);
+              return err;
+            }));
+  EXPECT_EQ(-1, getxattr(p.c_str(), "security.capability", buf, sizeof buf));
+  EXPECT_EQ(ENODATA, errno);
 }
 
 }  // namespace

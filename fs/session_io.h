@@ -1,0 +1,54 @@
+// The FUSE session's own I/O functions (fuse_session_custom_io, public
+// libfuse API). tierfs sees every request before libfuse does and may amend
+// the INIT reply, for kernel features libfuse 3.14 cannot negotiate or pass
+// on:
+//
+// - FUSE_PASSTHROUGH (see fs/passthrough.h): accepted, with a stacking depth
+//   of 1, when the kernel offers it and passthrough is enabled.
+// - FUSE_HANDLE_KILLPRIV_V2: accepted when offered. The kernel then no
+//   longer asks for security.capability before every write through the page
+//   cache (the superblock gets SB_NOSEC), and leaves clearing set-user-ID and
+//   set-group-ID bits to the filesystem, flagging the requests that must
+//   clear them: WRITE (FUSE_WRITE_KILL_SUIDGID), SETATTR of size or owner
+//   (FATTR_KILL_SUIDGID) and OPEN with O_TRUNC (FUSE_OPEN_KILL_SUIDGID).
+//
+// libfuse drops those flags before any handler sees them, so the read hook
+// applies them itself (Context::KillSuidSgid) before handing the request on.
+// The kernel flags direct-I/O writes by callers without CAP_FSETID whether or
+// not KILLPRIV_V2 was negotiated, so the flags are honoured on every mount.
+//
+// Thread-safety: the hooks run on every worker thread at once.
+#pragma once
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace tierfs {
+
+class SessionIo {
+ public:
+  // Installs the functions on a mounted session whose userdata is the
+  // daemon's Context. `passthrough`: accept FUSE_PASSTHROUGH if offered.
+  bool Install(fuse_session* se, bool passthrough);
+  // True once INIT negotiated FUSE_HANDLE_KILLPRIV_V2.
+  bool killpriv_v2() const { return killpriv_v2_.load(); }
+
+ private:
+  static ssize_t Read(int fd, void* buf, size_t len, void* userdata);
+  static ssize_t Writev(int fd, struct iovec* iov, int count, void* userdata);
+  void NoteInit(const void* buf, size_t len);
+  void AmendInit(struct iovec* iov, int count, void* userdata);
+  bool passthrough_wanted_ = false;
+  std::atomic<bool> init_pending_{false};
+  std::atomic<uint64_t> init_unique_{0};
+  std::atomic<uint64_t> offered_{0};  // the kernel's INIT flags (flags2 in the high half)
+  std::atomic<bool> killpriv_v2_{false};
+};
+
+}  // namespace tierfs
