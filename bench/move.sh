@@ -7,7 +7,8 @@
 #    to its HDD tier (setfattr user.tierfs.tier=hdd, unthrottled: --move-bandwidth 0) against
 #    `cp -r` + `sync` between two raw directories on the same disk. Caches dropped first.
 # 2. foreground write under moves: fio sequential write (1 MiB blocks, ending in fsync) on a
-#    mount with the default throttle, idle and then while a directory moves to HDD.
+#    mount with the default throttle, idle and then while a directory moves to HDD and back,
+#    again and again until the write ends (so moves run for all of it).
 # Prints medians of BENCH_REPS (default 3) and the ratios (targets: >= 0.9 and >= 0.7).
 set -uo pipefail
 TIERFS=${1:?usage: move.sh /abs/path/to/tierfs}
@@ -92,12 +93,22 @@ for rep in $(seq "$REPS"); do
   S[idle]+="$(fg_write "$BASE/t/mnt" idle) "
   fill "$BASE/t/mnt/ckpt"
   drop_caches
-  setfattr -n user.tierfs.tier -v hdd "$BASE/t/mnt/ckpt" &
+  # Moves run for the whole foreground write: the directory goes to the HDD
+  # tier and back until the write has ended.
+  rm -f "$BASE/stop"
+  (
+    rounds=0
+    while [[ ! -e $BASE/stop ]]; do
+      setfattr -n user.tierfs.tier -v hdd "$BASE/t/mnt/ckpt" &&
+        setfattr -n user.tierfs.tier -v ssd "$BASE/t/mnt/ckpt" || break
+      rounds=$((rounds + 1))
+    done
+    log "moves during the foreground write: $rounds round trips of $TOTAL MiB"
+  ) &
   mover=$!
   S[busy]+="$(fg_write "$BASE/t/mnt" busy) "
-  if kill -0 $mover 2>/dev/null; then moving=yes; else moving="no (finished early)"; fi
+  touch "$BASE/stop"
   wait $mover
-  log "moves still running when the foreground write ended: $moving"
   unmount_tierfs
 done
 
