@@ -105,10 +105,7 @@ void SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
   fuse_init_out init;
   std::memcpy(&init, iov[1].iov_base, sizeof init);
   const uint64_t offered = offered_.load();
-  if (offered & FUSE_HANDLE_KILLPRIV_V2) {
-    init.flags |= FUSE_HANDLE_KILLPRIV_V2;
-    killpriv_v2_ = true;
-  }
+  if (offered & FUSE_HANDLE_KILLPRIV_V2) init.flags |= FUSE_HANDLE_KILLPRIV_V2;
   // The kernel refuses passthrough together with the writeback cache.
   bool passthrough = false;
   if (passthrough_wanted_ && (offered & kFusePassthrough) && (init.flags & FUSE_INIT_EXT) &&

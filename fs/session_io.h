@@ -36,8 +36,6 @@ class SessionIo {
   // Installs the functions on a mounted session whose userdata is the
   // daemon's Context. `passthrough`: accept FUSE_PASSTHROUGH if offered.
   bool Install(fuse_session* se, bool passthrough);
-  // True once INIT negotiated FUSE_HANDLE_KILLPRIV_V2.
-  bool killpriv_v2() const { return killpriv_v2_.load(); }
 
  private:
   static ssize_t Read(int fd, void* buf, size_t len, void* userdata);
@@ -48,7 +46,6 @@ class SessionIo {
   std::atomic<bool> init_pending_{false};
   std::atomic<uint64_t> init_unique_{0};
   std::atomic<uint64_t> offered_{0};  // the kernel's INIT flags (flags2 in the high half)
-  std::atomic<bool> killpriv_v2_{false};
 };
 
 }  // namespace tierfs
