@@ -31,6 +31,7 @@ struct Options {
   std::string hdd_dir;
   std::string state_dir;
   std::string policy_file;
+  std::string namespace_name;  // --namespace; "" for the state's own (fs/namespace_setup.h)
   std::string mountpoint;
   std::string mount_options;  // comma-separated, passed to the kernel mount
   bool foreground = false;

@@ -1,5 +1,7 @@
 #include "fs/daemon.h"
 
+#include "fs/namespace_setup.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -76,21 +78,6 @@ Status LockState(const std::string& state, int* fd) {
   return Status::Ok();
 }
 
-// The state remembers which tiers it describes; another pair would show a
-// namespace whose objects are not there.
-Status CheckIdentity(Store& store, const Tier& tier, const std::string& state) {
-  const std::string key = std::string(tier.name()) + "_identity";
-  std::string known;
-  Status st = store.GetMeta(key, &known);
-  if (st.err() == ENOENT) return store.PutMeta(key, tier.identity());
-  if (!st.ok()) return st;
-  if (known != tier.identity())
-    return Status::Error(EINVAL, "state " + state + " belongs to another " + tier.name() +
-                                     " tier than " + tier.root() + " (identity " + known +
-                                     ", found " + tier.identity() + ")");
-  return Status::Ok();
-}
-
 // Lifts the kernel's 1% share of the dirty page budget for a FUSE mount.
 // (Readahead is set by max_readahead in Init: the kernel applies that
 // when it handles the INIT reply, over anything written here before.)
@@ -157,20 +144,12 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   std::string mountpoint;
   Status st = CheckMountpoint(opt.mountpoint, &mountpoint);
   if (!st.ok()) return fail(st);
-  std::unique_ptr<Tier> ssd, hdd;
-  st = Tier::Open(TierId::kSsd, opt.ssd_dir, &ssd);
-  if (st.ok()) st = Tier::Open(TierId::kHdd, opt.hdd_dir, &hdd);
-  if (st.ok() && ssd->identity() == hdd->identity())
-    st = Status::Error(EINVAL, "--ssd and --hdd are the same directory");
-  if (!st.ok()) return fail(st);
   const std::string state = opt.state_dir.empty() ? DefaultStateDir(opt.ssd_dir) : opt.state_dir;
   int lock_fd = -1;
   st = MkdirP(state);
   if (st.ok()) st = LockState(state, &lock_fd);
-  std::unique_ptr<Store> store;
-  if (st.ok()) st = Store::Open(state, &store);
-  if (st.ok()) st = CheckIdentity(*store, *ssd, state);
-  if (st.ok()) st = CheckIdentity(*store, *hdd, state);
+  OpenedNamespace ns;
+  if (st.ok()) st = OpenNamespace(state, opt.ssd_dir, opt.hdd_dir, opt.namespace_name, &ns);
   if (!st.ok()) return fail(st);
 
   Policy policy;
@@ -180,7 +159,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   st = AuditLog::Open(state + "/audit.jsonl", &audit);
   if (!st.ok()) return fail(st);
 
-  Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd), std::move(audit));
+  Context ctx(opt, std::move(ns.store), std::move(ns.ssd), std::move(ns.hdd), std::move(audit));
   ctx.ApplyPolicyLimits(policy);
   ctx.SetPolicyRunner(std::make_unique<PolicyRunner>(ctx, std::move(policy), opt.policy_file,
                                                      int64_t(opt.scan_interval_s * 1e9)));
@@ -223,8 +202,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   sigaddset(&hup, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &hup, nullptr);
   TuneBdi(MountedDevice(mountpoint));
-  spdlog::info("mounted {} (ssd {}, hdd {}, state {})", mountpoint, opt.ssd_dir, opt.hdd_dir,
-               state);
+  spdlog::info("mounted {} (namespace {}, ssd {}, hdd {}, state {})", mountpoint, ns.name,
+               opt.ssd_dir, opt.hdd_dir, state);
   on_ready(Status::Ok());
 
   ctx.StartBackground();

@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
       ("state", po::value(&opt.state_dir)->value_name("DIR"),
        "where the LMDB namespace lives (default: SSD_DIR/state)")
       ("policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")
+      ("namespace", po::value(&opt.namespace_name)->value_name("NAME"),
+       "name of this tree's directory on each tier (TIER/ns/NAME; default: random, chosen "
+       "when the state is created); mounts that share a tier need different names")
       ("foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr")
       ("options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
        "FUSE mount options, e.g. allow_other")

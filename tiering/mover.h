@@ -3,7 +3,7 @@
 //
 // MoveObject runs, in this order:
 //   journal  a Store::MoveRecord (state copying) is committed and synced;
-//   copy     io_uring copy to <to>/objects/xx/<ino>.moving, several aligned
+//   copy     io_uring copy to <to>/ns/<ns>/objects/xx/<ino>.moving, several aligned
 //            chunks in flight, hashed (xxh3_64) in file order, paced; the
 //            copy is written O_DIRECT unless the target tier refuses it;
 //   fsync    of the copy (object times are copied first: stat reports them);
@@ -29,7 +29,7 @@
 // move of an inode with a journal record fails with EBUSY). RecoverMoves
 // must not overlap any move.
 // Errors: a Status whose message names the inode, both tiers and the step,
-// e.g. "move of inode 42 ssd -> hdd: copy: write /hdd/objects/2a/2a.moving:
+// e.g. "move of inode 42 ssd -> hdd: copy: write /hdd/ns/job1/objects/2a/2a.moving:
 // No space left on device". ECANCELED: aborted, the file stayed put.
 #pragma once
 

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -47,27 +50,46 @@ Status ReadOrCreateIdentity(int root_fd, const std::string& where, std::string* 
 
 }  // namespace
 
-Status Tier::Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out) {
+bool Tier::ValidNamespaceName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
+  for (char ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-')
+      return false;
+  return true;
+}
+
+Status Tier::Open(TierId id, const std::string& root, const std::string& ns,
+                  std::unique_ptr<Tier>* out) {
   const std::string what = std::string(TierName(id)) + " tier " + root;
+  if (!ValidNamespaceName(ns)) return Status::Error(EINVAL, "bad namespace name '" + ns + "'");
   struct stat st;
   if (stat(root.c_str(), &st) != 0) return Status::Errno(errno, what);
   if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, what + " is not a directory");
   std::unique_ptr<Tier> t(new Tier());
   t->id_ = id;
   t->root_ = root;
-  t->root_fd_ = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (t->root_fd_ < 0) return Status::Errno(errno, "open " + what);
+  t->ns_ = ns;
+  t->ns_dir_ = root + "/" + NamespaceRelPath(ns);
+  t->tier_fd_ = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (t->tier_fd_ < 0) return Status::Errno(errno, "open " + what);
   t->root_dev_ = st.st_dev;
   t->root_ino_ = st.st_ino;
+  for (const std::string& dir : {std::string("ns"), NamespaceRelPath(ns)}) {
+    if (mkdirat(t->tier_fd_, dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::Errno(errno, "create " + dir + "/ in " + what);
+  }
+  t->root_fd_ = openat(t->tier_fd_, NamespaceRelPath(ns).c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (t->root_fd_ < 0) return Status::Errno(errno, "open " + t->ns_dir_);
   if (mkdirat(t->root_fd_, "objects", 0700) != 0 && errno != EEXIST)
-    return Status::Errno(errno, "create objects/ in " + what);
+    return Status::Errno(errno, "create objects/ in " + t->ns_dir_);
   for (int i = 0; i < 256; ++i) {
     char sub[16];
     std::snprintf(sub, sizeof sub, "objects/%02x", i);
     if (mkdirat(t->root_fd_, sub, 0700) != 0 && errno != EEXIST)
-      return Status::Errno(errno, std::string("create ") + sub + " in " + what);
+      return Status::Errno(errno, std::string("create ") + sub + " in " + t->ns_dir_);
   }
-  Status s = ReadOrCreateIdentity(t->root_fd_, what, &t->identity_);
+  Status s = ReadOrCreateIdentity(t->tier_fd_, what, &t->identity_);
   if (!s.ok()) return s;
   *out = std::move(t);
   return Status::Ok();
@@ -75,6 +97,33 @@ Status Tier::Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out
 
 Tier::~Tier() {
   if (root_fd_ >= 0) close(root_fd_);
+  if (tier_fd_ >= 0) close(tier_fd_);
+}
+
+Status Tier::HasObjects(bool* any, std::string* found) const {
+  *any = false;
+  for (int i = 0; i < 256 && !*any; ++i) {
+    char sub[16];
+    std::snprintf(sub, sizeof sub, "objects/%02x", i);
+    int fd = openat(root_fd_, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      return Status::Errno(errno, "open " + ns_dir_ + "/" + sub);
+    }
+    DIR* d = fdopendir(fd);
+    if (!d) {
+      close(fd);
+      return Status::Errno(errno, "read " + ns_dir_ + "/" + sub);
+    }
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      *any = true;
+      *found = ns_dir_ + "/" + sub + "/" + e->d_name;
+      break;
+    }
+    closedir(d);
+  }
+  return Status::Ok();
 }
 
 std::string Tier::ObjectRelPath(uint64_t ino) {
@@ -124,14 +173,14 @@ Status Tier::CommitTemp(uint64_t ino) const {
     return Status::Errno(errno, "rename " + TempPath(ino) + " into place");
   const std::string dir = rel.substr(0, rel.rfind('/'));
   int fd = openat(root_fd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::Errno(errno, "open " + root_ + "/" + dir);
-  Status st = fsync(fd) == 0 ? Status::Ok() : Status::Errno(errno, "fsync " + root_ + "/" + dir);
+  if (fd < 0) return Status::Errno(errno, "open " + ns_dir_ + "/" + dir);
+  Status st = fsync(fd) == 0 ? Status::Ok() : Status::Errno(errno, "fsync " + ns_dir_ + "/" + dir);
   close(fd);
   return st;
 }
 
 Status Tier::StatFs(struct statvfs* out) const {
-  if (fstatvfs(root_fd_, out) != 0) return Status::Errno(errno, std::string("statfs ") + name());
+  if (fstatvfs(tier_fd_, out) != 0) return Status::Errno(errno, std::string("statfs ") + name());
   return Status::Ok();
 }
 
@@ -153,17 +202,17 @@ Status Tier::CheckHealth() const {
     return Status::Error(EIO, what +
                                   " is no longer the directory mounted at start "
                                   "(removed, replaced or unmounted)");
-  if (faccessat(root_fd_, kIdentityFile, R_OK, 0) != 0)
+  if (faccessat(tier_fd_, kIdentityFile, R_OK, 0) != 0)
     return Status::Error(EIO, what + ": identity file unreadable: " + std::strerror(errno));
   struct statvfs v;
-  if (fstatvfs(root_fd_, &v) != 0)
+  if (fstatvfs(tier_fd_, &v) != 0)
     return Status::Error(EIO, what + ": statfs: " + std::strerror(errno));
   if (v.f_flag & ST_RDONLY) return Status::Error(EIO, what + " is read-only");
   return Status::Ok();
 }
 
 Status Tier::SyncFs() const {
-  if (syncfs(root_fd_) != 0) return Status::Errno(errno, std::string("syncfs ") + name());
+  if (syncfs(tier_fd_) != 0) return Status::Errno(errno, std::string("syncfs ") + name());
   return Status::Ok();
 }
 

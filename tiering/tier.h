@@ -1,5 +1,9 @@
 // Tier: one directory that holds data objects, one per regular-file inode,
-// at <root>/objects/<xx>/<ino-hex> (xx = low byte of the inode number).
+// at <root>/ns/<namespace>/objects/<xx>/<ino-hex> (xx = low byte of the
+// inode number). Several namespaces (tierfs file trees, each with its own
+// state) may share one tier: a Tier opened for a namespace only ever names
+// objects below its own <root>/ns/<namespace>/ (fs/namespace_setup.h decides
+// which namespace a state may open).
 //
 // Each tier root carries a `tierfs.id` file with a random identity, so the
 // state (LMDB) can refuse to be used with another pair of tiers.
@@ -21,20 +25,34 @@ namespace tierfs {
 
 class Tier {
  public:
-  // Opens an existing directory as tier `id`, creating the object fan-out
-  // and the identity file on first use. ENOENT/ENOTDIR when `root` is not a
-  // usable directory.
-  static Status Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out);
+  // Opens an existing directory as tier `id` for namespace `ns` (a valid
+  // NamespaceName), creating the namespace's object fan-out and the tier's
+  // identity file on first use. ENOENT/ENOTDIR when `root` is not a usable
+  // directory, EINVAL for a bad namespace name.
+  static Status Open(TierId id, const std::string& root, const std::string& ns,
+                     std::unique_ptr<Tier>* out);
+  // Whether `name` may name a namespace: 1-64 of [A-Za-z0-9._-], not
+  // starting with '.' or '-'.
+  static bool ValidNamespaceName(const std::string& name);
+  // The namespace's directory relative to a tier root: "ns/<ns>".
+  static std::string NamespaceRelPath(const std::string& ns) { return "ns/" + ns; }
   ~Tier();
 
   TierId id() const { return id_; }
   const char* name() const { return TierName(id_); }
   const std::string& root() const { return root_; }
   const std::string& identity() const { return identity_; }
+  const std::string& namespace_name() const { return ns_; }
+  // <root>/ns/<namespace>: everything this tier object touches but the
+  // identity file lives below it.
+  const std::string& namespace_dir() const { return ns_dir_; }
+  // Whether the namespace directory holds any object or temporary object
+  // (regular file below objects/); `found` names the first one seen.
+  Status HasObjects(bool* any, std::string* found) const;
 
-  // Path of an inode's object relative to the tier root.
+  // Path of an inode's object relative to the namespace directory.
   static std::string ObjectRelPath(uint64_t ino);
-  std::string ObjectPath(uint64_t ino) const { return root_ + "/" + ObjectRelPath(ino); }
+  std::string ObjectPath(uint64_t ino) const { return ns_dir_ + "/" + ObjectRelPath(ino); }
 
   // openat() of the object; returns the fd or sets `st` and returns -1.
   int OpenObject(uint64_t ino, int flags, Status* st) const;
@@ -46,7 +64,7 @@ class Tier {
   // The temporary name a move copies into (<object>.moving), next to the
   // final name so that the rename into place never crosses directories.
   static std::string TempRelPath(uint64_t ino);
-  std::string TempPath(uint64_t ino) const { return root_ + "/" + TempRelPath(ino); }
+  std::string TempPath(uint64_t ino) const { return ns_dir_ + "/" + TempRelPath(ino); }
   // openat() of the temporary object (mode 0600); -1 with `st` set on error.
   int OpenTemp(uint64_t ino, int flags, Status* st) const;
   // Removes the temporary object; a missing one is not an error.
@@ -75,7 +93,10 @@ class Tier {
   TierId id_ = TierId::kSsd;
   std::string root_;
   std::string identity_;
-  int root_fd_ = -1;
+  std::string ns_;
+  std::string ns_dir_;
+  int tier_fd_ = -1;  // the tier root: identity file, health, statfs
+  int root_fd_ = -1;  // the namespace directory: every object path is relative to it
   dev_t root_dev_ = 0;
   ino_t root_ino_ = 0;
 };

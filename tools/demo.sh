@@ -48,7 +48,7 @@ for d in "$run"/checkpoint-*; do
     "$(getfattr --only-values -n user.tierfs.tier "$d/model_rank0.pt" 2>/dev/null)" \
     "$(getfattr --only-values -n user.tierfs.pin "$d/model_rank0.pt" 2>/dev/null || echo "not pinned")"
 done
-echo "($(find "$root/ssd/objects" -type f | wc -l) objects on ssd, $(find "$root/hdd/objects" -type f | wc -l) on hdd)"
+echo "($(find "$root/ssd/ns" -path '*/objects/*' -type f | wc -l) objects on ssd, $(find "$root/hdd/ns" -path '*/objects/*' -type f | wc -l) on hdd)"
 echo "== what the policy would do now (tierfs --dry-run)"
 "$tierfs" --dry-run "$root/mnt" | head -20
 echo "== the audit journal (first records of $(wc -l < "$root/ssd/state/audit.jsonl"))"

@@ -209,7 +209,7 @@ TEST_F(DurabilityTest, OrphanOpenAtCrashIsReclaimed) {
   ASSERT_EQ(0, fstat(fd, &st));
   ASSERT_EQ(0, unlink(P("orphan").c_str()));
   sync();
-  std::string rel = tierfs::Tier::ObjectRelPath(st.st_ino);
+  const std::string object = ObjectPathOn(fs_.ssd(), st.st_ino);
   fs_.SignalAndWait(SIGKILL, 30);
   close(fd);
   fs_.Kill9();  // detaches the dead mount
@@ -217,8 +217,7 @@ TEST_F(DurabilityTest, OrphanOpenAtCrashIsReclaimed) {
   EXPECT_EQ(std::vector<std::string>{"keep"}, ListDir(fs_.mnt()));
   EXPECT_TRUE(fs_.Unmount());
   struct stat ost {};
-  EXPECT_NE(0, lstat((fs_.ssd() + "/" + rel).c_str(), &ost))
-      << "orphan's object survived a restart: " << rel;
+  EXPECT_NE(0, lstat(object.c_str(), &ost)) << "orphan's object survived a restart: " << object;
   ASSERT_TRUE(fs_.Mount());
   std::string got;
   ASSERT_EQ(0, ReadFile(P("keep"), &got));

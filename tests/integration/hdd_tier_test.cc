@@ -43,9 +43,12 @@ class HddTierTest : public ::testing::Test {
   void OpenOffline() {
     Status s = Store::Open(state_, &store_);
     ASSERT_TRUE(s.ok()) << s.message();
-    s = Tier::Open(TierId::kSsd, fs_.ssd(), &ssd_);
+    std::string ns;
+    s = store_->GetMeta("namespace", &ns);
     ASSERT_TRUE(s.ok()) << s.message();
-    s = Tier::Open(TierId::kHdd, fs_.hdd(), &hdd_);
+    s = Tier::Open(TierId::kSsd, fs_.ssd(), ns, &ssd_);
+    ASSERT_TRUE(s.ok()) << s.message();
+    s = Tier::Open(TierId::kHdd, fs_.hdd(), ns, &hdd_);
     ASSERT_TRUE(s.ok()) << s.message();
   }
   void CloseOffline() {

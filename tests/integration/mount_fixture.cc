@@ -222,7 +222,7 @@ TierfsMount::TierfsMount(MountOptions opts) : opts_(std::move(opts)) {
   root_ = r;
   chmod(root_.c_str(), 0755);  // other users must reach mnt/
   ssd_ = root_ + "/ssd";
-  hdd_ = root_ + "/hdd";
+  hdd_ = opts_.hdd_dir.empty() ? root_ + "/hdd" : opts_.hdd_dir;
   mnt_ = root_ + "/mnt";
   log_ = root_ + "/daemon.log";
   for (const auto& d : {ssd_, hdd_, mnt_}) mkdir(d.c_str(), 0755);

@@ -28,6 +28,7 @@ struct MountOptions {
   std::vector<std::string> extra_opts;  // more -o options
   std::vector<std::string> extra_args;  // more daemon arguments, e.g. {"--max-moves", "1"}
   std::string state_dir;                // --state; empty means the default
+  std::string hdd_dir;                  // --hdd; empty means this mount's own hdd/
   // When non-zero, ssd/ and hdd/ are fresh tmpfs mounts of these sizes.
   int ssd_tmpfs_mb = 0;
   int hdd_tmpfs_mb = 0;
@@ -141,6 +142,9 @@ std::string GetTier(const std::string& path);
 int SetTier(const std::string& path, const std::string& tier);
 // Whether tier directory `tier_root` holds the object of inode `ino`.
 bool ObjectOn(const std::string& tier_root, ino_t ino);
+// Where inode `ino`'s object is (or would be) on the tier at `tier_root`:
+// below the one namespace directory there (TIER/ns/NAME/objects/..).
+std::string ObjectPathOn(const std::string& tier_root, ino_t ino);
 // st_ino of `path` (a test failure if it cannot be stat'ed).
 ino_t Ino(const std::string& path);
 

@@ -309,10 +309,10 @@ TEST_F(LinkTest, OpenUnlinkedFileStaysUsable) {
 
   // Once closed and the mount is cycled, the orphan's data object is gone.
   Remount();
-  std::string rel = tierfs::Tier::ObjectRelPath(ino);
   struct stat ost {};
-  EXPECT_NE(0, lstat((fs_.ssd() + "/" + rel).c_str(), &ost)) << "orphan object leaked: " << rel;
-  EXPECT_NE(0, lstat((fs_.hdd() + "/" + rel).c_str(), &ost)) << "orphan object leaked: " << rel;
+  const std::string on_ssd = ObjectPathOn(fs_.ssd(), ino), on_hdd = ObjectPathOn(fs_.hdd(), ino);
+  EXPECT_NE(0, lstat(on_ssd.c_str(), &ost)) << "orphan object leaked: " << on_ssd;
+  EXPECT_NE(0, lstat(on_hdd.c_str(), &ost)) << "orphan object leaked: " << on_hdd;
   EXPECT_EQ("other", Content(P("tmp")));
 }
 

@@ -161,9 +161,16 @@ int SetTier(const std::string& path, const std::string& tier) {
   return Err(setxattr(path.c_str(), "user.tierfs.tier", tier.data(), tier.size(), 0));
 }
 
+std::string ObjectPathOn(const std::string& tier_root, ino_t ino) {
+  std::vector<std::string> names = ListDir(tier_root + "/ns");
+  EXPECT_EQ(1u, names.size()) << "namespaces on " << tier_root;
+  const std::string ns = names.empty() ? "none" : names[0];
+  return tier_root + "/ns/" + ns + "/" + tierfs::Tier::ObjectRelPath(ino);
+}
+
 bool ObjectOn(const std::string& tier_root, ino_t ino) {
   struct stat st;
-  return stat((tier_root + "/" + tierfs::Tier::ObjectRelPath(ino)).c_str(), &st) == 0;
+  return stat(ObjectPathOn(tier_root, ino).c_str(), &st) == 0;
 }
 
 ino_t Ino(const std::string& path) {

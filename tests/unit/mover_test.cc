@@ -67,9 +67,9 @@ class MoverTest : public ::testing::Test {
     hdd_.reset();
     Status st = Store::Open(dir_ + "/state", &store_);
     ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kSsd, dir_ + "/ssd", &ssd_);
+    st = Tier::Open(TierId::kSsd, dir_ + "/ssd", "test", &ssd_);
     ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kHdd, dir_ + "/hdd", &hdd_);
+    st = Tier::Open(TierId::kHdd, dir_ + "/hdd", "test", &hdd_);
     ASSERT_TRUE(st.ok()) << st.message();
   }
 
