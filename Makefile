@@ -18,7 +18,7 @@ OBJS_LIB := $(SRCS_LIB:%.cc=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 INTEG_SRCS := $(wildcard tests/integration/*.cc)
 
-.PHONY: all deps test test-unit test-integration test-asan bench demo format clean install
+.PHONY: all deps test test-unit test-integration test-asan bench demo format clean install pjdfstest fsx
 all: $(BUILD)/tierfs $(BUILD)/unit_tests $(BUILD)/integration_tests
 
 $(BUILD)/%.o: %.cc
@@ -68,6 +68,17 @@ bench: deps
 	bash bench/move.sh $(abspath $(BUILD)/tierfs)
 	rm -rf /var/tmp/tierfs-scanbench && mkdir -p /var/tmp/tierfs-scanbench
 	$(BUILD)/scanbench /var/tmp/tierfs-scanbench 1000000; rm -rf /var/tmp/tierfs-scanbench
+
+# POSIX conformance and data integrity on a mount. Neither suite can be
+# fetched in CI, so each is given as a source tree (built there if needed):
+#   make pjdfstest PJDFSTEST=/path/to/pjdfstest   (github.com/pjd/pjdfstest)
+#   make fsx XFSTESTS=/path/to/xfstests [FSX_OPS=1000000]   (its ltp/fsx.c)
+pjdfstest: $(BUILD)/tierfs
+	bash tests/posix/pjdfstest.sh $(abspath $(BUILD)/tierfs) $(PJDFSTEST)
+
+FSX_OPS ?= 1000000
+fsx: $(BUILD)/tierfs
+	bash tests/posix/fsx.sh $(abspath $(BUILD)/tierfs) $(XFSTESTS) $(FSX_OPS)
 
 demo: deps
 	$(MAKE) -j2 $(BUILD)/tierfs
