@@ -47,7 +47,8 @@ Status ReadOrCreateIdentity(int root_fd, const std::string& where, std::string* 
 
 }  // namespace
 
-Status Tier::Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out) {
+Status Tier::Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out,
+                  std::shared_ptr<Io> io) {
   const std::string what = std::string(TierName(id)) + " tier " + root;
   struct stat st;
   if (stat(root.c_str(), &st) != 0) return Status::Errno(errno, what);
@@ -55,6 +56,7 @@ Status Tier::Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out
   std::unique_ptr<Tier> t(new Tier());
   t->id_ = id;
   t->root_ = root;
+  t->io_ = io ? std::move(io) : std::make_shared<PosixIo>();
   t->root_fd_ = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t->root_fd_ < 0) return Status::Errno(errno, "open " + what);
   t->root_dev_ = st.st_dev;
@@ -85,9 +87,9 @@ std::string Tier::ObjectRelPath(uint64_t ino) {
 }
 
 int Tier::OpenObject(uint64_t ino, int flags, Status* st) const {
-  int fd = openat(root_fd_, ObjectRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) *st = Status::Errno(errno, std::string("open object ") + ObjectPath(ino));
-  return fd;
+  int fd = io_->OpenAt(root_fd_, ObjectRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) *st = Status::Errno(-fd, std::string("open object ") + ObjectPath(ino));
+  return fd < 0 ? -1 : fd;
 }
 
 Status Tier::StatObject(uint64_t ino, struct stat* out) const {
@@ -97,8 +99,9 @@ Status Tier::StatObject(uint64_t ino, struct stat* out) const {
 }
 
 Status Tier::RemoveObject(uint64_t ino) const {
-  if (unlinkat(root_fd_, ObjectRelPath(ino).c_str(), 0) != 0 && errno != ENOENT && errno != ENOTDIR)
-    return Status::Errno(errno, "remove object " + ObjectPath(ino));
+  const int rc = io_->UnlinkAt(root_fd_, ObjectRelPath(ino).c_str(), 0);
+  if (rc != 0 && rc != -ENOENT && rc != -ENOTDIR)
+    return Status::Errno(-rc, "remove object " + ObjectPath(ino));
   return Status::Ok();
 }
 
@@ -107,31 +110,34 @@ std::string Tier::TempRelPath(uint64_t ino) {
 }
 
 int Tier::OpenTemp(uint64_t ino, int flags, Status* st) const {
-  int fd = openat(root_fd_, TempRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) *st = Status::Errno(errno, std::string("open temporary object ") + TempPath(ino));
-  return fd;
+  int fd = io_->OpenAt(root_fd_, TempRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) *st = Status::Errno(-fd, std::string("open temporary object ") + TempPath(ino));
+  return fd < 0 ? -1 : fd;
 }
 
 Status Tier::RemoveTemp(uint64_t ino) const {
-  if (unlinkat(root_fd_, TempRelPath(ino).c_str(), 0) != 0 && errno != ENOENT && errno != ENOTDIR)
-    return Status::Errno(errno, "remove temporary object " + TempPath(ino));
+  const int rc = io_->UnlinkAt(root_fd_, TempRelPath(ino).c_str(), 0);
+  if (rc != 0 && rc != -ENOENT && rc != -ENOTDIR)
+    return Status::Errno(-rc, "remove temporary object " + TempPath(ino));
   return Status::Ok();
 }
 
 Status Tier::CommitTemp(uint64_t ino) const {
   const std::string rel = ObjectRelPath(ino);
-  if (renameat(root_fd_, TempRelPath(ino).c_str(), root_fd_, rel.c_str()) != 0)
-    return Status::Errno(errno, "rename " + TempPath(ino) + " into place");
+  int rc = io_->RenameAt(root_fd_, TempRelPath(ino).c_str(), root_fd_, rel.c_str());
+  if (rc != 0) return Status::Errno(-rc, "rename " + TempPath(ino) + " into place");
   const std::string dir = rel.substr(0, rel.rfind('/'));
-  int fd = openat(root_fd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::Errno(errno, "open " + root_ + "/" + dir);
-  Status st = fsync(fd) == 0 ? Status::Ok() : Status::Errno(errno, "fsync " + root_ + "/" + dir);
+  int fd = io_->OpenAt(root_fd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return Status::Errno(-fd, "open " + root_ + "/" + dir);
+  rc = io_->Fsync(fd);
+  Status st = rc == 0 ? Status::Ok() : Status::Errno(-rc, "fsync " + root_ + "/" + dir);
   close(fd);
   return st;
 }
 
 Status Tier::StatFs(struct statvfs* out) const {
-  if (fstatvfs(root_fd_, out) != 0) return Status::Errno(errno, std::string("statfs ") + name());
+  const int rc = io_->Fstatvfs(root_fd_, out);
+  if (rc != 0) return Status::Errno(-rc, std::string("statfs ") + name());
   return Status::Ok();
 }
 
@@ -156,8 +162,8 @@ Status Tier::CheckHealth() const {
   if (faccessat(root_fd_, kIdentityFile, R_OK, 0) != 0)
     return Status::Error(EIO, what + ": identity file unreadable: " + std::strerror(errno));
   struct statvfs v;
-  if (fstatvfs(root_fd_, &v) != 0)
-    return Status::Error(EIO, what + ": statfs: " + std::strerror(errno));
+  const int rc = io_->Fstatvfs(root_fd_, &v);
+  if (rc != 0) return Status::Error(EIO, what + ": statfs: " + std::strerror(-rc));
   if (v.f_flag & ST_RDONLY) return Status::Error(EIO, what + " is read-only");
   return Status::Ok();
 }

@@ -3,6 +3,8 @@
 //
 // Each tier root carries a `tierfs.id` file with a random identity, so the
 // state (LMDB) can refuse to be used with another pair of tiers.
+// Every system call on the tier's objects goes through the tier's Io
+// (tiering/io.h): PosixIo, or a FaultIo in tests, so faults hit one tier.
 // Thread-safety: all methods are safe to call concurrently.
 // Errors name the tier and the object path.
 #pragma once
@@ -16,6 +18,7 @@
 
 #include "meta/inode.h"
 #include "meta/status.h"
+#include "tiering/io.h"
 
 namespace tierfs {
 
@@ -23,14 +26,18 @@ class Tier {
  public:
   // Opens an existing directory as tier `id`, creating the object fan-out
   // and the identity file on first use. ENOENT/ENOTDIR when `root` is not a
-  // usable directory.
-  static Status Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out);
+  // usable directory. `io` makes the object calls (null: PosixIo).
+  static Status Open(TierId id, const std::string& root, std::unique_ptr<Tier>* out,
+                     std::shared_ptr<Io> io = nullptr);
   ~Tier();
 
   TierId id() const { return id_; }
   const char* name() const { return TierName(id_); }
   const std::string& root() const { return root_; }
   const std::string& identity() const { return identity_; }
+  // The calls on this tier's objects; the data path and the mover use it
+  // for I/O on descriptors OpenObject/OpenTemp returned.
+  Io& io() const { return *io_; }
 
   // Path of an inode's object relative to the tier root.
   static std::string ObjectRelPath(uint64_t ino);
@@ -75,6 +82,7 @@ class Tier {
   TierId id_ = TierId::kSsd;
   std::string root_;
   std::string identity_;
+  std::shared_ptr<Io> io_;
   int root_fd_ = -1;
   dev_t root_dev_ = 0;
   ino_t root_ino_ = 0;
