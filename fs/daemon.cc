@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "tiering/fault_io.h"
+
 namespace tierfs {
 
 namespace {
@@ -158,8 +160,12 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   Status st = CheckMountpoint(opt.mountpoint, &mountpoint);
   if (!st.ok()) return fail(st);
   std::unique_ptr<Tier> ssd, hdd;
-  st = Tier::Open(TierId::kSsd, opt.ssd_dir, &ssd);
-  if (st.ok()) st = Tier::Open(TierId::kHdd, opt.hdd_dir, &hdd);
+  std::shared_ptr<Io> ssd_io, hdd_io;  // null: PosixIo; a FaultIo in tests
+  st = MakeFaultIos(opt.inject_faults, &ssd_io, &hdd_io);
+  for (const std::string& f : opt.inject_faults)
+    if (st.ok()) spdlog::warn("injecting fault {} (tests only)", f);
+  if (st.ok()) st = Tier::Open(TierId::kSsd, opt.ssd_dir, &ssd, ssd_io);
+  if (st.ok()) st = Tier::Open(TierId::kHdd, opt.hdd_dir, &hdd, hdd_io);
   if (st.ok() && ssd->identity() == hdd->identity())
     st = Status::Error(EINVAL, "--ssd and --hdd are the same directory");
   if (!st.ok()) return fail(st);
@@ -168,7 +174,9 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   st = MkdirP(state);
   if (st.ok()) st = LockState(state, &lock_fd);
   std::unique_ptr<Store> store;
-  if (st.ok()) st = Store::Open(state, &store);
+  StoreOptions store_opt;
+  if (opt.map_size) store_opt.map_size = opt.map_size;
+  if (st.ok()) st = Store::Open(state, &store, store_opt);
   if (st.ok()) st = CheckIdentity(*store, *ssd, state);
   if (st.ok()) st = CheckIdentity(*store, *hdd, state);
   if (!st.ok()) return fail(st);

@@ -21,7 +21,6 @@ int64_t NowNs() {
 
 namespace {
 
-constexpr size_t kMapSize = size_t(64) << 30;  // sparse; bounds the namespace at 64 GiB
 constexpr char kNextInoKey[] = "next_ino";
 
 std::string InoStr(uint64_t ino) {
@@ -30,12 +29,12 @@ std::string InoStr(uint64_t ino) {
 
 }  // namespace
 
-Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out) {
+Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out, const StoreOptions& opt) {
   std::unique_ptr<Store> s(new Store());
   s->dbs_ = std::make_unique<Dbs>();
   int rc = mdb_env_create(&s->env_);
   if (rc == 0) rc = mdb_env_set_maxdbs(s->env_, 16);
-  if (rc == 0) rc = mdb_env_set_mapsize(s->env_, kMapSize);
+  if (rc == 0) rc = mdb_env_set_mapsize(s->env_, opt.map_size);
   if (rc == 0) rc = mdb_env_set_maxreaders(s->env_, 512);
   // NOSYNC: commits reach the page cache, which survives a daemon crash;
   // Sync() is what makes them durable against power loss (fsync, syncfs).

@@ -208,4 +208,23 @@ Status ParseFaultSpec(const std::string& spec, TierId* tier, FaultRule* rule) {
   return Status::Ok();
 }
 
+Status MakeFaultIos(const std::vector<std::string>& specs, std::shared_ptr<Io>* ssd,
+                    std::shared_ptr<Io>* hdd) {
+  std::vector<FaultRule> rules[2];
+  for (const std::string& spec : specs) {
+    TierId tier;
+    FaultRule rule;
+    Status st = ParseFaultSpec(spec, &tier, &rule);
+    if (!st.ok()) return st;
+    rules[size_t(tier)].push_back(rule);
+  }
+  std::shared_ptr<Io>* out[2] = {ssd, hdd};
+  for (size_t i = 0; i < 2; ++i) {
+    out[i]->reset();
+    if (!rules[i].empty())
+      *out[i] = std::make_shared<FaultIo>(std::make_shared<PosixIo>(), std::move(rules[i]));
+  }
+  return Status::Ok();
+}
+
 }  // namespace tierfs

@@ -92,4 +92,9 @@ class FaultIo : public IoWrapper {
 // only). EINVAL naming the part that is wrong.
 Status ParseFaultSpec(const std::string& spec, TierId* tier, FaultRule* rule);
 
+// The Io of each tier for the daemon: a FaultIo with the rules of `specs`
+// that name it, or null (PosixIo) for a tier no spec names.
+Status MakeFaultIos(const std::vector<std::string>& specs, std::shared_ptr<Io>* ssd,
+                    std::shared_ptr<Io>* hdd);
+
 }  // namespace tierfs
