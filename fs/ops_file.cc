@@ -72,6 +72,9 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     node.tier = c.TierForNewFile();
     st = c.store().Create(parent, name, node, &n);
   }
+  // ENOSPC is not logged by ReplyError (a full tier is the user's business),
+  // but a full state is the operator's: say which.
+  if (st.err() == ENOSPC) spdlog::warn("create: {}", st.message());
   if (!st.ok()) return c.ReplyError(req, st, "create");
   if (c.policy_runner()) c.policy_runner()->OnCreate(name);
   FileHandle* fh = c.NewHandle(n, fi->flags);
