@@ -118,16 +118,18 @@ TEST(FaultTest, FailingFsyncOnSsdReachesTheApplicationAndTheLog) {
 // fdatasync: the mover's own syncs of the HDD tier are fsyncs, so the
 // application's call is the first of its kind there.
 TEST(FaultTest, FailingFdatasyncOnHddReachesTheApplicationAndTheLog) {
-  TierfsMount fs(WithFaults({"ssd:pwrite:1:ENOSPC", "hdd:fdatasync:1:ENOSPC"}));
+  TierfsMount fs(WithFaults({"ssd:pwrite:1:ENOSPC", "hdd:fdatasync:1:EIO"}));
   ASSERT_TRUE(fs.Mount());
   int fd = OpenNew(fs, "f");
   ASSERT_GE(fd, 0);
   ASSERT_EQ(0, PwriteAll(fd, "data", 4, 0));
   EXPECT_EQ("hdd", GetTier(fs.path("f")));
   EXPECT_EQ(-1, fdatasync(fd));
-  EXPECT_EQ(ENOSPC, errno);
+  EXPECT_EQ(EIO, errno);
   EXPECT_EQ(0, fdatasync(fd));
+  const ino_t ino = Ino(fs.path("f"));
   close(fd);
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"fsync", fs.hdd() + "/", HexIno(ino)})) << fs.Log();
 }
 
 // Bug: fsync replied success when the object could not be opened (the HDD
