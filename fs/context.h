@@ -56,6 +56,9 @@ struct Options {
   double entry_timeout = 86400.0;
   double attr_timeout = 86400.0;
   double negative_timeout = 86400.0;
+  // Tests only: --inject-fault TIER:OP:N[+]:ERRNO rules (tiering/fault_io.h).
+  std::vector<std::string> inject_faults;
+  size_t map_size = 0;  // of the LMDB state (--map-size); 0: the default
 };
 
 // An open regular file. The object fd is opened lazily: a new file has no

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "tiering/fault_io.h"
+
 namespace tierfs {
 
 namespace {
@@ -144,12 +146,22 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   std::string mountpoint;
   Status st = CheckMountpoint(opt.mountpoint, &mountpoint);
   if (!st.ok()) return fail(st);
+  std::shared_ptr<Io> ssd_io, hdd_io;  // null: PosixIo; a FaultIo in tests
+  st = MakeFaultIos(opt.inject_faults, &ssd_io, &hdd_io);
+  for (const std::string& f : opt.inject_faults)
+    if (st.ok()) spdlog::warn("injecting fault {} (tests only)", f);
+  if (!st.ok()) return fail(st);
   const std::string state = opt.state_dir.empty() ? DefaultStateDir(opt.ssd_dir) : opt.state_dir;
   int lock_fd = -1;
   st = MkdirP(state);
   if (st.ok()) st = LockState(state, &lock_fd);
+  NamespaceOptions ns_opt;
+  ns_opt.name = opt.namespace_name;
+  if (opt.map_size) ns_opt.store.map_size = opt.map_size;
+  ns_opt.ssd_io = ssd_io;
+  ns_opt.hdd_io = hdd_io;
   OpenedNamespace ns;
-  if (st.ok()) st = OpenNamespace(state, opt.ssd_dir, opt.hdd_dir, opt.namespace_name, &ns);
+  if (st.ok()) st = OpenNamespace(state, opt.ssd_dir, opt.hdd_dir, ns_opt, &ns);
   if (!st.ok()) return fail(st);
 
   Policy policy;

@@ -141,6 +141,8 @@ int main(int argc, char** argv) {
        "send write-only opens through the kernel page cache too (default: direct, faster)")
       ("no-passthrough", po::bool_switch(&no_passthrough),
        "serve reads of read-only opens in tierfs (default: the kernel reads the tier itself)")
+      ("map-size", po::value(&opt.map_size)->value_name("BYTES"),
+       "most bytes the LMDB state may hold (default 64 GiB, sparse)")
       ("check-policy", po::value(&check_policy)->value_name("FILE"),
        "validate a policy file and exit (0: valid; 1: errors as file:line:column: reason)")
       ("print-default-policy", "print the built-in policy as a file to start from, and exit")
@@ -148,7 +150,9 @@ int main(int argc, char** argv) {
        "print what the running policy would do now to a mounted tree, rule by rule, and exit");
   // clang-format on
   po::options_description hidden;
-  hidden.add_options()("mountpoint", po::value(&opt.mountpoint));
+  // Tests only (tierfs(8), TESTING): fails chosen system calls of a tier.
+  hidden.add_options()("mountpoint", po::value(&opt.mountpoint))(
+      "inject-fault", po::value(&opt.inject_faults)->value_name("TIER:OP:N[+]:ERRNO"));
   po::options_description all;
   all.add(desc).add(hidden);
   po::positional_options_description pos;
@@ -180,7 +184,10 @@ int main(int argc, char** argv) {
   opt.watermarks_from_cli =
       !vm["ssd-high-watermark"].defaulted() || !vm["ssd-low-watermark"].defaulted();
   opt.direct_writes = !cached_writes;
-  opt.passthrough = !no_passthrough;
+  // Passthrough reads bypass the tiers' Io, where injected faults live.
+  opt.passthrough = !no_passthrough && opt.inject_faults.empty();
+  if (vm.count("map-size") && opt.map_size < (1 << 20))
+    return Fail("--map-size must be at least 1048576 bytes");
   opt.throttle_from_cli = !vm["move-bandwidth"].defaulted() || !vm["max-moves"].defaulted();
   tierfs::Status wst = tierfs::ParseFraction(high, &opt.watermarks.high);
   if (!wst.ok()) return Fail("--ssd-high-watermark: " + wst.message());

@@ -131,13 +131,14 @@ Status GetMetaOrEmpty(Store& store, const char* key, std::string* value) {
 }  // namespace
 
 Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
-                     const std::string& hdd_dir, const std::string& wanted_name,
+                     const std::string& hdd_dir, const NamespaceOptions& options,
                      OpenedNamespace* out) {
+  const std::string& wanted_name = options.name;
   if (!wanted_name.empty() && !Tier::ValidNamespaceName(wanted_name))
     return Status::Error(EINVAL, "bad --namespace '" + wanted_name +
                                      "': use 1-64 letters, digits, '.', '_' or '-', not "
                                      "starting with '.' or '-'");
-  Status st = Store::Open(state_dir, &out->store);
+  Status st = Store::Open(state_dir, &out->store, options.store);
   if (!st.ok()) return st;
   Store& store = *out->store;
   std::string name, state_id, known_ssd;
@@ -157,8 +158,8 @@ Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
     if (legacy) st = AdoptLegacyObjects(root, name);
     if (!st.ok()) return st;
   }
-  st = Tier::Open(TierId::kSsd, ssd_dir, name, &out->ssd);
-  if (st.ok()) st = Tier::Open(TierId::kHdd, hdd_dir, name, &out->hdd);
+  st = Tier::Open(TierId::kSsd, ssd_dir, name, &out->ssd, options.ssd_io);
+  if (st.ok()) st = Tier::Open(TierId::kHdd, hdd_dir, name, &out->hdd, options.hdd_io);
   if (!st.ok()) return st;
   if (out->ssd->identity() == out->hdd->identity())
     return Status::Error(EINVAL, "--ssd and --hdd are the same directory");

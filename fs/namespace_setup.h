@@ -28,9 +28,16 @@
 #include <string>
 
 #include "meta/store.h"
+#include "tiering/io.h"
 #include "tiering/tier.h"
 
 namespace tierfs {
+
+struct NamespaceOptions {
+  std::string name;  // --namespace: "" for the state's own, or a random one for a new state
+  StoreOptions store;
+  std::shared_ptr<Io> ssd_io, hdd_io;  // each tier's object calls (null: PosixIo)
+};
 
 struct OpenedNamespace {
   std::string name;
@@ -40,10 +47,9 @@ struct OpenedNamespace {
 };
 
 // Opens (creating on first use) the state in `state_dir` and the namespace's
-// directories on the tiers at `ssd_dir` and `hdd_dir`. `wanted_name` is
-// --namespace ("" for the state's own, or a random one for a new state).
+// directories on the tiers at `ssd_dir` and `hdd_dir`.
 Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
-                     const std::string& hdd_dir, const std::string& wanted_name,
+                     const std::string& hdd_dir, const NamespaceOptions& options,
                      OpenedNamespace* out);
 
 }  // namespace tierfs

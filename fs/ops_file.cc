@@ -1,13 +1,17 @@
 // create, open, read, write, release, fsync, fallocate,
 // copy_file_range, lseek: the data path. Bytes go straight between the
 // kernel and the inode's object on its tier; LMDB is touched only on
-// create, open with O_TRUNC, release after writes, and fsync.
+// create, open with O_TRUNC, release after writes, and fsync. Calls on an
+// object go through its tier's Io (tiering/io.h), so a test can fail them;
+// the paths that bypass an Io (libfuse's fd copy, copy_file_range) are
+// taken only when it is plain POSIX.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <shared_mutex>
 #include <vector>
 
@@ -68,6 +72,9 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     node.tier = c.TierForNewFile();
     st = c.store().Create(parent, name, node, &n);
   }
+  // ENOSPC is not logged by ReplyError (a full tier is the user's business),
+  // but a full state is the operator's: say which.
+  if (st.err() == ENOSPC) spdlog::warn("create: {}", st.message());
   if (!st.ok()) return c.ReplyError(req, st, "create");
   if (c.policy_runner()) c.policy_runner()->OnCreate(name);
   FileHandle* fh = c.NewHandle(n, fi->flags);
@@ -87,9 +94,11 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   Inode n;
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return st;
-  int fd = c.tier(n.tier).OpenObject(ino, O_WRONLY, &st);
+  const Tier& t = c.tier(n.tier);
+  int fd = t.OpenObject(ino, O_WRONLY, &st);
   if (fd >= 0) {
-    st = ftruncate(fd, 0) == 0 ? Status::Ok() : Status::Errno(errno, "truncate on open");
+    const int rc = t.io().Ftruncate(fd, 0);
+    st = rc == 0 ? Status::Ok() : Status::Errno(-rc, "truncate on open " + t.ObjectPath(ino));
     close(fd);
   } else if (st.err() == ENOENT) {
     st = Status::Ok();  // no object: already empty
@@ -147,12 +156,11 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   // in) a fresh buffer for every reply.
   thread_local std::vector<char> buf;
   if (buf.size() < size) buf.resize(size);
-  ssize_t n = pread(fd, buf.data(), size, off);
-  if (n < 0) {
-    return c.ReplyError(
-        req, Status::Errno(errno, "read " + c.tier(Handle(fi)->tier).ObjectPath(Handle(fi)->ino)),
-        "read");
-  }
+  const Tier& t = c.tier(Handle(fi)->tier);
+  ssize_t n = t.io().Pread(fd, buf.data(), size, off);
+  if (n < 0)
+    return c.ReplyError(req, Status::Errno(int(-n), "read " + t.ObjectPath(Handle(fi)->ino)),
+                        "read");
   fuse_reply_buf(req, buf.data(), n);
 }
 
@@ -161,6 +169,17 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
 ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t off, Status* st) {
   int fd = c.ObjectFd(fh, true, st);
   if (fd < 0) return -st->err();
+  const Tier& t = c.tier(fh.tier);
+  fuse_buf& src = in->buf[in->idx];
+  if (!t.io().IsPlainPosix() && !(src.flags & FUSE_BUF_IS_FD)) {
+    // Through the Io, from the request's buffer (splice is off: Init), and
+    // `in` advanced past what was written as fuse_buf_copy would.
+    const size_t n = std::min(len, src.size - in->off);
+    ssize_t w = t.io().Pwrite(fd, static_cast<const char*>(src.mem) + in->off, n, off);
+    if (w < 0) *st = Status::Errno(int(-w), "write " + t.ObjectPath(fh.ino));
+    if (w > 0) in->off += size_t(w);
+    return w;
+  }
   fuse_bufvec out = FUSE_BUFVEC_INIT(len);
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = fd;
@@ -226,9 +245,15 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   FileHandle& fh = *Handle(fi);
   Status st;
   int fd = c.ObjectFd(fh, false, &st);
-  if (fd >= 0 && (datasync ? fdatasync(fd) : fsync(fd)) != 0)
-    return c.ReplyError(req, Status::Errno(errno, "fsync " + c.tier(fh.tier).ObjectPath(fh.ino)),
-                        "fsync");
+  // No object (never written): nothing to sync. Any other failure to open
+  // it (an unhealthy tier) means its bytes may not be durable: say so.
+  if (fd < 0 && st.err() != ENOENT) return c.ReplyError(req, st, "fsync");
+  if (fd >= 0) {
+    const Tier& t = c.tier(fh.tier);
+    const int rc = datasync ? t.io().Fdatasync(fd) : t.io().Fsync(fd);
+    if (rc != 0)
+      return c.ReplyError(req, Status::Errno(-rc, "fsync " + t.ObjectPath(fh.ino)), "fsync");
+  }
   // The metadata that names the object must be as durable as its bytes.
   st = RecordSize(c, fh);
   if (st.ok()) st = c.store().Sync();
@@ -243,18 +268,26 @@ void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_
   Status st;
   int fd = c.ObjectFd(fh, true, &st);
   if (fd < 0) return c.ReplyError(req, st, "fallocate");
-  if (fallocate(fd, mode, off, len) != 0) return (void)fuse_reply_err(req, errno);
+  const Tier& t = c.tier(fh.tier);
+  const int rc = t.io().Fallocate(fd, mode, off, len);
+  if (rc != 0)
+    return c.ReplyError(req, Status::Errno(-rc, "fallocate " + t.ObjectPath(fh.ino)), "fallocate");
   c.table().NoteWrite(*fh.live);
   fh.wrote = true;
   fuse_reply_err(req, 0);
 }
 
-// Copies in 1 MiB steps when the tiers are different filesystems.
-ssize_t CopyByReadWrite(int in, off_t off_in, int out, off_t off_out, size_t len) {
+// Copies up to 1 MiB when the tiers are different filesystems (or either
+// Io is not plain POSIX): the bytes copied, or -errno; `reading` tells
+// which side failed.
+ssize_t CopyByReadWrite(Io& in_io, int in, off_t off_in, Io& out_io, int out, off_t off_out,
+                        size_t len, bool* reading) {
   std::vector<char> buf(std::min<size_t>(len, 1 << 20));
-  ssize_t n = pread(in, buf.data(), buf.size(), off_in);
+  *reading = true;
+  ssize_t n = in_io.Pread(in, buf.data(), buf.size(), off_in);
   if (n <= 0) return n;
-  return pwrite(out, buf.data(), n, off_out);
+  *reading = false;
+  return out_io.Pwrite(out, buf.data(), size_t(n), off_out);
 }
 
 void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
@@ -268,10 +301,23 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
   int out = c.ObjectFd(*Handle(fi_out), true, &st);
   if (out < 0) return c.ReplyError(req, st, "copy_file_range");
-  ssize_t n = copy_file_range(in, &off_in, out, &off_out, len, flags);
-  if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP))
-    n = CopyByReadWrite(in, off_in, out, off_out, len);
-  if (n < 0) return (void)fuse_reply_err(req, errno);
+  FileHandle& hin = *Handle(fi_in);
+  FileHandle& hout = *Handle(fi_out);
+  const Tier& tin = c.tier(hin.tier);
+  const Tier& tout = c.tier(hout.tier);
+  bool reading = false;
+  ssize_t n = -EXDEV;
+  if (tin.io().IsPlainPosix() && tout.io().IsPlainPosix()) {
+    n = copy_file_range(in, &off_in, out, &off_out, len, flags);
+    if (n < 0) n = -errno;
+  }
+  if (n == -EXDEV || n == -EOPNOTSUPP)
+    n = CopyByReadWrite(tin.io(), in, off_in, tout.io(), out, off_out, len, &reading);
+  if (n < 0) {
+    const std::string what =
+        reading ? "read " + tin.ObjectPath(hin.ino) : "copy to " + tout.ObjectPath(hout.ino);
+    return c.ReplyError(req, Status::Errno(int(-n), what), "copy_file_range");
+  }
   c.table().NoteWrite(*Handle(fi_out)->live);
   Handle(fi_out)->wrote = true;
   fuse_reply_write(req, n);
@@ -280,10 +326,16 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
 void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Status st;
-  int fd = c.ObjectFd(*Handle(fi), false, &st);
-  if (fd < 0) return (void)fuse_reply_err(req, st.err() == ENOENT ? ENXIO : st.err());
+  FileHandle& fh = *Handle(fi);
+  int fd = c.ObjectFd(fh, false, &st);
+  // No object: an empty file, where every SEEK_DATA/SEEK_HOLE is past the end.
+  if (fd < 0 && st.err() == ENOENT)
+    st = Status::Error(ENXIO, "lseek of inode " + std::to_string(fh.ino) + ": no data");
+  if (fd < 0) return c.ReplyError(req, st, "lseek");
   off_t res = lseek(fd, off, whence);
-  if (res < 0) return (void)fuse_reply_err(req, errno);
+  if (res < 0)
+    return c.ReplyError(req, Status::Errno(errno, "lseek " + c.tier(fh.tier).ObjectPath(fh.ino)),
+                        "lseek");
   fuse_reply_lseek(req, res);
 }
 

@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -21,7 +22,6 @@ int64_t NowNs() {
 
 namespace {
 
-constexpr size_t kMapSize = size_t(64) << 30;  // sparse; bounds the namespace at 64 GiB
 constexpr char kNextInoKey[] = "next_ino";
 
 std::string InoStr(uint64_t ino) {
@@ -30,12 +30,12 @@ std::string InoStr(uint64_t ino) {
 
 }  // namespace
 
-Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out) {
+Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out, const StoreOptions& opt) {
   std::unique_ptr<Store> s(new Store());
   s->dbs_ = std::make_unique<Dbs>();
   int rc = mdb_env_create(&s->env_);
   if (rc == 0) rc = mdb_env_set_maxdbs(s->env_, 16);
-  if (rc == 0) rc = mdb_env_set_mapsize(s->env_, kMapSize);
+  if (rc == 0) rc = mdb_env_set_mapsize(s->env_, opt.map_size);
   if (rc == 0) rc = mdb_env_set_maxreaders(s->env_, 512);
   // NOSYNC: commits reach the page cache, which survives a daemon crash;
   // Sync() is what makes them durable against power loss (fsync, syncfs).
@@ -44,6 +44,7 @@ Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out) {
   // would kill the daemon with SIGBUS instead of failing a commit (ENOSPC).
   if (rc == 0) rc = mdb_env_open(s->env_, dir.c_str(), MDB_NOSYNC | MDB_NOTLS, 0600);
   if (rc != 0) return LmdbError(rc, "open LMDB environment in " + dir);
+  s->dir_ = dir;
   int dead = 0;
   mdb_reader_check(s->env_, &dead);  // slots of a killed daemon
 
@@ -68,6 +69,37 @@ Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out) {
   if (!st.ok()) return st;
   *out = std::move(s);
   return Status::Ok();
+}
+
+Status Store::CheckRoom(const char* what) {
+  MDB_envinfo info;
+  MDB_stat stat;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0 || stat.ms_psize == 0)
+    return Status::Ok();  // cannot tell: LMDB itself still refuses a full map
+  const uint64_t total = info.me_mapsize / stat.ms_psize;
+  const uint64_t reserve = std::clamp<uint64_t>(total / 8, 64, 16384);
+  const uint64_t untouched = total > info.me_last_pgno + 1 ? total - info.me_last_pgno - 1 : 0;
+  if (untouched >= reserve) return Status::Ok();
+  // Near the end of the map: add the pages on LMDB's free list (each record
+  // of the free DB is a page list whose first word is its length).
+  uint64_t reusable = 0;
+  ReadTxn txn(env_);
+  if (txn.begin().ok()) {
+    MDB_cursor* c = nullptr;
+    if (mdb_cursor_open(txn.get(), 0, &c) == 0) {
+      MDB_val k, v;
+      for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+           rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+        if (v.mv_size >= sizeof(size_t)) reusable += *static_cast<const size_t*>(v.mv_data);
+      mdb_cursor_close(c);
+    }
+  }
+  if (untouched + reusable >= reserve) return Status::Ok();
+  return Status::Error(ENOSPC,
+                       std::string(what) + ": the LMDB state in " + dir_ + " is full (" +
+                           std::to_string(untouched + reusable) + " of " + std::to_string(total) +
+                           " pages free, " + std::to_string(reserve) +
+                           " kept for removals; see --map-size): remove files to make room");
 }
 
 Store::~Store() {
@@ -129,6 +161,7 @@ Status Store::ReadSymlink(uint64_t ino, std::string* target) {
 
 Status Store::Create(uint64_t parent, const std::string& name, const NewNode& node, Inode* out) {
   Status st = CheckName(name);
+  if (st.ok()) st = CheckRoom(("create " + name).c_str());
   if (!st.ok()) return st;
   WriteTxn txn(env_);
   st = txn.begin();
@@ -174,6 +207,7 @@ Status Store::Create(uint64_t parent, const std::string& name, const NewNode& no
 
 Status Store::Link(uint64_t ino, uint64_t new_parent, const std::string& new_name, Inode* out) {
   Status st = CheckName(new_name);
+  if (st.ok()) st = CheckRoom(("link " + new_name).c_str());
   if (!st.ok()) return st;
   WriteTxn txn(env_);
   st = txn.begin();

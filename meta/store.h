@@ -45,11 +45,20 @@ struct Removed {
   uint32_t nlink = 0;  // links left; 0 means the inode is now an orphan
 };
 
+struct StoreOptions {
+  // The LMDB map: the most the namespace can hold (sparse: costs nothing
+  // until used). Creates, links and xattr writes are refused with ENOSPC
+  // while less than a reserve of it is left (Store::CheckRoom), so that
+  // unlink, rmdir and the like, which need free pages too, always work.
+  size_t map_size = size_t(64) << 30;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the environment in `dir`. The root directory
   // (inode 1) is created on first open, 0755 and owned by the caller.
-  static Status Open(const std::string& dir, std::unique_ptr<Store>* out);
+  static Status Open(const std::string& dir, std::unique_ptr<Store>* out,
+                     const StoreOptions& opt = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -169,7 +178,14 @@ class Store {
 
  private:
   Store() = default;
+  // ENOSPC naming the state when fewer pages than the reserve (1/8 of the
+  // map, 64 pages to 64 MiB) are left for `what` (a create, link or xattr
+  // write): LMDB copies every page it changes, so a delete needs free
+  // pages too, and a map filled to the last page could not even unlink.
+  // Pages LMDB may reuse (its free list) count as free.
+  Status CheckRoom(const char* what);
   MDB_env* env_ = nullptr;
+  std::string dir_;
   std::unique_ptr<Dbs> dbs_;
   std::atomic<uint64_t> reserved_end_{0};  // of the last ReserveSpace
 };

@@ -10,8 +10,10 @@ static std::string XattrKey(uint64_t ino, const std::string& name) {
 }
 
 Status Store::SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags) {
+  Status st = CheckRoom(("set extended attribute " + name).c_str());
+  if (!st.ok()) return st;
   WriteTxn txn(env_);
-  Status st = txn.begin();
+  st = txn.begin();
   if (!st.ok()) return st;
   MDB_txn* t = txn.get();
   Inode n;

@@ -183,8 +183,9 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   if (out.fd < 0) return Fail(MoveStep::kCopy, st);
   // Reserves the space up front: ENOSPC now, not after most of the copy, and
   // one contiguous extent on a rotating disk.
-  if (size > 0 && fallocate(out.fd, 0, 0, off_t(size)) != 0 && errno != EOPNOTSUPP)
-    return Fail(MoveStep::kCopy, Status::Errno(errno, "preallocate " + tmp));
+  const int prealloc = size > 0 ? to_.io().Fallocate(out.fd, 0, 0, off_t(size)) : 0;
+  if (prealloc != 0 && prealloc != -EOPNOTSUPP)
+    return Fail(MoveStep::kCopy, Status::Errno(-prealloc, "preallocate " + tmp));
 
   CopyParams p;
   p.queue_depth = opt_.queue_depth;
@@ -195,6 +196,8 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   p.src_name = from_.ObjectPath(ino_);
   p.dst_name = tmp;
   p.direct_out = direct;
+  p.in_io = &from_.io();
+  p.out_io = &to_.io();
   st = CopyAndHash(in.fd, out.fd, size, p, &r->checksum);
   if (!st.ok()) return Fail(MoveStep::kCopy, st);
   r->bytes = size;
@@ -204,7 +207,8 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   const struct timespec times[2] = {source_.st_atim, source_.st_mtim};
   if (futimens(out.fd, times) != 0)
     return Fail(MoveStep::kCopy, Status::Errno(errno, "set times of " + tmp));
-  if (fsync(out.fd) != 0) return Fail(MoveStep::kFsync, Status::Errno(errno, "fsync " + tmp));
+  const int synced = to_.io().Fsync(out.fd);
+  if (synced != 0) return Fail(MoveStep::kFsync, Status::Errno(-synced, "fsync " + tmp));
   if (Crash(MoveStep::kFsync, crash)) return *crash;
 
   // Read back what landed: from the medium when the copy was direct, else
@@ -214,6 +218,7 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   v.queue_depth = opt_.queue_depth;
   v.chunk_bytes = opt_.chunk_bytes;
   v.src_name = tmp;
+  v.in_io = &to_.io();
   uint64_t check = 0;
   st = ReadAndHash(out.fd, size, v, &check);
   if (!st.ok()) return Fail(MoveStep::kVerify, st);

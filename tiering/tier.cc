@@ -59,7 +59,7 @@ bool Tier::ValidNamespaceName(const std::string& name) {
 }
 
 Status Tier::Open(TierId id, const std::string& root, const std::string& ns,
-                  std::unique_ptr<Tier>* out) {
+                  std::unique_ptr<Tier>* out, std::shared_ptr<Io> io) {
   const std::string what = std::string(TierName(id)) + " tier " + root;
   if (!ValidNamespaceName(ns)) return Status::Error(EINVAL, "bad namespace name '" + ns + "'");
   struct stat st;
@@ -72,6 +72,7 @@ Status Tier::Open(TierId id, const std::string& root, const std::string& ns,
   t->ns_dir_ = root + "/" + NamespaceRelPath(ns);
   t->tier_fd_ = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t->tier_fd_ < 0) return Status::Errno(errno, "open " + what);
+  t->io_ = io ? std::move(io) : std::make_shared<PosixIo>();
   t->root_dev_ = st.st_dev;
   t->root_ino_ = st.st_ino;
   for (const std::string& dir : {std::string("ns"), NamespaceRelPath(ns)}) {
@@ -134,9 +135,9 @@ std::string Tier::ObjectRelPath(uint64_t ino) {
 }
 
 int Tier::OpenObject(uint64_t ino, int flags, Status* st) const {
-  int fd = openat(root_fd_, ObjectRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) *st = Status::Errno(errno, std::string("open object ") + ObjectPath(ino));
-  return fd;
+  int fd = io_->OpenAt(root_fd_, ObjectRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) *st = Status::Errno(-fd, std::string("open object ") + ObjectPath(ino));
+  return fd < 0 ? -1 : fd;
 }
 
 Status Tier::StatObject(uint64_t ino, struct stat* out) const {
@@ -146,8 +147,9 @@ Status Tier::StatObject(uint64_t ino, struct stat* out) const {
 }
 
 Status Tier::RemoveObject(uint64_t ino) const {
-  if (unlinkat(root_fd_, ObjectRelPath(ino).c_str(), 0) != 0 && errno != ENOENT && errno != ENOTDIR)
-    return Status::Errno(errno, "remove object " + ObjectPath(ino));
+  const int rc = io_->UnlinkAt(root_fd_, ObjectRelPath(ino).c_str(), 0);
+  if (rc != 0 && rc != -ENOENT && rc != -ENOTDIR)
+    return Status::Errno(-rc, "remove object " + ObjectPath(ino));
   return Status::Ok();
 }
 
@@ -156,31 +158,34 @@ std::string Tier::TempRelPath(uint64_t ino) {
 }
 
 int Tier::OpenTemp(uint64_t ino, int flags, Status* st) const {
-  int fd = openat(root_fd_, TempRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) *st = Status::Errno(errno, std::string("open temporary object ") + TempPath(ino));
-  return fd;
+  int fd = io_->OpenAt(root_fd_, TempRelPath(ino).c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) *st = Status::Errno(-fd, std::string("open temporary object ") + TempPath(ino));
+  return fd < 0 ? -1 : fd;
 }
 
 Status Tier::RemoveTemp(uint64_t ino) const {
-  if (unlinkat(root_fd_, TempRelPath(ino).c_str(), 0) != 0 && errno != ENOENT && errno != ENOTDIR)
-    return Status::Errno(errno, "remove temporary object " + TempPath(ino));
+  const int rc = io_->UnlinkAt(root_fd_, TempRelPath(ino).c_str(), 0);
+  if (rc != 0 && rc != -ENOENT && rc != -ENOTDIR)
+    return Status::Errno(-rc, "remove temporary object " + TempPath(ino));
   return Status::Ok();
 }
 
 Status Tier::CommitTemp(uint64_t ino) const {
   const std::string rel = ObjectRelPath(ino);
-  if (renameat(root_fd_, TempRelPath(ino).c_str(), root_fd_, rel.c_str()) != 0)
-    return Status::Errno(errno, "rename " + TempPath(ino) + " into place");
+  int rc = io_->RenameAt(root_fd_, TempRelPath(ino).c_str(), root_fd_, rel.c_str());
+  if (rc != 0) return Status::Errno(-rc, "rename " + TempPath(ino) + " into place");
   const std::string dir = rel.substr(0, rel.rfind('/'));
-  int fd = openat(root_fd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::Errno(errno, "open " + ns_dir_ + "/" + dir);
-  Status st = fsync(fd) == 0 ? Status::Ok() : Status::Errno(errno, "fsync " + ns_dir_ + "/" + dir);
+  int fd = io_->OpenAt(root_fd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return Status::Errno(-fd, "open " + ns_dir_ + "/" + dir);
+  rc = io_->Fsync(fd);
+  Status st = rc == 0 ? Status::Ok() : Status::Errno(-rc, "fsync " + ns_dir_ + "/" + dir);
   close(fd);
   return st;
 }
 
 Status Tier::StatFs(struct statvfs* out) const {
-  if (fstatvfs(tier_fd_, out) != 0) return Status::Errno(errno, std::string("statfs ") + name());
+  const int rc = io_->Fstatvfs(tier_fd_, out);
+  if (rc != 0) return Status::Errno(-rc, std::string("statfs ") + name());
   return Status::Ok();
 }
 
@@ -205,8 +210,8 @@ Status Tier::CheckHealth() const {
   if (faccessat(tier_fd_, kIdentityFile, R_OK, 0) != 0)
     return Status::Error(EIO, what + ": identity file unreadable: " + std::strerror(errno));
   struct statvfs v;
-  if (fstatvfs(tier_fd_, &v) != 0)
-    return Status::Error(EIO, what + ": statfs: " + std::strerror(errno));
+  const int rc = io_->Fstatvfs(tier_fd_, &v);
+  if (rc != 0) return Status::Error(EIO, what + ": statfs: " + std::strerror(-rc));
   if (v.f_flag & ST_RDONLY) return Status::Error(EIO, what + " is read-only");
   return Status::Ok();
 }

@@ -7,6 +7,8 @@
 //
 // Each tier root carries a `tierfs.id` file with a random identity, so the
 // state (LMDB) can refuse to be used with another pair of tiers.
+// Every system call on the tier's objects goes through the tier's Io
+// (tiering/io.h): PosixIo, or a FaultIo in tests, so faults hit one tier.
 // Thread-safety: all methods are safe to call concurrently.
 // Errors name the tier and the object path.
 #pragma once
@@ -20,17 +22,19 @@
 
 #include "meta/inode.h"
 #include "meta/status.h"
+#include "tiering/io.h"
 
 namespace tierfs {
 
 class Tier {
  public:
   // Opens an existing directory as tier `id` for namespace `ns` (a valid
-  // NamespaceName), creating the namespace's object fan-out and the tier's
+  // namespace name), creating the namespace's object fan-out and the tier's
   // identity file on first use. ENOENT/ENOTDIR when `root` is not a usable
-  // directory, EINVAL for a bad namespace name.
+  // directory, EINVAL for a bad namespace name. `io` makes the object calls
+  // (null: PosixIo).
   static Status Open(TierId id, const std::string& root, const std::string& ns,
-                     std::unique_ptr<Tier>* out);
+                     std::unique_ptr<Tier>* out, std::shared_ptr<Io> io = nullptr);
   // Whether `name` may name a namespace: 1-64 of [A-Za-z0-9._-], not
   // starting with '.' or '-'.
   static bool ValidNamespaceName(const std::string& name);
@@ -49,6 +53,9 @@ class Tier {
   // Whether the namespace directory holds any object or temporary object
   // (regular file below objects/); `found` names the first one seen.
   Status HasObjects(bool* any, std::string* found) const;
+  // The calls on this tier's objects; the data path and the mover use it
+  // for I/O on descriptors OpenObject/OpenTemp returned.
+  Io& io() const { return *io_; }
 
   // Path of an inode's object relative to the namespace directory.
   static std::string ObjectRelPath(uint64_t ino);
@@ -95,6 +102,7 @@ class Tier {
   std::string identity_;
   std::string ns_;
   std::string ns_dir_;
+  std::shared_ptr<Io> io_;
   int tier_fd_ = -1;  // the tier root: identity file, health, statfs
   int root_fd_ = -1;  // the namespace directory: every object path is relative to it
   dev_t root_dev_ = 0;

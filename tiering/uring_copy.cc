@@ -66,8 +66,22 @@ size_t WriteLength(const CopyParams& p, char* buf, size_t len) {
   return PageUp(len);
 }
 
-// The fallback: one buffer, synchronous, same pacing and hashing. `out` < 0:
-// hash only.
+bool Plain(const Io* io) {
+  return io == nullptr || io->IsPlainPosix();
+}
+ssize_t ReadAt(const CopyParams& p, int fd, void* buf, size_t n, off_t off) {
+  if (p.in_io) return p.in_io->Pread(fd, buf, n, off);
+  ssize_t r = pread(fd, buf, n, off);
+  return r < 0 ? -errno : r;
+}
+ssize_t WriteAt(const CopyParams& p, int fd, const void* buf, size_t n, off_t off) {
+  if (p.out_io) return p.out_io->Pwrite(fd, buf, n, off);
+  ssize_t r = pwrite(fd, buf, n, off);
+  return r < 0 ? -errno : r;
+}
+
+// The fallback (no io_uring, or an Io that is not plain POSIX): one buffer,
+// synchronous, same pacing and hashing. `out` < 0: hash only.
 Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, size_t chunk,
                 XXH3_state_t* h) {
   for (uint64_t off = 0; off < size;) {
@@ -75,18 +89,18 @@ Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, 
     const size_t len = size_t(std::min<uint64_t>(chunk, size - off));
     if (p.throttle) p.throttle->Pace(len);
     for (size_t done = 0; done < len;) {
-      ssize_t n = pread(in, buf + done, ReadLength(len) - done, off_t(off + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status::Errno(errno, "read " + p.src_name);
+      ssize_t n = ReadAt(p, in, buf + done, ReadLength(len) - done, off_t(off + done));
+      if (n == -EINTR) continue;
+      if (n < 0) return Status::Errno(int(-n), "read " + p.src_name);
       if (n == 0) return EndedEarly(p, out >= 0);
       done += size_t(n);
     }
     XXH3_64bits_update(h, buf, len);
     const size_t wlen = out < 0 ? 0 : WriteLength(p, buf, len);
     for (size_t done = 0; done < wlen;) {
-      ssize_t n = pwrite(out, buf + done, wlen - done, off_t(off + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Status::Errno(n < 0 ? errno : EIO, "write " + p.dst_name);
+      ssize_t n = WriteAt(p, out, buf + done, wlen - done, off_t(off + done));
+      if (n == -EINTR) continue;
+      if (n <= 0) return Status::Errno(n < 0 ? int(-n) : EIO, "write " + p.dst_name);
       done += size_t(n);
     }
     off += len;
@@ -218,7 +232,7 @@ Status Run(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) 
   HashState h;
   Status st;
   io_uring ring;
-  if (io_uring_queue_init(depth, &ring, 0) == 0) {
+  if (Plain(p.in_io) && Plain(p.out_io) && io_uring_queue_init(depth, &ring, 0) == 0) {
     bool stranded = false;
     st = CopyUring(&ring, in, out, size, p, bufs->data(), chunk, depth, h.s, &stranded);
     io_uring_queue_exit(&ring);
@@ -229,8 +243,11 @@ Status Run(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) 
     st = CopySync(in, out, size, p, bufs->data(), chunk, h.s);
   }
   // A padded direct write left the file longer than the source.
-  if (st.ok() && out >= 0 && p.direct_out && size % kPage != 0 && ftruncate(out, off_t(size)) != 0)
-    st = Status::Errno(errno, "truncate " + p.dst_name);
+  if (st.ok() && out >= 0 && p.direct_out && size % kPage != 0) {
+    const int rc = p.out_io ? p.out_io->Ftruncate(out, off_t(size))
+                            : (ftruncate(out, off_t(size)) == 0 ? 0 : -errno);
+    if (rc != 0) st = Status::Errno(-rc, "truncate " + p.dst_name);
+  }
   if (st.ok()) *hash = XXH3_64bits_digest(h.s);
   return st;
 }

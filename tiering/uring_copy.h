@@ -9,6 +9,11 @@
 // are padded to whole pages (a direct write's padding is truncated away), so
 // a move copies without the page cache and the CPU copies each byte once.
 // ReadAndHash is the same machine without the writes: the read-back check.
+// The reads and writes go through the Io of each side (tiering/io.h) when
+// one is given and it is not plain POSIX (a FaultIo in tests): io_uring
+// would bypass it, so such a copy takes the synchronous pread/pwrite path
+// through the Io instead, and an injected fault or corrupted read hits the
+// copy exactly as asked. With plain POSIX (or no Io) nothing changes.
 // Nothing here knows about tiers or LMDB; the caller names the files.
 // Thread-safety: independent calls may run concurrently (each has its ring).
 #pragma once
@@ -19,6 +24,7 @@
 #include <string>
 
 #include "meta/status.h"
+#include "tiering/io.h"
 #include "tiering/throttle.h"
 
 namespace tierfs {
@@ -30,6 +36,8 @@ struct CopyParams {
   const std::function<bool()>* should_abort = nullptr;  // polled before each chunk
   std::string src_name, dst_name;                       // for error messages
   bool direct_out = false;  // `out` is O_DIRECT: write whole pages, then truncate to size
+  Io* in_io = nullptr;      // reads of `in` (null: plain POSIX)
+  Io* out_io = nullptr;     // writes and the final truncate of `out` (null: plain POSIX)
 };
 
 // Errors: ECANCELED when should_abort said so or the source turned out

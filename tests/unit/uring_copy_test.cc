@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <string>
 
+#include "tiering/fault_io.h"
+
 namespace tierfs {
 namespace {
 
@@ -110,6 +112,41 @@ TEST_F(UringCopyTest, CopyOfASourceThatShrankIsCancelled) {
   uint64_t hash = 0;
   Status st = CopyAndHash(in, out, content.size() + 4096, p, &hash);
   EXPECT_EQ(ECANCELED, st.err()) << st.message();
+  close(in);
+  close(out);
+}
+
+// With an Io that is not plain POSIX the copy goes through it (not
+// io_uring): exact, padded direct writes truncated through it too, and its
+// faults reach the caller naming the file.
+TEST_F(UringCopyTest, CopyThroughAnIoUsesItAndReportsItsFaults) {
+  const std::string content = Content((2 << 20) + 4097, 9);
+  int in = WriteFile("src", content);
+  int out = OpenDirect("dst", O_RDWR | O_CREAT | O_TRUNC);
+  if (out < 0) GTEST_SKIP() << "no O_DIRECT under /tmp";
+  FaultIo io(std::make_shared<PosixIo>());
+  CopyParams p;
+  p.direct_out = true;
+  p.chunk_bytes = 1 << 20;
+  p.src_name = "src";
+  p.dst_name = "dst";
+  p.in_io = &io;
+  p.out_io = &io;
+  uint64_t hash = 0;
+  Status st = CopyAndHash(in, out, content.size(), p, &hash);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(XXH3_64bits(content.data(), content.size()), hash);
+  EXPECT_TRUE(ReadAll("dst") == content);
+  EXPECT_EQ(3u, io.Calls(IoOp::kPwrite));
+  EXPECT_EQ(1u, io.Calls(IoOp::kFtruncate));
+  io.AddRule({IoOp::kPwrite, 2, false, EIO, false});
+  st = CopyAndHash(in, out, content.size(), p, &hash);
+  EXPECT_EQ(EIO, st.err());
+  EXPECT_NE(std::string::npos, st.message().find("write dst")) << st.message();
+  io.AddRule({IoOp::kPread, 1, false, ENOMEM, false});
+  st = ReadAndHash(in, content.size(), p, &hash);
+  EXPECT_EQ(ENOMEM, st.err());
+  EXPECT_NE(std::string::npos, st.message().find("read src")) << st.message();
   close(in);
   close(out);
 }

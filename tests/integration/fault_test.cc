@@ -1,0 +1,185 @@
+// Faults on one tier (--inject-fault, tiering/fault_io.h) and an unusable
+// tier, seen through the mount: the application gets the errno, the daemon
+// log names the object, and nothing reports success it did not have.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+// How an object's file name ends: its inode number in hex.
+std::string HexIno(ino_t ino) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "/%llx", static_cast<unsigned long long>(ino));
+  return buf;
+}
+
+// Whether the log has a line with all of `parts` in it.
+bool LogLineHas(const std::string& log, const std::vector<std::string>& parts) {
+  size_t start = 0;
+  while (start < log.size()) {
+    size_t end = log.find('\n', start);
+    if (end == std::string::npos) end = log.size();
+    const std::string line = log.substr(start, end - start);
+    bool all = true;
+    for (const std::string& p : parts) all = all && line.find(p) != std::string::npos;
+    if (all) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+MountOptions WithFaults(const std::vector<std::string>& faults) {
+  MountOptions o;
+  for (const std::string& f : faults) {
+    o.extra_args.push_back("--inject-fault");
+    o.extra_args.push_back(f);
+  }
+  return o;
+}
+
+// A write-only open is served direct (each write(2) reaches tierfs).
+int OpenNew(TierfsMount& fs, const std::string& name) {
+  return open(fs.path(name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+TEST(FaultTest, FailingWriteOnSsdReachesTheApplicationAndTheLog) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:1:EIO"}));
+  ASSERT_TRUE(fs.Mount());
+  int fd = OpenNew(fs, "f");
+  ASSERT_GE(fd, 0);
+  const std::string data = Pattern(8192, 1);
+  EXPECT_EQ(-1, write(fd, data.data(), data.size()));
+  EXPECT_EQ(EIO, errno);
+  // Only the first write failed: the file works on.
+  EXPECT_EQ(0, PwriteAll(fd, data.data(), data.size(), 0));
+  const ino_t ino = Ino(fs.path("f"));
+  ASSERT_EQ(0, close(fd));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(fs.path("f"), &got));
+  EXPECT_TRUE(got == data);
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"write", fs.ssd() + "/", HexIno(ino), "Input/output error"}))
+      << fs.Log();
+}
+
+// ENOSPC on the SSD tier is not the application's error: the file spills to
+// the HDD tier and the write succeeds there.
+TEST(FaultTest, NoSpaceOnSsdWriteSpillsToHdd) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:1:ENOSPC"}));
+  ASSERT_TRUE(fs.Mount());
+  const std::string data = Pattern(100000, 2);
+  ASSERT_EQ(0, WriteFile(fs.path("f"), data));
+  EXPECT_EQ("hdd", GetTier(fs.path("f")));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(fs.path("f"), &got));
+  EXPECT_TRUE(got == data);
+}
+
+// A file spilled to the HDD tier whose write there fails: the HDD tier's
+// errno reaches the application.
+TEST(FaultTest, FailingWriteOnHddReachesTheApplicationAndTheLog) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:1:ENOSPC", "hdd:pwrite:1:EIO"}));
+  ASSERT_TRUE(fs.Mount());
+  int fd = OpenNew(fs, "f");
+  ASSERT_GE(fd, 0);
+  const std::string data = Pattern(4096, 3);
+  EXPECT_EQ(-1, write(fd, data.data(), data.size()));
+  EXPECT_EQ(EIO, errno);
+  EXPECT_EQ(0, PwriteAll(fd, data.data(), data.size(), 0));
+  const ino_t ino = Ino(fs.path("f"));
+  ASSERT_EQ(0, close(fd));
+  EXPECT_EQ("hdd", GetTier(fs.path("f")));
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"write", fs.hdd() + "/", HexIno(ino), "Input/output error"}))
+      << fs.Log();
+}
+
+TEST(FaultTest, FailingFsyncOnSsdReachesTheApplicationAndTheLog) {
+  TierfsMount fs(WithFaults({"ssd:fsync:1:EIO"}));
+  ASSERT_TRUE(fs.Mount());
+  int fd = OpenNew(fs, "f");
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, PwriteAll(fd, "data", 4, 0));
+  EXPECT_EQ(-1, fsync(fd));
+  EXPECT_EQ(EIO, errno);
+  EXPECT_EQ(0, fsync(fd)) << "only the first fsync was to fail";
+  const ino_t ino = Ino(fs.path("f"));
+  close(fd);
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"fsync", fs.ssd() + "/", HexIno(ino)})) << fs.Log();
+}
+
+// fdatasync: the mover's own syncs of the HDD tier are fsyncs, so the
+// application's call is the first of its kind there.
+TEST(FaultTest, FailingFdatasyncOnHddReachesTheApplicationAndTheLog) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:1:ENOSPC", "hdd:fdatasync:1:EIO"}));
+  ASSERT_TRUE(fs.Mount());
+  int fd = OpenNew(fs, "f");
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, PwriteAll(fd, "data", 4, 0));
+  EXPECT_EQ("hdd", GetTier(fs.path("f")));
+  EXPECT_EQ(-1, fdatasync(fd));
+  EXPECT_EQ(EIO, errno);
+  EXPECT_EQ(0, fdatasync(fd));
+  const ino_t ino = Ino(fs.path("f"));
+  close(fd);
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"fsync", fs.hdd() + "/", HexIno(ino)})) << fs.Log();
+}
+
+// Bug: fsync replied success when the object could not be opened (the HDD
+// tier gone); fallocate, copy_file_range and lseek replied errno without
+// logging what failed.
+TEST(FaultTest, UnusableHddTierFailsFsyncAndLseekWithEio) {
+  MountOptions o;
+  o.extra_args = {"--no-passthrough"};  // a read-only open then opens nothing yet
+  TierfsMount fs(o);
+  ASSERT_TRUE(fs.Mount());
+  ASSERT_EQ(0, WriteFile(fs.path("f"), "archived bytes"));
+  ASSERT_EQ(0, SetTier(fs.path("f"), "hdd"));
+  int fd = open(fs.path("f").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const std::string away = fs.hdd() + ".away";
+  ASSERT_EQ(0, Err(rename(fs.hdd().c_str(), away.c_str())));
+  const int fsync_rc = fsync(fd);
+  const int fsync_err = errno;
+  const off_t seek_rc = lseek(fd, 0, SEEK_DATA);
+  const int seek_err = errno;
+  close(fd);
+  ASSERT_EQ(0, Err(rename(away.c_str(), fs.hdd().c_str())));
+  EXPECT_EQ(-1, fsync_rc) << "fsync claimed success with the tier gone";
+  EXPECT_EQ(EIO, fsync_err);
+  EXPECT_EQ(-1, seek_rc);
+  EXPECT_EQ(EIO, seek_err);
+  const std::string log = fs.Log();
+  EXPECT_TRUE(LogLineHas(log, {"fsync", fs.hdd()})) << log;
+  EXPECT_TRUE(LogLineHas(log, {"lseek", fs.hdd()})) << log;
+}
+
+TEST(FaultTest, FailingFallocateAndCopyFileRangeAreLoggedWithThePath) {
+  TierfsMount fs(WithFaults({"ssd:fallocate:1:EIO", "ssd:pwrite:2:EIO"}));
+  ASSERT_TRUE(fs.Mount());
+  ASSERT_EQ(0, WriteFile(fs.path("a"), Pattern(10000, 4)));  // pwrite 1
+  int fd = open(fs.path("b").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(EIO, posix_fallocate(fd, 0, 65536));
+  int in = open(fs.path("a").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(in, 0);
+  loff_t off_in = 0, off_out = 0;
+  EXPECT_EQ(-1, copy_file_range(in, &off_in, fd, &off_out, 10000, 0));  // pwrite 2
+  EXPECT_EQ(EIO, errno);
+  const ino_t b = Ino(fs.path("b"));
+  close(in);
+  close(fd);
+  const std::string log = fs.Log();
+  EXPECT_TRUE(LogLineHas(log, {"fallocate", fs.ssd() + "/", HexIno(b)})) << log;
+  EXPECT_TRUE(LogLineHas(log, {"copy_file_range", fs.ssd() + "/", HexIno(b)})) << log;
+}
+
+}  // namespace
+}  // namespace tierfs_test
