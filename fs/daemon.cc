@@ -1,7 +1,5 @@
 #include "fs/daemon.h"
 
-#include "fs/namespace_setup.h"
-
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/namespace_setup.h"
 #include "tiering/fault_io.h"
 
 namespace tierfs {
