@@ -200,6 +200,24 @@ TEST(PolicyRules, APinInEffectRetainsAndExpiresIntoThinning) {
   EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/r/checkpoint-200"), nullptr);
 }
 
+// last write + 15250 weeks passes INT64_MAX: the end saturates instead of
+// wrapping into the past (which pinned nothing and let the thin rule run).
+TEST(PolicyRules, AFarFuturePinSaturatesAndHolds) {
+  for (const char* hold : {"for = \"15250w\"", "until = 2262-04-11T23:47:16Z"}) {
+    const std::string rules =
+        "[[rule]]\nname = \"keep-200\"\nseries = \"hf\"\npath = \"**/checkpoint-200\"\n"
+        "action = \"pin\"\n" +
+        std::string(hold) + "\n" + kThinOld;
+    Tree t = ThreeHfGenerations();
+    Plan plan = Evaluate(PolicyWith(kHf, rules), t.snapshot(), kNow);
+    const Action* pin = FindAction(plan, Action::Kind::kPin, "/r/checkpoint-200/model.bin");
+    ASSERT_NE(pin, nullptr) << hold << "\n" << DescribePlan(plan);
+    EXPECT_GT(pin->pin_until_ns, int64_t{9'223'372'000} * kSecond) << hold;
+    EXPECT_EQ(FindAction(plan, Action::Kind::kThin, "/r/checkpoint-200"), nullptr) << hold;
+    EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/r/checkpoint-100"), nullptr) << hold;
+  }
+}
+
 TEST(PolicyRules, AlreadyPlacedAndAlreadyPinnedFilesNeedNoAction) {
   const std::string rules =
       "[[rule]]\nname = \"hold\"\nseries = \"hf\"\naction = \"pin\"\nto = \"hdd\"\n";
