@@ -220,6 +220,21 @@ TEST(PolicyParse, BadSeriesAndWatermarks) {
   EXPECT_POLICY_ERROR("[tiers]\nssd_high_watermark = \"190%\"\n", "2:22", "at most 1");
 }
 
+TEST(PolicyParse, SpanOwnersIsABooleanOffByDefault) {
+  Policy policy;
+  ASSERT_TRUE(ParsePolicy(kRuleHead + "action = \"thin\"\n", "p.toml", &policy).ok());
+  EXPECT_FALSE(policy.series[0].span_owners);
+  const std::string spanning =
+      "[[series]]\nname = \"hf\"\npattern = \"**/checkpoint-{gen}\"\ncomplete = \"rename\"\n"
+      "span_owners = true\n";
+  ASSERT_TRUE(ParsePolicy(spanning, "p.toml", &policy).ok());
+  EXPECT_TRUE(policy.series[0].span_owners);
+  EXPECT_POLICY_ERROR(
+      "[[series]]\nname = \"hf\"\npattern = \"c-{gen}\"\ncomplete = \"rename\"\n"
+      "span_owners = \"yes\"\n",
+      "5:15", "span_owners");
+}
+
 TEST(PolicyParse, LoadReportsMissingFile) {
   Policy policy;
   Status st = LoadPolicy("/nonexistent/policy.toml", &policy);

@@ -151,6 +151,42 @@ TEST(PolicySafety, NeverThinsAnythingOpenPinnedOrImmutable) {
   }
 }
 
+// In a shared sticky directory, other users' newer generations used to make
+// the engine thin root's older one: a series now spans one owner's
+// generations only, and the thin the bound prevents is a refusal.
+Tree StickyDirWithRootsOldGeneration() {
+  Tree t;
+  t.Dir("/shared").uid = 0;
+  for (int g = 1; g <= 5; ++g) {
+    const std::string gen = "/shared/checkpoint-" + std::to_string(g);
+    const uint32_t uid = g == 1 ? 0 : 65534;
+    t.Dir(gen).uid = uid;
+    t.File(gen + "/model.bin").uid = uid;
+  }
+  return t;
+}
+
+TEST(PolicySafety, OtherOwnersNewerGenerationsNeverThinAGeneration) {
+  Tree t = StickyDirWithRootsOldGeneration();
+  Plan plan = Evaluate(DefaultPolicy(), t.snapshot(), kNow);
+  EXPECT_EQ(FindAction(plan, Action::Kind::kThin, "/shared/checkpoint-1"), nullptr)
+      << DescribePlan(plan);
+  std::string why = RefusalOf(plan, "/shared/checkpoint-1");
+  EXPECT_NE(why.find("owned by uid 0"), std::string::npos) << why;
+  EXPECT_NE(why.find("by uid 65534"), std::string::npos) << why;
+  EXPECT_NE(why.find("does not span owners"), std::string::npos) << why;
+  // The other user's own series is thinned as usual (2 has 3 newer: 3, 4, 5).
+  EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/shared/checkpoint-2"), nullptr)
+      << DescribePlan(plan);
+  // A series that spans owners (the admin's choice) counts them all.
+  Plan spanning = Evaluate(PolicyWith(kHf + "span_owners = true\n", kThinOld), t.snapshot(), kNow);
+  EXPECT_NE(FindAction(spanning, Action::Kind::kThin, "/shared/checkpoint-1"), nullptr)
+      << DescribePlan(spanning);
+  Plan bounded = Evaluate(PolicyWith(kHf, kThinOld), t.snapshot(), kNow);
+  EXPECT_EQ(FindAction(bounded, Action::Kind::kThin, "/shared/checkpoint-1"), nullptr);
+  EXPECT_NE(FindAction(bounded, Action::Kind::kRefuse, "/shared/checkpoint-1"), nullptr);
+}
+
 TEST(PolicySafety, AFileRuleCannotThinPartOfAProtectedGeneration) {
   const std::string thin_bins =
       "[[rule]]\nname = \"thin-bins\"\npath = \"**/*.bin\"\naction = \"thin\"\n";
