@@ -110,9 +110,15 @@ Status Context::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
     st = it->inode.is_dir() ? store_->Rmdir(it->parent, it->name, &removed)
                             : store_->Unlink(it->parent, it->name, &removed);
     if (!st.ok()) return Status::Error(st.err(), path + ": " + st.message());
-    if (session_)
+    if (session_) {
       fuse_lowlevel_notify_delete(session_, it->parent, it->inode.ino, it->name.data(),
                                   it->name.size());
+      // The kernel clears the inode's nlink on a notified delete; a hard link
+      // outside the generation still names it, so make it ask again (attributes
+      // only: the bytes are unchanged).
+      if (removed.ino != 0 && removed.nlink > 0)
+        fuse_lowlevel_notify_inval_inode(session_, it->inode.ino, -1, 0);
+    }
     OnRemoved(removed);
   }
   return store_->Sync();  // a thinning, like an audit record, must not come back

@@ -303,6 +303,7 @@ int PolicyRunner::Execute(const Plan& plan) {
         AuditRecord rec = RecordOf(a, "refuse");
         rec.result = "refused: " + a.reason;
         ctx_.Audit(rec);
+        spdlog::info("policy rule '{}' on {}: {}", a.rule, a.path, a.reason);
         break;
       }
     }

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -16,14 +17,16 @@ namespace tierfs {
 
 using PathIndex = std::unordered_map<std::string_view, size_t>;
 
-// One series instance: a series and the directory holding its generations.
+// One series instance: a series, the directory holding its generations and,
+// unless the series spans owners, the uid owning them.
 struct Instance {
   size_t series = 0;
   std::string dir;
+  uint32_t owner = 0;
   std::vector<size_t> generations;
 };
 
-using InstanceMap = std::map<std::pair<size_t, std::string>, Instance>;
+using InstanceMap = std::map<std::tuple<size_t, std::string, uint32_t>, Instance>;
 
 std::string_view ParentOf(std::string_view path);
 std::string_view BaseName(std::string_view path);

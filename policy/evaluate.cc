@@ -66,6 +66,7 @@ class Evaluator {
   void DecideFile(size_t index);
   void PlanGenerationThin(size_t g);
   void PlanFileThin(size_t index);
+  void PlanOwnershipRefusal(size_t g);
   void Add(int rule, Action action) { by_rule_[rule].push_back(std::move(action)); }
   Action Base(Action::Kind kind, int rule, size_t index) const;
 
@@ -173,6 +174,45 @@ void Evaluator::PlanGenerationThin(size_t g) {
   }
 }
 
+// A generation that newer ones of other owners would have superseded, had
+// the series spanned owners: the thin the bound prevented is refused, so the
+// audit journal says why the generation stays.
+void Evaluator::PlanOwnershipRefusal(size_t g) {
+  const Generation& gen = gens_[g];
+  if (gen.newer_complete_of_others == 0) return;
+  for (size_t member : gen.members) {
+    const Decision& d = decisions_[member];
+    if (d.thin_rule >= 0 || d.retained_by >= 0 || thinned_[member]) return;  // decided already
+  }
+  Generation spanned = gen;
+  spanned.newer_complete += gen.newer_complete_of_others;
+  spanned.newest_complete = false;
+  if (!GenerationSafety(spanned, policy_, snapshot_, now_ns_).empty()) return;
+  for (size_t r = 0; r < policy_.rules.size(); ++r) {
+    const Rule& rule = policy_.rules[r];
+    if (!rule.judges_generations() || rule.action == Rule::Action::kMigrate) continue;
+    if (!RuleMatchesGeneration(rule, spanned, snapshot_, now_ns_)) continue;
+    if (rule.action == Rule::Action::kPin) {
+      int64_t until = PinUntil(rule, gen.last_write_ns);
+      if (until != 0 && until <= now_ns_) continue;  // ended: does not retain
+    }
+    if (rule.action != Rule::Action::kThin) return;  // retained by the rules anyway
+    const std::string label = policy_.series[gen.series].name + " generation " +
+                              std::to_string(gen.number) + " in " + gen.instance_dir;
+    for (size_t root : gen.roots) {
+      Action action = Base(Action::Kind::kRefuse, static_cast<int>(r), root);
+      action.reason = "thin refused: " + label + " is owned by uid " + std::to_string(gen.owner) +
+                      " and the " + std::to_string(gen.newer_complete_of_others) +
+                      " newer complete generation(s) that would supersede it by uid " +
+                      std::to_string(gen.newer_owner) +
+                      " (and perhaps others), who could not remove it (series \"" +
+                      policy_.series[gen.series].name + "\" does not span owners)";
+      Add(static_cast<int>(r), std::move(action));
+    }
+    return;
+  }
+}
+
 void Evaluator::PlanFileThin(size_t index) {
   const FileFacts& file = snapshot_[index];
   int rule = decisions_[index].thin_rule;
@@ -213,6 +253,7 @@ Plan Evaluator::Run() {
   thinned_.assign(snapshot_.size(), false);
   for (size_t i = 0; i < snapshot_.size(); ++i) DecideFile(i);
   for (size_t g = 0; g < gens_.size(); ++g) PlanGenerationThin(g);
+  for (size_t g = 0; g < gens_.size(); ++g) PlanOwnershipRefusal(g);
   for (size_t i = 0; i < snapshot_.size(); ++i) PlanFileThin(i);
 
   for (size_t i = 0; i < snapshot_.size(); ++i) {

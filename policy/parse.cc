@@ -1,7 +1,10 @@
 // ParsePolicy / LoadPolicy: the top level of the policy file, [tiers] and
 // [throttle]. toml11 throws; everything is caught here and turned into a
 // located Status, so no exception leaves this file.
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <sstream>
 
 #include "policy/parse_sections.h"
@@ -245,12 +248,52 @@ Status ParsePolicy(const std::string& text, const std::string& name_for_errors, 
 }
 
 Status LoadPolicy(const std::string& path, Policy* out) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Status::Errno(errno != 0 ? errno : ENOENT, "open policy " + path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) return Status::Errno(EIO, "read policy " + path);
-  return ParsePolicy(text.str(), path, out);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (the policy thread
+  // would hang, and the daemon with it). A symlink to a regular file is fine.
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Status::Errno(errno, "open policy " + path);
+  struct stat st_buf;
+  if (fstat(fd, &st_buf) != 0) {
+    Status st = Status::Errno(errno, "stat policy " + path);
+    close(fd);
+    return st;
+  }
+  // Only a regular file: a directory parses as nothing (an empty policy),
+  // a FIFO blocks and /dev/zero never ends.
+  if (!S_ISREG(st_buf.st_mode)) {
+    close(fd);
+    const char* kind = S_ISDIR(st_buf.st_mode)    ? "a directory"
+                       : S_ISFIFO(st_buf.st_mode) ? "a FIFO"
+                       : S_ISCHR(st_buf.st_mode)  ? "a character device"
+                       : S_ISBLK(st_buf.st_mode)  ? "a block device"
+                       : S_ISSOCK(st_buf.st_mode) ? "a socket"
+                                                  : "of another type";
+    return Status::Error(EINVAL, "policy " + path + " is " + kind + ", not a regular file");
+  }
+  const std::string too_big = "policy " + path + " is larger than 1 MiB";
+  if (uint64_t(st_buf.st_size) > kMaxPolicyBytes) {
+    close(fd);
+    return Status::Error(EFBIG, too_big);
+  }
+  // The size may change under us (or be 0 for /proc files): read at most
+  // one byte past the limit, whatever fstat said.
+  std::string text(kMaxPolicyBytes + 1, '\0');
+  size_t have = 0;
+  while (have < text.size()) {
+    ssize_t got = read(fd, text.data() + have, text.size() - have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      Status st = Status::Errno(errno, "read policy " + path);
+      close(fd);
+      return st;
+    }
+    if (got == 0) break;
+    have += size_t(got);
+  }
+  close(fd);
+  if (have > kMaxPolicyBytes) return Status::Error(EFBIG, too_big);
+  text.resize(have);
+  return ParsePolicy(text, path, out);
 }
 
 Status ResolveOwnerNames(const std::function<bool(const std::string&, uint32_t*)>& lookup,

@@ -62,13 +62,20 @@ Status GetDate(const TomlContext& context, const toml::value& v, int64_t* ns) {
     int64_t seconds = DaysFromCivil(dt.date.year, dt.date.month + 1u, dt.date.day) * 86400 +
                       dt.time.hour * 3600 + dt.time.minute * 60 + dt.time.second -
                       (dt.offset.hour * 3600 + dt.offset.minute * 60);
-    *ns = seconds * kNsPerSecond + dt.time.millisecond * 1'000'000ll +
-          dt.time.microsecond * 1'000ll + dt.time.nanosecond;
+    int64_t fraction =
+        dt.time.millisecond * 1'000'000ll + dt.time.microsecond * 1'000ll + dt.time.nanosecond;
+    std::string why;
+    if (!DateToNs(seconds, fraction, toml::format(v), ns, &why))
+      return context.At(v, "until: " + why);
     return Status::Ok();
   }
   if (v.is_local_date()) {
     const toml::local_date& date = v.as_local_date();
-    *ns = DaysFromCivil(date.year, date.month + 1u, date.day) * 86400 * kNsPerSecond;
+    std::string why;
+    if (!DateToNs(DaysFromCivil(date.year, date.month + 1u, date.day) * 86400, 0, toml::format(v),
+                  ns, &why)) {
+      return context.At(v, "until: " + why);
+    }
     return Status::Ok();
   }
   if (v.is_local_datetime()) {

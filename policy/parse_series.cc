@@ -93,7 +93,8 @@ Status ParseSeriesKind(const TomlContext& context, const toml::value& v, Series:
 Status ParseSeries(const TomlContext& context, const toml::value& table,
                    std::vector<Series>* all_series) {
   Status st = context.CheckKeys(
-      table, "[[series]]", {"name", "pattern", "kind", "complete", "pointers", "exclude_names"});
+      table, "[[series]]",
+      {"name", "pattern", "kind", "complete", "pointers", "exclude_names", "span_owners"});
   if (!st.ok()) return st;
   Series series;
   series.kind = Series::Kind::kAny;
@@ -122,6 +123,8 @@ Status ParseSeries(const TomlContext& context, const toml::value& table,
       has_pattern = true;
     } else if (key == "kind") {
       if (!(st = ParseSeriesKind(context, *value, &series.kind)).ok()) return st;
+    } else if (key == "span_owners") {
+      if (!(st = context.GetBool(key, *value, &series.span_owners)).ok()) return st;
     } else if (key == "complete") {
       if (!(st = context.GetStrings(key, *value, &items)).ok()) return st;
       for (const auto& [text, where] : items) {

@@ -3,7 +3,8 @@
 // Contract:
 // - LoadPolicy / ParsePolicy turn a TOML policy file (format: policy/example.toml
 //   and tierfs.policy(5)) into a validated Policy, or fail with EINVAL (or the
-//   errno of reading the file) and a message "file:line:column: reason". They
+//   errno of reading the file) and a message "file:line:column: reason". Only
+//   a regular file (or a symlink to one) of at most 1 MiB is read. They
 //   never throw and never leave *out half-written: it changes only on success,
 //   so a reload with a bad file keeps the old policy.
 // - RecognizeGenerations and Evaluate are pure functions of their arguments
@@ -58,6 +59,10 @@ struct Series {
   std::vector<std::string> pointers;       // files in the containing dir (content or symlink
                                            // target names a generation that is never thinned)
   std::vector<PathPattern> exclude_names;  // entry names that are never generations
+  // Whether one instance spans generations of different owners (the uid of
+  // each generation's top entry). Off: in a shared (sticky) directory one
+  // user's newer generations must not make the engine thin another's.
+  bool span_owners = false;
 };
 
 struct Rule {
@@ -151,6 +156,13 @@ struct Generation {
   std::string named_by;         // path of a pointer naming it, if any
   uint32_t newer_complete = 0;  // complete generations of the instance with larger numbers
   uint64_t save_interval = 0;   // gcd of the instance's generation numbers
+  uint32_t owner = 0;           // uid of the first root; an instance holds one owner's
+                                // generations unless the series spans owners
+  // Complete generations with larger numbers in the same series and directory
+  // but owned by others (0 when the series spans owners), and one such owner:
+  // what the series would have counted without the ownership bound.
+  uint32_t newer_complete_of_others = 0;
+  uint32_t newer_owner = 0;
 };
 
 // Finds every generation in `snapshot` (first series in file order wins; a

@@ -65,7 +65,8 @@ bool RuleMatchesGeneration(const Rule& rule, const Generation& gen, const Snapsh
 
 int64_t PinUntil(const Rule& rule, int64_t last_write_ns) {
   if (rule.pin_until_ns) return *rule.pin_until_ns;
-  if (rule.pin_for_ns) return last_write_ns + *rule.pin_for_ns;
+  // A far-future end saturates: a wrapped (negative) end would pin nothing.
+  if (rule.pin_for_ns) return SaturatingAdd(last_write_ns, *rule.pin_for_ns);
   return 0;
 }
 

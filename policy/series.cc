@@ -52,6 +52,36 @@ class MembershipIndex {
   int last_generation_ = -1;
 };
 
+// Sets newer_complete_of_others: per directory of a series that does not
+// span owners, the complete generations of other owners with larger numbers
+// (what the ownership bound keeps from superseding a generation).
+void CountNewerOfOtherOwners(const InstanceMap& instances, std::vector<Generation>* gens) {
+  struct Dir {
+    size_t instances = 0;  // one per owner
+    std::vector<size_t> generations;
+  };
+  std::map<std::pair<size_t, std::string_view>, Dir> by_dir;
+  for (const auto& [key, instance] : instances) {
+    Dir& dir = by_dir[{instance.series, instance.dir}];
+    dir.instances++;
+    dir.generations.insert(dir.generations.end(), instance.generations.begin(),
+                           instance.generations.end());
+  }
+  for (const auto& [key, dir] : by_dir) {
+    if (dir.instances < 2) continue;  // the usual case: one owner per directory
+    for (size_t g : dir.generations) {
+      Generation& gen = (*gens)[g];
+      for (size_t o : dir.generations) {
+        const Generation& other = (*gens)[o];
+        if (other.complete && other.owner != gen.owner && other.number > gen.number) {
+          gen.newer_complete_of_others++;
+          gen.newer_owner = other.owner;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<Generation> RecognizeGenerations(const Policy& policy, const Snapshot& snapshot,
@@ -112,25 +142,31 @@ std::vector<Generation> RecognizeGenerations(const Policy& policy, const Snapsho
     }
   }
 
-  // 3. Group roots into generations and instances.
+  // 3. Group roots into generations and instances. An instance holds one
+  // owner's generations unless its series spans owners: in a shared sticky
+  // directory, one user's newer generations must not supersede another's.
   MembershipIndex membership(snapshot.size());
-  std::map<std::tuple<size_t, std::string, uint64_t>, size_t> generation_index;
+  std::map<std::tuple<size_t, std::string, uint64_t, uint32_t>, size_t> generation_index;
   InstanceMap instances;
   for (const Candidate& candidate : candidates) {
     if (candidate.dropped) continue;
     const std::string& path = snapshot[candidate.index].path;
     std::string instance_dir(ParentOf(path));
-    auto key = std::make_tuple(candidate.series, instance_dir, candidate.number);
+    const uint32_t uid = snapshot[candidate.index].uid;
+    const uint32_t owner = policy.series[candidate.series].span_owners ? 0 : uid;
+    auto key = std::make_tuple(candidate.series, instance_dir, candidate.number, owner);
     auto [slot, inserted] = generation_index.emplace(key, gens.size());
     if (inserted) {
       Generation gen;
       gen.series = candidate.series;
       gen.instance_dir = instance_dir;
       gen.number = candidate.number;
+      gen.owner = uid;
       gens.push_back(std::move(gen));
-      Instance& instance = instances[{candidate.series, instance_dir}];
+      Instance& instance = instances[{candidate.series, instance_dir, owner}];
       instance.series = candidate.series;
       instance.dir = instance_dir;
+      instance.owner = owner;
       instance.generations.push_back(slot->second);
     }
     gens[slot->second].roots.push_back(candidate.index);
@@ -154,6 +190,7 @@ std::vector<Generation> RecognizeGenerations(const Policy& policy, const Snapsho
   for (const auto& [key, instance] : instances) {
     JudgeInstance(policy.series[instance.series], instance, snapshot, signal_files, now_ns, &gens);
   }
+  CountNewerOfOtherOwners(instances, &gens);
   return gens;
 }
 

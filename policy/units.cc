@@ -192,6 +192,28 @@ bool IsValidDate(int64_t year, unsigned month, unsigned day) {
   return day <= limit;
 }
 
+bool DateToNs(int64_t seconds, int64_t fraction_ns, std::string_view text, int64_t* ns,
+              std::string* why) {
+  // Checked before multiplying: 9999-12-31 times 1e9 wraps around int64.
+  if (seconds < 0 || (seconds == 0 && fraction_ns == 0)) {
+    *why = "date \"" + std::string(text) + "\" is not after 1970-01-01T00:00:00Z";
+    return false;
+  }
+  if (seconds > kMaxDateSeconds ||
+      (seconds == kMaxDateSeconds && fraction_ns > INT64_MAX % kNsPerSecond)) {
+    *why = "date \"" + std::string(text) + "\" is after " + FormatUtc(INT64_MAX) +
+           ", the latest date tierfs can record (use no until to pin indefinitely)";
+    return false;
+  }
+  *ns = seconds * kNsPerSecond + fraction_ns;
+  return true;
+}
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  return a + b;
+}
+
 bool ParseRfc3339(std::string_view text, int64_t* ns, std::string* why) {
   *why = "bad date \"" + std::string(text) +
          "\" (write RFC 3339 with an offset, e.g. 2027-01-01T00:00:00Z, or a date 2027-01-01)";
@@ -246,8 +268,7 @@ bool ParseRfc3339(std::string_view text, int64_t* ns, std::string* why) {
     }
     if (pos != text.size()) return false;
   }
-  *ns = seconds * kNsPerSecond + fraction_ns;
-  return true;
+  return DateToNs(seconds, fraction_ns, text, ns, why);
 }
 
 std::string FormatUtc(int64_t ns) {

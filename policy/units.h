@@ -23,6 +23,16 @@ bool ParsePercent(std::string_view text, double* fraction, std::string* why);
 // ("2027-01-01", midnight UTC). A time without an offset is refused: the
 // daemon's zone is not the admin's.
 bool ParseRfc3339(std::string_view text, int64_t* ns, std::string* why);
+// The pin dates a policy accepts: after 1970-01-01T00:00:00Z (0 means "no
+// end" to a hold, and earlier instants need negative times) up to the last
+// instant int64 nanoseconds since the epoch can hold, 2262-04-11T23:47:16Z.
+constexpr int64_t kMaxDateSeconds = INT64_MAX / kNsPerSecond;
+// seconds + fraction_ns (0..999999999) as nanoseconds since the epoch, or
+// false and a reason naming `text` when the instant is outside that range.
+bool DateToNs(int64_t seconds, int64_t fraction_ns, std::string_view text, int64_t* ns,
+              std::string* why);
+// a + b for a duration b >= 0, saturating at INT64_MAX instead of wrapping.
+int64_t SaturatingAdd(int64_t a, int64_t b);
 // Days since 1970-01-01 of a proleptic Gregorian date (month 1..12).
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day);
 // Whether year-month-day names a real day.

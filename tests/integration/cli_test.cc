@@ -247,5 +247,44 @@ TEST(CliTest, AllowOtherIsPassedThrough) {
   EXPECT_NE(std::string::npos, opts.find("allow_other")) << opts;
 }
 
+// ---- The policy path (helper "policy"): only a regular file, size-checked
+// before reading. A FIFO used to block forever, /dev/zero to be read until
+// memory ran out, and a directory to pass as a policy of 0 rules.
+
+// Paths that are not policy files, in `root`, with the reason tierfs names.
+std::vector<std::pair<std::string, std::string>> NonPolicyPaths(const std::string& root) {
+  const std::string fifo = root + "/policy.fifo";
+  EXPECT_EQ(0, Err(mkfifo(fifo.c_str(), 0600)));
+  const std::string dir = root + "/policy.d";
+  EXPECT_EQ(0, Err(mkdir(dir.c_str(), 0700)));
+  const std::string big = root + "/big.toml";
+  EXPECT_EQ(0, WriteFile(big, "# " + std::string((1 << 20), 'x') + "\n"));
+  return {{fifo, "is a FIFO, not a regular file"},
+          {"/dev/zero", "is a character device, not a regular file"},
+          {dir, "is a directory, not a regular file"},
+          {big, "larger than 1 MiB"}};
+}
+
+TEST(CliPolicyFileTest, CheckPolicyRefusesWhatIsNotARegularFile) {
+  TierfsMount fs;  // for its temporary root only
+  for (const auto& [path, why] : NonPolicyPaths(fs.root())) {
+    CommandResult r = RunTierfs({"--check-policy", path});
+    ExpectOneLineError(r);
+    EXPECT_NE(std::string::npos, r.err.find(path)) << r.err;
+    EXPECT_NE(std::string::npos, r.err.find(why)) << path << ": " << r.err;
+  }
+}
+
+TEST(CliPolicyFileTest, MountRefusesAPolicyThatIsNotARegularFile) {
+  TierfsMount fs;
+  for (const auto& [path, why] : NonPolicyPaths(fs.root())) {
+    CommandResult r =
+        RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--policy", path, "-f", fs.mnt()});
+    ExpectOneLineError(r);
+    EXPECT_NE(std::string::npos, r.err.find(why)) << path << ": " << r.err;
+    EXPECT_FALSE(IsMountPoint(fs.mnt())) << path;
+  }
+}
+
 }  // namespace
 }  // namespace tierfs_test

@@ -127,6 +127,64 @@ TEST_F(PolicyEngineTest, DeepSpeedIncompleteNewerGenerationAndOpenFilesAreNeverT
   EXPECT_EQ(1u, Names(P("ds")).count("global_step60"));
 }
 
+// The kernel clears the nlink of an inode whose entry is notified deleted;
+// the name outside the thinned generation used to stat with nlink 0.
+TEST_F(PolicyEngineTest, AHardLinkOutsideAThinnedGenerationKeepsItsLinkCount) {
+  ASSERT_EQ(0, Err(mkdir(P("run").c_str(), 0755)));
+  WriteHfCheckpoint("run", 100);
+  const std::string kept = P("kept.safetensors");
+  ASSERT_EQ(0, Err(link(P("run/checkpoint-100/model.safetensors").c_str(), kept.c_str())));
+  struct stat st;
+  ASSERT_EQ(0, Err(stat(P("run/checkpoint-100/model.safetensors").c_str(), &st)));
+  ASSERT_EQ(0, Err(stat(kept.c_str(), &st)));  // both names in the kernel's caches
+  EXPECT_EQ(2u, st.st_nlink);
+  for (int step : {200, 300, 400}) WriteHfCheckpoint("run", step);
+  ASSERT_TRUE(WaitFor([&] { return Names(P("run")).count("checkpoint-100") == 0; }, 30))
+      << fs_.Log();
+  ASSERT_EQ(0, Err(stat(kept.c_str(), &st)));
+  EXPECT_EQ(1u, st.st_nlink);
+  std::string got;
+  ASSERT_EQ(0, ReadFile(kept, &got));
+  EXPECT_TRUE(got == Pattern(64 << 10, 100));
+}
+
+// The sticky-directory attack: another user's newer checkpoint-N generations
+// used to make the built-in policy thin root's older one. A series spans one
+// owner's generations only; the refusal reaches the audit journal and the log.
+TEST_F(PolicyEngineTest, OtherUsersNewerGenerationsNeverThinRootsCheckpoint) {
+  ASSERT_EQ(0, Err(mkdir(P("shared").c_str(), 0755)));
+  ASSERT_EQ(0, Err(chmod(P("shared").c_str(), 01777)));
+  WriteHfCheckpoint("shared", 1);
+  const std::string shared = P("shared");
+  const Creds nobody{65534, 65534, {}};
+  ASSERT_EQ(0, RunAs(nobody, [&] {
+              for (int step = 2; step <= 5; ++step) {
+                const std::string tmp = shared + "/tmp-checkpoint-" + std::to_string(step);
+                if (mkdir(tmp.c_str(), 0755) != 0) return errno;
+                if (int e = WriteFile(tmp + "/model.safetensors", Pattern(4096, step))) return e;
+                const std::string final_name = shared + "/checkpoint-" + std::to_string(step);
+                if (rename(tmp.c_str(), final_name.c_str()) != 0) return errno;
+              }
+              return 0;
+            }));
+  // The engine did run over the directory: nobody's own checkpoint-2 has 3
+  // newer complete generations of nobody's and goes.
+  ASSERT_TRUE(WaitFor([&] { return Names(P("shared")).count("checkpoint-2") == 0; }, 30))
+      << fs_.Log();
+  ASSERT_TRUE(
+      WaitFor([&] { return Audit().find("does not span owners") != std::string::npos; }, 20))
+      << Audit();
+  EXPECT_EQ(1u, Names(P("shared")).count("checkpoint-1")) << Audit();
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("shared/checkpoint-1/model.safetensors"), &got));
+  EXPECT_TRUE(got == Pattern(64 << 10, 1));
+  const std::string audit = Audit();
+  EXPECT_NE(std::string::npos, audit.find("\"action\":\"refuse\",\"rule\":\"thin-superseded\","
+                                          "\"path\":\"/shared/checkpoint-1\""))
+      << audit;
+  EXPECT_NE(std::string::npos, fs_.Log().find("does not span owners")) << fs_.Log();
+}
+
 // One framework's way of writing generation `step` into `dir`, with its
 // real file names and its completion signal; and that generation's name.
 struct Layout {
@@ -331,6 +389,23 @@ TEST_F(PolicyFileTest, RulesApplyAndABrokenFileIsRefusedOnReload) {
   EXPECT_NE(std::string::npos, fs_.Log().find("tierfs-policy-test.toml:3:10: action must be"));
 }
 
+// A FIFO in place of the policy file used to block the policy thread in
+// open() for ever; the daemon then ignored SIGTERM (it waits for that thread).
+TEST_F(PolicyFileTest, ReloadOfAFifoKeepsTheOldPolicyAndSigtermStillUnmounts) {
+  ASSERT_EQ(0, Err(unlink(PolicyPath().c_str())));
+  ASSERT_EQ(0, Err(mkfifo(PolicyPath().c_str(), 0600)));
+  ASSERT_EQ(0, kill(fs_.pid(), SIGHUP));
+  ASSERT_TRUE(
+      WaitFor([&] { return fs_.Log().find("policy reload refused") != std::string::npos; }, 20))
+      << fs_.Log();
+  EXPECT_NE(std::string::npos, fs_.Log().find("is a FIFO, not a regular file")) << fs_.Log();
+  ASSERT_EQ(0, Err(mkdir(P("cold").c_str(), 0755)));
+  ASSERT_EQ(0, WriteFile(P("cold/a"), Pattern(100000, 1)));
+  ASSERT_TRUE(WaitFor([&] { return GetTier(P("cold/a")) == "hdd"; }, 20)) << fs_.Log();
+  EXPECT_EQ(0, fs_.SignalAndWait(SIGTERM, 30)) << fs_.Log();
+  EXPECT_FALSE(IsMountPoint(fs_.mnt()));
+}
+
 class ImmutablePinTest : public MountTest {
  protected:
   static std::string PolicyPath() { return "/tmp/tierfs-immutable-test.toml"; }
@@ -373,6 +448,45 @@ TEST_F(ImmutablePinTest, HeldFilesCannotBeWrittenRenamedUnlinkedOrThinned) {
   ASSERT_EQ(0, ReadFile(P("kept/model.pt"), &got));
   EXPECT_EQ("weights", got);
   EXPECT_EQ(EPERM, Err(unlink(P("kept/model.pt").c_str())));
+}
+
+// last write + 15250 weeks passes INT64_MAX; the end used to wrap into the
+// past, so the pin ended before it began and the generation was thinned.
+class FarFuturePinTest : public MountTest {
+ protected:
+  static std::string PolicyPath() { return "/tmp/tierfs-far-pin-test.toml"; }
+  FarFuturePinTest() : MountTest(WithPolicy()) {}
+  static MountOptions WithPolicy() {
+    std::ofstream(PolicyPath())
+        << "[[series]]\nname = \"hf\"\npattern = \"**/checkpoint-{gen}\"\ncomplete = \"rename\"\n"
+           "[[rule]]\nname = \"forever\"\nseries = \"hf\"\npath = \"**/checkpoint-100\"\n"
+           "action = \"pin\"\nfor = \"15250w\"\n"
+           "[[rule]]\nname = \"thin\"\nseries = \"hf\"\nolder_than_newest = 1\n"
+           "action = \"thin\"\n";
+    MountOptions o;
+    o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
+    return o;
+  }
+  ~FarFuturePinTest() override { unlink(PolicyPath().c_str()); }
+};
+
+TEST_F(FarFuturePinTest, AFarFuturePinHoldsAGenerationThatWouldBeThinned) {
+  ASSERT_EQ(0, Err(mkdir(P("run").c_str(), 0755)));
+  for (int step : {100, 200, 300}) {
+    const std::string tmp = P("run/tmp-" + std::to_string(step));
+    ASSERT_EQ(0, Err(mkdir(tmp.c_str(), 0755)));
+    ASSERT_EQ(0, WriteFile(tmp + "/model.bin", Pattern(4096, step)));
+    ASSERT_EQ(0, Err(rename(tmp.c_str(), P("run/checkpoint-" + std::to_string(step)).c_str())));
+  }
+  // 200 goes (a newer complete one exists); 100 is held.
+  ASSERT_TRUE(WaitFor([&] { return Names(P("run")).count("checkpoint-200") == 0; }, 30))
+      << fs_.Log();
+  EXPECT_EQ(1u, Names(P("run")).count("checkpoint-100")) << fs_.Log();
+  char pin[256];
+  ssize_t n =
+      getxattr(P("run/checkpoint-100/model.bin").c_str(), "user.tierfs.pin", pin, sizeof pin);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string::npos, std::string(pin, n).find("forever")) << std::string(pin, n);
 }
 
 TEST(PolicyCliTest, CheckPolicyAndPrintDefaultPolicy) {

@@ -180,6 +180,31 @@ TEST(PolicyParse, BadPinDates) {
                       "only apply to pin");
 }
 
+// Pin dates must fit int64 nanoseconds since the epoch: outside that range
+// they used to wrap and pin nothing.
+TEST(PolicyParse, PinDatesOutOfRangeAreLocatedErrors) {
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nuntil = 9999-12-31T23:59:59Z\n", "8:9",
+                      "after 2262-04-11T23:47:16Z");
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nuntil = 2262-04-12\n", "8:9",
+                      "after 2262-04-11T23:47:16Z");
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nuntil = \"2262-04-11T23:47:17Z\"\n", "8:9",
+                      "after 2262-04-11T23:47:16Z");
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nuntil = 1900-01-01\n", "8:9",
+                      "not after 1970-01-01");
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nuntil = \"1969-12-31T23:59:59Z\"\n", "8:9",
+                      "not after 1970-01-01");
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nuntil = 1970-01-01T00:00:00Z\n", "8:9",
+                      "not after 1970-01-01");
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nfor = \"15251w\"\n", "8:7", "too long");
+  Policy policy;
+  for (const char* until : {"2262-04-11", "2262-04-11T23:47:16Z", "\"2262-04-11T23:47:16Z\""}) {
+    Status st =
+        ParsePolicy(kRuleHead + "action = \"pin\"\nuntil = " + until + "\n", "p.toml", &policy);
+    ASSERT_TRUE(st.ok()) << until << ": " << st.message();
+    EXPECT_GT(*policy.rules[0].pin_until_ns, int64_t{9'200'000'000} * kNsPerSecond) << until;
+  }
+}
+
 TEST(PolicyParse, BadSeriesAndWatermarks) {
   EXPECT_POLICY_ERROR("[[series]]\nname = \"a\"\npattern = \"{gen}\"\ncomplete = \"done\"\n",
                       "4:12", "unknown completeness signal");
@@ -193,6 +218,21 @@ TEST(PolicyParse, BadSeriesAndWatermarks) {
   EXPECT_POLICY_ERROR("[tiers]\nssd_high_watermark = 0.7\nssd_low_watermark = \"80%\"\n", "3:21",
                       "below ssd_high_watermark");
   EXPECT_POLICY_ERROR("[tiers]\nssd_high_watermark = \"190%\"\n", "2:22", "at most 1");
+}
+
+TEST(PolicyParse, SpanOwnersIsABooleanOffByDefault) {
+  Policy policy;
+  ASSERT_TRUE(ParsePolicy(kRuleHead + "action = \"thin\"\n", "p.toml", &policy).ok());
+  EXPECT_FALSE(policy.series[0].span_owners);
+  const std::string spanning =
+      "[[series]]\nname = \"hf\"\npattern = \"**/checkpoint-{gen}\"\ncomplete = \"rename\"\n"
+      "span_owners = true\n";
+  ASSERT_TRUE(ParsePolicy(spanning, "p.toml", &policy).ok());
+  EXPECT_TRUE(policy.series[0].span_owners);
+  EXPECT_POLICY_ERROR(
+      "[[series]]\nname = \"hf\"\npattern = \"c-{gen}\"\ncomplete = \"rename\"\n"
+      "span_owners = \"yes\"\n",
+      "5:15", "span_owners");
 }
 
 TEST(PolicyParse, LoadReportsMissingFile) {

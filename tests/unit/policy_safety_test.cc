@@ -151,6 +151,42 @@ TEST(PolicySafety, NeverThinsAnythingOpenPinnedOrImmutable) {
   }
 }
 
+// In a shared sticky directory, other users' newer generations used to make
+// the engine thin root's older one: a series now spans one owner's
+// generations only, and the thin the bound prevents is a refusal.
+Tree StickyDirWithRootsOldGeneration() {
+  Tree t;
+  t.Dir("/shared").uid = 0;
+  for (int g = 1; g <= 5; ++g) {
+    const std::string gen = "/shared/checkpoint-" + std::to_string(g);
+    const uint32_t uid = g == 1 ? 0 : 65534;
+    t.Dir(gen).uid = uid;
+    t.File(gen + "/model.bin").uid = uid;
+  }
+  return t;
+}
+
+TEST(PolicySafety, OtherOwnersNewerGenerationsNeverThinAGeneration) {
+  Tree t = StickyDirWithRootsOldGeneration();
+  Plan plan = Evaluate(DefaultPolicy(), t.snapshot(), kNow);
+  EXPECT_EQ(FindAction(plan, Action::Kind::kThin, "/shared/checkpoint-1"), nullptr)
+      << DescribePlan(plan);
+  std::string why = RefusalOf(plan, "/shared/checkpoint-1");
+  EXPECT_NE(why.find("owned by uid 0"), std::string::npos) << why;
+  EXPECT_NE(why.find("by uid 65534"), std::string::npos) << why;
+  EXPECT_NE(why.find("does not span owners"), std::string::npos) << why;
+  // The other user's own series is thinned as usual (2 has 3 newer: 3, 4, 5).
+  EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/shared/checkpoint-2"), nullptr)
+      << DescribePlan(plan);
+  // A series that spans owners (the admin's choice) counts them all.
+  Plan spanning = Evaluate(PolicyWith(kHf + "span_owners = true\n", kThinOld), t.snapshot(), kNow);
+  EXPECT_NE(FindAction(spanning, Action::Kind::kThin, "/shared/checkpoint-1"), nullptr)
+      << DescribePlan(spanning);
+  Plan bounded = Evaluate(PolicyWith(kHf, kThinOld), t.snapshot(), kNow);
+  EXPECT_EQ(FindAction(bounded, Action::Kind::kThin, "/shared/checkpoint-1"), nullptr);
+  EXPECT_NE(FindAction(bounded, Action::Kind::kRefuse, "/shared/checkpoint-1"), nullptr);
+}
+
 TEST(PolicySafety, AFileRuleCannotThinPartOfAProtectedGeneration) {
   const std::string thin_bins =
       "[[rule]]\nname = \"thin-bins\"\npath = \"**/*.bin\"\naction = \"thin\"\n";
@@ -198,6 +234,24 @@ TEST(PolicyRules, APinInEffectRetainsAndExpiresIntoThinning) {
   // Eight days later the pin has ended and the generation is thinned like any other.
   plan = Evaluate(PolicyWith(kHf, rules), t.snapshot(), kNow + 7 * kDay);
   EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/r/checkpoint-200"), nullptr);
+}
+
+// last write + 15250 weeks passes INT64_MAX: the end saturates instead of
+// wrapping into the past (which pinned nothing and let the thin rule run).
+TEST(PolicyRules, AFarFuturePinSaturatesAndHolds) {
+  for (const char* hold : {"for = \"15250w\"", "until = 2262-04-11T23:47:16Z"}) {
+    const std::string rules =
+        "[[rule]]\nname = \"keep-200\"\nseries = \"hf\"\npath = \"**/checkpoint-200\"\n"
+        "action = \"pin\"\n" +
+        std::string(hold) + "\n" + kThinOld;
+    Tree t = ThreeHfGenerations();
+    Plan plan = Evaluate(PolicyWith(kHf, rules), t.snapshot(), kNow);
+    const Action* pin = FindAction(plan, Action::Kind::kPin, "/r/checkpoint-200/model.bin");
+    ASSERT_NE(pin, nullptr) << hold << "\n" << DescribePlan(plan);
+    EXPECT_GT(pin->pin_until_ns, int64_t{9'223'372'000} * kSecond) << hold;
+    EXPECT_EQ(FindAction(plan, Action::Kind::kThin, "/r/checkpoint-200"), nullptr) << hold;
+    EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/r/checkpoint-100"), nullptr) << hold;
+  }
 }
 
 TEST(PolicyRules, AlreadyPlacedAndAlreadyPinnedFilesNeedNoAction) {
