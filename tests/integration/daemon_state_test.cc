@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -157,13 +159,39 @@ TEST(DaemonStateTest, RemountRightAfterUnmount) {
     if (i > 0) {
       std::string data;
       EXPECT_EQ(0, ReadFile(fs.path("f" + std::to_string(i - 1)), &data));
-      EXPECT_EQ(std::string(100000, char('a' + i - 1)), data);
+      EXPECT_EQ(std::string(4 << 20, char('a' + i - 1)), data);
     }
-    EXPECT_EQ(0, WriteFile(fs.path("f" + std::to_string(i)), std::string(100000, char('a' + i))));
+    EXPECT_EQ(0, WriteFile(fs.path("f" + std::to_string(i)), std::string(4 << 20, char('a' + i))));
     ASSERT_EQ(0, RunCommand({"fusermount3", "-u", fs.mnt()}, 30).exit_code);
   }
   UnmountAndWait(fs.mnt());
   for (pid_t p : DaemonsWithArg(fs.mnt())) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, 30));
+}
+
+// The old daemon still exits while the new one starts, for as long as it
+// takes (here: a lazy unmount keeps it serving one open file): the new
+// daemon waits for the lock instead of failing at once.
+TEST(DaemonStateTest, RemountWaitsForTheExitingDaemon) {
+  TierfsMount fs;
+  const std::string state = fs.root() + "/state";
+  ASSERT_EQ(0, mkdir(state.c_str(), 0700));
+  CommandResult r = MountBackground(fs, state);
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  ASSERT_EQ(0, WriteFile(fs.path("f"), "kept"));
+  const std::vector<pid_t> old = DaemonsWithArg(fs.mnt());
+  int fd = open(fs.path("f").c_str(), O_RDONLY | O_CLOEXEC);  // not in the new daemon
+  ASSERT_LE(0, fd);
+  ASSERT_EQ(0, RunCommand({"fusermount3", "-u", "-z", fs.mnt()}, 30).exit_code);
+  std::thread again([&] { r = MountBackground(fs, state); });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  close(fd);  // the old daemon's mount goes away; it syncs and exits
+  again.join();
+  EXPECT_EQ(0, r.exit_code) << r.err;
+  for (pid_t p : old) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, 30)) << "old daemon " << p;
+  std::string data;
+  EXPECT_EQ(0, ReadFile(fs.path("f"), &data));
+  EXPECT_EQ("kept", data);
+  UnmountAndWait(fs.mnt());
 }
 
 // A second daemon on a state a live one serves is refused at once, naming
@@ -241,7 +269,7 @@ TEST(DaemonStateTest, ExceptionInARequestFailsOnlyThatRequest) {
   EXPECT_EQ(EIO, err) << "the tree move should fail with EIO, not end the daemon (ENOTCONN)";
   std::string data;
   EXPECT_EQ(0, ReadFile(fs.path("d/f0"), &data)) << "the mount died with the request";
-  EXPECT_EQ(std::string(4096, 'x'), data);
+  EXPECT_TRUE(data == std::string(4096, 'x')) << data.size() << " bytes read back";
   EXPECT_EQ(0, SetTier(fs.path("d"), "hdd")) << "with threads again, the move works";
   EXPECT_TRUE(fs.Unmount());
   EXPECT_NE(std::string::npos, fs.Log().find("FUSE setxattr: exception")) << fs.Log();
