@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
-#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -153,7 +152,8 @@ int main(int argc, char** argv) {
       ("state", po::value(&opt.state_dir)->value_name("DIR"),
        "where the LMDB namespace lives (default: SSD_DIR/state)")
       ("policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")
-      ("foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr (else to STATE/tierfs.log)")
+      ("foreground,f", po::bool_switch(&opt.foreground),
+       "stay in the foreground, log to stderr (else to STATE/tierfs.log)")
       ("options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
        "FUSE mount options, e.g. allow_other")
       ("threads", po::value(&threads)->value_name("N")->default_value(threads),
