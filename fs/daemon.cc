@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "fs/namespace_setup.h"
+#include "fs/op_guard.h"
+#include "meta/state_file.h"
 #include "tiering/fault_io.h"
 
 namespace tierfs {
@@ -60,6 +63,57 @@ Status CheckMountpoint(const std::string& mountpoint, std::string* real) {
   return Status::Ok();
 }
 
+// The real path of `path`, or of its deepest existing ancestor followed by
+// the rest (a state directory is created later).
+std::string RealPathOrAncestor(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf)) return buf;
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return RealPathOrAncestor(".") + "/" + path;
+  if (slash == 0) return path;
+  return RealPathOrAncestor(path.substr(0, slash)) + path.substr(slash);
+}
+
+// Whether `inner` is `outer` or below it: by name, and by device and inode
+// along inner's parent chain (the same directory reached by another path,
+// e.g. through a bind mount).
+bool IsInside(const std::string& inner, const std::string& outer) {
+  if (inner == outer || outer == "/" ||
+      (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+       inner[outer.size()] == '/'))
+    return true;
+  struct stat o;
+  if (stat(outer.c_str(), &o) != 0) return false;
+  for (std::string p = inner; !p.empty();) {
+    struct stat s;
+    if (stat(p.c_str(), &s) == 0 && s.st_dev == o.st_dev && s.st_ino == o.st_ino) return true;
+    if (p == "/") break;
+    const size_t slash = p.find_last_of('/');
+    p = slash == 0 ? "/" : p.substr(0, slash);
+  }
+  return false;
+}
+
+// A mountpoint in a tier or the state makes the daemon reach its own files
+// through its own mount: on the SSD tier the first open deadlocks, on the
+// HDD tier every move fails. A tier or the state under the mountpoint is
+// hidden by the mount the same way.
+Status CheckNesting(const std::string& mountpoint, const Options& opt, const std::string& state) {
+  const std::pair<const char*, std::string> dirs[] = {
+      {"SSD tier", opt.ssd_dir}, {"HDD tier", opt.hdd_dir}, {"state directory", state}};
+  for (const auto& [what, dir] : dirs) {
+    const std::string real = RealPathOrAncestor(dir);
+    if (IsInside(mountpoint, real))
+      return Status::Error(EINVAL, "mountpoint " + opt.mountpoint + " is inside the " + what + " " +
+                                       dir + "; mount somewhere else");
+    if (IsInside(real, mountpoint))
+      return Status::Error(EINVAL, std::string("the ") + what + " " + dir +
+                                       " is inside the mountpoint " + opt.mountpoint +
+                                       "; the mount would hide it");
+  }
+  return Status::Ok();
+}
+
 Status MkdirP(const std::string& dir) {
   for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
     const std::string part = dir.substr(0, pos);
@@ -69,13 +123,74 @@ Status MkdirP(const std::string& dir) {
   }
 }
 
-// One daemon per state directory; LMDB alone would let two share it.
-Status LockState(const std::string& state, int* fd) {
+struct LockHolder {
+  pid_t pid = 0;
+  std::string mountpoint;
+};
+
+LockHolder ReadHolder(int fd) {
+  char buf[PATH_MAX + 32] = {};
+  LockHolder h;
+  const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return h;
+  std::istringstream in(std::string(buf, size_t(n)));
+  in >> h.pid;
+  in.get();
+  std::getline(in, h.mountpoint);
+  return h;
+}
+
+// Whether the daemon holding the lock still serves its mount; if not it is
+// exiting (unmounted, killed, a zombie) and lets go of the lock soon.
+bool HolderServes(const LockHolder& h) {
+  if (h.pid <= 0 || h.mountpoint.empty()) return false;
+  std::ifstream stat_file("/proc/" + std::to_string(h.pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat_file, line)) return false;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  const char state = line[paren + 2];
+  if (state == 'Z' || state == 'X') return false;
+  return !MountedDevice(h.mountpoint).empty();
+}
+
+// One daemon per state directory; LMDB alone would let two share it. The
+// previous daemon of a remount may still be exiting (final sync) when the
+// new one starts: wait for it, up to kLockWait. A daemon that still serves
+// its mount is named at once.
+constexpr auto kLockWait = std::chrono::seconds(10);
+
+Status LockState(const std::string& state, const std::string& mountpoint, int* fd) {
   const std::string path = state + "/daemon.lock";
-  *fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (*fd < 0) return Status::Errno(errno, "open " + path);
-  if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
-    return Status::Error(EBUSY, "state " + state + " is in use by another tierfs daemon");
+  Status st = OpenStateFile(path, O_RDWR | O_CREAT, 0600, fd);
+  if (!st.ok()) return st;
+  const auto deadline = std::chrono::steady_clock::now() + kLockWait;
+  for (;;) {
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) break;
+    if (errno != EWOULDBLOCK && errno != EINTR) return Status::Errno(errno, "lock " + path);
+    const LockHolder h = ReadHolder(*fd);
+    const bool serves = HolderServes(h);
+    if (serves || std::chrono::steady_clock::now() >= deadline) {
+      if (h.pid <= 0)
+        return Status::Error(EBUSY, "state " + state + " is in use by another tierfs daemon");
+      return Status::Error(EBUSY, "state " + state + " is in use by tierfs pid " +
+                                      std::to_string(h.pid) + " mounted on " + h.mountpoint +
+                                      (serves ? "" : " (still exiting)"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string me = std::to_string(getpid()) + " " + mountpoint + "\n";
+  if (ftruncate(*fd, 0) != 0 || pwrite(*fd, me.data(), me.size(), 0) != ssize_t(me.size()))
+    return Status::Errno(errno, "write " + path);
+  return Status::Ok();
+}
+
+// LMDB opens data.mdb and lock.mdb itself, following links: refuse planted ones.
+Status CheckStateFiles(const std::string& state) {
+  for (const char* name : {"data.mdb", "lock.mdb"}) {
+    Status st = CheckStateFile(state + "/" + name);
+    if (!st.ok()) return st;
+  }
   return Status::Ok();
 }
 
@@ -131,13 +246,38 @@ void Destroy(void* userdata) {
   if (!st.ok()) spdlog::error("final sync: {}", st.message());
 }
 
+// The operations of fs/ops_*.cc, wrapped by fs/op_guard.h.
+struct DaemonOps {
+  static const fuse_lowlevel_ops& Inner() {
+    static const fuse_lowlevel_ops ops = [] {
+      fuse_lowlevel_ops o = {};
+      o.init = Init;
+      o.destroy = Destroy;
+      AddAttrOps(&o);
+      AddNamespaceOps(&o);
+      AddFileOps(&o);
+      AddDirOps(&o);
+      AddXattrOps(&o);
+      return o;
+    }();
+    return ops;
+  }
+  static void ReplyErr(fuse_req_t req, int err) { fuse_reply_err(req, err); }
+  static void ReplyNone(fuse_req_t req) { fuse_reply_none(req); }
+  static void Log(const char* op, const char* what, int err) {
+    spdlog::error("FUSE {}: exception: {}{}", op, what,
+                  err ? std::string(", replied ") + strerror(err) : std::string());
+  }
+};
+
 }  // namespace
 
 std::string DefaultStateDir(const std::string& ssd_dir) {
   return ssd_dir + "/state";
 }
 
-Status Serve(const Options& opt, const std::function<void(const Status&)>& on_ready) {
+Status Serve(const Options& opt, const std::function<void(const Status&)>& on_ready,
+             const std::function<Status(const std::string& state)>& on_state) {
   auto fail = [&](const Status& st) {
     on_ready(st);
     return st;
@@ -151,9 +291,14 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     if (st.ok()) spdlog::warn("injecting fault {} (tests only)", f);
   if (!st.ok()) return fail(st);
   const std::string state = opt.state_dir.empty() ? DefaultStateDir(opt.ssd_dir) : opt.state_dir;
+  st = CheckNesting(mountpoint, opt, state);
+  if (!st.ok()) return fail(st);
   int lock_fd = -1;
   st = MkdirP(state);
-  if (st.ok()) st = LockState(state, &lock_fd);
+  if (st.ok()) st = CheckStateDir(state);
+  if (st.ok()) st = CheckStateFiles(state);
+  if (st.ok()) st = LockState(state, mountpoint, &lock_fd);
+  if (st.ok() && on_state) st = on_state(state);
   NamespaceOptions ns_opt;
   ns_opt.name = opt.namespace_name;
   if (opt.map_size) ns_opt.store.map_size = opt.map_size;
@@ -177,14 +322,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   ctx.RecoverMoves();  // before anything reads placement
   ctx.ReapOrphans();
 
-  fuse_lowlevel_ops ops = {};
-  ops.init = Init;
-  ops.destroy = Destroy;
-  AddAttrOps(&ops);
-  AddNamespaceOps(&ops);
-  AddFileOps(&ops);
-  AddDirOps(&ops);
-  AddXattrOps(&ops);
+  fuse_lowlevel_ops ops;
+  GuardOps<DaemonOps>(&ops);
 
   std::string mount_opts = "fsname=tierfs,subtype=tierfs,default_permissions";
   if (!opt.mount_options.empty()) mount_opts += "," + opt.mount_options;

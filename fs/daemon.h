@@ -12,7 +12,11 @@ namespace tierfs {
 
 // `on_ready` is called exactly once: with Ok once the mount is usable, or
 // with the reason it could not be set up (then Serve returns that reason).
-Status Serve(const Options& options, const std::function<void(const Status&)>& on_ready);
+// `on_state`, when set, is called once the state directory has been checked
+// and locked, before anything is logged there; an error from it is a
+// refusal like any other.
+Status Serve(const Options& options, const std::function<void(const Status&)>& on_ready,
+             const std::function<Status(const std::string& state)>& on_state = {});
 
 // The state directory used when --state is not given.
 std::string DefaultStateDir(const std::string& ssd_dir);

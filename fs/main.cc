@@ -1,5 +1,6 @@
 // tierfs: mount the tiered filesystem. See man/tierfs.8.
 #include <fcntl.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 
 #include "fs/daemon.h"
 #include "fs/policy_runner.h"
+#include "meta/state_file.h"
 
 namespace po = boost::program_options;
 
@@ -31,6 +33,21 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
+// A bad option or option value: exit status 2 (1 is for a refused setup).
+int BadOption(const std::string& msg) {
+  std::cerr << "tierfs: " << msg << " (see tierfs --help)\n";
+  return 2;
+}
+
+// spdlog's default logger writes to stdout, which is /dev/null in the
+// background: every message goes to stderr instead, which is the terminal
+// with -f and STATE/tierfs.log once daemonized (Daemonize).
+void LogToStderr() {
+  auto logger =
+      std::make_shared<spdlog::logger>("tierfs", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  spdlog::set_default_logger(std::move(logger));
+}
+
 // Without -f: the parent waits until the child has mounted (or failed) and
 // exits with the outcome, so `tierfs ... && ls MOUNTPOINT` works.
 int Daemonize(const tierfs::Options& opt) {
@@ -48,27 +65,43 @@ int Daemonize(const tierfs::Options& opt) {
   }
   close(pipefd[0]);
   setsid();
-  const std::string state =
-      opt.state_dir.empty() ? tierfs::DefaultStateDir(opt.ssd_dir) : opt.state_dir;
+  // The log is opened where the state is checked and locked (a planted link
+  // or a file of another user is refused like any bad state), and takes
+  // stderr at once, so the rest of the setup is logged there too.
+  int log_fd = -1;
+  auto open_log = [&](const std::string& state) {
+    tierfs::Status st =
+        tierfs::OpenStateFile(state + "/tierfs.log", O_WRONLY | O_CREAT | O_APPEND, 0600, &log_fd);
+    if (st.ok()) dup2(log_fd, 2);
+    return st;
+  };
   bool mounted = false;
-  tierfs::Status st = tierfs::Serve(opt, [&](const tierfs::Status& ready) {
-    mounted = ready.ok();
-    const std::string msg = ready.ok() ? "OK" : ready.message();
-    if (write(pipefd[1], msg.data(), msg.size()) < 0) {
-    }
-    close(pipefd[1]);
-    if (!ready.ok()) return;
-    // From here on the log goes to the state directory.
-    int null_fd = open("/dev/null", O_RDWR);
-    int log_fd = open((state + "/tierfs.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    dup2(null_fd, 0);
-    dup2(null_fd, 1);
-    if (log_fd >= 0) dup2(log_fd, 2);
-    if (chdir("/") != 0) {
-    }
-  });
-  if (!st.ok() && mounted) spdlog::error("{}", st.message());
+  tierfs::Status st = tierfs::Serve(
+      opt,
+      [&](const tierfs::Status& ready) {
+        mounted = ready.ok();
+        const std::string msg = ready.ok() ? "OK" : ready.message();
+        if (write(pipefd[1], msg.data(), msg.size()) < 0) {
+        }
+        close(pipefd[1]);
+        if (!ready.ok()) return;
+        int null_fd = open("/dev/null", O_RDWR);
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        if (chdir("/") != 0) {
+        }
+      },
+      open_log);
+  if (!st.ok() && (mounted || log_fd >= 0)) spdlog::error("{}", st.message());
   _exit(st.ok() ? 0 : 1);
+}
+
+// An integer option's value within [lo, hi], or a message naming it.
+bool InRange(const char* name, int64_t v, int64_t lo, int64_t hi, std::string* err) {
+  if (v >= lo && v <= hi) return true;
+  *err = std::string("--") + name + " " + std::to_string(v) + " is out of range (" +
+         std::to_string(lo) + ".." + std::to_string(hi) + ")";
+  return false;
 }
 
 int CheckPolicy(const std::string& file) {
@@ -100,9 +133,12 @@ int DryRun(const std::string& mountpoint) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  LogToStderr();
   tierfs::Options opt;
   std::vector<std::string> mount_opts;
-  uint64_t move_mib = opt.move_bytes_per_sec >> 20;
+  // Signed, so that "-1" is a value to refuse rather than a huge unsigned one.
+  int64_t threads = opt.max_threads, max_moves = opt.max_moves;
+  int64_t move_mib = int64_t(opt.move_bytes_per_sec >> 20);
   std::string high, low, check_policy, dry_run;
   bool cached_writes = false, no_passthrough = false;
   po::options_description desc(kUsage);
@@ -119,15 +155,16 @@ int main(int argc, char** argv) {
       ("namespace", po::value(&opt.namespace_name)->value_name("NAME"),
        "name of this tree's directory on each tier (TIER/ns/NAME; default: random, chosen "
        "when the state is created); mounts that share a tier need different names")
-      ("foreground,f", po::bool_switch(&opt.foreground), "stay in the foreground, log to stderr")
+      ("foreground,f", po::bool_switch(&opt.foreground),
+       "stay in the foreground, log to stderr (else to STATE/tierfs.log)")
       ("options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
        "FUSE mount options, e.g. allow_other")
-      ("threads", po::value(&opt.max_threads)->value_name("N")->default_value(opt.max_threads),
-       "most worker threads serving requests")
+      ("threads", po::value(&threads)->value_name("N")->default_value(threads),
+       "most worker threads serving requests (1-4096)")
       ("move-bandwidth", po::value(&move_mib)->value_name("MiB/s")->default_value(move_mib),
        "bandwidth all moves between tiers share (0: unlimited)")
-      ("max-moves", po::value(&opt.max_moves)->value_name("N")->default_value(opt.max_moves),
-       "moves between tiers that run at once")
+      ("max-moves", po::value(&max_moves)->value_name("N")->default_value(max_moves),
+       "moves between tiers that run at once (1-1024)")
       ("ssd-high-watermark", po::value(&high)->value_name("FRACTION")->default_value("90%"),
        "evict least recently used files to hdd when the ssd tier is fuller than this")
       ("ssd-low-watermark", po::value(&low)->value_name("FRACTION")->default_value("75%"),
@@ -162,7 +199,7 @@ int main(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    return Fail(std::string(e.what()) + " (see tierfs --help)");
+    return BadOption(e.what());
   }
   if (vm.count("help")) {
     std::cout << desc << "\n";
@@ -174,13 +211,20 @@ int main(int argc, char** argv) {
   }
   if (vm.count("check-policy")) return CheckPolicy(check_policy);
   if (vm.count("dry-run")) return DryRun(dry_run);
-  if (opt.ssd_dir.empty()) return Fail("--ssd DIR is required (see tierfs --help)");
-  if (opt.hdd_dir.empty()) return Fail("--hdd DIR is required (see tierfs --help)");
-  if (opt.mountpoint.empty()) return Fail("MOUNTPOINT is required (see tierfs --help)");
-  if (opt.max_threads == 0) return Fail("--threads must be at least 1");
-  if (opt.max_moves == 0) return Fail("--max-moves must be at least 1");
-  opt.move_bytes_per_sec = move_mib << 20;
-  if (!(opt.scan_interval_s > 0)) return Fail("--scan-interval must be more than 0 seconds");
+  if (opt.ssd_dir.empty()) return BadOption("--ssd DIR is required");
+  if (opt.hdd_dir.empty()) return BadOption("--hdd DIR is required");
+  if (opt.mountpoint.empty()) return BadOption("MOUNTPOINT is required");
+  std::string range_err;
+  if (!InRange("threads", threads, 1, 4096, &range_err) ||
+      !InRange("max-moves", max_moves, 1, 1024, &range_err) ||
+      !InRange("move-bandwidth", move_mib, 0, int64_t(1) << 30, &range_err))
+    return BadOption(range_err);
+  opt.max_threads = unsigned(threads);
+  opt.max_moves = unsigned(max_moves);
+  opt.move_bytes_per_sec = uint64_t(move_mib) << 20;
+  // At most a year: the interval becomes nanoseconds in an int64_t.
+  if (!(opt.scan_interval_s > 0) || !(opt.scan_interval_s <= 365 * 86400.0))
+    return BadOption("--scan-interval must be more than 0 and at most 31536000 seconds");
   opt.watermarks_from_cli =
       !vm["ssd-high-watermark"].defaulted() || !vm["ssd-low-watermark"].defaulted();
   opt.direct_writes = !cached_writes;
@@ -190,12 +234,12 @@ int main(int argc, char** argv) {
     return Fail("--map-size must be at least 1048576 bytes");
   opt.throttle_from_cli = !vm["move-bandwidth"].defaulted() || !vm["max-moves"].defaulted();
   tierfs::Status wst = tierfs::ParseFraction(high, &opt.watermarks.high);
-  if (!wst.ok()) return Fail("--ssd-high-watermark: " + wst.message());
+  if (!wst.ok()) return BadOption("--ssd-high-watermark: " + wst.message());
   wst = tierfs::ParseFraction(low, &opt.watermarks.low);
-  if (!wst.ok()) return Fail("--ssd-low-watermark: " + wst.message());
+  if (!wst.ok()) return BadOption("--ssd-low-watermark: " + wst.message());
   if (opt.watermarks.low >= opt.watermarks.high)
-    return Fail("--ssd-low-watermark (" + low + ") must be below --ssd-high-watermark (" + high +
-                ")");
+    return BadOption("--ssd-low-watermark (" + low + ") must be below --ssd-high-watermark (" +
+                     high + ")");
   if (!opt.policy_file.empty() && access(opt.policy_file.c_str(), R_OK) != 0)
     return Fail("policy file " + opt.policy_file + ": " + strerror(errno));
   for (const auto& o : mount_opts) opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;

@@ -1,5 +1,7 @@
 #include "meta/audit.h"
 
+#include "meta/state_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,8 +29,9 @@ std::string Rfc3339(int64_t ns) {
 Status AuditLog::Open(const std::string& path, std::unique_ptr<AuditLog>* out) {
   std::unique_ptr<AuditLog> log(new AuditLog());
   log->path_ = path;
-  log->fd_ = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (log->fd_ < 0) return Status::Errno(errno, "open audit journal " + path);
+  // The journal may be appended to by root: never through a planted link.
+  Status st = OpenStateFile(path, O_WRONLY | O_APPEND | O_CREAT, 0640, &log->fd_);
+  if (!st.ok()) return Status::Error(st.err(), "audit journal: " + st.message());
   *out = std::move(log);
   return Status::Ok();
 }

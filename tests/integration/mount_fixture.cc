@@ -165,10 +165,19 @@ CommandResult RunCommand(const std::vector<std::string>& argv_in, int timeout_s)
       if (!killed) {
         res.timed_out = true;
         kill(pid, SIGTERM);
-        if (WaitPid(pid, 5000) < 0) kill(pid, SIGKILL);
+        // Reap here, keeping the status: a child reaped without it would
+        // make the waitpid below fail forever (ECHILD) and hang the loop.
+        for (int i = 0; i < 500 && !exited; ++i) {
+          if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = true;
+          } else {
+            usleep(10000);
+          }
+        }
+        if (!exited) kill(pid, SIGKILL);
         killed = true;
       }
-      if (waitpid(pid, &status, 0) == pid) exited = true;
+      if (!exited && waitpid(pid, &status, 0) == pid) exited = true;
     }
   }
   for (auto& f : fds)

@@ -1,0 +1,233 @@
+// The daemon's hardening (issue 10): where it logs, which mountpoints,
+// option values and state directories it refuses, remounting at once after
+// an unmount, and a request that fails instead of an exception ending it.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+// Runs tierfs with `args`; a run that wrongly mounts is stopped after 10 s.
+CommandResult RunTierfs(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {TierfsBin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, 10);
+}
+
+// Exit `code` (not a crash, not a hang) with one line on stderr that holds
+// every string of `names`.
+void ExpectRefused(const CommandResult& r, int code, const std::vector<std::string>& names) {
+  EXPECT_FALSE(r.timed_out) << "tierfs did not exit (it probably mounted)";
+  EXPECT_EQ(code, r.exit_code) << r.err;
+  std::string e = r.err;
+  while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+  EXPECT_FALSE(e.empty()) << "no reason on stderr";
+  EXPECT_EQ(std::string::npos, e.find('\n')) << "stderr is not one line:\n" << r.err;
+  for (const auto& n : names) EXPECT_NE(std::string::npos, e.find(n)) << n << " not in: " << e;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Pids of tierfs processes with `arg` on their command line.
+std::vector<pid_t> DaemonsWithArg(const std::string& arg) {
+  std::vector<pid_t> pids;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return pids;
+  while (struct dirent* e = readdir(d)) {
+    const pid_t pid = atoi(e->d_name);
+    if (pid <= 0) continue;
+    const std::string cmd = Slurp("/proc/" + std::string(e->d_name) + "/cmdline");
+    const std::string want = std::string("\0", 1) + arg + std::string("\0", 1);
+    if (cmd.find(want) != std::string::npos && cmd.find("tierfs") != std::string::npos)
+      pids.push_back(pid);
+  }
+  closedir(d);
+  return pids;
+}
+
+bool Gone(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+  const std::string s = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  const size_t rp = s.rfind(')');
+  return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] == 'Z';
+}
+
+// Unmounts `mnt` and waits for the background daemons serving it to exit.
+void UnmountAndWait(const std::string& mnt) {
+  const std::vector<pid_t> pids = DaemonsWithArg(mnt);
+  ForceUnmount(mnt);
+  for (pid_t p : pids) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, 30)) << "daemon " << p;
+}
+
+// --- Logging ---
+
+TEST(DaemonCliTest, BackgroundDaemonLogsToStateLog) {
+  TierfsMount fs;
+  const std::string state = fs.root() + "/state";
+  ASSERT_EQ(0, mkdir(state.c_str(), 0700));
+  CommandResult r = RunTierfs(
+      {"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-o", "allow_other", fs.mnt()});
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  ASSERT_EQ(0, WriteFile(fs.path("f"), "moved to hdd"));
+  EXPECT_EQ(0, SetTier(fs.path("f"), "hdd"));
+  UnmountAndWait(fs.mnt());
+  const std::string log = Slurp(state + "/tierfs.log");
+  EXPECT_NE(std::string::npos, log.find("moved inode")) << "log:\n" << log;
+  EXPECT_NE(std::string::npos, log.find("unmounted " + fs.mnt())) << "log:\n" << log;
+  struct stat st {};
+  ASSERT_EQ(0, stat((state + "/tierfs.log").c_str(), &st));
+  EXPECT_EQ(0600u, st.st_mode & 07777);
+}
+
+TEST(DaemonCliTest, ForegroundDaemonLogsToStderr) {
+  TierfsMount fs;
+  CommandResult r;
+  std::thread daemon([&] {
+    r = RunCommand({TierfsBin(), "--ssd", fs.ssd(), "--hdd", fs.hdd(), "-f", fs.mnt()}, 60);
+  });
+  const bool mounted = WaitFor([&] { return IsMountPoint(fs.mnt()); }, 15);
+  if (mounted) {
+    EXPECT_EQ(0, WriteFile(fs.path("f"), "moved to hdd"));
+    EXPECT_EQ(0, SetTier(fs.path("f"), "hdd"));
+  }
+  ForceUnmount(fs.mnt());
+  daemon.join();
+  ASSERT_TRUE(mounted) << r.err;
+  EXPECT_EQ(0, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("moved inode")) << "stderr:\n" << r.err;
+  EXPECT_EQ(std::string::npos, r.out.find("moved inode")) << "stdout:\n" << r.out;
+}
+
+// --- Option values ---
+
+TEST(DaemonCliTest, NonsenseNumericOptionsAreRefused) {
+  TierfsMount fs;
+  const std::vector<std::vector<std::string>> bad = {
+      {"--threads", "-1"},
+      {"--threads", "0"},
+      {"--move-bandwidth", "-5"},
+      {"--max-moves", "-1"},
+      {"--max-moves", "0"},
+      {"--scan-interval", "-1"},
+      {"--scan-interval", "0"},
+      {"--ssd-high-watermark", "1.5"},
+      {"--ssd-low-watermark", "-0.1"},
+      {"--ssd-low-watermark", "0.9", "--ssd-high-watermark", "0.5"},
+  };
+  for (const auto& args : bad) {
+    std::vector<std::string> a = {"--ssd", fs.ssd(), "--hdd", fs.hdd(), "-f"};
+    a.insert(a.end(), args.begin(), args.end());
+    a.push_back(fs.mnt());
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    ExpectRefused(RunTierfs(a), 2, {args[0]});
+    EXPECT_FALSE(IsMountPoint(fs.mnt()));
+    ForceUnmount(fs.mnt());
+  }
+}
+
+// --- Mountpoint nesting ---
+
+// Mounts refused because `mnt` and a tier or the state contain each other;
+// unmounts whatever a wrong acceptance mounted.
+void ExpectNestingRefused(const std::vector<std::string>& args, const std::string& mnt,
+                          const std::vector<std::string>& names) {
+  CommandResult r = RunTierfs(args);
+  ExpectRefused(r, 1, names);
+  EXPECT_FALSE(IsMountPoint(mnt));
+  ForceUnmount(mnt);
+}
+
+TEST(DaemonCliTest, MountpointInsideATierOrStateIsRefused) {
+  TierfsMount fs;
+  const std::string state = fs.root() + "/state";
+  const std::string in_ssd = fs.ssd() + "/sub", in_hdd = fs.hdd() + "/sub";
+  const std::string in_state = state + "/sub";
+  ASSERT_EQ(0, mkdir(state.c_str(), 0700));
+  for (const auto& d : {in_ssd, in_hdd, in_state}) ASSERT_EQ(0, mkdir(d.c_str(), 0755));
+  {
+    SCOPED_TRACE("mountpoint is the ssd tier");
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-f", fs.ssd()},
+                         fs.ssd(), {fs.ssd()});
+  }
+  {
+    SCOPED_TRACE("mountpoint inside the ssd tier");
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-f", in_ssd},
+                         in_ssd, {in_ssd, fs.ssd()});
+  }
+  {
+    SCOPED_TRACE("mountpoint inside the hdd tier");
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-f", in_hdd},
+                         in_hdd, {in_hdd, fs.hdd()});
+  }
+  {
+    SCOPED_TRACE("mountpoint inside the state directory");
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-f", in_state},
+                         in_state, {in_state, state});
+  }
+  {
+    SCOPED_TRACE("mountpoint inside the default state directory");
+    const std::string def = fs.ssd() + "/state/sub";
+    ASSERT_EQ(0, mkdir((fs.ssd() + "/state").c_str(), 0700));
+    ASSERT_EQ(0, mkdir(def.c_str(), 0755));
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "-f", def}, def, {def});
+  }
+}
+
+TEST(DaemonCliTest, TierOrStateInsideMountpointIsRefused) {
+  TierfsMount fs;
+  const std::string ssd = fs.mnt() + "/ssd", hdd = fs.mnt() + "/hdd";
+  const std::string state = fs.mnt() + "/state";
+  for (const auto& d : {ssd, hdd}) ASSERT_EQ(0, mkdir(d.c_str(), 0755));
+  ASSERT_EQ(0, mkdir(state.c_str(), 0700));
+  {
+    SCOPED_TRACE("ssd tier inside the mountpoint");
+    ExpectNestingRefused({"--ssd", ssd, "--hdd", fs.hdd(), "-f", fs.mnt()}, fs.mnt(),
+                         {ssd, fs.mnt()});
+  }
+  {
+    SCOPED_TRACE("hdd tier inside the mountpoint");
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", hdd, "-f", fs.mnt()}, fs.mnt(),
+                         {hdd, fs.mnt()});
+  }
+  {
+    SCOPED_TRACE("state directory inside the mountpoint");
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-f", fs.mnt()},
+                         fs.mnt(), {state, fs.mnt()});
+  }
+}
+
+// The same tier directory reached through a bind mount: the names differ,
+// the directory is the same.
+TEST(DaemonCliTest, MountpointInsideATierByAnotherPathIsRefused) {
+  TierfsMount fs;
+  const std::string alias = fs.root() + "/alias";
+  ASSERT_EQ(0, mkdir(alias.c_str(), 0755));
+  ASSERT_EQ(0, mkdir((fs.hdd() + "/sub").c_str(), 0755));
+  ASSERT_EQ(0, mount(fs.hdd().c_str(), alias.c_str(), nullptr, MS_BIND, nullptr))
+      << strerror(errno);
+  const std::string mnt = alias + "/sub";
+  ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "-f", mnt}, mnt, {mnt, fs.hdd()});
+  umount2(alias.c_str(), MNT_DETACH);
+}
+
+}  // namespace
+}  // namespace tierfs_test
