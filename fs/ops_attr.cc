@@ -108,6 +108,15 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
       ino,
       [&](Inode& i) {
         if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
+        // With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to us: a chown
+        // of anything but a directory drops set-user-ID, and set-group-ID
+        // when group-executable, whoever the caller (as Linux's
+        // notify_change does for ext4). A mode given with it wins.
+        if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE) &&
+            !S_ISDIR(i.mode)) {
+          i.mode &= ~S_ISUID;
+          if (i.mode & S_IXGRP) i.mode &= ~S_ISGID;
+        }
         if (to_set & FUSE_SET_ATTR_UID) i.uid = attr->st_uid;
         if (to_set & FUSE_SET_ATTR_GID) i.gid = attr->st_gid;
         if (to_set & FUSE_SET_ATTR_SIZE) {
