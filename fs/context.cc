@@ -154,6 +154,13 @@ bool Context::StartPassthrough(uint64_t ino, LiveState& live) {
   return true;
 }
 
+Status Context::CheckTierWritable(TierId t, uint64_t ino, const char* what) const {
+  Status st = tier(t).CheckHealth();
+  if (st.ok()) return st;
+  return Status::Error(st.err(), std::string(what) + " of inode " + std::to_string(ino) +
+                                     " refused: " + st.message());
+}
+
 void Context::DeleteHandle(FileHandle* fh) {
   {
     LiveState& live = *fh->live;

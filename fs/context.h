@@ -124,6 +124,13 @@ class Context {
   // (fs/session_io.h): set-user-ID, set-group-ID when group-executable, and
   // security.capability. A no-op for other inodes and files without them.
   Status KillSuidSgid(uint64_t ino);
+  // Whether inode `ino`'s object on tier `t` may be changed now (`what`:
+  // "truncate", "write", ...): EIO naming the tier when it is gone,
+  // replaced or read-only (Tier::CheckHealth). Every path that changes a
+  // file's bytes or the metadata of its object asks first, so nothing
+  // changes on a tier that cannot be written (the change would be lost or
+  // half made when it returns).
+  Status CheckTierWritable(TierId t, uint64_t ino, const char* what) const;
   // Undoes NewHandle and AdmitHandle: closes the object, drops the counts.
   void DeleteHandle(FileHandle* fh);
   // Moves a regular file's object to tier `to` (copy, verify, switch, remove:

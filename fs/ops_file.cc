@@ -86,6 +86,7 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   std::lock_guard<std::mutex> lock(c.PlacementLock(ino));
   Inode n;
   Status st = c.store().GetInode(ino, &n);
+  if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
   if (!st.ok()) return st;
   int fd = c.tier(n.tier).OpenObject(ino, O_WRONLY, &st);
   if (fd >= 0) {
@@ -161,6 +162,12 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
 ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t off, Status* st) {
   int fd = c.ObjectFd(fh, true, st);
   if (fd < 0) return -st->err();
+  // An fd opened before the HDD tier went away (or read-only) would still
+  // write into whatever it names: refuse as ObjectFd does on opening.
+  if (fh.tier == TierId::kHdd) {
+    *st = c.CheckTierWritable(fh.tier, fh.ino, "write");
+    if (!st->ok()) return -st->err();
+  }
   fuse_bufvec out = FUSE_BUFVEC_INIT(len);
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = fd;
