@@ -208,11 +208,35 @@ void Context::FreeInode(uint64_t ino) {
   Inode n;
   if (!store_->GetInode(ino, &n).ok()) return;
   if (n.is_reg()) {
-    Status st = tier(n.tier).RemoveObject(ino);
-    if (!st.ok()) spdlog::warn("freeing inode {}: {}", ino, st.message());
+    Status st = CheckTierWritable(n.tier, ino, "removing the object");
+    if (st.ok()) st = tier(n.tier).RemoveObject(ino);
+    std::lock_guard<std::mutex> lock(unfreed_mu_);
+    if (!st.ok()) {
+      // Deleting the inode now would leak the object forever: nothing else
+      // names it. The orphan record keeps it until the tier can be written.
+      if (unfreed_.insert(ino).second)
+        spdlog::warn("freeing inode {}: object kept until its tier is writable: {}", ino,
+                     st.message());
+      return;
+    }
+    if (unfreed_.erase(ino))
+      spdlog::info("freed inode {}: its {} tier is writable again", ino, TierName(n.tier));
   }
   Status st = store_->DeleteInode(ino);
   if (!st.ok()) spdlog::error("freeing inode {}: {}", ino, st.message());
+}
+
+void Context::RetryUnfreed() {
+  constexpr int64_t kRetryNs = 1'000'000'000;
+  const int64_t now = NowNs();
+  std::vector<uint64_t> inos;
+  {
+    std::lock_guard<std::mutex> lock(unfreed_mu_);
+    if (unfreed_.empty() || now - unfreed_retry_ns_.load() < kRetryNs) return;
+    unfreed_retry_ns_ = now;
+    inos.assign(unfreed_.begin(), unfreed_.end());
+  }
+  for (uint64_t ino : inos) FreeInode(ino);
 }
 
 void Context::OnRemoved(const Removed& removed) {

@@ -199,8 +199,14 @@ class Context {
   void StopBackground();
   // Settles moves a crash interrupted (before serving).
   void RecoverMoves();
-  // Frees an orphan inode: its object and its LMDB records.
+  // Frees an orphan inode: its object and its LMDB records. When the object
+  // cannot be removed (its tier gone or read-only), the inode stays an
+  // orphan in LMDB and is freed later (RetryUnfreed, or the next mount's
+  // ReapOrphans), so no object is ever leaked.
   void FreeInode(uint64_t ino);
+  // Frees the orphans FreeInode had to keep; cheap when there are none.
+  // Called from the evictor's periodic tick (fs/space.cc).
+  void RetryUnfreed();
   // Called after an unlink, rmdir or replacing rename removed a link.
   void OnRemoved(const Removed& removed);
   // Makes everything durable: LMDB and both tiers' filesystems.
@@ -230,6 +236,9 @@ class Context {
   SessionIo session_io_;
   std::atomic<bool> passthrough_warned_{false};  // the refusal is logged once
   std::atomic<int> immutable_holds_{0};
+  std::mutex unfreed_mu_;
+  std::unordered_set<uint64_t> unfreed_;  // orphans whose object is still to remove
+  std::atomic<int64_t> unfreed_retry_ns_{0};
   std::atomic<double> high_mark_{0.9};  // the evictor's, for pokes from the write path
   std::atomic<int64_t> space_checked_ns_{0};
   std::atomic<bool> ssd_close_to_full_{false};

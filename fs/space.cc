@@ -67,6 +67,8 @@ void Context::StartBackground() {
   }
   EvictorHooks hooks;
   hooks.usage = [this](uint64_t* used, uint64_t* capacity) {
+    // The evictor's periodic tick: also when orphans wait for their tier.
+    RetryUnfreed();
     Tier::Space space;
     Status st = ssd_->GetSpace(&space);
     *capacity = space.capacity;

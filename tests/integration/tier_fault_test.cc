@@ -11,11 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "meta/store.h"
 #include "tests/integration/tier_fault_util.h"
 
 namespace tierfs_test {
@@ -80,6 +84,49 @@ TEST_F(TierFaultTest, SetTimesRefusedWhileHddTierReadOnly) {
   EXPECT_EQ(0, Err(utimensat(AT_FDCWD, P("f").c_str(), ts, 0)));
   ASSERT_EQ(0, stat(P("f").c_str(), &after));
   EXPECT_EQ(2000000, after.st_mtim.tv_sec);
+}
+
+// rm of an HDD-resident file while the tier is read-only: the object stays
+// (and its inode stays an orphan) until the tier is writable again, then
+// goes, at runtime or at the next mount; it is never leaked.
+TEST_F(TierFaultTest, RmWhileHddReadOnlyFreesObjectWhenWritable) {
+  const std::string data = Pattern(30000, 9);
+  MakeHddResident("f", data);
+  MakeHddResident("g", data);
+  const ino_t f = Ino(P("f")), g = Ino(P("g"));
+  {
+    HddReadOnly ro(fs_.hdd());
+    ASSERT_TRUE(ro.ok());
+    ASSERT_EQ(0, unlink(P("f").c_str()));
+    // The kernel forgets the inode when it likes: wait for the attempt.
+    EXPECT_TRUE(WaitFor(
+        [&] { return fs_.Log().find("freeing inode " + std::to_string(f)) != std::string::npos; },
+        20));
+    EXPECT_EQ(int64_t(data.size()), ObjectSize(fs_.hdd(), f));
+    ro.End();
+    EXPECT_TRUE(WaitFor([&] { return ObjectSize(fs_.hdd(), f) < 0; }, 20))
+        << "the object of the removed file leaked";
+  }
+  // Across a remount: still read-only when the daemon stops and starts.
+  {
+    HddReadOnly ro(fs_.hdd());
+    ASSERT_TRUE(ro.ok());
+    ASSERT_EQ(0, unlink(P("g").c_str()));
+    ASSERT_TRUE(fs_.Unmount());
+    std::unique_ptr<tierfs::Store> store;
+    tierfs::Status st = tierfs::Store::Open(fs_.ssd() + "/state", &store);
+    ASSERT_TRUE(st.ok()) << st.message();
+    std::vector<uint64_t> orphans;
+    ASSERT_TRUE(store->ListOrphans(&orphans).ok());
+    EXPECT_NE(orphans.end(), std::find(orphans.begin(), orphans.end(), g))
+        << "the removed file's inode is not kept as an orphan";
+    store.reset();
+    ASSERT_TRUE(fs_.Mount());
+    EXPECT_EQ(int64_t(data.size()), ObjectSize(fs_.hdd(), g));
+    ro.End();
+    EXPECT_TRUE(WaitFor([&] { return ObjectSize(fs_.hdd(), g) < 0; }, 20))
+        << "the object of the removed file leaked";
+  }
 }
 
 }  // namespace

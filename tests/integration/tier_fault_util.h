@@ -87,7 +87,10 @@ class TierFaultTest : public MountTest {
   // Writes `rel` and moves it to the HDD tier through the mount.
   void MakeHddResident(const std::string& rel, const std::string& data) {
     ASSERT_EQ(0, WriteFile(P(rel), data));
-    ASSERT_EQ(0, SetTier(P(rel), "hdd"));
+    // EBUSY until the kernel's asynchronous release of the writer arrives.
+    int err = 0;
+    WaitFor([&] { return (err = SetTier(P(rel), "hdd")) != EBUSY; }, 10);
+    ASSERT_EQ(0, err);
     ASSERT_EQ("hdd", GetTier(P(rel)));
     ASSERT_EQ(int64_t(data.size()), ObjectSize(fs_.hdd(), Ino(P(rel))));
   }
