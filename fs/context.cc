@@ -161,6 +161,27 @@ Status Context::CheckTierWritable(TierId t, uint64_t ino, const char* what) cons
                                      " refused: " + st.message());
 }
 
+Status Context::CheckObjectIntact(uint64_t ino) {
+  // Under the placement lock: a move switching meanwhile removes the object
+  // the inode named a moment ago.
+  std::lock_guard<std::mutex> placement(PlacementLock(ino));
+  Inode n;
+  Status st = store_->GetInode(ino, &n);
+  if (!st.ok() || !n.is_reg() || n.size == 0) return st;
+  if (table_.Live(ino)->writers.load() > 0) return Status::Ok();  // LMDB's size lags
+  struct stat obj;
+  st = tier(n.tier).StatObject(ino, &obj);
+  const std::string what =
+      "inode " + std::to_string(ino) + ": object " + tier(n.tier).ObjectPath(ino) + " ";
+  if (st.err() == ENOENT)
+    return Status::Error(EIO, what + "is missing; " + std::to_string(n.size) + " bytes lost");
+  if (!st.ok()) return st;
+  if (uint64_t(obj.st_size) < n.size)
+    return Status::Error(EIO, what + "has " + std::to_string(obj.st_size) + " bytes, " +
+                                  std::to_string(n.size) + " recorded: truncated");
+  return Status::Ok();
+}
+
 void Context::DeleteHandle(FileHandle* fh) {
   {
     LiveState& live = *fh->live;

@@ -131,6 +131,12 @@ class Context {
   // changes on a tier that cannot be written (the change would be lost or
   // half made when it returns).
   Status CheckTierWritable(TierId t, uint64_t ino, const char* what) const;
+  // EIO when a regular file nobody has open for writing has lost bytes: its
+  // object is missing while LMDB records a size, or shorter than recorded.
+  // A longer object is legitimate (written, then killed before release
+  // recorded the size). stat keeps reporting the recorded size of a missing
+  // object; open and read fail with this.
+  Status CheckObjectIntact(uint64_t ino);
   // Undoes NewHandle and AdmitHandle: closes the object, drops the counts.
   void DeleteHandle(FileHandle* fh);
   // Moves a regular file's object to tier `to` (copy, verify, switch, remove:

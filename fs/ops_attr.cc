@@ -105,11 +105,16 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   if (st.ok() && n.is_reg() && (to_set & kObjectAttrs))
     st = c.CheckTierWritable(n.tier, ino, "setattr");
   if (!st.ok()) return c.ReplyError(req, st, "setattr");
-  if (to_set & FUSE_SET_ATTR_SIZE) {
-    if (!n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);
+  const bool resize = to_set & FUSE_SET_ATTR_SIZE;
+  if (resize && !n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);
+  // A crash between the object and LMDB must leave the object at least as
+  // long as recorded (shorter reads as lost bytes: CheckObjectIntact):
+  // growing changes the object first, shrinking LMDB first.
+  const bool shrink = resize && uint64_t(attr->st_size) < n.size;
+  if (resize) c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
+  if (resize && !shrink) {
     st = Truncate(c, n, fi, attr->st_size);
     if (!st.ok()) return c.ReplyError(req, st, "truncate");
-    c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
   }
   const int64_t now = NowNs();
   auto ns = [](const struct timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
@@ -145,6 +150,10 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
       },
       &n);
   if (!st.ok()) return c.ReplyError(req, st, "setattr");
+  if (shrink) {
+    st = Truncate(c, n, fi, attr->st_size);
+    if (!st.ok()) return c.ReplyError(req, st, "truncate");
+  }
   if (n.is_reg() && (to_set & kObjectAttrs)) st = SetObjectTimes(c, n, fi);
   if (!st.ok()) return c.ReplyError(req, st, "setattr");
   struct stat s;

@@ -52,6 +52,7 @@ Status RecordSize(Context& c, FileHandle& fh) {
       fh.ino,
       [&](Inode& i) {
         i.size = s.st_size;
+        i.checksum = 0;  // written: what the last move verified is gone
         // The object's mtime is the file's (FillStat); scans read LMDB only.
         i.mtime_ns = int64_t(s.st_mtim.tv_sec) * 1000000000 + s.st_mtim.tv_nsec;
         return Status::Ok();
@@ -88,6 +89,19 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   Status st = c.store().GetInode(ino, &n);
   if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
   if (!st.ok()) return st;
+  c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
+  // LMDB first: a crash in between leaves the object longer than recorded,
+  // which is legitimate; shorter would read as lost bytes.
+  st = c.store().Update(
+      ino,
+      [](Inode& i) {
+        i.size = 0;
+        i.checksum = 0;
+        i.mtime_ns = i.ctime_ns = NowNs();
+        return Status::Ok();
+      },
+      nullptr);
+  if (!st.ok()) return st;
   int fd = c.tier(n.tier).OpenObject(ino, O_WRONLY, &st);
   if (fd >= 0) {
     st = ftruncate(fd, 0) == 0 ? Status::Ok() : Status::Errno(errno, "truncate on open");
@@ -95,16 +109,7 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   } else if (st.err() == ENOENT) {
     st = Status::Ok();  // no object: already empty
   }
-  if (!st.ok()) return st;
-  c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
-  return c.store().Update(
-      ino,
-      [](Inode& i) {
-        i.size = 0;
-        i.mtime_ns = i.ctime_ns = NowNs();
-        return Status::Ok();
-      },
-      nullptr);
+  return st;
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -122,6 +127,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fi->flags & O_TRUNC) {
     st = TruncateOnOpen(c, ino);
     if (!st.ok()) return c.ReplyError(req, st, "open");
+  } else {
+    st = c.CheckObjectIntact(ino);  // a lost or cut object is EIO, not a short file
+    if (!st.ok()) return c.ReplyError(req, st, "open");
   }
   // Writes land on the SSD tier: an HDD-resident file opened for writing
   // comes back first (after O_TRUNC that copies nothing). If it cannot
@@ -129,6 +137,18 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.SsdNearlyFull()) {
     st = c.MoveFile(ino, TierId::kSsd, "promote");
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
+  }
+  // Before any write: the checksum a move recorded no longer vouches for
+  // the bytes (a crash before release must not leave it standing).
+  if (writable && n.is_reg()) {
+    st = c.store().Update(
+        ino,
+        [](Inode& i) {
+          i.checksum = 0;
+          return Status::Ok();
+        },
+        nullptr);
+    if (!st.ok()) return c.ReplyError(req, st, "open");
   }
   FileHandle* fh = c.NewHandle(n, fi->flags);
   fh->wrote = fi->flags & O_TRUNC;
@@ -140,7 +160,9 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   Status st;
   int fd = c.ObjectFd(*Handle(fi), false, &st);
   if (fd < 0) {
-    if (st.err() == ENOENT) return (void)fuse_reply_buf(req, nullptr, 0);  // no object: empty
+    // No object: an empty file, unless LMDB records bytes (then they are lost).
+    if (st.err() == ENOENT) st = c.CheckObjectIntact(Handle(fi)->ino);
+    if (st.ok()) return (void)fuse_reply_buf(req, nullptr, 0);
     return c.ReplyError(req, st, "read");
   }
   // A per-thread buffer that stays mapped: on this kind of VM a page fault
