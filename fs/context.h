@@ -137,6 +137,11 @@ class Context {
   // recorded the size). stat keeps reporting the recorded size of a missing
   // object; open and read fail with this.
   Status CheckObjectIntact(uint64_t ino);
+  // Whether a new name or node may be recorded: ENOSPC once the state's
+  // filesystem is too full to keep LMDB's reserve, which is kept for
+  // removals (unlink and rmdir never ask), so space can always be freed
+  // through the mount.
+  Status CheckMetaSpace(const char* what);
   // Undoes NewHandle and AdmitHandle: closes the object, drops the counts.
   void DeleteHandle(FileHandle* fh);
   // Moves a regular file's object to tier `to` (copy, verify, switch, remove:
@@ -245,7 +250,8 @@ class Context {
   std::mutex unfreed_mu_;
   std::unordered_set<uint64_t> unfreed_;  // orphans whose object is still to remove
   std::atomic<int64_t> unfreed_retry_ns_{0};
-  std::atomic<double> high_mark_{0.9};  // the evictor's, for pokes from the write path
+  std::atomic<uint64_t> meta_reserve_{0};  // bytes LMDB keeps past its end (fs/space.cc)
+  std::atomic<double> high_mark_{0.9};     // the evictor's, for pokes from the write path
   std::atomic<int64_t> space_checked_ns_{0};
   std::atomic<bool> ssd_close_to_full_{false};
 };

@@ -65,6 +65,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Status st;
   NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
   Inode n;
+  if (st.ok()) st = c.CheckMetaSpace("create");
   if (st.ok()) {
     node.tier = c.TierForNewFile();
     st = c.store().Create(parent, name, node, &n);
