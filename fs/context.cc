@@ -229,8 +229,9 @@ void Context::FreeInode(uint64_t ino) {
   Inode n;
   if (!store_->GetInode(ino, &n).ok()) return;
   if (n.is_reg()) {
-    Status st = CheckTierWritable(n.tier, ino, "removing the object");
-    if (st.ok()) st = tier(n.tier).RemoveObject(ino);
+    // A read-only tier refuses; a tier gone (replaced or lazily unmounted)
+    // is still reached through the directory fd opened at mount.
+    Status st = tier(n.tier).RemoveObject(ino);
     std::lock_guard<std::mutex> lock(unfreed_mu_);
     if (!st.ok()) {
       // Deleting the inode now would leak the object forever: nothing else
