@@ -129,5 +129,38 @@ TEST_F(TierFaultTest, RmWhileHddReadOnlyFreesObjectWhenWritable) {
   }
 }
 
+// A file spilled to the HDD tier while being written keeps its descriptor
+// on the HDD object; once the tier is gone, further writes through it fail
+// with EIO instead of landing in whatever the old descriptor still reaches.
+class SpilledWriteTest : public MountTest {
+ protected:
+  SpilledWriteTest() : MountTest(SmallSsd()) {}
+  static MountOptions SmallSsd() {
+    MountOptions o;
+    o.ssd_tmpfs_mb = 32;
+    o.hdd_tmpfs_mb = 128;
+    return o;
+  }
+};
+
+TEST_F(SpilledWriteTest, WriteThroughOpenHandleRefusedWhileHddTierGone) {
+  const std::string data = Pattern(48 << 20, 21);
+  int fd = open(P("big").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  for (size_t off = 0; off < data.size(); off += 1 << 20)
+    ASSERT_EQ(0, PwriteAll(fd, data.data() + off, 1 << 20, off)) << off;
+  ASSERT_EQ("hdd", GetTier(P("big"))) << "the file did not spill";
+  {
+    HddGone gone(fs_.hdd());
+    ASSERT_TRUE(gone.ok());
+    EXPECT_EQ(EIO, PwriteAll(fd, "late", 4, off_t(data.size())));
+  }
+  close(fd);
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("big"), &got));
+  EXPECT_EQ(data.size(), got.size());
+  EXPECT_TRUE(got == data);
+}
+
 }  // namespace
 }  // namespace tierfs_test
