@@ -137,6 +137,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // (SSD full, another writer), it is served where it is.
   if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.SsdNearlyFull()) {
     st = c.MoveFile(ino, TierId::kSsd, "promote");
+    // EIO: a corrupt source (or a failing tier); writing it would clear the
+    // checksum that shows the damage.
+    if (st.err() == EIO) return c.ReplyError(req, st, "open");
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
   // Before any write: the checksum a move recorded no longer vouches for
