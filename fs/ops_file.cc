@@ -143,8 +143,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
   // Before any write: the checksum a move recorded no longer vouches for
-  // the bytes (a crash before release must not leave it standing).
-  if (writable && n.is_reg()) {
+  // the bytes (a crash before release must not leave it standing). Only
+  // files a move has hashed (now, or in the promote above) have one.
+  if (writable && n.is_reg() && (n.checksum != 0 || n.tier == TierId::kHdd)) {
     st = c.store().Update(
         ino,
         [](Inode& i) {
