@@ -154,6 +154,34 @@ bool Context::StartPassthrough(uint64_t ino, LiveState& live) {
   return true;
 }
 
+Status Context::CheckTierWritable(TierId t, uint64_t ino, const char* what) const {
+  Status st = tier(t).CheckHealth();
+  if (st.ok()) return st;
+  return Status::Error(st.err(), std::string(what) + " of inode " + std::to_string(ino) +
+                                     " refused: " + st.message());
+}
+
+Status Context::CheckObjectIntact(uint64_t ino) {
+  // Under the placement lock: a move switching meanwhile removes the object
+  // the inode named a moment ago.
+  std::lock_guard<std::mutex> placement(PlacementLock(ino));
+  Inode n;
+  Status st = store_->GetInode(ino, &n);
+  if (!st.ok() || !n.is_reg() || n.size == 0) return st;
+  if (table_.Live(ino)->writers.load() > 0) return Status::Ok();  // LMDB's size lags
+  struct stat obj;
+  st = tier(n.tier).StatObject(ino, &obj);
+  const std::string what =
+      "inode " + std::to_string(ino) + ": object " + tier(n.tier).ObjectPath(ino) + " ";
+  if (st.err() == ENOENT)
+    return Status::Error(EIO, what + "is missing; " + std::to_string(n.size) + " bytes lost");
+  if (!st.ok()) return st;
+  if (uint64_t(obj.st_size) < n.size)
+    return Status::Error(EIO, what + "has " + std::to_string(obj.st_size) + " bytes, " +
+                                  std::to_string(n.size) + " recorded: truncated");
+  return Status::Ok();
+}
+
 void Context::DeleteHandle(FileHandle* fh) {
   {
     LiveState& live = *fh->live;
@@ -201,11 +229,36 @@ void Context::FreeInode(uint64_t ino) {
   Inode n;
   if (!store_->GetInode(ino, &n).ok()) return;
   if (n.is_reg()) {
+    // A read-only tier refuses; a tier gone (replaced or lazily unmounted)
+    // is still reached through the directory fd opened at mount.
     Status st = tier(n.tier).RemoveObject(ino);
-    if (!st.ok()) spdlog::warn("freeing inode {}: {}", ino, st.message());
+    std::lock_guard<std::mutex> lock(unfreed_mu_);
+    if (!st.ok()) {
+      // Deleting the inode now would leak the object forever: nothing else
+      // names it. The orphan record keeps it until the tier can be written.
+      if (unfreed_.insert(ino).second)
+        spdlog::warn("freeing inode {}: object kept until its tier is writable: {}", ino,
+                     st.message());
+      return;
+    }
+    if (unfreed_.erase(ino))
+      spdlog::info("freed inode {}: its {} tier is writable again", ino, TierName(n.tier));
   }
   Status st = store_->DeleteInode(ino);
   if (!st.ok()) spdlog::error("freeing inode {}: {}", ino, st.message());
+}
+
+void Context::RetryUnfreed() {
+  constexpr int64_t kRetryNs = 1'000'000'000;
+  const int64_t now = NowNs();
+  std::vector<uint64_t> inos;
+  {
+    std::lock_guard<std::mutex> lock(unfreed_mu_);
+    if (unfreed_.empty() || now - unfreed_retry_ns_.load() < kRetryNs) return;
+    unfreed_retry_ns_ = now;
+    inos.assign(unfreed_.begin(), unfreed_.end());
+  }
+  for (uint64_t ino : inos) FreeInode(ino);
 }
 
 void Context::OnRemoved(const Removed& removed) {

@@ -128,6 +128,24 @@ class Context {
   // (fs/session_io.h): set-user-ID, set-group-ID when group-executable, and
   // security.capability. A no-op for other inodes and files without them.
   Status KillSuidSgid(uint64_t ino);
+  // Whether inode `ino`'s object on tier `t` may be changed now (`what`:
+  // "truncate", "write", ...): EIO naming the tier when it is gone,
+  // replaced or read-only (Tier::CheckHealth). Every path that changes a
+  // file's bytes or the metadata of its object asks first, so nothing
+  // changes on a tier that cannot be written (the change would be lost or
+  // half made when it returns).
+  Status CheckTierWritable(TierId t, uint64_t ino, const char* what) const;
+  // EIO when a regular file nobody has open for writing has lost bytes: its
+  // object is missing while LMDB records a size, or shorter than recorded.
+  // A longer object is legitimate (written, then killed before release
+  // recorded the size). stat keeps reporting the recorded size of a missing
+  // object; open and read fail with this.
+  Status CheckObjectIntact(uint64_t ino);
+  // Whether a new name or node may be recorded: ENOSPC once the state's
+  // filesystem is too full to keep LMDB's reserve, which is kept for
+  // removals (unlink and rmdir never ask), so space can always be freed
+  // through the mount.
+  Status CheckMetaSpace(const char* what);
   // Undoes NewHandle and AdmitHandle: closes the object, drops the counts.
   void DeleteHandle(FileHandle* fh);
   // Moves a regular file's object to tier `to` (copy, verify, switch, remove:
@@ -196,8 +214,14 @@ class Context {
   void StopBackground();
   // Settles moves a crash interrupted (before serving).
   void RecoverMoves();
-  // Frees an orphan inode: its object and its LMDB records.
+  // Frees an orphan inode: its object and its LMDB records. When the object
+  // cannot be removed (its tier gone or read-only), the inode stays an
+  // orphan in LMDB and is freed later (RetryUnfreed, or the next mount's
+  // ReapOrphans), so no object is ever leaked.
   void FreeInode(uint64_t ino);
+  // Frees the orphans FreeInode had to keep; cheap when there are none.
+  // Called from the evictor's periodic tick (fs/space.cc).
+  void RetryUnfreed();
   // Called after an unlink, rmdir or replacing rename removed a link.
   void OnRemoved(const Removed& removed);
   // Makes everything durable: LMDB and both tiers' filesystems.
@@ -227,7 +251,11 @@ class Context {
   SessionIo session_io_;
   std::atomic<bool> passthrough_warned_{false};  // the refusal is logged once
   std::atomic<int> immutable_holds_{0};
-  std::atomic<double> high_mark_{0.9};  // the evictor's, for pokes from the write path
+  std::mutex unfreed_mu_;
+  std::unordered_set<uint64_t> unfreed_;  // orphans whose object is still to remove
+  std::atomic<int64_t> unfreed_retry_ns_{0};
+  std::atomic<uint64_t> meta_reserve_{0};  // bytes LMDB keeps past its end (fs/space.cc)
+  std::atomic<double> high_mark_{0.9};     // the evictor's, for pokes from the write path
   std::atomic<int64_t> space_checked_ns_{0};
   std::atomic<bool> ssd_close_to_full_{false};
 };

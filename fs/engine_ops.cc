@@ -182,7 +182,8 @@ Status Context::CheckEntryMutable(uint64_t parent, const char* name, const char*
 
 void Context::CountHolds() {
   std::vector<std::pair<uint64_t, Store::Hold>> holds;
-  if (!store_->ListHolds(&holds).ok()) return;
+  // Unknown after an error: 1 makes CheckMutable ask LMDB (never a stale 0).
+  if (!store_->ListHolds(&holds).ok()) return (void)(immutable_holds_ = 1);
   int n = 0;
   for (const auto& [ino, h] : holds) n += h.immutable ? 1 : 0;
   immutable_holds_ = n;

@@ -27,6 +27,8 @@ Status Context::MoveFile(uint64_t ino, TierId to, const std::string& why, const 
   rec.has_checksum = st.ok();
   rec.checksum = result.checksum;
   if (!st.ok()) rec.result = st.message();
+  // A corrupt or missing source is refused (tiering/mover.cc CheckRecorded).
+  if (st.err() == EIO) spdlog::error("{}", st.message());
   // Busy and aborted moves are routine (the evictor retries); keep the
   // journal for moves that happened or failed for a reason worth reading.
   if (st.ok() || (st.err() != EBUSY && st.err() != ECANCELED)) Audit(rec);

@@ -77,30 +77,44 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
 }
 
 // Keeps the object's times equal to ours: FillStat reports the object's.
-void SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
+// A file without an object yet has no times to keep.
+Status SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
   struct timespec ts[2] = {{0, UTIME_OMIT}, {n.mtime_ns / 1000000000, n.mtime_ns % 1000000000}};
   if (fi && Handle(fi)->fd >= 0) {
-    futimens(Handle(fi)->fd, ts);
-    return;
+    if (futimens(Handle(fi)->fd, ts) == 0) return Status::Ok();
+    return Status::Errno(errno, "set times of " + c.tier(Handle(fi)->tier).ObjectPath(n.ino));
   }
   std::lock_guard<std::mutex> placement(c.PlacementLock(n.ino));
   Inode now;
   const TierId tier = c.store().GetInode(n.ino, &now).ok() ? now.tier : n.tier;
   const std::string path = c.tier(tier).ObjectPath(n.ino);
-  utimensat(AT_FDCWD, path.c_str(), ts, 0);
+  if (utimensat(AT_FDCWD, path.c_str(), ts, 0) == 0 || errno == ENOENT) return Status::Ok();
+  return Status::Errno(errno, "set times of " + path);
 }
+
+constexpr int kObjectAttrs = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW;
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
   if (st.ok()) st = c.CheckMutable(ino, "setattr");
+  // Size and mtime live in the object too: nothing changes, in LMDB or on
+  // the tier, while its tier cannot be written. Mode and owners are LMDB's
+  // alone and stay changeable.
+  if (st.ok() && n.is_reg() && (to_set & kObjectAttrs))
+    st = c.CheckTierWritable(n.tier, ino, "setattr");
   if (!st.ok()) return c.ReplyError(req, st, "setattr");
-  if (to_set & FUSE_SET_ATTR_SIZE) {
-    if (!n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);
+  const bool resize = to_set & FUSE_SET_ATTR_SIZE;
+  if (resize && !n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);
+  // A crash between the object and LMDB must leave the object at least as
+  // long as recorded (shorter reads as lost bytes: CheckObjectIntact):
+  // growing changes the object first, shrinking LMDB first.
+  const bool shrink = resize && uint64_t(attr->st_size) < n.size;
+  if (resize) c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
+  if (resize && !shrink) {
     st = Truncate(c, n, fi, attr->st_size);
     if (!st.ok()) return c.ReplyError(req, st, "truncate");
-    c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
   }
   const int64_t now = NowNs();
   auto ns = [](const struct timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
@@ -108,11 +122,21 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
       ino,
       [&](Inode& i) {
         if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
+        // With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to us: a chown
+        // of anything but a directory drops set-user-ID, and set-group-ID
+        // when group-executable, whoever the caller (as Linux's
+        // notify_change does for ext4). A mode given with it wins.
+        if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE) &&
+            !S_ISDIR(i.mode)) {
+          i.mode &= ~S_ISUID;
+          if (i.mode & S_IXGRP) i.mode &= ~S_ISGID;
+        }
         if (to_set & FUSE_SET_ATTR_UID) i.uid = attr->st_uid;
         if (to_set & FUSE_SET_ATTR_GID) i.gid = attr->st_gid;
         if (to_set & FUSE_SET_ATTR_SIZE) {
           i.size = attr->st_size;
           i.mtime_ns = now;
+          i.checksum = 0;  // the bytes a move verified are gone
         }
         if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = ns(attr->st_atim);
         if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
@@ -126,8 +150,12 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
       },
       &n);
   if (!st.ok()) return c.ReplyError(req, st, "setattr");
-  if (n.is_reg() && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_SIZE)))
-    SetObjectTimes(c, n, fi);
+  if (shrink) {
+    st = Truncate(c, n, fi, attr->st_size);
+    if (!st.ok()) return c.ReplyError(req, st, "truncate");
+  }
+  if (n.is_reg() && (to_set & kObjectAttrs)) st = SetObjectTimes(c, n, fi);
+  if (!st.ok()) return c.ReplyError(req, st, "setattr");
   struct stat s;
   c.FillStat(n, &s);
   fuse_reply_attr(req, &s, c.options().attr_timeout);

@@ -56,6 +56,7 @@ Status RecordSize(Context& c, FileHandle& fh) {
       fh.ino,
       [&](Inode& i) {
         i.size = s.st_size;
+        i.checksum = 0;  // written: what the last move verified is gone
         // The object's mtime is the file's (FillStat); scans read LMDB only.
         i.mtime_ns = int64_t(s.st_mtim.tv_sec) * 1000000000 + s.st_mtim.tv_nsec;
         return Status::Ok();
@@ -68,6 +69,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Status st;
   NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
   Inode n;
+  if (st.ok()) st = c.CheckMetaSpace("create");
   if (st.ok()) {
     node.tier = c.TierForNewFile();
     st = c.store().Create(parent, name, node, &n);
@@ -93,6 +95,20 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   std::lock_guard<std::mutex> lock(c.PlacementLock(ino));
   Inode n;
   Status st = c.store().GetInode(ino, &n);
+  if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
+  if (!st.ok()) return st;
+  c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
+  // LMDB first: a crash in between leaves the object longer than recorded,
+  // which is legitimate; shorter would read as lost bytes.
+  st = c.store().Update(
+      ino,
+      [](Inode& i) {
+        i.size = 0;
+        i.checksum = 0;
+        i.mtime_ns = i.ctime_ns = NowNs();
+        return Status::Ok();
+      },
+      nullptr);
   if (!st.ok()) return st;
   const Tier& t = c.tier(n.tier);
   int fd = t.OpenObject(ino, O_WRONLY, &st);
@@ -103,16 +119,7 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   } else if (st.err() == ENOENT) {
     st = Status::Ok();  // no object: already empty
   }
-  if (!st.ok()) return st;
-  c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
-  return c.store().Update(
-      ino,
-      [](Inode& i) {
-        i.size = 0;
-        i.mtime_ns = i.ctime_ns = NowNs();
-        return Status::Ok();
-      },
-      nullptr);
+  return st;
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -130,13 +137,32 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fi->flags & O_TRUNC) {
     st = TruncateOnOpen(c, ino);
     if (!st.ok()) return c.ReplyError(req, st, "open");
+  } else {
+    st = c.CheckObjectIntact(ino);  // a lost or cut object is EIO, not a short file
+    if (!st.ok()) return c.ReplyError(req, st, "open");
   }
   // Writes land on the SSD tier: an HDD-resident file opened for writing
   // comes back first (after O_TRUNC that copies nothing). If it cannot
   // (SSD full, another writer), it is served where it is.
   if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.SsdNearlyFull()) {
     st = c.MoveFile(ino, TierId::kSsd, "promote");
+    // EIO: a corrupt source (or a failing tier); writing it would clear the
+    // checksum that shows the damage.
+    if (st.err() == EIO) return c.ReplyError(req, st, "open");
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
+  }
+  // Before any write: the checksum a move recorded no longer vouches for
+  // the bytes (a crash before release must not leave it standing). Only
+  // files a move has hashed (now, or in the promote above) have one.
+  if (writable && n.is_reg() && (n.checksum != 0 || n.tier == TierId::kHdd)) {
+    st = c.store().Update(
+        ino,
+        [](Inode& i) {
+          i.checksum = 0;
+          return Status::Ok();
+        },
+        nullptr);
+    if (!st.ok()) return c.ReplyError(req, st, "open");
   }
   FileHandle* fh = c.NewHandle(n, fi->flags);
   fh->wrote = fi->flags & O_TRUNC;
@@ -148,7 +174,9 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   Status st;
   int fd = c.ObjectFd(*Handle(fi), false, &st);
   if (fd < 0) {
-    if (st.err() == ENOENT) return (void)fuse_reply_buf(req, nullptr, 0);  // no object: empty
+    // No object: an empty file, unless LMDB records bytes (then they are lost).
+    if (st.err() == ENOENT) st = c.CheckObjectIntact(Handle(fi)->ino);
+    if (st.ok()) return (void)fuse_reply_buf(req, nullptr, 0);
     return c.ReplyError(req, st, "read");
   }
   // A per-thread buffer that stays mapped: on this kind of VM a page fault
@@ -169,6 +197,12 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
 ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t off, Status* st) {
   int fd = c.ObjectFd(fh, true, st);
   if (fd < 0) return -st->err();
+  // An fd opened before the HDD tier went away (or read-only) would still
+  // write into whatever it names: refuse as ObjectFd does on opening.
+  if (fh.tier == TierId::kHdd) {
+    *st = c.CheckTierWritable(fh.tier, fh.ino, "write");
+    if (!st->ok()) return -st->err();
+  }
   const Tier& t = c.tier(fh.tier);
   fuse_buf& src = in->buf[in->idx];
   if (!t.io().IsPlainPosix() && !(src.flags & FUSE_BUF_IS_FD)) {

@@ -37,6 +37,8 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   node.rdev = rdev;
   if (link_target) node.symlink_target = link_target;
   if (S_ISREG(mode)) node.tier = c.TierForNewFile();
+  st = c.CheckMetaSpace(op);
+  if (!st.ok()) return c.ReplyError(req, st, op);
   Inode n;
   st = c.store().Create(parent, name, node, &n);
   if (!st.ok()) return c.ReplyError(req, st, op);
@@ -100,7 +102,8 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
   Context& c = Ctx(req);
   Inode n;
-  Status st = c.store().Link(ino, new_parent, new_name, &n);
+  Status st = c.CheckMetaSpace("link");
+  if (st.ok()) st = c.store().Link(ino, new_parent, new_name, &n);
   if (!st.ok()) return c.ReplyError(req, st, "link");
   c.ReplyEntry(req, n);
 }

@@ -31,15 +31,19 @@ std::unordered_set<std::string> PointerNames(const Policy& policy) {
   return names;
 }
 
-// The content of a pointer file ("latest" names a tag); empty if unreadable.
-std::string ReadPointer(const Tier& tier, uint64_t ino) {
+// The content of a pointer file ("latest" names a tag); empty without an
+// object. A read error fails the scan: judging by empty content could thin
+// the generation the pointer names.
+Status ReadPointer(const Tier& tier, uint64_t ino, std::string* out) {
   Status st;
   int fd = tier.OpenObject(ino, O_RDONLY, &st);
-  if (fd < 0) return "";
+  if (fd < 0) return st.err() == ENOENT ? Status::Ok() : st;
   char buf[kMaxPointerBytes];
   ssize_t got = pread(fd, buf, sizeof buf, 0);
+  if (got < 0) st = Status::Errno(errno, "read pointer file " + tier.ObjectPath(ino));
   close(fd);
-  return got > 0 ? std::string(buf, size_t(got)) : "";
+  if (got > 0) out->assign(buf, size_t(got));
+  return st;
 }
 
 // Files whose appearance may complete a generation (pointers, markers):
@@ -215,7 +219,7 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
     f.symlink_target = e.symlink_target;
     const std::string_view name = std::string_view(e.path).substr(e.path.rfind('/') + 1);
     if (n.is_reg() && n.size <= kMaxPointerBytes && pointer_names.count(std::string(name)))
-      f.content = ReadPointer(ctx_.tier(n.tier), n.ino);
+      if (Status st = ReadPointer(ctx_.tier(n.tier), n.ino, &f.content); !st.ok()) return st;
     out->push_back(std::move(f));
     return Status::Ok();
   });

@@ -41,7 +41,7 @@ bool Context::SsdNearlyFull() {
   const uint64_t reserve = Reserve(space.capacity);
   const bool full = space.free < reserve;
   ssd_close_to_full_.store(space.free < 4 * reserve + (64 << 20), std::memory_order_relaxed);
-  store_->ReserveSpace(MetaReserve(space.capacity));  // topped up while there is room
+  CheckMetaSpace("write");  // the LMDB reserve, topped up while there is room
   if (space.used_fraction() > high_mark_.load()) {
     // Above the high watermark: the evictor moves the coldest files, and the
     // policy runs early (thinning may free more, and sooner).
@@ -59,14 +59,27 @@ TierId Context::TierForNewFile() {
   return TierId::kHdd;
 }
 
+Status Context::CheckMetaSpace(const char* what) {
+  const uint64_t reserve = meta_reserve_.load(std::memory_order_relaxed);
+  if (reserve == 0) return Status::Ok();
+  Status st = store_->ReserveSpace(reserve);
+  if (st.ok()) return st;
+  return Status::Error(st.err() == EIO ? ENOSPC : st.err(),
+                       std::string(what) + " refused: metadata reserve: " + st.message());
+}
+
 void Context::StartBackground() {
-  Tier::Space space;
-  if (ssd_->GetSpace(&space).ok()) {
-    Status st = store_->ReserveSpace(MetaReserve(space.capacity));
-    if (!st.ok()) spdlog::warn("metadata reserve on the ssd tier: {}", st.message());
+  // Sized by the state's own filesystem (by default the SSD tier's).
+  struct statvfs v;
+  if (store_->StatFs(&v).ok()) {
+    meta_reserve_ = MetaReserve(uint64_t(v.f_blocks) * v.f_frsize);
+    Status st = CheckMetaSpace("mount");
+    if (!st.ok()) spdlog::warn("state filesystem: {}", st.message());
   }
   EvictorHooks hooks;
   hooks.usage = [this](uint64_t* used, uint64_t* capacity) {
+    // The evictor's periodic tick: also when orphans wait for their tier.
+    RetryUnfreed();
     Tier::Space space;
     Status st = ssd_->GetSpace(&space);
     *capacity = space.capacity;

@@ -32,8 +32,10 @@ struct Inode {
   uint8_t reserved[7] = {};
   uint64_t generation = 0;  // checkpoint generation, set by the policy engine
   // xxh3_64 of the object's bytes as verified by the last move (tiering/mover.h);
-  // 0 before any move. A later write makes it stale: trust it only for an
-  // object unchanged since that move.
+  // 0 when unknown: before any move, and from the moment the file is opened
+  // for writing, truncated or written (fs/ops_file.cc, fs/ops_attr.cc clear
+  // it), so a non-zero value vouches for the bytes and a move refuses a
+  // source that no longer matches it.
   uint64_t checksum = 0;
 
   bool is_dir() const { return S_ISDIR(mode); }

@@ -316,6 +316,14 @@ Status Store::ReserveSpace(uint64_t bytes) {
   return Status::Ok();
 }
 
+Status Store::StatFs(struct statvfs* out) {
+  int fd = -1;
+  int rc = mdb_env_get_fd(env_, &fd);
+  if (rc != 0) return LmdbError(rc, "LMDB data file");
+  if (fstatvfs(fd, out) != 0) return Status::Errno(errno, "statfs of the state");
+  return Status::Ok();
+}
+
 Status Store::ForEachInode(const std::function<Status(const Inode&)>& fn) {
   ReadTxn txn(env_);
   Status st = txn.begin();

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <lmdb.h>
+#include <sys/statvfs.h>
 
 #include <atomic>
 #include <functional>
@@ -107,6 +108,8 @@ class Store {
   // the state's filesystem (by default the SSD tier) fills up with data.
   // Ok where the filesystem cannot preallocate; ENOSPC when there is no room.
   Status ReserveSpace(uint64_t bytes);
+  // statvfs of the filesystem the LMDB data file lives on.
+  Status StatFs(struct statvfs* out);
 
   // ---- Move journal (meta/store_journal.cc) ---------------------------------
   // One record per inode whose object is being moved between tiers, written

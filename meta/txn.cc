@@ -163,13 +163,14 @@ Status Store::Dbs::ForEachDentry(
   });
 }
 
-bool Store::Dbs::DirIsEmpty(MDB_txn* t, uint64_t dir) {
-  bool empty = true;
-  ForEachKey(t, dentries, InoKey(dir), [&](const MDB_val&, const MDB_val&) {
-    empty = false;
-    return Status::Error(ECANCELED, "stop");
+Status Store::Dbs::DirIsEmpty(MDB_txn* t, uint64_t dir, bool* empty) {
+  *empty = true;
+  Status st = ForEachKey(t, dentries, InoKey(dir), [&](const MDB_val&, const MDB_val&) {
+    *empty = false;
+    return Status::Error(ECANCELED, "stop");  // one entry is enough
   });
-  return empty;
+  if (!*empty || st.ok()) return Status::Ok();
+  return Status::Error(st.err(), "listing directory " + std::to_string(dir) + ": " + st.message());
 }
 
 Status Store::Dbs::RemoveEntry(MDB_txn* t, uint64_t parent, const std::string& name,
@@ -179,8 +180,10 @@ Status Store::Dbs::RemoveEntry(MDB_txn* t, uint64_t parent, const std::string& n
   if (st.ok()) st = LoadInode(t, d.ino, &victim);
   if (!st.ok()) return st;
   if (victim.is_dir()) {
-    if (!DirIsEmpty(t, d.ino))
-      return Status::Error(ENOTEMPTY, "directory '" + name + "' is not empty");
+    bool empty = false;
+    st = DirIsEmpty(t, d.ino, &empty);
+    if (!st.ok()) return st;
+    if (!empty) return Status::Error(ENOTEMPTY, "directory '" + name + "' is not empty");
     victim.nlink = 0;
     dir.nlink--;
   } else {

@@ -108,7 +108,8 @@ struct Store::Dbs {
   Status StoreDentry(MDB_txn* t, uint64_t parent, const std::string& name, const DentryValue& d);
   Status ForEachDentry(MDB_txn* t, uint64_t parent,
                        const std::function<Status(const std::string&, const DentryValue&)>& fn);
-  bool DirIsEmpty(MDB_txn* t, uint64_t dir);
+  // Sets `empty`; a cursor error is returned, never read as "empty".
+  Status DirIsEmpty(MDB_txn* t, uint64_t dir, bool* empty);
   // Removes the entry `name` -> d.ino from `parent`, dropping the link count
   // (a directory must be empty) and recording an orphan at nlink 0.
   Status RemoveEntry(MDB_txn* t, uint64_t parent, const std::string& name, const DentryValue& d,

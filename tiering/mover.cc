@@ -86,6 +86,7 @@ class Move {
   bool Aborted() const { return abort_ && abort_(); }
   Status CopyToTarget(MoveResult* r, Status* crash);
   Status CheckSource(MoveStep step) const;
+  Status CheckRecorded(uint64_t got) const;
   Status Undo(const Status& why);
 
   Store& store_;
@@ -162,7 +163,7 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
     // No object: the file is empty and was never written. Switching the
     // placement is the whole move.
     r->checksum = XXH3_64bits(nullptr, 0);
-    return Status::Ok();
+    return CheckRecorded(r->checksum);
   }
   has_source_ = true;
   if (fstat(in.fd, &source_) != 0)
@@ -200,6 +201,8 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   p.out_io = &to_.io();
   st = CopyAndHash(in.fd, out.fd, size, p, &r->checksum);
   if (!st.ok()) return Fail(MoveStep::kCopy, st);
+  st = CheckRecorded(r->checksum);
+  if (!st.ok()) return st;
   r->bytes = size;
   if (Crash(MoveStep::kCopy, crash)) return *crash;
 
@@ -247,6 +250,29 @@ Status Move::CheckSource(MoveStep step) const {
   if (!st.ok() && st.err() != ENOENT) return Fail(step, st);
   return Fail(step, Status::Error(ECANCELED,
                                   "source " + from_.ObjectPath(ino_) + " changed during the copy"));
+}
+
+// A move never launders corruption: the source must still hash to the
+// checksum the last move recorded (0: none; every write clears it), and a
+// missing source is only an empty file's. EIO otherwise, unless the source
+// changed during the copy (ECANCELED then: it was written, not damaged).
+Status Move::CheckRecorded(uint64_t got) const {
+  Inode n;
+  Status st = store_.GetInode(ino_, &n);
+  if (!st.ok()) return Fail(MoveStep::kVerify, st);
+  char why[160] = "";
+  if (!has_source_ && n.size > 0) {
+    std::snprintf(why, sizeof why, "source object missing, the file has %" PRIu64 " bytes", n.size);
+  } else if (n.checksum != 0 && n.checksum != got) {
+    std::snprintf(why, sizeof why,
+                  "source is corrupt: xxh3 %016" PRIx64 " where the last move recorded %016" PRIx64
+                  "; not moved",
+                  got, n.checksum);
+  }
+  if (why[0] == 0) return Status::Ok();
+  st = CheckSource(MoveStep::kVerify);
+  if (!st.ok()) return st;
+  return Fail(MoveStep::kVerify, Status::Error(EIO, why + (" in " + from_.ObjectPath(ino_))));
 }
 
 // Before the switch: removes what the move created and the record. If that

@@ -76,7 +76,10 @@ struct MoveResult {
 // during the copy. A file without an object (empty, never written) just
 // switches placement. EINVAL: not a regular file, not on `from`, or
 // from == to. EBUSY: the inode has a journal record already. EIO on a
-// checksum mismatch. After a failure past commit (sync or source removal)
+// checksum mismatch: of the copy against the source, or of the source
+// against the checksum the inode records (a corrupt source is never moved
+// and never re-hashed into a new checksum), or a missing source object of a
+// file whose recorded size is not 0. After a failure past commit (sync or source removal)
 // the file lives on `to` and the record stays for RecoverMoves.
 // `result` may be null.
 Status MoveObject(Store& store, const Tier& from, const Tier& to, uint64_t ino,

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -263,6 +264,48 @@ TEST_F(PermissionsTest, WritesByOthersClearSetIdBits) {
     ASSERT_EQ(0, way.run(p));
     ASSERT_EQ(0, stat(p.c_str(), &st));
     EXPECT_EQ(06777u, st.st_mode & 07777);
+  }
+}
+
+// pjdfstest chown/00.t: a chown of anything but a directory drops
+// set-user-ID, and set-group-ID when group-executable, as on ext4.
+TEST_F(PermissionsTest, ChownClearsSetIdBitsOfNonDirectories) {
+  struct Kind {
+    const char* name;
+    mode_t type;
+  };
+  const Kind kinds[] = {{"regular", S_IFREG},
+                        {"fifo", S_IFIFO},
+                        {"socket", S_IFSOCK},
+                        {"char device", S_IFCHR},
+                        {"directory", S_IFDIR}};
+  int i = 0;
+  for (const Kind& k : kinds) {
+    SCOPED_TRACE(k.name);
+    const std::string p = P("pub/n" + std::to_string(i++));
+    if (k.type == S_IFDIR)
+      ASSERT_EQ(0, mkdir(p.c_str(), 0755));
+    else
+      ASSERT_EQ(0, mknod(p.c_str(), k.type | 0644, k.type == S_IFCHR ? makedev(1, 3) : 0));
+    ASSERT_EQ(0, chown(p.c_str(), kCarol.uid, kCarol.gid));
+    const mode_t cleared = k.type == S_IFDIR ? 06555 : 0555;
+    // By the owner, to a group of theirs.
+    ASSERT_EQ(0, chmod(p.c_str(), 06555));
+    ASSERT_EQ(0, RunAs(kCarol, [&] { return Err(chown(p.c_str(), -1, 5555)); }));
+    struct stat st {};
+    ASSERT_EQ(0, stat(p.c_str(), &st));
+    EXPECT_EQ(5555u, st.st_gid);
+    EXPECT_EQ(cleared, st.st_mode & 07777);
+    // By root, too (Linux treats root like other users here).
+    ASSERT_EQ(0, chmod(p.c_str(), 06555));
+    ASSERT_EQ(0, chown(p.c_str(), kAlice.uid, kAlice.gid));
+    ASSERT_EQ(0, stat(p.c_str(), &st));
+    EXPECT_EQ(cleared, st.st_mode & 07777);
+    // Without group-execute, set-group-ID stays (it then marks locking).
+    ASSERT_EQ(0, chmod(p.c_str(), 06444));
+    ASSERT_EQ(0, chown(p.c_str(), kBob.uid, kBob.gid));
+    ASSERT_EQ(0, stat(p.c_str(), &st));
+    EXPECT_EQ(k.type == S_IFDIR ? 06444u : 02444u, st.st_mode & 07777);
   }
 }
 

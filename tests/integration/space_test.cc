@@ -2,6 +2,7 @@
 // spill of new and growing files to the HDD tier, ENOSPC only when both
 // tiers are full, and an HDD tier that goes away while mounted.
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -175,6 +176,68 @@ TEST_F(HddGoneTest, SsdFilesKeepWorkingHddReadsFailWithEioAndRecover) {
   EXPECT_EQ(0, SetTier(P("hot"), "hdd"));
   ASSERT_EQ(0, ReadFile(P("hot"), &got));
   EXPECT_TRUE(got == hot);
+}
+
+// The state (LMDB) on a small filesystem of its own that fills up with
+// metadata: creates fail with ENOSPC, and unlink and rmdir keep working so
+// that space can be freed through the mount.
+class StateFsFullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    umask(022);
+    state_ = fs_.root() + "/state";
+    ASSERT_EQ(0, mkdir(state_.c_str(), 0700));
+    ASSERT_EQ(0, mount("tierfs-test-state", state_.c_str(), "tmpfs", 0, "size=2m,mode=0700"))
+        << strerror(errno);
+    mounted_ = true;
+    fs_.options().state_dir = state_;
+    ASSERT_TRUE(fs_.Mount());
+  }
+  void TearDown() override {
+    fs_.Unmount();
+    if (mounted_) umount2(state_.c_str(), MNT_DETACH);
+  }
+  TierfsMount fs_;
+  std::string state_;
+  bool mounted_ = false;
+};
+
+// Fills the filesystem of `dir` with a file of its own; its size.
+size_t FillUp(const std::string& dir) {
+  int fd = open((dir + "/filler").c_str(), O_CREAT | O_WRONLY, 0600);
+  if (fd < 0) return 0;
+  const std::string chunk(64 << 10, 'f');
+  size_t total = 0;
+  for (ssize_t n; (n = write(fd, chunk.data(), chunk.size())) > 0;) total += size_t(n);
+  for (ssize_t n; (n = write(fd, chunk.data(), 512)) > 0;) total += size_t(n);
+  close(fd);
+  return total;
+}
+
+// As when the data of something else (on the same filesystem) fills it.
+TEST_F(StateFsFullTest, CreatesGetEnospcAndRemovalsStillWork) {
+  const std::string pad(200, 'n');
+  auto name = [&](int i) { return fs_.path("d/" + std::to_string(i) + pad); };
+  ASSERT_EQ(0, mkdir(fs_.path("d").c_str(), 0755));
+  constexpr int kBefore = 300;
+  for (int i = 0; i < kBefore; ++i) ASSERT_EQ(0, WriteFile(name(i), "x")) << i;
+  ASSERT_GT(FillUp(state_), 0u);
+  int err = 0, made = kBefore;
+  for (; made < 100000 && err == 0; ++made)
+    err = made % 10 == 9 ? Err(mkdir(name(made).c_str(), 0755)) : OpenErr(name(made), O_CREAT);
+  --made;
+  EXPECT_EQ(ENOSPC, err) << strerror(err) << " after " << made - kBefore << " creates";
+  EXPECT_EQ(ENOSPC, Err(mkdir(fs_.path("another").c_str(), 0755)));
+  // Everything can be removed again, through the mount.
+  for (int i = made - 1; i >= 0; --i) {
+    const bool dir = i >= kBefore && i % 10 == 9;
+    ASSERT_EQ(0, dir ? Err(rmdir(name(i).c_str())) : Err(unlink(name(i).c_str())))
+        << "removing entry " << i << " of " << made;
+  }
+  ASSERT_EQ(0, rmdir(fs_.path("d").c_str()));
+  ASSERT_EQ(0, unlink((state_ + "/filler").c_str()));
+  // And with room again, creates work.
+  EXPECT_EQ(0, WriteFile(fs_.path("after"), "y"));
 }
 
 }  // namespace
