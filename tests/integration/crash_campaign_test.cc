@@ -406,6 +406,11 @@ TEST(CrashCampaign, KillsAtRandomMomentsLoseNothingFsyncedAndLeakNoObject) {
     sh.model.RemoveStaleTemporaries(fs);
   }
   EXPECT_TRUE(fs.Unmount());
+  // How many restarts found a move to finish or undo (the kill landed in it).
+  const std::string log = fs.Log();
+  int interrupted = 0;
+  for (size_t at = 0; (at = log.find("interrupted by a crash", at)) != std::string::npos; ++at)
+    interrupted++;
   std::printf(
       "[ campaign ] kills %d, checks %d, fsynced files verified %llu, lost %d, corrupt %d, "
       "leaked objects %d, missing objects %d, wedged kills %d (seed %llu)\n",
@@ -414,10 +419,11 @@ TEST(CrashCampaign, KillsAtRandomMomentsLoseNothingFsyncedAndLeakNoObject) {
       static_cast<unsigned long long>(seed));
   std::printf(
       "[ campaign ] ops: %d creates, %d overwrites, %d renames, %d unlinks, %d moves (%d refused), "
-      "%d generations (%d thinned files seen), %d policy reloads, %llu objects checked\n",
+      "%d generations (%d thinned files seen), %d policy reloads, %llu objects checked, "
+      "%d interrupted moves settled at remount\n",
       sh.creates.load(), sh.overwrites.load(), sh.renames.load(), sh.unlinks.load(),
       sh.moves.load(), sh.move_errors.load(), sh.generations.load(), counts.thinned, reloads,
-      static_cast<unsigned long long>(counts.objects));
+      static_cast<unsigned long long>(counts.objects), interrupted);
   EXPECT_EQ(0, counts.lost);
   EXPECT_EQ(0, counts.corrupt);
   EXPECT_EQ(0, counts.leaked);

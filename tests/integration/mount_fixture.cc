@@ -412,7 +412,12 @@ bool TierfsMount::Kill9() {
       // left the kernel; aborting the connection fails the requests whose
       // callers hold the locks the stuck thread waits for.
       std::cerr << "tierfs test: daemon " << pid_ << " survived SIGKILL for 10 s; aborting the "
-                << "FUSE connection of " << mnt_ << std::endl;
+                << "FUSE connection of " << mnt_ << "; its threads:\n";
+      std::error_code ec;
+      const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+      for (const auto& t : std::filesystem::directory_iterator(tasks, ec))
+        std::cerr << t.path().filename().string() << ":\n" << ReadAll(t.path() / "stack");
+      std::cerr << std::flush;
       alone = false;
       AbortFuseConnection(mnt_);
       last_exit_code_ = WaitDaemon(30);
