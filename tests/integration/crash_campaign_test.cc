@@ -109,20 +109,22 @@ to = "hdd"
 const char* kPolicyQuiet = "# crash campaign: no rules while the tiers are checked\n";
 constexpr int kMinKeep = 2;  // the fewest newer generations any policy above keeps
 
-// Why moves inside checkpoint runs are off unless TIERFS_CRASH_RUN_MOVES=1.
+// Why tree moves of run directories are off unless TIERFS_CRASH_RUN_MOVES=1.
 const char* kRunMovesBug =
-    "moves of checkpoint generations are skipped (TIERFS_CRASH_RUN_MOVES=1 runs them): a kill -9 "
-    "while the policy thread is in fuse_lowlevel_notify_delete, waiting in the kernel for the "
-    "inode lock that a user's setxattr user.tierfs.tier on the generation (or its run "
-    "directory) holds, leaves that thread in D state for good; the daemon never dies, its "
-    "connection is never released, the mount hangs until the FUSE connection is aborted";
+    "tree moves of directories that hold checkpoint generations (setfattr user.tierfs.tier on "
+    "w/tN/run or w/tN) are skipped; TIERFS_CRASH_RUN_MOVES=1 runs them. Bug: while such a "
+    "setxattr moves the tree it holds the directory's inode lock; the policy thread thinning a "
+    "generation in it waits for that lock in fuse_lowlevel_notify_delete (kernel "
+    "fuse_reverse_inval_entry, uninterruptible); a kill -9 then never completes: the daemon "
+    "stays a zombie, its connection is never released and the mount hangs until the FUSE "
+    "connection is aborted (4 of 40 kills)";
 
 // Everything the workers share; the model under `mu`.
 struct Shared {
   std::mutex mu;
   CrashModel model;
   std::atomic<bool> stop{false}, killed{false};
-  bool run_moves = false;           // moves of checkpoint generations (see kRunMovesBug)
+  bool run_moves = false;           // tree moves of directories holding generations (kRunMovesBug)
   std::vector<std::string> errors;  // failures not caused by the kill
   std::atomic<int> creates{0}, overwrites{0}, renames{0}, unlinks{0}, moves{0}, move_errors{0},
       generations{0};
@@ -270,7 +272,7 @@ class Worker {
     const int r = int(rng_() % 10);
     if (r < 5) {
       std::lock_guard<std::mutex> l(sh_.mu);
-      rel = sh_.model.PickAny(id_, rng_(), sh_.run_moves);
+      rel = sh_.model.PickAny(id_, rng_());
     }
     if (rel.empty()) rel = r < 8 || !sh_.run_moves ? DataDir() : r < 9 ? Home() + "/run" : Home();
     const int e = SetTier(P(rel), rng_() % 2 ? "hdd" : "ssd");

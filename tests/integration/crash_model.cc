@@ -72,11 +72,10 @@ uint64_t CrashModel::Pick(int owner, uint64_t r) const {
   return ids.empty() ? 0 : ids[r % ids.size()];
 }
 
-std::string CrashModel::PickAny(int owner, uint64_t r, bool generations) const {
+std::string CrashModel::PickAny(int owner, uint64_t r) const {
   std::vector<const std::string*> names;
   for (const auto& [id, f] : files_)
-    if (f.owner == owner && f.names.size() == 1 && (generations || f.gen < 0))
-      names.push_back(&*f.names.begin());
+    if (f.owner == owner && f.names.size() == 1) names.push_back(&*f.names.begin());
   return names.empty() ? "" : *names[r % names.size()];
 }
 

@@ -47,9 +47,8 @@ class CrashModel {
   size_t DataCount(int owner) const;
   // A data file of `owner` with one known name, chosen by `r`; 0 if none.
   uint64_t Pick(int owner, uint64_t r) const;
-  // The name of some file of `owner` (a data file, or with `generations`
-  // also a generation's), or "".
-  std::string PickAny(int owner, uint64_t r, bool generations) const;
+  // The name of some file of `owner` (data or generation), or "".
+  std::string PickAny(int owner, uint64_t r) const;
   // Any bytes are acceptable from here on; returns the file's name.
   std::string BeginOverwrite(uint64_t id, const std::string& note);
   // fsync of the new bytes returned 0.
