@@ -16,18 +16,16 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
+#include <cstring>
 #include <fstream>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <random>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,8 +37,6 @@
 
 namespace tierfs_test {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr int kThreads = 2;
 constexpr int kDataDirs = 3;
@@ -155,8 +151,11 @@ std::string Parent(const std::string& rel) {
 // One workload thread: owns w/t<id>/ and the model files it made there.
 class Worker {
  public:
-  Worker(TierfsMount& fs, Shared& sh, int id, uint64_t seed, int cycle)
-      : fs_(fs), sh_(sh), id_(id), rng_(seed), cycle_(cycle) {}
+  // Generations are numbered from `first_gen` on.
+  Worker(TierfsMount& fs, Shared& sh, int id, uint64_t seed, int cycle, int first_gen)
+      : fs_(fs), sh_(sh), id_(id), rng_(seed), cycle_(cycle), next_gen_(first_gen) {}
+  // The number the next generation would get (the next cycle starts there).
+  int next_gen() const { return next_gen_; }
 
   void Run() {
     while (!sh_.stop) {
@@ -321,9 +320,7 @@ class Worker {
   const int id_;
   std::mt19937_64 rng_;
   const int cycle_;
-
- public:
-  int next_gen_ = 1;
+  int next_gen_;
 };
 
 // Writes a policy file the way an operator would: a new file renamed over.
@@ -369,8 +366,7 @@ TEST(CrashCampaign, KillsAtRandomMomentsLoseNothingFsyncedAndLeakNoObject) {
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; t++) {
-      workers.push_back(std::make_unique<Worker>(fs, sh, t, rng(), cycle));
-      workers.back()->next_gen_ = next_gen[t];
+      workers.push_back(std::make_unique<Worker>(fs, sh, t, rng(), cycle, next_gen[t]));
       threads.emplace_back([w = workers.back().get()] { w->Run(); });
     }
     // Run for a random while, reloading another policy half-way now and then.
@@ -392,7 +388,7 @@ TEST(CrashCampaign, KillsAtRandomMomentsLoseNothingFsyncedAndLeakNoObject) {
     counts.kills++;
     sh.stop = true;
     for (auto& th : threads) th.join();
-    for (int t = 0; t < kThreads; t++) next_gen[t] = workers[t]->next_gen_;
+    for (int t = 0; t < kThreads; t++) next_gen[t] = workers[t]->next_gen();
     {
       std::lock_guard<std::mutex> l(sh.mu);
       for (const auto& e : sh.errors) ADD_FAILURE() << "seed " << seed << ", " << e;
