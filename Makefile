@@ -18,7 +18,7 @@ OBJS_LIB := $(SRCS_LIB:%.cc=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 INTEG_SRCS := $(wildcard tests/integration/*.cc)
 
-.PHONY: all deps test test-unit test-integration test-asan bench demo format clean install pjdfstest fsx
+.PHONY: all deps test test-unit test-integration test-asan bench crash-campaign demo format clean install pjdfstest fsx
 all: $(BUILD)/tierfs $(BUILD)/unit_tests $(BUILD)/integration_tests
 
 $(BUILD)/%.o: %.cc
@@ -68,6 +68,12 @@ bench: deps
 	bash bench/move.sh $(abspath $(BUILD)/tierfs)
 	rm -rf /var/tmp/tierfs-scanbench && mkdir -p /var/tmp/tierfs-scanbench
 	$(BUILD)/scanbench /var/tmp/tierfs-scanbench 1000000; rm -rf /var/tmp/tierfs-scanbench
+
+# The full crash campaign of crash_campaign_test.cc: 200 kill -9 (the
+# normal test run does 12); TIERFS_CRASH_SEED=N repeats a run's workload.
+crash-campaign: $(BUILD)/tierfs $(BUILD)/integration_tests
+	TIERFS_CRASH_KILLS=$${TIERFS_CRASH_KILLS:-200} TIERFS_TEST_TIMEOUT=7200 \
+	  TIERFS_BIN=$(abspath $(BUILD)/tierfs) $(BUILD)/integration_tests --gtest_filter='CrashCampaign.*'
 
 # POSIX conformance and data integrity on a mount. Neither suite can be
 # fetched in CI, so each is given as a source tree (built there if needed):

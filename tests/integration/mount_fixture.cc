@@ -220,6 +220,25 @@ void ForceUnmount(const std::string& path) {
   }
 }
 
+bool AbortFuseConnection(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, conn;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mp;
+    ls >> id >> parent >> devno >> root >> mp;
+    if (mp == path) conn = devno.substr(devno.find(':') + 1);  // the minor names the connection
+  }
+  if (conn.empty()) return false;
+  const std::string dir = "/sys/fs/fuse/connections";
+  struct stat st {};
+  if (stat((dir + "/" + conn).c_str(), &st) != 0)
+    mount("fusectl", dir.c_str(), "fusectl", 0, nullptr);
+  std::ofstream abort_file(dir + "/" + conn + "/abort");
+  abort_file << "1" << std::endl;
+  return static_cast<bool>(abort_file);
+}
+
 TierfsMount::TierfsMount(MountOptions opts) : opts_(std::move(opts)) {
   Watchdog::Get().Arm();
   char tmpl[] = "/tmp/tierfs-test.XXXXXX";
@@ -392,12 +411,29 @@ int TierfsMount::SignalAndWait(int sig, int timeout_s) {
   return WaitDaemon(timeout_s);
 }
 
-void TierfsMount::Kill9() {
+bool TierfsMount::Kill9() {
+  bool alone = true;
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
-    last_exit_code_ = WaitDaemon(30);
+    last_exit_code_ = WaitDaemon(10);
+    if (last_exit_code_ < 0) {
+      // Its files (and so the connection) stay open until every thread has
+      // left the kernel; aborting the connection fails the requests whose
+      // callers hold the locks the stuck thread waits for.
+      std::cerr << "tierfs test: daemon " << pid_ << " survived SIGKILL for 10 s; aborting the "
+                << "FUSE connection of " << mnt_ << "; its threads:\n";
+      std::error_code ec;
+      const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+      for (const auto& t : std::filesystem::directory_iterator(tasks, ec))
+        std::cerr << t.path().filename().string() << ":\n" << ReadAll(t.path() / "stack");
+      std::cerr << std::flush;
+      alone = false;
+      AbortFuseConnection(mnt_);
+      last_exit_code_ = WaitDaemon(30);
+    }
   }
   ForceUnmount(mnt_);
+  return alone;
 }
 
 void MountTest::SetUp() {

@@ -55,6 +55,9 @@ bool IsMountPoint(const std::string& path);
 int MountCount(const std::string& path);
 // Unmounts everything at `path` (fusermount3 -u, falling back to umount -l).
 void ForceUnmount(const std::string& path);
+// Aborts the FUSE connection mounted at `path` through fusectl (mounting
+// /sys/fs/fuse/connections if needed); true if the abort was written.
+bool AbortFuseConnection(const std::string& path);
 
 class TierfsMount {
  public:
@@ -70,8 +73,11 @@ class TierfsMount {
   // fusermount3 -u (umount -l as fallback), then waits for the daemon to
   // exit (SIGKILL after a timeout). Returns true if the daemon exited 0.
   bool Unmount();
-  // SIGKILLs the daemon, reaps it and detaches the dead mount.
-  void Kill9();
+  // SIGKILLs the daemon, reaps it and detaches the dead mount. Returns false
+  // if the SIGKILL alone did not end the daemon within 10 s (a thread asleep
+  // in the kernel on a lock that a request to this daemon holds) and the
+  // FUSE connection had to be aborted first.
+  bool Kill9();
   // Sends `sig` to the daemon and waits up to `timeout_s` for it to exit.
   // Returns its exit code (128+signal if killed), -1 on timeout.
   int SignalAndWait(int sig, int timeout_s);
