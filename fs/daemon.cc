@@ -291,6 +291,16 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     if (st.ok()) spdlog::warn("injecting fault {} (tests only)", f);
   if (!st.ok()) return fail(st);
   const std::string state = opt.state_dir.empty() ? DefaultStateDir(opt.ssd_dir) : opt.state_dir;
+  // The tiers must exist before anything is created: the default state
+  // directory lives inside the SSD tier and would create it.
+  for (const auto& [name, dir] : {std::pair{"ssd", opt.ssd_dir}, std::pair{"hdd", opt.hdd_dir}}) {
+    struct stat tier_st;
+    if (stat(dir.c_str(), &tier_st) != 0)
+      return fail(Status::Errno(errno, std::string(name) + " tier " + dir));
+    if (!S_ISDIR(tier_st.st_mode))
+      return fail(
+          Status::Error(ENOTDIR, std::string(name) + " tier " + dir + " is not a directory"));
+  }
   st = CheckNesting(mountpoint, opt, state);
   if (!st.ok()) return fail(st);
   int lock_fd = -1;

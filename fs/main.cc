@@ -7,6 +7,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "fs/daemon.h"
@@ -214,6 +215,12 @@ int main(int argc, char** argv) {
   if (opt.ssd_dir.empty()) return BadOption("--ssd DIR is required");
   if (opt.hdd_dir.empty()) return BadOption("--hdd DIR is required");
   if (opt.mountpoint.empty()) return BadOption("MOUNTPOINT is required");
+  // The daemon changes to / once in the background, so a relative tier,
+  // state or policy path would name another directory from then on.
+  for (std::string* path :
+       {&opt.ssd_dir, &opt.hdd_dir, &opt.state_dir, &opt.policy_file, &opt.mountpoint}) {
+    if (!path->empty() && (*path)[0] != '/') *path = std::filesystem::absolute(*path).string();
+  }
   std::string range_err;
   if (!InRange("threads", threads, 1, 4096, &range_err) ||
       !InRange("max-moves", max_moves, 1, 1024, &range_err) ||

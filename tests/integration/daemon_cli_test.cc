@@ -88,7 +88,9 @@ TEST(DaemonCliTest, BackgroundDaemonLogsToStateLog) {
       {"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-o", "allow_other", fs.mnt()});
   ASSERT_EQ(0, r.exit_code) << r.err;
   ASSERT_EQ(0, WriteFile(fs.path("f"), "moved to hdd"));
-  EXPECT_EQ(0, SetTier(fs.path("f"), "hdd"));
+  // EBUSY until the kernel's asynchronous release of the writer arrives.
+  EXPECT_TRUE(WaitFor([&] { return SetTier(fs.path("f"), "hdd") != EBUSY; }, 10));
+  EXPECT_EQ("hdd", GetTier(fs.path("f")));
   UnmountAndWait(fs.mnt());
   const std::string log = Slurp(state + "/tierfs.log");
   EXPECT_NE(std::string::npos, log.find("moved inode")) << "log:\n" << log;
@@ -96,6 +98,22 @@ TEST(DaemonCliTest, BackgroundDaemonLogsToStateLog) {
   struct stat st {};
   ASSERT_EQ(0, stat((state + "/tierfs.log").c_str(), &st));
   EXPECT_EQ(0600u, st.st_mode & 07777);
+}
+
+TEST(DaemonCliTest, RelativePathsKeepWorkingInTheBackground) {
+  // The daemon changes to / once in the background: relative tier paths
+  // once named other directories then, and every move failed with EIO.
+  TierfsMount fs;
+  CommandResult r = RunCommand(
+      {"sh", "-c", "cd " + fs.root() + " && exec " + TierfsBin() + " --ssd ssd --hdd hdd mnt"}, 10);
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  ASSERT_EQ(0, WriteFile(fs.path("f"), "archived"));
+  EXPECT_TRUE(WaitFor([&] { return SetTier(fs.path("f"), "hdd") != EBUSY; }, 10));
+  EXPECT_EQ("hdd", GetTier(fs.path("f")));
+  std::string back;
+  EXPECT_EQ(0, ReadFile(fs.path("f"), &back));
+  EXPECT_EQ("archived", back);
+  UnmountAndWait(fs.mnt());
 }
 
 TEST(DaemonCliTest, ForegroundDaemonLogsToStderr) {
