@@ -61,9 +61,6 @@ struct Options {
   size_t map_size = 0;  // of the LMDB state (--map-size); 0: the default
 };
 
-// An open regular file. The object fd is opened lazily: a new file has no
-// object until its first write, so creating and unlinking empty files costs
-// no I/O on the tiers.
 // How the kernel serves a handle's reads and writes.
 enum class IoMode : uint8_t {
   kCached,       // through the mount's page cache (shared mmap works)
@@ -71,6 +68,9 @@ enum class IoMode : uint8_t {
   kPassthrough,  // the kernel reads the object itself (fs/passthrough.h)
 };
 
+// An open regular file. The object fd is opened lazily: a new file has no
+// object until its first write, so creating and unlinking empty files costs
+// no I/O on the tiers.
 struct FileHandle {
   uint64_t ino = 0;
   IoMode mode = IoMode::kCached;

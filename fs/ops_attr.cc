@@ -57,6 +57,7 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
   Status st;
   FileHandle* fh = fi ? Handle(fi) : nullptr;
   int fd = fh ? c.ObjectFd(*fh, size > 0, &st) : -1;
+  TierId tier = fh ? fh->tier : n.tier;  // where fd's object is
   int own_fd = -1;
   // Without a handle, under the placement lock with a fresh placement: a
   // move switching meanwhile would otherwise take the truncate with the old
@@ -65,13 +66,12 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
   if (!fh) {
     placement = std::unique_lock<std::mutex>(c.PlacementLock(n.ino));
     Inode now;
-    const TierId tier = c.store().GetInode(n.ino, &now).ok() ? now.tier : n.tier;
+    tier = c.store().GetInode(n.ino, &now).ok() ? now.tier : n.tier;
     fd = own_fd = c.tier(tier).OpenObject(n.ino, O_WRONLY | (size > 0 ? O_CREAT : 0), &st);
   }
   if (fd < 0) return st.err() == ENOENT && size == 0 ? Status::Ok() : st;
-  st = ftruncate(fd, size) == 0
-           ? Status::Ok()
-           : Status::Errno(errno, "truncate " + c.tier(n.tier).ObjectPath(n.ino));
+  const int rc = c.tier(tier).io().Ftruncate(fd, size);
+  st = rc == 0 ? Status::Ok() : Status::Errno(-rc, "truncate " + c.tier(tier).ObjectPath(n.ino));
   if (own_fd >= 0) close(own_fd);
   return st;
 }

@@ -288,8 +288,10 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
     if (rc != 0)
       return c.ReplyError(req, Status::Errno(-rc, "fsync " + t.ObjectPath(fh.ino)), "fsync");
   }
-  // The metadata that names the object must be as durable as its bytes.
-  st = RecordSize(c, fh);
+  // The metadata that names the object must be as durable as its bytes. A
+  // reader changed no bytes: recording would clear the checksum a later
+  // move verifies the object against.
+  if (fh.writable || fh.wrote) st = RecordSize(c, fh);
   if (st.ok()) st = c.store().Sync();
   if (!st.ok()) return c.ReplyError(req, st, "fsync");
   fuse_reply_err(req, 0);
@@ -302,6 +304,9 @@ void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_
   Status st;
   int fd = c.ObjectFd(fh, true, &st);
   if (fd < 0) return c.ReplyError(req, st, "fallocate");
+  // As in WriteAt: an fd opened before its tier went away still writes.
+  if (fh.tier == TierId::kHdd) st = c.CheckTierWritable(fh.tier, fh.ino, "fallocate");
+  if (!st.ok()) return c.ReplyError(req, st, "fallocate");
   const Tier& t = c.tier(fh.tier);
   const int rc = t.io().Fallocate(fd, mode, off, len);
   if (rc != 0)
@@ -335,6 +340,9 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
   int out = c.ObjectFd(*Handle(fi_out), true, &st);
   if (out < 0) return c.ReplyError(req, st, "copy_file_range");
+  if (Handle(fi_out)->tier == TierId::kHdd)
+    st = c.CheckTierWritable(TierId::kHdd, Handle(fi_out)->ino, "copy_file_range");
+  if (!st.ok()) return c.ReplyError(req, st, "copy_file_range");
   FileHandle& hin = *Handle(fi_in);
   FileHandle& hout = *Handle(fi_out);
   const Tier& tin = c.tier(hin.tier);

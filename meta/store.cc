@@ -38,7 +38,7 @@ Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out, const St
   if (rc == 0) rc = mdb_env_set_mapsize(s->env_, opt.map_size);
   if (rc == 0) rc = mdb_env_set_maxreaders(s->env_, 512);
   // NOSYNC: commits reach the page cache, which survives a daemon crash;
-  // Sync() is what makes them durable against power loss (fsync, syncfs).
+  // Sync() is what makes them durable against power loss (fsync, fsyncdir).
   // NOTLS: read transactions are not tied to libfuse's worker threads.
   // No WRITEMAP: through a sparse writable map, a full state filesystem
   // would kill the daemon with SIGBUS instead of failing a commit (ENOSPC).

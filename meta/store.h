@@ -2,14 +2,15 @@
 //
 // Databases: inodes (ino -> Inode), dentries ((parent, name) -> child),
 // symlinks (ino -> target), xattrs ((ino, name) -> value), orphans (inodes
-// with nlink 0 that the kernel may still reference) and meta (format, tier
-// identities, next inode number).
+// with nlink 0 that the kernel may still reference) and meta (tier
+// identities, namespace name and state id, next inode number).
 //
 // Every mutating call is one LMDB write transaction, so rename, link and
 // unlink are atomic. Commits are not synced to disk one by one (a crash of
 // the daemon loses nothing, the kernel holds the pages); Sync() makes
 // everything committed so far durable across power loss, and is what fsync,
-// fsyncdir and syncfs call.
+// fsyncdir and unmount call. (syncfs(2) on the mount never reaches the
+// daemon: the kernel sends FUSE_SYNCFS to virtiofs only.)
 //
 // Thread-safety: all methods may be called from many threads at once.
 // Errors: Status with an errno (ENOENT, EEXIST, ENOTEMPTY, ENOTDIR, EISDIR,

@@ -112,6 +112,23 @@ TEST_F(CorruptObjectTest, MoveOfFlippedObjectRefused) {
   EXPECT_EQ("hdd", GetTier(P("f")));
 }
 
+// A reader's fsync changes no bytes, so it keeps the checksum a later move
+// checks the object against (it once cleared it, and the move then
+// recorded the flipped bytes as good).
+TEST_F(CorruptObjectTest, FsyncOfAReaderKeepsTheChecksum) {
+  const std::string data = Pattern(300000, 15);
+  MakeHddResident("r", data);
+  int fd = open(P("r").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(0, Err(fsync(fd)));
+  close(fd);
+  FlipByte(ObjectOf("r"), 4242);
+  int err = 0;
+  WaitFor([&] { return (err = SetTier(P("r"), "ssd")) != EBUSY; }, 10);
+  EXPECT_EQ(EIO, err);
+  EXPECT_EQ("hdd", GetTier(P("r")));
+}
+
 // Every way of changing a file's bytes through the mount clears the
 // recorded checksum, so later moves are not refused.
 TEST_F(CorruptObjectTest, WrittenFilesStillMove) {

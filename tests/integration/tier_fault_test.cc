@@ -162,5 +162,32 @@ TEST_F(SpilledWriteTest, WriteThroughOpenHandleRefusedWhileHddTierGone) {
   EXPECT_TRUE(got == data);
 }
 
+// fallocate and copy_file_range into a handle whose object is on a tier
+// that went away change nothing either (they once skipped the check that
+// write makes).
+TEST_F(SpilledWriteTest, FallocateAndCopyIntoOpenHandleRefusedWhileHddTierGone) {
+  const std::string data = Pattern(48 << 20, 22);
+  ASSERT_EQ(0, WriteFile(P("src"), "copied bytes"));
+  int fd = open(P("big").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  for (size_t off = 0; off < data.size(); off += 1 << 20)
+    ASSERT_EQ(0, PwriteAll(fd, data.data() + off, 1 << 20, off)) << off;
+  ASSERT_EQ("hdd", GetTier(P("big"))) << "the file did not spill";
+  int src = open(P("src").c_str(), O_RDONLY);
+  ASSERT_GE(src, 0);
+  {
+    HddGone gone(fs_.hdd());
+    ASSERT_TRUE(gone.ok());
+    EXPECT_EQ(EIO, Err(fallocate(fd, 0, off_t(data.size()), 1 << 20)));
+    loff_t in_off = 0, out_off = 0;
+    EXPECT_EQ(EIO, Err(copy_file_range(src, &in_off, fd, &out_off, 12, 0)));
+  }
+  close(src);
+  close(fd);
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("big"), &got));
+  EXPECT_TRUE(got == data) << "size " << got.size();
+}
+
 }  // namespace
 }  // namespace tierfs_test
