@@ -18,7 +18,7 @@ OBJS_LIB := $(SRCS_LIB:%.cc=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 INTEG_SRCS := $(wildcard tests/integration/*.cc)
 
-.PHONY: all deps test test-unit test-integration test-asan bench crash-campaign demo format clean install pjdfstest fsx
+.PHONY: all deps test test-unit test-integration test-asan bench crash-campaign demo format format-check clean install pjdfstest fsx
 all: $(BUILD)/tierfs $(BUILD)/unit_tests $(BUILD)/integration_tests
 
 $(BUILD)/%.o: %.cc
@@ -50,6 +50,7 @@ test-integration: $(BUILD)/tierfs $(BUILD)/integration_tests
 # The README's test command: installs what it needs, then runs everything,
 # the sanitizer build included.
 test: deps
+	$(MAKE) format-check
 	$(MAKE) -j2 all
 	$(MAKE) test-unit test-integration
 	$(MAKE) test-asan
@@ -92,6 +93,10 @@ demo: deps
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+# Fails (naming the files) when any source differs from .clang-format.
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.cc' '*.h')
 
 install: $(BUILD)/tierfs
 	install -D -m 0755 $(BUILD)/tierfs $(DESTDIR)/usr/local/sbin/tierfs

@@ -23,6 +23,11 @@ int64_t NowNs() {
 namespace {
 
 constexpr char kNextInoKey[] = "next_ino";
+// The layout of the records (meta/inode.h, meta/txn.h keys). Bumped on any
+// incompatible change: a tierfs refuses a state of a format it does not
+// read rather than misreading it.
+constexpr char kFormatKey[] = "format";
+constexpr uint64_t kFormat = 1;
 
 std::string InoStr(uint64_t ino) {
   return "inode " + std::to_string(ino);
@@ -65,6 +70,19 @@ Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out, const St
     if (st.ok()) st = PutU64(txn.get(), s->dbs_->meta, kNextInoKey, kRootIno + 1);
     if (!st.ok()) return st;
   }
+  // States made before the key existed are format 1.
+  uint64_t format = 0;
+  rc = GetPod(txn.get(), s->dbs_->meta, kFormatKey, &format);
+  if (rc == MDB_NOTFOUND) {
+    format = kFormat;
+    st = PutU64(txn.get(), s->dbs_->meta, kFormatKey, kFormat);
+  } else if (rc != 0) {
+    st = LmdbError(rc, "read the format of state " + dir);
+  }
+  if (!st.ok()) return st;
+  if (format != kFormat)
+    return Status::Error(EINVAL, "state " + dir + " has format " + std::to_string(format) +
+                                     "; this tierfs reads format " + std::to_string(kFormat));
   st = txn.commit();
   if (!st.ok()) return st;
   *out = std::move(s);

@@ -47,6 +47,21 @@ TEST_F(StoreTest, RootExistsAndCreateAssignsFreshInodes) {
   EXPECT_EQ(store_->Lookup(kRootIno, "zz", &found).err(), ENOENT);
 }
 
+TEST_F(StoreTest, AStateOfAnotherFormatIsRefused) {
+  std::string format;
+  ASSERT_TRUE(store_->GetMeta("format", &format).ok());
+  // Written as the uint64_t it is read as.
+  const uint64_t future = 2;
+  ASSERT_TRUE(
+      store_->PutMeta("format", std::string(reinterpret_cast<const char*>(&future), sizeof future))
+          .ok());
+  store_.reset();
+  std::unique_ptr<Store> again;
+  Status st = Store::Open(dir_, &again);
+  EXPECT_EQ(EINVAL, st.err()) << st.message();
+  EXPECT_NE(std::string::npos, st.message().find("format 2")) << st.message();
+}
+
 TEST_F(StoreTest, DirectoryLinkCountsFollowSubdirectories) {
   Inode d = Make(kRootIno, "d", S_IFDIR | 0755);
   EXPECT_EQ(Get(kRootIno).nlink, 3u);
