@@ -37,18 +37,20 @@ struct OpGuardOf<void (*)(fuse_req_t, A...)> {
   // has no error reply (forget, forget_multi, retrieve_reply).
   template <typename Traits, auto Member, typename Name, bool kNoReply>
   static void Call(fuse_req_t req, A... args) {
-    int err = EIO;
-    const char* what = "unknown exception";
+    // Each handler logs and replies while the exception (and the text its
+    // what() points into) is still alive.
     try {
       (Traits::Inner().*Member)(req, args...);
-      return;
     } catch (const std::bad_alloc& e) {
-      err = ENOMEM;
-      what = e.what();
+      Fail<Traits, Name, kNoReply>(req, ENOMEM, e.what());
     } catch (const std::exception& e) {
-      what = e.what();
+      Fail<Traits, Name, kNoReply>(req, EIO, e.what());
     } catch (...) {
+      Fail<Traits, Name, kNoReply>(req, EIO, "unknown exception");
     }
+  }
+  template <typename Traits, typename Name, bool kNoReply>
+  static void Fail(fuse_req_t req, int err, const char* what) {
     Traits::Log(Name::Get(), what, kNoReply ? 0 : err);
     if (kNoReply) {
       Traits::ReplyNone(req);
