@@ -180,7 +180,18 @@ class Context {
   // removed) when any of it is open, EPERM when any of it is held; ESTALE
   // when `path` no longer names `ino`; an error hashing a file also removes
   // nothing. `files` lists the regular files removed.
+  // EBUSY ("deferred: ...", nothing removed) while a request that holds
+  // the kernel's lock of the parent or of an inode to remove is running
+  // (BeginLockedRequest): the kernel's side of a notification waits for
+  // those locks, uninterruptibly, so the policy retries at its next scan.
   Status RemovePath(const std::string& path, uint64_t ino, std::vector<RemovedFile>* files);
+  // Around a request that may take long while the kernel holds `ino`'s inode
+  // lock (setxattr: a move, a policy reload). Notifications that would wait
+  // for that lock are deferred meanwhile (RemovePath). EBUSY when such a
+  // notification is already on its way to the kernel (it waits for this
+  // request's reply): the request must then reply at once.
+  Status BeginLockedRequest(uint64_t ino, const char* what);
+  void EndLockedRequest(uint64_t ino);
   // Size and xxh3_64 of a file's object as it is now, wherever it lives.
   Status HashObject(const Inode& n, uint64_t* bytes, uint64_t* checksum);
   // Sets `hold` on `ino` and everything below it; `changed` counts the
@@ -245,6 +256,11 @@ class Context {
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<PolicyRunner> policy_runner_;
   fuse_session* session_ = nullptr;
+  // Inodes whose kernel lock a long request holds, and inodes a notification
+  // is about to lock (BeginLockedRequest, RemovePath).
+  std::mutex kernel_locks_mu_;
+  std::unordered_multiset<uint64_t> locked_by_request_;
+  std::unordered_multiset<uint64_t> notifying_;
   // Registers the inode's object as its backing file (under `live.modes`).
   bool StartPassthrough(uint64_t ino, LiveState& live);
   Passthrough passthrough_;
