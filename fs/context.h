@@ -152,9 +152,11 @@ class Context {
   // tiering/mover.h). EBUSY while it is open for writing; ECANCELED when it
   // was written during the copy (it stays where it was). Ok if already there.
   // `why` (the rule, or "manual", "evict", "promote") and `path` (when
-  // known) go to the audit journal with the outcome.
+  // known) go to the audit journal and the log with the outcome; with
+  // `below_dir`, `path` is relative to that directory (a manual tree move
+  // knows the directory's inode only).
   Status MoveFile(uint64_t ino, TierId to, const std::string& why = "manual",
-                  const std::string& path = "");
+                  const std::string& path = "", uint64_t below_dir = 0);
   // MoveFile for every regular file below directory `ino`, as many at once
   // as the throttle allows (--max-moves); keeps going past failures and
   // returns the first.
@@ -250,7 +252,9 @@ class Context {
   MoveThrottle throttle_;
   std::mutex moving_mu_;
   std::unordered_set<uint64_t> moving_;
-  Status MoveFileUnaudited(uint64_t ino, TierId to, TierId* from, MoveResult* result);
+  // `naming` is how the log names the file (inode, and path when known).
+  Status MoveFileUnaudited(uint64_t ino, TierId to, const std::string& why,
+                           const std::string& naming, TierId* from, MoveResult* result);
   static constexpr size_t kPlacementLocks = 64;
   std::mutex placement_locks_[kPlacementLocks];
   std::unique_ptr<Evictor> evictor_;
