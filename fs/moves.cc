@@ -176,7 +176,13 @@ Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const 
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < files.size();) {
       const auto& [file, file_path] = files[i];
-      Status st = MoveFile(file, to, why, file_path, relative ? ino : 0);
+      Status st;
+      try {  // an exception leaving a helper thread would end the process
+        st = MoveFile(file, to, why, file_path, relative ? ino : 0);
+      } catch (const std::exception& e) {
+        st = Status::Error(
+            EIO, "moving " + Naming(file, file_path, relative ? ino : 0) + ": " + e.what());
+      }
       if (st.ok()) continue;
       spdlog::warn("moving {} to {}: {}", Naming(file, file_path, relative ? ino : 0), TierName(to),
                    st.message());
@@ -187,8 +193,28 @@ Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const 
   const unsigned limit = throttle_.max_moves() == 0 ? 4 : throttle_.max_moves();
   const size_t helpers = std::min<size_t>(limit, files.size()) - (files.empty() ? 0 : 1);
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < helpers; ++i) threads.emplace_back(work);
-  work();
+  // A thread that cannot start (no memory, a pids limit) is no reason to
+  // fail the move: the threads that did start, and this one, share the
+  // work. std::thread throws, and a vector of joinable threads destroyed
+  // by that exception would end the process (std::terminate).
+  for (size_t i = 0; i < helpers; ++i) {
+    try {
+      threads.emplace_back(work);
+    } catch (const std::exception& e) {
+      spdlog::warn(
+          "moving directory inode {} to {}: started {} of {} helper threads ({}); the "
+          "move goes on with fewer",
+          ino, TierName(to), threads.size(), helpers, e.what());
+      break;
+    }
+  }
+  try {
+    work();
+  } catch (...) {
+    // Nothing else may leave while helpers run: they use this frame.
+    for (std::thread& t : threads) t.join();
+    throw;
+  }
   for (std::thread& t : threads) t.join();
   return first;
 }
