@@ -280,6 +280,27 @@ class Context {
   std::atomic<bool> ssd_close_to_full_{false};
 };
 
+// For its lifetime, registers a request during which the kernel may hold
+// `ino`'s inode lock and that may take long (Context::BeginLockedRequest);
+// status() is EBUSY when the request must reply at once instead.
+class LockedRequest {
+ public:
+  LockedRequest(Context& c, uint64_t ino, const std::string& what) : c_(c), ino_(ino) {
+    st_ = c_.BeginLockedRequest(ino_, what.c_str());
+  }
+  ~LockedRequest() {
+    if (st_.ok()) c_.EndLockedRequest(ino_);
+  }
+  LockedRequest(const LockedRequest&) = delete;
+  LockedRequest& operator=(const LockedRequest&) = delete;
+  const Status& status() const { return st_; }
+
+ private:
+  Context& c_;
+  uint64_t ino_;
+  Status st_;
+};
+
 inline Context& Ctx(fuse_req_t req) {
   return *static_cast<Context*>(fuse_req_userdata(req));
 }

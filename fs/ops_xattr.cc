@@ -24,26 +24,6 @@ bool IsTierfsName(const char* name) {
   return std::strncmp(name, kTierfsPrefix, 12) == 0;
 }
 
-// A setxattr request that may take long, registered with the context for
-// as long as the kernel holds the inode's lock for it.
-class LockedRequest {
- public:
-  LockedRequest(Context& c, uint64_t ino, const std::string& what) : c_(c), ino_(ino) {
-    st_ = c_.BeginLockedRequest(ino_, what.c_str());
-  }
-  ~LockedRequest() {
-    if (st_.ok()) c_.EndLockedRequest(ino_);
-  }
-  LockedRequest(const LockedRequest&) = delete;
-  LockedRequest& operator=(const LockedRequest&) = delete;
-  const Status& status() const { return st_; }
-
- private:
-  Context& c_;
-  uint64_t ino_;
-  Status st_;
-};
-
 // setfattr -n user.tierfs.tier -v hdd FILE|DIR: moves now, and returns when
 // the move is done (or failed: EBUSY open for writing, ECANCELED written
 // during the copy, ENOSPC target full).
