@@ -152,9 +152,11 @@ class Context {
   // tiering/mover.h). EBUSY while it is open for writing; ECANCELED when it
   // was written during the copy (it stays where it was). Ok if already there.
   // `why` (the rule, or "manual", "evict", "promote") and `path` (when
-  // known) go to the audit journal with the outcome.
+  // known) go to the audit journal and the log with the outcome; with
+  // `below_dir`, `path` is relative to that directory (a manual tree move
+  // knows the directory's inode only).
   Status MoveFile(uint64_t ino, TierId to, const std::string& why = "manual",
-                  const std::string& path = "");
+                  const std::string& path = "", uint64_t below_dir = 0);
   // MoveFile for every regular file below directory `ino`, as many at once
   // as the throttle allows (--max-moves); keeps going past failures and
   // returns the first.
@@ -180,7 +182,18 @@ class Context {
   // removed) when any of it is open, EPERM when any of it is held; ESTALE
   // when `path` no longer names `ino`; an error hashing a file also removes
   // nothing. `files` lists the regular files removed.
+  // EBUSY ("deferred: ...", nothing removed) while a request that holds
+  // the kernel's lock of the parent or of an inode to remove is running
+  // (BeginLockedRequest): the kernel's side of a notification waits for
+  // those locks, uninterruptibly, so the policy retries at its next scan.
   Status RemovePath(const std::string& path, uint64_t ino, std::vector<RemovedFile>* files);
+  // Around a request that may take long while the kernel holds `ino`'s inode
+  // lock (setxattr: a move, a policy reload). Notifications that would wait
+  // for that lock are deferred meanwhile (RemovePath). EBUSY when such a
+  // notification is already on its way to the kernel (it waits for this
+  // request's reply): the request must then reply at once.
+  Status BeginLockedRequest(uint64_t ino, const char* what);
+  void EndLockedRequest(uint64_t ino);
   // Size and xxh3_64 of a file's object as it is now, wherever it lives.
   Status HashObject(const Inode& n, uint64_t* bytes, uint64_t* checksum);
   // Sets `hold` on `ino` and everything below it; `changed` counts the
@@ -239,12 +252,19 @@ class Context {
   MoveThrottle throttle_;
   std::mutex moving_mu_;
   std::unordered_set<uint64_t> moving_;
-  Status MoveFileUnaudited(uint64_t ino, TierId to, TierId* from, MoveResult* result);
+  // `naming` is how the log names the file (inode, and path when known).
+  Status MoveFileUnaudited(uint64_t ino, TierId to, const std::string& why,
+                           const std::string& naming, TierId* from, MoveResult* result);
   static constexpr size_t kPlacementLocks = 64;
   std::mutex placement_locks_[kPlacementLocks];
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<PolicyRunner> policy_runner_;
   fuse_session* session_ = nullptr;
+  // Inodes whose kernel lock a long request holds, and inodes a notification
+  // is about to lock (BeginLockedRequest, RemovePath).
+  std::mutex kernel_locks_mu_;
+  std::unordered_multiset<uint64_t> locked_by_request_;
+  std::unordered_multiset<uint64_t> notifying_;
   // Registers the inode's object as its backing file (under `live.modes`).
   bool StartPassthrough(uint64_t ino, LiveState& live);
   Passthrough passthrough_;
@@ -258,6 +278,27 @@ class Context {
   std::atomic<double> high_mark_{0.9};     // the evictor's, for pokes from the write path
   std::atomic<int64_t> space_checked_ns_{0};
   std::atomic<bool> ssd_close_to_full_{false};
+};
+
+// For its lifetime, registers a request during which the kernel may hold
+// `ino`'s inode lock and that may take long (Context::BeginLockedRequest);
+// status() is EBUSY when the request must reply at once instead.
+class LockedRequest {
+ public:
+  LockedRequest(Context& c, uint64_t ino, const std::string& what) : c_(c), ino_(ino) {
+    st_ = c_.BeginLockedRequest(ino_, what.c_str());
+  }
+  ~LockedRequest() {
+    if (st_.ok()) c_.EndLockedRequest(ino_);
+  }
+  LockedRequest(const LockedRequest&) = delete;
+  LockedRequest& operator=(const LockedRequest&) = delete;
+  const Status& status() const { return st_; }
+
+ private:
+  Context& c_;
+  uint64_t ino_;
+  Status st_;
 };
 
 inline Context& Ctx(fuse_req_t req) {

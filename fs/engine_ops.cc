@@ -104,6 +104,33 @@ Status Context::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
     if (!st.ok()) return Status::Error(st.err(), "checksum before thinning: " + st.message());
     files->push_back(std::move(f));
   }
+  // The kernel locks the parent and the child of every entry we tell it was
+  // deleted. A request holding one of those locks for long (a setxattr
+  // moving a tree) would keep this thread waiting, uninterruptibly, for
+  // the whole move, and a kill -9 meanwhile would never complete (the
+  // thread never leaves the kernel, so the connection is never released
+  // and the request never ends). Defer to the next scan instead.
+  std::vector<uint64_t> locks = {parent};
+  for (const Item& item : order) locks.push_back(item.inode.ino);
+  {
+    std::lock_guard<std::mutex> lock(kernel_locks_mu_);
+    for (size_t i = 0; i < locks.size(); ++i) {
+      if (!locked_by_request_.count(locks[i])) continue;
+      const std::string what = i == 0 ? "the parent directory of " + path : order[i - 1].path;
+      return Status::Error(EBUSY, "deferred: a setxattr request (a move to another tier) on " +
+                                      what + " (inode " + std::to_string(locks[i]) +
+                                      ") is in progress; " + path + " is thinned after it");
+    }
+    notifying_.insert(locks.begin(), locks.end());
+  }
+  struct Done {
+    Context* c;
+    const std::vector<uint64_t>& locks;
+    ~Done() {
+      std::lock_guard<std::mutex> lock(c->kernel_locks_mu_);
+      for (uint64_t ino : locks) c->notifying_.erase(c->notifying_.find(ino));
+    }
+  } done{this, locks};
   // Children first: each directory is empty by the time it is removed.
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Removed removed;
@@ -122,6 +149,20 @@ Status Context::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
     OnRemoved(removed);
   }
   return store_->Sync();  // a thinning, like an audit record, must not come back
+}
+
+Status Context::BeginLockedRequest(uint64_t ino, const char* what) {
+  std::lock_guard<std::mutex> lock(kernel_locks_mu_);
+  if (notifying_.count(ino))
+    return Status::Error(EBUSY, std::string(what) + " of inode " + std::to_string(ino) +
+                                    ": the policy engine is removing entries there; retry");
+  locked_by_request_.insert(ino);
+  return Status::Ok();
+}
+
+void Context::EndLockedRequest(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(kernel_locks_mu_);
+  locked_by_request_.erase(locked_by_request_.find(ino));
 }
 
 Status Context::HashObject(const Inode& n, uint64_t* bytes, uint64_t* checksum) {

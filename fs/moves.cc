@@ -11,10 +11,26 @@
 
 namespace tierfs {
 
-Status Context::MoveFile(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
+namespace {
+
+// How a move names its file in the log: the inode always (the evictor and
+// the open path know nothing else; with hard links a path is only one of
+// its names), and the path when the caller knows it.
+std::string Naming(uint64_t ino, const std::string& path, uint64_t below_dir) {
+  std::string s = "inode " + std::to_string(ino);
+  if (path.empty()) return s;
+  if (below_dir != 0)
+    return s + " ('" + path + "' below directory inode " + std::to_string(below_dir) + ")";
+  return s + " ('" + path + "')";
+}
+
+}  // namespace
+
+Status Context::MoveFile(uint64_t ino, TierId to, const std::string& why, const std::string& path,
+                         uint64_t below_dir) {
   MoveResult result;
   TierId from = to;
-  Status st = MoveFileUnaudited(ino, to, &from, &result);
+  Status st = MoveFileUnaudited(ino, to, why, Naming(ino, path, below_dir), &from, &result);
   if (from == to && st.ok()) return st;  // nothing to do: nothing to record
   AuditRecord rec;
   rec.action = "move";
@@ -26,6 +42,9 @@ Status Context::MoveFile(uint64_t ino, TierId to, const std::string& why, const 
   rec.bytes = result.bytes;
   rec.has_checksum = st.ok();
   rec.checksum = result.checksum;
+  // A manual move of a directory knows the paths below it, not its own.
+  if (below_dir != 0 && !path.empty())
+    rec.detail = "path below directory inode " + std::to_string(below_dir);
   if (!st.ok()) rec.result = st.message();
   // A corrupt or missing source is refused (tiering/mover.cc CheckRecorded).
   if (st.err() == EIO) spdlog::error("{}", st.message());
@@ -35,7 +54,8 @@ Status Context::MoveFile(uint64_t ino, TierId to, const std::string& why, const 
   return st;
 }
 
-Status Context::MoveFileUnaudited(uint64_t ino, TierId to, TierId* from, MoveResult* out) {
+Status Context::MoveFileUnaudited(uint64_t ino, TierId to, const std::string& why,
+                                  const std::string& naming, TierId* from, MoveResult* out) {
   Inode n;
   Status st = store_->GetInode(ino, &n);
   if (!st.ok()) return st;
@@ -70,8 +90,9 @@ Status Context::MoveFileUnaudited(uint64_t ino, TierId to, TierId* from, MoveRes
   }
   if (st.ok()) {
     table_.Live(ino)->placement++;  // readers of the old object reopen
-    spdlog::info("moved inode {} {} -> {}: {} bytes, xxh3 {:016x}", ino, TierName(n.tier),
-                 TierName(to), result.bytes, result.checksum);
+    // "moved inode N": tests and operators grep for it.
+    spdlog::info("moved {} {} -> {} ({}): {} bytes, xxh3 {:016x}", naming, TierName(n.tier),
+                 TierName(to), why, result.bytes, result.checksum);
   }
   return st;
 }
@@ -106,8 +127,11 @@ Status Context::SpillToHdd(FileHandle& fh) {
   }
   if (!st.ok()) return st;
   live.placement++;
-  spdlog::warn("ssd tier full: inode {} spilled to hdd while being written ({} bytes so far)",
-               fh.ino, result.bytes);
+  // Only the inode is known here (the handle has no path).
+  spdlog::warn(
+      "moved inode {} ssd -> hdd (spill: ssd tier full while it is being written): {} bytes so "
+      "far, xxh3 {:016x}",
+      fh.ino, result.bytes, result.checksum);
   AuditRecord rec;
   rec.action = "move";
   rec.rule = "spill";
@@ -138,7 +162,12 @@ void Context::CollectFiles(uint64_t ino, const std::string& path,
 Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
   std::vector<std::pair<uint64_t, std::string>> files;
   Status first;
-  CollectFiles(ino, path, &files, &first);
+  // A setxattr knows the directory's inode, not its path: name the files
+  // by their path below it.
+  const bool relative = path.empty();
+  CollectFiles(ino, relative ? "." : path, &files, &first);
+  if (relative)
+    for (auto& f : files) f.second.erase(0, 2);  // "./"
   // Hard links share the object: one move each (two at once would collide).
   std::unordered_set<uint64_t> seen;
   std::erase_if(files, [&](const auto& f) { return !seen.insert(f.first).second; });
@@ -147,9 +176,16 @@ Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const 
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < files.size();) {
       const auto& [file, file_path] = files[i];
-      Status st = MoveFile(file, to, why, file_path);
+      Status st;
+      try {  // an exception leaving a helper thread would end the process
+        st = MoveFile(file, to, why, file_path, relative ? ino : 0);
+      } catch (const std::exception& e) {
+        st = Status::Error(
+            EIO, "moving " + Naming(file, file_path, relative ? ino : 0) + ": " + e.what());
+      }
       if (st.ok()) continue;
-      spdlog::warn("moving inode {} ('{}') to {}: {}", file, file_path, TierName(to), st.message());
+      spdlog::warn("moving {} to {}: {}", Naming(file, file_path, relative ? ino : 0), TierName(to),
+                   st.message());
       std::lock_guard<std::mutex> lock(mu);
       if (first.ok()) first = st;
     }
@@ -157,8 +193,28 @@ Status Context::MoveTree(uint64_t ino, TierId to, const std::string& why, const 
   const unsigned limit = throttle_.max_moves() == 0 ? 4 : throttle_.max_moves();
   const size_t helpers = std::min<size_t>(limit, files.size()) - (files.empty() ? 0 : 1);
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < helpers; ++i) threads.emplace_back(work);
-  work();
+  // A thread that cannot start (no memory, a pids limit) is no reason to
+  // fail the move: the threads that did start, and this one, share the
+  // work. std::thread throws, and a vector of joinable threads destroyed
+  // by that exception would end the process (std::terminate).
+  for (size_t i = 0; i < helpers; ++i) {
+    try {
+      threads.emplace_back(work);
+    } catch (const std::exception& e) {
+      spdlog::warn(
+          "moving directory inode {} to {}: started {} of {} helper threads ({}); the "
+          "move goes on with fewer",
+          ino, TierName(to), threads.size(), helpers, e.what());
+      break;
+    }
+  }
+  try {
+    work();
+  } catch (...) {
+    // Nothing else may leave while helpers run: they use this frame.
+    for (std::thread& t : threads) t.join();
+    throw;
+  }
   for (std::thread& t : threads) t.join();
   return first;
 }

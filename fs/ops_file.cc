@@ -145,7 +145,12 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // comes back first (after O_TRUNC that copies nothing). If it cannot
   // (SSD full, another writer), it is served where it is.
   if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.SsdNearlyFull()) {
-    st = c.MoveFile(ino, TierId::kSsd, "promote");
+    // With O_TRUNC and the writeback cache the kernel holds the inode's lock
+    // meanwhile, and the move may wait for a slot behind a long tree move:
+    // the policy engine must not wait for that lock (Context::RemovePath).
+    LockedRequest locked(c, ino, "promotion for writing");
+    st = locked.status();
+    if (st.ok()) st = c.MoveFile(ino, TierId::kSsd, "promote");
     // EIO: a corrupt source (or a failing tier); writing it would clear the
     // checksum that shows the damage.
     if (st.err() == EIO) return c.ReplyError(req, st, "open");

@@ -39,8 +39,12 @@ void SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   else
     return c.ReplyError(req, Status::Error(EINVAL, "tier must be ssd or hdd, not '" + value + "'"),
                         "setxattr");
+  // The kernel holds the inode's lock until we reply: the policy engine
+  // must not wait for it meanwhile (Context::RemovePath).
+  LockedRequest locked(c, ino, "move to " + value);
   Inode n;
-  Status st = c.store().GetInode(ino, &n);
+  Status st = locked.status();
+  if (st.ok()) st = c.store().GetInode(ino, &n);
   if (st.ok() && n.is_dir())
     st = c.MoveTree(ino, to);
   else if (st.ok() && n.is_reg())
@@ -67,6 +71,9 @@ void Reload(fuse_req_t req, fuse_ino_t ino) {
   Context& c = Ctx(req);
   if (ino != kRootIno || !c.policy_runner()) return (void)fuse_reply_err(req, EINVAL);
   if (!Privileged(req)) return (void)fuse_reply_err(req, EPERM);
+  // Waits for a running scan, which may be thinning an entry of the root.
+  LockedRequest locked(c, ino, "policy reload");
+  if (!locked.status().ok()) return c.ReplyError(req, locked.status(), "setxattr");
   Status st = c.policy_runner()->Reload();
   if (!st.ok()) {
     spdlog::error("policy reload refused, the running policy stays: {}", st.message());

@@ -322,6 +322,16 @@ int PolicyRunner::Execute(const Plan& plan) {
 Status PolicyRunner::Thin(const Action& a) {
   std::vector<Context::RemovedFile> files;
   Status st = ctx_.RemovePath(a.path, a.ino, &files);
+  // Deferred (a setxattr holds a lock the kernel's notification needs):
+  // nothing happened and the next scan plans the thin again, so nothing is
+  // audited; the log says why the thin waits, once per wait.
+  const std::string deferred_key = "deferred\n" + a.rule + "\n" + a.path;
+  if (st.err() == EBUSY && st.message().rfind("deferred:", 0) == 0) {
+    if (refusals_logged_.insert(deferred_key).second)
+      spdlog::info("policy rule '{}' on {}: {}", a.rule, a.path, st.message());
+    return st;
+  }
+  refusals_logged_.erase(deferred_key);
   std::vector<AuditRecord> records;
   uint64_t bytes = 0;
   for (const Context::RemovedFile& f : files) {

@@ -105,22 +105,11 @@ to = "hdd"
 const char* kPolicyQuiet = "# crash campaign: no rules while the tiers are checked\n";
 constexpr int kMinKeep = 2;  // the fewest newer generations any policy above keeps
 
-// Why tree moves of run directories are off unless TIERFS_CRASH_RUN_MOVES=1.
-const char* kRunMovesBug =
-    "tree moves of directories that hold checkpoint generations (setfattr user.tierfs.tier on "
-    "w/tN/run or w/tN) are skipped; TIERFS_CRASH_RUN_MOVES=1 runs them. Bug: while such a "
-    "setxattr moves the tree it holds the directory's inode lock; the policy thread thinning a "
-    "generation in it waits for that lock in fuse_lowlevel_notify_delete (kernel "
-    "fuse_reverse_inval_entry, uninterruptible); a kill -9 then never completes: the daemon "
-    "stays a zombie, its connection is never released and the mount hangs until the FUSE "
-    "connection is aborted (4 of 40 kills)";
-
 // Everything the workers share; the model under `mu`.
 struct Shared {
   std::mutex mu;
   CrashModel model;
   std::atomic<bool> stop{false}, killed{false};
-  bool run_moves = false;           // tree moves of directories holding generations (kRunMovesBug)
   std::vector<std::string> errors;  // failures not caused by the kill
   std::atomic<int> creates{0}, overwrites{0}, renames{0}, unlinks{0}, moves{0}, move_errors{0},
       generations{0};
@@ -273,7 +262,10 @@ class Worker {
       std::lock_guard<std::mutex> l(sh_.mu);
       rel = sh_.model.PickAny(id_, rng_());
     }
-    if (rel.empty()) rel = r < 8 || !sh_.run_moves ? DataDir() : r < 9 ? Home() + "/run" : Home();
+    // Tree moves of directories that hold generations while the policy
+    // thins them: the thin waits for the move (Context::RemovePath), and a
+    // kill during such a move must still end the daemon.
+    if (rel.empty()) rel = r < 8 ? DataDir() : r < 9 ? Home() + "/run" : Home();
     const int e = SetTier(P(rel), rng_() % 2 ? "hdd" : "ssd");
     // A move may be refused (the file is being thinned, moved or written);
     // only a dead mount ends the worker.
@@ -351,8 +343,6 @@ TEST(CrashCampaign, KillsAtRandomMomentsLoseNothingFsyncedAndLeakNoObject) {
   ASSERT_EQ(0, RunCommand({"sync", "-f", fs.path("w")}, 30).exit_code);
 
   Shared sh;
-  sh.run_moves = EnvU64("TIERFS_CRASH_RUN_MOVES", 0) != 0;
-  if (!sh.run_moves) std::printf("[ campaign ] SKIPPED: %s\n", kRunMovesBug);
   CampaignCounts counts;
   std::vector<int> next_gen(kThreads, 1);
   int reloads = 0;
