@@ -88,8 +88,7 @@ TEST(DaemonCliTest, BackgroundDaemonLogsToStateLog) {
       {"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-o", "allow_other", fs.mnt()});
   ASSERT_EQ(0, r.exit_code) << r.err;
   ASSERT_EQ(0, WriteFile(fs.path("f"), "moved to hdd"));
-  // EBUSY until the kernel's asynchronous release of the writer arrives.
-  EXPECT_TRUE(WaitFor([&] { return SetTier(fs.path("f"), "hdd") != EBUSY; }, 10));
+  EXPECT_EQ(0, SetTierOfClosed(fs.path("f"), "hdd"));
   EXPECT_EQ("hdd", GetTier(fs.path("f")));
   UnmountAndWait(fs.mnt());
   const std::string log = Slurp(state + "/tierfs.log");
@@ -108,7 +107,7 @@ TEST(DaemonCliTest, RelativePathsKeepWorkingInTheBackground) {
       {"sh", "-c", "cd " + fs.root() + " && exec " + TierfsBin() + " --ssd ssd --hdd hdd mnt"}, 10);
   ASSERT_EQ(0, r.exit_code) << r.err;
   ASSERT_EQ(0, WriteFile(fs.path("f"), "archived"));
-  EXPECT_TRUE(WaitFor([&] { return SetTier(fs.path("f"), "hdd") != EBUSY; }, 10));
+  EXPECT_EQ(0, SetTierOfClosed(fs.path("f"), "hdd"));
   EXPECT_EQ("hdd", GetTier(fs.path("f")));
   std::string back;
   EXPECT_EQ(0, ReadFile(fs.path("f"), &back));
@@ -125,7 +124,7 @@ TEST(DaemonCliTest, ForegroundDaemonLogsToStderr) {
   const bool mounted = WaitFor([&] { return IsMountPoint(fs.mnt()); }, 15);
   if (mounted) {
     EXPECT_EQ(0, WriteFile(fs.path("f"), "moved to hdd"));
-    EXPECT_EQ(0, SetTier(fs.path("f"), "hdd"));
+    EXPECT_EQ(0, SetTierOfClosed(fs.path("f"), "hdd"));
   }
   ForceUnmount(fs.mnt());
   daemon.join();

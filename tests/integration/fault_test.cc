@@ -141,7 +141,7 @@ TEST(FaultTest, UnusableHddTierFailsFsyncAndLseekWithEio) {
   TierfsMount fs(o);
   ASSERT_TRUE(fs.Mount());
   ASSERT_EQ(0, WriteFile(fs.path("f"), "archived bytes"));
-  ASSERT_EQ(0, SetTier(fs.path("f"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(fs.path("f"), "hdd"));
   int fd = open(fs.path("f").c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   const std::string away = fs.hdd() + ".away";

@@ -146,6 +146,10 @@ bool WaitFor(const std::function<bool()>& pred, int seconds);
 std::string GetTier(const std::string& path);
 // setxattr user.tierfs.tier (moves the file or tree); 0 or errno.
 int SetTier(const std::string& path, const std::string& tier);
+// SetTier of a file the test has just written and closed: waits (up to 10 s)
+// out the EBUSY a move gets until the kernel's asynchronous release of the
+// writer reaches the daemon. 0 or errno.
+int SetTierOfClosed(const std::string& path, const std::string& tier);
 // Whether tier directory `tier_root` holds the object of inode `ino`.
 bool ObjectOn(const std::string& tier_root, ino_t ino);
 // Where inode `ino`'s object is (or would be) on the tier at `tier_root`:

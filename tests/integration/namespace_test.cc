@@ -27,14 +27,6 @@ std::string Read(const std::string& path) {
   return got;
 }
 
-// Moves `path` to the HDD tier once the kernel's asynchronous release of
-// its writer has arrived (EBUSY until then); 0 or the errno.
-int MoveToHdd(const std::string& path) {
-  int err = 0;
-  WaitFor([&] { return (err = SetTier(path, "hdd")) != EBUSY; }, 10);
-  return err;
-}
-
 // A mount attempt in the background (the parent reports the outcome).
 CommandResult TryMount(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {TierfsBin()};
@@ -53,8 +45,8 @@ TEST(NamespaceTest, TwoTreesSharingAnHddTierKeepTheirOwnArchivedFiles) {
   ASSERT_EQ(0, WriteFile(a.path("ckpt"), data_a));
   ASSERT_EQ(0, WriteFile(b.path("ckpt"), data_b));
   ASSERT_EQ(Ino(a.path("ckpt")), Ino(b.path("ckpt")));
-  ASSERT_EQ(0, MoveToHdd(a.path("ckpt")));
-  ASSERT_EQ(0, MoveToHdd(b.path("ckpt")));
+  ASSERT_EQ(0, SetTierOfClosed(a.path("ckpt"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(b.path("ckpt"), "hdd"));
   EXPECT_TRUE(Read(a.path("ckpt")) == data_a) << "b's move replaced a's archived file";
   EXPECT_TRUE(Read(b.path("ckpt")) == data_b);
   // Removing b's file leaves a's archived copy alone.
@@ -72,7 +64,7 @@ TEST(NamespaceTest, AFreshStateRefusesANamespaceWithObjectsItDoesNotKnow) {
   TierfsMount a(named);
   ASSERT_TRUE(a.Mount());
   ASSERT_EQ(0, WriteFile(a.path("ckpt"), "archived"));
-  ASSERT_EQ(0, MoveToHdd(a.path("ckpt")));
+  ASSERT_EQ(0, SetTierOfClosed(a.path("ckpt"), "hdd"));
   ASSERT_TRUE(a.Unmount());
 
   // A second node (its own SSD tier and state) asking for the same name on

@@ -158,7 +158,7 @@ TEST_F(HddGoneTest, SsdFilesKeepWorkingHddReadsFailWithEioAndRecover) {
   const std::string cold = Pattern(3 << 20, 4), hot = Pattern(1 << 20, 5);
   ASSERT_EQ(0, WriteFile(P("cold"), cold));
   ASSERT_EQ(0, WriteFile(P("hot"), hot));
-  ASSERT_EQ(0, SetTier(P("cold"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(P("cold"), "hdd"));
   const std::string away = fs_.hdd() + ".away";
   ASSERT_EQ(0, Err(rename(fs_.hdd().c_str(), away.c_str())));
 
@@ -173,7 +173,7 @@ TEST_F(HddGoneTest, SsdFilesKeepWorkingHddReadsFailWithEioAndRecover) {
   ASSERT_EQ(0, Err(rename(away.c_str(), fs_.hdd().c_str())));
   ASSERT_EQ(0, ReadFile(P("cold"), &got));
   EXPECT_TRUE(got == cold);
-  EXPECT_EQ(0, SetTier(P("hot"), "hdd"));
+  EXPECT_EQ(0, SetTierOfClosed(P("hot"), "hdd"));
   ASSERT_EQ(0, ReadFile(P("hot"), &got));
   EXPECT_TRUE(got == hot);
 }

@@ -168,6 +168,12 @@ std::string ObjectPathOn(const std::string& tier_root, ino_t ino) {
   return tier_root + "/ns/" + ns + "/" + tierfs::Tier::ObjectRelPath(ino);
 }
 
+int SetTierOfClosed(const std::string& path, const std::string& tier) {
+  int err = 0;
+  WaitFor([&] { return (err = SetTier(path, tier)) != EBUSY; }, 10);
+  return err;
+}
+
 bool ObjectOn(const std::string& tier_root, ino_t ino) {
   struct stat st;
   return stat(ObjectPathOn(tier_root, ino).c_str(), &st) == 0;

@@ -30,7 +30,7 @@ TEST_F(TieringTest, SetfattrMovesAFileAndKeepsEverythingElse) {
   ASSERT_EQ(0, stat(P("f").c_str(), &before));
   EXPECT_EQ("ssd", GetTier(P("f")));
 
-  ASSERT_EQ(0, SetTier(P("f"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(P("f"), "hdd"));
   EXPECT_EQ("hdd", GetTier(P("f")));
   EXPECT_TRUE(ObjectOn(fs_.hdd(), before.st_ino));
   EXPECT_FALSE(ObjectOn(fs_.ssd(), before.st_ino));
@@ -57,7 +57,7 @@ TEST_F(TieringTest, SetfattrMovesAFileAndKeepsEverythingElse) {
   EXPECT_EQ("hdd", GetTier(P("f")));
   ASSERT_EQ(0, ReadFile(P("f"), &back));
   EXPECT_TRUE(back == data);
-  ASSERT_EQ(0, SetTier(P("f"), "ssd"));
+  ASSERT_EQ(0, SetTierOfClosed(P("f"), "ssd"));
   EXPECT_EQ("ssd", GetTier(P("f")));
   EXPECT_TRUE(ObjectOn(fs_.ssd(), before.st_ino));
   EXPECT_FALSE(ObjectOn(fs_.hdd(), before.st_ino));
@@ -85,7 +85,7 @@ TEST_F(TieringTest, DirectoryMovesRecursivelyAndHardLinksMoveOnce) {
   ASSERT_EQ(0, Err(link(P("ckpt/a").c_str(), P("ckpt/sub/a-link").c_str())));
   ASSERT_EQ(0, WriteFile(P("outside"), "stays"));
 
-  ASSERT_EQ(0, SetTier(P("ckpt"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(P("ckpt"), "hdd"));
   for (const char* f : {"ckpt/a", "ckpt/sub/b", "ckpt/sub/empty", "ckpt/sub/a-link"})
     EXPECT_EQ("hdd", GetTier(P(f))) << f;
   EXPECT_EQ("ssd", GetTier(P("outside")));
@@ -153,7 +153,7 @@ TEST_F(NoPassthroughTieringTest, ReaderKeepsReadingAcrossAMove) {
   ASSERT_GE(fd, 0);
   std::string head(4096, '\0');
   ASSERT_EQ(4096, PreadAll(fd, head.data(), head.size(), 0));
-  ASSERT_EQ(0, SetTier(P("f"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(P("f"), "hdd"));
   // Bypass the page cache's copy of what was read before: the rest comes
   // from the daemon, through the descriptor opened before the move.
   std::string rest(data.size() - 4096, '\0');
@@ -172,8 +172,8 @@ TEST_F(TieringTest, OpeningAnHddFileForWritingBringsItToSsd) {
   const std::string data = Pattern(2 << 20, 5);
   ASSERT_EQ(0, WriteFile(P("f"), data));
   ASSERT_EQ(0, WriteFile(P("g"), data));
-  ASSERT_EQ(0, SetTier(P("f"), "hdd"));
-  ASSERT_EQ(0, SetTier(P("g"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(P("f"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(P("g"), "hdd"));
 
   // Reading does not promote.
   std::string s;
