@@ -19,13 +19,6 @@
 namespace tierfs_test {
 namespace {
 
-// Runs tierfs with `args`; a run that wrongly mounts is stopped after 10 s.
-CommandResult RunTierfs(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {TierfsBin()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, 10);
-}
-
 // Non-zero exit (not a crash, not a hang) with a single non-empty line on stderr.
 void ExpectOneLineError(const CommandResult& r) {
   EXPECT_FALSE(r.timed_out) << "tierfs did not exit (it probably mounted)";
@@ -35,41 +28,6 @@ void ExpectOneLineError(const CommandResult& r) {
   while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
   EXPECT_FALSE(e.empty()) << "no reason on stderr";
   EXPECT_EQ(std::string::npos, e.find('\n')) << "stderr is not one line:\n" << r.err;
-}
-
-std::vector<pid_t> PidsWithArg(const std::string& arg) {
-  std::vector<pid_t> pids;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return pids;
-  while (struct dirent* e = readdir(d)) {
-    pid_t pid = atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::string(e->d_name) + "/cmdline", std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string cmd = ss.str();
-    std::string want = std::string("\0", 1) + arg + std::string("\0", 1);
-    if (cmd.find(want) != std::string::npos && cmd.find("tierfs") != std::string::npos) {
-      pids.push_back(pid);
-    }
-  }
-  closedir(d);
-  return pids;
-}
-
-bool WaitGone(pid_t pid, int timeout_s) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (std::chrono::steady_clock::now() < end) {
-    if (kill(pid, 0) != 0 && errno == ESRCH) return true;
-    // A zombie counts as gone.
-    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-    std::string s;
-    std::getline(st, s);
-    size_t rp = s.rfind(')');
-    if (rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] == 'Z') return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
 }
 
 TEST(CliTest, MissingSsdDirectory) {
@@ -202,10 +160,11 @@ TEST(CliTest, BackgroundModeReturnsWhenMounted) {
   EXPECT_NE(parent.st_dev, st.st_dev) << "command returned before the mount was ready";
   EXPECT_TRUE(IsMountPoint(fs.mnt()));
   EXPECT_EQ(0, WriteFile(fs.path("bg"), "background"));
-  std::vector<pid_t> pids = PidsWithArg(fs.mnt());
+  std::vector<pid_t> pids = TierfsPidsWithArg(fs.mnt());
   EXPECT_EQ(1u, pids.size()) << "expected one daemon process for " << fs.mnt();
   ASSERT_EQ(0, RunCommand({"fusermount3", "-u", fs.mnt()}, 30).exit_code);
-  for (pid_t p : pids) EXPECT_TRUE(WaitGone(p, 30)) << "daemon " << p << " did not exit";
+  for (pid_t p : pids)
+    EXPECT_TRUE(WaitFor([&] { return ProcessGone(p); }, 30)) << "daemon " << p << " did not exit";
   EXPECT_FALSE(IsMountPoint(fs.mnt()));
   // The data written in background mode is there on the next mount.
   ASSERT_TRUE(fs.Mount());

@@ -21,13 +21,6 @@
 namespace tierfs_test {
 namespace {
 
-// Runs tierfs with `args`; a run that wrongly mounts is stopped after 10 s.
-CommandResult RunTierfs(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {TierfsBin()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, 10);
-}
-
 // Exit `code` (not a crash, not a hang) with one line on stderr that holds
 // every string of `names`.
 void ExpectRefused(const CommandResult& r, int code, const std::vector<std::string>& names) {
@@ -40,46 +33,6 @@ void ExpectRefused(const CommandResult& r, int code, const std::vector<std::stri
   for (const auto& n : names) EXPECT_NE(std::string::npos, e.find(n)) << n << " not in: " << e;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Pids of tierfs processes with `arg` on their command line.
-std::vector<pid_t> DaemonsWithArg(const std::string& arg) {
-  std::vector<pid_t> pids;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return pids;
-  while (struct dirent* e = readdir(d)) {
-    const pid_t pid = atoi(e->d_name);
-    if (pid <= 0) continue;
-    const std::string cmd = Slurp("/proc/" + std::string(e->d_name) + "/cmdline");
-    const std::string want = std::string("\0", 1) + arg + std::string("\0", 1);
-    if (cmd.find(want) != std::string::npos && cmd.find("tierfs") != std::string::npos)
-      pids.push_back(pid);
-  }
-  closedir(d);
-  return pids;
-}
-
-bool Gone(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
-  const std::string s = Slurp("/proc/" + std::to_string(pid) + "/stat");
-  const size_t rp = s.rfind(')');
-  return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] == 'Z';
-}
-
-// Unmounts `mnt` and waits for the background daemons serving it to exit.
-void UnmountAndWait(const std::string& mnt) {
-  const std::vector<pid_t> pids = DaemonsWithArg(mnt);
-  ForceUnmount(mnt);
-  for (pid_t p : pids) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, 30)) << "daemon " << p;
-}
-
-// --- Logging ---
-
 TEST(DaemonCliTest, BackgroundDaemonLogsToStateLog) {
   TierfsMount fs;
   const std::string state = fs.root() + "/state";
@@ -91,7 +44,7 @@ TEST(DaemonCliTest, BackgroundDaemonLogsToStateLog) {
   EXPECT_EQ(0, SetTierOfClosed(fs.path("f"), "hdd"));
   EXPECT_EQ("hdd", GetTier(fs.path("f")));
   UnmountAndWait(fs.mnt());
-  const std::string log = Slurp(state + "/tierfs.log");
+  const std::string log = SlurpFile(state + "/tierfs.log");
   EXPECT_NE(std::string::npos, log.find("moved inode")) << "log:\n" << log;
   EXPECT_NE(std::string::npos, log.find("unmounted " + fs.mnt())) << "log:\n" << log;
   struct stat st {};

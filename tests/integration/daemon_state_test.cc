@@ -22,51 +22,9 @@
 namespace tierfs_test {
 namespace {
 
-CommandResult RunTierfs(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {TierfsBin()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, 20);
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool Gone(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
-  const std::string s = Slurp("/proc/" + std::to_string(pid) + "/stat");
-  const size_t rp = s.rfind(')');
-  return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] == 'Z';
-}
-
-std::vector<pid_t> DaemonsWithArg(const std::string& arg) {
-  std::vector<pid_t> pids;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return pids;
-  while (struct dirent* e = readdir(d)) {
-    const pid_t pid = atoi(e->d_name);
-    if (pid <= 0) continue;
-    const std::string cmd = Slurp("/proc/" + std::string(e->d_name) + "/cmdline");
-    const std::string want = std::string("\0", 1) + arg + std::string("\0", 1);
-    if (cmd.find(want) != std::string::npos && cmd.find("tierfs") != std::string::npos)
-      pids.push_back(pid);
-  }
-  closedir(d);
-  return pids;
-}
-
-void UnmountAndWait(const std::string& mnt) {
-  const std::vector<pid_t> pids = DaemonsWithArg(mnt);
-  ForceUnmount(mnt);
-  for (pid_t p : pids) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, 30)) << "daemon " << p;
-}
-
 // A background mount on `fs`'s dirs with `state`; the command's result.
 CommandResult MountBackground(const TierfsMount& fs, const std::string& state) {
-  return RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, fs.mnt()});
+  return RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, fs.mnt()}, 20);
 }
 
 // --- State directory safety ---
@@ -88,7 +46,7 @@ TEST(DaemonStateTest, PlantedSymlinksAreNotFollowed) {
     EXPECT_EQ(1, r.exit_code) << r.err;
     EXPECT_NE(std::string::npos, r.err.find(state + "/" + name)) << r.err;
     if (r.exit_code == 0) UnmountAndWait(fs.mnt());
-    EXPECT_EQ("root's file\n", Slurp(victim));
+    EXPECT_EQ("root's file\n", SlurpFile(victim));
     // A dangling link must not create its target either.
     ASSERT_EQ(0, unlink((state + "/" + name).c_str()));
     ASSERT_EQ(0, symlink(missing.c_str(), (state + "/" + name).c_str()));
@@ -140,7 +98,7 @@ TEST(DaemonStateTest, ForeignOrLinkedStateFilesAreRefused) {
     EXPECT_EQ(1, r.exit_code) << r.err;
     EXPECT_NE(std::string::npos, r.err.find(state + "/audit.jsonl")) << r.err;
     if (r.exit_code == 0) UnmountAndWait(fs.mnt());
-    EXPECT_EQ("root's file\n", Slurp(victim));
+    EXPECT_EQ("root's file\n", SlurpFile(victim));
   }
 }
 
@@ -165,7 +123,8 @@ TEST(DaemonStateTest, RemountRightAfterUnmount) {
     ASSERT_EQ(0, RunCommand({"fusermount3", "-u", fs.mnt()}, 30).exit_code);
   }
   UnmountAndWait(fs.mnt());
-  for (pid_t p : DaemonsWithArg(fs.mnt())) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, 30));
+  for (pid_t p : TierfsPidsWithArg(fs.mnt()))
+    EXPECT_TRUE(WaitFor([&] { return ProcessGone(p); }, 30));
 }
 
 // The old daemon still exits while the new one starts, for as long as it
@@ -178,7 +137,7 @@ TEST(DaemonStateTest, RemountWaitsForTheExitingDaemon) {
   CommandResult r = MountBackground(fs, state);
   ASSERT_EQ(0, r.exit_code) << r.err;
   ASSERT_EQ(0, WriteFile(fs.path("f"), "kept"));
-  const std::vector<pid_t> old = DaemonsWithArg(fs.mnt());
+  const std::vector<pid_t> old = TierfsPidsWithArg(fs.mnt());
   int fd = open(fs.path("f").c_str(), O_RDONLY | O_CLOEXEC);  // not in the new daemon
   ASSERT_LE(0, fd);
   ASSERT_EQ(0, RunCommand({"fusermount3", "-u", "-z", fs.mnt()}, 30).exit_code);
@@ -187,7 +146,8 @@ TEST(DaemonStateTest, RemountWaitsForTheExitingDaemon) {
   close(fd);  // the old daemon's mount goes away; it syncs and exits
   again.join();
   EXPECT_EQ(0, r.exit_code) << r.err;
-  for (pid_t p : old) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, 30)) << "old daemon " << p;
+  for (pid_t p : old)
+    EXPECT_TRUE(WaitFor([&] { return ProcessGone(p); }, 30)) << "old daemon " << p;
   std::string data;
   EXPECT_EQ(0, ReadFile(fs.path("f"), &data));
   EXPECT_EQ("kept", data);
@@ -204,7 +164,8 @@ TEST(DaemonStateTest, StateInUseNamesTheLiveDaemon) {
   ASSERT_TRUE(fs.Mount());
   const std::string mnt2 = fs.root() + "/mnt2";
   ASSERT_EQ(0, mkdir(mnt2.c_str(), 0755));
-  CommandResult r = RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-f", mnt2});
+  CommandResult r =
+      RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "-f", mnt2}, 20);
   EXPECT_EQ(1, r.exit_code) << r.err;
   EXPECT_NE(std::string::npos, r.err.find("pid " + std::to_string(fs.pid()))) << r.err;
   EXPECT_NE(std::string::npos, r.err.find(fs.mnt())) << r.err;
@@ -230,7 +191,7 @@ class NoNewThreads {
     dir_ = std::string(kRoot) + "/tierfs-test-" + std::to_string(getpid());
     if (mkdir(dir_.c_str(), 0755) != 0) return;
     if (!WriteTo(dir_ + "/cgroup.procs", std::to_string(pid))) return;
-    std::string current = Slurp(dir_ + "/pids.current");
+    std::string current = SlurpFile(dir_ + "/pids.current");
     while (!current.empty() && current.back() == '\n') current.pop_back();
     ok_ =
         !current.empty() && WriteTo(dir_ + "/pids.max", std::to_string(std::stoll(current) + room));

@@ -48,6 +48,17 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s);
 
 // Absolute path of the daemon under test ($TIERFS_BIN).
 std::string TierfsBin();
+// Runs the daemon under test with `args`; a run that wrongly mounts (in
+// the background) or hangs is stopped after `timeout_s`.
+CommandResult RunTierfs(const std::vector<std::string>& args, int timeout_s = 10);
+// Pids of tierfs processes with `arg` as one of their arguments.
+std::vector<pid_t> TierfsPidsWithArg(const std::string& arg);
+// Whether process `pid` has exited (a zombie counts).
+bool ProcessGone(pid_t pid);
+// Unmounts `mnt` and waits (up to 30 s) for the daemons serving it to exit.
+void UnmountAndWait(const std::string& mnt);
+// The whole content of a file ("" when it cannot be read).
+std::string SlurpFile(const std::string& path);
 
 // True if `path` is the mount point of some mount in this namespace.
 bool IsMountPoint(const std::string& path);

@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/mount_fixture.h"
@@ -166,6 +169,48 @@ std::string ObjectPathOn(const std::string& tier_root, ino_t ino) {
   EXPECT_EQ(1u, names.size()) << "namespaces on " << tier_root;
   const std::string ns = names.empty() ? "none" : names[0];
   return tier_root + "/ns/" + ns + "/" + tierfs::Tier::ObjectRelPath(ino);
+}
+
+CommandResult RunTierfs(const std::vector<std::string>& args, int timeout_s) {
+  std::vector<std::string> argv = {TierfsBin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, timeout_s);
+}
+
+std::string SlurpFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<pid_t> TierfsPidsWithArg(const std::string& arg) {
+  std::vector<pid_t> pids;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return pids;
+  const std::string want = std::string("\0", 1) + arg + std::string("\0", 1);
+  while (struct dirent* e = readdir(d)) {
+    const pid_t pid = atoi(e->d_name);
+    if (pid <= 0) continue;
+    const std::string cmd = SlurpFile("/proc/" + std::string(e->d_name) + "/cmdline");
+    if (cmd.find(want) != std::string::npos && cmd.find("tierfs") != std::string::npos)
+      pids.push_back(pid);
+  }
+  closedir(d);
+  return pids;
+}
+
+bool ProcessGone(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+  const std::string s = SlurpFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t rp = s.rfind(')');
+  return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] == 'Z';
+}
+
+void UnmountAndWait(const std::string& mnt) {
+  const std::vector<pid_t> pids = TierfsPidsWithArg(mnt);
+  ForceUnmount(mnt);
+  for (pid_t p : pids) EXPECT_TRUE(WaitFor([&] { return ProcessGone(p); }, 30)) << "daemon " << p;
 }
 
 int SetTierOfClosed(const std::string& path, const std::string& tier) {
