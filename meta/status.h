@@ -3,6 +3,8 @@
 // An errno value plus a message that names what failed (which file, which
 // tier, which rule). Converted to a negative errno only at the FUSE boundary,
 // so hot paths never throw. Cheap to return when ok (empty message).
+// [[nodiscard]]: an error dropped on the floor is a bug; the rare call whose
+// result is deliberately ignored says so with (void) and a comment.
 #pragma once
 
 #include <cerrno>
@@ -12,7 +14,7 @@
 
 namespace tierfs {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
