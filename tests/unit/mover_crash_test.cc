@@ -35,7 +35,7 @@ std::string Pattern(size_t n, uint32_t seed) {
 // The step a move is killed after, and whether it moves hdd -> ssd.
 using CrashCase = std::tuple<MoveStep, bool>;
 
-class MoverCrashTest : public ::testing::TestWithParam<CrashCase> {
+class MoverCrashBase : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/tierfs-movercrash-test.XXXXXX";
@@ -124,6 +124,9 @@ class MoverCrashTest : public ::testing::TestWithParam<CrashCase> {
   std::unique_ptr<Tier> ssd_, hdd_;
 };
 
+class MoverCrashTest : public MoverCrashBase, public ::testing::WithParamInterface<CrashCase> {};
+using MoverUndoCrashTest = MoverCrashBase;
+
 TEST_P(MoverCrashTest, PowerLossAfterTheStepThenRecoveryKeepsTheFileWhole) {
   const auto [step, up] = GetParam();
   const Tier& from = up ? *hdd_ : *ssd_;
@@ -163,6 +166,27 @@ TEST_P(MoverCrashTest, PowerLossAfterTheStepThenRecoveryKeepsTheFileWhole) {
   st = RecoverMoves(*store_, *ssd_, *hdd_, &handled);
   ASSERT_TRUE(st.ok()) << st.message();
   ExpectWholeOnOneTier(ino, content, "after a power loss right after recovery");
+}
+
+// A write arrives just after the copy was renamed into place: the move is
+// undone (the renamed copy removed) and the file stays. Power loss right
+// after must not bring the removed copy back, since no record would name it.
+TEST_F(MoverUndoCrashTest, UndoneAfterTheRenameThenPowerLossLeavesNoCopy) {
+  const std::string content = Pattern(150000, 21);
+  const uint64_t ino = MakeFile("g", content, *ssd_);
+  MoveOptions opt;
+  opt.chunk_bytes = 64 << 10;
+  const std::string renamed = hdd_->ObjectPath(ino);
+  Status st = MoveObject(
+      *store_, *ssd_, *hdd_, ino, opt, [&] { return fs::exists(renamed); }, nullptr);
+  ASSERT_EQ(ECANCELED, st.err()) << st.message();
+  ExpectWholeOnOneTier(ino, content, "after the undo");
+  PowerLoss();
+  int handled = 0;
+  st = RecoverMoves(*store_, *ssd_, *hdd_, &handled);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(0, handled);
+  ExpectWholeOnOneTier(ino, content, "after a power loss right after the undo");
 }
 
 INSTANTIATE_TEST_SUITE_P(EachStep, MoverCrashTest,
