@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "tiering/crash_io.h"
+#include "tiering/fault_io.h"
 #include "tiering/mover.h"
 
 namespace tierfs {
@@ -119,7 +120,9 @@ class MoverCrashBase : public ::testing::Test {
 
   std::string dir_;
   std::shared_ptr<CrashIo> ssd_io_ = std::make_shared<CrashIo>(std::make_shared<PosixIo>());
-  std::shared_ptr<CrashIo> hdd_io_ = std::make_shared<CrashIo>(std::make_shared<PosixIo>());
+  // The HDD tier's calls may also fail: power loss over injected faults.
+  std::shared_ptr<FaultIo> hdd_faults_ = std::make_shared<FaultIo>(std::make_shared<PosixIo>());
+  std::shared_ptr<CrashIo> hdd_io_ = std::make_shared<CrashIo>(hdd_faults_);
   std::unique_ptr<Store> store_;
   std::unique_ptr<Tier> ssd_, hdd_;
 };
@@ -187,6 +190,34 @@ TEST_F(MoverUndoCrashTest, UndoneAfterTheRenameThenPowerLossLeavesNoCopy) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(0, handled);
   ExpectWholeOnOneTier(ino, content, "after a power loss right after the undo");
+}
+
+// Every fsync of the HDD tier from the directory's in CommitTemp on fails:
+// the move fails at its rename, and its cleanup cannot be made durable, so
+// the record stays. Power loss, the disk recovers, RecoverMoves: the file
+// is whole on the SSD tier and nothing of the move is left.
+TEST_F(MoverUndoCrashTest, FailingDirectoryFsyncThenPowerLossKeepsTheFile) {
+  const std::string content = Pattern(120000, 22);
+  const uint64_t ino = MakeFile("h", content, *ssd_);
+  hdd_faults_->AddRule({IoOp::kFsync, 2, true, EIO, false});
+  MoveOptions opt;
+  opt.chunk_bytes = 64 << 10;
+  Status st = MoveObject(*store_, *ssd_, *hdd_, ino, opt, nullptr, nullptr);
+  ASSERT_EQ(EIO, st.err()) << st.message();
+  EXPECT_NE(std::string::npos, st.message().find("rename")) << st.message();
+  EXPECT_NE(std::string::npos, st.message().find("left to recovery")) << st.message();
+  PowerLoss();
+  hdd_faults_->ClearRules();
+  int handled = 0;
+  st = RecoverMoves(*store_, *ssd_, *hdd_, &handled);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(1, handled);
+  ExpectWholeOnOneTier(ino, content, "after recovery");
+  EXPECT_EQ(TierId::kSsd, [&] {
+    Inode n;
+    EXPECT_TRUE(store_->GetInode(ino, &n).ok());
+    return n.tier;
+  }());
 }
 
 INSTANTIATE_TEST_SUITE_P(EachStep, MoverCrashTest,
