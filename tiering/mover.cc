@@ -145,6 +145,9 @@ Status Move::Run(MoveResult* result) {
   if (!st.ok()) return Fail(MoveStep::kCommit, st);
   if (Crash(MoveStep::kCommit, &st)) return st;
   st = from_.RemoveObject(ino_);
+  // The removal must be durable before the record goes, or power loss would
+  // bring back a source object nothing names and no recovery removes.
+  if (st.ok()) st = SyncObjectDir(from_, ino_);
   if (!st.ok()) return Fail(MoveStep::kRemove, st);
   if (Crash(MoveStep::kRemove, &st)) return st;
   st = store_.EndMove(ino_);

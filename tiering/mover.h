@@ -13,7 +13,7 @@
 //            source was neither written (should_abort) nor changed (stat);
 //   commit   one LMDB transaction: inode.tier = to, inode.checksum, record
 //            state switched; synced before the source goes away;
-//   remove   of the source object, then the record is deleted.
+//   remove   of the source object, its directory fsynced, then the record is deleted.
 // A failure before commit removes what the move created and leaves the file
 // where it was. After a crash, RecoverMoves (run at startup, before serving)
 // settles every record: the object on the tier the inode names is kept, the

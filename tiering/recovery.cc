@@ -1,5 +1,8 @@
 // Settling interrupted moves: SettleMove (tiering/settle.h) and RecoverMoves
 // (tiering/mover.h).
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -8,10 +11,27 @@
 
 namespace tierfs {
 
+Status SyncObjectDir(const Tier& tier, uint64_t ino) {
+  const std::string rel = Tier::ObjectRelPath(ino);
+  const std::string dir = tier.namespace_dir() + "/" + rel.substr(0, rel.rfind('/'));
+  const int fd = tier.io().OpenAt(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  // No directory there (the tier went away or was damaged): it holds no
+  // object that could come back, as RemoveObject finds nothing to remove.
+  if (fd == -ENOENT || fd == -ENOTDIR) return Status::Ok();
+  if (fd < 0) return Status::Errno(-fd, "open " + dir);
+  const int rc = tier.io().Fsync(fd);
+  close(fd);
+  if (rc != 0) return Status::Errno(-rc, "fsync " + dir);
+  return Status::Ok();
+}
+
 Status SettleMove(Store& store, const Tier& from, const Tier& to, uint64_t ino, bool repair) {
   Status st = to.RemoveTemp(ino);
   if (!st.ok()) return st;
-  if (from.id() == to.id()) return store.EndMove(ino);  // a corrupt record: nothing to choose
+  if (from.id() == to.id()) {  // a corrupt record: nothing to choose
+    st = SyncObjectDir(to, ino);
+    return st.ok() ? store.EndMove(ino) : st;
+  }
   Inode n;
   st = store.GetInode(ino, &n);
   if (st.err() == ENOENT || (st.ok() && !n.is_reg())) {
@@ -35,6 +55,10 @@ Status SettleMove(Store& store, const Tier& from, const Tier& to, uint64_t ino, 
       st = other.RemoveObject(ino);
     }
   }
+  // Both directories: a removed copy must not come back once the record
+  // that would remove it again is gone.
+  if (st.ok()) st = SyncObjectDir(to, ino);
+  if (st.ok()) st = SyncObjectDir(from, ino);
   if (st.ok()) st = store.EndMove(ino);
   return st;
 }

@@ -16,7 +16,15 @@ namespace tierfs {
 // inode whose named object is missing while the other tier holds one is
 // pointed at the existing one instead (only a crash can cause that). When
 // the inode is gone, both copies are garbage (inode numbers are not reused).
+// The removals are made durable (SyncObjectDir) before the record goes.
 // The record stays when a removal fails, so a later recovery retries.
 Status SettleMove(Store& store, const Tier& from, const Tier& to, uint64_t ino, bool repair);
+
+// fsync of the fan-out directory holding inode `ino`'s object on `tier`,
+// through the tier's Io: an unlink there is durable only after it. Without
+// it, power loss after the journal record was deleted would bring back an
+// object nothing names, which no recovery would ever remove. A missing
+// directory is not an error (nothing in it can come back).
+Status SyncObjectDir(const Tier& tier, uint64_t ino);
 
 }  // namespace tierfs
