@@ -221,7 +221,17 @@ int Context::ObjectFd(FileHandle& fh, bool create, Status* st) {
     *st = hdd_->CheckHealth();
     if (!st->ok()) return fh.fd = -1;
   }
-  fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR | (create ? O_CREAT : 0), st);
+  fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR, st);
+  if (fh.fd < 0 && create && st->err() == ENOENT) {
+    *st = Status::Ok();
+    fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR | O_CREAT | O_EXCL, st);
+    if (fh.fd >= 0) {
+      fh.live->object_name_unsynced = true;
+    } else if (st->err() == EEXIST) {  // made meanwhile by a path that syncs its own
+      *st = Status::Ok();
+      fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR, st);
+    }
+  }
   return fh.fd;
 }
 

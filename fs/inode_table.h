@@ -41,6 +41,10 @@ struct LiveState {
   std::atomic<uint32_t> passthrough_handles{0};  // changed under `modes`
   int backing_id = -1;                           // while passthrough_handles > 0
   int backing_fd = -1;
+  // Set when a handle created the object: its name in the tier's fan-out
+  // directory is not durable until that directory is fsynced, which the
+  // file's next fsync does (an fsynced file must not lose its object).
+  std::atomic<bool> object_name_unsynced{false};
   // Writes hold it shared; spilling a file that is being written to the HDD
   // tier holds it exclusively, so no write lands in the object being left.
   std::shared_mutex io;

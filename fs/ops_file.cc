@@ -292,6 +292,15 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
     const int rc = datasync ? t.io().Fdatasync(fd) : t.io().Fsync(fd);
     if (rc != 0)
       return c.ReplyError(req, Status::Errno(-rc, "fsync " + t.ObjectPath(fh.ino)), "fsync");
+    // A new object's name, too (once): otherwise a power loss could keep
+    // the size in LMDB and lose the bytes.
+    if (fh.live->object_name_unsynced.exchange(false)) {
+      st = t.SyncObjectDir(fh.ino);
+      if (!st.ok()) {
+        fh.live->object_name_unsynced = true;
+        return c.ReplyError(req, st, "fsync");
+      }
+    }
   }
   // The metadata that names the object must be as durable as its bytes. A
   // reader changed no bytes: recording would clear the checksum a later
@@ -310,8 +319,10 @@ void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_
   int fd = c.ObjectFd(fh, true, &st);
   if (fd < 0) return c.ReplyError(req, st, "fallocate");
   // As in WriteAt: an fd opened before its tier went away still writes.
-  if (fh.tier == TierId::kHdd) st = c.CheckTierWritable(fh.tier, fh.ino, "fallocate");
-  if (!st.ok()) return c.ReplyError(req, st, "fallocate");
+  if (fh.tier == TierId::kHdd) {
+    st = c.CheckTierWritable(fh.tier, fh.ino, "fallocate");
+    if (!st.ok()) return c.ReplyError(req, st, "fallocate");
+  }
   const Tier& t = c.tier(fh.tier);
   const int rc = t.io().Fallocate(fd, mode, off, len);
   if (rc != 0)
@@ -345,9 +356,10 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
   int out = c.ObjectFd(*Handle(fi_out), true, &st);
   if (out < 0) return c.ReplyError(req, st, "copy_file_range");
-  if (Handle(fi_out)->tier == TierId::kHdd)
+  if (Handle(fi_out)->tier == TierId::kHdd) {
     st = c.CheckTierWritable(TierId::kHdd, Handle(fi_out)->ino, "copy_file_range");
-  if (!st.ok()) return c.ReplyError(req, st, "copy_file_range");
+    if (!st.ok()) return c.ReplyError(req, st, "copy_file_range");
+  }
   FileHandle& hin = *Handle(fi_in);
   FileHandle& hout = *Handle(fi_out);
   const Tier& tin = c.tier(hin.tier);

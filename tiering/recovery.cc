@@ -12,17 +12,7 @@
 namespace tierfs {
 
 Status SyncObjectDir(const Tier& tier, uint64_t ino) {
-  const std::string rel = Tier::ObjectRelPath(ino);
-  const std::string dir = tier.namespace_dir() + "/" + rel.substr(0, rel.rfind('/'));
-  const int fd = tier.io().OpenAt(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  // No directory there (the tier went away or was damaged): it holds no
-  // object that could come back, as RemoveObject finds nothing to remove.
-  if (fd == -ENOENT || fd == -ENOTDIR) return Status::Ok();
-  if (fd < 0) return Status::Errno(-fd, "open " + dir);
-  const int rc = tier.io().Fsync(fd);
-  close(fd);
-  if (rc != 0) return Status::Errno(-rc, "fsync " + dir);
-  return Status::Ok();
+  return tier.SyncObjectDir(ino);
 }
 
 Status SettleMove(Store& store, const Tier& from, const Tier& to, uint64_t ino, bool repair) {

@@ -183,6 +183,18 @@ Status Tier::CommitTemp(uint64_t ino) const {
   return st;
 }
 
+Status Tier::SyncObjectDir(uint64_t ino) const {
+  const std::string rel = ObjectRelPath(ino);
+  const std::string dir = rel.substr(0, rel.rfind('/'));
+  const int fd = io_->OpenAt(root_fd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd == -ENOENT || fd == -ENOTDIR) return Status::Ok();
+  if (fd < 0) return Status::Errno(-fd, "open " + ns_dir_ + "/" + dir);
+  const int rc = io_->Fsync(fd);
+  close(fd);
+  if (rc != 0) return Status::Errno(-rc, "fsync " + ns_dir_ + "/" + dir);
+  return Status::Ok();
+}
+
 Status Tier::StatFs(struct statvfs* out) const {
   const int rc = io_->Fstatvfs(tier_fd_, out);
   if (rc != 0) return Status::Errno(-rc, std::string("statfs ") + name());

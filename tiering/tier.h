@@ -79,6 +79,10 @@ class Tier {
   // Renames the temporary object to the final name and fsyncs the fan-out
   // directory, so the new name survives power loss before anyone relies on it.
   Status CommitTemp(uint64_t ino) const;
+  // fsync of the fan-out directory that holds inode `ino`'s object: a new
+  // object's name, or an unlink there, is durable only after it. A missing
+  // directory is not an error (nothing in it can come back).
+  Status SyncObjectDir(uint64_t ino) const;
   Status StatFs(struct statvfs* out) const;
   // Space of the tier's filesystem, in bytes (as an unprivileged writer
   // sees it: `free` excludes root's reserve).

@@ -115,6 +115,23 @@ TEST(FaultTest, FailingFsyncOnSsdReachesTheApplicationAndTheLog) {
   EXPECT_TRUE(LogLineHas(fs.Log(), {"fsync", fs.ssd() + "/", HexIno(ino)})) << fs.Log();
 }
 
+// The first fsync of a new file also syncs the directory that names its
+// object (once): before, a power loss could keep the file's size in LMDB
+// and lose the object. A failure of that second sync is the fsync's.
+TEST(FaultTest, FirstFsyncOfANewFileSyncsTheObjectsDirectory) {
+  TierfsMount fs(WithFaults({"ssd:fsync:2:EIO"}));
+  ASSERT_TRUE(fs.Mount());
+  int fd = OpenNew(fs, "f");
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(0, PwriteAll(fd, "data", 4, 0));
+  EXPECT_EQ(-1, fsync(fd)) << "the object's directory was not synced";
+  EXPECT_EQ(EIO, errno);
+  EXPECT_EQ(0, fsync(fd)) << "the directory sync is retried";
+  EXPECT_EQ(0, fsync(fd));
+  close(fd);
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"fsync", fs.ssd() + "/"})) << fs.Log();
+}
+
 // fdatasync: the mover's own syncs of the HDD tier are fsyncs, so the
 // application's call is the first of its kind there.
 TEST(FaultTest, FailingFdatasyncOnHddReachesTheApplicationAndTheLog) {
