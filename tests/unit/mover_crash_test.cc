@@ -14,6 +14,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "tests/unit/tier_pair_fixture.h"
 #include "tiering/crash_io.h"
 #include "tiering/fault_io.h"
 #include "tiering/mover.h"
@@ -23,39 +24,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    s[i] = char(x >> 24);
-  }
-  return s;
-}
-
 // The step a move is killed after, and whether it moves hdd -> ssd.
 using CrashCase = std::tuple<MoveStep, bool>;
 
-class MoverCrashBase : public ::testing::Test {
+class MoverCrashBase : public TierPairFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/tierfs-movercrash-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    for (const char* d : {"ssd", "hdd", "state"}) fs::create_directory(dir_ + "/" + d);
-    Status st = Store::Open(dir_ + "/state", &store_);
-    ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kSsd, dir_ + "/ssd", "test", &ssd_, ssd_io_);
-    ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kHdd, dir_ + "/hdd", "test", &hdd_, hdd_io_);
-    ASSERT_TRUE(st.ok()) << st.message();
-  }
-  void TearDown() override {
-    store_.reset();
-    ssd_.reset();
-    hdd_.reset();
-    fs::remove_all(dir_);
-  }
   // A file whose object on tier `on` holds `content`, written and synced
   // before the test (outside the Io: durable as it is).
   uint64_t MakeFile(const std::string& name, const std::string& content, const Tier& on) {
@@ -74,19 +47,6 @@ class MoverCrashBase : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.message();
     std::ofstream(on.ObjectPath(n.ino), std::ios::binary) << content;
     return n.ino;
-  }
-  std::string Object(const Tier& t, uint64_t ino, bool* exists) {
-    std::ifstream f(t.ObjectPath(ino), std::ios::binary);
-    *exists = bool(f);
-    std::stringstream ss;
-    if (f) ss << f.rdbuf();
-    return ss.str();
-  }
-  int Temps() {
-    int n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir_))
-      n += e.path().extension() == ".moving";
-    return n;
   }
   // Power loss on both tiers, then a restart: the state reopened.
   void PowerLoss() {
@@ -118,13 +78,14 @@ class MoverCrashBase : public ::testing::Test {
     EXPECT_EQ(0u, recs.size());
   }
 
-  std::string dir_;
+  std::shared_ptr<Io> IoFor(TierId id) override {
+    if (id == TierId::kSsd) return ssd_io_;
+    return hdd_io_;
+  }
   std::shared_ptr<CrashIo> ssd_io_ = std::make_shared<CrashIo>(std::make_shared<PosixIo>());
   // The HDD tier's calls may also fail: power loss over injected faults.
   std::shared_ptr<FaultIo> hdd_faults_ = std::make_shared<FaultIo>(std::make_shared<PosixIo>());
   std::shared_ptr<CrashIo> hdd_io_ = std::make_shared<CrashIo>(hdd_faults_);
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Tier> ssd_, hdd_;
 };
 
 class MoverCrashTest : public MoverCrashBase, public ::testing::WithParamInterface<CrashCase> {};

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/unit/tier_pair_fixture.h"
 #include "tiering/fault_io.h"
 #include "tiering/mover.h"
 
@@ -17,36 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    s[i] = char(x >> 24);
-  }
-  return s;
-}
-
-class MoverFaultTest : public ::testing::Test {
+class MoverFaultTest : public TierPairFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/tierfs-moverfault-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    for (const char* d : {"ssd", "hdd", "state"}) fs::create_directory(dir_ + "/" + d);
-    Status st = Store::Open(dir_ + "/state", &store_);
-    ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kSsd, dir_ + "/ssd", "test", &ssd_, ssd_io_);
-    ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kHdd, dir_ + "/hdd", "test", &hdd_, hdd_io_);
-    ASSERT_TRUE(st.ok()) << st.message();
-  }
-  void TearDown() override {
-    store_.reset();
-    ssd_.reset();
-    hdd_.reset();
-    fs::remove_all(dir_);
-  }
   // A file whose object on the SSD tier holds `content`.
   uint64_t MakeFile(const std::string& name, const std::string& content) {
     NewNode node;
@@ -56,29 +29,6 @@ class MoverFaultTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.message();
     std::ofstream(ssd_->ObjectPath(n.ino), std::ios::binary) << content;
     return n.ino;
-  }
-  std::string Object(const Tier& t, uint64_t ino, bool* exists) {
-    std::ifstream f(t.ObjectPath(ino), std::ios::binary);
-    *exists = bool(f);
-    std::stringstream ss;
-    if (f) ss << f.rdbuf();
-    return ss.str();
-  }
-  TierId Placement(uint64_t ino) {
-    Inode n;
-    EXPECT_TRUE(store_->GetInode(ino, &n).ok());
-    return n.tier;
-  }
-  size_t Records() {
-    std::vector<Store::MoveRecord> recs;
-    EXPECT_TRUE(store_->ListMoves(&recs).ok());
-    return recs.size();
-  }
-  int Temps() {
-    int n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir_))
-      n += e.path().extension() == ".moving";
-    return n;
   }
   Status Move(uint64_t ino) {
     MoveOptions opt;
@@ -98,11 +48,9 @@ class MoverFaultTest : public ::testing::Test {
     EXPECT_EQ(0u, Records());
   }
 
-  std::string dir_;
+  std::shared_ptr<Io> IoFor(TierId id) override { return id == TierId::kSsd ? ssd_io_ : hdd_io_; }
   std::shared_ptr<FaultIo> ssd_io_ = std::make_shared<FaultIo>(std::make_shared<PosixIo>());
   std::shared_ptr<FaultIo> hdd_io_ = std::make_shared<FaultIo>(std::make_shared<PosixIo>());
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Tier> ssd_, hdd_;
 };
 
 // Without faults, the copy through a non-POSIX Io (no io_uring) is exact.

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/unit/tier_pair_fixture.h"
 #include "tiering/relocate.h"
 
 namespace tierfs {
@@ -26,53 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Bytes that differ chunk to chunk, so a misplaced chunk cannot go unseen.
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    s[i] = char(x >> 24);
-  }
-  return s;
-}
-
-std::string Slurp(const std::string& path, bool* exists) {
-  std::ifstream f(path, std::ios::binary);
-  *exists = bool(f);
-  std::stringstream ss;
-  if (f) ss << f.rdbuf();
-  return ss.str();
-}
-
-class MoverTest : public ::testing::Test {
+class MoverTest : public TierPairFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/tierfs-mover-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    for (const char* d : {"ssd", "hdd", "state"}) fs::create_directory(dir_ + "/" + d);
-    OpenAll();
-  }
-  void TearDown() override {
-    store_.reset();
-    ssd_.reset();
-    hdd_.reset();
-    fs::remove_all(dir_);
-  }
-  // Also what a restart does: everything reopened from disk.
-  void OpenAll() {
-    store_.reset();
-    ssd_.reset();
-    hdd_.reset();
-    Status st = Store::Open(dir_ + "/state", &store_);
-    ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kSsd, dir_ + "/ssd", "test", &ssd_);
-    ASSERT_TRUE(st.ok()) << st.message();
-    st = Tier::Open(TierId::kHdd, dir_ + "/hdd", "test", &hdd_);
-    ASSERT_TRUE(st.ok()) << st.message();
-  }
-
   // A file in the root whose object (unless `with_object` is false) on the
   // SSD tier holds `content`.
   uint64_t MakeFile(const std::string& name, const std::string& content, bool with_object = true) {
@@ -101,17 +57,6 @@ class MoverTest : public ::testing::Test {
               std::function<bool()> abort = nullptr, MoveResult* r = nullptr) {
     return MoveObject(*store_, from, to, ino, opt, abort, r);
   }
-  int CountTemps() {
-    int n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir_))
-      if (e.path().extension() == ".moving") n++;
-    return n;
-  }
-  size_t CountRecords() {
-    std::vector<Store::MoveRecord> recs;
-    EXPECT_TRUE(store_->ListMoves(&recs).ok());
-    return recs.size();
-  }
   // The invariant every move and recovery must leave: the object (if any)
   // sits on exactly the tier the inode names, with the file's bytes; no
   // temporary and no journal record remain.
@@ -126,13 +71,9 @@ class MoverTest : public ::testing::Test {
                              << " bytes, want " << want.size() << ")";
     Slurp(other.ObjectPath(ino), &exists);
     EXPECT_FALSE(exists) << "stale object left on " << other.name();
-    EXPECT_EQ(0, CountTemps());
-    EXPECT_EQ(0u, CountRecords());
+    EXPECT_EQ(0, Temps());
+    EXPECT_EQ(0u, Records());
   }
-
-  std::string dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Tier> ssd_, hdd_;
 };
 
 TEST_F(MoverTest, MovePreservesContentAndSetsTierAndChecksum) {
@@ -357,7 +298,7 @@ TEST_F(MoverTest, RecoveryAfterCrashAtEveryStep) {
         continue;
       }
       ASSERT_EQ(EINTR, st.err()) << st.message();
-      EXPECT_EQ(1u, CountRecords());
+      EXPECT_EQ(1u, Records());
       OpenAll();
       int handled = 0;
       st = RecoverMoves(*store_, *ssd_, *hdd_, &handled);
@@ -427,8 +368,8 @@ TEST_F(MoverTest, MissingTargetTierFailsClearlyAndLeavesFile) {
   EXPECT_EQ(TierId::kSsd, Get(ino).tier);
   bool exists = false;
   EXPECT_TRUE(Slurp(ssd_->ObjectPath(ino), &exists) == content);
-  EXPECT_EQ(0, CountTemps());
-  EXPECT_EQ(0u, CountRecords());
+  EXPECT_EQ(0, Temps());
+  EXPECT_EQ(0u, Records());
 }
 
 TEST_F(MoverTest, UnwritableTargetFailsClearlyAndLeavesFile) {
@@ -460,7 +401,7 @@ TEST_F(MoverTest, RejectsWrongSourceSameTierDirectoriesAndOverlap) {
   ASSERT_TRUE(store_->BeginMove(rec).ok());
   Status st = Move(ino, *ssd_, *hdd_);
   EXPECT_EQ(EBUSY, st.err()) << st.message();
-  EXPECT_EQ(1u, CountRecords());  // not the failed move's to remove
+  EXPECT_EQ(1u, Records());  // not the failed move's to remove
   ASSERT_TRUE(store_->EndMove(ino).ok());
   ExpectSettled(ino, TierId::kSsd, "abc");
 }
