@@ -13,6 +13,7 @@
 #include "fs/daemon.h"
 #include "fs/policy_runner.h"
 #include "meta/state_file.h"
+#include "policy/units.h"
 
 namespace po = boost::program_options;
 
@@ -240,10 +241,11 @@ int main(int argc, char** argv) {
   if (vm.count("map-size") && opt.map_size < (1 << 20))
     return Fail("--map-size must be at least 1048576 bytes");
   opt.throttle_from_cli = !vm["move-bandwidth"].defaulted() || !vm["max-moves"].defaulted();
-  tierfs::Status wst = tierfs::ParseFraction(high, &opt.watermarks.high);
-  if (!wst.ok()) return BadOption("--ssd-high-watermark: " + wst.message());
-  wst = tierfs::ParseFraction(low, &opt.watermarks.low);
-  if (!wst.ok()) return BadOption("--ssd-low-watermark: " + wst.message());
+  std::string why;
+  if (!tierfs::ParseFraction(high, &opt.watermarks.high, &why))
+    return BadOption("--ssd-high-watermark: " + why);
+  if (!tierfs::ParseFraction(low, &opt.watermarks.low, &why))
+    return BadOption("--ssd-low-watermark: " + why);
   if (opt.watermarks.low >= opt.watermarks.high)
     return BadOption("--ssd-low-watermark (" + low + ") must be below --ssd-high-watermark (" +
                      high + ")");

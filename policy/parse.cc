@@ -97,7 +97,7 @@ Status GetFraction(const TomlContext& context, std::string_view key, const toml:
   if (v.is_floating()) {
     *out = v.as_floating();
   } else if (v.is_string()) {
-    if (!ParsePercent(v.as_string().str, out, &why))
+    if (!ParseFraction(v.as_string().str, out, &why))
       return context.At(v, std::string(key) + ": " + why);
   } else {
     return context.At(v, std::string(key) +

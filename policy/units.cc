@@ -152,25 +152,32 @@ bool ParseSize(std::string_view text, uint64_t* bytes, std::string* why) {
   return false;
 }
 
-bool ParsePercent(std::string_view text, double* fraction, std::string* why) {
+bool ParseFraction(std::string_view text, double* fraction, std::string* why) {
+  const bool percent = !text.empty() && text.back() == '%';
+  const std::string_view number = percent ? text.substr(0, text.size() - 1) : text;
   size_t pos = 0;
   uint64_t whole = 0;
-  bool ok = ReadNumber(text, &pos, &whole) && whole <= 1000;
+  bool ok = ReadNumber(number, &pos, &whole) && whole <= 1000;
   double value = static_cast<double>(whole);
-  if (ok && pos < text.size() && text[pos] == '.') {
+  if (ok && pos < number.size() && number[pos] == '.') {
     ++pos;
     double scale = 0.1;
-    while (pos < text.size() && IsDigit(text[pos])) {
-      value += scale * (text[pos] - '0');
+    while (pos < number.size() && IsDigit(number[pos])) {
+      value += scale * (number[pos] - '0');
       scale /= 10;
       ++pos;
     }
   }
-  if (!ok || pos + 1 != text.size() || text[pos] != '%') {
-    *why = "bad percentage \"" + std::string(text) + "\" (write e.g. \"90%\" or 0.90)";
+  if (!ok || pos != number.size()) {
+    *why = "bad fraction \"" + std::string(text) + "\" (write e.g. 0.90 or \"90%\")";
     return false;
   }
-  *fraction = value / 100.0;
+  if (percent) value /= 100.0;
+  if (!(value > 0.0 && value <= 1.0)) {
+    *why = "\"" + std::string(text) + "\" must be above 0 and at most 1 (100%)";
+    return false;
+  }
+  *fraction = value;
   return true;
 }
 

@@ -17,8 +17,9 @@ bool ParseDuration(std::string_view text, int64_t* ns, std::string* why);
 // "10GiB", "512MB", "4k", "1.5TiB", "0": binary units (k K KiB M MiB ...)
 // are powers of 1024, KB MB GB TB powers of 1000; a bare number is bytes.
 bool ParseSize(std::string_view text, uint64_t* bytes, std::string* why);
-// "90%" -> 0.90.
-bool ParsePercent(std::string_view text, double* fraction, std::string* why);
+// "0.9" or "90%" -> 0.90: above 0 and at most 1 (100%). The one parser of
+// fractions: the policy file's watermarks and the command line's.
+bool ParseFraction(std::string_view text, double* fraction, std::string* why);
 // "2027-01-01T00:00:00Z", "2027-01-01 12:00:00.5+02:00", or a date alone
 // ("2027-01-01", midnight UTC). A time without an offset is refused: the
 // daemon's zone is not the admin's.

@@ -7,21 +7,6 @@
 
 namespace tierfs {
 
-Status ParseFraction(const std::string& text, double* out) {
-  std::string t = text;
-  const bool percent = !t.empty() && t.back() == '%';
-  if (percent) t.pop_back();
-  char* end = nullptr;
-  double v = std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size())
-    return Status::Error(EINVAL, "'" + text + "' is not a fraction (0.9) or percentage (90%)");
-  if (percent) v /= 100.0;
-  if (!(v > 0.0 && v <= 1.0))
-    return Status::Error(EINVAL, "'" + text + "' is outside (0, 1] (or (0%, 100%])");
-  *out = v;
-  return Status::Ok();
-}
-
 std::vector<EvictionCandidate> PickEvictions(std::vector<EvictionCandidate> all, uint64_t used,
                                              uint64_t target) {
   std::sort(all.begin(), all.end(), [](const EvictionCandidate& a, const EvictionCandidate& b) {

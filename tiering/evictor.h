@@ -26,8 +26,6 @@ struct Watermarks {
   double high = 0.90;  // start evicting above this used fraction of the SSD tier
   double low = 0.75;   // stop once below this
 };
-// "0.9" or "90%" -> 0.9; EINVAL unless 0 < value <= 1.
-Status ParseFraction(const std::string& text, double* out);
 
 struct EvictionCandidate {
   uint64_t ino = 0;

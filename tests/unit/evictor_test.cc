@@ -23,16 +23,6 @@ TEST(EvictorTest, PicksOldestFirstUntilBelowTarget) {
   EXPECT_EQ(5u, PickEvictions(all, 100000, 10).size());  // all, when not enough
 }
 
-TEST(EvictorTest, ParsesFractionsAndPercentages) {
-  double v = 0;
-  ASSERT_TRUE(ParseFraction("0.9", &v).ok());
-  EXPECT_DOUBLE_EQ(0.9, v);
-  ASSERT_TRUE(ParseFraction("75%", &v).ok());
-  EXPECT_DOUBLE_EQ(0.75, v);
-  for (const char* bad : {"", "%", "abc", "0", "1.5", "150%", "-3%", "0.5x"})
-    EXPECT_EQ(EINVAL, ParseFraction(bad, &v).err()) << bad;
-}
-
 struct FakeTiers {
   std::atomic<uint64_t> used{95};
   uint64_t capacity = 100;

@@ -311,5 +311,21 @@ TEST(PolicyUnits, Dates) {
   }
 }
 
+// The one fraction parser, shared by the policy file and the command line.
+TEST(PolicyUnits, ParsesFractionsAndPercentages) {
+  double v = 0;
+  std::string why;
+  ASSERT_TRUE(ParseFraction("0.9", &v, &why)) << why;
+  EXPECT_DOUBLE_EQ(0.9, v);
+  ASSERT_TRUE(ParseFraction("75%", &v, &why)) << why;
+  EXPECT_DOUBLE_EQ(0.75, v);
+  ASSERT_TRUE(ParseFraction("1", &v, &why)) << why;
+  EXPECT_DOUBLE_EQ(1.0, v);
+  for (const char* bad : {"", "%", "abc", "0", "1.5", "150%", "-3%", "0.5x", "0%"}) {
+    EXPECT_FALSE(ParseFraction(bad, &v, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace tierfs
