@@ -164,19 +164,42 @@ class Store {
   Status ListHolds(std::vector<std::pair<uint64_t, Hold>>* out);
   // ---- end of holds -----------------------------------------------------------
 
-  // ---- Whole-tree snapshot (meta/store_walk.cc) --------------------------------
+  // ---- Tree walks (meta/store_walk.cc) -----------------------------------------
   struct TreeEntry {
-    std::string path;  // from the root: "/a/b"
+    // The directory whose entry this is, and the entry's name there; 0 and
+    // "" for the inode a WalkBelow starts from (an inode may have several
+    // names: the caller knows which one it came by).
+    uint64_t parent = 0;
+    std::string name;
+    // The `path` given to WalkBelow for its start; below it, the parent's
+    // path, a '/' unless that path is empty or ends in one, and the name:
+    // "/" gives "/a/b", "" gives "a/b", "/x" gives "/x/a/b".
+    std::string path;
     const Inode* inode = nullptr;
     std::string symlink_target;  // symlinks only
     const Hold* hold = nullptr;  // null when the inode has none
   };
-  // Visits every entry of the namespace below the root, each directory
-  // before its children, all read in ONE LMDB read transaction: the visitor
-  // sees one consistent state of the tree (what a policy scan must judge),
-  // and writers are never blocked. A hard-linked file is visited once per
-  // name. A visitor's error ends the walk and is returned.
+  // Visits `ino` itself, then every entry below it, each directory before
+  // its children (depth first; a directory's entries in name order), all
+  // read in ONE LMDB read transaction: the visitor sees one consistent state
+  // of the tree (what a policy scan or a removal must judge), and writers
+  // are never blocked. The walk keeps an explicit stack, so any depth is
+  // fine. A hard-linked file is visited once per name. The pointers in the
+  // entry are valid during the visit only. The visitor may call Store (its
+  // own transactions do not see what it changes, nor block the walk).
+  // Errors: a visitor's error ends the walk and is returned as it is;
+  // ENOENT when `ino` does not exist (nothing is visited). A start that is
+  // not a directory is visited alone (never ENOTDIR), so one call collects
+  // a file or a tree alike; a removed directory (nlink 0) is visited and
+  // has no entries. An entry naming a missing inode (a damaged state: a
+  // transaction never sees half an unlink) ends the walk with EIO naming
+  // its path. LMDB failures are EIO.
+  Status WalkBelow(uint64_t ino, const std::string& path,
+                   const std::function<Status(const TreeEntry&)>& visit);
+  // WalkBelow(kRootIno, "/") without the root itself: every entry of the
+  // namespace, paths from the root ("/a/b").
   Status WalkTree(const std::function<Status(const TreeEntry&)>& visit);
+  // ---- end of tree walks ------------------------------------------------------
 
   struct Dbs;  // the database handles; defined in meta/txn.h, internal to meta/
 

@@ -1,7 +1,5 @@
-// Store::WalkTree: the whole namespace from one LMDB read transaction (see
-// meta/store.h). Holds are few, so they are read once up front rather than
-// looked up per entry.
-#include <unordered_map>
+// Store::WalkBelow and WalkTree: a tree from one LMDB read transaction (see
+// meta/store.h).
 #include <utility>
 #include <vector>
 
@@ -10,46 +8,83 @@
 
 namespace tierfs {
 
-Status Store::WalkTree(const std::function<Status(const TreeEntry&)>& visit) {
+namespace {
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+// Fills what an entry carries besides its inode, from the walk's
+// transaction. Holds are looked up per entry rather than read up front: a
+// pin rule holds every inode of its tree, so they need not be few.
+Status FillExtras(MDB_txn* t, const Store::Dbs& dbs, Store::TreeEntry* entry, Store::Hold* hold) {
+  const uint64_t ino = entry->inode->ino;
+  entry->symlink_target.clear();
+  MDB_val v;
+  if (entry->inode->is_symlink()) {
+    const int rc = GetRaw(t, dbs.symlinks, InoKey(ino), &v);
+    if (rc == 0)
+      entry->symlink_target.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+    else if (rc != MDB_NOTFOUND)
+      return LmdbError(rc, "read the target of " + entry->path);
+  }
+  entry->hold = nullptr;
+  const int rc = GetRaw(t, dbs.holds, InoKey(ino), &v);
+  if (rc == MDB_NOTFOUND) return Status::Ok();
+  if (rc != 0) return LmdbError(rc, "read the hold of " + entry->path);
+  Status st = DecodeHold(v, ino, hold);
+  if (st.ok()) entry->hold = hold;
+  return st;
+}
+
+}  // namespace
+
+Status Store::WalkBelow(uint64_t ino, const std::string& path,
+                        const std::function<Status(const TreeEntry&)>& visit) {
   ReadTxn txn(env_);
   Status st = txn.begin();
   if (!st.ok()) return st;
   MDB_txn* t = txn.get();
 
-  std::unordered_map<uint64_t, Hold> holds;
-  st = ForEachKey(t, dbs_->holds, "", [&](const MDB_val& k, const MDB_val& v) {
-    const uint64_t ino = InoFromKey(k);
-    return DecodeHold(v, ino, &holds[ino]);
-  });
-  if (!st.ok()) return st;
+  Inode inode;
+  Hold hold;
+  TreeEntry entry;
+  entry.path = path;
+  entry.inode = &inode;
+  st = dbs_->LoadInode(t, ino, &inode);
+  if (st.ok()) st = FillExtras(t, *dbs_, &entry, &hold);
+  if (st.ok()) st = visit(entry);
+  if (!st.ok() || !inode.is_dir()) return st;
 
   // Depth first with an explicit stack: trees may be deeper than a thread's
   // stack would like.
-  std::vector<std::pair<uint64_t, std::string>> dirs = {{kRootIno, ""}};
-  Inode inode;
-  TreeEntry entry;
+  std::vector<std::pair<uint64_t, std::string>> dirs = {{ino, path}};
   while (!dirs.empty()) {
     auto [dir, dir_path] = std::move(dirs.back());
     dirs.pop_back();
+    entry.parent = dir;
     st = dbs_->ForEachDentry(t, dir, [&](const std::string& name, const DentryValue& d) {
+      entry.name = name;
+      entry.path = JoinPath(dir_path, name);
       Status s = dbs_->LoadInode(t, d.ino, &inode);
+      if (s.err() == ENOENT)
+        return Status::Error(
+            EIO, entry.path + " names inode " + std::to_string(d.ino) + ", which does not exist");
+      if (s.ok()) s = FillExtras(t, *dbs_, &entry, &hold);
       if (!s.ok()) return s;
-      entry.path = dir_path + "/" + name;
-      entry.inode = &inode;
-      entry.symlink_target.clear();
-      if (inode.is_symlink()) {
-        MDB_val v;
-        int rc = GetRaw(t, dbs_->symlinks, InoKey(d.ino), &v);
-        if (rc == 0) entry.symlink_target.assign(static_cast<const char*>(v.mv_data), v.mv_size);
-      }
-      auto h = holds.find(d.ino);
-      entry.hold = h == holds.end() ? nullptr : &h->second;
       if (inode.is_dir()) dirs.emplace_back(d.ino, entry.path);
       return visit(entry);
     });
     if (!st.ok()) return st;
   }
   return Status::Ok();
+}
+
+Status Store::WalkTree(const std::function<Status(const TreeEntry&)>& visit) {
+  return WalkBelow(kRootIno, "/", [&](const TreeEntry& e) {
+    return e.parent == 0 ? Status::Ok() : visit(e);  // not the root itself
+  });
 }
 
 }  // namespace tierfs
