@@ -22,13 +22,6 @@ int64_t NowNs() {
 
 namespace {
 
-constexpr char kNextInoKey[] = "next_ino";
-// The layout of the records (meta/inode.h, meta/txn.h keys). Bumped on any
-// incompatible change: a tierfs refuses a state of a format it does not
-// read rather than misreading it.
-constexpr char kFormatKey[] = "format";
-constexpr uint64_t kFormat = 1;
-
 std::string InoStr(uint64_t ino) {
   return "inode " + std::to_string(ino);
 }
@@ -300,7 +293,7 @@ Status Store::DeleteInode(uint64_t ino) {
   st = DelKey(t, dbs_->inodes, InoKey(ino), "delete " + InoStr(ino));
   if (st.ok()) st = DelKey(t, dbs_->symlinks, InoKey(ino), "delete symlink of " + InoStr(ino));
   if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
-  if (st.ok()) st = DelPrefix(t, dbs_->xattrs, InoKey(ino));
+  if (st.ok()) st = DelPrefix(t, dbs_->xattrs, XattrPrefix(ino));
   if (st.ok()) st = DelKey(t, dbs_->holds, InoKey(ino), "delete hold of " + InoStr(ino));
   if (st.ok()) st = txn.commit();
   return st;

@@ -86,7 +86,7 @@ Status Store::Rename(uint64_t old_parent, const std::string& old_name, uint64_t 
     st = dbs_->RemoveEntry(t, new_parent, new_name, dst, now, replaced);
     if (!st.ok()) return st;
   }
-  st = DelKey(t, dbs_->dentries, InoKey(old_parent) + old_name, "remove '" + old_name + "'");
+  st = DelKey(t, dbs_->dentries, DentryKey(old_parent, old_name), "remove '" + old_name + "'");
   if (st.ok()) st = dbs_->StoreDentry(t, new_parent, new_name, src);
   if (st.ok()) st = TouchDirs(t, *dbs_, old_parent, new_parent, src_dir ? -1 : 0, now);
   if (st.ok()) st = TouchCtime(t, *dbs_, src.ino, now);

@@ -5,10 +5,6 @@
 
 namespace tierfs {
 
-static std::string XattrKey(uint64_t ino, const std::string& name) {
-  return InoKey(ino) + name;
-}
-
 Status Store::SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags) {
   Status st = CheckRoom(("set extended attribute " + name).c_str());
   if (!st.ok()) return st;
@@ -49,10 +45,11 @@ Status Store::ListXattr(uint64_t ino, std::vector<std::string>* names) {
   Status st = txn.begin();
   if (!st.ok()) return st;
   names->clear();
-  return ForEachKey(txn.get(), dbs_->xattrs, InoKey(ino), [&](const MDB_val& k, const MDB_val&) {
-    names->emplace_back(static_cast<const char*>(k.mv_data) + 8, k.mv_size - 8);
-    return Status::Ok();
-  });
+  return ForEachKey(txn.get(), dbs_->xattrs, XattrPrefix(ino),
+                    [&](const MDB_val& k, const MDB_val&) {
+                      names->push_back(NameFromKey(k));
+                      return Status::Ok();
+                    });
 }
 
 Status Store::RemoveXattr(uint64_t ino, const std::string& name) {

@@ -33,19 +33,6 @@ Status ReadTxn::begin() {
   return rc == 0 ? Status::Ok() : LmdbError(rc, "begin read transaction");
 }
 
-std::string InoKey(uint64_t ino) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i, ino >>= 8) k[i] = char(ino & 0xff);
-  return k;
-}
-
-uint64_t InoFromKey(const MDB_val& k) {
-  uint64_t ino = 0;
-  const auto* p = static_cast<const unsigned char*>(k.mv_data);
-  for (size_t i = 0; i < 8 && i < k.mv_size; ++i) ino = (ino << 8) | p[i];
-  return ino;
-}
-
 int GetRaw(MDB_txn* t, MDB_dbi db, const std::string& key, MDB_val* out) {
   MDB_val k = Val(key);
   return mdb_get(t, db, &k, out);
@@ -135,10 +122,6 @@ Status Store::Dbs::LoadDir(MDB_txn* t, uint64_t ino, Inode* out) {
   return st;
 }
 
-static std::string DentryKey(uint64_t parent, const std::string& name) {
-  return InoKey(parent) + name;
-}
-
 Status Store::Dbs::LoadDentry(MDB_txn* t, uint64_t parent, const std::string& name,
                               DentryValue* out) {
   int rc = GetPod(t, dentries, DentryKey(parent, name), out);
@@ -155,17 +138,17 @@ Status Store::Dbs::StoreDentry(MDB_txn* t, uint64_t parent, const std::string& n
 Status Store::Dbs::ForEachDentry(
     MDB_txn* t, uint64_t parent,
     const std::function<Status(const std::string&, const DentryValue&)>& fn) {
-  return ForEachKey(t, dentries, InoKey(parent), [&](const MDB_val& k, const MDB_val& v) {
+  return ForEachKey(t, dentries, DentryPrefix(parent), [&](const MDB_val& k, const MDB_val& v) {
     DentryValue d;
     if (v.mv_size != sizeof(d)) return Status::Error(EIO, "corrupt directory entry");
     std::memcpy(&d, v.mv_data, sizeof(d));
-    return fn(std::string(static_cast<const char*>(k.mv_data) + 8, k.mv_size - 8), d);
+    return fn(NameFromKey(k), d);
   });
 }
 
 Status Store::Dbs::DirIsEmpty(MDB_txn* t, uint64_t dir, bool* empty) {
   *empty = true;
-  Status st = ForEachKey(t, dentries, InoKey(dir), [&](const MDB_val&, const MDB_val&) {
+  Status st = ForEachKey(t, dentries, DentryPrefix(dir), [&](const MDB_val&, const MDB_val&) {
     *empty = false;
     return Status::Error(ECANCELED, "stop");  // one entry is enough
   });

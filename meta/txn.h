@@ -1,5 +1,6 @@
-// Internal to meta/: LMDB transaction guards, key encodings and the typed
-// accessors Store's .cc files share. Not part of the public interface.
+// Internal to meta/: LMDB transaction guards and the typed accessors
+// Store's .cc files share (keys: meta/keys.h). Not part of the public
+// interface.
 #pragma once
 
 #include <lmdb.h>
@@ -9,6 +10,7 @@
 #include <string>
 #include <type_traits>
 
+#include "meta/keys.h"
 #include "meta/store.h"
 
 namespace tierfs {
@@ -48,10 +50,6 @@ class ReadTxn {
   MDB_txn* txn_ = nullptr;
 };
 
-// Inode numbers are stored big-endian so keys sort numerically and a
-// directory's entries are one contiguous key range.
-std::string InoKey(uint64_t ino);
-uint64_t InoFromKey(const MDB_val& k);
 inline MDB_val Val(const std::string& s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
 }
