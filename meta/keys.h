@@ -13,7 +13,8 @@
 // holds      InoKey(ino)                      a hold (meta/store_holds.cc Encode)
 // moves      InoKey(ino)                      Store::MoveRecord, byte for byte
 // meta       kNextInoKey, kFormatKey, and     a u64 (native order) for these two;
-//            Store::PutMeta's names (fs/)     the caller's bytes for the others
+//            the names fs/namespace_setup.cc  the caller's bytes for the others
+//            gives Store::PutMeta
 //
 // Why big-endian: LMDB orders keys by memcmp. An inode number written most
 // significant byte first sorts as the number does, so the inode-keyed
