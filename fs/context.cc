@@ -21,13 +21,30 @@ int64_t FromTimespec(const struct timespec& ts) {
 }  // namespace
 
 Context::Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
-                 std::unique_ptr<Tier> hdd, std::unique_ptr<AuditLog> audit)
+                 std::unique_ptr<Tier> hdd, std::unique_ptr<AuditLog> audit, Policy policy)
     : options_(options),
       store_(std::move(store)),
       ssd_(std::move(ssd)),
       hdd_(std::move(hdd)),
+      tiers_{ssd_.get(), hdd_.get()},
       audit_(std::move(audit)),
-      throttle_(options.move_bytes_per_sec, options.max_moves) {}
+      placement_(
+          *store_, tiers_, table_, [this](const AuditRecord& r) { Audit({r}); },
+          EffectiveLimits(options_, policy.limits)),
+      handles_(*store_, tiers_, table_, placement_, options_.direct_writes),
+      space_(*store_, tiers_, table_, placement_,
+             EffectiveLimits(options_, policy.limits).watermarks),
+      holds_(*store_),
+      tree_ops_(TreeOps::Parts{store_.get(), tiers_, &table_, &placement_, &holds_, &space_,
+                               &options_, [this](const std::vector<AuditRecord>& r) { Audit(r); },
+                               [this](const Removed& r) { OnRemoved(r); }}) {
+  policy_runner_ = std::make_unique<PolicyRunner>(
+      tree_ops_, std::move(policy), options_.policy_file, int64_t(options_.scan_interval_s * 1e9));
+}
+
+Context::~Context() {
+  StopBackground();
+}
 
 void Context::FillStat(const Inode& n, struct stat* st) const {
   *st = {};
@@ -63,10 +80,10 @@ void Context::FillEntry(const Inode& n, fuse_entry_param* e) const {
   FillStat(n, &e->attr);
 }
 
-void Context::ReplyEntry(fuse_req_t req, const Inode& n) {
+void Context::ReplyEntry(fuse_req_t req, const Inode& n, uint64_t parent, const char* name) {
   fuse_entry_param e;
   FillEntry(n, &e);
-  table_.Ref(n.ino);
+  table_.Ref(n.ino, parent, name);
   if (fuse_reply_entry(req, &e) != 0) table_.Forget(n.ino, 1);  // request was interrupted
 }
 
@@ -98,141 +115,11 @@ void Context::ReplyError(fuse_req_t req, const Status& st, const char* op) {
   fuse_reply_err(req, err);
 }
 
-FileHandle* Context::NewHandle(const Inode& n, int flags) {
-  auto* fh = new FileHandle();
-  fh->ino = n.ino;
-  fh->tier = n.tier;
-  fh->live = table_.Live(n.ino);
-  fh->writable = (flags & O_ACCMODE) != O_RDONLY;
-  fh->live->handles++;
-  fh->live->last_open_ns.store(NowNs(), std::memory_order_relaxed);
-  if (fh->writable) fh->live->writers++;
-  return fh;
-}
-
-IoMode Context::AdmitHandle(FileHandle& fh, int flags, bool may_passthrough, int* backing_id) {
-  LiveState& live = *fh.live;
-  std::lock_guard<std::mutex> modes(live.modes);
-  const int access = flags & O_ACCMODE;
-  if (live.passthrough_handles.load() == 0) {
-    IoMode mode = IoMode::kCached;
-    if (access == O_WRONLY && options_.direct_writes) mode = IoMode::kDirect;
-    if (mode == IoMode::kDirect || access != O_RDONLY || !may_passthrough ||
-        !passthrough_.active() || live.other_handles > 0 || !StartPassthrough(fh.ino, live)) {
-      live.other_handles++;
-      return fh.mode = mode;
-    }
-  }
-  // The kernel reads (and, for a handle opened for writing, writes) the
-  // object itself: tierfs sees no WRITE, so release must record the size.
-  live.passthrough_handles++;
-  *backing_id = fh.backing_id = live.backing_id;
-  if (fh.writable) fh.wrote = true;
-  return fh.mode = IoMode::kPassthrough;
-}
-
-bool Context::StartPassthrough(uint64_t ino, LiveState& live) {
-  // Under the placement lock: a move either sees this handle (and gives
-  // up) or has switched already, and the object registered is the new one.
-  std::lock_guard<std::mutex> placement(PlacementLock(ino));
-  Inode n;
-  Status st = store_->GetInode(ino, &n);
-  if (st.ok() && n.tier == TierId::kHdd) st = hdd_->CheckHealth();
-  // No object yet (an empty file): served by tierfs, which creates it.
-  int fd = st.ok() ? tier(n.tier).OpenObject(ino, O_RDWR, &st) : -1;
-  if (fd < 0) return false;
-  const int id = passthrough_.OpenBacking(fd);
-  if (id < 0) {
-    close(fd);
-    if (!passthrough_warned_.exchange(true))
-      spdlog::warn("passthrough of {} refused by the kernel ({}); reads go through tierfs",
-                   tier(n.tier).ObjectPath(ino), std::strerror(-id));
-    return false;
-  }
-  live.backing_id = id;
-  live.backing_fd = fd;
-  return true;
-}
-
 Status Context::CheckTierWritable(TierId t, uint64_t ino, const char* what) const {
   Status st = tier(t).CheckHealth();
   if (st.ok()) return st;
   return Status::Error(st.err(), std::string(what) + " of inode " + std::to_string(ino) +
                                      " refused: " + st.message());
-}
-
-Status Context::CheckObjectIntact(uint64_t ino) {
-  // Under the placement lock: a move switching meanwhile removes the object
-  // the inode named a moment ago.
-  std::lock_guard<std::mutex> placement(PlacementLock(ino));
-  Inode n;
-  Status st = store_->GetInode(ino, &n);
-  if (!st.ok() || !n.is_reg() || n.size == 0) return st;
-  if (table_.Live(ino)->writers.load() > 0) return Status::Ok();  // LMDB's size lags
-  struct stat obj;
-  st = tier(n.tier).StatObject(ino, &obj);
-  const std::string what =
-      "inode " + std::to_string(ino) + ": object " + tier(n.tier).ObjectPath(ino) + " ";
-  if (st.err() == ENOENT)
-    return Status::Error(EIO, what + "is missing; " + std::to_string(n.size) + " bytes lost");
-  if (!st.ok()) return st;
-  if (uint64_t(obj.st_size) < n.size)
-    return Status::Error(EIO, what + "has " + std::to_string(obj.st_size) + " bytes, " +
-                                  std::to_string(n.size) + " recorded: truncated");
-  return Status::Ok();
-}
-
-void Context::DeleteHandle(FileHandle* fh) {
-  {
-    LiveState& live = *fh->live;
-    std::lock_guard<std::mutex> modes(live.modes);
-    if (fh->mode != IoMode::kPassthrough) live.other_handles--;
-    // The kernel looked the backing file up when each open completed; the
-    // last release ends the inode's passthrough.
-    if (fh->mode == IoMode::kPassthrough && --live.passthrough_handles == 0) {
-      passthrough_.CloseBacking(live.backing_id);
-      close(live.backing_fd);
-      live.backing_id = live.backing_fd = -1;
-    }
-  }
-  if (fh->fd >= 0) close(fh->fd);
-  for (int fd : fh->retired_fds) close(fd);
-  if (fh->writable) fh->live->writers--;
-  fh->live->handles--;
-  delete fh;
-}
-
-int Context::ObjectFd(FileHandle& fh, bool create, Status* st) {
-  const uint32_t placement_now = fh.live->placement.load();
-  std::lock_guard<std::mutex> lock(fh.mu);
-  if (fh.fd >= 0 && fh.fd_placement == placement_now) return fh.fd;
-  // The file may have moved since the handle was opened. An older fd stays
-  // open until release: another thread may be in the middle of using it.
-  if (fh.fd >= 0) fh.retired_fds.push_back(fh.fd);
-  std::lock_guard<std::mutex> placement(PlacementLock(fh.ino));
-  Inode n;
-  if (store_->GetInode(fh.ino, &n).ok()) fh.tier = n.tier;
-  // O_RDWR even for read-only opens: with the writeback cache the kernel
-  // reads pages of files that were opened write-only.
-  fh.fd_placement = placement_now;
-  // The HDD tier may be gone (unmounted, removed, failing): EIO then, not
-  // an empty file or whatever an unrelated directory holds.
-  if (fh.tier == TierId::kHdd) {
-    *st = hdd_->CheckHealth();
-    if (!st->ok()) return fh.fd = -1;
-  }
-  fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR, st);
-  if (fh.fd < 0 && create && st->err() == ENOENT) {
-    *st = Status::Ok();
-    fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR | O_CREAT | O_EXCL, st);
-    if (fh.fd >= 0) {
-      fh.live->object_name_unsynced = true;
-    } else if (st->err() == EEXIST) {  // made meanwhile by a path that syncs its own
-      *st = Status::Ok();
-      fh.fd = tier(fh.tier).OpenObject(fh.ino, O_RDWR, st);
-    }
-  }
-  return fh.fd;
 }
 
 void Context::FreeInode(uint64_t ino) {
@@ -241,7 +128,7 @@ void Context::FreeInode(uint64_t ino) {
   if (n.is_reg()) {
     // A read-only tier refuses; a tier gone (replaced or lazily unmounted)
     // is still reached through the directory fd opened at mount.
-    Status st = tier(n.tier).RemoveObject(ino);
+    Status st = tiers_[n.tier].RemoveObject(ino);
     std::lock_guard<std::mutex> lock(unfreed_mu_);
     if (!st.ok()) {
       // Deleting the inode now would leak the object forever: nothing else
@@ -284,16 +171,18 @@ Status Context::SyncAll() {
   return s1.ok() ? s2 : s1;
 }
 
-void Context::ReapOrphans() {
+void Context::SetSession(fuse_session* se) {
+  tree_ops_.SetSession(se);
+  handles_.passthrough().Attach(se);
+}
+
+void Context::Recover() {
+  placement_.Recover();  // before anything reads placement
   std::vector<uint64_t> orphans;
   Status st = store_->ListOrphans(&orphans);
   if (!st.ok()) spdlog::error("listing orphans: {}", st.message());
   for (uint64_t ino : orphans) FreeInode(ino);
   if (!orphans.empty()) spdlog::info("freed {} inodes unlinked while open", orphans.size());
-}
-
-void Context::Audit(const AuditRecord& rec) {
-  Audit(std::vector<AuditRecord>{rec});
 }
 
 void Context::Audit(const std::vector<AuditRecord>& records) {
@@ -302,6 +191,17 @@ void Context::Audit(const std::vector<AuditRecord>& records) {
   if (st.ok()) return;
   spdlog::error("audit: {}; records not journaled:", st.message());
   for (const AuditRecord& rec : records) spdlog::error("  {}", AuditLog::Format(rec, NowNs()));
+}
+
+void Context::StartBackground() {
+  holds_.Count();
+  space_.Start([this] { RetryUnfreed(); }, [this] { policy_runner_->Poke(); });
+  policy_runner_->Start();
+}
+
+void Context::StopBackground() {
+  policy_runner_->Stop();
+  space_.Stop();
 }
 
 }  // namespace tierfs

@@ -325,12 +325,9 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   st = AuditLog::Open(state + "/audit.jsonl", &audit);
   if (!st.ok()) return fail(st);
 
-  Context ctx(opt, std::move(ns.store), std::move(ns.ssd), std::move(ns.hdd), std::move(audit));
-  ctx.ApplyPolicyLimits(policy);
-  ctx.SetPolicyRunner(std::make_unique<PolicyRunner>(ctx, std::move(policy), opt.policy_file,
-                                                     int64_t(opt.scan_interval_s * 1e9)));
-  ctx.RecoverMoves();  // before anything reads placement
-  ctx.ReapOrphans();
+  Context ctx(opt, std::move(ns.store), std::move(ns.ssd), std::move(ns.hdd), std::move(audit),
+              std::move(policy));
+  ctx.Recover();
 
   fuse_lowlevel_ops ops;
   GuardOps<DaemonOps>(&ops);
@@ -347,7 +344,6 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     return fail(Status::Error(EIO, "cannot mount on " + mountpoint + " (see above)"));
   }
   ctx.SetSession(se);
-  ctx.passthrough().Attach(se);
   if (!ctx.session_io().Install(se, opt.passthrough && !opt.writeback_cache)) {
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);

@@ -2,9 +2,38 @@
 
 namespace tierfs {
 
-void InodeTable::Ref(uint64_t ino) {
+void InodeTable::Ref(uint64_t ino, uint64_t parent, std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
-  entries_[ino].lookups++;
+  Entry& e = entries_[ino];
+  e.lookups++;
+  if (parent != 0 && (e.parent != parent || e.name != name)) {
+    e.parent = parent;
+    e.name = name;
+  }
+}
+
+void InodeTable::Rename(uint64_t ino, uint64_t parent, std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end()) return;
+  it->second.parent = parent;
+  it->second.name = name;
+}
+
+std::string InodeTable::KnownPath(uint64_t ino) {
+  constexpr uint64_t kRoot = 1;
+  constexpr int kMaxDepth = 4096;  // a loop in stale names must not hang us
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<const std::string*> names;
+  for (int depth = 0; ino != kRoot; ++depth) {
+    auto it = entries_.find(ino);
+    if (depth == kMaxDepth || it == entries_.end() || it->second.parent == 0) return "";
+    names.push_back(&it->second.name);
+    ino = it->second.parent;
+  }
+  std::string path;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) path += "/" + **it;
+  return path.empty() ? "/" : path;
 }
 
 bool InodeTable::Forget(uint64_t ino, uint64_t n) {

@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -52,8 +54,17 @@ struct LiveState {
 
 class InodeTable {
  public:
-  // The kernel learnt of `ino` once more (an entry reply).
-  void Ref(uint64_t ino);
+  // The kernel learnt of `ino` once more (an entry reply), as `name` in
+  // directory `parent`: the name a move's log and audit give a file that the
+  // caller knows only by inode (KnownPath).
+  void Ref(uint64_t ino, uint64_t parent, std::string_view name);
+  // `ino` is now `name` in `parent` (a rename).
+  void Rename(uint64_t ino, uint64_t parent, std::string_view name);
+  // The path ("/a/b") the kernel last looked `ino` up by, through the names
+  // of its referenced ancestors; "" when a link of that chain is unknown.
+  // With hard links it is one of the names, and it may be stale (a name
+  // removed since): callers that record it check it against the store.
+  std::string KnownPath(uint64_t ino);
   // The kernel dropped `n` references. Returns true when this was the last
   // reference of an inode marked orphan: the caller must free it now.
   bool Forget(uint64_t ino, uint64_t n);
@@ -84,6 +95,8 @@ class InodeTable {
   struct Entry {
     uint64_t lookups = 0;
     bool orphan = false;
+    uint64_t parent = 0;  // and name: as the kernel last looked it up
+    std::string name;
     std::shared_ptr<LiveState> live;
   };
   std::mutex mu_;

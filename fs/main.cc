@@ -132,6 +132,11 @@ int DryRun(const std::string& mountpoint) {
   return 0;
 }
 
+// "90%" for 0.9: how --help shows a default fraction.
+std::string Percent(double fraction) {
+  return std::to_string(int(fraction * 100 + 0.5)) + "%";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,9 +144,11 @@ int main(int argc, char** argv) {
   tierfs::Options opt;
   std::vector<std::string> mount_opts;
   // Signed, so that "-1" is a value to refuse rather than a huge unsigned one.
-  int64_t threads = opt.max_threads, max_moves = opt.max_moves;
-  int64_t move_mib = int64_t(opt.move_bytes_per_sec >> 20);
-  std::string high, low, check_policy, dry_run;
+  const tierfs::TierLimits defaults;
+  int64_t threads = opt.max_threads, max_moves = defaults.max_moves;
+  int64_t move_mib = int64_t(defaults.move_bytes_per_sec >> 20);
+  std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
+  std::string check_policy, dry_run;
   bool cached_writes = false, no_passthrough = false;
   po::options_description desc(kUsage);
   // clang-format off
@@ -167,9 +174,9 @@ int main(int argc, char** argv) {
        "bandwidth all moves between tiers share (0: unlimited)")
       ("max-moves", po::value(&max_moves)->value_name("N")->default_value(max_moves),
        "moves between tiers that run at once (1-1024)")
-      ("ssd-high-watermark", po::value(&high)->value_name("FRACTION")->default_value("90%"),
+      ("ssd-high-watermark", po::value(&high)->value_name("FRACTION")->default_value(high),
        "evict least recently used files to hdd when the ssd tier is fuller than this")
-      ("ssd-low-watermark", po::value(&low)->value_name("FRACTION")->default_value("75%"),
+      ("ssd-low-watermark", po::value(&low)->value_name("FRACTION")->default_value(low),
        "...until it is below this")
       ("scan-interval", po::value(&opt.scan_interval_s)->value_name("SECONDS")
            ->default_value(opt.scan_interval_s),
@@ -228,27 +235,27 @@ int main(int argc, char** argv) {
       !InRange("move-bandwidth", move_mib, 0, int64_t(1) << 30, &range_err))
     return BadOption(range_err);
   opt.max_threads = unsigned(threads);
-  opt.max_moves = unsigned(max_moves);
-  opt.move_bytes_per_sec = uint64_t(move_mib) << 20;
+  if (!vm["max-moves"].defaulted()) opt.max_moves = unsigned(max_moves);
+  if (!vm["move-bandwidth"].defaulted()) opt.move_bytes_per_sec = uint64_t(move_mib) << 20;
   // At most a year: the interval becomes nanoseconds in an int64_t.
   if (!(opt.scan_interval_s > 0) || !(opt.scan_interval_s <= 365 * 86400.0))
     return BadOption("--scan-interval must be more than 0 and at most 31536000 seconds");
-  opt.watermarks_from_cli =
-      !vm["ssd-high-watermark"].defaulted() || !vm["ssd-low-watermark"].defaulted();
   opt.direct_writes = !cached_writes;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();
   if (vm.count("map-size") && opt.map_size < (1 << 20))
     return Fail("--map-size must be at least 1048576 bytes");
-  opt.throttle_from_cli = !vm["move-bandwidth"].defaulted() || !vm["max-moves"].defaulted();
   std::string why;
-  if (!tierfs::ParseFraction(high, &opt.watermarks.high, &why))
+  tierfs::Watermarks marks;
+  if (!tierfs::ParseFraction(high, &marks.high, &why))
     return BadOption("--ssd-high-watermark: " + why);
-  if (!tierfs::ParseFraction(low, &opt.watermarks.low, &why))
+  if (!tierfs::ParseFraction(low, &marks.low, &why))
     return BadOption("--ssd-low-watermark: " + why);
-  if (opt.watermarks.low >= opt.watermarks.high)
+  if (marks.low >= marks.high)
     return BadOption("--ssd-low-watermark (" + low + ") must be below --ssd-high-watermark (" +
                      high + ")");
+  if (!vm["ssd-high-watermark"].defaulted() || !vm["ssd-low-watermark"].defaulted())
+    opt.watermarks = marks;
   if (!opt.policy_file.empty() && access(opt.policy_file.c_str(), R_OK) != 0)
     return Fail("policy file " + opt.policy_file + ": " + strerror(errno));
   for (const auto& o : mount_opts) opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;

@@ -26,7 +26,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     return;
   }
   if (!st.ok()) return c.ReplyError(req, st, "lookup");
-  c.ReplyEntry(req, n);
+  c.ReplyEntry(req, n, parent, name);
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -56,7 +56,7 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
   Status st;
   FileHandle* fh = fi ? Handle(fi) : nullptr;
-  int fd = fh ? c.ObjectFd(*fh, size > 0, &st) : -1;
+  int fd = fh ? c.handles().ObjectFd(*fh, size > 0, &st) : -1;
   TierId tier = fh ? fh->tier : n.tier;  // where fd's object is
   int own_fd = -1;
   // Without a handle, under the placement lock with a fresh placement: a
@@ -64,7 +64,7 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
   // object it removes.
   std::unique_lock<std::mutex> placement;
   if (!fh) {
-    placement = std::unique_lock<std::mutex>(c.PlacementLock(n.ino));
+    placement = std::unique_lock<std::mutex>(c.placement().Lock(n.ino));
     Inode now;
     tier = c.store().GetInode(n.ino, &now).ok() ? now.tier : n.tier;
     fd = own_fd = c.tier(tier).OpenObject(n.ino, O_WRONLY | (size > 0 ? O_CREAT : 0), &st);
@@ -84,7 +84,7 @@ Status SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
     if (futimens(Handle(fi)->fd, ts) == 0) return Status::Ok();
     return Status::Errno(errno, "set times of " + c.tier(Handle(fi)->tier).ObjectPath(n.ino));
   }
-  std::lock_guard<std::mutex> placement(c.PlacementLock(n.ino));
+  std::lock_guard<std::mutex> placement(c.placement().Lock(n.ino));
   Inode now;
   const TierId tier = c.store().GetInode(n.ino, &now).ok() ? now.tier : n.tier;
   const std::string path = c.tier(tier).ObjectPath(n.ino);
@@ -98,7 +98,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
-  if (st.ok()) st = c.CheckMutable(ino, "setattr");
+  if (st.ok()) st = c.holds().CheckMutable(ino, "setattr");
   // Size and mtime live in the object too: nothing changes, in LMDB or on
   // the tier, while its tier cannot be written. Mode and owners are LMDB's
   // alone and stay changeable.

@@ -69,7 +69,7 @@ void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, b
         ep.attr.st_mode = S_IFDIR, ep.attr.st_ino = e.ino;
       need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(), &ep, next);
       if (need > size - used) break;
-      if (real) c.table().Ref(e.ino);
+      if (real) c.table().Ref(e.ino, d.ino, e.name);
     } else {
       struct stat s = {};
       s.st_ino = e.ino;

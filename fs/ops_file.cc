@@ -32,7 +32,7 @@ namespace {
 bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
                  const fuse_entry_param* entry, bool may_passthrough) {
   int backing_id = -1;
-  const IoMode mode = c.AdmitHandle(*fh, fi->flags, may_passthrough, &backing_id);
+  const IoMode mode = c.handles().Admit(*fh, fi->flags, may_passthrough, &backing_id);
   fi->fh = reinterpret_cast<uint64_t>(fh);
   if (mode == IoMode::kPassthrough) {
     return Passthrough::ReplyOpen(req, fi->fh, backing_id) == 0;
@@ -49,7 +49,7 @@ Status RecordSize(Context& c, FileHandle& fh) {
   // A passthrough handle's writes never came through here: open the object
   // if the handle has not yet.
   Status st;
-  int fd = c.ObjectFd(fh, false, &st);
+  int fd = c.handles().ObjectFd(fh, false, &st);
   struct stat s;
   if (fd < 0 || fstat(fd, &s) != 0) return Status::Ok();
   return c.store().Update(
@@ -69,30 +69,30 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Status st;
   NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
   Inode n;
-  if (st.ok()) st = c.CheckMetaSpace("create");
+  if (st.ok()) st = c.space().CheckMetaSpace("create");
   if (st.ok()) {
-    node.tier = c.TierForNewFile();
+    node.tier = c.space().TierForNewFile();
     st = c.store().Create(parent, name, node, &n);
   }
   // ENOSPC is not logged by ReplyError (a full tier is the user's business),
   // but a full state is the operator's: say which.
   if (st.err() == ENOSPC) spdlog::warn("create: {}", st.message());
   if (!st.ok()) return c.ReplyError(req, st, "create");
-  if (c.policy_runner()) c.policy_runner()->OnCreate(name);
-  FileHandle* fh = c.NewHandle(n, fi->flags);
+  c.policy_runner().OnCreate(name);
+  FileHandle* fh = c.handles().New(n, fi->flags);
   fuse_entry_param e;
   c.FillEntry(n, &e);
-  c.table().Ref(n.ino);
+  c.table().Ref(n.ino, parent, name);
   if (!ReplyOpened(c, req, fh, fi, &e, /*may_passthrough=*/false)) {
     c.table().Forget(n.ino, 1);
-    c.DeleteHandle(fh);
+    c.handles().Delete(fh);
   }
 }
 
 // O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC): empties the object where it is, under
 // the placement lock so a concurrent move cannot switch it meanwhile.
 Status TruncateOnOpen(Context& c, uint64_t ino) {
-  std::lock_guard<std::mutex> lock(c.PlacementLock(ino));
+  std::lock_guard<std::mutex> lock(c.placement().Lock(ino));
   Inode n;
   Status st = c.store().GetInode(ino, &n);
   if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
@@ -129,7 +129,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!st.ok()) return c.ReplyError(req, st, "open");
   const bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
   if (writable || (fi->flags & O_TRUNC)) {
-    st = c.CheckMutable(ino, "open for writing");
+    st = c.holds().CheckMutable(ino, "open for writing");
     if (!st.ok()) return c.ReplyError(req, st, "open");
   }
   // O_TRUNC empties the file whatever the access mode, as on Linux's own
@@ -138,19 +138,19 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     st = TruncateOnOpen(c, ino);
     if (!st.ok()) return c.ReplyError(req, st, "open");
   } else {
-    st = c.CheckObjectIntact(ino);  // a lost or cut object is EIO, not a short file
+    st = c.handles().CheckObjectIntact(ino);  // a lost or cut object is EIO, not a short file
     if (!st.ok()) return c.ReplyError(req, st, "open");
   }
   // Writes land on the SSD tier: an HDD-resident file opened for writing
   // comes back first (after O_TRUNC that copies nothing). If it cannot
   // (SSD full, another writer), it is served where it is.
-  if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.SsdNearlyFull()) {
+  if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.space().SsdNearlyFull()) {
     // With O_TRUNC and the writeback cache the kernel holds the inode's lock
     // meanwhile, and the move may wait for a slot behind a long tree move:
-    // the policy engine must not wait for that lock (Context::RemovePath).
+    // the policy engine must not wait for that lock (TreeOps::RemovePath).
     LockedRequest locked(c, ino, "promotion for writing");
     st = locked.status();
-    if (st.ok()) st = c.MoveFile(ino, TierId::kSsd, "promote");
+    if (st.ok()) st = c.placement().Move(ino, TierId::kSsd, "promote");
     // EIO: a corrupt source (or a failing tier); writing it would clear the
     // checksum that shows the damage.
     if (st.err() == EIO) return c.ReplyError(req, st, "open");
@@ -169,18 +169,18 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         nullptr);
     if (!st.ok()) return c.ReplyError(req, st, "open");
   }
-  FileHandle* fh = c.NewHandle(n, fi->flags);
+  FileHandle* fh = c.handles().New(n, fi->flags);
   fh->wrote = fi->flags & O_TRUNC;
-  if (!ReplyOpened(c, req, fh, fi, nullptr, n.is_reg())) c.DeleteHandle(fh);
+  if (!ReplyOpened(c, req, fh, fi, nullptr, n.is_reg())) c.handles().Delete(fh);
 }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Status st;
-  int fd = c.ObjectFd(*Handle(fi), false, &st);
+  int fd = c.handles().ObjectFd(*Handle(fi), false, &st);
   if (fd < 0) {
     // No object: an empty file, unless LMDB records bytes (then they are lost).
-    if (st.err() == ENOENT) st = c.CheckObjectIntact(Handle(fi)->ino);
+    if (st.err() == ENOENT) st = c.handles().CheckObjectIntact(Handle(fi)->ino);
     if (st.ok()) return (void)fuse_reply_buf(req, nullptr, 0);
     return c.ReplyError(req, st, "read");
   }
@@ -200,7 +200,7 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
 // Writes the `len` bytes `in` still holds at `off` through the handle's
 // current object: the bytes written, or -errno when none were.
 ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t off, Status* st) {
-  int fd = c.ObjectFd(fh, true, st);
+  int fd = c.handles().ObjectFd(fh, true, st);
   if (fd < 0) return -st->err();
   // An fd opened before the HDD tier went away (or read-only) would still
   // write into whatever it names: refuse as ObjectFd does on opening.
@@ -242,7 +242,7 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
     bool spill = false;
     {
       std::shared_lock<std::shared_mutex> io(fh.live->io);
-      if (attempt == 0 && fh.tier == TierId::kSsd && c.SsdNearlyFull()) {
+      if (attempt == 0 && fh.tier == TierId::kSsd && c.space().SsdNearlyFull()) {
         spill = true;
       } else {
         ssize_t n = WriteAt(c, fh, in, len - done, off + off_t(done), &st);
@@ -252,7 +252,7 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
         if (!spill) break;
       }
     }
-    Status moved = c.SpillToHdd(fh);
+    Status moved = c.placement().Spill(fh.ino, *fh.live);
     if (!moved.ok()) {
       spdlog::warn("write of inode {}: ssd tier full and spilling to hdd failed: {}", fh.ino,
                    moved.message());
@@ -275,7 +275,7 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Status st = RecordSize(c, *fh);
     if (!st.ok()) spdlog::warn("release of inode {}: {}", fh->ino, st.message());
   }
-  c.DeleteHandle(fh);
+  c.handles().Delete(fh);
   fuse_reply_err(req, 0);
 }
 
@@ -283,7 +283,7 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
   Status st;
-  int fd = c.ObjectFd(fh, false, &st);
+  int fd = c.handles().ObjectFd(fh, false, &st);
   // No object (never written): nothing to sync. Any other failure to open
   // it (an unhealthy tier) means its bytes may not be durable: say so.
   if (fd < 0 && st.err() != ENOENT) return c.ReplyError(req, st, "fsync");
@@ -316,7 +316,7 @@ void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_
   FileHandle& fh = *Handle(fi);
   std::shared_lock<std::shared_mutex> io(fh.live->io);
   Status st;
-  int fd = c.ObjectFd(fh, true, &st);
+  int fd = c.handles().ObjectFd(fh, true, &st);
   if (fd < 0) return c.ReplyError(req, st, "fallocate");
   // As in WriteAt: an fd opened before its tier went away still writes.
   if (fh.tier == TierId::kHdd) {
@@ -349,12 +349,12 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
                    off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
   Context& c = Ctx(req);
   Status st;
-  int in = c.ObjectFd(*Handle(fi_in), false, &st);
+  int in = c.handles().ObjectFd(*Handle(fi_in), false, &st);
   if (in < 0)
     return st.err() == ENOENT ? (void)fuse_reply_write(req, 0)
                               : c.ReplyError(req, st, "copy_file_range");
   std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
-  int out = c.ObjectFd(*Handle(fi_out), true, &st);
+  int out = c.handles().ObjectFd(*Handle(fi_out), true, &st);
   if (out < 0) return c.ReplyError(req, st, "copy_file_range");
   if (Handle(fi_out)->tier == TierId::kHdd) {
     st = c.CheckTierWritable(TierId::kHdd, Handle(fi_out)->ino, "copy_file_range");
@@ -386,7 +386,7 @@ void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi
   Context& c = Ctx(req);
   Status st;
   FileHandle& fh = *Handle(fi);
-  int fd = c.ObjectFd(fh, false, &st);
+  int fd = c.handles().ObjectFd(fh, false, &st);
   // No object: an empty file, where every SEEK_DATA/SEEK_HOLE is past the end.
   if (fd < 0 && st.err() == ENOENT)
     st = Status::Error(ENXIO, "lseek of inode " + std::to_string(fh.ino) + ": no data");

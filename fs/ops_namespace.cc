@@ -1,6 +1,7 @@
 // mknod, mkdir, symlink, readlink, unlink, rmdir, rename, link: each one
 // LMDB transaction in Store; none touches the tiers (objects appear on the
 // first write and go when the last reference does).
+#include <linux/fs.h>
 #include <sys/stat.h>
 
 #include "fs/context.h"
@@ -36,13 +37,13 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   if (!st.ok()) return c.ReplyError(req, st, op);
   node.rdev = rdev;
   if (link_target) node.symlink_target = link_target;
-  if (S_ISREG(mode)) node.tier = c.TierForNewFile();
-  st = c.CheckMetaSpace(op);
+  if (S_ISREG(mode)) node.tier = c.space().TierForNewFile();
+  st = c.space().CheckMetaSpace(op);
   if (!st.ok()) return c.ReplyError(req, st, op);
   Inode n;
   st = c.store().Create(parent, name, node, &n);
   if (!st.ok()) return c.ReplyError(req, st, op);
-  c.ReplyEntry(req, n);
+  c.ReplyEntry(req, n, parent, name);
 }
 
 void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
@@ -68,7 +69,7 @@ void ReadLink(fuse_req_t req, fuse_ino_t ino) {
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
   Removed removed;
-  Status st = c.CheckEntryMutable(parent, name, "unlink");
+  Status st = c.holds().CheckEntryMutable(parent, name, "unlink");
   if (st.ok()) st = c.store().Unlink(parent, name, &removed);
   if (!st.ok()) return c.ReplyError(req, st, "unlink");
   c.OnRemoved(removed);
@@ -78,7 +79,7 @@ void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
   Removed removed;
-  Status st = c.CheckEntryMutable(parent, name, "rmdir");
+  Status st = c.holds().CheckEntryMutable(parent, name, "rmdir");
   if (st.ok()) st = c.store().Rmdir(parent, name, &removed);
   if (!st.ok()) return c.ReplyError(req, st, "rmdir");
   c.OnRemoved(removed);
@@ -89,23 +90,29 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
             const char* new_name, unsigned flags) {
   Context& c = Ctx(req);
   Removed replaced;
-  Status st = c.CheckEntryMutable(parent, name, "rename");
-  if (st.ok()) st = c.CheckEntryMutable(new_parent, new_name, "rename over");
+  Status st = c.holds().CheckEntryMutable(parent, name, "rename");
+  if (st.ok()) st = c.holds().CheckEntryMutable(new_parent, new_name, "rename over");
   if (st.ok()) st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
   if (!st.ok()) return c.ReplyError(req, st, "rename");
+  // The names moves and audit records give files (InodeTable::KnownPath).
+  Inode moved;
+  if (c.store().Lookup(new_parent, new_name, &moved).ok())
+    c.table().Rename(moved.ino, new_parent, new_name);
+  if ((flags & RENAME_EXCHANGE) && c.store().Lookup(parent, name, &moved).ok())
+    c.table().Rename(moved.ino, parent, name);
   c.OnRemoved(replaced);
   // Frameworks publish a checkpoint by renaming it into its final name.
-  if (c.policy_runner()) c.policy_runner()->Poke();
+  c.policy_runner().Poke();
   fuse_reply_err(req, 0);
 }
 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
   Context& c = Ctx(req);
   Inode n;
-  Status st = c.CheckMetaSpace("link");
+  Status st = c.space().CheckMetaSpace("link");
   if (st.ok()) st = c.store().Link(ino, new_parent, new_name, &n);
   if (!st.ok()) return c.ReplyError(req, st, "link");
-  c.ReplyEntry(req, n);
+  c.ReplyEntry(req, n, new_parent, new_name);
 }
 
 }  // namespace

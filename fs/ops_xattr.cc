@@ -40,15 +40,15 @@ void SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
     return c.ReplyError(req, Status::Error(EINVAL, "tier must be ssd or hdd, not '" + value + "'"),
                         "setxattr");
   // The kernel holds the inode's lock until we reply: the policy engine
-  // must not wait for it meanwhile (Context::RemovePath).
+  // must not wait for it meanwhile (TreeOps::RemovePath).
   LockedRequest locked(c, ino, "move to " + value);
   Inode n;
   Status st = locked.status();
   if (st.ok()) st = c.store().GetInode(ino, &n);
   if (st.ok() && n.is_dir())
-    st = c.MoveTree(ino, to);
+    st = c.placement().MoveTree(ino, to, "manual");
   else if (st.ok() && n.is_reg())
-    st = c.MoveFile(ino, to);
+    st = c.placement().Move(ino, to, "manual");
   else if (st.ok())
     st = Status::Error(EINVAL, "only files and directories have a tier");
   if (!st.ok()) {
@@ -69,12 +69,12 @@ bool Privileged(fuse_req_t req) {
 
 void Reload(fuse_req_t req, fuse_ino_t ino) {
   Context& c = Ctx(req);
-  if (ino != kRootIno || !c.policy_runner()) return (void)fuse_reply_err(req, EINVAL);
+  if (ino != kRootIno) return (void)fuse_reply_err(req, EINVAL);
   if (!Privileged(req)) return (void)fuse_reply_err(req, EPERM);
   // Waits for a running scan, which may be thinning an entry of the root.
   LockedRequest locked(c, ino, "policy reload");
   if (!locked.status().ok()) return c.ReplyError(req, locked.status(), "setxattr");
-  Status st = c.policy_runner()->Reload();
+  Status st = c.policy_runner().Reload();
   if (!st.ok()) {
     spdlog::error("policy reload refused, the running policy stays: {}", st.message());
     return (void)fuse_reply_err(req, EINVAL);
@@ -106,14 +106,14 @@ void GetTier(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return c.ReplyError(req, st, "getxattr user.tierfs.tier");
   if (!n.is_reg()) return (void)fuse_reply_err(req, ENODATA);
-  ReplySized(req, c.IsMoving(ino) ? "moving" : TierName(n.tier), size);
+  ReplySized(req, c.placement().IsMoving(ino) ? "moving" : TierName(n.tier), size);
 }
 
 void GetPlan(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Context& c = Ctx(req);
-  if (ino != kRootIno || !c.policy_runner()) return (void)fuse_reply_err(req, ENODATA);
+  if (ino != kRootIno) return (void)fuse_reply_err(req, ENODATA);
   if (!Privileged(req)) return (void)fuse_reply_err(req, EPERM);
-  std::string plan = c.policy_runner()->DryRun();
+  std::string plan = c.policy_runner().DryRun();
   constexpr size_t kMax = 65536 - 64;  // XATTR_SIZE_MAX, with room for the note
   if (plan.size() > kMax) plan = plan.substr(0, kMax) + "\n... (truncated)\n";
   ReplySized(req, plan, size);

@@ -10,8 +10,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "fs/context.h"
-
 namespace tierfs {
 
 namespace {
@@ -29,21 +27,6 @@ std::unordered_set<std::string> PointerNames(const Policy& policy) {
         for (const std::string& f : c.files) names.insert(f.substr(f.rfind('/') + 1));
   }
   return names;
-}
-
-// The content of a pointer file ("latest" names a tag); empty without an
-// object. A read error fails the scan: judging by empty content could thin
-// the generation the pointer names.
-Status ReadPointer(const Tier& tier, uint64_t ino, std::string* out) {
-  Status st;
-  int fd = tier.OpenObject(ino, O_RDONLY, &st);
-  if (fd < 0) return st.err() == ENOENT ? Status::Ok() : st;
-  char buf[kMaxPointerBytes];
-  ssize_t got = pread(fd, buf, sizeof buf, 0);
-  if (got < 0) st = Status::Errno(errno, "read pointer file " + tier.ObjectPath(ino));
-  close(fd);
-  if (got > 0) out->assign(buf, size_t(got));
-  return st;
 }
 
 // Files whose appearance may complete a generation (pointers, markers):
@@ -94,8 +77,9 @@ Status LoadPolicyFile(const std::string& file, Policy* out) {
   return Status::Ok();
 }
 
-PolicyRunner::PolicyRunner(Context& ctx, Policy policy, std::string file, int64_t scan_interval_ns)
-    : ctx_(ctx),
+PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
+                           int64_t scan_interval_ns)
+    : tree_(tree),
       file_(std::move(file)),
       interval_ns_(scan_interval_ns),
       policy_(std::make_shared<const Policy>(std::move(policy))),
@@ -175,18 +159,18 @@ Status PolicyRunner::Reload() {
   rec.path = file_.empty() ? "<built-in policy>" : file_;
   if (!st.ok()) {
     rec.result = "refused: " + st.message();
-    ctx_.Audit(rec);
+    tree_.Audit({rec});
     return st;
   }
   {
     std::lock_guard<std::mutex> lock(policy_mu_);  // never during an evaluation
-    ctx_.ApplyPolicyLimits(fresh);
+    tree_.SetLimits(fresh.limits);
     policy_ = std::make_shared<const Policy>(std::move(fresh));
     refusals_logged_.clear();
     std::lock_guard<std::mutex> names(signal_mu_);
     signal_names_ = SignalNames(*policy_);
   }
-  ctx_.Audit(rec);
+  tree_.Audit({rec});
   spdlog::info("policy reloaded from {}", rec.path);
   return Status::Ok();
 }
@@ -195,10 +179,10 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
   out->clear();
   const auto pointer_names = PointerNames(policy);
   std::unordered_set<uint64_t> open;
-  for (uint64_t ino : ctx_.table().OpenInodes()) open.insert(ino);
+  for (uint64_t ino : tree_.OpenInodes()) open.insert(ino);
   // One read transaction: the rules judge one consistent state of the tree
   // (a generation and the pointer that names it seen at the same instant).
-  return ctx_.store().WalkTree([&](const Store::TreeEntry& e) {
+  return tree_.Walk([&](const Store::TreeEntry& e) {
     const Inode& n = *e.inode;
     FileFacts f;
     f.path = e.path;
@@ -207,7 +191,7 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
     f.is_symlink = n.is_symlink();
     f.size = n.size;
     f.mtime_ns = n.mtime_ns;
-    f.atime_ns = std::max(n.atime_ns, ctx_.table().LastOpen(n.ino));
+    f.atime_ns = std::max(n.atime_ns, tree_.LastOpen(n.ino));
     f.uid = n.uid;
     f.tier = n.tier;
     f.open = open.count(n.ino) > 0;
@@ -217,9 +201,10 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
       f.immutable = e.hold->immutable;
     }
     f.symlink_target = e.symlink_target;
-    const std::string_view name = std::string_view(e.path).substr(e.path.rfind('/') + 1);
-    if (n.is_reg() && n.size <= kMaxPointerBytes && pointer_names.count(std::string(name)))
-      if (Status st = ReadPointer(ctx_.tier(n.tier), n.ino, &f.content); !st.ok()) return st;
+    // A read error fails the scan: judging by empty content could thin the
+    // generation the pointer names.
+    if (n.is_reg() && n.size <= kMaxPointerBytes && pointer_names.count(e.name))
+      if (Status st = tree_.ReadPointer(n, kMaxPointerBytes, &f.content); !st.ok()) return st;
     out->push_back(std::move(f));
     return Status::Ok();
   });
@@ -246,7 +231,9 @@ std::string PolicyRunner::DryRun() {
 int PolicyRunner::RunOnce() {
   std::lock_guard<std::mutex> lock(policy_mu_);
   const int64_t now = NowNs();
-  int done = ExpireHolds(now);
+  std::vector<AuditRecord> unpinned;
+  int done = tree_.ExpireHolds(now, &unpinned);
+  tree_.Audit(unpinned);
   Snapshot snap;
   Status st = BuildSnapshot(*policy_, &snap);
   if (!st.ok()) {
@@ -256,26 +243,6 @@ int PolicyRunner::RunOnce() {
   return done + Execute(Evaluate(*policy_, snap, now));
 }
 
-int PolicyRunner::ExpireHolds(int64_t now) {
-  std::vector<std::pair<uint64_t, Store::Hold>> holds;
-  if (!ctx_.store().ListHolds(&holds).ok()) return 0;
-  int expired = 0;
-  for (const auto& [ino, h] : holds) {
-    if (h.until_ns == 0 || h.until_ns > now) continue;
-    Status st = ctx_.store().RemoveHold(ino);
-    AuditRecord rec;
-    rec.action = "unpin";
-    rec.rule = h.rule;
-    rec.ino = ino;
-    rec.detail = "hold expired";
-    if (!st.ok()) rec.result = st.message();
-    ctx_.Audit(rec);
-    if (st.ok()) expired++;
-  }
-  if (expired > 0) ctx_.CountHolds();
-  return expired;
-}
-
 int PolicyRunner::Execute(const Plan& plan) {
   int done = 0;
   for (const Action& a : plan) {
@@ -283,13 +250,7 @@ int PolicyRunner::Execute(const Plan& plan) {
     switch (a.kind) {
       case Action::Kind::kMigrate: {
         if (!a.to) break;
-        Inode n;
-        st = ctx_.store().GetInode(a.ino, &n);
-        if (st.ok() && n.is_dir()) st = ctx_.MoveTree(a.ino, *a.to, a.rule, a.path);
-        if (st.ok() && n.is_reg()) {
-          if (n.tier == *a.to) break;
-          st = ctx_.MoveFile(a.ino, *a.to, a.rule, a.path);
-        }
+        st = tree_.Move(a.ino, *a.to, a.rule, a.path);
         if (st.ok()) done++;
         break;
       }
@@ -306,7 +267,7 @@ int PolicyRunner::Execute(const Plan& plan) {
         if (!refusals_logged_.insert(key).second) break;
         AuditRecord rec = RecordOf(a, "refuse");
         rec.result = "refused: " + a.reason;
-        ctx_.Audit(rec);
+        tree_.Audit({rec});
         spdlog::info("policy rule '{}' on {}: {}", a.rule, a.path, a.reason);
         break;
       }
@@ -320,8 +281,8 @@ int PolicyRunner::Execute(const Plan& plan) {
 // One record per removed file (its path, bytes and checksum), then one for
 // the action as a whole, all made durable together.
 Status PolicyRunner::Thin(const Action& a) {
-  std::vector<Context::RemovedFile> files;
-  Status st = ctx_.RemovePath(a.path, a.ino, &files);
+  std::vector<RemovedFile> files;
+  Status st = tree_.RemovePath(a.path, a.ino, &files);
   // Deferred (a setxattr holds a lock the kernel's notification needs):
   // nothing happened and the next scan plans the thin again, so nothing is
   // audited; the log says why the thin waits, once per wait.
@@ -334,7 +295,7 @@ Status PolicyRunner::Thin(const Action& a) {
   refusals_logged_.erase(deferred_key);
   std::vector<AuditRecord> records;
   uint64_t bytes = 0;
-  for (const Context::RemovedFile& f : files) {
+  for (const RemovedFile& f : files) {
     AuditRecord rec = RecordOf(a, "thin");
     rec.path = f.path;
     rec.ino = f.ino;
@@ -356,7 +317,7 @@ Status PolicyRunner::Thin(const Action& a) {
         (rec.detail.empty() ? "" : "; ") + std::to_string(files.size()) + " files removed";
   }
   records.push_back(std::move(rec));
-  ctx_.Audit(records);
+  tree_.Audit(records);
   return st;
 }
 
@@ -367,13 +328,8 @@ Status PolicyRunner::Pin(const Action& a) {
   want.immutable = a.immutable;
   want.rule = a.rule;
   int changed = 0;
-  Status st = ctx_.HoldTree(a.ino, want, &changed);
-  if (st.ok() && a.to) {
-    Inode n;
-    if (ctx_.store().GetInode(a.ino, &n).ok())
-      st = n.is_dir() ? ctx_.MoveTree(a.ino, *a.to, a.rule, a.path)
-                      : ctx_.MoveFile(a.ino, *a.to, a.rule, a.path);
-  }
+  Status st = tree_.HoldTree(a.ino, want, &changed);
+  if (st.ok() && a.to) st = tree_.Move(a.ino, *a.to, a.rule, a.path);
   if (changed > 0) {
     AuditRecord rec = RecordOf(a, "pin");
     rec.detail = std::string(a.immutable ? "immutable, " : "") + "until " +
@@ -381,7 +337,7 @@ Status PolicyRunner::Pin(const Action& a) {
                                  : std::string("indefinitely")) +
                  (a.to ? std::string(", on ") + TierName(*a.to) : "");
     if (!st.ok()) rec.result = st.message();
-    ctx_.Audit(rec);
+    tree_.Audit({rec});
   }
   return st;
 }

@@ -20,12 +20,11 @@
 #include <thread>
 #include <unordered_set>
 
+#include "fs/engine_tree.h"
 #include "meta/status.h"
 #include "policy/policy.h"
 
 namespace tierfs {
-
-class Context;
 
 // The policy the daemon runs: `file` parsed (the built-in default when
 // empty), with owner names resolved to uids through the user database.
@@ -35,7 +34,9 @@ Status LoadPolicyFile(const std::string& file, Policy* out);
 class PolicyRunner {
  public:
   // `file` is reread on reload; empty means the built-in default policy.
-  PolicyRunner(Context& ctx, Policy policy, std::string file, int64_t scan_interval_ns);
+  // `tree` is all the runner sees of the mount (fs/engine_tree.h); it must
+  // outlive the runner.
+  PolicyRunner(EngineTree& tree, Policy policy, std::string file, int64_t scan_interval_ns);
   ~PolicyRunner();  // stops the thread
 
   void Start();
@@ -63,11 +64,10 @@ class PolicyRunner {
   void Loop();
   Status BuildSnapshot(const Policy& policy, Snapshot* out);
   int Execute(const Plan& plan);
-  int ExpireHolds(int64_t now);
   Status Thin(const Action& a);
   Status Pin(const Action& a);
 
-  Context& ctx_;
+  EngineTree& tree_;
   std::string file_;
   int64_t interval_ns_;
   std::mutex policy_mu_;  // guards policy_; held across a whole RunOnce and a Reload

@@ -119,7 +119,7 @@ void SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
     const uint32_t depth = 1;
     std::memcpy(static_cast<char*>(iov[1].iov_base) + kInitOutStackDepthOffset, &depth,
                 sizeof depth);
-    Ctx(userdata).passthrough().Accept();
+    Ctx(userdata).handles().passthrough().Accept();
   }
 }
 
@@ -128,7 +128,7 @@ Status Context::KillSuidSgid(uint64_t ino) {
   Inode n;
   if (!store().GetInode(ino, &n).ok() || !n.is_reg()) return Status::Ok();
   // A held (immutable) file refuses the request itself; change nothing.
-  if (!CheckMutable(ino, "clear set-ID bits").ok()) return Status::Ok();
+  if (!holds_.CheckMutable(ino, "clear set-ID bits").ok()) return Status::Ok();
   auto must_clear = [](mode_t mode) {
     return (mode & S_ISUID) || ((mode & S_ISGID) && (mode & S_IXGRP));
   };

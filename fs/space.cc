@@ -1,12 +1,11 @@
-// Context's side of the SSD tier's space: when it counts as full, where new
-// files go, and the evictor that keeps it under its high watermark.
-#include <fcntl.h>
+#include "fs/space.h"
+
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
-
-#include "fs/context.h"
+#include <unordered_set>
 
 namespace tierfs {
 
@@ -25,9 +24,25 @@ uint64_t MetaReserve(uint64_t capacity) {
   return std::min(Reserve(capacity), capacity / 8);
 }
 
+int64_t Ns(const struct timespec& ts) {
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 }  // namespace
 
-bool Context::SsdNearlyFull() {
+Space::Space(Store& store, Tiers tiers, InodeTable& table, Placement& placement, Watermarks marks)
+    : store_(store),
+      tiers_(tiers),
+      table_(table),
+      placement_(placement),
+      initial_marks_(marks),
+      high_mark_(marks.high) {}
+
+Space::~Space() {
+  Stop();
+}
+
+bool Space::SsdNearlyFull() {
   // Far from full, a look every few milliseconds will do; close to it, every
   // write looks, so that writers racing into the last megabytes spill in time.
   const int64_t now = NowNs();
@@ -37,7 +52,7 @@ bool Context::SsdNearlyFull() {
     if (!space_checked_ns_.compare_exchange_strong(checked, now)) return false;
   }
   Tier::Space space;
-  if (!ssd_->GetSpace(&space).ok()) return false;
+  if (!tiers_.ssd->GetSpace(&space).ok()) return false;
   const uint64_t reserve = Reserve(space.capacity);
   const bool full = space.free < reserve;
   ssd_close_to_full_.store(space.free < 4 * reserve + (64 << 20), std::memory_order_relaxed);
@@ -48,74 +63,85 @@ bool Context::SsdNearlyFull() {
     // Above the high watermark: the evictor moves the coldest files, and the
     // policy runs early (thinning may free more, and sooner).
     if (evictor_) evictor_->Poke();
-    if (policy_runner_) policy_runner_->Poke();
+    if (poke_policy_) poke_policy_();
   }
   return full;
 }
 
-TierId Context::TierForNewFile() {
+TierId Space::TierForNewFile() {
   if (!SsdNearlyFull()) return TierId::kSsd;
   Tier::Space hdd;
-  if (!hdd_->CheckHealth().ok() || !hdd_->GetSpace(&hdd).ok() || hdd.free < Reserve(hdd.capacity))
+  if (!tiers_.hdd->CheckHealth().ok() || !tiers_.hdd->GetSpace(&hdd).ok() ||
+      hdd.free < Reserve(hdd.capacity))
     return TierId::kSsd;  // the HDD tier cannot help: try the SSD tier anyway
   return TierId::kHdd;
 }
 
-Status Context::CheckMetaSpace(const char* what) {
+Status Space::CheckMetaSpace(const char* what) {
   const uint64_t reserve = meta_reserve_.load(std::memory_order_relaxed);
   if (reserve == 0) return Status::Ok();
-  Status st = store_->ReserveSpace(reserve);
+  Status st = store_.ReserveSpace(reserve);
   if (st.ok()) return st;
   return Status::Error(st.err() == EIO ? ENOSPC : st.err(),
                        std::string(what) + " refused: metadata reserve: " + st.message());
 }
 
-void Context::StartBackground() {
+Status Space::Candidates(std::vector<EvictionCandidate>* out) {
+  const uint64_t now = table_.epoch();
+  std::unordered_set<uint64_t> seen;  // a hard-linked file once
+  return store_.WalkTree([&](const Store::TreeEntry& e) {
+    const Inode& n = *e.inode;
+    if (!n.is_reg() || n.tier != TierId::kSsd || !seen.insert(n.ino).second ||
+        table_.BusySince(n.ino, now))
+      return Status::Ok();
+    struct stat obj;
+    if (!tiers_.ssd->StatObject(n.ino, &obj).ok() || obj.st_blocks == 0) return Status::Ok();
+    EvictionCandidate c;
+    c.ino = n.ino;
+    c.bytes = uint64_t(obj.st_blocks) * 512;
+    c.last_use_ns = std::max(Ns(obj.st_atim), Ns(obj.st_mtim));
+    c.path = e.path;
+    out->push_back(std::move(c));
+    return Status::Ok();
+  });
+}
+
+void Space::Start(std::function<void()> tick, std::function<void()> poke_policy) {
   // Sized by the state's own filesystem (by default the SSD tier's).
   struct statvfs v;
-  if (store_->StatFs(&v).ok()) {
+  if (store_.StatFs(&v).ok()) {
     meta_reserve_ = MetaReserve(uint64_t(v.f_blocks) * v.f_frsize);
     Status st = CheckMetaSpace("mount");
     if (!st.ok()) spdlog::warn("state filesystem: {}", st.message());
   }
+  poke_policy_ = std::move(poke_policy);
   EvictorHooks hooks;
-  hooks.usage = [this](uint64_t* used, uint64_t* capacity) {
-    // The evictor's periodic tick: also when orphans wait for their tier.
-    RetryUnfreed();
+  hooks.usage = [this, tick = std::move(tick)](uint64_t* used, uint64_t* capacity) {
+    tick();
     Tier::Space space;
-    Status st = ssd_->GetSpace(&space);
+    Status st = tiers_.ssd->GetSpace(&space);
     *capacity = space.capacity;
     *used = space.capacity - std::min(space.free, space.capacity);
     return st;
   };
-  hooks.hdd_health = [this] { return hdd_->CheckHealth(); };
-  hooks.candidates = [this](std::vector<EvictionCandidate>* out) {
-    const uint64_t now = table_.epoch();
-    return store_->ForEachInode([&](const Inode& n) {
-      if (!n.is_reg() || n.tier != TierId::kSsd || table_.BusySince(n.ino, now))
-        return Status::Ok();
-      struct stat obj;
-      if (!ssd_->StatObject(n.ino, &obj).ok() || obj.st_blocks == 0) return Status::Ok();
-      EvictionCandidate c;
-      c.ino = n.ino;
-      c.bytes = uint64_t(obj.st_blocks) * 512;
-      c.last_use_ns = std::max(int64_t(obj.st_atim.tv_sec) * 1000000000 + obj.st_atim.tv_nsec,
-                               int64_t(obj.st_mtim.tv_sec) * 1000000000 + obj.st_mtim.tv_nsec);
-      out->push_back(c);
-      return Status::Ok();
-    });
+  hooks.hdd_health = [this] { return tiers_.hdd->CheckHealth(); };
+  hooks.candidates = [this](std::vector<EvictionCandidate>* out) { return Candidates(out); };
+  hooks.move_to_hdd = [this](const EvictionCandidate& c) {
+    return placement_.Move(c.ino, TierId::kHdd, "evict", c.path);
   };
-  hooks.move_to_hdd = [this](uint64_t ino) { return MoveFile(ino, TierId::kHdd, "evict"); };
-  high_mark_ = options_.watermarks.high;
-  evictor_ = std::make_unique<Evictor>(std::move(hooks), options_.watermarks);
+  evictor_ = std::make_unique<Evictor>(std::move(hooks),
+                                       Watermarks{initial_marks_.high, initial_marks_.low});
   evictor_->Start();
-  CountHolds();
-  if (policy_runner_) policy_runner_->Start();
 }
 
-void Context::StopBackground() {
-  if (policy_runner_) policy_runner_->Stop();
+void Space::Stop() {
   if (evictor_) evictor_->Stop();
+}
+
+void Space::SetWatermarks(Watermarks marks) {
+  high_mark_ = marks.high;
+  initial_marks_ = marks;  // the evictor's, if it has not started yet
+  if (evictor_) evictor_->SetWatermarks(marks);
 }
 
 }  // namespace tierfs

@@ -116,12 +116,12 @@ Status ParseTiers(const TomlContext& context, const toml::value& table, Policy* 
   if (!st.ok()) return st;
   const toml::value* low_value = nullptr;
   for (const auto& [key, value] : TomlContext::Entries(table)) {
-    double* target =
-        key == "ssd_high_watermark" ? &policy->ssd_high_watermark : &policy->ssd_low_watermark;
+    double* target = key == "ssd_high_watermark" ? &policy->limits.watermarks.high
+                                                 : &policy->limits.watermarks.low;
     if (key == "ssd_low_watermark") low_value = value;
     if (!(st = GetFraction(context, key, *value, target)).ok()) return st;
   }
-  if (policy->ssd_low_watermark >= policy->ssd_high_watermark) {
+  if (policy->limits.watermarks.low >= policy->limits.watermarks.high) {
     const toml::value& where = low_value != nullptr ? *low_value : table;
     return context.At(where, "ssd_low_watermark must be below ssd_high_watermark");
   }
@@ -136,7 +136,7 @@ Status ParseThrottle(const TomlContext& context, const toml::value& table, Polic
     if (key == "max_moves") {
       int64_t moves = 0;
       if (!(st = context.GetInteger(key, *value, 1, 1024, &moves)).ok()) return st;
-      policy->max_moves = static_cast<uint32_t>(moves);
+      policy->limits.max_moves = static_cast<unsigned>(moves);
       continue;
     }
     if (value->is_string()) {
@@ -145,13 +145,13 @@ Status ParseThrottle(const TomlContext& context, const toml::value& table, Polic
       if (text.size() > 2 && text.compare(text.size() - 2, 2, "/s") == 0)
         text.resize(text.size() - 2);
       std::string why;
-      if (!ParseSize(text, &policy->move_bandwidth_bytes_per_s, &why)) {
+      if (!ParseSize(text, &policy->limits.move_bytes_per_sec, &why)) {
         return context.At(*value, key + ": " + why);
       }
-    } else if (!(st = GetSize(context, key, *value, &policy->move_bandwidth_bytes_per_s)).ok()) {
+    } else if (!(st = GetSize(context, key, *value, &policy->limits.move_bytes_per_sec)).ok()) {
       return st;
     }
-    if (policy->move_bandwidth_bytes_per_s == 0) {
+    if (policy->limits.move_bytes_per_sec == 0) {
       return context.At(*value, "move_bandwidth must be above 0");
     }
   }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "meta/inode.h"
+#include "meta/limits.h"
 #include "meta/status.h"
 #include "policy/pattern.h"
 
@@ -100,10 +101,7 @@ struct Rule {
 };
 
 struct Policy {
-  double ssd_high_watermark = 0.90;  // start evicting above this fraction used
-  double ssd_low_watermark = 0.75;   // stop evicting below it
-  uint64_t move_bandwidth_bytes_per_s = 256ull << 20;
-  uint32_t max_moves = 2;  // concurrent moves
+  TierLimits limits;  // [tiers] watermarks and [throttle]
   std::vector<Series> series;
   std::vector<Rule> rules;  // in file order; order decides
 };

@@ -116,7 +116,7 @@ int Evictor::RunOnce() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) break;
     }
-    st = hooks_.move_to_hdd(c.ino);
+    st = hooks_.move_to_hdd(c);
     if (st.ok()) {
       moved++;
       continue;

@@ -15,22 +15,20 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "meta/limits.h"
 #include "meta/status.h"
 
 namespace tierfs {
-
-struct Watermarks {
-  double high = 0.90;  // start evicting above this used fraction of the SSD tier
-  double low = 0.75;   // stop once below this
-};
 
 struct EvictionCandidate {
   uint64_t ino = 0;
   uint64_t bytes = 0;       // space the move frees on the SSD tier
   int64_t last_use_ns = 0;  // latest of write and access
+  std::string path;         // in the mount, for the log and the audit journal
 };
 
 // The candidates to move, oldest use first, whose bytes bring `used` below
@@ -46,7 +44,7 @@ struct EvictorHooks {
   // Every SSD-resident file that may be moved now (not open for writing).
   std::function<Status(std::vector<EvictionCandidate>*)> candidates;
   // Moves one file to the HDD tier.
-  std::function<Status(uint64_t ino)> move_to_hdd;
+  std::function<Status(const EvictionCandidate&)> move_to_hdd;
 };
 
 class Evictor {

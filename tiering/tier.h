@@ -113,4 +113,12 @@ class Tier {
   ino_t root_ino_ = 0;
 };
 
+// The two tiers of a mount, by id. Borrowed: the daemon owns the tiers and
+// outlives every unit that holds a Tiers.
+struct Tiers {
+  Tier* ssd = nullptr;
+  Tier* hdd = nullptr;
+  Tier& operator[](TierId id) const { return id == TierId::kSsd ? *ssd : *hdd; }
+};
+
 }  // namespace tierfs

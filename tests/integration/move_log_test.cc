@@ -1,8 +1,15 @@
-// What a move says about the file it moved: the log line ("moved inode N")
-// and the audit record name the path whenever the mover's caller knows it.
-// A policy action knows the whole path; a setxattr on a directory knows the
-// directory's inode only, so the files are named by their path below it.
+// What a move says about the file it moved: the log line ("moved inode N
+// ('/path')") and the audit record name the file's path whatever asked for
+// the move: a policy rule, a setxattr on the file or a directory above it,
+// the evictor, a promotion on open for writing, a spill of a file being
+// written (fs/placement.h). Callers that know only the inode get the name
+// the kernel last looked the file up by, renames included.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <sstream>
@@ -37,7 +44,18 @@ std::string AuditOfMove(const std::string& audit, uint64_t ino) {
   return "";
 }
 
-TEST(MoveLogTest, DirectoryMoveNamesEachFileBelowTheDirectory) {
+// The audit line of a move of inode `ino` by rule `rule`, or "".
+std::string AuditOfMoveBy(const std::string& audit, uint64_t ino, const std::string& rule) {
+  std::istringstream lines(audit);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("\"action\":\"move\"") != std::string::npos &&
+        line.find("\"ino\":" + std::to_string(ino) + ",") != std::string::npos &&
+        line.find("\"rule\":\"" + rule + "\"") != std::string::npos)
+      return line;
+  return "";
+}
+
+TEST(MoveLogTest, DirectoryMoveNamesEachFileByItsPath) {
   TierfsMount fs;
   ASSERT_TRUE(fs.Mount());
   ASSERT_EQ(0, mkdir(fs.path("d").c_str(), 0755));
@@ -49,12 +67,78 @@ TEST(MoveLogTest, DirectoryMoveNamesEachFileBelowTheDirectory) {
   ASSERT_TRUE(WaitFor([&] { return SetTier(fs.path("d"), "hdd") == 0; }, 10)) << fs.Log();
   const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
   EXPECT_TRUE(fs.Unmount());
-  const std::string want = "moved inode " + std::to_string(file) +
-                           " ('sub/f' below directory inode " + std::to_string(dir) + ")";
+  const std::string want = "moved inode " + std::to_string(file) + " ('/d/sub/f')";
   EXPECT_NE(std::string::npos, fs.Log().find(want)) << want << "\n" << fs.Log();
   const std::string rec = AuditOfMove(audit, file);
-  EXPECT_NE(std::string::npos, rec.find("\"path\":\"sub/f\"")) << audit;
-  EXPECT_NE(std::string::npos, rec.find("below directory inode " + std::to_string(dir))) << audit;
+  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/d/sub/f\"")) << audit;
+}
+
+TEST(MoveLogTest, ManualMoveOfARenamedFileNamesItsNewPath) {
+  TierfsMount fs;
+  ASSERT_TRUE(fs.Mount());
+  ASSERT_EQ(0, mkdir(fs.path("a").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(fs.path("a/old"), Pattern(5000, 3)));
+  ASSERT_EQ(0, rename(fs.path("a/old").c_str(), fs.path("new").c_str()));
+  const uint64_t file = InoOf(fs.path("new"));
+  ASSERT_EQ(0, SetTier(fs.path("new"), "hdd")) << fs.Log();
+  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
+  EXPECT_TRUE(fs.Unmount());
+  const std::string rec = AuditOfMoveBy(audit, file, "manual");
+  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/new\"")) << audit;
+}
+
+TEST(MoveLogTest, PromotionOnOpenForWritingNamesThePath) {
+  TierfsMount fs;
+  ASSERT_TRUE(fs.Mount());
+  ASSERT_EQ(0, WriteFile(fs.path("p"), Pattern(5000, 4)));
+  const uint64_t file = InoOf(fs.path("p"));
+  ASSERT_EQ(0, SetTier(fs.path("p"), "hdd")) << fs.Log();
+  const int fd = open(fs.path("p").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  close(fd);
+  ASSERT_EQ("ssd", GetTier(fs.path("p")));
+  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
+  EXPECT_TRUE(fs.Unmount());
+  const std::string rec = AuditOfMoveBy(audit, file, "promote");
+  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/p\"")) << audit;
+}
+
+TEST(MoveLogTest, EvictionNamesThePath) {
+  MountOptions small;
+  small.ssd_tmpfs_mb = 64;
+  small.hdd_tmpfs_mb = 256;
+  small.extra_args = {"--ssd-high-watermark", "50%", "--ssd-low-watermark", "30%"};
+  TierfsMount fs(small);
+  ASSERT_TRUE(fs.Mount());
+  ASSERT_EQ(0, mkdir(fs.path("e").c_str(), 0755));
+  for (int i = 0; i < 10; ++i)
+    ASSERT_EQ(0, WriteFile(fs.path("e/f" + std::to_string(i)), Pattern(4 << 20, 10 + i)));
+  ASSERT_TRUE(WaitFor([&] { return GetTier(fs.path("e/f0")) == "hdd"; }, 20)) << fs.Log();
+  const uint64_t file = InoOf(fs.path("e/f0"));
+  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
+  EXPECT_TRUE(fs.Unmount());
+  const std::string rec = AuditOfMoveBy(audit, file, "evict");
+  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/e/f0\"")) << audit;
+}
+
+TEST(MoveLogTest, SpillNamesThePath) {
+  MountOptions small;
+  small.ssd_tmpfs_mb = 32;
+  small.hdd_tmpfs_mb = 256;
+  TierfsMount fs(small);
+  ASSERT_TRUE(fs.Mount());
+  const int fd = open(fs.path("big").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  const std::string piece = Pattern(1 << 20, 6);
+  for (int i = 0; i < 48; ++i)
+    ASSERT_EQ(ssize_t(piece.size()), write(fd, piece.data(), piece.size())) << strerror(errno);
+  ASSERT_EQ(0, close(fd));
+  ASSERT_EQ("hdd", GetTier(fs.path("big"))) << fs.Log();
+  const uint64_t file = InoOf(fs.path("big"));
+  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
+  EXPECT_TRUE(fs.Unmount());
+  const std::string rec = AuditOfMoveBy(audit, file, "spill");
+  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/big\"")) << audit;
 }
 
 TEST(MoveLogTest, PolicyMoveNamesThePathAndTheRule) {

@@ -13,7 +13,7 @@ namespace {
 
 TEST(EvictorTest, PicksOldestFirstUntilBelowTarget) {
   std::vector<EvictionCandidate> all = {
-      {1, 100, 30}, {2, 100, 10}, {3, 100, 20}, {4, 100, 40}, {5, 100, 5}};
+      {1, 100, 30, ""}, {2, 100, 10, ""}, {3, 100, 20, ""}, {4, 100, 40, ""}, {5, 100, 5, ""}};
   auto picked = PickEvictions(all, 1000, 800);
   ASSERT_EQ(3u, picked.size());  // 1000 -> 900 -> 800 -> 700
   EXPECT_EQ(5u, picked[0].ino);
@@ -37,10 +37,11 @@ struct FakeTiers {
     };
     h.hdd_health = [this] { return hdd; };
     h.candidates = [](std::vector<EvictionCandidate>* out) {
-      *out = {{7, 10, 2}, {8, 10, 1}, {9, 10, 3}};
+      *out = {{7, 10, 2, ""}, {8, 10, 1, ""}, {9, 10, 3, ""}};
       return Status::Ok();
     };
-    h.move_to_hdd = [this](uint64_t ino) {
+    h.move_to_hdd = [this](const EvictionCandidate& c) {
+      const uint64_t ino = c.ino;
       if (!hdd.ok()) return hdd;
       moved.push_back(ino);
       used -= 10;

@@ -38,7 +38,7 @@ TEST(PolicyParse, ExampleFileLoads) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(policy.series.size(), 4u);
   EXPECT_EQ(policy.rules.size(), 7u);
-  EXPECT_DOUBLE_EQ(policy.ssd_low_watermark, 0.75);
+  EXPECT_DOUBLE_EQ(policy.limits.watermarks.low, 0.75);
   EXPECT_EQ(policy.rules[2].pin_until_ns, int64_t{1814313600} * kNsPerSecond);  // 2027-06-30Z
   EXPECT_TRUE(policy.rules[2].immutable);
   EXPECT_EQ(policy.rules[6].owner_name, "trainer");
@@ -48,9 +48,9 @@ TEST(PolicyParse, DefaultPolicyLoadsAndSaysWhatItPromises) {
   Policy policy;
   Status st = ParsePolicy(DefaultPolicyText(), "default", &policy);
   ASSERT_TRUE(st.ok()) << st.message();
-  EXPECT_DOUBLE_EQ(policy.ssd_high_watermark, 0.90);
-  EXPECT_DOUBLE_EQ(policy.ssd_low_watermark, 0.75);
-  EXPECT_EQ(policy.move_bandwidth_bytes_per_s, 256u << 20);
+  EXPECT_DOUBLE_EQ(policy.limits.watermarks.high, 0.90);
+  EXPECT_DOUBLE_EQ(policy.limits.watermarks.low, 0.75);
+  EXPECT_EQ(policy.limits.move_bytes_per_sec, 256u << 20);
   std::vector<std::string> names;
   for (const Series& s : policy.series) names.push_back(s.name);
   EXPECT_EQ(names, (std::vector<std::string>{"hf", "deepspeed", "megatron", "dcp", "nemo",
@@ -244,9 +244,9 @@ TEST(PolicyParse, LoadReportsMissingFile) {
 
 TEST(PolicyParse, FailedParseLeavesThePolicyUntouched) {
   Policy policy;
-  policy.max_moves = 7;
+  policy.limits.max_moves = 7;
   EXPECT_FALSE(ParsePolicy("[throttle]\nmax_moves = 3\nbogus = 1\n", "p.toml", &policy).ok());
-  EXPECT_EQ(policy.max_moves, 7u);
+  EXPECT_EQ(policy.limits.max_moves, 7u);
 }
 
 TEST(PolicyParse, OwnerNamesResolveThroughTheCaller) {

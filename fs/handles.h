@@ -1,0 +1,91 @@
+// Handles: the open files of the mount and how the kernel serves each one
+// (its I/O mode), with the rules the kernel imposes on mixing modes, in the
+// manner of the kernel's own fs/fuse/iomode.c:
+//   - any open while passthrough handles of the inode are open: passthrough
+//     of the same backing file (the kernel accepts nothing else then);
+//   - write-only (unless --cached-writes): direct (FOPEN_DIRECT_IO);
+//   - read-only, no other handle open, an object to read: passthrough;
+//   - anything else: through the mount's page cache.
+// A handle's object is opened lazily: a new file has no object until its
+// first write, so creating and unlinking empty files costs no I/O on the
+// tiers. A handle follows its file across moves (ObjectFd reopens when the
+// inode's placement changed).
+//
+// Thread-safety: all methods may be called from any thread; one handle's
+// ObjectFd calls are serialized by the handle's own lock.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fs/inode_table.h"
+#include "fs/passthrough.h"
+#include "fs/placement.h"
+#include "meta/store.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+// How the kernel serves a handle's reads and writes.
+enum class IoMode : uint8_t {
+  kCached,       // through the mount's page cache (shared mmap works)
+  kDirect,       // FOPEN_DIRECT_IO: each read and write comes to tierfs
+  kPassthrough,  // the kernel reads the object itself (fs/passthrough.h)
+};
+
+// An open regular file.
+struct FileHandle {
+  uint64_t ino = 0;
+  IoMode mode = IoMode::kCached;
+  int backing_id = -1;         // kPassthrough: the inode's backing file id (LiveState)
+  TierId tier = TierId::kSsd;  // where fd's object is (refreshed when fd opens)
+  int fd = -1;
+  uint32_t fd_placement = 0;     // live->placement when fd was opened
+  std::vector<int> retired_fds;  // of older placements; other threads may still use them
+  bool writable = false;         // counted in live->writers
+  bool wrote = false;
+  std::shared_ptr<LiveState> live;
+  std::mutex mu;  // guards fd creation
+};
+
+class Handles {
+ public:
+  // `direct_writes`: write-only opens bypass the page cache (--cached-writes
+  // turns it off).
+  Handles(Store& store, Tiers tiers, InodeTable& table, Placement& placement, bool direct_writes);
+
+  // Sets up a handle of `n` opened with `flags` (counts it as a writer).
+  FileHandle* New(const Inode& n, int flags);
+  // Chooses how the kernel serves `fh` opened with `flags` (the rules
+  // above), counts it, and returns the mode; for kPassthrough, `backing_id`
+  // names the inode's backing file for the open reply.
+  IoMode Admit(FileHandle& fh, int flags, bool may_passthrough, int* backing_id);
+  // Undoes New and Admit: closes the object, drops the counts, frees `fh`.
+  void Delete(FileHandle* fh);
+  // The object fd of a handle, opening (and with `create`, creating) it on
+  // first use or after a move. -1 with `st` ENOENT when there is no object
+  // and !create; EIO when the HDD tier holding it cannot be used.
+  int ObjectFd(FileHandle& fh, bool create, Status* st);
+  // EIO when a regular file nobody has open for writing has lost bytes: its
+  // object is missing while LMDB records a size, or shorter than recorded.
+  // A longer object is legitimate (written, then killed before release
+  // recorded the size). stat keeps reporting the recorded size of a missing
+  // object; open and read fail with this.
+  Status CheckObjectIntact(uint64_t ino);
+  Passthrough& passthrough() { return passthrough_; }
+
+ private:
+  // Registers the inode's object as its backing file (under `live.modes`).
+  bool StartPassthrough(uint64_t ino, LiveState& live);
+
+  Store& store_;
+  Tiers tiers_;
+  InodeTable& table_;
+  Placement& placement_;
+  const bool direct_writes_;
+  Passthrough passthrough_;
+  std::atomic<bool> passthrough_warned_{false};  // the refusal is logged once
+};
+
+}  // namespace tierfs

@@ -1,0 +1,49 @@
+// Holds: pins the policy engine sets (Store::Hold: until when, by which
+// rule, immutable or not) and the one check of mutability. A held inode is
+// never thinned or moved against its pin; an immutable hold also refuses
+// every change a user makes (write, truncate, chmod, chown, utimes, rename,
+// unlink, link, setxattr, removexattr: EPERM, root included) until it
+// expires. CheckMutable is the one place that decides; the FUSE operations
+// reach it through Context::CheckChange (fs/context.h).
+//
+// Thread-safety: all methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "meta/audit.h"
+#include "meta/store.h"
+
+namespace tierfs {
+
+class Holds {
+ public:
+  explicit Holds(Store& store) : store_(store) {}
+
+  // Sets `hold` on `ino` and everything below it; `changed` counts the
+  // inodes whose hold was new or different.
+  Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed);
+  // Removes the holds whose time is up at `now`; one "unpin" record each
+  // goes to `records`. Returns how many were removed.
+  int ExpireHolds(int64_t now, std::vector<AuditRecord>* records);
+  // EPERM naming the rule when `ino` is held immutable now (`what`:
+  // "unlink", "write", ...). Cheap while no immutable hold exists.
+  Status CheckMutable(uint64_t ino, const char* what);
+  // CheckMutable of the inode `name` in `parent` names (ok if none).
+  Status CheckEntryMutable(uint64_t parent, const char* name, const char* what);
+  // Whether `h` is in force at `now`.
+  static bool Active(const Store::Hold& h, int64_t now) {
+    return h.until_ns == 0 || h.until_ns > now;
+  }
+  // Recounts immutable holds (at mount and after any change of holds).
+  void Count();
+
+ private:
+  Store& store_;
+  // Immutable holds in LMDB; CheckMutable skips LMDB while there are none.
+  // Errs toward 1 ("ask LMDB") when they cannot be counted.
+  std::atomic<int> immutable_holds_{0};
+};
+
+}  // namespace tierfs

@@ -1,0 +1,58 @@
+// Options: the daemon's command line (tierfs(8)), parsed once by fs/main.cc
+// and never changed after start. The limits a policy file also sets
+// (watermarks, move throttle) are here only when the command line gave
+// them: they then win over the policy's (EffectiveLimits); their defaults
+// live in meta/limits.h alone.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "meta/limits.h"
+
+namespace tierfs {
+
+struct Options {
+  std::string ssd_dir;
+  std::string hdd_dir;
+  std::string state_dir;
+  std::string policy_file;
+  std::string namespace_name;  // --namespace; "" for the state's own (fs/namespace_setup.h)
+  std::string mountpoint;
+  std::string mount_options;  // comma-separated, passed to the kernel mount
+  bool foreground = false;
+  unsigned max_threads = 16;
+  bool writeback_cache = false;  // the kernel's writeback cache (see Init)
+  // Write-only opens bypass the kernel's page cache of the mount (see
+  // fs/ops_file.cc SetOpenFlags).
+  bool direct_writes = true;
+  // Read-only opens read their object through the kernel (fs/passthrough.h).
+  bool passthrough = true;
+  double scan_interval_s = 60;  // the policy engine's periodic scan
+  // Given on the command line (--ssd-high-watermark/--ssd-low-watermark,
+  // --move-bandwidth, --max-moves): they win over the policy file.
+  std::optional<Watermarks> watermarks;
+  std::optional<uint64_t> move_bytes_per_sec;
+  std::optional<unsigned> max_moves;
+  // tierfs is the only writer of its namespace, so the kernel may keep
+  // entries and attributes for long; we invalidate when we change them.
+  double entry_timeout = 86400.0;
+  double attr_timeout = 86400.0;
+  double negative_timeout = 86400.0;
+  // Tests only: --inject-fault TIER:OP:N[+]:ERRNO rules (tiering/fault_io.h).
+  std::vector<std::string> inject_faults;
+  size_t map_size = 0;  // of the LMDB state (--map-size); 0: the default
+};
+
+// The limits in force: the policy's, with those the command line gave.
+inline TierLimits EffectiveLimits(const Options& options, const TierLimits& policy) {
+  TierLimits limits = policy;
+  if (options.watermarks) limits.watermarks = *options.watermarks;
+  if (options.move_bytes_per_sec) limits.move_bytes_per_sec = *options.move_bytes_per_sec;
+  if (options.max_moves) limits.max_moves = *options.max_moves;
+  return limits;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,236 @@
+#include "fs/placement.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "tiering/mover.h"
+
+namespace tierfs {
+
+namespace {
+
+// How the log names a file: the inode always (with hard links a path is
+// only one of its names), and the path when it has one.
+std::string Naming(uint64_t ino, const std::string& path) {
+  std::string s = "inode " + std::to_string(ino);
+  return path.empty() ? s : s + " ('" + path + "')";
+}
+
+}  // namespace
+
+Placement::Placement(Store& store, Tiers tiers, InodeTable& table, AuditFn audit,
+                     const TierLimits& limits)
+    : store_(store),
+      tiers_(tiers),
+      table_(table),
+      audit_(std::move(audit)),
+      throttle_(limits.move_bytes_per_sec, limits.max_moves) {}
+
+Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
+  Inode n;
+  Status st = store_.GetInode(ino, &n);
+  if (!st.ok()) return st;
+  if (!n.is_reg()) return Status::Error(EINVAL, "inode " + std::to_string(ino) + " is not a file");
+  if (n.tier == to) return Status::Ok();
+  Job job{ino, n.tier, to, why, path, true, nullptr};
+  // The mover works through descriptors opened at mount, which would keep
+  // writing into a tier directory that has been removed or unmounted.
+  for (TierId t : {n.tier, to}) {
+    st = tiers_[t].CheckHealth();
+    if (!st.ok()) return st;
+  }
+  const uint64_t since = table_.epoch();
+  if (table_.BusySince(ino, since))
+    return Status::Error(EBUSY, "inode " + std::to_string(ino) +
+                                    " is open for writing or being read through passthrough");
+  job.abort = [this, ino, since] { return table_.BusySince(ino, since); };
+  return Run(job);
+}
+
+Status Placement::Spill(uint64_t ino, LiveState& live) {
+  // No write of this inode runs while its bytes change tier.
+  std::unique_lock<std::shared_mutex> io(live.io);
+  Inode n;
+  Status st = store_.GetInode(ino, &n);
+  if (!st.ok()) return st;
+  if (n.tier == TierId::kHdd) return Status::Ok();  // another writer spilled it
+  // The kernel reads and writes the object itself through a backing file
+  // it holds; a copy elsewhere would leave it on the old one.
+  if (live.passthrough_handles.load() > 0)
+    return Status::Error(
+        EBUSY, "inode " + std::to_string(ino) + " is open through passthrough: it cannot move");
+  st = tiers_.hdd->CheckHealth();
+  if (!st.ok()) return st;
+  return Run(Job{ino, TierId::kSsd, TierId::kHdd, "spill", "", false, nullptr});
+}
+
+Status Placement::Run(const Job& job) {
+  {
+    std::lock_guard<std::mutex> lock(moving_mu_);
+    if (!moving_.insert(job.ino).second)
+      return Status::Error(EBUSY, "inode " + std::to_string(job.ino) + " is already moving");
+  }
+  MoveOptions opt;
+  if (job.throttled) opt.throttle = &throttle_;
+  opt.switch_lock = &Lock(job.ino);
+  MoveResult result;
+  Status st =
+      MoveObject(store_, tiers_[job.from], tiers_[job.to], job.ino, opt, job.abort, &result);
+  {
+    std::lock_guard<std::mutex> lock(moving_mu_);
+    moving_.erase(job.ino);
+  }
+  if (st.ok()) table_.Live(job.ino)->placement++;  // handles of the old object reopen
+  Record(job, st, result);
+  return st;
+}
+
+void Placement::Record(const Job& job, const Status& st, const MoveResult& result) {
+  // Busy and aborted moves are routine (the evictor retries); keep the log
+  // and the journal for moves that happened or failed for a reason worth
+  // reading.
+  if (st.err() == EBUSY || st.err() == ECANCELED) return;
+  AuditRecord rec;
+  rec.action = "move";
+  rec.rule = job.why;
+  rec.path = job.path.empty() ? PathOf(job.ino) : job.path;
+  rec.ino = job.ino;
+  rec.from = TierName(job.from);
+  rec.to = TierName(job.to);
+  rec.bytes = result.bytes;
+  rec.has_checksum = st.ok();
+  rec.checksum = result.checksum;
+  const std::string naming = Naming(job.ino, rec.path);
+  if (st.ok()) {
+    // "moved inode N": tests and operators grep for it.
+    spdlog::log(job.why == "spill" ? spdlog::level::warn : spdlog::level::info,
+                "moved {} {} -> {} ({}): {} bytes, xxh3 {:016x}", naming, rec.from, rec.to,
+                job.why == "spill" ? "spill: ssd tier full while it is being written" : job.why,
+                result.bytes, result.checksum);
+  } else {
+    rec.result = st.message();
+    // A corrupt or missing source is refused (tiering/mover.cc CheckRecorded).
+    spdlog::log(st.err() == EIO ? spdlog::level::err : spdlog::level::warn,
+                "moving {} to {} ({}): {}", naming, rec.to, job.why, st.message());
+  }
+  audit_(rec);
+}
+
+// Several moves at once: while one waits for its fsync and LMDB sync, another
+// copies, which is what `cp -r` + one `sync` gets from the page cache.
+Status Placement::MoveTree(uint64_t dir, TierId to, const std::string& why,
+                           const std::string& path) {
+  const std::string top = path.empty() ? PathOf(dir) : path;
+  std::vector<std::pair<uint64_t, std::string>> files;
+  std::unordered_set<uint64_t> seen;  // hard links share the object: one move each
+  Status first = store_.WalkBelow(dir, top, [&](const Store::TreeEntry& e) {
+    if (e.inode->is_reg() && seen.insert(e.inode->ino).second)
+      files.emplace_back(e.inode->ino, e.path);
+    return Status::Ok();
+  });
+  std::mutex mu;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+      const auto& [file, file_path] = files[i];
+      Status st;
+      try {  // an exception leaving a helper thread would end the process
+        st = Move(file, to, why, file_path);
+      } catch (const std::exception& e) {
+        st = Status::Error(EIO, "moving " + Naming(file, file_path) + ": " + e.what());
+      }
+      if (st.ok()) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      if (first.ok()) first = st;
+    }
+  };
+  const unsigned limit = throttle_.max_moves() == 0 ? 4 : throttle_.max_moves();
+  const size_t helpers = std::min<size_t>(limit, files.size()) - (files.empty() ? 0 : 1);
+  std::vector<std::thread> threads;
+  // A thread that cannot start (no memory, a pids limit) is no reason to
+  // fail the move: the threads that did start, and this one, share the
+  // work. std::thread throws, and a vector of joinable threads destroyed
+  // by that exception would end the process (std::terminate).
+  for (size_t i = 0; i < helpers; ++i) {
+    try {
+      threads.emplace_back(work);
+    } catch (const std::exception& e) {
+      spdlog::warn(
+          "moving {} to {}: started {} of {} helper threads ({}); the move goes on with "
+          "fewer",
+          Naming(dir, top), TierName(to), threads.size(), helpers, e.what());
+      break;
+    }
+  }
+  try {
+    work();
+  } catch (...) {
+    // Nothing else may leave while helpers run: they use this frame.
+    for (std::thread& t : threads) t.join();
+    throw;
+  }
+  for (std::thread& t : threads) t.join();
+  return first;
+}
+
+bool Placement::IsMoving(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(moving_mu_);
+  return moving_.count(ino) > 0;
+}
+
+void Placement::Recover() {
+  int handled = 0;
+  Status st = RecoverMoves(store_, *tiers_.ssd, *tiers_.hdd, &handled);
+  if (!st.ok()) spdlog::error("recovering interrupted moves: {}", st.message());
+  if (handled > 0) spdlog::info("settled {} moves interrupted by a crash", handled);
+}
+
+void Placement::SetLimits(uint64_t bytes_per_sec, unsigned max_moves) {
+  throttle_.SetLimits(bytes_per_sec, max_moves);
+}
+
+std::string Placement::PathOf(uint64_t ino) {
+  if (ino == kRootIno) return "/";
+  // The kernel's name, if the store still has it.
+  const std::string known = table_.KnownPath(ino);
+  Inode n;
+  if (!known.empty() && ResolvePath(store_, known, nullptr, nullptr, &n).ok() && n.ino == ino)
+    return known;
+  std::string found;
+  (void)store_.WalkBelow(kRootIno, "/", [&](const Store::TreeEntry& e) {
+    if (e.inode->ino != ino) return Status::Ok();
+    found = e.path;
+    return Status::Error(ECANCELED, "found");  // ends the walk
+  });
+  return found;
+}
+
+Status ResolvePath(Store& store, const std::string& path, uint64_t* parent, std::string* name,
+                   Inode* inode) {
+  std::vector<std::string> names;
+  std::istringstream parts(path);
+  for (std::string part; std::getline(parts, part, '/');)
+    if (!part.empty()) names.push_back(part);
+  if (names.empty()) return Status::Error(EINVAL, "'" + path + "' names the root");
+  uint64_t dir = kRootIno;
+  for (size_t i = 0; i < names.size(); ++i) {
+    Inode n;
+    Status st = store.Lookup(dir, names[i], &n);
+    if (!st.ok()) return Status::Error(st.err(), path + ": " + st.message());
+    if (i + 1 == names.size()) {
+      if (parent) *parent = dir;
+      if (name) *name = names[i];
+      *inode = n;
+    }
+    dir = n.ino;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tierfs

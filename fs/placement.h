@@ -1,0 +1,100 @@
+// Placement: which tier holds each regular file's bytes, and the one way to
+// change it. Every move, whatever asks for it (a policy rule, the evictor, a
+// reader promoting a file, a writer spilling to the HDD tier because the
+// SSD tier is full, an admin's setxattr), goes through Run: it keeps the
+// file out of any other move, has the mover copy, verify, switch and remove
+// (tiering/mover.h), tells open handles to reopen, logs "moved inode N
+// ('/path') ..." and leaves one audit record that names the path. Routine
+// refusals (EBUSY: open for writing or moving already; ECANCELED: written
+// during the copy) are returned but not journaled: the evictor and the
+// policy retry them.
+//
+// Placement changes only here and in crash recovery (Recover, before
+// serving). Opening an object and switching placement exclude each other
+// through Lock(ino), so a handle never opens an object a finished move is
+// about to remove.
+//
+// Thread-safety: all methods may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+
+#include "fs/inode_table.h"
+#include "meta/audit.h"
+#include "meta/limits.h"
+#include "meta/store.h"
+#include "tiering/mover.h"
+#include "tiering/throttle.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+class Placement {
+ public:
+  using AuditFn = std::function<void(const AuditRecord&)>;
+  Placement(Store& store, Tiers tiers, InodeTable& table, AuditFn audit, const TierLimits& limits);
+
+  // Held while an inode's object is opened and while a move switches it.
+  std::mutex& Lock(uint64_t ino) { return locks_[ino % kLocks]; }
+
+  // Moves regular file `ino` to tier `to`, throttled (--move-bandwidth,
+  // --max-moves). `why` is the rule, or "manual", "evict", "promote";
+  // `path` is the file's path in the mount, found when empty (PathOf).
+  // Ok if it is there already (nothing is recorded then). EBUSY while it is
+  // open for writing, read through passthrough or moving; ECANCELED when it
+  // was written during the copy (it stays where it was); EIO when a tier
+  // cannot be used or the source does not match its recorded checksum.
+  Status Move(uint64_t ino, TierId to, const std::string& why, const std::string& path = "");
+  // Move for every regular file below directory `dir` (hard links once), as
+  // many at once as --max-moves allows; keeps going past failures and
+  // returns the first. `path` is the directory's (found when empty).
+  Status MoveTree(uint64_t dir, TierId to, const std::string& why, const std::string& path = "");
+  // Moves a file that is being written to the HDD tier because the SSD tier
+  // is full: unthrottled (a writer waits), while holding `live.io`
+  // exclusively so no write lands in the object being left. The caller
+  // must not hold it. Ok if it is on the HDD tier already; EBUSY while the
+  // kernel writes it through a backing file (passthrough).
+  Status Spill(uint64_t ino, LiveState& live);
+  bool IsMoving(uint64_t ino);
+  // Settles moves a crash interrupted (before serving).
+  void Recover();
+  // The move throttle's limits (a policy reload).
+  void SetLimits(uint64_t bytes_per_sec, unsigned max_moves);
+  // A path of `ino` in the mount ("/a/b"): the name the kernel last looked
+  // it up by, when the store confirms it, else the first one a walk of the
+  // store finds; "" when it has none (unlinked).
+  std::string PathOf(uint64_t ino);
+
+ private:
+  struct Job {
+    uint64_t ino = 0;
+    TierId from = TierId::kSsd, to = TierId::kSsd;
+    std::string why, path;
+    bool throttled = true;
+    std::function<bool()> abort;  // written meanwhile: give up
+  };
+  Status Run(const Job& job);
+  void Record(const Job& job, const Status& st, const MoveResult& result);
+
+  Store& store_;
+  Tiers tiers_;
+  InodeTable& table_;
+  AuditFn audit_;
+  MoveThrottle throttle_;
+  std::mutex moving_mu_;
+  std::unordered_set<uint64_t> moving_;  // guarded by moving_mu_
+  static constexpr size_t kLocks = 64;
+  std::mutex locks_[kLocks];
+};
+
+// The entry `path` ("/a/b") names: its directory, its name there and its
+// inode (parent and name may be null). EINVAL for the root; the store's
+// error (ENOENT, ENOTDIR) naming the path when a component is missing.
+Status ResolvePath(Store& store, const std::string& path, uint64_t* parent, std::string* name,
+                   Inode* inode);
+
+}  // namespace tierfs

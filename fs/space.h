@@ -1,0 +1,66 @@
+// Space: the SSD tier's room. When it counts as full (its free space below
+// a reserve of 1%, at least 4 MiB, kept for LMDB and writes in flight),
+// where a new file starts, the reserve LMDB keeps on the state's own
+// filesystem so removals always work, and the evictor (tiering/evictor.h)
+// that keeps the tier below its high watermark by moving the least
+// recently used files to the HDD tier through Placement.
+//
+// Thread-safety: all methods may be called from any thread; Start and Stop
+// from the daemon's main thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "fs/inode_table.h"
+#include "fs/placement.h"
+#include "meta/limits.h"
+#include "meta/store.h"
+#include "tiering/evictor.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+class Space {
+ public:
+  Space(Store& store, Tiers tiers, InodeTable& table, Placement& placement, Watermarks marks);
+  ~Space();
+
+  // True when the SSD tier's free space is below its reserve (rechecked at
+  // most every few milliseconds far from full, at every call close to it);
+  // above the high watermark it also pokes the evictor and the policy.
+  bool SsdNearlyFull();
+  // The tier a new regular file starts on: SSD unless it is nearly full
+  // while the HDD tier is usable.
+  TierId TierForNewFile();
+  // Whether a new name or node may be recorded: ENOSPC once the state's
+  // filesystem is too full to keep LMDB's reserve, which is kept for
+  // removals (unlink and rmdir never ask), so space can always be freed
+  // through the mount.
+  Status CheckMetaSpace(const char* what);
+  // Sizes the LMDB reserve and starts the evictor. `tick` runs at each of
+  // its periodic looks (orphans waiting for their tier); `poke_policy` asks
+  // the policy engine to run early (above the high watermark).
+  void Start(std::function<void()> tick, std::function<void()> poke_policy);
+  void Stop();
+  // A policy reload's watermarks.
+  void SetWatermarks(Watermarks marks);
+
+ private:
+  Status Candidates(std::vector<EvictionCandidate>* out);
+
+  Store& store_;
+  Tiers tiers_;
+  InodeTable& table_;
+  Placement& placement_;
+  Watermarks initial_marks_;
+  std::function<void()> poke_policy_;  // set by Start, before any caller may poke
+  std::unique_ptr<Evictor> evictor_;
+  std::atomic<uint64_t> meta_reserve_{0};  // bytes LMDB keeps past its end
+  std::atomic<double> high_mark_;          // the evictor's, for pokes from the write path
+  std::atomic<int64_t> space_checked_ns_{0};
+  std::atomic<bool> ssd_close_to_full_{false};
+};
+
+}  // namespace tierfs

@@ -1,0 +1,26 @@
+// TierLimits: how full the SSD tier may get and how hard moves between the
+// tiers may run. The policy file sets them ([tiers] and [throttle], tierfs.policy(5));
+// options given on the command line win (fs/options.h). The defaults below
+// are the only ones: the policy, the command line and --help start from
+// them.
+#pragma once
+
+#include <cstdint>
+
+namespace tierfs {
+
+// Of the SSD tier, as fractions of its capacity used.
+struct Watermarks {
+  double high = 0.90;  // the evictor starts moving files to the HDD tier above this
+  double low = 0.75;   // and stops once below this
+};
+
+struct TierLimits {
+  Watermarks watermarks;
+  // Shared by all moves, so foreground writes keep their bandwidth while
+  // files migrate; 0 is unlimited.
+  uint64_t move_bytes_per_sec = uint64_t(256) << 20;
+  unsigned max_moves = 2;  // moves at once
+};
+
+}  // namespace tierfs
