@@ -7,17 +7,26 @@
 
 namespace tierfs {
 
+namespace {
+
+// [tiers] and [throttle] with the defaults of meta/limits.h, the only place
+// they are written.
+std::string LimitsText() {
+  const TierLimits d;
+  auto percent = [](double f) { return std::to_string(int(f * 100 + 0.5)) + "%"; };
+  return "[tiers]\nssd_high_watermark = \"" + percent(d.watermarks.high) +
+         "\"   # start moving data to HDD above this\nssd_low_watermark = \"" +
+         percent(d.watermarks.low) + "\"    # stop below this\n\n[throttle]\nmove_bandwidth = \"" +
+         std::to_string(d.move_bytes_per_sec >> 20) +
+         "MiB\"    # per second, all moves together\nmax_moves = " + std::to_string(d.max_moves) +
+         "\n";
+}
+
+}  // namespace
+
 const std::string& DefaultPolicyText() {
-  static const std::string kText = R"toml(# tierfs built-in policy. See tierfs.policy(5).
-
-[tiers]
-ssd_high_watermark = "90%"   # start moving data to HDD above this
-ssd_low_watermark = "75%"    # stop below this
-
-[throttle]
-move_bandwidth = "256MiB"    # per second, all moves together
-max_moves = 2
-
+  static const std::string kText =
+      "# tierfs built-in policy. See tierfs.policy(5).\n\n" + LimitsText() + R"toml(
 # Hugging Face Trainer writes tmp-checkpoint-<step>/ and renames it.
 [[series]]
 name = "hf"
