@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -55,6 +56,26 @@ std::string AuditOfMoveBy(const std::string& audit, uint64_t ino, const std::str
   return "";
 }
 
+// Unmounts `fs` and expects its audit journal to hold a move of inode `ino`
+// by `rule` naming `path`.
+void ExpectMoveAudited(TierfsMount& fs, uint64_t ino, const std::string& rule,
+                       const std::string& path) {
+  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
+  EXPECT_TRUE(fs.Unmount());
+  const std::string rec = AuditOfMoveBy(audit, ino, rule);
+  EXPECT_NE(std::string::npos, rec.find("\"path\":\"" + path + "\"")) << audit;
+}
+
+// Small tmpfs tiers: 64 MiB SSD that evicts above half full, or a 32 MiB
+// SSD a 48 MiB file spills from.
+MountOptions SmallTiers(int ssd_mb, std::vector<std::string> args = {}) {
+  MountOptions o;
+  o.ssd_tmpfs_mb = ssd_mb;
+  o.hdd_tmpfs_mb = 256;
+  o.extra_args = std::move(args);
+  return o;
+}
+
 TEST(MoveLogTest, DirectoryMoveNamesEachFileByItsPath) {
   TierfsMount fs;
   ASSERT_TRUE(fs.Mount());
@@ -81,10 +102,7 @@ TEST(MoveLogTest, ManualMoveOfARenamedFileNamesItsNewPath) {
   ASSERT_EQ(0, rename(fs.path("a/old").c_str(), fs.path("new").c_str()));
   const uint64_t file = InoOf(fs.path("new"));
   ASSERT_EQ(0, SetTier(fs.path("new"), "hdd")) << fs.Log();
-  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
-  EXPECT_TRUE(fs.Unmount());
-  const std::string rec = AuditOfMoveBy(audit, file, "manual");
-  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/new\"")) << audit;
+  ExpectMoveAudited(fs, file, "manual", "/new");
 }
 
 TEST(MoveLogTest, PromotionOnOpenForWritingNamesThePath) {
@@ -97,35 +115,22 @@ TEST(MoveLogTest, PromotionOnOpenForWritingNamesThePath) {
   ASSERT_GE(fd, 0) << strerror(errno);
   close(fd);
   ASSERT_EQ("ssd", GetTier(fs.path("p")));
-  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
-  EXPECT_TRUE(fs.Unmount());
-  const std::string rec = AuditOfMoveBy(audit, file, "promote");
-  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/p\"")) << audit;
+  ExpectMoveAudited(fs, file, "promote", "/p");
 }
 
 TEST(MoveLogTest, EvictionNamesThePath) {
-  MountOptions small;
-  small.ssd_tmpfs_mb = 64;
-  small.hdd_tmpfs_mb = 256;
-  small.extra_args = {"--ssd-high-watermark", "50%", "--ssd-low-watermark", "30%"};
-  TierfsMount fs(small);
+  TierfsMount fs(SmallTiers(64, {"--ssd-high-watermark", "50%", "--ssd-low-watermark", "30%"}));
   ASSERT_TRUE(fs.Mount());
   ASSERT_EQ(0, mkdir(fs.path("e").c_str(), 0755));
   for (int i = 0; i < 10; ++i)
     ASSERT_EQ(0, WriteFile(fs.path("e/f" + std::to_string(i)), Pattern(4 << 20, 10 + i)));
   ASSERT_TRUE(WaitFor([&] { return GetTier(fs.path("e/f0")) == "hdd"; }, 20)) << fs.Log();
   const uint64_t file = InoOf(fs.path("e/f0"));
-  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
-  EXPECT_TRUE(fs.Unmount());
-  const std::string rec = AuditOfMoveBy(audit, file, "evict");
-  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/e/f0\"")) << audit;
+  ExpectMoveAudited(fs, file, "evict", "/e/f0");
 }
 
 TEST(MoveLogTest, SpillNamesThePath) {
-  MountOptions small;
-  small.ssd_tmpfs_mb = 32;
-  small.hdd_tmpfs_mb = 256;
-  TierfsMount fs(small);
+  TierfsMount fs(SmallTiers(32));
   ASSERT_TRUE(fs.Mount());
   const int fd = open(fs.path("big").c_str(), O_CREAT | O_WRONLY, 0644);
   ASSERT_GE(fd, 0) << strerror(errno);
@@ -135,10 +140,7 @@ TEST(MoveLogTest, SpillNamesThePath) {
   ASSERT_EQ(0, close(fd));
   ASSERT_EQ("hdd", GetTier(fs.path("big"))) << fs.Log();
   const uint64_t file = InoOf(fs.path("big"));
-  const std::string audit = Slurp(fs.ssd() + "/state/audit.jsonl");
-  EXPECT_TRUE(fs.Unmount());
-  const std::string rec = AuditOfMoveBy(audit, file, "spill");
-  EXPECT_NE(std::string::npos, rec.find("\"path\":\"/big\"")) << audit;
+  ExpectMoveAudited(fs, file, "spill", "/big");
 }
 
 TEST(MoveLogTest, PolicyMoveNamesThePathAndTheRule) {
