@@ -63,7 +63,11 @@ test-asan:
 $(BUILD)/scanbench: $(BUILD)/bench/scanbench.o $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
+# Only the benchmark's real PyTorch jobs need it (large; not for CI).
+BENCH_PACKAGES := python3-torch
+
 bench: deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_PACKAGES)
 	$(MAKE) -j2 $(BUILD)/tierfs $(BUILD)/scanbench
 	bash bench/run.sh $(abspath $(BUILD)/tierfs)
 	bash bench/move.sh $(abspath $(BUILD)/tierfs)

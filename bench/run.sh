@@ -16,6 +16,7 @@
 #   BENCH_QUICK=1      divide every size by 8 (and run randread for 2 s): a smoke run
 #   BENCH_TMPFS=1      same as --tmpfs: back everything with a tmpfs, so FUSE is the limit
 #   BENCH_TARGETS="raw tierfs passthrough_ll mergerfs"   which targets to run
+#   BENCH_WORKLOADS="seq par randread smallread torch meta"   which workloads to run
 #   TIERFS_ARGS=...    extra tierfs arguments (e.g. "--threads 10 -o allow_other")
 #   MERGERFS_OPTS=...  replaces our mergerfs -o options
 # Outputs (report, fio JSON, daemon logs) go to build/bench/; data to /var/tmp.
@@ -30,6 +31,7 @@ REPS=${BENCH_REPS:-3}
 QUICK=${BENCH_QUICK:-0}
 read -r -a TARGETS <<<"${BENCH_TARGETS:-raw tierfs passthrough_ll mergerfs}"
 read -r -a TIERFS_EXTRA <<<"${TIERFS_ARGS:-}"
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-seq par randread smallread torch meta}"
 ALL_TARGETS=(raw tierfs passthrough_ll mergerfs)
 
 # Sizes in MiB. Quick mode shrinks all of them 8x.
@@ -50,7 +52,11 @@ BASE=/var/tmp/tierfs-bench.$$
 RESULT=$OUT/results-$MODE.txt
 declare -A PID MNT WORK SAMPLES FAILED
 MOUNTED=() TARGETS_RUN=() NOTES=()
-ROWS=(seqwrite seqwrite_rw seqread parwrite randread create stat unlink)
+ROWS=(seqwrite seqwrite_rw seqread parwrite randread smallread create stat unlink)
+# Checkpoint stalls of real PyTorch jobs (bench/ckpt.py), in seconds: lower is better.
+STALL_ROWS=(torch_hf torch_ranks)
+TORCH_STEPS=3 TORCH_RANKS=8 TORCH_RANK_MB=$((1024 / DIV)) TORCH_HF_MB=$((384 / DIV))
+SMALL_FILES=$((20000 / DIV)) SMALL_THREADS=4
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 has() { [[ " $1 " == *" $2 "* ]]; }  # has "LIST" WORD: is WORD in the space-separated LIST?
@@ -92,6 +98,8 @@ build_tools() {
     die "metabench build"
   g++ -O2 -std=c++20 -Wall -Wextra -pthread -o "$OUT/writebench" "$REPO/bench/writebench.cc" ||
     die "writebench build"
+  g++ -O2 -std=c++20 -Wall -Wextra -pthread -o "$OUT/smallread" "$REPO/bench/smallread.cc" ||
+    die "smallread build"
   if has "${TARGETS[*]}" passthrough_ll; then
     # Built from the Debian package's copy at run time; never vendored into the repo.
     local fuse
@@ -250,6 +258,53 @@ wl_randread() {
   rm -f "${WORK[$t]}/rr.dat"
 }
 
+# The data-loader pattern: small files opened, read whole and closed by 4 threads, cold.
+wl_smallread() {
+  local t=$1 d=${WORK[$1]}/small.$REP v
+  mkdir -p "$d" || { err "$t" "smallread mkdir"; return; }
+  if "$OUT/smallread" write "$d" "$SMALL_FILES" 2>>"$OUT/logs/smallread-$MODE.log"; then
+    drop_caches
+    if v=$("$OUT/smallread" read "$d" "$SMALL_FILES" "$SMALL_THREADS" \
+      2>>"$OUT/logs/smallread-$MODE.log"); then
+      record smallread "$t" "$(awk -F= '$1=="files_per_s"{print $2}' <<<"$v")"
+    else
+      err "$t" smallread
+    fi
+  else
+    err "$t" "smallread layout"
+  fi
+  rm -rf "$d"
+}
+
+# Real PyTorch checkpoints (Debian's python3-torch, run with /usr/bin/python3): a Hugging
+# Face-style save of model, optimizer and RNG state, and TORCH_RANKS ranks saving their
+# shards at once (torch.distributed.checkpoint's layout). Each step's stall is a sample.
+TORCH_OK=0
+wl_torch() {
+  local t=$1 d v
+  [[ $TORCH_OK == 1 ]] || return 0
+  for kind in hf ranks; do
+    d=${WORK[$t]}/torch-$kind.$REP
+    mkdir -p "$d" || { err "$t" "torch mkdir"; continue; }
+    drop_caches
+    if [[ $kind == hf ]]; then
+      # model MiB: the optimizer adds twice that, so a step writes ~3x.
+      v=$(/usr/bin/python3 "$REPO/bench/ckpt.py" hf "$d" "$TORCH_STEPS" $((TORCH_HF_MB / 3)) \
+        2>>"$OUT/logs/torch-$MODE.log")
+    else
+      v=$(/usr/bin/python3 "$REPO/bench/ckpt.py" ranks "$d" "$TORCH_STEPS" "$TORCH_RANKS" \
+        $((TORCH_RANK_MB / TORCH_RANKS)) 2>>"$OUT/logs/torch-$MODE.log")
+    fi
+    if [[ $? == 0 && -n $v ]]; then
+      local s
+      for s in $v; do record "torch_$kind" "$t" "$s"; done
+    else
+      err "$t" "torch $kind"
+    fi
+    rm -rf "$d"
+  done
+}
+
 wl_meta() {
   local t=$1 d=${WORK[$1]}/meta.$REP out  # per rep: a failed rep's leftovers can't block
   mkdir -p "$d" || { err "$t" "metabench mkdir"; return; }
@@ -267,7 +322,7 @@ wl_meta() {
 # ---- report ---------------------------------------------------------------------------------
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "ERR";
-  else if (NR % 2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+  else if (NR % 2) print v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 ratio() {
   awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else print "-"}'
 }
@@ -301,6 +356,9 @@ label() {  # label ROW: the table's first column
     seqread) echo "seq read ${SEQ_MB}M cold MiB/s" ;;
     parwrite) echo "${NJOBS}x${PAR_MB}M write +fsync MiB/s" ;;
     randread) echo "randread 4k ${RR_MB}M cold ${RR_SECS}s IOPS" ;;
+    smallread) echo "read ${SMALL_FILES} 4-128K files x${SMALL_THREADS}/s" ;;
+    torch_hf) echo "torch HF-style save ~${TORCH_HF_MB}M stall s" ;;
+    torch_ranks) echo "torch ${TORCH_RANKS} ranks x$((TORCH_RANK_MB / TORCH_RANKS))M stall s" ;;
     stat) echo "stat ${NFILES} (warm pass)/s" ;;
     *) echo "$1 ${NFILES} empty files/s" ;;
   esac
@@ -313,6 +371,9 @@ print_report() {
   echo
   table_row workload raw tierfs passthrough_ll mergerfs t/raw t/pt_ll t/mergerfs
   for row in "${ROWS[@]}"; do
+    local any=0
+    for t in "${TARGETS_RUN[@]}"; do [[ -n ${SAMPLES[$row,$t]:-} ]] && any=1; done
+    [[ $any == 1 ]] || continue  # its workload was not run (BENCH_WORKLOADS)
     declare -A med=()
     for t in "${ALL_TARGETS[@]}"; do
       med[$t]=-
@@ -325,6 +386,7 @@ print_report() {
       "$(ratio "${med[tierfs]}" "${med[mergerfs]}")"
     unset med
   done
+  print_stalls
   for t in "${!FAILED[@]}"; do echo "NOTE: $t ${FAILED[$t]}"; done
   for t in "${MOUNTED[@]}"; do
     kill -0 "${PID[$t]}" 2>/dev/null ||
@@ -332,9 +394,40 @@ print_report() {
   done
   echo
   echo "samples (row target: values):"
-  for row in "${ROWS[@]}"; do for t in "${TARGETS_RUN[@]}"; do
-    echo "  $row $t: ${SAMPLES[$row,$t]:-none}"
+  for row in "${ROWS[@]}" "${STALL_ROWS[@]}"; do for t in "${TARGETS_RUN[@]}"; do
+    [[ -n ${SAMPLES[$row,$t]:-} ]] && echo "  $row $t: ${SAMPLES[$row,$t]}"
   done; done
+}
+
+# spread VALUES: max - min, the width of the steps' stalls.
+spread() { tr ' ' '\n' | grep . | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {if (NR == 0)
+  print "ERR"; else printf "%.2f\n", hi-lo}'; }
+
+# The stall table: median and spread (max - min) per target, and tierfs's median over the
+# better of raw and mergerfs (lower is better; the target is at most 1.05).
+print_stalls() {
+  has "${WORKLOADS[*]}" torch || return 0
+  [[ $TORCH_OK == 1 ]] || { echo "NOTE: torch rows skipped: $TORCH_WHY"; return; }
+  echo
+  printf '%-36s %14s %14s %14s | %12s\n' "checkpoint stall, s (median/spread)" raw tierfs \
+    mergerfs "t/best(raw,m)"
+  local row t
+  for row in "${STALL_ROWS[@]}"; do
+    declare -A cell=() med=()
+    for t in raw tierfs mergerfs; do
+      cell[$t]=- med[$t]=-
+      if has "${TARGETS_RUN[*]}" "$t"; then
+        med[$t]=$(median <<<"${SAMPLES[$row,$t]:-}")
+        cell[$t]="${med[$t]}/$(spread <<<"${SAMPLES[$row,$t]:-}")"
+      fi
+    done
+    local best
+    best=$(awk -v a="${med[raw]}" -v b="${med[mergerfs]}" 'BEGIN {
+      if (a+0 > 0 && (b+0 <= 0 || a+0 < b+0)) print a; else if (b+0 > 0) print b; else print "-" }')
+    printf '%-36s %14s %14s %14s | %12s\n' "$(label "$row")" "${cell[raw]}" "${cell[tierfs]}" \
+      "${cell[mergerfs]}" "$(ratio "${med[tierfs]}" "$best")"
+    unset cell med
+  done
 }
 
 # ---- main -----------------------------------------------------------------------------------
@@ -358,7 +451,9 @@ main() {
   local t ok=() wl
   for t in "${TARGETS[@]}"; do mount_target "$t" && ok+=("$t"); done
   TARGETS_RUN=("${ok[@]}")
-  for wl in seq par randread meta; do
+  TORCH_WHY="/usr/bin/python3 cannot import torch (apt-get install python3-torch)"
+  /usr/bin/python3 -c 'import torch' 2>/dev/null && TORCH_OK=1
+  for wl in "${WORKLOADS[@]}"; do
     for REP in $(seq "$REPS"); do
       for t in "${TARGETS_RUN[@]}"; do
         log "$wl rep $REP/$REPS on $t"
