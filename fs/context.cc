@@ -87,34 +87,6 @@ void Context::ReplyEntry(fuse_req_t req, const Inode& n, uint64_t parent, const 
   if (fuse_reply_entry(req, &e) != 0) table_.Forget(n.ino, 1);  // request was interrupted
 }
 
-void Context::ReplyError(fuse_req_t req, const Status& st, const char* op) {
-  const int err = st.ok() ? EIO : st.err();
-  switch (err) {
-    case ENOENT:
-    case EEXIST:
-    case ENOTEMPTY:
-    case ENOTDIR:
-    case EISDIR:
-    case ENODATA:
-    case ERANGE:
-    case EPERM:
-    case EACCES:
-    case EINVAL:
-    case ENXIO:
-    case ENOSPC:
-    case EXDEV:
-    case EOPNOTSUPP:
-    case ENAMETOOLONG:
-    case EFBIG:
-    case EBUSY:
-    case ECANCELED:
-      break;
-    default:
-      spdlog::error("{}: {}", op, st.ok() ? "unknown error" : st.message());
-  }
-  fuse_reply_err(req, err);
-}
-
 Status Context::CheckTierWritable(TierId t, uint64_t ino, const char* what) const {
   Status st = tier(t).CheckHealth();
   if (st.ok()) return st;

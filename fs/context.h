@@ -9,8 +9,8 @@
 //   tree_ops()   what the policy engine does to the tree (fs/tree_ops.h),
 //                given to the policy runner as an EngineTree
 // What is left here is what every operation shares: turning records into
-// FUSE replies, the tier health check before a change, freeing inodes
-// nobody names any more, and syncing everything.
+// FUSE replies (an op's error reply is fs/op_table.h's), the tier health check before a change,
+// freeing inodes nobody names any more, and syncing everything.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -64,8 +64,6 @@ class Context {
   // Replies with the entry of `n`, which is `name` in `parent`, and records
   // the kernel's new reference.
   void ReplyEntry(fuse_req_t req, const Inode& n, uint64_t parent, const char* name);
-  // Replies with -errno; unexpected errors (EIO and the like) are logged.
-  void ReplyError(fuse_req_t req, const Status& st, const char* op);
 
   // Clears what a write, truncate or chown by someone else must clear
   // (fs/session_io.h): set-user-ID, set-group-ID when group-executable, and
@@ -158,7 +156,8 @@ bool CallerInGroup(fuse_req_t req, gid_t gid);
 // subdirectories inherit), the caller's gid otherwise.
 NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st);
 
-// The operation table; each ops_*.cc fills in its part.
+// The operation table; each ops_*.cc fills in its part with Status ops
+// (fs/op_table.h: their reply convention and what each one changes).
 void AddAttrOps(fuse_lowlevel_ops* ops);
 void AddNamespaceOps(fuse_lowlevel_ops* ops);
 void AddFileOps(fuse_lowlevel_ops* ops);

@@ -246,7 +246,8 @@ void Destroy(void* userdata) {
   if (!st.ok()) spdlog::error("final sync: {}", st.message());
 }
 
-// The operations of fs/ops_*.cc, wrapped by fs/op_guard.h.
+// The operations of fs/ops_*.cc (Status ops, replied to by fs/op_table.h),
+// wrapped by fs/op_guard.h.
 struct DaemonOps {
   static const fuse_lowlevel_ops& Inner() {
     static const fuse_lowlevel_ops ops = [] {

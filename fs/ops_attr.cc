@@ -7,13 +7,13 @@
 #include <mutex>
 #include <vector>
 
-#include "fs/context.h"
+#include "fs/op_table.h"
 
 namespace tierfs {
 
 namespace {
 
-void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+Status Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().Lookup(parent, name, &n);
@@ -23,10 +23,11 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fuse_entry_param e = {};
     e.entry_timeout = c.options().negative_timeout;
     fuse_reply_entry(req, &e);
-    return;
+    return Status::Ok();
   }
-  if (!st.ok()) return c.ReplyError(req, st, "lookup");
+  if (!st.ok()) return st;
   c.ReplyEntry(req, n, parent, name);
+  return Status::Ok();
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -42,14 +43,15 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+Status GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
-  if (!st.ok()) return c.ReplyError(req, st, "getattr");
+  if (!st.ok()) return st;
   struct stat s;
   c.FillStat(n, &s);
   fuse_reply_attr(req, &s, c.options().attr_timeout);
+  return Status::Ok();
 }
 
 // Applies a size change to the object (creating it when the file grows).
@@ -94,19 +96,21 @@ Status SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
 
 constexpr int kObjectAttrs = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW;
 
-void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+// Immutable holds were checked by the table (ChangesInode).
+Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
-  if (st.ok()) st = c.holds().CheckMutable(ino, "setattr");
   // Size and mtime live in the object too: nothing changes, in LMDB or on
   // the tier, while its tier cannot be written. Mode and owners are LMDB's
   // alone and stay changeable.
   if (st.ok() && n.is_reg() && (to_set & kObjectAttrs))
     st = c.CheckTierWritable(n.tier, ino, "setattr");
-  if (!st.ok()) return c.ReplyError(req, st, "setattr");
+  if (!st.ok()) return st;
   const bool resize = to_set & FUSE_SET_ATTR_SIZE;
-  if (resize && !n.is_reg()) return (void)fuse_reply_err(req, n.is_dir() ? EISDIR : EINVAL);
+  if (resize && !n.is_reg())
+    return Status::Error(n.is_dir() ? EISDIR : EINVAL,
+                         "truncate of inode " + std::to_string(ino) + ": not a regular file");
   // A crash between the object and LMDB must leave the object at least as
   // long as recorded (shorter reads as lost bytes: CheckObjectIntact):
   // growing changes the object first, shrinking LMDB first.
@@ -114,7 +118,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   if (resize) c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
   if (resize && !shrink) {
     st = Truncate(c, n, fi, attr->st_size);
-    if (!st.ok()) return c.ReplyError(req, st, "truncate");
+    if (!st.ok()) return st;
   }
   const int64_t now = NowNs();
   auto ns = [](const struct timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
@@ -149,16 +153,17 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
         return Status::Ok();
       },
       &n);
-  if (!st.ok()) return c.ReplyError(req, st, "setattr");
+  if (!st.ok()) return st;
   if (shrink) {
     st = Truncate(c, n, fi, attr->st_size);
-    if (!st.ok()) return c.ReplyError(req, st, "truncate");
+    if (!st.ok()) return st;
   }
   if (n.is_reg() && (to_set & kObjectAttrs)) st = SetObjectTimes(c, n, fi);
-  if (!st.ok()) return c.ReplyError(req, st, "setattr");
+  if (!st.ok()) return st;
   struct stat s;
   c.FillStat(n, &s);
   fuse_reply_attr(req, &s, c.options().attr_timeout);
+  return Status::Ok();
 }
 
 bool InGroup(fuse_req_t req, gid_t gid) {
@@ -174,11 +179,11 @@ bool InGroup(fuse_req_t req, gid_t gid) {
 }
 
 // Only reached without default_permissions; the same check the kernel does.
-void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+Status Access(fuse_req_t req, fuse_ino_t ino, int mask) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
-  if (!st.ok()) return c.ReplyError(req, st, "access");
+  if (!st.ok()) return st;
   const fuse_ctx* ctx = fuse_req_ctx(req);
   unsigned perm;
   if (ctx->uid == 0) {
@@ -190,15 +195,18 @@ void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
   } else {
     perm = n.mode & 7;
   }
-  fuse_reply_err(req, (unsigned(mask) & perm) == unsigned(mask) ? 0 : EACCES);
+  if ((unsigned(mask) & perm) != unsigned(mask))
+    return Status::Error(EACCES, "access to inode " + std::to_string(ino) + " denied");
+  fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
-void StatFs(fuse_req_t req, fuse_ino_t) {
+Status StatFs(fuse_req_t req, fuse_ino_t) {
   Context& c = Ctx(req);
   struct statvfs ssd, hdd, out = {};
   Status st = c.tier(TierId::kSsd).StatFs(&ssd);
   if (st.ok()) st = c.tier(TierId::kHdd).StatFs(&hdd);
-  if (!st.ok()) return c.ReplyError(req, st, "statfs");
+  if (!st.ok()) return st;
   // Both tiers in units of the SSD tier's fragment size.
   const double scale = double(hdd.f_frsize) / double(ssd.f_frsize);
   out.f_bsize = 1 << 20;
@@ -211,18 +219,19 @@ void StatFs(fuse_req_t req, fuse_ino_t) {
   out.f_favail = ssd.f_favail + hdd.f_favail;
   out.f_namemax = 255;
   fuse_reply_statfs(req, &out);
+  return Status::Ok();
 }
 
 }  // namespace
 
 void AddAttrOps(fuse_lowlevel_ops* ops) {
-  ops->lookup = Lookup;
-  ops->forget = Forget;
+  ops->lookup = Op<Lookup, "lookup", ReadsOnly>;
+  ops->forget = Forget;  // never replies with an error
   ops->forget_multi = ForgetMulti;
-  ops->getattr = GetAttr;
-  ops->setattr = SetAttr;
-  ops->access = Access;
-  ops->statfs = StatFs;
+  ops->getattr = Op<GetAttr, "getattr", ReadsOnly>;
+  ops->setattr = Op<SetAttr, "setattr", ChangesInode>;
+  ops->access = Op<Access, "access", ReadsOnly>;
+  ops->statfs = Op<StatFs, "statfs", ReadsOnly>;
 }
 
 bool CallerInGroup(fuse_req_t req, gid_t gid) {

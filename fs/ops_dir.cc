@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "fs/context.h"
+#include "fs/op_table.h"
 
 namespace tierfs {
 
@@ -34,25 +34,27 @@ Status Snapshot(Context& c, DirHandle& d, bool with_attrs) {
   return st;
 }
 
-void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+Status OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
-  if (!st.ok()) return c.ReplyError(req, st, "opendir");
-  if (!n.is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
+  if (!st.ok()) return st;
+  if (!n.is_dir())
+    return Status::Error(ENOTDIR, "opendir of inode " + std::to_string(ino) + ": not a directory");
   auto* d = new DirHandle();
   d->ino = ino;
   fi->fh = reinterpret_cast<uint64_t>(d);
   fi->cache_readdir = 0;
   if (fuse_reply_open(req, fi) != 0) delete d;
+  return Status::Ok();
 }
 
-void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+Status ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
   Context& c = Ctx(req);
   DirHandle& d = *Dir(fi);
   if (off == 0 || d.entries.empty() || d.with_attrs != plus) {
     Status st = Snapshot(c, d, plus);
-    if (!st.ok()) return c.ReplyError(req, st, "readdir");
+    if (!st.ok()) return st;
   }
   std::vector<char> buf(size);
   size_t used = 0;
@@ -80,36 +82,39 @@ void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, b
     used += need;
   }
   fuse_reply_buf(req, buf.data(), used);
+  return Status::Ok();
 }
 
-void ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  ReadDirCommon(req, size, off, fi, false);
+Status ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  return ReadDirCommon(req, size, off, fi, false);
 }
 
-void ReadDirPlus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  ReadDirCommon(req, size, off, fi, true);
+Status ReadDirPlus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  return ReadDirCommon(req, size, off, fi, true);
 }
 
-void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+Status ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   delete Dir(fi);
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
-void FsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+Status FsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
   Context& c = Ctx(req);
   Status st = c.store().Sync();
-  if (!st.ok()) return c.ReplyError(req, st, "fsyncdir");
+  if (!st.ok()) return st;
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
 }  // namespace
 
 void AddDirOps(fuse_lowlevel_ops* ops) {
-  ops->opendir = OpenDir;
-  ops->readdir = ReadDir;
-  ops->readdirplus = ReadDirPlus;
-  ops->releasedir = ReleaseDir;
-  ops->fsyncdir = FsyncDir;
+  ops->opendir = Op<OpenDir, "opendir", ReadsOnly>;
+  ops->readdir = Op<ReadDir, "readdir", ReadsOnly>;
+  ops->readdirplus = Op<ReadDirPlus, "readdirplus", ReadsOnly>;
+  ops->releasedir = Op<ReleaseDir, "releasedir", ReadsOnly>;
+  ops->fsyncdir = Op<FsyncDir, "fsyncdir", ReadsOnly>;
 }
 
 }  // namespace tierfs

@@ -15,7 +15,7 @@
 #include <shared_mutex>
 #include <vector>
 
-#include "fs/context.h"
+#include "fs/op_table.h"
 
 namespace tierfs {
 
@@ -64,7 +64,8 @@ Status RecordSize(Context& c, FileHandle& fh) {
       nullptr);
 }
 
-void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+Status Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
   Context& c = Ctx(req);
   Status st;
   NewNode node = NewNodeFor(req, parent, S_IFREG | (mode & 07777), &st);
@@ -74,10 +75,10 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     node.tier = c.space().TierForNewFile();
     st = c.store().Create(parent, name, node, &n);
   }
-  // ENOSPC is not logged by ReplyError (a full tier is the user's business),
+  // ENOSPC is not logged by OpFailed (a full tier is the user's business),
   // but a full state is the operator's: say which.
   if (st.err() == ENOSPC) spdlog::warn("create: {}", st.message());
-  if (!st.ok()) return c.ReplyError(req, st, "create");
+  if (!st.ok()) return st;
   c.policy_runner().OnCreate(name);
   FileHandle* fh = c.handles().New(n, fi->flags);
   fuse_entry_param e;
@@ -87,6 +88,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     c.table().Forget(n.ino, 1);
     c.handles().Delete(fh);
   }
+  return Status::Ok();
 }
 
 // O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC): empties the object where it is, under
@@ -122,25 +124,22 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   return st;
 }
 
-void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+// Immutable holds were checked by the table when the flags write
+// (ChangesIfOpenWrites).
+Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.store().GetInode(ino, &n);
-  if (!st.ok()) return c.ReplyError(req, st, "open");
+  if (!st.ok()) return st;
   const bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-  if (writable || (fi->flags & O_TRUNC)) {
-    st = c.holds().CheckMutable(ino, "open for writing");
-    if (!st.ok()) return c.ReplyError(req, st, "open");
-  }
   // O_TRUNC empties the file whatever the access mode, as on Linux's own
   // filesystems (the kernel has checked write permission).
   if (fi->flags & O_TRUNC) {
     st = TruncateOnOpen(c, ino);
-    if (!st.ok()) return c.ReplyError(req, st, "open");
   } else {
     st = c.handles().CheckObjectIntact(ino);  // a lost or cut object is EIO, not a short file
-    if (!st.ok()) return c.ReplyError(req, st, "open");
   }
+  if (!st.ok()) return st;
   // Writes land on the SSD tier: an HDD-resident file opened for writing
   // comes back first (after O_TRUNC that copies nothing). If it cannot
   // (SSD full, another writer), it is served where it is.
@@ -153,7 +152,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (st.ok()) st = c.placement().Move(ino, TierId::kSsd, "promote");
     // EIO: a corrupt source (or a failing tier); writing it would clear the
     // checksum that shows the damage.
-    if (st.err() == EIO) return c.ReplyError(req, st, "open");
+    if (st.err() == EIO) return st;
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
   // Before any write: the checksum a move recorded no longer vouches for
@@ -167,22 +166,24 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
           return Status::Ok();
         },
         nullptr);
-    if (!st.ok()) return c.ReplyError(req, st, "open");
+    if (!st.ok()) return st;
   }
   FileHandle* fh = c.handles().New(n, fi->flags);
   fh->wrote = fi->flags & O_TRUNC;
   if (!ReplyOpened(c, req, fh, fi, nullptr, n.is_reg())) c.handles().Delete(fh);
+  return Status::Ok();
 }
 
-void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+Status Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Status st;
   int fd = c.handles().ObjectFd(*Handle(fi), false, &st);
   if (fd < 0) {
     // No object: an empty file, unless LMDB records bytes (then they are lost).
     if (st.err() == ENOENT) st = c.handles().CheckObjectIntact(Handle(fi)->ino);
-    if (st.ok()) return (void)fuse_reply_buf(req, nullptr, 0);
-    return c.ReplyError(req, st, "read");
+    if (!st.ok()) return st;
+    fuse_reply_buf(req, nullptr, 0);
+    return Status::Ok();
   }
   // A per-thread buffer that stays mapped: on this kind of VM a page fault
   // costs more than copying the page, and libfuse would allocate (and fault
@@ -191,10 +192,9 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   if (buf.size() < size) buf.resize(size);
   const Tier& t = c.tier(Handle(fi)->tier);
   ssize_t n = t.io().Pread(fd, buf.data(), size, off);
-  if (n < 0)
-    return c.ReplyError(req, Status::Errno(int(-n), "read " + t.ObjectPath(Handle(fi)->ino)),
-                        "read");
+  if (n < 0) return Status::Errno(int(-n), "read " + t.ObjectPath(Handle(fi)->ino));
   fuse_reply_buf(req, buf.data(), n);
+  return Status::Ok();
 }
 
 // Writes the `len` bytes `in` still holds at `off` through the handle's
@@ -232,7 +232,7 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
 // write fails with ENOSPC) the file moves to the HDD tier and the rest of
 // the write goes there, so the application sees ENOSPC only when both are.
 // fuse_buf_copy advances `in` past what it wrote, so a retry resumes.
-void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+Status WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
   const size_t len = fuse_buf_size(in);
@@ -262,13 +262,14 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
   if (done > 0) {
     c.table().NoteWrite(*fh.live);
     fh.wrote = true;
-    return (void)fuse_reply_write(req, done);
+    fuse_reply_write(req, done);
+    return Status::Ok();
   }
   if (st.ok()) st = Status::Error(ENOSPC, "write of inode " + std::to_string(fh.ino));
-  c.ReplyError(req, st, "write");
+  return st;
 }
 
-void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle* fh = Handle(fi);
   if (fh->wrote) {
@@ -277,28 +278,28 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   }
   c.handles().Delete(fh);
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
-void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+Status Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
   Status st;
   int fd = c.handles().ObjectFd(fh, false, &st);
   // No object (never written): nothing to sync. Any other failure to open
   // it (an unhealthy tier) means its bytes may not be durable: say so.
-  if (fd < 0 && st.err() != ENOENT) return c.ReplyError(req, st, "fsync");
+  if (fd < 0 && st.err() != ENOENT) return st;
   if (fd >= 0) {
     const Tier& t = c.tier(fh.tier);
     const int rc = datasync ? t.io().Fdatasync(fd) : t.io().Fsync(fd);
-    if (rc != 0)
-      return c.ReplyError(req, Status::Errno(-rc, "fsync " + t.ObjectPath(fh.ino)), "fsync");
+    if (rc != 0) return Status::Errno(-rc, "fsync " + t.ObjectPath(fh.ino));
     // A new object's name, too (once): otherwise a power loss could keep
     // the size in LMDB and lose the bytes.
     if (fh.live->object_name_unsynced.exchange(false)) {
       st = t.SyncObjectDir(fh.ino);
       if (!st.ok()) {
         fh.live->object_name_unsynced = true;
-        return c.ReplyError(req, st, "fsync");
+        return st;
       }
     }
   }
@@ -307,29 +308,30 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   // move verifies the object against.
   if (fh.writable || fh.wrote) st = RecordSize(c, fh);
   if (st.ok()) st = c.store().Sync();
-  if (!st.ok()) return c.ReplyError(req, st, "fsync");
+  if (!st.ok()) return st;
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
-void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
+Status Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
   std::shared_lock<std::shared_mutex> io(fh.live->io);
   Status st;
   int fd = c.handles().ObjectFd(fh, true, &st);
-  if (fd < 0) return c.ReplyError(req, st, "fallocate");
+  if (fd < 0) return st;
   // As in WriteAt: an fd opened before its tier went away still writes.
   if (fh.tier == TierId::kHdd) {
     st = c.CheckTierWritable(fh.tier, fh.ino, "fallocate");
-    if (!st.ok()) return c.ReplyError(req, st, "fallocate");
+    if (!st.ok()) return st;
   }
   const Tier& t = c.tier(fh.tier);
   const int rc = t.io().Fallocate(fd, mode, off, len);
-  if (rc != 0)
-    return c.ReplyError(req, Status::Errno(-rc, "fallocate " + t.ObjectPath(fh.ino)), "fallocate");
+  if (rc != 0) return Status::Errno(-rc, "fallocate " + t.ObjectPath(fh.ino));
   c.table().NoteWrite(*fh.live);
   fh.wrote = true;
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
 // Copies up to 1 MiB when the tiers are different filesystems (or either
@@ -345,20 +347,22 @@ ssize_t CopyByReadWrite(Io& in_io, int in, off_t off_in, Io& out_io, int out, of
   return out_io.Pwrite(out, buf.data(), size_t(n), off_out);
 }
 
-void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
-                   off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+Status CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
+                     off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
   Context& c = Ctx(req);
   Status st;
   int in = c.handles().ObjectFd(*Handle(fi_in), false, &st);
-  if (in < 0)
-    return st.err() == ENOENT ? (void)fuse_reply_write(req, 0)
-                              : c.ReplyError(req, st, "copy_file_range");
+  if (in < 0 && st.err() == ENOENT) {
+    fuse_reply_write(req, 0);  // no object: an empty source
+    return Status::Ok();
+  }
+  if (in < 0) return st;
   std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
   int out = c.handles().ObjectFd(*Handle(fi_out), true, &st);
-  if (out < 0) return c.ReplyError(req, st, "copy_file_range");
+  if (out < 0) return st;
   if (Handle(fi_out)->tier == TierId::kHdd) {
     st = c.CheckTierWritable(TierId::kHdd, Handle(fi_out)->ino, "copy_file_range");
-    if (!st.ok()) return c.ReplyError(req, st, "copy_file_range");
+    if (!st.ok()) return st;
   }
   FileHandle& hin = *Handle(fi_in);
   FileHandle& hout = *Handle(fi_out);
@@ -375,14 +379,15 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   if (n < 0) {
     const std::string what =
         reading ? "read " + tin.ObjectPath(hin.ino) : "copy to " + tout.ObjectPath(hout.ino);
-    return c.ReplyError(req, Status::Errno(int(-n), what), "copy_file_range");
+    return Status::Errno(int(-n), what);
   }
   c.table().NoteWrite(*Handle(fi_out)->live);
   Handle(fi_out)->wrote = true;
   fuse_reply_write(req, n);
+  return Status::Ok();
 }
 
-void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+Status Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Status st;
   FileHandle& fh = *Handle(fi);
@@ -390,28 +395,27 @@ void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi
   // No object: an empty file, where every SEEK_DATA/SEEK_HOLE is past the end.
   if (fd < 0 && st.err() == ENOENT)
     st = Status::Error(ENXIO, "lseek of inode " + std::to_string(fh.ino) + ": no data");
-  if (fd < 0) return c.ReplyError(req, st, "lseek");
+  if (fd < 0) return st;
   off_t res = lseek(fd, off, whence);
-  if (res < 0)
-    return c.ReplyError(req, Status::Errno(errno, "lseek " + c.tier(fh.tier).ObjectPath(fh.ino)),
-                        "lseek");
+  if (res < 0) return Status::Errno(errno, "lseek " + c.tier(fh.tier).ObjectPath(fh.ino));
   fuse_reply_lseek(req, res);
+  return Status::Ok();
 }
 
 }  // namespace
 
 void AddFileOps(fuse_lowlevel_ops* ops) {
-  ops->create = Create;
-  ops->open = Open;
-  ops->read = Read;
-  ops->write_buf = WriteBuf;
+  ops->create = Op<Create, "create", AddsNames>;
+  ops->open = Op<Open, "open", ChangesIfOpenWrites>;
+  ops->read = Op<Read, "read", ReadsOnly>;
+  ops->write_buf = Op<WriteBuf, "write", WritesThroughHandle>;
   // No flush: nothing is buffered here, and without the operation the
   // kernel stops sending FLUSH on every close (one round trip less).
-  ops->release = Release;
-  ops->fsync = Fsync;
-  ops->fallocate = Fallocate;
-  ops->copy_file_range = CopyFileRange;
-  ops->lseek = Lseek;
+  ops->release = Op<Release, "release", WritesThroughHandle>;
+  ops->fsync = Op<Fsync, "fsync", WritesThroughHandle>;
+  ops->fallocate = Op<Fallocate, "fallocate", WritesThroughHandle>;
+  ops->copy_file_range = Op<CopyFileRange, "copy_file_range", WritesThroughHandle>;
+  ops->lseek = Op<Lseek, "lseek", ReadsOnly>;
 }
 
 }  // namespace tierfs

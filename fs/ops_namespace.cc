@@ -4,7 +4,7 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 
-#include "fs/context.h"
+#include "fs/op_table.h"
 
 namespace tierfs {
 
@@ -29,71 +29,73 @@ NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st) {
 
 namespace {
 
-void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
-              const char* link_target, const char* op) {
+Status MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+                const char* link_target, const char* op) {
   Context& c = Ctx(req);
   Status st;
   NewNode node = NewNodeFor(req, parent, mode, &st);
-  if (!st.ok()) return c.ReplyError(req, st, op);
+  if (!st.ok()) return st;
   node.rdev = rdev;
   if (link_target) node.symlink_target = link_target;
   if (S_ISREG(mode)) node.tier = c.space().TierForNewFile();
   st = c.space().CheckMetaSpace(op);
-  if (!st.ok()) return c.ReplyError(req, st, op);
+  if (!st.ok()) return st;
   Inode n;
   st = c.store().Create(parent, name, node, &n);
-  if (!st.ok()) return c.ReplyError(req, st, op);
+  if (!st.ok()) return st;
   c.ReplyEntry(req, n, parent, name);
+  return Status::Ok();
 }
 
-void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  MakeNode(req, parent, name, mode, rdev, nullptr, "mknod");
+Status MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  return MakeNode(req, parent, name, mode, rdev, nullptr, "mknod");
 }
 
-void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  MakeNode(req, parent, name, S_IFDIR | (mode & 07777), 0, nullptr, "mkdir");
+Status MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  return MakeNode(req, parent, name, S_IFDIR | (mode & 07777), 0, nullptr, "mkdir");
 }
 
-void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
-  MakeNode(req, parent, name, S_IFLNK | 0777, 0, target, "symlink");
+Status Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  return MakeNode(req, parent, name, S_IFLNK | 0777, 0, target, "symlink");
 }
 
-void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+Status ReadLink(fuse_req_t req, fuse_ino_t ino) {
   Context& c = Ctx(req);
   std::string target;
   Status st = c.store().ReadSymlink(ino, &target);
-  if (!st.ok()) return c.ReplyError(req, st, "readlink");
+  if (!st.ok()) return st;
   fuse_reply_readlink(req, target.c_str());
+  return Status::Ok();
 }
 
-void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+// Unlink, RmDir, Rename: immutable holds were checked by the table
+// (ChangesEntry, ChangesBothEntries).
+Status Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
   Removed removed;
-  Status st = c.holds().CheckEntryMutable(parent, name, "unlink");
-  if (st.ok()) st = c.store().Unlink(parent, name, &removed);
-  if (!st.ok()) return c.ReplyError(req, st, "unlink");
+  Status st = c.store().Unlink(parent, name, &removed);
+  if (!st.ok()) return st;
   c.OnRemoved(removed);
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
-void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+Status RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
   Removed removed;
-  Status st = c.holds().CheckEntryMutable(parent, name, "rmdir");
-  if (st.ok()) st = c.store().Rmdir(parent, name, &removed);
-  if (!st.ok()) return c.ReplyError(req, st, "rmdir");
+  Status st = c.store().Rmdir(parent, name, &removed);
+  if (!st.ok()) return st;
   c.OnRemoved(removed);
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
-void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
-            const char* new_name, unsigned flags) {
+Status Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+              const char* new_name, unsigned flags) {
   Context& c = Ctx(req);
   Removed replaced;
-  Status st = c.holds().CheckEntryMutable(parent, name, "rename");
-  if (st.ok()) st = c.holds().CheckEntryMutable(new_parent, new_name, "rename over");
-  if (st.ok()) st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
-  if (!st.ok()) return c.ReplyError(req, st, "rename");
+  Status st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
+  if (!st.ok()) return st;
   // The names moves and audit records give files (InodeTable::KnownPath).
   Inode moved;
   if (c.store().Lookup(new_parent, new_name, &moved).ok())
@@ -104,28 +106,30 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
   // Frameworks publish a checkpoint by renaming it into its final name.
   c.policy_runner().Poke();
   fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
-void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+Status Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
   Context& c = Ctx(req);
   Inode n;
   Status st = c.space().CheckMetaSpace("link");
   if (st.ok()) st = c.store().Link(ino, new_parent, new_name, &n);
-  if (!st.ok()) return c.ReplyError(req, st, "link");
+  if (!st.ok()) return st;
   c.ReplyEntry(req, n, new_parent, new_name);
+  return Status::Ok();
 }
 
 }  // namespace
 
 void AddNamespaceOps(fuse_lowlevel_ops* ops) {
-  ops->mknod = MkNod;
-  ops->mkdir = MkDir;
-  ops->symlink = Symlink;
-  ops->readlink = ReadLink;
-  ops->unlink = Unlink;
-  ops->rmdir = RmDir;
-  ops->rename = Rename;
-  ops->link = Link;
+  ops->mknod = Op<MkNod, "mknod", AddsNames>;
+  ops->mkdir = Op<MkDir, "mkdir", AddsNames>;
+  ops->symlink = Op<Symlink, "symlink", AddsNames>;
+  ops->readlink = Op<ReadLink, "readlink", ReadsOnly>;
+  ops->unlink = Op<Unlink, "unlink", ChangesEntry>;
+  ops->rmdir = Op<RmDir, "rmdir", ChangesEntry>;
+  ops->rename = Op<Rename, "rename", ChangesBothEntries>;
+  ops->link = Op<Link, "link", AddsNames>;
 }
 
 }  // namespace tierfs

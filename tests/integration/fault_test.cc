@@ -115,6 +115,30 @@ TEST(FaultTest, FailingFsyncOnSsdReachesTheApplicationAndTheLog) {
   EXPECT_TRUE(LogLineHas(fs.Log(), {"fsync", fs.ssd() + "/", HexIno(ino)})) << fs.Log();
 }
 
+// One place replies to a failed operation and logs it: the line names the
+// operation, the inode, its path and its tier, whatever the error's own
+// text says.
+TEST(FaultTest, AFailedOperationIsLoggedWithItsInodePathAndTier) {
+  // fdatasync: the mover's own syncs of the HDD tier are fsyncs. Without
+  // passthrough, so the read-only descriptor's sync reaches tierfs.
+  MountOptions o = WithFaults({"hdd:fdatasync:1:EIO"});
+  o.extra_args.push_back("--no-passthrough");
+  TierfsMount fs(o);
+  ASSERT_TRUE(fs.Mount());
+  ASSERT_EQ(0, Err(mkdir(fs.path("run").c_str(), 0755)));
+  ASSERT_EQ(0, WriteFile(fs.path("run/f"), "data"));
+  ASSERT_EQ(0, SetTierOfClosed(fs.path("run/f"), "hdd"));
+  int fd = open(fs.path("run/f").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(-1, fdatasync(fd));
+  EXPECT_EQ(EIO, errno);
+  const ino_t ino = Ino(fs.path("run/f"));
+  close(fd);
+  const std::string want = "fsync of inode " + std::to_string(ino) + " (/run/f, hdd): fsync ";
+  EXPECT_TRUE(LogLineHas(fs.Log(), {want, fs.hdd() + "/", HexIno(ino)})) << want << "\n"
+                                                                         << fs.Log();
+}
+
 // The first fsync of a new file also syncs the directory that names its
 // object (once): before, a power loss could keep the file's size in LMDB
 // and lose the object. A failure of that second sync is the fsync's.

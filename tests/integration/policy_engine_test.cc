@@ -450,6 +450,38 @@ TEST_F(ImmutablePinTest, HeldFilesCannotBeWrittenRenamedUnlinkedOrThinned) {
   EXPECT_EQ(EPERM, Err(unlink(P("kept/model.pt").c_str())));
 }
 
+// Extended attributes are the file's data too: setxattr and removexattr of
+// an ordinary attribute used to slip past the hold. tierfs's own control
+// attributes (a move) are no change of the data and stay allowed.
+TEST_F(ImmutablePinTest, HeldFilesRefuseXattrChangesButMayStillBeMoved) {
+  ASSERT_EQ(0, Err(mkdir(P("staging").c_str(), 0755)));
+  ASSERT_EQ(0, Err(mkdir(P("kept").c_str(), 0755)));
+  ASSERT_EQ(0, WriteFile(P("staging/model.pt"), "weights"));
+  // Set before the file is under the pin rule, so it is there to remove.
+  ASSERT_EQ(0, Err(setxattr(P("staging/model.pt").c_str(), "user.x", "a", 1, 0)));
+  ASSERT_EQ(0, Err(rename(P("staging/model.pt").c_str(), P("kept/model.pt").c_str())));
+  const std::string f = P("kept/model.pt");
+  char pin[256];
+  ASSERT_TRUE(
+      WaitFor([&] { return getxattr(f.c_str(), "user.tierfs.pin", pin, sizeof pin) > 0; }, 20))
+      << fs_.Log();
+  EXPECT_EQ(EPERM, Err(setxattr(f.c_str(), "user.x", "b", 1, 0)));
+  EXPECT_EQ(EPERM, Err(setxattr(f.c_str(), "user.y", "c", 1, XATTR_CREATE)));
+  EXPECT_EQ(EPERM, Err(removexattr(f.c_str(), "user.x")));
+  char v[16] = {};
+  ASSERT_EQ(1, getxattr(f.c_str(), "user.x", v, sizeof v)) << fs_.Log();
+  EXPECT_EQ("a", std::string(v, 1));
+  EXPECT_EQ(-1, getxattr(f.c_str(), "user.y", v, sizeof v));
+  // Moving it is not a change of its data.
+  ASSERT_EQ(0, Err(setxattr(f.c_str(), "user.tierfs.tier", "hdd", 3, 0))) << fs_.Log();
+  char tier[16] = {};
+  ASSERT_EQ(3, getxattr(f.c_str(), "user.tierfs.tier", tier, sizeof tier));
+  EXPECT_EQ("hdd", std::string(tier, 3));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(f, &got));
+  EXPECT_EQ("weights", got);
+}
+
 // last write + 15250 weeks passes INT64_MAX; the end used to wrap into the
 // past, so the pin ended before it began and the generation was thinned.
 class FarFuturePinTest : public MountTest {

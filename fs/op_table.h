@@ -1,0 +1,143 @@
+// The FUSE operation table's one convention (mergerfs style: one op a
+// function, the glue replies). An op is a function returning Status:
+//  - on success it has sent its own reply (entry, attr, buf, open, the
+//    write count, or fuse_reply_err(req, 0));
+//  - on failure it returns the error and has NOT replied: Op<> replies
+//    -errno, once, and logs an unexpected error (OpFailed) naming the op,
+//    the inode, the tier of a regular file and its path.
+// An exception escaping an op still means "not replied yet": fs/op_guard.h
+// wraps this table (DaemonOps in fs/daemon.cc) and replies for it.
+//
+// Every registration also declares what the op changes, and Op<> asks Holds
+// (fs/holds.h) about that before the op runs: no op that changes a file can
+// forget the immutability check, and the ops themselves never call it.
+//   ops->setattr = Op<SetAttr, "setattr", ChangesInode>;
+// forget and forget_multi never reply with an error and stay plain void
+// functions.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <optional>
+#include <type_traits>
+
+#include "fs/context.h"
+
+namespace tierfs {
+
+// An op's name as a template argument (the log and CheckMutable's `what`).
+template <size_t N>
+struct OpName {
+  constexpr OpName(const char (&s)[N]) { std::copy_n(s, N, text); }
+  char text[N];
+};
+
+// user.tierfs.*: tierfs's own control attributes (fs/ops_xattr.cc). They
+// read and steer placement; setting one changes no data of the file.
+inline bool IsTierfsXattr(const char* name) {
+  return std::strncmp(name, "user.tierfs.", 12) == 0;
+}
+
+// What an op changes, for immutable holds. Each Check takes the op's
+// arguments after the request (and binds the ones it needs by type, so a
+// declaration that does not fit the op does not compile).
+//
+// Changes nothing a hold protects: lookups, reads, listings, statfs.
+struct ReadsOnly {
+  template <typename... A>
+  static Status Check(Holds&, const char*, A...) {
+    return Status::Ok();
+  }
+};
+// A new inode, or a new name for one (create, mknod, mkdir, symlink, link):
+// a hold protects the bytes, attributes and names of what it holds, not the
+// directories' room for new entries.
+struct AddsNames : ReadsOnly {};
+// Writes through an open handle (write, fallocate, copy_file_range, and the
+// size a writer's fsync or release records): its open for writing was
+// checked (ChangesIfOpenWrites).
+struct WritesThroughHandle : ReadsOnly {};
+// The inode argument: its attributes (setattr).
+struct ChangesInode {
+  template <typename... A>
+  static Status Check(Holds& h, const char* op, fuse_ino_t ino, A...) {
+    return h.CheckMutable(ino, op);
+  }
+};
+// The inode `name` in `parent` names (unlink, rmdir).
+struct ChangesEntry {
+  template <typename... A>
+  static Status Check(Holds& h, const char* op, fuse_ino_t parent, const char* name, A...) {
+    return h.CheckEntryMutable(parent, name, op);
+  }
+};
+// Both names of a rename: the one that moves and the one it replaces.
+struct ChangesBothEntries {
+  static Status Check(Holds& h, const char* op, fuse_ino_t parent, const char* name,
+                      fuse_ino_t new_parent, const char* new_name, unsigned) {
+    Status st = h.CheckEntryMutable(parent, name, op);
+    if (st.ok()) st = h.CheckEntryMutable(new_parent, new_name, "rename over");
+    return st;
+  }
+};
+// open: the inode, when the flags say it will be written or truncated
+// (O_TRUNC empties it whatever the access mode).
+struct ChangesIfOpenWrites {
+  static Status Check(Holds& h, const char*, fuse_ino_t ino, fuse_file_info* fi) {
+    if ((fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC)) return Status::Ok();
+    return h.CheckMutable(ino, "open for writing");
+  }
+};
+// setxattr, removexattr: the inode's extended attributes, unless `name` is
+// one of tierfs's own (moving a file or reloading the policy is no change
+// of its data).
+struct ChangesXattr {
+  template <typename... A>
+  static Status Check(Holds& h, const char* op, fuse_ino_t ino, const char* name, A...) {
+    return IsTierfsXattr(name) ? Status::Ok() : h.CheckMutable(ino, op);
+  }
+};
+
+// Replies -errno to a failed op; logs errors that are not an ordinary
+// answer (ENOENT, EEXIST, EPERM, ENOSPC, ...) with `op`, inode `ino` (the
+// op's first inode argument), its tier when it is a regular file, and its
+// path when it has one. Replies last.
+void OpFailed(Context& c, fuse_req_t req, const char* op, std::optional<uint64_t> ino,
+              const Status& st);
+
+// The first fuse_ino_t argument of an op (ino, parent, or ino_in): every
+// Status op has one before any other 64-bit unsigned argument.
+template <typename... A>
+std::optional<uint64_t> FirstIno(A... args) {
+  std::optional<uint64_t> ino;
+  auto take = [&](auto a) {
+    if constexpr (std::is_same_v<decltype(a), fuse_ino_t>)
+      if (!ino) ino = a;
+  };
+  (take(args), ...);
+  return ino;
+}
+
+template <auto Fn, OpName kName, typename Changes>
+struct StatusOp;
+
+template <typename... A, Status (*Fn)(fuse_req_t, A...), OpName kName, typename Changes>
+struct StatusOp<Fn, kName, Changes> {
+  static void Call(fuse_req_t req, A... args) {
+    Context& c = Ctx(req);
+    Status st = Changes::Check(c.holds(), kName.text, args...);
+    if (st.ok()) st = Fn(req, args...);
+    if (!st.ok()) OpFailed(c, req, kName.text, FirstIno(args...), st);
+  }
+};
+
+// The libfuse entry for Status op `Fn`, named `kName`, changing `Changes`.
+template <auto Fn, OpName kName, typename Changes>
+inline constexpr auto Op = &StatusOp<Fn, kName, Changes>::Call;
+
+}  // namespace tierfs
