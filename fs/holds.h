@@ -4,7 +4,8 @@
 // every change a user makes (write, truncate, chmod, chown, utimes, rename,
 // unlink, link, setxattr, removexattr: EPERM, root included) until it
 // expires. CheckMutable is the one place that decides; the FUSE operations
-// reach it through Context::CheckChange (fs/context.h).
+// reach it through the ops table, which declares what each op changes
+// (fs/op_table.h), and never call it themselves.
 //
 // Thread-safety: all methods may be called from any thread.
 #pragma once

@@ -54,9 +54,9 @@ struct ReadsOnly {
     return Status::Ok();
   }
 };
-// A new inode, or a new name for one (create, mknod, mkdir, symlink, link):
-// a hold protects the bytes, attributes and names of what it holds, not the
-// directories' room for new entries.
+// A new inode (create, mknod, mkdir, symlink): a hold protects the bytes,
+// attributes and names of what it holds, not the directories' room for new
+// entries. (link gives the held inode a name and a link count: ChangesInode.)
 struct AddsNames : ReadsOnly {};
 // Writes through an open handle (write, fallocate, copy_file_range, and the
 // size a writer's fsync or release records): its open for writing was

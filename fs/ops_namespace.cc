@@ -129,7 +129,7 @@ void AddNamespaceOps(fuse_lowlevel_ops* ops) {
   ops->unlink = Op<Unlink, "unlink", ChangesEntry>;
   ops->rmdir = Op<RmDir, "rmdir", ChangesEntry>;
   ops->rename = Op<Rename, "rename", ChangesBothEntries>;
-  ops->link = Op<Link, "link", AddsNames>;
+  ops->link = Op<Link, "link", ChangesInode>;  // the inode gains a name
 }
 
 }  // namespace tierfs

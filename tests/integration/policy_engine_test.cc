@@ -453,7 +453,7 @@ TEST_F(ImmutablePinTest, HeldFilesCannotBeWrittenRenamedUnlinkedOrThinned) {
 // Extended attributes are the file's data too: setxattr and removexattr of
 // an ordinary attribute used to slip past the hold. tierfs's own control
 // attributes (a move) are no change of the data and stay allowed.
-TEST_F(ImmutablePinTest, HeldFilesRefuseXattrChangesButMayStillBeMoved) {
+TEST_F(ImmutablePinTest, HeldFilesRefuseXattrChangesAndNewLinksButMayStillBeMoved) {
   ASSERT_EQ(0, Err(mkdir(P("staging").c_str(), 0755)));
   ASSERT_EQ(0, Err(mkdir(P("kept").c_str(), 0755)));
   ASSERT_EQ(0, WriteFile(P("staging/model.pt"), "weights"));
@@ -472,6 +472,11 @@ TEST_F(ImmutablePinTest, HeldFilesRefuseXattrChangesButMayStillBeMoved) {
   ASSERT_EQ(1, getxattr(f.c_str(), "user.x", v, sizeof v)) << fs_.Log();
   EXPECT_EQ("a", std::string(v, 1));
   EXPECT_EQ(-1, getxattr(f.c_str(), "user.y", v, sizeof v));
+  // A new name is a change of its link count, refused as chattr +i does.
+  EXPECT_EQ(EPERM, Err(link(f.c_str(), P("staging/alias").c_str())));
+  struct stat st;
+  ASSERT_EQ(0, stat(f.c_str(), &st));
+  EXPECT_EQ(1u, st.st_nlink);
   // Moving it is not a change of its data.
   ASSERT_EQ(0, Err(setxattr(f.c_str(), "user.tierfs.tier", "hdd", 3, 0))) << fs_.Log();
   char tier[16] = {};
