@@ -109,5 +109,13 @@ TEST(InodeTableTest, OpenInodesAndLastOpen) {
   EXPECT_EQ(0, t.LastOpen(99));
 }
 
+TEST(InodeTableTest, FindLiveNeverCreatesAnEntry) {
+  InodeTable t;
+  EXPECT_EQ(nullptr, t.FindLive(8));
+  EXPECT_TRUE(t.MarkOrphan(8));  // still unknown: the caller frees it now
+  auto live = t.Live(8);
+  EXPECT_EQ(live.get(), t.FindLive(8).get());
+}
+
 }  // namespace
 }  // namespace tierfs

@@ -39,7 +39,12 @@ class TreeOpsTest : public FsUnitsFixture {
       std::lock_guard<std::mutex> lock(audit_mu_);
       audit_.insert(audit_.end(), recs.begin(), recs.end());
     };
-    parts.on_removed = [this](const Removed& r) { removed_.push_back(r); };
+    // As the daemon does (Context::OnRemoved): the last link gone, the inode
+    // is freed now unless the kernel still references it.
+    parts.on_removed = [this](const Removed& r) {
+      removed_.push_back(r);
+      if (r.ino != 0 && r.nlink == 0 && table_.MarkOrphan(r.ino)) freed_.push_back(r.ino);
+    };
     ops_ = std::make_unique<TreeOps>(std::move(parts));
   }
   void TearDown() override {
@@ -58,6 +63,7 @@ class TreeOpsTest : public FsUnitsFixture {
   std::unique_ptr<Space> space_;
   std::unique_ptr<TreeOps> ops_;
   std::vector<Removed> removed_;
+  std::vector<uint64_t> freed_;  // inodes on_removed would free at once
 };
 
 // /gen/a (content), /gen/sub/b (content), /gen/sub/empty (no object yet).
@@ -108,6 +114,33 @@ TEST_F(TreeOpsTest, RemovePathRemovesATreeChildrenFirstAndListsItsFilesWithCheck
   EXPECT_LT(pos(g.sub), pos(g.gen));
   EXPECT_LT(pos(g.a), pos(g.gen));
   for (const Removed& r : removed_) EXPECT_EQ(0u, r.nlink) << r.ino;
+  EXPECT_EQ(5u, freed_.size());  // the kernel references none of them
+}
+
+// The default policy's course: a generation migrates to the HDD tier, and is
+// thinned later, with no lookup by the kernel in between (after a remount,
+// or once the kernel forgot it). Its inode must be freed when thinned: the
+// move used to leave an entry in the InodeTable, so MarkOrphan waited for a
+// Forget that never came, and the object stayed on the HDD tier until the
+// next mount.
+TEST_F(TreeOpsTest, AFileMovedThenThinnedIsFreedAtOnce) {
+  const uint64_t gen = MakeDir(kRootIno, "gen");
+  const uint64_t f = MakeFile(gen, "f", Pattern(4096, 7));
+  ASSERT_TRUE(ops_->Move(gen, TierId::kHdd, "to-hdd", "/gen").ok());
+  ASSERT_EQ(TierId::kHdd, Placement(f));
+  std::vector<RemovedFile> files;
+  Status st = ops_->RemovePath("/gen", gen, &files);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_NE(std::find(freed_.begin(), freed_.end(), f), freed_.end())
+      << "inode " << f << " left waiting for a forget";
+  // A file the kernel does reference waits for its last forget.
+  const uint64_t dir = MakeDir(kRootIno, "dir");
+  const uint64_t g = MakeFile(dir, "g", "bytes");
+  table_.Ref(g, dir, "g");
+  ASSERT_TRUE(ops_->Move(g, TierId::kHdd, "to-hdd", "/dir/g").ok());
+  ASSERT_TRUE(ops_->RemovePath("/dir/g", g, &files).ok());
+  EXPECT_EQ(std::find(freed_.begin(), freed_.end(), g), freed_.end());
+  EXPECT_TRUE(table_.Forget(g, 1));
 }
 
 TEST_F(TreeOpsTest, RemovePathOfAFileKeepsAHardLinkOutside) {
