@@ -66,7 +66,10 @@ class FakeTree : public EngineTree {
                     std::vector<RemovedFile>* files) override {
     files->clear();
     removals.push_back(path);
-    if (!refuse_with.ok()) return refuse_with;
+    if (!refuse_with.ok()) {
+      *files = removed_before_failure;
+      return refuse_with;
+    }
     if (Ino(path) != ino) return Status::Error(ESTALE, path + " no longer names it");
     std::vector<Entry> kept;
     for (const Entry& e : entries_) {
@@ -93,6 +96,7 @@ class FakeTree : public EngineTree {
   std::vector<std::string> moves, removals;
   std::vector<AuditRecord> audited;
   Status refuse_with;  // what RemovePath answers instead of removing, when set
+  std::vector<RemovedFile> removed_before_failure;  // and what it removed first
 
  private:
   struct Entry {
@@ -220,6 +224,30 @@ TEST(PolicyRunnerTest, ARefusedThinIsAuditedOnceAsARefusalWithoutFiles) {
   const auto thin = OfAction(tree.audited, "thin");
   ASSERT_EQ(2u, thin.size());
   for (const AuditRecord& r : thin) EXPECT_EQ("no longer names it", r.result);
+}
+
+// A removal that fails part way (a file created in the generation meanwhile)
+// has removed some files: each is audited, with the action's failure.
+TEST(PolicyRunnerTest, FilesRemovedBeforeAFailureAreAudited) {
+  FakeTree tree;
+  ThreeGenerations(&tree);
+  PolicyRunner runner(tree, PolicyOf(kThinOld), "", int64_t(60) * 1000000000);
+  tree.refuse_with = Status::Error(ENOTEMPTY, "/r/checkpoint-100: directory not empty");
+  tree.removed_before_failure = {RemovedFile{"/r/checkpoint-100/optimizer.pt", 9, 2100, 77}};
+  EXPECT_EQ(0, runner.RunOnce());
+  const auto thin = OfAction(tree.audited, "thin");
+  std::vector<AuditRecord> files, actions;
+  for (const AuditRecord& r : thin) (r.has_checksum ? files : actions).push_back(r);
+  // Both planned thins failed; each reported the one file as removed.
+  ASSERT_EQ(2u, files.size());
+  for (const AuditRecord& r : files) {
+    EXPECT_EQ("/r/checkpoint-100/optimizer.pt", r.path);
+    EXPECT_EQ(77u, r.checksum);
+    EXPECT_EQ(2100u, r.bytes);
+    EXPECT_EQ("ok", r.result);  // it is gone: the record proves which bytes went
+  }
+  ASSERT_EQ(2u, actions.size());
+  for (const AuditRecord& r : actions) EXPECT_EQ(tree.refuse_with.message(), r.result);
 }
 
 TEST(PolicyRunnerTest, AMigrationMovesThroughTheTree) {

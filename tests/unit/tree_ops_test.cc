@@ -43,6 +43,7 @@ class TreeOpsTest : public FsUnitsFixture {
     // is freed now unless the kernel still references it.
     parts.on_removed = [this](const Removed& r) {
       removed_.push_back(r);
+      if (after_removed_) after_removed_(r);
       if (r.ino != 0 && r.nlink == 0 && table_.MarkOrphan(r.ino)) freed_.push_back(r.ino);
     };
     ops_ = std::make_unique<TreeOps>(std::move(parts));
@@ -63,7 +64,8 @@ class TreeOpsTest : public FsUnitsFixture {
   std::unique_ptr<Space> space_;
   std::unique_ptr<TreeOps> ops_;
   std::vector<Removed> removed_;
-  std::vector<uint64_t> freed_;  // inodes on_removed would free at once
+  std::vector<uint64_t> freed_;                        // inodes on_removed would free at once
+  std::function<void(const Removed&)> after_removed_;  // a test's doing meanwhile
 };
 
 // /gen/a (content), /gen/sub/b (content), /gen/sub/empty (no object yet).
@@ -141,6 +143,30 @@ TEST_F(TreeOpsTest, AFileMovedThenThinnedIsFreedAtOnce) {
   ASSERT_TRUE(ops_->RemovePath("/dir/g", g, &files).ok());
   EXPECT_EQ(std::find(freed_.begin(), freed_.end(), g), freed_.end());
   EXPECT_TRUE(table_.Forget(g, 1));
+}
+
+// A file created in the generation while it is being removed (after the
+// snapshot) makes its directory's rmdir fail: what was removed by then is
+// gone, and `files` must list exactly that, so that each is audited. It
+// used to list every file of the snapshot, removed or not.
+TEST_F(TreeOpsTest, APartlyFailedRemovalListsOnlyTheFilesItRemoved) {
+  const uint64_t gen = MakeDir(kRootIno, "gen");
+  MakeFile(gen, "a", "aaa");
+  const uint64_t sub = MakeDir(gen, "sub");
+  const uint64_t b = MakeFile(sub, "b", "bbb");
+  // Children first, in reverse walk order: /gen/sub/b, /gen/sub, /gen/a, /gen.
+  after_removed_ = [&](const Removed& r) {
+    if (r.ino == b) MakeFile(sub, "late", "new");
+  };
+  std::vector<RemovedFile> files;
+  Status st = ops_->RemovePath("/gen", gen, &files);
+  EXPECT_EQ(ENOTEMPTY, st.err()) << st.message();
+  EXPECT_FALSE(Exists(sub, "b"));
+  EXPECT_TRUE(Exists(gen, "a"));
+  ASSERT_EQ(1u, files.size());
+  EXPECT_EQ("/gen/sub/b", files[0].path);
+  EXPECT_EQ(b, files[0].ino);
+  EXPECT_EQ(Xxh3("bbb"), files[0].checksum);
 }
 
 TEST_F(TreeOpsTest, RemovePathOfAFileKeepsAHardLinkOutside) {
@@ -235,6 +261,7 @@ TEST_F(TreeOpsTest, RemovePathIsDeferredWhileALockedRequestRunsOnItsParentOrBelo
         << st.message();
     EXPECT_TRUE(Exists(dir, "gen"));
     EXPECT_TRUE(removed_.empty());
+    EXPECT_TRUE(files.empty());  // nothing was removed
     ops_->EndLockedRequest(locked);
   }
   // A locked request elsewhere does not hold the removal back.
