@@ -242,6 +242,22 @@ TEST_F(PlacementTest, IsMovingDuringTheMoveOnly) {
   EXPECT_EQ(1u, AuditRecords().size());
 }
 
+TEST_F(PlacementTest, MoveAndSpillToATierThatCannotBeUsedFailWithEio) {
+  const uint64_t ino = MakeFile(kRootIno, "f", "abc");
+  // The HDD tier's directory is gone (removed, or its disk unmounted): the
+  // mover's descriptors would write into a directory nobody sees.
+  std::filesystem::rename(dir_ + "/hdd", dir_ + "/hdd-gone");
+  Status st = placement_->Move(ino, TierId::kHdd, "manual");
+  EXPECT_EQ(EIO, st.err()) << st.message();
+  st = placement_->Spill(ino, *table_.Live(ino));
+  EXPECT_EQ(EIO, st.err()) << st.message();
+  EXPECT_EQ(TierId::kSsd, Placement(ino));
+  bool exists = false;
+  EXPECT_EQ("abc", Object(*ssd_, ino, &exists));
+  EXPECT_TRUE(exists);
+  EXPECT_FALSE(placement_->IsMoving(ino));
+}
+
 TEST_F(PlacementTest, ResolvePathNamesEntriesAndRefusesTheRoot) {
   const uint64_t dir = MakeDir(kRootIno, "d");
   const uint64_t ino = MakeFile(dir, "f", "abc");
