@@ -277,6 +277,36 @@ TEST_F(TreeOpsTest, RemovePathIsDeferredWhileALockedRequestRunsOnItsParentOrBelo
   ops_->EndLockedRequest(dir);
 }
 
+// The other half of the handshake: while a removal tells the kernel (here,
+// between its removals), a request that would hold a lock it needs must
+// reply at once instead of starting.
+TEST_F(TreeOpsTest, ALockedRequestIsRefusedWhileARemovalNotifiesItsInodes) {
+  const uint64_t dir = MakeDir(kRootIno, "run");
+  const uint64_t gen = MakeDir(dir, "gen");
+  MakeFile(gen, "f", "x");
+  const uint64_t other = MakeDir(kRootIno, "other");
+  std::vector<Status> during;
+  after_removed_ = [&](const Removed&) {
+    for (uint64_t ino : {dir, gen, other}) {
+      Status st = ops_->BeginLockedRequest(ino, "setxattr");
+      if (st.ok()) ops_->EndLockedRequest(ino);
+      during.push_back(st);
+    }
+  };
+  std::vector<RemovedFile> files;
+  ASSERT_TRUE(ops_->RemovePath("/run/gen", gen, &files).ok());
+  ASSERT_EQ(6u, during.size());  // two removals, three requests each
+  for (size_t i = 0; i < during.size(); i += 3) {
+    EXPECT_EQ(EBUSY, during[i].err()) << "the parent";
+    EXPECT_NE(std::string::npos, during[i].message().find("retry")) << during[i].message();
+    EXPECT_EQ(EBUSY, during[i + 1].err()) << "the generation";
+    EXPECT_TRUE(during[i + 2].ok()) << "elsewhere: " << during[i + 2].message();
+  }
+  // Done: requests run again.
+  EXPECT_TRUE(ops_->BeginLockedRequest(dir, "setxattr").ok());
+  ops_->EndLockedRequest(dir);
+}
+
 TEST_F(TreeOpsTest, MoveOfADirectoryMovesItsFilesAndOfAFileTheFile) {
   const uint64_t dir = MakeDir(kRootIno, "d");
   const uint64_t a = MakeFile(dir, "a", "aaa");
