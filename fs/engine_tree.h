@@ -46,7 +46,9 @@ class EngineTree {
   // unlink and rmdir would, and tells the kernel. EBUSY (and nothing
   // removed) when any of it is open, EPERM when any of it is held; ESTALE
   // when `path` no longer names `ino`; an error hashing a file also removes
-  // nothing. `files` lists the regular files removed. EBUSY with a message
+  // nothing. `files` lists the regular files removed, children first, also
+  // when the removal fails part way (an entry created meanwhile:
+  // ENOTEMPTY); it is empty when nothing was removed. EBUSY with a message
   // starting "deferred:" (nothing removed) while a request holding a kernel
   // lock the removal's notification needs is running: retry at the next
   // scan.

@@ -62,6 +62,12 @@ std::shared_ptr<LiveState> InodeTable::Live(uint64_t ino) {
   return live;
 }
 
+std::shared_ptr<LiveState> InodeTable::FindLive(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  return it == entries_.end() ? nullptr : it->second.live;
+}
+
 bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);

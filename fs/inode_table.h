@@ -75,6 +75,11 @@ class InodeTable {
 
   // The live state of a referenced inode (created on first use).
   std::shared_ptr<LiveState> Live(uint64_t ino);
+  // The live state of `ino` if it has one, else null; never creates an
+  // entry, so a caller that knows an inode the kernel does not reference
+  // (a move) leaves the table as it was: MarkOrphan must still say "free it
+  // now" for that inode.
+  std::shared_ptr<LiveState> FindLive(uint64_t ino);
   // Records a write to `live` and returns its epoch.
   uint64_t NoteWrite(LiveState& live) {
     const uint64_t e = ++epoch_;

@@ -86,7 +86,12 @@ Status Placement::Run(const Job& job) {
     std::lock_guard<std::mutex> lock(moving_mu_);
     moving_.erase(job.ino);
   }
-  if (st.ok()) table_.Live(job.ino)->placement++;  // handles of the old object reopen
+  // Handles of the old object reopen. An inode without live state has no
+  // handle: one opened later reads the placement switched already. Live()
+  // would create an entry the kernel never references, and a later unlink
+  // or thinning would then wait for a forget that never comes to free it.
+  if (st.ok())
+    if (auto live = table_.FindLive(job.ino)) live->placement++;
   Record(job, st, result);
   return st;
 }

@@ -64,6 +64,8 @@ class Placement {
   void Recover();
   // The move throttle's limits (a policy reload).
   void SetLimits(uint64_t bytes_per_sec, unsigned max_moves);
+  // Moves at once now (0: unlimited).
+  unsigned max_moves() const { return throttle_.max_moves(); }
   // A path of `ino` in the mount ("/a/b"): the name the kernel last looked
   // it up by, when the store confirms it, else the first one a walk of the
   // store finds; "" when it has none (unlinked).

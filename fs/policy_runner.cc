@@ -304,7 +304,9 @@ Status PolicyRunner::Thin(const Action& a) {
     rec.has_checksum = true;
     rec.detail = "part of " + a.path;
     bytes += f.bytes;
-    if (st.ok()) records.push_back(std::move(rec));
+    // Removed, even when the removal failed after it: the record proves
+    // which bytes went.
+    records.push_back(std::move(rec));
   }
   AuditRecord rec = RecordOf(a, "thin");
   rec.detail = a.reason;

@@ -46,6 +46,8 @@ class Space {
   void Stop();
   // A policy reload's watermarks.
   void SetWatermarks(Watermarks marks);
+  // The high watermark in force (a fraction of the SSD tier's capacity).
+  double high_watermark() const { return high_mark_.load(); }
 
  private:
   Status Candidates(std::vector<EvictionCandidate>* out);

@@ -53,13 +53,16 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
                                       ") is held by rule '" + h.rule + "'");
   }
   // What is deleted is recorded with the checksum of its bytes, so that an
-  // audit can tell later exactly which data went.
-  for (const Item& item : order) {
+  // audit can tell later exactly which data went. `files` gets each file once
+  // it is removed: a removal that fails part way has removed some, and those
+  // must be audited (and no others).
+  std::vector<RemovedFile> sums(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Item& item = order[i];
     if (!item.inode.is_reg()) continue;
-    RemovedFile f{item.path, item.inode.ino, 0, 0};
-    st = HashObject(item.inode, &f.bytes, &f.checksum);
+    sums[i] = RemovedFile{item.path, item.inode.ino, 0, 0};
+    st = HashObject(item.inode, &sums[i].bytes, &sums[i].checksum);
     if (!st.ok()) return Status::Error(st.err(), "checksum before thinning: " + st.message());
-    files->push_back(std::move(f));
   }
   // The kernel locks the parent and the child of every entry we tell it was
   // deleted. A request holding one of those locks for long (a setxattr
@@ -90,11 +93,13 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
   } done{this, locks};
   fuse_session* se = session_.load();
   // Children first: each directory is empty by the time it is removed.
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+  for (size_t i = order.size(); i-- > 0;) {
+    const auto it = order.begin() + i;
     Removed removed;
     st = it->inode.is_dir() ? p_.store->Rmdir(it->parent, it->name, &removed)
                             : p_.store->Unlink(it->parent, it->name, &removed);
     if (!st.ok()) return Status::Error(st.err(), path + ": " + st.message());
+    if (it->inode.is_reg()) files->push_back(std::move(sums[i]));
     if (se) {
       fuse_lowlevel_notify_delete(se, it->parent, it->inode.ino, it->name.data(), it->name.size());
       // The kernel clears the inode's nlink on a notified delete; a hard link
