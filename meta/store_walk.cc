@@ -29,7 +29,10 @@ Status Store::WalkTree(const std::function<Status(const TreeEntry&)>& visit) {
   Inode inode;
   TreeEntry entry;
   while (!dirs.empty()) {
-    auto [dir, dir_path] = std::move(dirs.back());
+    // Not a structured binding: clang before 16 (make thread-check) cannot
+    // capture one in the lambda below.
+    const uint64_t dir = dirs.back().first;
+    const std::string dir_path = std::move(dirs.back().second);
     dirs.pop_back();
     st = dbs_->ForEachDentry(t, dir, [&](const std::string& name, const DentryValue& d) {
       Status s = dbs_->LoadInode(t, d.ino, &inode);
