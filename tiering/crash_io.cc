@@ -179,11 +179,15 @@ int CrashIo::Ftruncate(int fd, off_t len) {
   return rc;
 }
 
+// The lock is held across the sync and the copy of what it synced: a write
+// landing in between would otherwise be taken as synced.
 int CrashIo::Fsync(int fd) {
+  MutexLock lock(&mu_);
   return AfterSync(fd, IoWrapper::Fsync(fd));
 }
 
 int CrashIo::Fdatasync(int fd) {
+  MutexLock lock(&mu_);
   return AfterSync(fd, IoWrapper::Fdatasync(fd));
 }
 
@@ -191,7 +195,6 @@ int CrashIo::Fdatasync(int fd) {
 // content. A failed sync makes nothing durable.
 int CrashIo::AfterSync(int fd, int rc) {
   if (rc != 0) return rc;
-  MutexLock lock(&mu_);
   struct stat sb;
   if (fstat(fd, &sb) != 0) return rc;
   const std::string path = FdPath(fd);

@@ -100,7 +100,7 @@ class CrashIo : public IoWrapper {
   bool DurableOf(const std::string& path, File* out) REQUIRES(mu_);
   // Before a write-like call on `fd`: the state to mark dirty, or null.
   File* BeforeChange(int fd) REQUIRES(mu_);
-  int AfterSync(int fd, int rc) EXCLUDES(mu_);
+  int AfterSync(int fd, int rc) REQUIRES(mu_);
   Status Undo(const Entry& e) REQUIRES(mu_);
 
   mutable Mutex mu_;
