@@ -71,7 +71,7 @@ Status AuditLog::Append(const std::vector<AuditRecord>& records) {
   const int64_t now = NowNs();
   std::string lines;
   for (const AuditRecord& rec : records) lines += Format(rec, now) + "\n";
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // A regular file takes a whole write at once; the loop is for the rare
   // short write, which the mutex keeps from interleaving with another.
   for (size_t done = 0; done < lines.size();) {

@@ -15,11 +15,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "meta/inode.h"
+#include "meta/mutex.h"
 #include "meta/status.h"
 
 namespace tierfs {
@@ -51,7 +51,7 @@ class AuditLog {
   // it durable. EIO/ENOSPC from the filesystem are returned, never thrown.
   Status Append(const AuditRecord& rec);
   // Appends all of `records` with one write and one fdatasync.
-  Status Append(const std::vector<AuditRecord>& records);
+  Status Append(const std::vector<AuditRecord>& records) EXCLUDES(mu_);
   const std::string& path() const { return path_; }
 
   // The line Append writes for `rec` at `time_ns` (without the newline).
@@ -60,8 +60,8 @@ class AuditLog {
  private:
   AuditLog() = default;
   std::string path_;
-  int fd_ = -1;
-  std::mutex mu_;  // orders write + fdatasync pairs
+  int fd_ = -1;  // set once by Open; written to under mu_
+  Mutex mu_;     // orders write + fdatasync pairs
 };
 
 }  // namespace tierfs

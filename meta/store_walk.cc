@@ -61,7 +61,10 @@ Status Store::WalkBelow(uint64_t ino, const std::string& path,
   // stack would like.
   std::vector<std::pair<uint64_t, std::string>> dirs = {{ino, path}};
   while (!dirs.empty()) {
-    auto [dir, dir_path] = std::move(dirs.back());
+    // Not a structured binding: clang before 16 (make thread-check) cannot
+    // capture one in the lambda below.
+    const uint64_t dir = dirs.back().first;
+    const std::string dir_path = std::move(dirs.back().second);
     dirs.pop_back();
     entry.parent = dir;
     st = dbs_->ForEachDentry(t, dir, [&](const std::string& name, const DentryValue& d) {

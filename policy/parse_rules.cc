@@ -115,8 +115,10 @@ Status ParseSeriesCondition(const TomlContext& context, const toml::value& v,
       rule->any_series = true;
       continue;
     }
+    // An init capture: clang before 16 (make thread-check) cannot capture a
+    // structured binding.
     auto it = std::find_if(all_series.begin(), all_series.end(),
-                           [&](const Series& s) { return s.name == name; });
+                           [&name = name](const Series& s) { return s.name == name; });
     if (it == all_series.end()) {
       std::string known;
       for (const Series& s : all_series) known += (known.empty() ? "" : ", ") + s.name;

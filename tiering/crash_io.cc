@@ -93,14 +93,14 @@ bool IsRegular(const std::string& path, struct stat* sb) {
 }  // namespace
 
 size_t CrashIo::UnsyncedFiles() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   size_t n = 0;
   for (const auto& [path, f] : files_) n += f.dirty;
   return n;
 }
 
 size_t CrashIo::PendingEntries() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return pending_.size();
 }
 
@@ -130,7 +130,7 @@ CrashIo::File* CrashIo::BeforeChange(int fd) {
 }
 
 int CrashIo::OpenAt(int dir_fd, const char* name, int flags, mode_t mode) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const std::string path = JoinAt(dir_fd, name);
   struct stat sb;
   const bool existed = lstat(path.c_str(), &sb) == 0;
@@ -156,7 +156,7 @@ int CrashIo::OpenAt(int dir_fd, const char* name, int flags, mode_t mode) {
 }
 
 ssize_t CrashIo::Pwrite(int fd, const void* buf, size_t n, off_t off) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   File* f = BeforeChange(fd);
   const ssize_t rc = IoWrapper::Pwrite(fd, buf, n, off);
   if (f && rc > 0) f->dirty = true;
@@ -164,7 +164,7 @@ ssize_t CrashIo::Pwrite(int fd, const void* buf, size_t n, off_t off) {
 }
 
 int CrashIo::Fallocate(int fd, int mode, off_t off, off_t len) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   File* f = BeforeChange(fd);
   const int rc = IoWrapper::Fallocate(fd, mode, off, len);
   if (f && rc == 0) f->dirty = true;
@@ -172,18 +172,22 @@ int CrashIo::Fallocate(int fd, int mode, off_t off, off_t len) {
 }
 
 int CrashIo::Ftruncate(int fd, off_t len) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   File* f = BeforeChange(fd);
   const int rc = IoWrapper::Ftruncate(fd, len);
   if (f && rc == 0) f->dirty = true;
   return rc;
 }
 
+// The lock is held across the sync and the copy of what it synced: a write
+// landing in between would otherwise be taken as synced.
 int CrashIo::Fsync(int fd) {
+  MutexLock lock(&mu_);
   return AfterSync(fd, IoWrapper::Fsync(fd));
 }
 
 int CrashIo::Fdatasync(int fd) {
+  MutexLock lock(&mu_);
   return AfterSync(fd, IoWrapper::Fdatasync(fd));
 }
 
@@ -191,7 +195,6 @@ int CrashIo::Fdatasync(int fd) {
 // content. A failed sync makes nothing durable.
 int CrashIo::AfterSync(int fd, int rc) {
   if (rc != 0) return rc;
-  std::lock_guard<std::mutex> lock(mu_);
   struct stat sb;
   if (fstat(fd, &sb) != 0) return rc;
   const std::string path = FdPath(fd);
@@ -207,7 +210,7 @@ int CrashIo::AfterSync(int fd, int rc) {
 }
 
 int CrashIo::RenameAt(int old_dir, const char* old_path, int new_dir, const char* new_path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Entry e;
   e.kind = Entry::kRename;
   e.path = JoinAt(old_dir, old_path);
@@ -229,7 +232,7 @@ int CrashIo::RenameAt(int old_dir, const char* old_path, int new_dir, const char
 }
 
 int CrashIo::UnlinkAt(int dir_fd, const char* path, int flags) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Entry e;
   e.kind = Entry::kUnlink;
   e.path = JoinAt(dir_fd, path);
@@ -270,7 +273,7 @@ Status CrashIo::Undo(const Entry& e) {
 }
 
 Status CrashIo::SimulateCrash() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Status first;
   for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
     Status st = Undo(*it);

@@ -49,10 +49,10 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "meta/mutex.h"
 #include "meta/status.h"
 #include "tiering/io.h"
 
@@ -95,17 +95,17 @@ class CrashIo : public IoWrapper {
   };
   // The file's state, taken from the file as it is now on first sight;
   // null when `path` is not a regular file.
-  File* Touch(const std::string& path);
+  File* Touch(const std::string& path) REQUIRES(mu_);
   // What a crash keeps of the regular file at `path`; false if there is none.
-  bool DurableOf(const std::string& path, File* out);
+  bool DurableOf(const std::string& path, File* out) REQUIRES(mu_);
   // Before a write-like call on `fd`: the state to mark dirty, or null.
-  File* BeforeChange(int fd);
-  int AfterSync(int fd, int rc);
-  Status Undo(const Entry& e);
+  File* BeforeChange(int fd) REQUIRES(mu_);
+  int AfterSync(int fd, int rc) REQUIRES(mu_);
+  Status Undo(const Entry& e) REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::map<std::string, File> files_;
-  std::vector<Entry> pending_;
+  mutable Mutex mu_;
+  std::map<std::string, File> files_ GUARDED_BY(mu_);
+  std::vector<Entry> pending_ GUARDED_BY(mu_);
 };
 
 }  // namespace tierfs

@@ -30,51 +30,56 @@ Evictor::~Evictor() {
 
 void Evictor::Start() {
   if (thread_.joinable()) return;
-  stop_ = false;
+  {
+    MutexLock lock(&mu_);
+    stop_ = false;
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
 void Evictor::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void Evictor::Poke() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     poked_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
 }
 
 void Evictor::SetWatermarks(Watermarks marks) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     marks_ = marks;
   }
   Poke();
 }
 
 void Evictor::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (!stop_) {
-    wake_.wait_for(lock, interval_ + backoff_, [this] { return stop_ || poked_; });
+    const auto deadline = std::chrono::steady_clock::now() + interval_ + backoff_;
+    while (!stop_ && !poked_ && std::chrono::steady_clock::now() < deadline)
+      wake_.WaitFor(&mu_, deadline - std::chrono::steady_clock::now());
     if (stop_) break;
     poked_ = false;
-    lock.unlock();
+    lock.Unlock();
     RunOnce();
-    lock.lock();
+    lock.Lock();
   }
 }
 
 int Evictor::RunOnce() {
   Watermarks marks;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     marks = marks_;
   }
   uint64_t used = 0, capacity = 0;
@@ -85,7 +90,7 @@ int Evictor::RunOnce() {
   }
   if (double(used) <= marks.high * double(capacity)) return 0;
   auto back_off = [&](const Status& why) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     backoff_ = std::min(std::chrono::milliseconds(60000),
                         std::max(std::chrono::milliseconds(1000), backoff_ * 2));
     if (!hdd_down_logged_)
@@ -113,7 +118,7 @@ int Evictor::RunOnce() {
   int moved = 0;
   for (const EvictionCandidate& c : picked) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (stop_) break;
     }
     st = hooks_.move_to_hdd(c);
@@ -128,7 +133,7 @@ int Evictor::RunOnce() {
     // Busy, written meanwhile, removed: the next pass looks again.
     spdlog::debug("evictor: inode {} stays: {}", c.ino, st.message());
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (hdd_down_logged_) spdlog::info("evictor: moves to hdd work again");
   hdd_down_logged_ = false;
   backoff_ = std::chrono::milliseconds(0);

@@ -11,15 +11,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "meta/limits.h"
+#include "meta/mutex.h"
 #include "meta/status.h"
 
 namespace tierfs {
@@ -55,27 +54,27 @@ class Evictor {
   Evictor(const Evictor&) = delete;
   Evictor& operator=(const Evictor&) = delete;
 
-  void Start();
-  void Stop();
+  void Start() EXCLUDES(mu_);
+  void Stop() EXCLUDES(mu_);
   // Wakes the thread now (a write found the SSD tier filling up).
-  void Poke();
-  void SetWatermarks(Watermarks marks);
+  void Poke() EXCLUDES(mu_);
+  void SetWatermarks(Watermarks marks) EXCLUDES(mu_);
   // One pass, on the caller's thread: what the thread runs when woken.
   // Returns the number of files moved; failures are logged.
-  int RunOnce();
+  int RunOnce() EXCLUDES(mu_);
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
 
   EvictorHooks hooks_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  Watermarks marks_;
-  std::chrono::milliseconds interval_;
-  std::chrono::milliseconds backoff_{0};  // while the HDD tier is unusable
-  bool poked_ = false;
-  bool stop_ = false;
-  bool hdd_down_logged_ = false;
+  Mutex mu_;
+  CondVar wake_;  // waited on with mu_
+  Watermarks marks_ GUARDED_BY(mu_);
+  const std::chrono::milliseconds interval_;
+  std::chrono::milliseconds backoff_ GUARDED_BY(mu_){0};  // while the HDD tier is unusable
+  bool poked_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool hdd_down_logged_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

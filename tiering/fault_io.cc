@@ -39,27 +39,27 @@ FaultIo::FaultIo(std::shared_ptr<Io> target, std::vector<FaultRule> rules)
 }
 
 void FaultIo::AddRule(const FaultRule& rule) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   rules_.push_back({rule, calls_[size_t(rule.op)]});
 }
 
 void FaultIo::ClearRules() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   rules_.clear();
 }
 
 uint64_t FaultIo::Calls(IoOp op) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return calls_[size_t(op)];
 }
 
 uint64_t FaultIo::Injected() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return injected_;
 }
 
 bool FaultIo::Fire(IoOp op, FaultRule* fired) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const uint64_t call = ++calls_[size_t(op)];
   for (const Armed& a : rules_) {
     if (a.rule.op != op) continue;

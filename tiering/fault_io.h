@@ -17,11 +17,11 @@
 
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "meta/inode.h"
+#include "meta/mutex.h"
 #include "meta/status.h"
 #include "tiering/io.h"
 
@@ -78,11 +78,11 @@ class FaultIo : public IoWrapper {
     uint64_t base = 0;  // calls of its kind before it was added
   };
   // Counts a call of kind `op`; the rule that fires on it, if any.
-  bool Fire(IoOp op, FaultRule* fired);
-  mutable std::mutex mu_;
-  std::vector<Armed> rules_;
-  std::array<uint64_t, size_t(IoOp::kCount)> calls_{};
-  uint64_t injected_ = 0;
+  bool Fire(IoOp op, FaultRule* fired) EXCLUDES(mu_);
+  mutable Mutex mu_;
+  std::vector<Armed> rules_ GUARDED_BY(mu_);
+  std::array<uint64_t, size_t(IoOp::kCount)> calls_ GUARDED_BY(mu_){};
+  uint64_t injected_ GUARDED_BY(mu_) = 0;
 };
 
 // Parses "TIER:OP:N[+]:ERRNO", e.g. "hdd:fsync:1+:EIO" or "ssd:pread:2:corrupt".

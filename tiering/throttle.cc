@@ -5,16 +5,16 @@
 namespace tierfs {
 
 bool MoveThrottle::Acquire(const std::function<bool()>& should_abort) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (max_moves_ != 0 && active_ >= max_moves_) {
     // A bounded wait, because should_abort is the daemon's predicate and
     // nothing notifies us when it changes.
-    slot_freed_.wait_for(lock, std::chrono::milliseconds(5));
+    slot_freed_.WaitFor(&mu_, std::chrono::milliseconds(5));
     if (!should_abort) continue;
     // Polled unlocked: the predicate may itself ask this throttle.
-    lock.unlock();
+    lock.Unlock();
     const bool abort = should_abort();
-    lock.lock();
+    lock.Lock();
     if (abort) return false;
   }
   active_++;
@@ -23,16 +23,16 @@ bool MoveThrottle::Acquire(const std::function<bool()>& should_abort) {
 
 void MoveThrottle::Release() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (active_ > 0) active_--;
   }
-  slot_freed_.notify_one();
+  slot_freed_.Signal();
 }
 
 void MoveThrottle::Pace(uint64_t bytes) {
   std::chrono::steady_clock::time_point until;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (rate_ == 0) return;
     const auto now = std::chrono::steady_clock::now();
     if (next_ < now) next_ = now;
@@ -44,20 +44,20 @@ void MoveThrottle::Pace(uint64_t bytes) {
 
 void MoveThrottle::SetLimits(uint64_t bytes_per_sec, unsigned max_moves) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     rate_ = bytes_per_sec;
     max_moves_ = max_moves;
   }
-  slot_freed_.notify_all();
+  slot_freed_.SignalAll();
 }
 
 unsigned MoveThrottle::active() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return active_;
 }
 
 unsigned MoveThrottle::max_moves() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return max_moves_;
 }
 

@@ -9,10 +9,10 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
+
+#include "meta/mutex.h"
 
 namespace tierfs {
 
@@ -36,12 +36,12 @@ class MoveThrottle {
   unsigned max_moves() const;  // 0 = unlimited
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable slot_freed_;
-  uint64_t rate_;
-  unsigned max_moves_;
-  unsigned active_ = 0;
-  std::chrono::steady_clock::time_point next_{};
+  mutable Mutex mu_;
+  CondVar slot_freed_;  // waited on with mu_
+  uint64_t rate_ GUARDED_BY(mu_);
+  unsigned max_moves_ GUARDED_BY(mu_);
+  unsigned active_ GUARDED_BY(mu_) = 0;
+  std::chrono::steady_clock::time_point next_ GUARDED_BY(mu_){};
 };
 
 }  // namespace tierfs

@@ -266,6 +266,13 @@ TierfsMount::TierfsMount(MountOptions opts) : opts_(std::move(opts)) {
 }
 
 TierfsMount::~TierfsMount() {
+  if (!root_.empty()) {
+    if (pid_ > 0 || IsMountPoint(mnt_)) Unmount();
+    // A ThreadSanitizer build of the daemon reports a race to its log and
+    // exits; one found while unmounting would otherwise go unnoticed.
+    if (Log().find("WARNING: ThreadSanitizer") != std::string::npos)
+      ADD_FAILURE() << "ThreadSanitizer reported a race in the daemon (its log follows)";
+  }
   if (::testing::Test::HasFailure() && !root_.empty()) {
     std::cerr << "----- tierfs daemon log (" << log_ << ") -----\n"
               << Log() << "----- end of daemon log -----" << std::endl;

@@ -11,8 +11,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace tierfs {
 namespace {
@@ -236,6 +239,51 @@ TEST_F(CrashIoTest, FailedCallsAreNotRecorded) {
   EXPECT_EQ(0u, io_.PendingEntries());
   EXPECT_EQ(0u, io_.UnsyncedFiles());
   EXPECT_FALSE(io_.IsPlainPosix());
+}
+
+// A PosixIo whose Fsync first runs `during_fsync` (once).
+class HookedFsyncIo : public PosixIo {
+ public:
+  std::function<void()> during_fsync;
+  int Fsync(int fd) override {
+    if (during_fsync) std::exchange(during_fsync, nullptr)();
+    return PosixIo::Fsync(fd);
+  }
+};
+
+// A write that races with an fsync is either synced by it or not durable:
+// CrashIo holds its lock across the forwarded fsync and the record of
+// what it synced, so a write landing in between cannot be taken as synced.
+// (The write here is given 200 ms to land during the fsync; should it be
+// slower, the test passes without proving anything, it never fails.)
+TEST(CrashIoConcurrencyTest, AWriteDuringAnFsyncIsNotTakenAsSynced) {
+  char tmpl[] = "/tmp/tierfs-crashio-test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto target = std::make_shared<HookedFsyncIo>();
+  CrashIo io(target);
+  const int dir_fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(dir_fd, 0);
+  const int fd = io.OpenAt(dir_fd, "f", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(4, io.Pwrite(fd, "sync", 4, 0));
+  std::future<ssize_t> late;
+  target->during_fsync = [&] {
+    late = std::async(std::launch::async, [&] { return io.Pwrite(fd, "LATE", 4, 0); });
+    late.wait_for(std::chrono::milliseconds(200));
+  };
+  ASSERT_EQ(0, io.Fsync(fd));
+  ASSERT_EQ(4, late.get());
+  ASSERT_EQ(0, io.Fsync(dir_fd));  // the name is durable too
+  Status st = io.SimulateCrash();
+  ASSERT_TRUE(st.ok()) << st.message();
+  std::ifstream in(dir + "/f", std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  EXPECT_EQ("sync", content.str());
+  close(fd);
+  close(dir_fd);
+  fs::remove_all(dir);
 }
 
 }  // namespace
