@@ -101,7 +101,7 @@ void Context::FreeInode(uint64_t ino) {
     // A read-only tier refuses; a tier gone (replaced or lazily unmounted)
     // is still reached through the directory fd opened at mount.
     Status st = tiers_[n.tier].RemoveObject(ino);
-    std::lock_guard<std::mutex> lock(unfreed_mu_);
+    MutexLock lock(&unfreed_mu_);
     if (!st.ok()) {
       // Deleting the inode now would leak the object forever: nothing else
       // names it. The orphan record keeps it until the tier can be written.
@@ -122,7 +122,7 @@ void Context::RetryUnfreed() {
   const int64_t now = NowNs();
   std::vector<uint64_t> inos;
   {
-    std::lock_guard<std::mutex> lock(unfreed_mu_);
+    MutexLock lock(&unfreed_mu_);
     if (unfreed_.empty() || now - unfreed_retry_ns_.load() < kRetryNs) return;
     unfreed_retry_ns_ = now;
     inos.assign(unfreed_.begin(), unfreed_.end());

@@ -116,8 +116,9 @@ class Context {
   TreeOps tree_ops_;
   std::unique_ptr<PolicyRunner> policy_runner_;
   SessionIo session_io_;
-  std::mutex unfreed_mu_;
-  std::unordered_set<uint64_t> unfreed_;  // orphans whose object is still to remove
+  Mutex unfreed_mu_;
+  // Orphans whose object is still to remove.
+  std::unordered_set<uint64_t> unfreed_ GUARDED_BY(unfreed_mu_);
   std::atomic<int64_t> unfreed_retry_ns_{0};
 };
 

@@ -30,7 +30,7 @@ FileHandle* Handles::New(const Inode& n, int flags) {
 
 IoMode Handles::Admit(FileHandle& fh, int flags, bool may_passthrough, int* backing_id) {
   LiveState& live = *fh.live;
-  std::lock_guard<std::mutex> modes(live.modes);
+  MutexLock modes(&live.modes);
   const int access = flags & O_ACCMODE;
   if (live.passthrough_handles.load() == 0) {
     IoMode mode = IoMode::kCached;
@@ -75,7 +75,7 @@ bool Handles::StartPassthrough(uint64_t ino, LiveState& live) {
 void Handles::Delete(FileHandle* fh) {
   {
     LiveState& live = *fh->live;
-    std::lock_guard<std::mutex> modes(live.modes);
+    MutexLock modes(&live.modes);
     if (fh->mode != IoMode::kPassthrough) live.other_handles--;
     // The kernel looked the backing file up when each open completed; the
     // last release ends the inode's passthrough.

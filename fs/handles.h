@@ -77,7 +77,7 @@ class Handles {
 
  private:
   // Registers the inode's object as its backing file (under `live.modes`).
-  bool StartPassthrough(uint64_t ino, LiveState& live);
+  bool StartPassthrough(uint64_t ino, LiveState& live) REQUIRES(live.modes);
 
   Store& store_;
   Tiers tiers_;

@@ -3,7 +3,7 @@
 namespace tierfs {
 
 void InodeTable::Ref(uint64_t ino, uint64_t parent, std::string_view name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Entry& e = entries_[ino];
   e.lookups++;
   if (parent != 0 && (e.parent != parent || e.name != name)) {
@@ -13,7 +13,7 @@ void InodeTable::Ref(uint64_t ino, uint64_t parent, std::string_view name) {
 }
 
 void InodeTable::Rename(uint64_t ino, uint64_t parent, std::string_view name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(ino);
   if (it == entries_.end()) return;
   it->second.parent = parent;
@@ -23,7 +23,7 @@ void InodeTable::Rename(uint64_t ino, uint64_t parent, std::string_view name) {
 std::string InodeTable::KnownPath(uint64_t ino) {
   constexpr uint64_t kRoot = 1;
   constexpr int kMaxDepth = 4096;  // a loop in stale names must not hang us
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<const std::string*> names;
   for (int depth = 0; ino != kRoot; ++depth) {
     auto it = entries_.find(ino);
@@ -37,7 +37,7 @@ std::string InodeTable::KnownPath(uint64_t ino) {
 }
 
 bool InodeTable::Forget(uint64_t ino, uint64_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(ino);
   if (it == entries_.end()) return false;
   it->second.lookups = it->second.lookups > n ? it->second.lookups - n : 0;
@@ -48,7 +48,7 @@ bool InodeTable::Forget(uint64_t ino, uint64_t n) {
 }
 
 bool InodeTable::MarkOrphan(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(ino);
   if (it == entries_.end()) return true;
   it->second.orphan = true;
@@ -56,20 +56,20 @@ bool InodeTable::MarkOrphan(uint64_t ino) {
 }
 
 std::shared_ptr<LiveState> InodeTable::Live(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& live = entries_[ino].live;
   if (!live) live = std::make_shared<LiveState>();
   return live;
 }
 
 std::shared_ptr<LiveState> InodeTable::FindLive(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(ino);
   return it == entries_.end() ? nullptr : it->second.live;
 }
 
 bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(ino);
   if (it == entries_.end() || !it->second.live) return false;
   const LiveState& live = *it->second.live;
@@ -78,7 +78,7 @@ bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
 }
 
 std::vector<uint64_t> InodeTable::OpenInodes() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<uint64_t> out;
   for (const auto& [ino, e] : entries_)
     if (e.live && e.live->handles.load() > 0) out.push_back(ino);
@@ -86,7 +86,7 @@ std::vector<uint64_t> InodeTable::OpenInodes() {
 }
 
 int64_t InodeTable::LastOpen(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(ino);
   return it == entries_.end() || !it->second.live ? 0 : it->second.live->last_open_ns.load();
 }

@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "meta/mutex.h"
+
 namespace tierfs {
 
 // What open handles do to an inode, read by moves without a table lookup
@@ -38,11 +40,11 @@ struct LiveState {
   // the opener wakes, in any order, and a page-cache or direct open that
   // completed after a passthrough one would fail with EIO. Opens choose
   // under `modes`.
-  std::mutex modes;
-  uint32_t other_handles = 0;                    // page cache or direct; guarded by `modes`
+  Mutex modes;
+  uint32_t other_handles GUARDED_BY(modes) = 0;  // page cache or direct
   std::atomic<uint32_t> passthrough_handles{0};  // changed under `modes`
-  int backing_id = -1;                           // while passthrough_handles > 0
-  int backing_fd = -1;
+  int backing_id GUARDED_BY(modes) = -1;         // while passthrough_handles > 0
+  int backing_fd GUARDED_BY(modes) = -1;
   // Set when a handle created the object: its name in the tier's fan-out
   // directory is not durable until that directory is fsynced, which the
   // file's next fsync does (an fsynced file must not lose its object).
@@ -104,8 +106,8 @@ class InodeTable {
     std::string name;
     std::shared_ptr<LiveState> live;
   };
-  std::mutex mu_;
-  std::unordered_map<uint64_t, Entry> entries_;
+  Mutex mu_;
+  std::unordered_map<uint64_t, Entry> entries_ GUARDED_BY(mu_);
   std::atomic<uint64_t> epoch_{0};
 };
 

@@ -72,7 +72,7 @@ Status Placement::Spill(uint64_t ino, LiveState& live) {
 
 Status Placement::Run(const Job& job) {
   {
-    std::lock_guard<std::mutex> lock(moving_mu_);
+    MutexLock lock(&moving_mu_);
     if (!moving_.insert(job.ino).second)
       return Status::Error(EBUSY, "inode " + std::to_string(job.ino) + " is already moving");
   }
@@ -83,7 +83,7 @@ Status Placement::Run(const Job& job) {
   Status st =
       MoveObject(store_, tiers_[job.from], tiers_[job.to], job.ino, opt, job.abort, &result);
   {
-    std::lock_guard<std::mutex> lock(moving_mu_);
+    MutexLock lock(&moving_mu_);
     moving_.erase(job.ino);
   }
   // Handles of the old object reopen. An inode without live state has no
@@ -185,7 +185,7 @@ Status Placement::MoveTree(uint64_t dir, TierId to, const std::string& why,
 }
 
 bool Placement::IsMoving(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(moving_mu_);
+  MutexLock lock(&moving_mu_);
   return moving_.count(ino) > 0;
 }
 

@@ -26,6 +26,7 @@
 #include "fs/inode_table.h"
 #include "meta/audit.h"
 #include "meta/limits.h"
+#include "meta/mutex.h"
 #include "meta/store.h"
 #include "tiering/mover.h"
 #include "tiering/throttle.h"
@@ -87,9 +88,12 @@ class Placement {
   InodeTable& table_;
   AuditFn audit_;
   MoveThrottle throttle_;
-  std::mutex moving_mu_;
-  std::unordered_set<uint64_t> moving_;  // guarded by moving_mu_
+  Mutex moving_mu_;
+  std::unordered_set<uint64_t> moving_ GUARDED_BY(moving_mu_);
   static constexpr size_t kLocks = 64;
+  // Plain std::mutex: the mover takes one as its switch lock
+  // (MoveOptions::switch_lock), and a lock per inode hash cannot be named
+  // in GUARDED_BY; what it orders is the contract above.
   std::mutex locks_[kLocks];
 };
 

@@ -87,7 +87,7 @@ PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
 
 void PolicyRunner::OnCreate(const char* name) {
   {
-    std::lock_guard<std::mutex> lock(signal_mu_);
+    MutexLock lock(&signal_mu_);
     if (!signal_names_.count(name)) return;
   }
   Poke();
@@ -103,23 +103,23 @@ void PolicyRunner::Start() {
 
 void PolicyRunner::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void PolicyRunner::Poke() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     poked_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
 }
 
 void PolicyRunner::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (!stop_) {
     // SIGHUP is blocked in every thread (fs/daemon.cc); this thread takes
     // it, once a second, as a request to reload.
@@ -129,24 +129,26 @@ void PolicyRunner::Loop() {
     sigaddset(&hup, SIGHUP);
     const struct timespec no_wait = {0, 0};
     while (!stop_ && !poked_ && !reload_requested_ && std::chrono::steady_clock::now() < deadline) {
-      wake_.wait_for(lock, std::chrono::seconds(1));
+      wake_.WaitFor(&mu_, std::chrono::seconds(1));
       if (sigtimedwait(&hup, nullptr, &no_wait) == SIGHUP) reload_requested_ = true;
     }
     if (stop_) break;
     if (poked_) {
       // A rename often comes with more (a framework finishing a checkpoint
       // writes its pointer right after): let the burst settle.
-      wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+      const auto settle = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+      while (!stop_ && std::chrono::steady_clock::now() < settle)
+        wake_.WaitFor(&mu_, settle - std::chrono::steady_clock::now());
       poked_ = false;
     }
-    lock.unlock();
+    lock.Unlock();
     if (reload_requested_.exchange(false)) {
       Status st = Reload();
       if (!st.ok())
         spdlog::error("policy reload refused, the running policy stays: {}", st.message());
     }
     RunOnce();
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -163,11 +165,11 @@ Status PolicyRunner::Reload() {
     return st;
   }
   {
-    std::lock_guard<std::mutex> lock(policy_mu_);  // never during an evaluation
+    MutexLock lock(&policy_mu_);  // never during an evaluation
     tree_.SetLimits(fresh.limits);
     policy_ = std::make_shared<const Policy>(std::move(fresh));
     refusals_logged_.clear();
-    std::lock_guard<std::mutex> names(signal_mu_);
+    MutexLock names(&signal_mu_);
     signal_names_ = SignalNames(*policy_);
   }
   tree_.Audit({rec});
@@ -211,7 +213,7 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
 }
 
 Status PolicyRunner::Scan(Plan* plan, size_t* files) {
-  std::lock_guard<std::mutex> lock(policy_mu_);
+  MutexLock lock(&policy_mu_);
   Snapshot snap;
   Status st = BuildSnapshot(*policy_, &snap);
   if (!st.ok()) return st;
@@ -221,7 +223,7 @@ Status PolicyRunner::Scan(Plan* plan, size_t* files) {
 }
 
 std::string PolicyRunner::DryRun() {
-  std::lock_guard<std::mutex> lock(policy_mu_);
+  MutexLock lock(&policy_mu_);
   Snapshot snap;
   Status st = BuildSnapshot(*policy_, &snap);
   if (!st.ok()) return "error: " + st.message() + "\n";
@@ -229,7 +231,7 @@ std::string PolicyRunner::DryRun() {
 }
 
 int PolicyRunner::RunOnce() {
-  std::lock_guard<std::mutex> lock(policy_mu_);
+  MutexLock lock(&policy_mu_);
   const int64_t now = NowNs();
   std::vector<AuditRecord> unpinned;
   int done = tree_.ExpireHolds(now, &unpinned);

@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "fs/engine_tree.h"
+#include "meta/mutex.h"
 #include "meta/status.h"
 #include "policy/policy.h"
 
@@ -63,21 +64,23 @@ class PolicyRunner {
  private:
   void Loop();
   Status BuildSnapshot(const Policy& policy, Snapshot* out);
-  int Execute(const Plan& plan);
-  Status Thin(const Action& a);
+  int Execute(const Plan& plan) REQUIRES(policy_mu_);
+  Status Thin(const Action& a) REQUIRES(policy_mu_);
   Status Pin(const Action& a);
 
   EngineTree& tree_;
   std::string file_;
   int64_t interval_ns_;
-  std::mutex policy_mu_;  // guards policy_; held across a whole RunOnce and a Reload
-  std::shared_ptr<const Policy> policy_;
-  std::set<std::string> refusals_logged_;  // audit a refusal once, not every scan
-  std::mutex signal_mu_;                   // guards signal_names_ (swapped on reload)
-  std::unordered_set<std::string> signal_names_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool poked_ = false, stop_ = false;
+  Mutex policy_mu_;  // held across a whole RunOnce and a Reload
+  std::shared_ptr<const Policy> policy_ GUARDED_BY(policy_mu_);
+  // Audit a refusal once, not every scan.
+  std::set<std::string> refusals_logged_ GUARDED_BY(policy_mu_);
+  Mutex signal_mu_;
+  std::unordered_set<std::string> signal_names_ GUARDED_BY(signal_mu_);  // swapped on reload
+  Mutex mu_;
+  CondVar wake_;
+  bool poked_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> reload_requested_{false};
   std::thread thread_;
 };

@@ -73,7 +73,7 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
   std::vector<uint64_t> locks = {parent};
   for (const Item& item : order) locks.push_back(item.inode.ino);
   {
-    std::lock_guard<std::mutex> lock(kernel_locks_mu_);
+    MutexLock lock(&kernel_locks_mu_);
     for (size_t i = 0; i < locks.size(); ++i) {
       if (!locked_by_request_.count(locks[i])) continue;
       const std::string what = i == 0 ? "the parent directory of " + path : order[i - 1].path;
@@ -87,7 +87,7 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
     TreeOps* t;
     const std::vector<uint64_t>& locks;
     ~Done() {
-      std::lock_guard<std::mutex> lock(t->kernel_locks_mu_);
+      MutexLock lock(&t->kernel_locks_mu_);
       for (uint64_t ino : locks) t->notifying_.erase(t->notifying_.find(ino));
     }
   } done{this, locks};
@@ -114,7 +114,7 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
 }
 
 Status TreeOps::BeginLockedRequest(uint64_t ino, const char* what) {
-  std::lock_guard<std::mutex> lock(kernel_locks_mu_);
+  MutexLock lock(&kernel_locks_mu_);
   if (notifying_.count(ino))
     return Status::Error(EBUSY, std::string(what) + " of inode " + std::to_string(ino) +
                                     ": the policy engine is removing entries there; retry");
@@ -123,7 +123,7 @@ Status TreeOps::BeginLockedRequest(uint64_t ino, const char* what) {
 }
 
 void TreeOps::EndLockedRequest(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(kernel_locks_mu_);
+  MutexLock lock(&kernel_locks_mu_);
   locked_by_request_.erase(locked_by_request_.find(ino));
 }
 

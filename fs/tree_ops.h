@@ -24,6 +24,7 @@
 #include "fs/options.h"
 #include "fs/placement.h"
 #include "fs/space.h"
+#include "meta/mutex.h"
 #include "meta/store.h"
 #include "tiering/tier.h"
 
@@ -75,9 +76,9 @@ class TreeOps : public EngineTree {
   std::atomic<fuse_session*> session_{nullptr};
   // Inodes whose kernel lock a long request holds, and inodes a notification
   // is about to lock.
-  std::mutex kernel_locks_mu_;
-  std::unordered_multiset<uint64_t> locked_by_request_;  // guarded by kernel_locks_mu_
-  std::unordered_multiset<uint64_t> notifying_;          // guarded by kernel_locks_mu_
+  Mutex kernel_locks_mu_;
+  std::unordered_multiset<uint64_t> locked_by_request_ GUARDED_BY(kernel_locks_mu_);
+  std::unordered_multiset<uint64_t> notifying_ GUARDED_BY(kernel_locks_mu_);
 };
 
 }  // namespace tierfs
