@@ -19,7 +19,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.cc)
 INTEG_SRCS := $(wildcard tests/integration/*.cc)
 
 .PHONY: all deps test test-unit test-integration test-asan bench crash-campaign demo format format-check clean install pjdfstest fsx
-all: $(BUILD)/tierfs $(BUILD)/unit_tests $(BUILD)/integration_tests
+all: $(BUILD)/tierfs $(BUILD)/tierctl $(BUILD)/unit_tests $(BUILD)/integration_tests
 
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -30,6 +30,9 @@ $(BUILD)/libtierfs.a: $(OBJS_LIB)
 
 $(BUILD)/tierfs: $(BUILD)/fs/main.o $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tierctl: $(BUILD)/tools/tierctl.o
+	$(CXX) $(CXXFLAGS) $^ -o $@ -lboost_program_options
 
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(GTEST) -lgtest_main
@@ -44,7 +47,7 @@ deps:
 test-unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-test-integration: $(BUILD)/tierfs $(BUILD)/integration_tests
+test-integration: $(BUILD)/tierfs $(BUILD)/tierctl $(BUILD)/integration_tests
 	TIERFS_BIN=$(abspath $(BUILD)/tierfs) $(BUILD)/integration_tests
 
 # The README's test command: installs what it needs, then runs everything,
@@ -98,8 +101,10 @@ format:
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.cc' '*.h')
 
-install: $(BUILD)/tierfs
+install: $(BUILD)/tierfs $(BUILD)/tierctl
 	install -D -m 0755 $(BUILD)/tierfs $(DESTDIR)/usr/local/sbin/tierfs
+	install -D -m 0755 $(BUILD)/tierctl $(DESTDIR)/usr/local/bin/tierctl
+	install -D -m 0644 man/tierctl.1 $(DESTDIR)/usr/local/share/man/man1/tierctl.1
 	install -D -m 0644 man/tierfs.8 $(DESTDIR)/usr/local/share/man/man8/tierfs.8
 	install -D -m 0644 man/tierfs.policy.5 $(DESTDIR)/usr/local/share/man/man5/tierfs.policy.5
 

@@ -84,6 +84,10 @@ class Context {
 
   // The mounted session: removals by the policy engine are told to it.
   void SetSession(fuse_session* se);
+  // The control socket's path (fs/control.h), answered on the root as
+  // user.tierfs.control; set before mounting, "" when there is none.
+  void SetControlPath(std::string path) { control_path_ = std::move(path); }
+  const std::string& control_path() const { return control_path_; }
   // Settles interrupted moves and frees orphans a previous run left (no
   // kernel references survive it); before serving.
   void Recover();
@@ -121,6 +125,7 @@ class Context {
   std::mutex unfreed_mu_;
   std::unordered_set<uint64_t> unfreed_;  // orphans whose object is still to remove
   std::atomic<int64_t> unfreed_retry_ns_{0};
+  std::string control_path_;
 };
 
 // For its lifetime, registers a request during which the kernel may hold

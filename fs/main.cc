@@ -12,6 +12,7 @@
 
 #include "fs/daemon.h"
 #include "fs/policy_runner.h"
+#include "fs/version.h"
 #include "meta/state_file.h"
 #include "policy/units.h"
 
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
   // clang-format off
   desc.add_options()
       ("help,h", "print this help and exit")
+      ("version", "print the version and exit")
       ("ssd", po::value(&opt.ssd_dir)->value_name("DIR"),
        "existing directory of the SSD (cache) tier")
       ("hdd", po::value(&opt.hdd_dir)->value_name("DIR"),
@@ -212,6 +214,10 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << desc << "\n";
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << "tierfs " << tierfs::kVersion << "\n";
     return 0;
   }
   if (vm.count("print-default-policy")) {

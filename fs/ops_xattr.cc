@@ -58,9 +58,10 @@ void SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   fuse_reply_err(req, 0);
 }
 
-constexpr char kPlanXattr[] = "user.tierfs.plan";      // get, on the root: a dry run
-constexpr char kReloadXattr[] = "user.tierfs.reload";  // set, on the root: reload the policy
-constexpr char kPinXattr[] = "user.tierfs.pin";        // get: the hold on a file or directory
+constexpr char kPlanXattr[] = "user.tierfs.plan";        // get, on the root: a dry run
+constexpr char kReloadXattr[] = "user.tierfs.reload";    // set, on the root: reload the policy
+constexpr char kPinXattr[] = "user.tierfs.pin";          // get: the hold on a file or directory
+constexpr char kControlXattr[] = "user.tierfs.control";  // get, on the root: tierctl's socket
 
 // Only root (the admin) may reload the policy or read the whole tree's plan.
 bool Privileged(fuse_req_t req) {
@@ -136,6 +137,8 @@ void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (std::strcmp(name, kTierXattr) == 0) return GetTier(req, ino, size);
   if (std::strcmp(name, kPlanXattr) == 0) return GetPlan(req, ino, size);
   if (std::strcmp(name, kPinXattr) == 0) return GetPin(req, ino, size);
+  if (std::strcmp(name, kControlXattr) == 0 && ino == kRootIno && !c.control_path().empty())
+    return ReplySized(req, c.control_path(), size);
   if (IsTierfsName(name)) return (void)fuse_reply_err(req, ENODATA);
   std::string value;
   Status st = c.store().GetXattr(ino, name, &value);
