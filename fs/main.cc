@@ -23,7 +23,8 @@ namespace {
 constexpr char kUsage[] =
     "Usage: tierfs --ssd DIR --hdd DIR [--state DIR] [--policy FILE] [-f] [-o OPT[,OPT...]] "
     "MOUNTPOINT\n"
-    "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT\n\n"
+    "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT | "
+    "--version\n\n"
     "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
     "data lives as one object per file on the SSD tier or the HDD tier. New files are\n"
     "written to the SSD tier; a policy (tierfs.policy(5); built in unless --policy) moves,\n"

@@ -31,14 +31,14 @@ using nlohmann::json;
 namespace {
 
 constexpr char kUsage[] =
-    "Usage: tierctl [--json] [-b] status [PATH]\n"
+    "Usage: tierctl [--json] [-b] status [PATH...]\n"
     "       tierctl [--json] [-b] where PATH...\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
-    "  status [PATH]   version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
+    "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
     "                  and per tier its path, capacity, used, free, files and bytes\n"
     "                  (every tierfs mount when PATH is not given)\n"
     "  where PATH...   the tier, size, generation, hold, move state and object path\n"
-    "                  of each file (any user, on paths they may stat)\n"
+    "                  of each file (for any user of the socket: paths they may stat)\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
