@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -74,6 +76,7 @@ json Ask(int fd, const std::string& request_line) {
 
 class ControlTest : public MountTest {
  protected:
+  explicit ControlTest(MountOptions opts = {}) : MountTest(std::move(opts)) {}
   void SetUp() override {
     MountTest::SetUp();
     char buf[4096];
@@ -350,6 +353,33 @@ TEST_F(ControlTest, StalledClientsDoNotBlockOthers) {
   ExpectHealthy();
 }
 
+TEST_F(ControlTest, ClientThatNeverReadsIsDropped) {
+  const int greedy = Connect(sock_);
+  ASSERT_GE(greedy, 0);
+  // Far more replies than the socket buffers hold, none of them read: the
+  // server's write waits, on that connection alone, until the idle timeout.
+  std::string many;
+  for (int i = 0; i < 20000; ++i)
+    many += R"({"cmd":"status"})"
+            "\n";
+  std::thread sender([&] { SendAll(greedy, many); });
+  for (int i = 0; i < 5; ++i) {
+    const CommandResult r = Tierctl({"status", fs_.mnt()});
+    EXPECT_EQ(0, r.exit_code) << r.err;
+  }
+  ExpectHealthy();
+  // Dropped at last: reading drains what was sent, then the end of stream.
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(greedy, buf, sizeof buf)) > 0) {
+  }
+  EXPECT_EQ(0, n) << "the server closed the connection";
+  shutdown(greedy, SHUT_RDWR);
+  sender.join();
+  close(greedy);
+  ExpectHealthy();
+}
+
 TEST_F(ControlTest, TwoHundredClientsAtOnce) {
   constexpr int kClients = 200;
   std::atomic<int> served{0}, busy{0}, other{0};
@@ -404,6 +434,51 @@ TEST_F(ControlTest, SocketIsRemovedAtUnmount) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   ASSERT_TRUE(fs_.Unmount());
   EXPECT_NE(0, lstat(sock_.c_str(), &st)) << sock_ << " is left behind";
+}
+
+class ControlPinTest : public ControlTest {
+ protected:
+  static std::string PolicyPath() { return "/tmp/tierfs-control-pin-test.toml"; }
+  static MountOptions WithPolicy() {
+    std::ofstream(PolicyPath()) << "[[rule]]\nname = \"legal-hold\"\npath = \"/kept/**\"\n"
+                                   "action = \"pin\"\nfor = \"30d\"\nimmutable = true\n";
+    MountOptions o;
+    o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
+    return o;
+  }
+  ControlPinTest() : ControlTest(WithPolicy()) {}
+  ~ControlPinTest() override { unlink(PolicyPath().c_str()); }
+};
+
+TEST_F(ControlPinTest, WhereShowsTheHoldAndStatusThePolicy) {
+  ASSERT_EQ(0, mkdir(P("kept").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("kept/model.pt"), "weights"));
+  ASSERT_TRUE(WaitFor(
+      [&] { return getxattr(P("kept/model.pt").c_str(), "user.tierfs.pin", nullptr, 0) > 0; }, 20))
+      << fs_.Log();
+  const CommandResult js = Tierctl({"--json", "where", P("kept/model.pt")});
+  ASSERT_EQ(0, js.exit_code) << js.err;
+  const json w = json::parse(js.out, nullptr, false);
+  ASSERT_TRUE(w.is_array()) << js.out;
+  const json& hold = w[0]["hold"];
+  ASSERT_TRUE(hold.is_object()) << js.out;
+  EXPECT_EQ("legal-hold", hold["rule"]);
+  EXPECT_EQ(true, hold["immutable"]);
+  EXPECT_EQ(true, hold["active"]);
+  // Until 30 days after it was set: an RFC 3339 date, not epoch seconds.
+  struct tm since = {}, until = {};
+  ASSERT_TRUE(strptime(hold["since"].get<std::string>().c_str(), "%Y-%m-%dT%H:%M:%SZ", &since));
+  ASSERT_TRUE(strptime(hold["until"].get<std::string>().c_str(), "%Y-%m-%dT%H:%M:%SZ", &until));
+  // (each rounded down to the second)
+  EXPECT_NEAR(30 * 86400, double(timegm(&until) - timegm(&since)), 1) << js.out;
+
+  const CommandResult table = Tierctl({"where", P("kept/model.pt")});
+  ASSERT_EQ(0, table.exit_code) << table.err;
+  EXPECT_NE(std::string::npos, table.out.find("(legal-hold, immutable)")) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("until 20")) << table.out;
+
+  const CommandResult status = Tierctl({"status", fs_.mnt()});
+  EXPECT_NE(std::string::npos, status.out.find("policy      " + PolicyPath())) << status.out;
 }
 
 }  // namespace
