@@ -90,8 +90,10 @@ class ControlServer::Impl {
     if (ec) return Status::Error(ec.value(), "bind control socket " + path_ + ": " + ec.message());
     // The socket was created with the daemon's umask, which leaves it not
     // writable (not connectable) by group and others until here.
-    if (chown(path_.c_str(), uid_t(-1), SocketGroup()) != 0 || chmod(path_.c_str(), 0660) != 0 ||
-        lstat(path_.c_str(), &st) != 0)
+    // A daemon not in group `tierfs` (not root) keeps its own group (EPERM).
+    if (chown(path_.c_str(), uid_t(-1), SocketGroup()) != 0 && errno != EPERM)
+      return Status::Errno(errno, "set group of control socket " + path_);
+    if (chmod(path_.c_str(), 0660) != 0 || lstat(path_.c_str(), &st) != 0)
       return Status::Errno(errno, "set mode of control socket " + path_);
     bound_ino_ = st.st_ino;
     acceptor_->listen(asio::socket_base::max_listen_connections, ec);
