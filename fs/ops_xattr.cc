@@ -58,10 +58,12 @@ void SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   fuse_reply_err(req, 0);
 }
 
-constexpr char kPlanXattr[] = "user.tierfs.plan";        // get, on the root: a dry run
-constexpr char kReloadXattr[] = "user.tierfs.reload";    // set, on the root: reload the policy
-constexpr char kPinXattr[] = "user.tierfs.pin";          // get: the hold on a file or directory
-constexpr char kControlXattr[] = "user.tierfs.control";  // get, on the root: tierctl's socket
+constexpr char kPlanXattr[] = "user.tierfs.plan";      // get, on the root: a dry run
+constexpr char kReloadXattr[] = "user.tierfs.reload";  // set, on the root: reload the policy
+constexpr char kPinXattr[] = "user.tierfs.pin";        // get: the hold on a file or directory
+
+// get, on the root: the control socket's path (fs/control.h), for tierctl.
+constexpr char kControlXattr[] = "user.tierfs.control";
 
 // Only root (the admin) may reload the policy or read the whole tree's plan.
 bool Privileged(fuse_req_t req) {
