@@ -82,6 +82,10 @@ class Context {
 
   // The mounted session: removals by the policy engine are told to it.
   void SetSession(fuse_session* se);
+  // The control socket's path (fs/control.h), answered on the root as
+  // user.tierfs.control; set before mounting, "" when there is none.
+  void SetControlPath(std::string path) { control_path_ = std::move(path); }
+  const std::string& control_path() const { return control_path_; }
   // Settles interrupted moves and frees orphans a previous run left (no
   // kernel references survive it); before serving.
   void Recover();
@@ -120,6 +124,7 @@ class Context {
   // Orphans whose object is still to remove.
   std::unordered_set<uint64_t> unfreed_ GUARDED_BY(unfreed_mu_);
   std::atomic<int64_t> unfreed_retry_ns_{0};
+  std::string control_path_;
 };
 
 // For its lifetime, registers a request during which the kernel may hold

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/control_commands.h"
 #include "fs/namespace_setup.h"
 #include "fs/op_guard.h"
 #include "meta/state_file.h"
@@ -329,6 +330,19 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   Context ctx(opt, std::move(ns.store), std::move(ns.ssd), std::move(ns.hdd), std::move(audit),
               std::move(policy));
   ctx.Recover();
+  // tierctl's socket (fs/control.h); a mount without it still serves files.
+  const ControlInfo control_info{mountpoint, state, NowNs()};
+  std::unique_ptr<ControlServer> control;
+  st = ControlServer::Start(
+      ControlSocketPath(state),
+      [&ctx, &control_info](const nlohmann::json& req, const ControlPeer& peer) {
+        return HandleControl(ctx, control_info, req, peer);
+      },
+      ControlLimits(), &control);
+  if (st.ok())
+    ctx.SetControlPath(control->path());
+  else
+    spdlog::error("no control socket, tierctl will not reach this mount: {}", st.message());
 
   fuse_lowlevel_ops ops;
   GuardOps<DaemonOps>(&ops);
@@ -369,6 +383,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  if (control) control->Stop();
   ctx.StopBackground();  // no move may outlive the session
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

@@ -12,6 +12,7 @@
 
 #include "fs/daemon.h"
 #include "fs/policy_runner.h"
+#include "fs/version.h"
 #include "meta/state_file.h"
 #include "policy/units.h"
 
@@ -22,7 +23,8 @@ namespace {
 constexpr char kUsage[] =
     "Usage: tierfs --ssd DIR --hdd DIR [--state DIR] [--policy FILE] [-f] [-o OPT[,OPT...]] "
     "MOUNTPOINT\n"
-    "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT\n\n"
+    "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT | "
+    "--version\n\n"
     "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
     "data lives as one object per file on the SSD tier or the HDD tier. New files are\n"
     "written to the SSD tier; a policy (tierfs.policy(5); built in unless --policy) moves,\n"
@@ -154,6 +156,7 @@ int main(int argc, char** argv) {
   // clang-format off
   desc.add_options()
       ("help,h", "print this help and exit")
+      ("version", "print the version and exit")
       ("ssd", po::value(&opt.ssd_dir)->value_name("DIR"),
        "existing directory of the SSD (cache) tier")
       ("hdd", po::value(&opt.hdd_dir)->value_name("DIR"),
@@ -212,6 +215,10 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << desc << "\n";
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << "tierfs " << tierfs::kVersion << "\n";
     return 0;
   }
   if (vm.count("print-default-policy")) {

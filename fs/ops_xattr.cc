@@ -59,6 +59,9 @@ constexpr char kPlanXattr[] = "user.tierfs.plan";      // get, on the root: a dr
 constexpr char kReloadXattr[] = "user.tierfs.reload";  // set, on the root: reload the policy
 constexpr char kPinXattr[] = "user.tierfs.pin";        // get: the hold on a file or directory
 
+// get, on the root: the control socket's path (fs/control.h), for tierctl.
+constexpr char kControlXattr[] = "user.tierfs.control";
+
 // Only root (the admin) may reload the policy or read the whole tree's plan.
 bool Privileged(fuse_req_t req) {
   return fuse_req_ctx(req)->uid == 0;
@@ -143,6 +146,8 @@ Status GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (std::strcmp(name, kTierXattr) == 0) return GetTier(req, ino, size);
   if (std::strcmp(name, kPlanXattr) == 0) return GetPlan(req, ino, size);
   if (std::strcmp(name, kPinXattr) == 0) return GetPin(req, ino, size);
+  if (std::strcmp(name, kControlXattr) == 0 && ino == kRootIno && !c.control_path().empty())
+    return ReplySized(req, c.control_path(), size);
   if (IsTierfsXattr(name)) return Status::Error(ENODATA, std::string(name) + " does not exist");
   std::string value;
   Status st = c.store().GetXattr(ino, name, &value);

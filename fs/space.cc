@@ -36,7 +36,8 @@ Space::Space(Store& store, Tiers tiers, InodeTable& table, Placement& placement,
       table_(table),
       placement_(placement),
       initial_marks_(marks),
-      high_mark_(marks.high) {}
+      high_mark_(marks.high),
+      low_mark_(marks.low) {}
 
 Space::~Space() {
   Stop();
@@ -140,6 +141,7 @@ void Space::Stop() {
 
 void Space::SetWatermarks(Watermarks marks) {
   high_mark_ = marks.high;
+  low_mark_ = marks.low;
   initial_marks_ = marks;  // the evictor's, if it has not started yet
   if (evictor_) evictor_->SetWatermarks(marks);
 }

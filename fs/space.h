@@ -46,8 +46,8 @@ class Space {
   void Stop();
   // A policy reload's watermarks.
   void SetWatermarks(Watermarks marks);
-  // The high watermark in force (a fraction of the SSD tier's capacity).
-  double high_watermark() const { return high_mark_.load(); }
+  // The watermarks in force (the command line's, else the policy's).
+  Watermarks watermarks() const { return {high_mark_.load(), low_mark_.load()}; }
 
  private:
   Status Candidates(std::vector<EvictionCandidate>* out);
@@ -61,6 +61,7 @@ class Space {
   std::unique_ptr<Evictor> evictor_;
   std::atomic<uint64_t> meta_reserve_{0};  // bytes LMDB keeps past its end
   std::atomic<double> high_mark_;          // the evictor's, for pokes from the write path
+  std::atomic<double> low_mark_;           // the evictor's, for status reports
   std::atomic<int64_t> space_checked_ns_{0};
   std::atomic<bool> ssd_close_to_full_{false};
 };

@@ -352,13 +352,13 @@ TEST_F(TreeOpsTest, SetLimitsTakesThePolicysLimitsUnlessTheCommandLineGaveThem) 
   policy.move_bytes_per_sec = 1000;
   ops_->SetLimits(policy);
   EXPECT_EQ(7u, placement_->max_moves());
-  EXPECT_DOUBLE_EQ(0.5, space_->high_watermark());
+  EXPECT_DOUBLE_EQ(0.5, space_->watermarks().high);
   // The command line's win.
   options_.max_moves = 3;
   options_.watermarks = Watermarks{0.8, 0.6};
   ops_->SetLimits(policy);
   EXPECT_EQ(3u, placement_->max_moves());
-  EXPECT_DOUBLE_EQ(0.8, space_->high_watermark());
+  EXPECT_DOUBLE_EQ(0.8, space_->watermarks().high);
 }
 
 TEST(EffectiveLimitsTest, OptionsGivenWinFieldByField) {

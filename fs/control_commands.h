@@ -1,0 +1,39 @@
+// The control socket's commands (fs/control.h), answered from the mount's
+// units without changing anything (this slice of tierctl is read-only):
+//   {"cmd":"status"}            anyone: version, pid, start, mountpoint,
+//                               policy file, watermarks in force, and per
+//                               tier its path, capacity, used, free, files
+//                               and bytes (one pass over the inodes)
+//   {"cmd":"where","path":P}    P relative to the mount's root ("a/b" or
+//                               "/a/b"): type, tier, size, generation,
+//                               hold, moving, the object's path on its tier
+// `where` resolves P in the store itself, never through the kernel: `..`
+// that would leave the root is refused (EACCES), a symlink is never
+// followed (one in the middle of P is ELOOP; one at the end is described
+// itself), and, as stat(2) would, every directory on the way must grant
+// the peer search permission (owner, group or other x bit; root passes).
+// Times in replies are RFC 3339 UTC strings.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "fs/control.h"
+
+namespace tierfs {
+
+class Context;
+
+struct ControlInfo {
+  std::string mountpoint;
+  std::string state;
+  int64_t started_ns = 0;
+};
+
+nlohmann::json HandleControl(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                             const ControlPeer& peer);
+
+// "2026-12-05T12:40:26Z" for nanoseconds since the epoch.
+std::string Rfc3339(int64_t ns);
+
+}  // namespace tierfs

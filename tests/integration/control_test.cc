@@ -1,0 +1,485 @@
+// The control socket (fs/control.h) and tierctl (tools/tierctl.cc) on a live
+// mount: status and where as root and as another user, table and JSON, and
+// hostile clients on the raw socket, after each of which the daemon is alive
+// and the mount still serves files.
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fs/version.h"
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+using nlohmann::json;
+
+std::string TierctlBin() {
+  const char* b = getenv("TIERCTL_BIN");
+  if (b != nullptr && *b != '\0') return b;
+  const std::string fs = TierfsBin();
+  return fs.substr(0, fs.find_last_of('/') + 1) + "tierctl";
+}
+
+// A connected client of the control socket; -1 on failure.
+int Connect(const std::string& sock) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{60, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// Sends all of `data`, ignoring a peer that closed (it may have answered).
+void SendAll(int fd, const std::string& data) {
+  for (size_t off = 0; off < data.size();) {
+    const ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += size_t(n);
+  }
+}
+
+// One line from `fd` (without the newline); "" at end of stream.
+std::string ReadLine(int fd) {
+  std::string line;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
+  return line;
+}
+
+json Ask(int fd, const std::string& request_line) {
+  SendAll(fd, request_line + "\n");
+  return json::parse(ReadLine(fd), nullptr, false);
+}
+
+class ControlTest : public MountTest {
+ protected:
+  explicit ControlTest(MountOptions opts = {}) : MountTest(std::move(opts)) {}
+  void SetUp() override {
+    MountTest::SetUp();
+    char buf[4096];
+    const ssize_t n = getxattr(fs_.mnt().c_str(), "user.tierfs.control", buf, sizeof buf);
+    ASSERT_GT(n, 0) << "user.tierfs.control on the root: " << strerror(errno);
+    sock_.assign(buf, size_t(n));
+  }
+
+  CommandResult Tierctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {TierctlBin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 60);
+  }
+
+  // The daemon lives, answers on its socket and serves files.
+  void ExpectHealthy() {
+    ASSERT_EQ(0, kill(fs_.pid(), 0)) << "the daemon died";
+    const std::string p = P("health-" + std::to_string(++checks_));
+    ASSERT_EQ(0, WriteFile(p, "still serving"));
+    std::string back;
+    ASSERT_EQ(0, ReadFile(p, &back));
+    EXPECT_EQ("still serving", back);
+    const int fd = Connect(sock_);
+    ASSERT_GE(fd, 0);
+    const json reply = Ask(fd, R"({"cmd":"status"})");
+    close(fd);
+    ASSERT_TRUE(reply.is_object());
+    EXPECT_EQ(true, reply["ok"]) << reply.dump();
+  }
+
+  std::string sock_;
+  int checks_ = 0;
+};
+
+TEST_F(ControlTest, VersionIsTheSameForBoth) {
+  const CommandResult fs = RunTierfs({"--version"});
+  EXPECT_EQ(0, fs.exit_code);
+  EXPECT_EQ(std::string("tierfs ") + tierfs::kVersion + "\n", fs.out);
+  const CommandResult ctl = Tierctl({"--version"});
+  EXPECT_EQ(0, ctl.exit_code);
+  EXPECT_EQ(std::string("tierctl ") + tierfs::kVersion + "\n", ctl.out);
+}
+
+TEST_F(ControlTest, StatusAsRootTableAndJson) {
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("d/a"), std::string(3000, 'a')));
+  ASSERT_EQ(0, WriteFile(P("d/b"), std::string(5000, 'b')));
+  ASSERT_EQ(0, SetTierOfClosed(P("d/b"), "hdd"));
+
+  const CommandResult table = Tierctl({"status", P("d")});
+  ASSERT_EQ(0, table.exit_code) << table.err;
+  EXPECT_NE(std::string::npos, table.out.find(fs_.mnt() + ": tierfs " + tierfs::kVersion))
+      << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("pid " + std::to_string(fs_.pid()))) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("ssd high 90%, low 75%")) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find(fs_.ssd())) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find(fs_.hdd())) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("2.9 KiB")) << table.out;  // d/a, human
+  EXPECT_NE(std::string::npos, table.out.find("4.9 KiB")) << table.out;  // d/b
+
+  const CommandResult js = Tierctl({"--json", "-b", "status", P("d/a")});
+  ASSERT_EQ(0, js.exit_code) << js.err;
+  const json all = json::parse(js.out, nullptr, false);
+  ASSERT_TRUE(all.is_array()) << js.out;
+  ASSERT_EQ(1u, all.size());
+  const json& s = all[0];
+  EXPECT_EQ(tierfs::kVersion, s["version"]);
+  EXPECT_EQ(fs_.pid(), s["pid"].get<int>());
+  EXPECT_EQ(fs_.mnt(), s["mountpoint"]);
+  EXPECT_EQ(0.9, s["watermarks"]["high"].get<double>());
+  ASSERT_EQ(2u, s["tiers"].size());
+  const json& ssd = s["tiers"][0];
+  const json& hdd = s["tiers"][1];
+  EXPECT_EQ("ssd", ssd["name"]);
+  EXPECT_EQ(fs_.ssd(), ssd["path"]);
+  EXPECT_EQ(1u, ssd["files"].get<uint64_t>());
+  EXPECT_EQ(3000u, ssd["bytes"].get<uint64_t>());
+  EXPECT_EQ("hdd", hdd["name"]);
+  EXPECT_EQ(fs_.hdd(), hdd["path"]);
+  EXPECT_EQ(1u, hdd["files"].get<uint64_t>());
+  EXPECT_EQ(5000u, hdd["bytes"].get<uint64_t>());
+  EXPECT_GT(ssd["capacity"].get<uint64_t>(), 0u);
+  EXPECT_EQ(ssd["capacity"].get<uint64_t>(),
+            ssd["used"].get<uint64_t>() + ssd["free"].get<uint64_t>());
+  EXPECT_EQ(true, ssd["healthy"]);
+}
+
+TEST_F(ControlTest, WhereAsRootTableAndJson) {
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("d/on-ssd"), "ssd bytes"));
+  ASSERT_EQ(0, WriteFile(P("d/on-hdd"), std::string(2048, 'h')));
+  ASSERT_EQ(0, SetTierOfClosed(P("d/on-hdd"), "hdd"));
+  ASSERT_EQ(0, symlink("/etc/passwd", P("d/link").c_str()));
+
+  const CommandResult table = Tierctl({"where", P("d/on-ssd"), P("d/on-hdd"), P("d/link"), P("d")});
+  ASSERT_EQ(0, table.exit_code) << table.err;
+  EXPECT_NE(std::string::npos, table.out.find(ObjectPathOn(fs_.ssd(), Ino(P("d/on-ssd")))))
+      << table.out;
+  EXPECT_NE(std::string::npos, table.out.find(ObjectPathOn(fs_.hdd(), Ino(P("d/on-hdd")))))
+      << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("symlink")) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("directory")) << table.out;
+
+  const CommandResult js = Tierctl({"where", "--json", "-b", P("d/on-ssd"), P("d/on-hdd")});
+  ASSERT_EQ(0, js.exit_code) << js.err;
+  const json all = json::parse(js.out, nullptr, false);
+  ASSERT_TRUE(all.is_array()) << js.out;
+  ASSERT_EQ(2u, all.size());
+  EXPECT_EQ("ssd", all[0]["tier"]);
+  EXPECT_EQ(9u, all[0]["size"].get<uint64_t>());
+  EXPECT_EQ(false, all[0]["moving"]);
+  EXPECT_TRUE(all[0]["hold"].is_null());
+  EXPECT_EQ(ObjectPathOn(fs_.ssd(), Ino(P("d/on-ssd"))), all[0]["object"]);
+  EXPECT_EQ("hdd", all[1]["tier"]);
+  EXPECT_EQ(2048u, all[1]["size"].get<uint64_t>());
+  EXPECT_EQ(ObjectPathOn(fs_.hdd(), Ino(P("d/on-hdd"))), all[1]["object"]);
+
+  // A missing file, a path outside any mount: exit 1, naming the path.
+  const CommandResult missing = Tierctl({"where", P("d/on-ssd"), P("d/nope")});
+  EXPECT_EQ(1, missing.exit_code);
+  EXPECT_NE(std::string::npos, missing.err.find(P("d/nope"))) << missing.err;
+  EXPECT_NE(std::string::npos, missing.err.find("No such file")) << missing.err;
+  EXPECT_NE(std::string::npos, missing.out.find("ssd")) << "the good path is still listed";
+  const CommandResult outside = Tierctl({"where", "/etc/passwd"});
+  EXPECT_EQ(1, outside.exit_code);
+  EXPECT_NE(std::string::npos, outside.err.find("/etc/passwd: not inside a tierfs mount"))
+      << outside.err;
+  // Bad usage: exit 2.
+  EXPECT_EQ(2, Tierctl({}).exit_code);
+  EXPECT_EQ(2, Tierctl({"where"}).exit_code);
+  EXPECT_EQ(2, Tierctl({"frobnicate"}).exit_code);
+  EXPECT_EQ(2, Tierctl({"--no-such-option", "status"}).exit_code);
+}
+
+// tierctl run as `creds` (popen in a child switched to them): exit code,
+// and stdout and stderr together in *out.
+int TierctlAs(const Creds& creds, const std::string& bin, const std::string& args,
+              std::string* out) {
+  return RunAs(
+      creds,
+      [&](std::string* o) {
+        FILE* p = popen((bin + " " + args + " 2>&1").c_str(), "r");
+        if (!p) return -1;
+        char buf[4096];
+        for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) o->append(buf, n);
+        const int status = pclose(p);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      },
+      out);
+}
+
+TEST_F(ControlTest, WhereAsAnotherUserOnlyWhatTheyCanStat) {
+  // tierctl where another user can run it (the build tree may not be).
+  const std::string bin = fs_.root() + "/tierctl";
+  ASSERT_EQ(0, RunCommand({"cp", TierctlBin(), bin}, 30).exit_code);
+  ASSERT_EQ(0, chmod(bin.c_str(), 0755));
+  ASSERT_EQ(0, mkdir(P("open").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("open/f"), "readable", 0600));  // stat needs no read permission
+  ASSERT_EQ(0, mkdir(P("closed").c_str(), 0700));
+  ASSERT_EQ(0, WriteFile(P("closed/f"), "hidden"));
+  struct stat sock_st;
+  ASSERT_EQ(0, stat(sock_.c_str(), &sock_st));
+  EXPECT_EQ(0660u, sock_st.st_mode & 07777);
+  const Creds member{12345, 12345, {gid_t(sock_st.st_gid)}};  // in the socket's group
+  const Creds stranger{23456, 23456, {}};
+
+  std::string out;
+  EXPECT_EQ(0, TierctlAs(member, bin, "where " + P("open/f"), &out)) << out;
+  EXPECT_NE(std::string::npos, out.find(ObjectPathOn(fs_.ssd(), Ino(P("open/f"))))) << out;
+  EXPECT_EQ(0, TierctlAs(member, bin, "--json status " + P("open"), &out)) << out;
+
+  // As stat(2) would refuse: a directory on the way without search permission.
+  EXPECT_EQ(1, TierctlAs(member, bin, "where " + P("closed/f"), &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("permission denied")) << out;
+  EXPECT_NE(std::string::npos, out.find(P("closed/f"))) << out;
+  // The daemon checks by itself, whatever path the client sends.
+  const int fd = RunAs(
+      member,
+      [&](std::string* o) {
+        const int c = Connect(sock_);
+        if (c < 0) return errno;
+        *o = Ask(c, R"({"cmd":"where","path":"closed/f"})").dump();
+        close(c);
+        return 0;
+      },
+      &out);
+  EXPECT_EQ(0, fd);
+  EXPECT_NE(std::string::npos, out.find("\"errno\":13")) << out;
+
+  // Not in the socket's group: the socket refuses the connection.
+  EXPECT_EQ(1, TierctlAs(stranger, bin, "where " + P("open/f"), &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("cannot reach the daemon")) << out;
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, MalformedRequestsGetAnErrorReply) {
+  ASSERT_EQ(0, WriteFile(P("f"), "x"));
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  const std::pair<std::string, int> cases[] = {
+      {"this is not json", EINVAL},
+      {"[1,2,3]", EINVAL},
+      {R"({"cmd":42})", EINVAL},
+      {R"({"cmd":"frobnicate"})", EOPNOTSUPP},
+      {R"({"cmd":"where"})", EINVAL},
+      {R"({"cmd":"where","path":"../../etc/passwd"})", EACCES},
+      {R"({"cmd":"where","path":"/a/../../f"})", EACCES},
+      {"{\"cmd\":\"where\",\"path\":\"\xff\xfe\"}", EINVAL},  // not UTF-8
+  };
+  for (const auto& [line, err] : cases) {
+    const json reply = Ask(fd, line);
+    ASSERT_TRUE(reply.is_object()) << line;
+    EXPECT_EQ(false, reply["ok"]) << line;
+    EXPECT_EQ(err, reply["errno"].get<int>()) << line << " -> " << reply.dump();
+    EXPECT_TRUE(reply["error"].is_string()) << line;
+  }
+  // `..` that stays inside is fine; the same connection still answers.
+  const json ok = Ask(fd, R"({"cmd":"where","path":"a/../f"})");
+  EXPECT_EQ(true, ok["ok"]) << ok.dump();
+  EXPECT_EQ("/f", ok["path"]);
+  close(fd);
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, SymlinksAreNotFollowed) {
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("d/f"), "x"));
+  ASSERT_EQ(0, symlink("/etc", P("out").c_str()));
+  ASSERT_EQ(0, symlink("d", P("in").c_str()));
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  for (const char* path : {"out/passwd", "in/f"}) {
+    const json r = Ask(fd, std::string(R"({"cmd":"where","path":")") + path + "\"}");
+    EXPECT_EQ(false, r["ok"]) << path;
+    EXPECT_EQ(ELOOP, r["errno"].get<int>()) << r.dump();
+  }
+  const json link = Ask(fd, R"({"cmd":"where","path":"out"})");
+  EXPECT_EQ("symlink", link["type"]) << link.dump();
+  close(fd);
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, OversizedLineIsRefusedAndClosed) {
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, std::string(1 << 20, 'x') + "\n");  // 1 MiB: the server stops reading
+  const json reply = json::parse(ReadLine(fd), nullptr, false);
+  ASSERT_TRUE(reply.is_object());
+  EXPECT_EQ(EMSGSIZE, reply["errno"].get<int>()) << reply.dump();
+  EXPECT_EQ("", ReadLine(fd)) << "the connection is closed";
+  close(fd);
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, StalledClientsDoNotBlockOthers) {
+  const int silent = Connect(sock_);
+  const int partial = Connect(sock_);
+  ASSERT_GE(silent, 0);
+  ASSERT_GE(partial, 0);
+  SendAll(partial, R"({"cmd":"sta)");  // never finished
+  // Others are served meanwhile, and so are files.
+  for (int i = 0; i < 5; ++i) {
+    const CommandResult r = Tierctl({"status", fs_.mnt()});
+    EXPECT_EQ(0, r.exit_code) << r.err;
+  }
+  ExpectHealthy();
+  // The stalled ones are dropped once idle (the server's idle timeout).
+  for (int fd : {silent, partial}) {
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(1, poll(&p, 1, 60000));
+    EXPECT_EQ("", ReadLine(fd)) << "closed without a reply";
+    close(fd);
+  }
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, ClientThatNeverReadsIsDropped) {
+  const int greedy = Connect(sock_);
+  ASSERT_GE(greedy, 0);
+  // Far more replies than the socket buffers hold, none of them read: the
+  // server's write waits, on that connection alone, until the idle timeout.
+  std::string many;
+  for (int i = 0; i < 20000; ++i)
+    many += R"({"cmd":"status"})"
+            "\n";
+  std::thread sender([&] { SendAll(greedy, many); });
+  for (int i = 0; i < 5; ++i) {
+    const CommandResult r = Tierctl({"status", fs_.mnt()});
+    EXPECT_EQ(0, r.exit_code) << r.err;
+  }
+  ExpectHealthy();
+  // Dropped at last: reading drains what was sent, then the end of stream.
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(greedy, buf, sizeof buf)) > 0) {
+  }
+  EXPECT_EQ(0, n) << "the server closed the connection";
+  shutdown(greedy, SHUT_RDWR);
+  sender.join();
+  close(greedy);
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, TwoHundredClientsAtOnce) {
+  constexpr int kClients = 200;
+  std::atomic<int> served{0}, busy{0}, other{0};
+  std::vector<int> fds(kClients, -1);
+  // All connected before any asks: at most max_clients are served at once,
+  // the rest are told to try again.
+  for (int i = 0; i < kClients; ++i) fds[i] = Connect(sock_);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      if (fds[i] < 0) return (void)++other;
+      const json r = Ask(fds[i], R"({"cmd":"status"})");
+      if (r.is_object() && r["ok"] == true)
+        ++served;
+      else if (r.is_object() && r["errno"] == EBUSY)
+        ++busy;
+      else
+        ++other;
+      close(fds[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(0, other.load()) << "every client gets an answer";
+  EXPECT_GT(served.load(), 0);
+  EXPECT_EQ(kClients, served + busy);
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, RandomBytesNeverHurt) {
+  std::mt19937_64 rng(20261205);
+  for (int round = 0; round < 300; ++round) {
+    const int fd = Connect(sock_);
+    ASSERT_GE(fd, 0);
+    std::string junk(rng() % 2048, '\0');
+    for (char& c : junk) c = char(rng());
+    // Some rounds look like JSON with random bytes inside.
+    if (round % 3 == 1) junk = R"({"cmd":"where","path":")" + junk + "\"}";
+    if (round % 3 == 2) junk = R"({"cmd":)" + junk;
+    SendAll(fd, junk + "\n");
+    // Each line gets a JSON reply until the server is done with the client.
+    shutdown(fd, SHUT_WR);
+    for (std::string line; !(line = ReadLine(fd)).empty();)
+      ASSERT_TRUE(json::parse(line, nullptr, false).is_object()) << line;
+    close(fd);
+  }
+  ExpectHealthy();
+}
+
+TEST_F(ControlTest, SocketIsRemovedAtUnmount) {
+  struct stat st;
+  ASSERT_EQ(0, stat(sock_.c_str(), &st));
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  ASSERT_TRUE(fs_.Unmount());
+  EXPECT_NE(0, lstat(sock_.c_str(), &st)) << sock_ << " is left behind";
+}
+
+class ControlPinTest : public ControlTest {
+ protected:
+  static std::string PolicyPath() { return "/tmp/tierfs-control-pin-test.toml"; }
+  static MountOptions WithPolicy() {
+    std::ofstream(PolicyPath()) << "[[rule]]\nname = \"legal-hold\"\npath = \"/kept/**\"\n"
+                                   "action = \"pin\"\nfor = \"30d\"\nimmutable = true\n";
+    MountOptions o;
+    o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
+    return o;
+  }
+  ControlPinTest() : ControlTest(WithPolicy()) {}
+  ~ControlPinTest() override { unlink(PolicyPath().c_str()); }
+};
+
+TEST_F(ControlPinTest, WhereShowsTheHoldAndStatusThePolicy) {
+  ASSERT_EQ(0, mkdir(P("kept").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("kept/model.pt"), "weights"));
+  ASSERT_TRUE(WaitFor(
+      [&] { return getxattr(P("kept/model.pt").c_str(), "user.tierfs.pin", nullptr, 0) > 0; }, 20))
+      << fs_.Log();
+  const CommandResult js = Tierctl({"--json", "where", P("kept/model.pt")});
+  ASSERT_EQ(0, js.exit_code) << js.err;
+  const json w = json::parse(js.out, nullptr, false);
+  ASSERT_TRUE(w.is_array()) << js.out;
+  const json& hold = w[0]["hold"];
+  ASSERT_TRUE(hold.is_object()) << js.out;
+  EXPECT_EQ("legal-hold", hold["rule"]);
+  EXPECT_EQ(true, hold["immutable"]);
+  EXPECT_EQ(true, hold["active"]);
+  // Until 30 days after it was set: an RFC 3339 date, not epoch seconds.
+  struct tm since = {}, until = {};
+  ASSERT_TRUE(strptime(hold["since"].get<std::string>().c_str(), "%Y-%m-%dT%H:%M:%SZ", &since));
+  ASSERT_TRUE(strptime(hold["until"].get<std::string>().c_str(), "%Y-%m-%dT%H:%M:%SZ", &until));
+  // (each rounded down to the second)
+  EXPECT_NEAR(30 * 86400, double(timegm(&until) - timegm(&since)), 1) << js.out;
+
+  const CommandResult table = Tierctl({"where", P("kept/model.pt")});
+  ASSERT_EQ(0, table.exit_code) << table.err;
+  EXPECT_NE(std::string::npos, table.out.find("(legal-hold, immutable)")) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("until 20")) << table.out;
+
+  const CommandResult status = Tierctl({"status", fs_.mnt()});
+  EXPECT_NE(std::string::npos, status.out.find("policy      " + PolicyPath())) << status.out;
+}
+
+}  // namespace
+}  // namespace tierfs_test
