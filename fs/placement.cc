@@ -43,7 +43,7 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
   // writing into a tier directory that has been removed or unmounted.
   for (TierId t : {n.tier, to}) {
     st = tiers_[t].CheckHealth();
-    if (!st.ok()) return st;
+    if (!st.ok()) return Refused(job, st);
   }
   const uint64_t since = table_.epoch();
   if (table_.BusySince(ino, since))
@@ -65,9 +65,10 @@ Status Placement::Spill(uint64_t ino, LiveState& live) {
   if (live.passthrough_handles.load() > 0)
     return Status::Error(
         EBUSY, "inode " + std::to_string(ino) + " is open through passthrough: it cannot move");
+  const Job job{ino, TierId::kSsd, TierId::kHdd, "spill", "", false, nullptr};
   st = tiers_.hdd->CheckHealth();
-  if (!st.ok()) return st;
-  return Run(Job{ino, TierId::kSsd, TierId::kHdd, "spill", "", false, nullptr});
+  if (!st.ok()) return Refused(job, st);
+  return Run(job);
 }
 
 Status Placement::Run(const Job& job) {
@@ -93,6 +94,11 @@ Status Placement::Run(const Job& job) {
   if (st.ok())
     if (auto live = table_.FindLive(job.ino)) live->placement++;
   Record(job, st, result);
+  return st;
+}
+
+Status Placement::Refused(const Job& job, const Status& st) {
+  Record(job, st, MoveResult{});
   return st;
 }
 

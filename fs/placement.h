@@ -4,7 +4,8 @@
 // SSD tier is full, an admin's setxattr), goes through Run: it keeps the
 // file out of any other move, has the mover copy, verify, switch and remove
 // (tiering/mover.h), tells open handles to reopen, logs "moved inode N
-// ('/path') ..." and leaves one audit record that names the path. Routine
+// ('/path') ..." and leaves one audit record that names the path; a move
+// refused because a tier cannot be used is recorded too (Refused). Routine
 // refusals (EBUSY: open for writing or moving already; ECANCELED: written
 // during the copy) are returned but not journaled: the evictor and the
 // policy retry them.
@@ -81,6 +82,9 @@ class Placement {
     std::function<bool()> abort;  // written meanwhile: give up
   };
   Status Run(const Job& job);
+  // A move refused before it started (a tier that cannot be used), recorded
+  // as Run records a failure; returns `st`.
+  Status Refused(const Job& job, const Status& st);
   void Record(const Job& job, const Status& st, const MoveResult& result);
 
   Store& store_;

@@ -256,6 +256,16 @@ TEST_F(PlacementTest, MoveAndSpillToATierThatCannotBeUsedFailWithEio) {
   EXPECT_EQ("abc", Object(*ssd_, ino, &exists));
   EXPECT_TRUE(exists);
   EXPECT_FALSE(placement_->IsMoving(ino));
+  // Both refusals are journaled, with the reason and the file's path.
+  const auto recs = AuditRecords();
+  ASSERT_EQ(2u, recs.size());
+  for (const AuditRecord& rec : recs) {
+    EXPECT_EQ("/f", rec.path);
+    EXPECT_NE("ok", rec.result);
+    EXPECT_FALSE(rec.has_checksum);
+  }
+  EXPECT_EQ("manual", recs[0].rule);
+  EXPECT_EQ("spill", recs[1].rule);
 }
 
 TEST_F(PlacementTest, ResolvePathNamesEntriesAndRefusesTheRoot) {
