@@ -77,7 +77,8 @@ int Read(const std::string& dir, long files, int threads) {
       }
     });
   for (auto& t : pool) t.join();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (failed > 0) {
     std::fprintf(stderr, "smallread: %d files could not be read whole\n", failed.load());
     return 1;
