@@ -47,12 +47,6 @@ struct Options {
 };
 
 // The limits in force: the policy's, with those the command line gave.
-inline TierLimits EffectiveLimits(const Options& options, const TierLimits& policy) {
-  TierLimits limits = policy;
-  if (options.watermarks) limits.watermarks = *options.watermarks;
-  if (options.move_bytes_per_sec) limits.move_bytes_per_sec = *options.move_bytes_per_sec;
-  if (options.max_moves) limits.max_moves = *options.max_moves;
-  return limits;
-}
+TierLimits EffectiveLimits(const Options& options, const TierLimits& policy);
 
 }  // namespace tierfs
