@@ -49,8 +49,9 @@ deps:
 test-unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
+INTEGRATION_FILTER ?= *
 test-integration: $(BUILD)/tierfs $(BUILD)/tierctl $(BUILD)/integration_tests
-	TIERFS_BIN=$(abspath $(BUILD)/tierfs) $(BUILD)/integration_tests
+	TIERFS_BIN=$(abspath $(BUILD)/tierfs) $(BUILD)/integration_tests --gtest_filter='$(INTEGRATION_FILTER)'
 
 # The README's test command: installs what it needs, then runs everything,
 # the sanitizer build included.
@@ -90,7 +91,12 @@ thread-check:
 test-asan:
 	$(MAKE) -j2 BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  $(MAKE) BUILD=build-asan test-unit test-integration
+	  $(MAKE) BUILD=build-asan INTEGRATION_FILTER='$(ASAN_FILTER)' test-unit test-integration
+
+# The random kill campaign runs plain (12 kills) and under TSan (3); under
+# ASan its kill -9s stop the daemons before any leak check, and it would
+# cost a minute of CI's 30 (recovery under ASan is MoveCrashTest's).
+ASAN_FILTER := -CrashCampaign.*
 
 $(BUILD)/scanbench: $(BUILD)/bench/scanbench.o $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)

@@ -53,6 +53,10 @@ struct ReadsOnly {
   static Status Check(Holds&, const char*, A...) {
     return Status::Ok();
   }
+  template <typename... A>
+  static uint64_t SecondDir(A...) {
+    return 0;  // none
+  }
 };
 // A new inode (create, mknod, mkdir, symlink): a hold protects the bytes,
 // attributes and names of what it holds, not the directories' room for new
@@ -63,14 +67,14 @@ struct AddsNames : ReadsOnly {};
 // checked (ChangesIfOpenWrites).
 struct WritesThroughHandle : ReadsOnly {};
 // The inode argument: its attributes (setattr).
-struct ChangesInode {
+struct ChangesInode : ReadsOnly {
   template <typename... A>
   static Status Check(Holds& h, const char* op, fuse_ino_t ino, A...) {
     return h.CheckMutable(ino, op);
   }
 };
 // The inode `name` in `parent` names (unlink, rmdir).
-struct ChangesEntry {
+struct ChangesEntry : ReadsOnly {
   template <typename... A>
   static Status Check(Holds& h, const char* op, fuse_ino_t parent, const char* name, A...) {
     return h.CheckEntryMutable(parent, name, op);
@@ -78,6 +82,10 @@ struct ChangesEntry {
 };
 // Both names of a rename: the one that moves and the one it replaces.
 struct ChangesBothEntries {
+  // The directory a request also locks besides its first inode's.
+  static uint64_t SecondDir(fuse_ino_t, const char*, fuse_ino_t new_parent, const char*, unsigned) {
+    return new_parent;
+  }
   static Status Check(Holds& h, const char* op, fuse_ino_t parent, const char* name,
                       fuse_ino_t new_parent, const char* new_name, unsigned) {
     Status st = h.CheckEntryMutable(parent, name, op);
@@ -87,7 +95,7 @@ struct ChangesBothEntries {
 };
 // open: the inode, when the flags say it will be written or truncated
 // (O_TRUNC empties it whatever the access mode).
-struct ChangesIfOpenWrites {
+struct ChangesIfOpenWrites : ReadsOnly {
   static Status Check(Holds& h, const char*, fuse_ino_t ino, fuse_file_info* fi) {
     if ((fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC)) return Status::Ok();
     return h.CheckMutable(ino, "open for writing");
@@ -96,7 +104,7 @@ struct ChangesIfOpenWrites {
 // setxattr, removexattr: the inode's extended attributes, unless `name` is
 // one of tierfs's own (moving a file or reloading the policy is no change
 // of its data).
-struct ChangesXattr {
+struct ChangesXattr : ReadsOnly {
   template <typename... A>
   static Status Check(Holds& h, const char* op, fuse_ino_t ino, const char* name, A...) {
     return IsTierfsXattr(name) ? Status::Ok() : h.CheckMutable(ino, op);
@@ -123,6 +131,24 @@ std::optional<uint64_t> FirstIno(A... args) {
   return ino;
 }
 
+// Counts a request on `ino` (0: none; no inode is 0) for its lifetime
+// (TreeOps::EnterRequest).
+class InFlight {
+ public:
+  InFlight(TreeOps& t, uint64_t ino) : t_(t), ino_(ino) {
+    if (ino_ != 0) t_.EnterRequest(ino_);
+  }
+  ~InFlight() {
+    if (ino_ != 0) t_.ExitRequest(ino_);
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  TreeOps& t_;
+  const uint64_t ino_;
+};
+
 template <auto Fn, OpName kName, typename Changes>
 struct StatusOp;
 
@@ -130,6 +156,9 @@ template <typename... A, Status (*Fn)(fuse_req_t, A...), OpName kName, typename 
 struct StatusOp<Fn, kName, Changes> {
   static void Call(fuse_req_t req, A... args) {
     Context& c = Ctx(req);
+    // While it runs, the kernel may hold these inodes' locks (TreeOps::EnterRequest).
+    InFlight first(c.tree_ops(), FirstIno(args...).value_or(0));
+    InFlight second(c.tree_ops(), Changes::SecondDir(args...));
     Status st = Changes::Check(c.holds(), kName.text, args...);
     if (st.ok()) st = Fn(req, args...);
     if (!st.ok()) OpFailed(c, req, kName.text, FirstIno(args...), st);

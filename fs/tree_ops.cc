@@ -75,8 +75,12 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
   {
     MutexLock lock(&kernel_locks_mu_);
     for (size_t i = 0; i < locks.size(); ++i) {
-      if (!locked_by_request_.count(locks[i])) continue;
       const std::string what = i == 0 ? "the parent directory of " + path : order[i - 1].path;
+      if (in_flight_[locks[i] % kSlots].load() > 0 && !locked_by_request_.count(locks[i]))
+        return Status::Error(EBUSY, "deferred: a request on " + what + " (inode " +
+                                        std::to_string(locks[i]) + ") is in progress; " + path +
+                                        " is thinned after it");
+      if (!locked_by_request_.count(locks[i])) continue;
       return Status::Error(EBUSY, "deferred: a setxattr request (a move to another tier) on " +
                                       what + " (inode " + std::to_string(locks[i]) +
                                       ") is in progress; " + path + " is thinned after it");

@@ -12,6 +12,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -55,6 +56,16 @@ class TreeOps : public EngineTree {
   // request's reply): the request must then reply at once.
   Status BeginLockedRequest(uint64_t ino, const char* what);
   void EndLockedRequest(uint64_t ino);
+  // Around every FUSE request (fs/op_table.h), for the inode whose kernel
+  // lock it may hold (its inode or parent directory, and a rename's second
+  // directory). A removal whose notification would wait for such a lock is
+  // deferred (RemovePath): were the daemon killed while the notification
+  // waits, the request holding the lock could never be answered, and the
+  // waiting thread would keep the killed daemon, and its mount, alive.
+  // Counted per slot of a hash of the inode: no lock on the request path; a
+  // collision only defers a removal to the next scan.
+  void EnterRequest(uint64_t ino) { in_flight_[ino % kSlots].fetch_add(1); }
+  void ExitRequest(uint64_t ino) { in_flight_[ino % kSlots].fetch_sub(1); }
   // Size and xxh3_64 of a file's object as it is now, wherever it lives.
   Status HashObject(const Inode& n, uint64_t* bytes, uint64_t* checksum);
 
@@ -74,6 +85,8 @@ class TreeOps : public EngineTree {
  private:
   Parts p_;
   std::atomic<fuse_session*> session_{nullptr};
+  static constexpr size_t kSlots = 4096;
+  std::array<std::atomic<int>, kSlots> in_flight_{};
   // Inodes whose kernel lock a long request holds, and inodes a notification
   // is about to lock.
   Mutex kernel_locks_mu_;

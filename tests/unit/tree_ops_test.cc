@@ -277,6 +277,29 @@ TEST_F(TreeOpsTest, RemovePathIsDeferredWhileALockedRequestRunsOnItsParentOrBelo
   ops_->EndLockedRequest(dir);
 }
 
+// Any request in flight on the parent or below (the kernel may hold its
+// lock: a create, a lookup, a rename) defers the removal too: a kill -9 while
+// the notification waited for that lock left the daemon unkillable.
+TEST_F(TreeOpsTest, RemovePathIsDeferredWhileAnyRequestRunsOnItsParentOrBelow) {
+  const uint64_t dir = MakeDir(kRootIno, "run");
+  const uint64_t gen = MakeDir(dir, "gen");
+  const uint64_t f = MakeFile(gen, "f", "x");
+  for (uint64_t busy : {dir, gen, f}) {
+    ops_->EnterRequest(busy);
+    std::vector<RemovedFile> files;
+    Status st = ops_->RemovePath("/run/gen", gen, &files);
+    EXPECT_EQ(EBUSY, st.err()) << busy;
+    EXPECT_EQ(0u, st.message().rfind("deferred: a request", 0)) << st.message();
+    EXPECT_TRUE(Exists(dir, "gen"));
+    EXPECT_TRUE(files.empty());
+    ops_->ExitRequest(busy);
+  }
+  std::vector<RemovedFile> files;
+  Status st = ops_->RemovePath("/run/gen", gen, &files);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_FALSE(Exists(dir, "gen"));
+}
+
 // The other half of the handshake: while a removal tells the kernel (here,
 // between its removals), a request that would hold a lock it needs must
 // reply at once instead of starting.
