@@ -33,7 +33,7 @@ $(BUILD)/libtierfs.a: $(OBJS_LIB)
 $(BUILD)/tierfs: $(BUILD)/fs/main.o $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tierctl: $(BUILD)/tools/tierctl.o
+$(BUILD)/tierctl: $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc))
 	$(CXX) $(CXXFLAGS) $^ -o $@ -lboost_program_options
 
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/libtierfs.a

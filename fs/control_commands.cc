@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "fs/context.h"
+#include "fs/control_internal.h"
 #include "fs/version.h"
 
 namespace tierfs {
@@ -20,13 +21,11 @@ std::string Rfc3339(int64_t ns) {
   return buf;
 }
 
-namespace {
-
-json ErrorOf(const Status& st) {
+json ControlErrorOf(const Status& st) {
   return ControlError(st.err(), st.message());
 }
 
-json Status_(Context& c, const ControlInfo& info) {
+json ControlStatus(Context& c, const ControlInfo& info, const json&, const ControlPeer&) {
   struct Count {
     uint64_t files = 0, bytes = 0;
   } counts[2];
@@ -38,7 +37,7 @@ json Status_(Context& c, const ControlInfo& info) {
     }
     return Status::Ok();
   });
-  if (!st.ok()) return ErrorOf(st);
+  if (!st.ok()) return ControlErrorOf(st);
   json tiers = json::array();
   for (TierId id : {TierId::kSsd, TierId::kHdd}) {
     const Tier& t = c.tier(id);
@@ -74,100 +73,18 @@ json Status_(Context& c, const ControlInfo& info) {
           {"tiers", std::move(tiers)}};
 }
 
-// Whether `peer` may search directory `d` (its x bit for the peer's class).
-bool MaySearch(const Inode& d, const ControlPeer& peer) {
-  if (peer.uid == 0) return true;
-  if (peer.uid == d.uid) return d.mode & S_IXUSR;
-  if (peer.InGroup(d.gid)) return d.mode & S_IXGRP;
-  return d.mode & S_IXOTH;
-}
+namespace {
 
-// Resolves `path` from the root as described in fs/control_commands.h;
-// `clean` is the path it names ("/a/b").
-Status Resolve(Store& store, const std::string& path, const ControlPeer& peer, Inode* out,
-               std::string* clean) {
-  std::vector<std::string> parts;
-  for (size_t pos = 0; pos <= path.size();) {
-    size_t slash = path.find('/', pos);
-    if (slash == std::string::npos) slash = path.size();
-    const std::string part = path.substr(pos, slash - pos);
-    pos = slash + 1;
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (parts.empty()) return Status::Error(EACCES, path + ": '..' leaves the mount");
-      parts.pop_back();
-    } else {
-      parts.push_back(part);
-    }
-  }
-  Inode cur;
-  Status st = store.GetInode(kRootIno, &cur);
-  clean->clear();
-  for (size_t i = 0; st.ok() && i < parts.size(); ++i) {
-    const std::string here = clean->empty() ? "/" : *clean;
-    if (cur.is_symlink())
-      return Status::Error(ELOOP, here + " is a symlink, which is not followed");
-    if (!cur.is_dir()) return Status::Error(ENOTDIR, here + " is not a directory");
-    if (!MaySearch(cur, peer)) return Status::Error(EACCES, here + ": permission denied");
-    *clean += "/" + parts[i];
-    Inode child;
-    st = store.Lookup(cur.ino, parts[i], &child);
-    if (!st.ok()) return Status::Error(st.err(), *clean + ": " + std::strerror(st.err()));
-    cur = child;
-  }
-  if (clean->empty()) *clean = "/";
-  if (st.ok()) *out = cur;
-  return st;
-}
+struct NamedCommand {
+  const char* name;
+  ControlCommand run;
+};
 
-const char* TypeName(const Inode& n) {
-  if (n.is_reg()) return "file";
-  if (n.is_dir()) return "directory";
-  if (n.is_symlink()) return "symlink";
-  return "special";
-}
-
-json Where(Context& c, const json& req, const ControlPeer& peer) {
-  if (!req.contains("path") || !req["path"].is_string())
-    return ControlError(EINVAL, "where: \"path\" (a string) is required");
-  const std::string path = req["path"].get<std::string>();
-  Inode n;
-  std::string clean;
-  Status st = Resolve(c.store(), path, peer, &n, &clean);
-  if (!st.ok()) return ControlError(st.err(), "where " + st.message());
-  json j = {{"ok", true},
-            {"path", clean},
-            {"type", TypeName(n)},
-            {"ino", n.ino},
-            {"uid", n.uid},
-            {"gid", n.gid},
-            {"mode", n.mode & 07777},
-            {"size", n.size},
-            {"mtime", Rfc3339(n.mtime_ns)},
-            {"generation", n.generation ? json(n.generation) : json(nullptr)}};
-  if (n.is_reg()) {
-    const Tier& t = c.tier(n.tier);
-    struct stat obj;
-    if (t.StatObject(n.ino, &obj).ok()) j["size"] = uint64_t(obj.st_size);
-    j["tier"] = t.name();
-    j["moving"] = c.placement().IsMoving(n.ino);
-    j["object"] = t.ObjectPath(n.ino);
-  }
-  Store::Hold h;
-  Status hs = c.store().GetHold(n.ino, &h);
-  if (hs.ok()) {
-    j["hold"] = {{"rule", h.rule},
-                 {"since", Rfc3339(h.since_ns)},
-                 {"until", h.until_ns ? json(Rfc3339(h.until_ns)) : json(nullptr)},
-                 {"immutable", h.immutable},
-                 {"active", Holds::Active(h, NowNs())}};
-  } else if (hs.err() == ENOENT) {
-    j["hold"] = nullptr;
-  } else {
-    return ControlError(hs.err(), "where " + clean + ": " + hs.message());
-  }
-  return j;
-}
+// Every command of the socket, in the order `known:` lists them.
+constexpr NamedCommand kCommands[] = {
+    {"status", ControlStatus},
+    {"where", ControlWhere},
+};
 
 }  // namespace
 
@@ -177,9 +94,12 @@ json HandleControl(Context& c, const ControlInfo& info, const json& request,
   if (cmd == request.end() || !cmd->is_string())
     return ControlError(EINVAL, "request has no \"cmd\" string");
   const std::string name = cmd->get<std::string>();
-  if (name == "status") return Status_(c, info);
-  if (name == "where") return Where(c, request, peer);
-  return ControlError(EOPNOTSUPP, "unknown command '" + name + "' (known: status, where)");
+  std::string known;
+  for (const NamedCommand& k : kCommands) {
+    if (name == k.name) return k.run(c, info, request, peer);
+    known += (known.empty() ? "" : ", ") + std::string(k.name);
+  }
+  return ControlError(EOPNOTSUPP, "unknown command '" + name + "' (known: " + known + ")");
 }
 
 }  // namespace tierfs

@@ -1,0 +1,46 @@
+// What the control commands share (fs/control_commands.h is their contract;
+// this header is for the files that implement them). Each command is one
+// function of this shape, listed once in the table of
+// fs/control_commands.cc; a file per group of commands.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "fs/control_commands.h"
+#include "meta/inode.h"
+#include "meta/status.h"
+
+namespace tierfs {
+
+class Context;
+class Store;
+
+using ControlCommand = nlohmann::json (*)(Context& c, const ControlInfo& info,
+                                          const nlohmann::json& request, const ControlPeer& peer);
+
+// fs/control_commands.cc
+nlohmann::json ControlStatus(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                             const ControlPeer& peer);
+// fs/control_where.cc
+nlohmann::json ControlWhere(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                            const ControlPeer& peer);
+
+// The error reply of `st`.
+nlohmann::json ControlErrorOf(const Status& st);
+
+// Resolves `path` (relative to the mount's root) in the store as the peer
+// would: `..` above the root is EACCES, a symlink is never followed (ELOOP
+// in the middle; described itself at the end), every directory on the way
+// must grant the peer search permission. `clean` is the path it names
+// ("/a/b"). Errors name the path.
+Status ResolveForPeer(Store& store, const std::string& path, const ControlPeer& peer, Inode* out,
+                      std::string* clean);
+
+// Whether `peer` may search directory `d` (its x bit for the peer's class).
+bool MaySearch(const Inode& d, const ControlPeer& peer);
+
+// "file", "directory", "symlink" or "special".
+const char* TypeName(const Inode& n);
+
+}  // namespace tierfs

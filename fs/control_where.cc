@@ -1,0 +1,104 @@
+// The `where` command and the path resolution every command that takes a
+// path uses (fs/control_internal.h).
+#include <cstring>
+
+#include "fs/context.h"
+#include "fs/control_internal.h"
+
+namespace tierfs {
+
+using nlohmann::json;
+
+bool MaySearch(const Inode& d, const ControlPeer& peer) {
+  if (peer.uid == 0) return true;
+  if (peer.uid == d.uid) return d.mode & S_IXUSR;
+  if (peer.InGroup(d.gid)) return d.mode & S_IXGRP;
+  return d.mode & S_IXOTH;
+}
+
+Status ResolveForPeer(Store& store, const std::string& path, const ControlPeer& peer, Inode* out,
+                      std::string* clean) {
+  std::vector<std::string> parts;
+  for (size_t pos = 0; pos <= path.size();) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    const std::string part = path.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (parts.empty()) return Status::Error(EACCES, path + ": '..' leaves the mount");
+      parts.pop_back();
+    } else {
+      parts.push_back(part);
+    }
+  }
+  Inode cur;
+  Status st = store.GetInode(kRootIno, &cur);
+  clean->clear();
+  for (size_t i = 0; st.ok() && i < parts.size(); ++i) {
+    const std::string here = clean->empty() ? "/" : *clean;
+    if (cur.is_symlink())
+      return Status::Error(ELOOP, here + " is a symlink, which is not followed");
+    if (!cur.is_dir()) return Status::Error(ENOTDIR, here + " is not a directory");
+    if (!MaySearch(cur, peer)) return Status::Error(EACCES, here + ": permission denied");
+    *clean += "/" + parts[i];
+    Inode child;
+    st = store.Lookup(cur.ino, parts[i], &child);
+    if (!st.ok()) return Status::Error(st.err(), *clean + ": " + std::strerror(st.err()));
+    cur = child;
+  }
+  if (clean->empty()) *clean = "/";
+  if (st.ok()) *out = cur;
+  return st;
+}
+
+const char* TypeName(const Inode& n) {
+  if (n.is_reg()) return "file";
+  if (n.is_dir()) return "directory";
+  if (n.is_symlink()) return "symlink";
+  return "special";
+}
+
+json ControlWhere(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  if (!req.contains("path") || !req["path"].is_string())
+    return ControlError(EINVAL, "where: \"path\" (a string) is required");
+  const std::string path = req["path"].get<std::string>();
+  Inode n;
+  std::string clean;
+  Status st = ResolveForPeer(c.store(), path, peer, &n, &clean);
+  if (!st.ok()) return ControlError(st.err(), "where " + st.message());
+  json j = {{"ok", true},
+            {"path", clean},
+            {"type", TypeName(n)},
+            {"ino", n.ino},
+            {"uid", n.uid},
+            {"gid", n.gid},
+            {"mode", n.mode & 07777},
+            {"size", n.size},
+            {"mtime", Rfc3339(n.mtime_ns)},
+            {"generation", n.generation ? json(n.generation) : json(nullptr)}};
+  if (n.is_reg()) {
+    const Tier& t = c.tier(n.tier);
+    struct stat obj;
+    if (t.StatObject(n.ino, &obj).ok()) j["size"] = uint64_t(obj.st_size);
+    j["tier"] = t.name();
+    j["moving"] = c.placement().IsMoving(n.ino);
+    j["object"] = t.ObjectPath(n.ino);
+  }
+  Store::Hold h;
+  Status hs = c.store().GetHold(n.ino, &h);
+  if (hs.ok()) {
+    j["hold"] = {{"rule", h.rule},
+                 {"since", Rfc3339(h.since_ns)},
+                 {"until", h.until_ns ? json(Rfc3339(h.until_ns)) : json(nullptr)},
+                 {"immutable", h.immutable},
+                 {"active", Holds::Active(h, NowNs())}};
+  } else if (hs.err() == ENOENT) {
+    j["hold"] = nullptr;
+  } else {
+    return ControlError(hs.err(), "where " + clean + ": " + hs.message());
+  }
+  return j;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,89 @@
+// What tierctl's commands share: finding the mount and its daemon from a
+// path, one connection to a daemon's control socket (fs/control.h), and the
+// human formatting every table uses (sizes in binary units unless -b, dates
+// in local time, never epoch seconds). Each command is a function
+// `int Cmd...(args, flags)` returning the exit status (0 success, 1 refused
+// or failed, 2 bad usage), listed once in tools/tierctl.cc.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace tierctl {
+
+using nlohmann::json;
+
+struct Flags {
+  bool json = false;   // --json: print JSON instead of tables
+  bool bytes = false;  // -b: sizes in bytes
+};
+
+struct MountEntry {
+  std::string point, fstype;
+};
+
+// Every mount of /proc/self/mountinfo, in its order.
+std::vector<MountEntry> Mounts();
+
+// The tierfs mount holding `arg` (`root`) and `arg`'s path from that root
+// (`rel`, "/" for the root itself); the last component of `arg` is not
+// followed. False with `err` naming `arg` when it is not inside a tierfs
+// mount or cannot be resolved.
+bool FindMount(const std::string& arg, std::string* root, std::string* rel, std::string* err);
+
+// One connection to a mount's daemon: a request line out, a reply line in.
+class Client {
+ public:
+  Client() = default;
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  // Finds the socket through the root's user.tierfs.control and connects.
+  bool Connect(const std::string& root, std::string* err);
+  // False with `err` when the daemon cannot be reached or replies garbage;
+  // a reply with "ok": false is still true here.
+  bool Ask(const json& request, json* reply, std::string* err);
+
+ private:
+  int fd_ = -1;
+  std::string path_, buf_;
+};
+
+// Connections to every mount a command's PATH arguments reach, one each.
+class Clients {
+ public:
+  // Sends `request` with "path" set to `arg`'s path inside its mount, to
+  // that mount's daemon. On success `reply` is the daemon's reply with "ok"
+  // true and `root` the mount. Otherwise `err` starts with `arg` and says
+  // why (the daemon's own words when it refused).
+  bool AskAbout(const std::string& arg, json request, json* reply, std::string* root,
+                std::string* err);
+
+ private:
+  std::map<std::string, std::unique_ptr<Client>> by_root_;
+};
+
+// "1.5 GiB" (or bytes with -b); "-" when `v` is not a number.
+std::string Size(const json& v, const Flags& f);
+// An RFC 3339 UTC string as a local date and time; "-" when not a string.
+std::string Date(const json& v);
+// "2d 3h 4m 5s".
+std::string Duration(int64_t seconds);
+// A JSON value as text: strings bare, null as "-".
+std::string Text(const json& v);
+// "42%".
+std::string Percent(double fraction);
+// A hold as words: "until DATE (rule, immutable)", "forever (rule)".
+std::string HoldText(const json& hold);
+// Columns padded to their widest cell; `right` columns right-aligned.
+void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right,
+                const std::string& indent = "");
+
+// The commands (tools/tierctl_status.cc).
+int CmdStatus(const std::vector<std::string>& args, const Flags& f);
+int CmdWhere(const std::vector<std::string>& args, const Flags& f);
+
+}  // namespace tierctl
