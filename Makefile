@@ -49,9 +49,13 @@ deps:
 test-unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
+# Two shards at once (tests/run_shards.sh says why); INTEGRATION_SHARDS=1
+# runs them one after another.
 INTEGRATION_FILTER ?= *
+INTEGRATION_SHARDS ?= 2
 test-integration: $(BUILD)/tierfs $(BUILD)/tierctl $(BUILD)/integration_tests
-	TIERFS_BIN=$(abspath $(BUILD)/tierfs) $(BUILD)/integration_tests --gtest_filter='$(INTEGRATION_FILTER)'
+	TIERFS_BIN=$(abspath $(BUILD)/tierfs) tests/run_shards.sh $(INTEGRATION_SHARDS) \
+	  $(BUILD)/integration_tests --gtest_filter='$(INTEGRATION_FILTER)'
 
 # The README's test command: installs what it needs, then runs everything,
 # the sanitizer build included.
@@ -82,7 +86,7 @@ test-tsan:
 	$(MAKE) -j2 BUILD=build-tsan OPTFLAGS="-O1 -g1 -fsanitize=thread" all
 	$(TSAN_ENV) build-tsan/unit_tests --gtest_filter='$(TSAN_UNIT_FILTER)'
 	$(TSAN_ENV) TIERFS_CRASH_KILLS=3 TIERFS_BIN=$(abspath build-tsan/tierfs) \
-	  build-tsan/integration_tests --gtest_filter='$(TSAN_FILTER)'
+	  tests/run_shards.sh $(INTEGRATION_SHARDS) build-tsan/integration_tests --gtest_filter='$(TSAN_FILTER)'
 
 # Clang's thread-safety analysis (meta/thread_annotations.h): every member
 # marked GUARDED_BY is touched only with its Mutex held. Syntax only, so
