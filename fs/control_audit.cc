@@ -1,6 +1,8 @@
 // The audit command of the control socket (fs/control_commands.h):
 //   {"cmd":"audit"[,"since":T][,"path":P][,"action":A][,"offset":O][,"limit":N]}
-// root only (EPERM otherwise: the journal names every user's files). The
+// Root sees every record; another user only records whose path they may
+// stat now (ResolveForPeer: the journal names every user's files, and a
+// removed file's records stay root's). The
 // records of STATE/audit.jsonl in file order (oldest first) whose "time" is
 // at or after T (RFC 3339 UTC, compared as text: the journal writes one
 // fixed format), whose path is P or below it, whose action is A. A reply
@@ -34,8 +36,7 @@ bool Under(const std::string& path, const std::string& prefix) {
 
 }  // namespace
 
-json ControlAudit(Context&, const ControlInfo& info, const json& req, const ControlPeer& peer) {
-  if (peer.uid != 0) return ControlError(EPERM, "audit: only root may read the audit journal");
+json ControlAudit(Context& c, const ControlInfo& info, const json& req, const ControlPeer& peer) {
   auto str = [&](const char* key) {
     auto it = req.find(key);
     return it != req.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -74,6 +75,13 @@ json ControlAudit(Context&, const ControlInfo& info, const json& req, const Cont
     if (!since.empty() && rec.value("time", std::string()) < since) continue;
     if (!action.empty() && rec.value("action", std::string()) != action) continue;
     if (!path.empty() && !Under(rec.value("path", std::string()), path)) continue;
+    if (peer.uid != 0) {
+      const std::string p = rec.value("path", std::string());
+      Inode n;
+      std::string clean;
+      if (p.empty() || p[0] != '/' || !ResolveForPeer(c.store(), p, peer, &n, &clean).ok())
+        continue;
+    }
     records.push_back(std::move(rec));
   }
   return {{"ok", true},

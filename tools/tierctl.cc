@@ -34,9 +34,10 @@ constexpr char kUsage[] =
     "                  now, rule by rule, with files and bytes (non-root: paths they\n"
     "                  may stat)\n"
     "  policy reload [PATH]  reread the policy file (root); refused with the reason\n"
-    "  audit [PATH]    the audit journal (root), oldest first; --since TIME (a date\n"
-    "                  \"2026-12-05 14:00\" or an age \"1h\", \"2d\"), --path P (P and\n"
-    "                  below), --action A (move, thin, pin, unpin, refuse, reload...)\n"
+    "  audit [PATH]    the audit journal, oldest first (non-root: records of paths\n"
+    "                  they may stat); --since TIME (a date \"2026-12-05 14:00\" or\n"
+    "                  an age \"1h\", \"2d\"), --path P (P and below), --action A\n"
+    "                  (move, thin, pin, unpin, refuse, reload...)\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
