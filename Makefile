@@ -33,7 +33,9 @@ $(BUILD)/libtierfs.a: $(OBJS_LIB)
 $(BUILD)/tierfs: $(BUILD)/fs/main.o $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tierctl: $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc))
+# tierctl parses policy files itself (`policy check`): the policy objects
+# come from the library (the linker takes only what it uses).
+$(BUILD)/tierctl: $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc)) $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ -lboost_program_options
 
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/libtierfs.a

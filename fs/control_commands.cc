@@ -84,6 +84,10 @@ struct NamedCommand {
 constexpr NamedCommand kCommands[] = {
     {"status", ControlStatus},
     {"where", ControlWhere},
+    {"policy-show", ControlPolicyShow},
+    {"policy-dry-run", ControlPolicyDryRun},
+    {"policy-reload", ControlPolicyReload},
+    {"audit", ControlAudit},
 };
 
 }  // namespace

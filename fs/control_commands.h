@@ -7,6 +7,8 @@
 //   {"cmd":"where","path":P}    P relative to the mount's root ("a/b" or
 //                               "/a/b"): type, tier, size, generation,
 //                               hold, moving, the object's path on its tier
+//   policy-show, policy-dry-run, policy-reload: fs/control_policy.cc
+//   audit: fs/control_audit.cc
 // `where` resolves P in the store itself, never through the kernel: `..`
 // that would leave the root is refused (EACCES), a symlink is never
 // followed (one in the middle of P is ELOOP; one at the end is described

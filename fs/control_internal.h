@@ -26,6 +26,17 @@ nlohmann::json ControlStatus(Context& c, const ControlInfo& info, const nlohmann
 nlohmann::json ControlWhere(Context& c, const ControlInfo& info, const nlohmann::json& request,
                             const ControlPeer& peer);
 
+// fs/control_policy.cc
+nlohmann::json ControlPolicyShow(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                                 const ControlPeer& peer);
+nlohmann::json ControlPolicyDryRun(Context& c, const ControlInfo& info,
+                                   const nlohmann::json& request, const ControlPeer& peer);
+nlohmann::json ControlPolicyReload(Context& c, const ControlInfo& info,
+                                   const nlohmann::json& request, const ControlPeer& peer);
+// fs/control_audit.cc
+nlohmann::json ControlAudit(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                            const ControlPeer& peer);
+
 // The error reply of `st`.
 nlohmann::json ControlErrorOf(const Status& st);
 

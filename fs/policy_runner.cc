@@ -56,25 +56,34 @@ AuditRecord RecordOf(const Action& a, const char* action) {
 
 }  // namespace
 
-Status LoadPolicyFile(const std::string& file, Policy* out) {
+Status ParsePolicyText(const std::string& text, const std::string& name, Policy* out) {
   Policy p;
-  Status st = file.empty() ? ParsePolicy(DefaultPolicyText(), "<built-in policy>", &p)
-                           : LoadPolicy(file, &p);
+  Status st = ParsePolicy(text, name, &p);
   if (!st.ok()) return st;
   st = ResolveOwnerNames(
-      [](const std::string& name, uint32_t* uid) {
+      [](const std::string& owner, uint32_t* uid) {
         struct passwd pw, *found = nullptr;
         char buf[4096];
-        if (getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &found) != 0 || !found) return false;
+        if (getpwnam_r(owner.c_str(), &pw, buf, sizeof buf, &found) != 0 || !found) return false;
         *uid = found->pw_uid;
         return true;
       },
       &p);
-  if (!st.ok())
-    return Status::Error(st.err(),
-                         (file.empty() ? "<built-in policy>" : file) + ": " + st.message());
+  if (!st.ok()) return Status::Error(st.err(), name + ": " + st.message());
   *out = std::move(p);
   return Status::Ok();
+}
+
+Status LoadPolicyFile(const std::string& file, Policy* out, std::string* text) {
+  std::string read;
+  if (!file.empty()) {
+    Status st = ReadPolicyFile(file, &read);
+    if (!st.ok()) return st;
+  }
+  const std::string& source = file.empty() ? DefaultPolicyText() : read;
+  Status st = ParsePolicyText(source, file.empty() ? "<built-in policy>" : file, out);
+  if (st.ok() && text) *text = source;
+  return st;
 }
 
 PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
@@ -83,7 +92,21 @@ PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
       file_(std::move(file)),
       interval_ns_(scan_interval_ns),
       policy_(std::make_shared<const Policy>(std::move(policy))),
-      signal_names_(SignalNames(*policy_)) {}
+      signal_names_(SignalNames(*policy_)) {
+  info_.file = file_;
+  info_.loaded_ns = NowNs();
+  // The caller parsed the file a moment ago; its text is read again for
+  // `policy show` (best effort: a file that changed since says so on reload).
+  if (file_.empty())
+    info_.text = DefaultPolicyText();
+  else if (!ReadPolicyFile(file_, &info_.text).ok())
+    info_.text.clear();
+}
+
+PolicyRunner::Info PolicyRunner::GetInfo() {
+  MutexLock lock(&info_mu_);
+  return info_;
+}
 
 void PolicyRunner::OnCreate(const char* name) {
   {
@@ -154,7 +177,20 @@ void PolicyRunner::Loop() {
 
 Status PolicyRunner::Reload() {
   Policy fresh;
-  Status st = LoadPolicyFile(file_, &fresh);
+  std::string text;
+  Status st = LoadPolicyFile(file_, &fresh, &text);
+  {
+    MutexLock lock(&info_mu_);
+    if (st.ok()) {
+      info_.text = std::move(text);
+      info_.loaded_ns = NowNs();
+      info_.last_error.clear();
+      info_.last_error_ns = 0;
+    } else {
+      info_.last_error = st.message();
+      info_.last_error_ns = NowNs();
+    }
+  }
   AuditRecord rec;
   rec.action = "reload";
   rec.rule = "-";
@@ -228,6 +264,15 @@ std::string PolicyRunner::DryRun() {
   Status st = BuildSnapshot(*policy_, &snap);
   if (!st.ok()) return "error: " + st.message() + "\n";
   return DescribePlan(Evaluate(*policy_, snap, NowNs()));
+}
+
+Status PolicyRunner::PlanWith(const Policy* policy, Plan* plan) {
+  MutexLock lock(&policy_mu_);
+  const Policy& p = policy ? *policy : *policy_;
+  Snapshot snap;
+  Status st = BuildSnapshot(p, &snap);
+  if (st.ok()) *plan = Evaluate(p, snap, NowNs());
+  return st;
 }
 
 int PolicyRunner::RunOnce() {

@@ -30,7 +30,11 @@ namespace tierfs {
 // The policy the daemon runs: `file` parsed (the built-in default when
 // empty), with owner names resolved to uids through the user database.
 // Errors read "file:line:column: reason".
-Status LoadPolicyFile(const std::string& file, Policy* out);
+// `text` (when given) gets the text that was parsed.
+Status LoadPolicyFile(const std::string& file, Policy* out, std::string* text = nullptr);
+// Policy text parsed under `name` (for messages), owner names resolved as
+// LoadPolicyFile does (a dry run of a policy tierctl sends).
+Status ParsePolicyText(const std::string& text, const std::string& name, Policy* out);
 
 class PolicyRunner {
  public:
@@ -54,6 +58,18 @@ class PolicyRunner {
   void RequestReload() { reload_requested_ = true; }
   // What the policy would do now, rule by rule, without doing it.
   std::string DryRun();
+  // The plan `policy` (the running one when null) makes for the tree now.
+  Status PlanWith(const Policy* policy, Plan* plan);
+
+  // What `tierctl policy show` tells: the running policy and its history.
+  struct Info {
+    std::string file;        // "" for the built-in policy
+    std::string text;        // as parsed (the built-in text, or the file's)
+    int64_t loaded_ns = 0;   // when the running policy was loaded
+    std::string last_error;  // of the last reload, "" when it succeeded
+    int64_t last_error_ns = 0;
+  };
+  Info GetInfo();
   // The scan alone: a snapshot of the tree and the plan for it (what
   // RunOnce carries out); `files` counts the snapshot's entries.
   Status Scan(Plan* plan, size_t* files);
@@ -73,6 +89,8 @@ class PolicyRunner {
   int64_t interval_ns_;
   Mutex policy_mu_;  // held across a whole RunOnce and a Reload
   std::shared_ptr<const Policy> policy_ GUARDED_BY(policy_mu_);
+  Mutex info_mu_;
+  Info info_ GUARDED_BY(info_mu_);
   // Audit a refusal once, not every scan.
   std::set<std::string> refusals_logged_ GUARDED_BY(policy_mu_);
   Mutex signal_mu_;

@@ -158,51 +158,76 @@ Status ParseThrottle(const TomlContext& context, const toml::value& table, Polic
   return Status::Ok();
 }
 
-// [[series]] and [[rule]] must be arrays of tables.
-Status ForEachTable(const TomlContext& context, const toml::value& v, std::string_view key,
-                    const std::function<Status(const toml::value&)>& parse) {
+// [[series]] and [[rule]] must be arrays of tables. Each table's error is
+// noted and the next table still parsed, so a check reports them all.
+void ForEachTable(const TomlContext& context, const toml::value& v, std::string_view key,
+                  const std::function<Status(const toml::value&)>& parse,
+                  std::vector<Status>* errors) {
   if (!v.is_array()) {
-    return context.AtKey(v, key,
-                         std::string(key) + " must be written as [[" + std::string(key) +
-                             "]] (an array of tables), not " + TomlTypeName(v));
+    errors->push_back(context.AtKey(v, key,
+                                    std::string(key) + " must be written as [[" + std::string(key) +
+                                        "]] (an array of tables), not " + TomlTypeName(v)));
+    return;
   }
   for (const toml::value& item : v.as_array()) {
-    if (!item.is_table()) {
-      return context.At(item,
-                        "each " + std::string(key) + " must be a table, not " + TomlTypeName(item));
-    }
-    Status st = parse(item);
-    if (!st.ok()) return st;
+    Status st = item.is_table()
+                    ? parse(item)
+                    : context.At(item, "each " + std::string(key) + " must be a table, not " +
+                                           TomlTypeName(item));
+    if (!st.ok()) errors->push_back(st);
   }
-  return Status::Ok();
 }
 
-Status ParseDocument(const TomlContext& context, const toml::value& root, Policy* policy) {
-  Status st = context.CheckKeys(root,
-                                "the policy (sections: [tiers], [throttle], "
-                                "[[series]], [[rule]])",
-                                {"tiers", "throttle", "series", "rule"});
-  if (!st.ok()) return st;
+// A series that failed to parse still has its name, so the rules that use
+// it report their own mistakes rather than "no series named".
+void KeepSeriesName(const toml::value& item, std::vector<Series>* series) {
+  if (!item.is_table()) return;
+  const auto& t = item.as_table();
+  auto it = t.find("name");
+  if (it == t.end() || !it->second.is_string()) return;
+  const std::string name = it->second.as_string().str;
+  for (const Series& s : *series)
+    if (s.name == name) return;
+  Series placeholder;
+  placeholder.name = name;
+  series->push_back(std::move(placeholder));
+}
+
+// Every section is parsed even after an error in another (errors in file
+// order of sections: keys, [tiers], [throttle], [[series]], [[rule]]);
+// within one table, the first error ends that table.
+void ParseDocument(const TomlContext& context, const toml::value& root, Policy* policy,
+                   std::vector<Status>* errors) {
+  auto note = [&](const Status& st) {
+    if (!st.ok()) errors->push_back(st);
+  };
+  note(context.CheckKeys(root,
+                         "the policy (sections: [tiers], [throttle], "
+                         "[[series]], [[rule]])",
+                         {"tiers", "throttle", "series", "rule"}));
   const auto& table = root.as_table();
-  if (auto it = table.find("tiers"); it != table.end()) {
-    if (!(st = ParseTiers(context, it->second, policy)).ok()) return st;
-  }
-  if (auto it = table.find("throttle"); it != table.end()) {
-    if (!(st = ParseThrottle(context, it->second, policy)).ok()) return st;
-  }
+  if (auto it = table.find("tiers"); it != table.end())
+    note(ParseTiers(context, it->second, policy));
+  if (auto it = table.find("throttle"); it != table.end())
+    note(ParseThrottle(context, it->second, policy));
   if (auto it = table.find("series"); it != table.end()) {
-    st = ForEachTable(context, it->second, "series", [&](const toml::value& item) {
-      return ParseSeries(context, item, &policy->series);
-    });
-    if (!st.ok()) return st;
+    ForEachTable(
+        context, it->second, "series",
+        [&](const toml::value& item) {
+          Status st = ParseSeries(context, item, &policy->series);
+          if (!st.ok()) KeepSeriesName(item, &policy->series);
+          return st;
+        },
+        errors);
   }
   if (auto it = table.find("rule"); it != table.end()) {
-    st = ForEachTable(context, it->second, "rule", [&](const toml::value& item) {
-      return ParseRule(context, item, policy->series, &policy->rules);
-    });
-    if (!st.ok()) return st;
+    ForEachTable(
+        context, it->second, "rule",
+        [&](const toml::value& item) {
+          return ParseRule(context, item, policy->series, &policy->rules);
+        },
+        errors);
   }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -225,29 +250,47 @@ Status GetSize(const TomlContext& context, std::string_view key, const toml::val
 }
 
 Status ParsePolicy(const std::string& text, const std::string& name_for_errors, Policy* out) {
-  TomlContext context(name_for_errors);
-  if (text.size() > kMaxPolicyBytes) {
-    return context.AtPosition(1, 1, "policy file larger than 1 MiB");
-  }
-  Status st = CheckUtf8(context, text);
-  if (st.ok()) st = CheckNesting(context, text);
-  if (!st.ok()) return st;
   Policy policy;
-  try {
-    std::istringstream stream(text);
-    toml::value root = toml::parse(stream, name_for_errors);
-    st = ParseDocument(context, root, &policy);
-  } catch (const toml::exception& error) {
-    return StatusFromTomlError(context, text, error);
-  } catch (const std::exception& error) {
-    return context.AtPosition(1, 1, std::string("cannot parse policy: ") + error.what());
-  }
-  if (!st.ok()) return st;
+  std::vector<Status> errors;
+  ParsePolicyAll(text, name_for_errors, &policy, &errors);
+  if (!errors.empty()) return errors.front();
   *out = std::move(policy);
   return Status::Ok();
 }
 
+void ParsePolicyAll(const std::string& text, const std::string& name_for_errors, Policy* out,
+                    std::vector<Status>* errors) {
+  TomlContext context(name_for_errors);
+  if (text.size() > kMaxPolicyBytes) {
+    errors->push_back(context.AtPosition(1, 1, "policy file larger than 1 MiB"));
+    return;
+  }
+  Status st = CheckUtf8(context, text);
+  if (st.ok()) st = CheckNesting(context, text);
+  if (!st.ok()) {
+    errors->push_back(st);
+    return;
+  }
+  // A syntax error ends the reading: toml11 has no recovery.
+  try {
+    std::istringstream stream(text);
+    toml::value root = toml::parse(stream, name_for_errors);
+    ParseDocument(context, root, out, errors);
+  } catch (const toml::exception& error) {
+    errors->push_back(StatusFromTomlError(context, text, error));
+  } catch (const std::exception& error) {
+    errors->push_back(
+        context.AtPosition(1, 1, std::string("cannot parse policy: ") + error.what()));
+  }
+}
+
 Status LoadPolicy(const std::string& path, Policy* out) {
+  std::string text;
+  Status st = ReadPolicyFile(path, &text);
+  return st.ok() ? ParsePolicy(text, path, out) : st;
+}
+
+Status ReadPolicyFile(const std::string& path, std::string* out) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (the policy thread
   // would hang, and the daemon with it). A symlink to a regular file is fine.
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -293,7 +336,8 @@ Status LoadPolicy(const std::string& path, Policy* out) {
   close(fd);
   if (have > kMaxPolicyBytes) return Status::Error(EFBIG, too_big);
   text.resize(have);
-  return ParsePolicy(text, path, out);
+  *out = std::move(text);
+  return Status::Ok();
 }
 
 Status ResolveOwnerNames(const std::function<bool(const std::string&, uint32_t*)>& lookup,

@@ -110,6 +110,15 @@ struct Policy {
 Status LoadPolicy(const std::string& path, Policy* out);
 // Parses policy text; errors read "<name_for_errors>:line:column: reason".
 Status ParsePolicy(const std::string& text, const std::string& name_for_errors, Policy* out);
+// Every error of policy text, not only the first (`tierctl policy check`):
+// each section, [[series]] and [[rule]] table is read even after an error in
+// another; a syntax error ends the reading. *out holds what parsed (not a
+// policy to run when there are errors). ParsePolicy fails with errors[0].
+void ParsePolicyAll(const std::string& text, const std::string& name_for_errors, Policy* out,
+                    std::vector<Status>* errors);
+// The text of policy file `path` under LoadPolicy's rules (a regular file
+// of at most 1 MiB, never blocking on a FIFO); errors name `path`.
+Status ReadPolicyFile(const std::string& path, std::string* out);
 // The built-in policy, as TOML text (it parses with ParsePolicy).
 const std::string& DefaultPolicyText();
 // Replaces owner names with uids via `lookup` (e.g. getpwnam_r). Rules whose

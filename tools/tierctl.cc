@@ -18,13 +18,26 @@ namespace {
 
 constexpr char kUsage[] =
     "Usage: tierctl [--json] [-b] status [PATH...]\n"
-    "       tierctl [--json] [-b] where PATH...\n\n"
+    "       tierctl [--json] [-b] where PATH...\n"
+    "       tierctl [--json] [-b] policy check FILE | show [PATH] | dry-run [FILE] [PATH]\n"
+    "                                    | reload [PATH]\n"
+    "       tierctl [--json] [-b] audit [--since TIME] [--path P] [--action A] [PATH]\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
     "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
     "                  and per tier its path, capacity, used, free, files and bytes\n"
     "                  (every tierfs mount when PATH is not given)\n"
     "  where PATH...   the tier, size, generation, hold, move state and object path\n"
     "                  of each file (for any user of the socket: paths they may stat)\n"
+    "  policy check FILE  every error of a policy file (file:line:column); no daemon\n"
+    "  policy show [PATH] the running policy: file, text, when loaded, last reload error\n"
+    "  policy dry-run [FILE] [PATH]  what FILE's policy (or the running one) would do\n"
+    "                  now, rule by rule, with files and bytes (non-root: paths they\n"
+    "                  may stat)\n"
+    "  policy reload [PATH]  reread the policy file (root); refused with the reason\n"
+    "  audit [PATH]    the audit journal, oldest first (non-root: records of paths\n"
+    "                  they may stat); --since TIME (a date \"2026-12-05 14:00\" or\n"
+    "                  an age \"1h\", \"2d\"), --path P (P and below), --action A\n"
+    "                  (move, thin, pin, unpin, refuse, reload...)\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
@@ -32,11 +45,14 @@ struct Command {
   const char* name;
   int min_args;  // PATH arguments it needs
   int (*run)(const std::vector<std::string>& args, const Flags& f);
+  bool options = false;  // takes options of its own (in `args`, in order)
 };
 
 constexpr Command kCommands[] = {
     {"status", 0, CmdStatus},
     {"where", 1, CmdWhere},
+    {"policy", 1, CmdPolicy, true},
+    {"audit", 0, CmdAudit, true},
 };
 
 int Usage(const std::string& msg) {
@@ -58,18 +74,24 @@ int main(int argc, char** argv) {
       ("json", po::bool_switch(&f.json), "print JSON (an array) instead of a table")
       ("bytes,b", po::bool_switch(&f.bytes), "print sizes in bytes");
   // clang-format on
-  po::options_description hidden;
-  hidden.add_options()("command", po::value(&command))("args", po::value(&args));
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::positional_options_description pos;
-  pos.add("command", 1).add("args", -1);
+  // Options tierctl does not know are left, in order with the positional
+  // words, for the subcommand that takes options of its own.
+  std::vector<std::string> words;
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    const po::parsed_options parsed =
+        po::command_line_parser(argc, argv).options(desc).allow_unregistered().run();
+    po::store(parsed, vm);
     po::notify(vm);
+    words = po::collect_unrecognized(parsed.options, po::include_positional);
   } catch (const std::exception& e) {
     return Usage(e.what());
+  }
+  if (!words.empty() && words[0].size() > 1 && words[0][0] == '-')
+    return Usage("unrecognised option '" + words[0] + "'");
+  if (!words.empty()) {
+    command = words[0];
+    args.assign(words.begin() + 1, words.end());
   }
   if (vm.count("help")) {
     std::cout << desc << "\n";
@@ -83,7 +105,11 @@ int main(int argc, char** argv) {
   for (const Command& c : kCommands) {
     if (command == c.name) {
       if (int(args.size()) < c.min_args)
-        return Usage(std::string(c.name) + " needs at least one PATH");
+        return Usage(std::string(c.name) + " needs at least one " +
+                     (c.options ? "argument" : "PATH"));
+      for (const std::string& a : args)
+        if (!c.options && a.size() > 1 && a[0] == '-')
+          return Usage("unrecognised option '" + a + "'");
       return c.run(args, f);
     }
     known += (known.empty() ? "" : ", ") + std::string(c.name);

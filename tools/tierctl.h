@@ -85,5 +85,9 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::ve
 // The commands (tools/tierctl_status.cc).
 int CmdStatus(const std::vector<std::string>& args, const Flags& f);
 int CmdWhere(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_policy.cc: args[0] is check, show, dry-run or reload.
+int CmdPolicy(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_audit.cc: its own options (--since, --path, --action) are in args.
+int CmdAudit(const std::vector<std::string>& args, const Flags& f);
 
 }  // namespace tierctl

@@ -1,0 +1,92 @@
+// The audit command of the control socket (fs/control_commands.h):
+//   {"cmd":"audit"[,"since":T][,"path":P][,"action":A][,"offset":O][,"limit":N]}
+// Root sees every record; another user only records whose path they may
+// stat now (ResolveForPeer: the journal names every user's files, and a
+// removed file's records stay root's). The
+// records of STATE/audit.jsonl in file order (oldest first) whose "time" is
+// at or after T (RFC 3339 UTC, compared as text: the journal writes one
+// fixed format), whose path is P or below it, whose action is A. A reply
+// carries at most N records (default and maximum 1000) and reads at most
+// a bounded number of bytes; "next" is the offset to ask for the rest, null
+// at the end. A torn last line (a crash mid-write) is skipped.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "fs/context.h"
+#include "fs/control_internal.h"
+
+namespace tierfs {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr uint64_t kMaxRecords = 1000;
+constexpr size_t kChunk = 1 << 20;  // bytes read per reply at most
+
+bool Under(const std::string& path, const std::string& prefix) {
+  if (prefix.empty() || prefix == "/") return true;
+  std::string p = prefix;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return path == p ||
+         (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '/');
+}
+
+}  // namespace
+
+json ControlAudit(Context& c, const ControlInfo& info, const json& req, const ControlPeer& peer) {
+  auto str = [&](const char* key) {
+    auto it = req.find(key);
+    return it != req.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string since = str("since"), path = str("path"), action = str("action");
+  const uint64_t offset = req.value("offset", uint64_t(0));
+  const uint64_t limit =
+      std::min(std::max(req.value("limit", kMaxRecords), uint64_t(1)), kMaxRecords);
+  const std::string file = info.state + "/audit.jsonl";
+  const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ControlError(errno, "audit: open " + file + ": " + std::strerror(errno));
+  std::string buf(kChunk, '\0');
+  const ssize_t n = pread(fd, buf.data(), buf.size(), off_t(offset));
+  const int err = errno;
+  close(fd);
+  if (n < 0) return ControlError(err, "audit: read " + file + ": " + std::strerror(err));
+  buf.resize(size_t(n));
+  json records = json::array();
+  size_t pos = 0;
+  bool more = false;
+  while (pos < buf.size()) {
+    const size_t nl = buf.find('\n', pos);
+    if (nl == std::string::npos) {
+      // A line cut by the chunk: read again from its start; a torn last
+      // line (no newline at the end of the file) is never complete.
+      more = size_t(n) == kChunk && pos > 0;
+      break;
+    }
+    if (records.size() >= limit) {
+      more = true;
+      break;
+    }
+    json rec = json::parse(buf.begin() + long(pos), buf.begin() + long(nl), nullptr, false);
+    pos = nl + 1;
+    if (!rec.is_object()) continue;
+    if (!since.empty() && rec.value("time", std::string()) < since) continue;
+    if (!action.empty() && rec.value("action", std::string()) != action) continue;
+    if (!path.empty() && !Under(rec.value("path", std::string()), path)) continue;
+    if (peer.uid != 0) {
+      const std::string p = rec.value("path", std::string());
+      Inode n;
+      std::string clean;
+      if (p.empty() || p[0] != '/' || !ResolveForPeer(c.store(), p, peer, &n, &clean).ok())
+        continue;
+    }
+    records.push_back(std::move(rec));
+  }
+  return {{"ok", true},
+          {"records", std::move(records)},
+          {"next", more ? json(offset + pos) : json(nullptr)}};
+}
+
+}  // namespace tierfs
