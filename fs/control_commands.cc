@@ -82,8 +82,8 @@ struct NamedCommand {
 
 // Every command of the socket, in the order `known:` lists them.
 constexpr NamedCommand kCommands[] = {
-    {"status", ControlStatus},
-    {"where", ControlWhere},
+    {"status", ControlStatus}, {"where", ControlWhere}, {"tree", ControlTree},
+    {"ls", ControlLs},         {"du", ControlDu},       {"gens", ControlGens},
 };
 
 }  // namespace

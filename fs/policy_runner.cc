@@ -222,6 +222,14 @@ Status PolicyRunner::Scan(Plan* plan, size_t* files) {
   return Status::Ok();
 }
 
+Status PolicyRunner::Inspect(std::shared_ptr<const Policy>* policy, Snapshot* snapshot) {
+  {
+    MutexLock lock(&policy_mu_);
+    *policy = policy_;
+  }
+  return BuildSnapshot(**policy, snapshot);
+}
+
 std::string PolicyRunner::DryRun() {
   MutexLock lock(&policy_mu_);
   Snapshot snap;

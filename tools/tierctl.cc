@@ -18,13 +18,23 @@ namespace {
 
 constexpr char kUsage[] =
     "Usage: tierctl [--json] [-b] status [PATH...]\n"
-    "       tierctl [--json] [-b] where PATH...\n\n"
+    "       tierctl [--json] [-b] where [-r] PATH...\n"
+    "       tierctl [--json] [-b] ls [-l] [DIR...]\n"
+    "       tierctl [--json] [-b] du [PATH...]\n"
+    "       tierctl [--json] [-b] gens [DIR...]\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
     "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
     "                  and per tier its path, capacity, used, free, files and bytes\n"
     "                  (every tierfs mount when PATH is not given)\n"
     "  where PATH...   the tier, size, generation, hold, move state and object path\n"
-    "                  of each file (for any user of the socket: paths they may stat)\n"
+    "                  of each file (for any user of the socket: paths they may stat);\n"
+    "                  -r: every entry below each PATH too\n"
+    "  ls [-l] [DIR..] the entries of DIR (default .); -l: mode, owner, size, mtime,\n"
+    "                  tier and generation\n"
+    "  du [PATH...]    files and bytes per tier below PATH (default: the mount of the\n"
+    "                  working directory), per series and per generation\n"
+    "  gens [DIR...]   each series' generations below DIR, newest first: tier, size,\n"
+    "                  completeness, hold, and what the policy will do to each next\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
@@ -35,8 +45,8 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"status", 0, CmdStatus},
-    {"where", 1, CmdWhere},
+    {"status", 0, CmdStatus}, {"where", 1, CmdWhereViews}, {"ls", 0, CmdLs},
+    {"du", 0, CmdDu},         {"gens", 0, CmdGens},
 };
 
 int Usage(const std::string& msg) {
@@ -66,8 +76,17 @@ int main(int argc, char** argv) {
   pos.add("command", 1).add("args", -1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    const po::parsed_options parsed =
+        po::command_line_parser(argc, argv).options(all).positional(pos).allow_unregistered().run();
+    po::store(parsed, vm);
     po::notify(vm);
+    // Short options tierctl does not know are the subcommand's (where -r,
+    // ls -l): passed on ahead of its arguments, for it to take or refuse.
+    const std::vector<std::string> sub =
+        po::collect_unrecognized(parsed.options, po::exclude_positional);
+    for (const std::string& s : sub)
+      if (s.rfind("--", 0) == 0) return Usage("unrecognised option '" + s + "'");
+    args.insert(args.begin(), sub.begin(), sub.end());
   } catch (const std::exception& e) {
     return Usage(e.what());
   }

@@ -85,5 +85,10 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::ve
 // The commands (tools/tierctl_status.cc).
 int CmdStatus(const std::vector<std::string>& args, const Flags& f);
 int CmdWhere(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_views.cc: where (with -r, else CmdWhere), ls, du, gens.
+int CmdWhereViews(const std::vector<std::string>& args, const Flags& f);
+int CmdLs(const std::vector<std::string>& args, const Flags& f);
+int CmdDu(const std::vector<std::string>& args, const Flags& f);
+int CmdGens(const std::vector<std::string>& args, const Flags& f);
 
 }  // namespace tierctl
