@@ -15,6 +15,10 @@ namespace tierctl {
 
 namespace {
 
+// Entries a page asks for: the daemon's most (fs/control_views.cc), since
+// each page of a tree walks it again up to where the page starts.
+constexpr uint64_t kPage = 5000;
+
 // Splits a subcommand's arguments into its one-letter flags (of `allowed`,
 // combinable: -lb) and its operands; "--" ends the flags. False (bad usage)
 // with a message on stderr for any other flag.
@@ -48,6 +52,7 @@ bool AskAll(Clients& clients, const std::string& arg, json request, const char* 
   *items = json::array();
   for (uint64_t offset = 0;;) {
     request["offset"] = offset;
+    request["limit"] = kPage;
     json reply;
     if (!clients.AskAbout(arg, request, &reply, root, err)) return false;
     for (json& e : reply[key]) items->push_back(std::move(e));
