@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <iostream>
 #include <set>
 
@@ -129,7 +130,19 @@ int WhereTree(const std::vector<std::string>& args, const Flags& f) {
       continue;
     }
     const std::string clean = Text(head["path"]);
-    for (json& e : entries) {
+    // The daemon's order is its walk's (all of a directory's entries, then
+    // their subtrees); people read trees in path order, as find(1) prints.
+    std::vector<std::pair<std::string, size_t>> order;
+    for (size_t i = 0; i < entries.size(); ++i) order.emplace_back(Text(entries[i]["path"]), i);
+    std::sort(order.begin(), order.end(), [](const auto& x, const auto& y) {
+      return std::lexicographical_compare(
+          x.first.begin(), x.first.end(), y.first.begin(), y.first.end(), [](char a, char b) {
+            // '/' first: a directory's entries right after it
+            return (a == '/' ? 0 : (unsigned char)a + 1) < (b == '/' ? 0 : (unsigned char)b + 1);
+          });
+    });
+    for (const auto& [path, i] : order) {
+      json& e = entries[i];
       const std::string shown = Shown(a, clean, Text(e["path"]));
       if (f.json) {
         e["path"] = shown;

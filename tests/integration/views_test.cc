@@ -153,6 +153,11 @@ TEST_F(ViewsTest, ListingsAsRootAndAsAnotherUser) {
   ASSERT_EQ(0, tree.exit_code) << tree.err;
   EXPECT_TRUE(Has(tree.out, P("runs/a/checkpoint-100/model.bin") + "  hdd")) << tree.out;
   EXPECT_TRUE(Has(tree.out, P("runs/a/checkpoint-300/model.bin") + "  ssd")) << tree.out;
+  // In path order: a directory right before what is in it.
+  EXPECT_LT(tree.out.find(P("runs/a/checkpoint-100/model.bin")),
+            tree.out.find(P("runs/a/checkpoint-200") + " "))
+      << tree.out;
+  EXPECT_LT(tree.out.find(P("runs/a/notes.txt")), tree.out.find(P("runs/b") + " ")) << tree.out;
   json j = TierctlJson({"--json", "where", "-r", P("runs")});
   ASSERT_TRUE(j.is_array()) << j;
   EXPECT_EQ(13u, j.size()) << j.dump(1);  // runs, a, b, 3 dirs + 3 files, notes, latest, step5, w
