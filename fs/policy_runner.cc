@@ -223,10 +223,8 @@ Status PolicyRunner::Scan(Plan* plan, size_t* files) {
 }
 
 Status PolicyRunner::Inspect(std::shared_ptr<const Policy>* policy, Snapshot* snapshot) {
-  {
-    MutexLock lock(&policy_mu_);
-    *policy = policy_;
-  }
+  MutexLock lock(&policy_mu_);  // as Scan: the snapshot is read as a scan reads it
+  *policy = policy_;
   return BuildSnapshot(**policy, snapshot);
 }
 
