@@ -127,6 +127,7 @@ int WhereTree(const std::vector<std::string>& args, const Flags& f) {
     json entries, head;
     if (!AskAll(clients, a, {{"cmd", "tree"}}, "entries", &entries, &head, &root, &err)) {
       rc = Refused("where -r", err);
+      if (f.json) all.push_back({{"path", a}, {"ok", false}, {"error", err}});  // as where does
       continue;
     }
     const std::string clean = Text(head["path"]);

@@ -264,6 +264,11 @@ TEST_F(ViewsTest, ListingsAsRootAndAsAnotherUser) {
   EXPECT_TRUE(Has(out, P("private")) && Has(out, "permission denied")) << out;
   EXPECT_EQ(1, TierctlAs(member, bin, "where -r " + P("private"), &out)) << out;
   EXPECT_TRUE(Has(out, P("private")) && Has(out, "permission denied")) << out;
+  EXPECT_EQ(1, TierctlAs(member, bin, "--json where -r " + P("private"), &out));
+  j = json::parse(out.substr(std::min(out.size(), out.find('['))), nullptr, false);  // after stderr
+  ASSERT_TRUE(j.is_array()) << out;
+  EXPECT_EQ(false, j[0]["ok"]) << out;
+  EXPECT_EQ(P("private"), j[0]["path"]) << out;
   EXPECT_EQ(1, TierctlAs(member, bin, "gens " + P("private"), &out)) << out;
   EXPECT_TRUE(Has(out, P("private")) && Has(out, "permission denied")) << out;
   EXPECT_EQ(0, TierctlAs(member, bin, "--json du " + fs_.mnt(), &out)) << out;
