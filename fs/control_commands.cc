@@ -84,6 +84,10 @@ struct NamedCommand {
 constexpr NamedCommand kCommands[] = {
     {"status", ControlStatus},
     {"where", ControlWhere},
+    {"tree", ControlTree},
+    {"ls", ControlLs},
+    {"du", ControlDu},
+    {"gens", ControlGens},
     {"policy-show", ControlPolicyShow},
     {"policy-dry-run", ControlPolicyDryRun},
     {"policy-reload", ControlPolicyReload},

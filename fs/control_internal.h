@@ -25,6 +25,24 @@ nlohmann::json ControlStatus(Context& c, const ControlInfo& info, const nlohmann
 // fs/control_where.cc
 nlohmann::json ControlWhere(Context& c, const ControlInfo& info, const nlohmann::json& request,
                             const ControlPeer& peer);
+// fs/control_views.cc: `where -r` (tree), `ls` and `du`.
+nlohmann::json ControlTree(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                           const ControlPeer& peer);
+nlohmann::json ControlLs(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                         const ControlPeer& peer);
+nlohmann::json ControlDu(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                         const ControlPeer& peer);
+// fs/control_gens.cc
+nlohmann::json ControlGens(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                           const ControlPeer& peer);
+// The generations of the running policy whose series instance is `dir`
+// (clean, from ResolveForPeer) or below it and whose instance directory the
+// peer may list, newest first per instance, as JSON objects (tierctl(1),
+// gens); with `next`, each says what the policy will do to it next.
+Status GenerationsBelow(Context& c, const std::string& dir, const ControlPeer& peer, bool next,
+                        nlohmann::json* out);
+// Whether `peer` may read directory `d` (list it, as ls would).
+bool MayRead(const Inode& d, const ControlPeer& peer);
 
 // fs/control_policy.cc
 nlohmann::json ControlPolicyShow(Context& c, const ControlInfo& info, const nlohmann::json& request,

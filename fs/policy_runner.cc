@@ -258,6 +258,12 @@ Status PolicyRunner::Scan(Plan* plan, size_t* files) {
   return Status::Ok();
 }
 
+Status PolicyRunner::Inspect(std::shared_ptr<const Policy>* policy, Snapshot* snapshot) {
+  MutexLock lock(&policy_mu_);  // as Scan: the snapshot is read as a scan reads it
+  *policy = policy_;
+  return BuildSnapshot(**policy, snapshot);
+}
+
 std::string PolicyRunner::DryRun() {
   MutexLock lock(&policy_mu_);
   Snapshot snap;

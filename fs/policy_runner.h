@@ -73,6 +73,10 @@ class PolicyRunner {
   // The scan alone: a snapshot of the tree and the plan for it (what
   // RunOnce carries out); `files` counts the snapshot's entries.
   Status Scan(Plan* plan, size_t* files);
+  // A snapshot of the tree and the running policy, for read-only views
+  // (tierctl gens and du evaluate it at several times). The policy stays
+  // valid while the caller holds the pointer, whatever a reload does.
+  Status Inspect(std::shared_ptr<const Policy>* policy, Snapshot* snapshot);
   // One scan, evaluation and execution on the caller's thread; returns the
   // number of actions carried out.
   int RunOnce();

@@ -18,7 +18,10 @@ namespace {
 
 constexpr char kUsage[] =
     "Usage: tierctl [--json] [-b] status [PATH...]\n"
-    "       tierctl [--json] [-b] where PATH...\n"
+    "       tierctl [--json] [-b] where [-r] PATH...\n"
+    "       tierctl [--json] [-b] ls [-l] [DIR...]\n"
+    "       tierctl [--json] [-b] du [PATH...]\n"
+    "       tierctl [--json] [-b] gens [DIR...]\n"
     "       tierctl [--json] [-b] policy check FILE | show [PATH] | dry-run [FILE] [PATH]\n"
     "                                    | reload [PATH]\n"
     "       tierctl [--json] [-b] audit [--since TIME] [--path P] [--action A] [PATH]\n\n"
@@ -27,7 +30,14 @@ constexpr char kUsage[] =
     "                  and per tier its path, capacity, used, free, files and bytes\n"
     "                  (every tierfs mount when PATH is not given)\n"
     "  where PATH...   the tier, size, generation, hold, move state and object path\n"
-    "                  of each file (for any user of the socket: paths they may stat)\n"
+    "                  of each file (for any user of the socket: paths they may stat);\n"
+    "                  -r: every entry below each PATH too\n"
+    "  ls [-l] [DIR..] the entries of DIR (default .); -l: mode, owner, size, mtime,\n"
+    "                  tier and generation\n"
+    "  du [PATH...]    files and bytes per tier below PATH (default: the mount of the\n"
+    "                  working directory), per series and per generation\n"
+    "  gens [DIR...]   each series' generations below DIR, newest first: tier, size,\n"
+    "                  completeness, hold, and what the policy will do to each next\n"
     "  policy check FILE  every error of a policy file (file:line:column); no daemon\n"
     "  policy show [PATH] the running policy: file, text, when loaded, last reload error\n"
     "  policy dry-run [FILE] [PATH]  what FILE's policy (or the running one) would do\n"
@@ -50,7 +60,10 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"status", 0, CmdStatus},
-    {"where", 1, CmdWhere},
+    {"where", 1, CmdWhereViews, true},
+    {"ls", 0, CmdLs, true},
+    {"du", 0, CmdDu, true},
+    {"gens", 0, CmdGens, true},
     {"policy", 1, CmdPolicy, true},
     {"audit", 0, CmdAudit, true},
 };
