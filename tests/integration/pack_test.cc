@@ -315,6 +315,33 @@ TEST(PackTest, MakeInstallPutsEverythingUnderDestdir) {
   EXPECT_EQ("pin policy\n", r.out) << r.err;
 }
 
+// Size of the mount's filesystem in MiB as df sees it.
+double TotalMiB(const std::string& mnt) {
+  struct statvfs v {};
+  if (statvfs(mnt.c_str(), &v) != 0) return -1;
+  return double(v.f_blocks) * double(v.f_frsize) / (1 << 20);
+}
+
+TEST(PackTest, DfCountsAFilesystemSharedByBothTiersOnce) {
+  MountOptions o;
+  o.ssd_tmpfs_mb = 64;  // m.ssd(): a 64 MiB tmpfs, m.hdd(): a 128 MiB one
+  o.hdd_tmpfs_mb = 128;
+  TierfsMount m(o);
+  const std::string a = m.ssd() + "/a", b = m.ssd() + "/b";
+  ASSERT_EQ(0, mkdir(a.c_str(), 0755));
+  ASSERT_EQ(0, mkdir(b.c_str(), 0755));
+  // Both tiers on the 64 MiB tmpfs: 64, not 128.
+  CommandResult r = RunTierfs({"--ssd", a, "--hdd", b, m.mnt()});
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  EXPECT_NEAR(64.0, TotalMiB(m.mnt()), 64 * 0.05);
+  UnmountAndWait(m.mnt());
+  // One tier on each tmpfs: both count.
+  r = RunTierfs({"--ssd", m.ssd(), "--hdd", m.hdd(), "--state", a + "/state2", m.mnt()});
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  EXPECT_NEAR(192.0, TotalMiB(m.mnt()), 192 * 0.05);
+  UnmountAndWait(m.mnt());
+}
+
 // Every --option in `help` (a program's --help output).
 std::set<std::string> HelpOptions(const std::string& help) {
   std::set<std::string> names;
