@@ -342,6 +342,67 @@ TEST(PackTest, DfCountsAFilesystemSharedByBothTiersOnce) {
   UnmountAndWait(m.mnt());
 }
 
+std::string GetX(const std::string& path, const std::string& name) {
+  char buf[4096];
+  const ssize_t n = getxattr(path.c_str(), name.c_str(), buf, sizeof buf);
+  return n < 0 ? "<errno " + std::to_string(errno) + ">" : std::string(buf, size_t(n));
+}
+
+class PackXattrTest : public MountTest {};
+
+TEST_F(PackXattrTest, GetfattrDumpsTierfsAttributesAndCopiesDoNotFail) {
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  ASSERT_EQ(0, mkdir(P("d/sub").c_str(), 0755));
+  for (const char* f : {"d/f1", "d/f2", "d/sub/f3"}) ASSERT_EQ(0, WriteFile(P(f), f));
+  ASSERT_EQ(0, link(P("d/f1").c_str(), P("d/sub/f1-link").c_str()));  // counted once
+  ASSERT_EQ(0, SetTierOfClosed(P("d/f2"), "hdd"));
+
+  CommandResult r = RunCommand({"getfattr", "-d", "-m", "user.tierfs", P("d/f2")}, 10);
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  const std::string object = ObjectPathOn(fs_.hdd(), Ino(P("d/f2")));
+  EXPECT_NE(std::string::npos, r.out.find("user.tierfs.tier=\"hdd\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("user.tierfs.object=\"" + object + "\"")) << r.out;
+  EXPECT_EQ(object, GetX(P("d/f2"), "user.tierfs.object"));
+  EXPECT_EQ("d/f2", SlurpFile(object));  // the object holds the file's bytes
+
+  // A directory tells the tiers of the regular files below it.
+  EXPECT_EQ("ssd:2,hdd:1", GetX(P("d"), "user.tierfs.tier"));
+  r = RunCommand({"getfattr", "-d", "-m", "user.tierfs", P("d")}, 10);
+  EXPECT_NE(std::string::npos, r.out.find("user.tierfs.tier=\"ssd:2,hdd:1\"")) << r.out;
+
+  // Read-only ones: their own value is accepted (a copy within the mount),
+  // another is EOPNOTSUPP, which cp and rsync pass over.
+  const std::string obj1 = GetX(P("d/f1"), "user.tierfs.object");
+  EXPECT_EQ(0, Err(setxattr(P("d/f1").c_str(), "user.tierfs.object", obj1.data(), obj1.size(), 0)));
+  EXPECT_EQ(EOPNOTSUPP, Err(setxattr(P("d/f1").c_str(), "user.tierfs.object", "x", 1, 0)));
+  EXPECT_EQ(0, Err(setxattr(P("d").c_str(), "user.tierfs.tier", "ssd:2,hdd:1", 11, 0)));
+  EXPECT_EQ(EOPNOTSUPP, Err(setxattr(P("d").c_str(), "user.tierfs.tier", "ssd:9", 5, 0)));
+
+  // A checkpoint generation the policy engine recognized (a Hugging Face
+  // checkpoint-N published by a rename) tells its series and number.
+  ASSERT_EQ(0, mkdir(P("run").c_str(), 0755));
+  ASSERT_EQ(0, mkdir(P("run/tmp").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("run/tmp/model.safetensors"), "weights"));
+  ASSERT_EQ(0, Err(rename(P("run/tmp").c_str(), P("run/checkpoint-100").c_str())));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return GetX(P("run/checkpoint-100/model.safetensors"), "user.tierfs.generation") == "100";
+      },
+      20));
+  r = RunCommand({"getfattr", "-d", "-m", "user.tierfs", P("run/checkpoint-100")}, 10);
+  EXPECT_NE(std::string::npos, r.out.find("user.tierfs.generation=\"100\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("user.tierfs.series=\"")) << r.out;
+  EXPECT_EQ("<errno " + std::to_string(ENODATA) + ">", GetX(P("d/f1"), "user.tierfs.series"));
+
+  // cp -a within the mount copies them without a complaint.
+  r = RunCommand({"cp", "-a", P("d"), P("copy")}, 30);
+  EXPECT_EQ(0, r.exit_code) << r.err;
+  EXPECT_EQ("", r.err);
+  std::string back;
+  EXPECT_EQ(0, ReadFile(P("copy/sub/f3"), &back));
+  EXPECT_EQ("d/sub/f3", back);
+}
+
 // Every --option in `help` (a program's --help output).
 std::set<std::string> HelpOptions(const std::string& help) {
   std::set<std::string> names;
