@@ -76,6 +76,15 @@ Status SplitMountOptions(const std::vector<std::string>& argv, const LongOptionL
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     std::string list;
+    bool takes_value = false;
+    if (a.rfind("--", 0) == 0 && a.find('=') == std::string::npos && a != "--options" &&
+        is_option(a.substr(2), &takes_value) && takes_value && i + 1 < argv.size()) {
+      // "--namespace -o": the next argument is the value, whatever it looks
+      // like; the option parser judges it.
+      out->args.push_back(a);
+      out->args.push_back(argv[++i]);
+      continue;
+    }
     if (a == "-o" || a == "--options") {
       if (i + 1 == argv.size()) return Status::Error(EINVAL, a + " needs a list of options");
       list = argv[++i];
