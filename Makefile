@@ -12,7 +12,7 @@ GTEST    := -lgtest -lpthread
 # Debian packages the build, tests, demo and bench need.
 DEB_PACKAGES := g++ make pkg-config fuse3 libfuse3-dev liblmdb-dev liburing-dev libboost-dev \
   libboost-program-options-dev libxxhash-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtoml11-dev libgtest-dev \
-  attr psmisc clang-format clang fio mergerfs
+  attr psmisc clang-format clang fio mergerfs groff-base systemd
 
 BUILD ?= build
 SRCS_LIB := $(wildcard meta/*.cc tiering/*.cc policy/*.cc) $(filter-out fs/main.cc,$(wildcard fs/*.cc))
@@ -150,12 +150,29 @@ format:
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.cc' '*.h')
 
+# PREFIX (default /usr/local) and DESTDIR as usual. mount(8) looks for its
+# helpers in /sbin alone, so mount.fuse.tierfs goes to MOUNT_HELPER_DIR
+# (/sbin) whatever the prefix; the systemd unit to SYSTEMD_UNIT_DIR.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+COMPLETION_DIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+MOUNT_HELPER_DIR ?= /sbin
 install: $(BUILD)/tierfs $(BUILD)/tierctl
-	install -D -m 0755 $(BUILD)/tierfs $(DESTDIR)/usr/local/sbin/tierfs
-	install -D -m 0755 $(BUILD)/tierctl $(DESTDIR)/usr/local/bin/tierctl
-	install -D -m 0644 man/tierctl.1 $(DESTDIR)/usr/local/share/man/man1/tierctl.1
-	install -D -m 0644 man/tierfs.8 $(DESTDIR)/usr/local/share/man/man8/tierfs.8
-	install -D -m 0644 man/tierfs.policy.5 $(DESTDIR)/usr/local/share/man/man5/tierfs.policy.5
+	install -D -m 0755 $(BUILD)/tierfs $(DESTDIR)$(SBINDIR)/tierfs
+	install -D -m 0755 $(BUILD)/tierctl $(DESTDIR)$(BINDIR)/tierctl
+	install -D -m 0644 man/tierctl.1 $(DESTDIR)$(MANDIR)/man1/tierctl.1
+	install -D -m 0644 man/tierfs.8 $(DESTDIR)$(MANDIR)/man8/tierfs.8
+	install -D -m 0644 man/tierfs.policy.5 $(DESTDIR)$(MANDIR)/man5/tierfs.policy.5
+	install -D -m 0644 tools/tierctl.bash-completion $(DESTDIR)$(COMPLETION_DIR)/tierctl
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(MOUNT_HELPER_DIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/tierfs@.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/tierfs@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/tierfs@.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/mount.fuse.tierfs.in > $(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.tierfs
+	chmod 0755 $(DESTDIR)$(MOUNT_HELPER_DIR)/mount.fuse.tierfs
+	install -D -m 0644 packaging/example.conf $(DESTDIR)$(PREFIX)/share/doc/tierfs/example.conf
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -16,6 +16,8 @@
 #include "fs/control_commands.h"
 #include "fs/namespace_setup.h"
 #include "fs/op_guard.h"
+#include "fs/pid_file.h"
+#include "fs/sd_notify.h"
 #include "meta/state_file.h"
 #include "tiering/fault_io.h"
 
@@ -310,6 +312,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   if (st.ok()) st = CheckStateDir(state);
   if (st.ok()) st = CheckStateFiles(state);
   if (st.ok()) st = LockState(state, mountpoint, &lock_fd);
+  if (st.ok()) st = CheckPidFile(PidFilePath(state));
   if (st.ok() && on_state) st = on_state(state);
   NamespaceOptions ns_opt;
   ns_opt.name = opt.namespace_name;
@@ -375,7 +378,11 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   TuneBdi(MountedDevice(mountpoint));
   spdlog::info("mounted {} (namespace {}, ssd {}, hdd {}, state {})", mountpoint, ns.name,
                opt.ssd_dir, opt.hdd_dir, state);
+  st = WritePidFile(PidFilePath(state));
+  if (!st.ok()) spdlog::error("no pid file: {}", st.message());
   on_ready(Status::Ok());
+  st = SdNotify("READY=1");  // systemd's Type=notify (packaging/tierfs@.service)
+  if (!st.ok()) spdlog::error("{}", st.message());
 
   ctx.StartBackground();
   fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -383,12 +390,14 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  (void)SdNotify("STOPPING=1");  // nothing to do if systemd does not hear it
   if (control) control->Stop();
   ctx.StopBackground();  // no move may outlive the session
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);  // calls Destroy: the final sync
   st = ctx.SyncAll();
+  RemovePidFile(PidFilePath(state));  // before the lock: the next daemon may start then
   close(lock_fd);
   spdlog::info("unmounted {}", mountpoint);
   if (!st.ok()) return st;

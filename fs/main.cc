@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "fs/daemon.h"
+#include "fs/mount_args.h"
 #include "fs/policy_runner.h"
 #include "fs/version.h"
 #include "meta/state_file.h"
@@ -23,6 +24,7 @@ namespace {
 constexpr char kUsage[] =
     "Usage: tierfs --ssd DIR --hdd DIR [--state DIR] [--policy FILE] [-f] [-o OPT[,OPT...]] "
     "MOUNTPOINT\n"
+    "       tierfs SSD_DIR:HDD_DIR MOUNTPOINT [-o OPT[,OPT...]]   (as mount(8) calls it)\n"
     "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT | "
     "--version\n\n"
     "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
@@ -144,7 +146,6 @@ std::string Percent(double fraction) {
 int main(int argc, char** argv) {
   LogToStderr();
   tierfs::Options opt;
-  std::vector<std::string> mount_opts;
   // Signed, so that "-1" is a value to refuse rather than a huge unsigned one.
   const tierfs::TierLimits defaults;
   int64_t threads = opt.max_threads, max_moves = defaults.max_moves;
@@ -169,8 +170,10 @@ int main(int argc, char** argv) {
        "when the state is created); mounts that share a tier need different names")
       ("foreground,f", po::bool_switch(&opt.foreground),
        "stay in the foreground, log to stderr (else to STATE/tierfs.log)")
-      ("options,o", po::value(&mount_opts)->value_name("OPT[,OPT...]"),
-       "FUSE mount options, e.g. allow_other")
+      ("options,o", po::value<std::vector<std::string>>()->value_name("OPT[,OPT...]"),
+       "mount options: FUSE's (allow_other, ro, noatime, ...), any long option above as "
+       "name=value or name (state=DIR, ssd=DIR, writeback-cache); mount(8)'s own (noauto, "
+       "_netdev, x-systemd.*, comment=...) are ignored")
       ("threads", po::value(&threads)->value_name("N")->default_value(threads),
        "most worker threads serving requests (1-4096)")
       ("move-bandwidth", po::value(&move_mib)->value_name("MiB/s")->default_value(move_mib),
@@ -200,15 +203,28 @@ int main(int argc, char** argv) {
   // clang-format on
   po::options_description hidden;
   // Tests only (tierfs(8), TESTING): fails chosen system calls of a tier.
-  hidden.add_options()("mountpoint", po::value(&opt.mountpoint))(
+  std::vector<std::string> positional;
+  hidden.add_options()("positional", po::value(&positional))(
       "inject-fault", po::value(&opt.inject_faults)->value_name("TIER:OP:N[+]:ERRNO"));
   po::options_description all;
   all.add(desc).add(hidden);
   po::positional_options_description pos;
-  pos.add("mountpoint", 1);
+  pos.add("positional", -1);
+  // -o items are sorted out first (fs/mount_args.h): long options become
+  // --name=value, the FUSE ones go to the kernel mount.
+  tierfs::SplitArgs split;
+  tierfs::Status split_st = tierfs::SplitMountOptions(
+      std::vector<std::string>(argv + 1, argv + argc),
+      [&desc](const std::string& name, bool* takes_value) {
+        const po::option_description* d = desc.find_nothrow(name, false, false, false);
+        if (d) *takes_value = d->semantic()->max_tokens() > 0;
+        return d != nullptr;
+      },
+      &split);
+  if (!split_st.ok()) return BadOption(split_st.message());
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::store(po::command_line_parser(split.args).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
     return BadOption(e.what());
@@ -227,6 +243,12 @@ int main(int argc, char** argv) {
   }
   if (vm.count("check-policy")) return CheckPolicy(check_policy);
   if (vm.count("dry-run")) return DryRun(dry_run);
+  if (positional.size() > 2) return BadOption("unexpected argument " + positional[2]);
+  if (positional.size() == 2) {
+    tierfs::Status st = tierfs::ParseMountSource(positional[0], &opt.ssd_dir, &opt.hdd_dir);
+    if (!st.ok()) return BadOption(st.message());
+  }
+  if (!positional.empty()) opt.mountpoint = positional.back();
   if (opt.ssd_dir.empty()) return BadOption("--ssd DIR is required");
   if (opt.hdd_dir.empty()) return BadOption("--hdd DIR is required");
   if (opt.mountpoint.empty()) return BadOption("MOUNTPOINT is required");
@@ -265,7 +287,8 @@ int main(int argc, char** argv) {
     opt.watermarks = marks;
   if (!opt.policy_file.empty() && access(opt.policy_file.c_str(), R_OK) != 0)
     return Fail("policy file " + opt.policy_file + ": " + strerror(errno));
-  for (const auto& o : mount_opts) opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;
+  for (const auto& o : split.fuse_options)
+    opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;
 
   if (!opt.foreground) return Daemonize(opt);
   tierfs::Status st = tierfs::Serve(opt, [](const tierfs::Status&) {});

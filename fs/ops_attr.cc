@@ -201,22 +201,41 @@ Status Access(fuse_req_t req, fuse_ino_t ino, int mask) {
   return Status::Ok();
 }
 
+// df shows both tiers summed: the space a writer can really use (a write
+// that finds the SSD tier full spills to the HDD tier, and eviction frees
+// the SSD tier), so programs that check free space before saving are not
+// refused while the HDD tier has room. The SSD tier's own fill is in
+// `tierctl status` and the metrics (tierfs(8), STATFS). Tiers on one
+// filesystem (same device, or same nonzero fsid) are counted once.
+bool SameFilesystem(const Tier& a, const struct statvfs& va, const Tier& b,
+                    const struct statvfs& vb) {
+  return a.device() == b.device() || (va.f_fsid != 0 && va.f_fsid == vb.f_fsid);
+}
+
 Status StatFs(fuse_req_t req, fuse_ino_t) {
   Context& c = Ctx(req);
   struct statvfs ssd, hdd, out = {};
   Status st = c.tier(TierId::kSsd).StatFs(&ssd);
   if (st.ok()) st = c.tier(TierId::kHdd).StatFs(&hdd);
   if (!st.ok()) return st;
-  // Both tiers in units of the SSD tier's fragment size.
-  const double scale = double(hdd.f_frsize) / double(ssd.f_frsize);
   out.f_bsize = 1 << 20;
   out.f_frsize = ssd.f_frsize;
-  out.f_blocks = ssd.f_blocks + fsblkcnt_t(hdd.f_blocks * scale);
-  out.f_bfree = ssd.f_bfree + fsblkcnt_t(hdd.f_bfree * scale);
-  out.f_bavail = ssd.f_bavail + fsblkcnt_t(hdd.f_bavail * scale);
-  out.f_files = ssd.f_files + hdd.f_files;
-  out.f_ffree = ssd.f_ffree + hdd.f_ffree;
-  out.f_favail = ssd.f_favail + hdd.f_favail;
+  out.f_blocks = ssd.f_blocks;
+  out.f_bfree = ssd.f_bfree;
+  out.f_bavail = ssd.f_bavail;
+  out.f_files = ssd.f_files;
+  out.f_ffree = ssd.f_ffree;
+  out.f_favail = ssd.f_favail;
+  if (!SameFilesystem(c.tier(TierId::kSsd), ssd, c.tier(TierId::kHdd), hdd)) {
+    // The HDD tier in units of the SSD tier's fragment size.
+    const double scale = double(hdd.f_frsize) / double(ssd.f_frsize);
+    out.f_blocks += fsblkcnt_t(hdd.f_blocks * scale);
+    out.f_bfree += fsblkcnt_t(hdd.f_bfree * scale);
+    out.f_bavail += fsblkcnt_t(hdd.f_bavail * scale);
+    out.f_files += hdd.f_files;
+    out.f_ffree += hdd.f_ffree;
+    out.f_favail += hdd.f_favail;
+  }
   out.f_namemax = 255;
   fuse_reply_statfs(req, &out);
   return Status::Ok();

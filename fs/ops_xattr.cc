@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,74 @@ namespace tierfs {
 namespace {
 
 // user.tierfs.* (IsTierfsXattr) are not stored: they read and steer
-// placement, and are left out of listxattr so that cp -a and rsync -X do
-// not copy them. Setting one is no change of the file's data, so immutable
-// holds do not refuse it (ChangesXattr in fs/op_table.h).
+// placement. The informative ones are listed (ListedTierfsXattrs), so that
+// `getfattr -d -m user.tierfs` shows them; cp -a and rsync -X then copy
+// them too, and the copy must not fail for it: setting a read-only one to
+// the value it has succeeds, to another value is EOPNOTSUPP (which both
+// tools pass over in silence), and user.tierfs.tier places the copy where
+// the original was. Setting one is no change of the file's data, so
+// immutable holds do not refuse it (ChangesXattr in fs/op_table.h).
 constexpr char kTierXattr[] = "user.tierfs.tier";
+constexpr char kObjectXattr[] = "user.tierfs.object";          // get: the object's path on its tier
+constexpr char kGenerationXattr[] = "user.tierfs.generation";  // get: checkpoint generation
+constexpr char kSeriesXattr[] = "user.tierfs.series";          // get: its series
+
+// "ssd:12,hdd:3": the regular files below directory `ino` (each inode once)
+// by tier, the tiers with none left out.
+Status TierSummary(Context& c, fuse_ino_t ino, std::string* out) {
+  std::set<uint64_t> seen;
+  uint64_t counts[2] = {0, 0};
+  Status st = c.store().WalkBelow(ino, "", [&](const Store::TreeEntry& e) {
+    if (e.inode->is_reg() && seen.insert(e.inode->ino).second)
+      ++counts[e.inode->tier == TierId::kSsd ? 0 : 1];
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  out->clear();
+  for (TierId t : {TierId::kSsd, TierId::kHdd}) {
+    const uint64_t n = counts[t == TierId::kSsd ? 0 : 1];
+    if (n) *out += std::string(out->empty() ? "" : ",") + TierName(t) + ":" + std::to_string(n);
+  }
+  if (out->empty()) *out = "empty";
+  return Status::Ok();
+}
+
+// The value of a readable user.tierfs.* attribute of inode `ino` (not the
+// root-only ones); ENODATA when it has none.
+Status TierfsValue(Context& c, fuse_ino_t ino, const std::string& name, std::string* out) {
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (!st.ok()) return st;
+  if (name == kTierXattr) {
+    if (n.is_dir()) return TierSummary(c, ino, out);
+    if (!n.is_reg()) return Status::Error(ENODATA, "only files and directories have a tier");
+    *out = c.placement().IsMoving(ino) ? "moving" : TierName(n.tier);
+    return Status::Ok();
+  }
+  if (name == kObjectXattr && n.is_reg()) {
+    *out = c.tier(n.tier).ObjectPath(ino);
+    return Status::Ok();
+  }
+  std::string series;
+  uint64_t number = 0;
+  if ((name == kGenerationXattr || name == kSeriesXattr) &&
+      c.policy_runner().GenerationOf(ino, &series, &number)) {
+    *out = name == kSeriesXattr ? series : std::to_string(number);
+    return Status::Ok();
+  }
+  return Status::Error(ENODATA, name + " does not exist on inode " + std::to_string(ino));
+}
+
+// A read-only attribute set to the value it has (a copy of a file of this
+// mount) succeeds; any other value is EOPNOTSUPP.
+Status SetReadOnly(fuse_req_t req, fuse_ino_t ino, const std::string& name,
+                   const std::string& value) {
+  std::string now;
+  Status st = TierfsValue(Ctx(req), ino, name, &now);
+  if (!st.ok() || now != value) return Status::Error(EOPNOTSUPP, name + " cannot be set");
+  fuse_reply_err(req, 0);
+  return Status::Ok();
+}
 
 // setfattr -n user.tierfs.tier -v hdd FILE|DIR: moves now, and returns when
 // the move is done (or failed: EBUSY open for writing, ECANCELED written
@@ -29,12 +94,16 @@ Status SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   std::string value = raw;
   while (!value.empty() && (value.back() == '\n' || value.back() == '\0')) value.pop_back();
   TierId to;
-  if (value == "ssd")
+  if (value == "ssd") {
     to = TierId::kSsd;
-  else if (value == "hdd")
+  } else if (value == "hdd") {
     to = TierId::kHdd;
-  else
+  } else if (value.find(':') != std::string::npos) {
+    // A directory's summary, as cp -a / rsync -X copy it.
+    return SetReadOnly(req, ino, kTierXattr, value);
+  } else {
     return Status::Error(EINVAL, "tier must be ssd or hdd, not '" + value + "'");
+  }
   // The kernel holds the inode's lock until we reply: the policy engine
   // must not wait for it meanwhile (TreeOps::RemovePath).
   LockedRequest locked(c, ino, "move to " + value);
@@ -90,7 +159,11 @@ Status SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
   Context& c = Ctx(req);
   if (std::strcmp(name, kTierXattr) == 0) return SetTier(req, ino, std::string(value, size));
   if (std::strcmp(name, kReloadXattr) == 0) return Reload(req, ino);
-  if (IsTierfsXattr(name)) return Status::Error(EOPNOTSUPP, std::string(name) + " cannot be set");
+  if (IsTierfsXattr(name)) {
+    std::string v(value, size);
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\0')) v.pop_back();
+    return SetReadOnly(req, ino, name, v);
+  }
   Status st = c.store().SetXattr(ino, name, std::string(value, size), flags);
   if (!st.ok()) return st;
   fuse_reply_err(req, 0);
@@ -108,15 +181,6 @@ Status ReplySized(fuse_req_t req, const std::string& data, size_t size) {
     fuse_reply_buf(req, data.data(), data.size());
   }
   return Status::Ok();
-}
-
-Status GetTier(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  Context& c = Ctx(req);
-  Inode n;
-  Status st = c.store().GetInode(ino, &n);
-  if (!st.ok()) return st;
-  if (!n.is_reg()) return Status::Error(ENODATA, "only regular files have a tier");
-  return ReplySized(req, c.placement().IsMoving(ino) ? "moving" : TierName(n.tier), size);
 }
 
 Status GetPlan(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -143,13 +207,15 @@ Status GetPin(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 Status GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Context& c = Ctx(req);
-  if (std::strcmp(name, kTierXattr) == 0) return GetTier(req, ino, size);
   if (std::strcmp(name, kPlanXattr) == 0) return GetPlan(req, ino, size);
   if (std::strcmp(name, kPinXattr) == 0) return GetPin(req, ino, size);
   if (std::strcmp(name, kControlXattr) == 0 && ino == kRootIno && !c.control_path().empty())
     return ReplySized(req, c.control_path(), size);
-  if (IsTierfsXattr(name)) return Status::Error(ENODATA, std::string(name) + " does not exist");
   std::string value;
+  if (IsTierfsXattr(name)) {
+    Status st = TierfsValue(c, ino, name, &value);
+    return st.ok() ? ReplySized(req, value, size) : st;
+  }
   Status st = c.store().GetXattr(ino, name, &value);
   if (!st.ok()) return st;
   return ReplySized(req, value, size);
@@ -167,6 +233,16 @@ Status ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   for (const auto& n : names)
     if ((privileged || n.rfind("trusted.", 0) != 0) && !IsTierfsXattr(n.c_str()))
       all.append(n).push_back('\0');
+  // The tierfs attributes this inode has (not the root's plan, reload and
+  // control: they are for tools, and the plan costs a scan).
+  std::string unused;
+  for (const char* name : {kObjectXattr, kSeriesXattr, kGenerationXattr})
+    if (TierfsValue(c, ino, name, &unused).ok()) all.append(name).push_back('\0');
+  Inode n;
+  if (c.store().GetInode(ino, &n).ok() && (n.is_reg() || n.is_dir()))
+    all.append(kTierXattr).push_back('\0');
+  Store::Hold h;
+  if (c.store().GetHold(ino, &h).ok()) all.append(kPinXattr).push_back('\0');
   return ReplySized(req, all, size);
 }
 

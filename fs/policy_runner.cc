@@ -293,7 +293,24 @@ int PolicyRunner::RunOnce() {
     spdlog::error("policy scan: {}", st.message());
     return done;
   }
+  // Every member of every generation, for the xattrs (fs/ops_xattr.cc).
+  std::unordered_map<uint64_t, GenerationTag> tags;
+  for (const Generation& g : RecognizeGenerations(*policy_, snap, now))
+    for (size_t i : g.members) tags[snap[i].ino] = {policy_->series[g.series].name, g.number};
+  {
+    MutexLock gen_lock(&gen_mu_);
+    generation_of_.swap(tags);
+  }
   return done + Execute(Evaluate(*policy_, snap, now));
+}
+
+bool PolicyRunner::GenerationOf(uint64_t ino, std::string* series, uint64_t* number) {
+  MutexLock lock(&gen_mu_);
+  auto it = generation_of_.find(ino);
+  if (it == generation_of_.end()) return false;
+  *series = it->second.series;
+  *number = it->second.number;
+  return true;
 }
 
 int PolicyRunner::Execute(const Plan& plan) {

@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "fs/engine_tree.h"
@@ -80,6 +81,9 @@ class PolicyRunner {
   // One scan, evaluation and execution on the caller's thread; returns the
   // number of actions carried out.
   int RunOnce();
+  // The checkpoint series and generation inode `ino` belonged to at the
+  // last RunOnce (user.tierfs.series, .generation); false outside any.
+  bool GenerationOf(uint64_t ino, std::string* series, uint64_t* number);
 
  private:
   void Loop();
@@ -99,6 +103,12 @@ class PolicyRunner {
   std::set<std::string> refusals_logged_ GUARDED_BY(policy_mu_);
   Mutex signal_mu_;
   std::unordered_set<std::string> signal_names_ GUARDED_BY(signal_mu_);  // swapped on reload
+  struct GenerationTag {
+    std::string series;
+    uint64_t number = 0;
+  };
+  Mutex gen_mu_;
+  std::unordered_map<uint64_t, GenerationTag> generation_of_ GUARDED_BY(gen_mu_);
   Mutex mu_;
   CondVar wake_;
   bool poked_ GUARDED_BY(mu_) = false;

@@ -84,6 +84,8 @@ class Tier {
   // directory is not an error (nothing in it can come back).
   Status SyncObjectDir(uint64_t ino) const;
   Status StatFs(struct statvfs* out) const;
+  // st_dev of the tier root: two tiers on one filesystem share it.
+  dev_t device() const { return root_dev_; }
   // Space of the tier's filesystem, in bytes (as an unprivileged writer
   // sees it: `free` excludes root's reserve).
   struct Space {

@@ -47,11 +47,13 @@ TEST_F(TieringTest, SetfattrMovesAFileAndKeepsEverythingElse) {
   char v[8];
   EXPECT_EQ(1, getxattr(P("f").c_str(), "user.note", v, sizeof v));
 
-  // Placement is not an ordinary attribute: cp -a and rsync -X must not copy it.
+  // The stored attribute, then the tierfs ones (listed for getfattr -d;
+  // copies of them are accepted, pack_test.cc).
   char names[256];
   ssize_t n = listxattr(P("f").c_str(), names, sizeof names);
   ASSERT_GE(n, 0);
-  EXPECT_EQ(std::string("user.note\0", 10), std::string(names, n));
+  EXPECT_EQ(std::string("user.note\0user.tierfs.object\0user.tierfs.tier\0", 46),
+            std::string(names, n));
 
   Remount();
   EXPECT_EQ("hdd", GetTier(P("f")));
@@ -68,7 +70,7 @@ TEST_F(TieringTest, BadValuesAndNonFilesAreRefused) {
   ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
   EXPECT_EQ(EINVAL, SetTier(P("f"), "tape"));
   EXPECT_EQ("ssd", GetTier(P("f")));
-  EXPECT_EQ("errno " + std::to_string(ENODATA), GetTier(P("d")));
+  EXPECT_EQ("empty", GetTier(P("d")));  // a directory tells the tiers below it
   EXPECT_EQ(EOPNOTSUPP, Err(removexattr(P("f").c_str(), kTier)));
   EXPECT_EQ(EOPNOTSUPP, Err(setxattr(P("f").c_str(), "user.tierfs.other", "1", 1, 0)));
   // A trailing newline, as `echo hdd | xargs setfattr -v` may leave, is fine.
