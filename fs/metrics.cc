@@ -95,13 +95,28 @@ void Exposition::Sample(std::string_view name, const MetricLabels& labels, uint6
   text_ += '\n';
 }
 
+namespace {
+
+// The bounds in nanoseconds, so Observe compares integers.
+constexpr auto kBoundsNs = [] {
+  std::array<int64_t, Histogram::kBounds.size()> ns{};
+  for (size_t i = 0; i < ns.size(); ++i) ns[i] = int64_t(Histogram::kBounds[i] * 1e9 + 0.5);
+  return ns;
+}();
+
+}  // namespace
+
 void Histogram::Observe(int64_t ns) {
-  const double s = double(ns) / 1e9;
   size_t i = 0;
-  while (i < kBounds.size() && s > kBounds[i]) ++i;
+  while (i < kBoundsNs.size() && ns > kBoundsNs[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(uint64_t(ns < 0 ? 0 : ns), std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t Histogram::count() const {
+  uint64_t n = 0;
+  for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
+  return n;
 }
 
 void Histogram::Render(Exposition& out, std::string_view name, const MetricLabels& labels) const {

@@ -51,15 +51,16 @@ class Histogram {
   static constexpr std::array<double, 16> kBounds = {
       0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
       0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1.0,   10.0};
+  // Two relaxed atomic adds: the bucket and the sum (the count is the
+  // buckets' total).
   void Observe(int64_t ns);
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  uint64_t count() const;
   // The `name`_bucket/_sum/_count samples, with `labels` and le.
   void Render(Exposition& out, std::string_view name, const MetricLabels& labels) const;
 
  private:
   std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};  // last: above all
   std::atomic<uint64_t> sum_ns_{0};
-  std::atomic<uint64_t> count_{0};
 };
 
 // A counter family whose label values are known only at run time.
