@@ -56,7 +56,9 @@ class MetricsTest : public MountTest {
     std::ofstream(PolicyPath()) << "[[rule]]\nname = \"keep\"\npath = \"/keep/**\"\n"
                                    "action = \"pin\"\nfor = \"1d\"\n"
                                    "[[rule]]\nname = \"wipe\"\npath = \"/scratch/**\"\n"
-                                   "action = \"thin\"\n";
+                                   "action = \"thin\"\n"
+                                   "[[rule]]\nname = \"cold\"\npath = \"/cold/**\"\n"
+                                   "action = \"migrate\"\nto = \"hdd\"\n";
     MountOptions o;
     o.extra_args = {"--policy", PolicyPath(), "--scan-interval",
                     "1",        "--metrics",  "127.0.0.1:" + std::to_string(port_)};
@@ -132,7 +134,7 @@ TEST_F(MetricsTest, ValuesFollowWritesMovesAndThinningAndBadClientsDoNoHarm) {
   EXPECT_EQ(ENOTEMPTY, Err(rmdir(P("d").c_str())));
   EXPECT_EQ(1, Now("tierfs_fuse_request_errors_total{op=\"rmdir\",errno=\"ENOTEMPTY\"}"));
 
-  // The policy pins one file and thins another.
+  // The policy pins one file, thins another and moves a third.
   ASSERT_EQ(0, Err(mkdir(P("keep").c_str(), 0755)));
   ASSERT_EQ(0, WriteFile(P("keep/k"), "k"));
   ASSERT_EQ(0, Err(mkdir(P("scratch").c_str(), 0755)));
@@ -143,6 +145,15 @@ TEST_F(MetricsTest, ValuesFollowWritesMovesAndThinningAndBadClientsDoNoHarm) {
   EXPECT_EQ(1000, Now("tierfs_policy_thinned_bytes_total{rule=\"wipe\"}"));
   EXPECT_TRUE(WaitFor([&] { return Now("tierfs_policy_pins_total{rule=\"keep\"}") >= 1; }, 30))
       << Scrape();
+  ASSERT_EQ(0, Err(mkdir(P("cold").c_str(), 0755)));
+  ASSERT_EQ(0, WriteFile(P("cold/c"), Pattern(3000, 3)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Now("tierfs_moved_bytes_total{direction=\"ssd_to_hdd\",reason=\"policy\","
+                   "rule=\"cold\"}") == 3000;
+      },
+      30))
+      << Scrape() << fs_.Log();
 
   // A reload (SIGHUP), then a refused one (the file made invalid).
   ASSERT_EQ(0, kill(fs_.pid(), SIGHUP));
