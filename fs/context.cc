@@ -28,9 +28,10 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
       hdd_(std::move(hdd)),
       tiers_{ssd_.get(), hdd_.get()},
       audit_(std::move(audit)),
+      metrics_(NowNs()),
       placement_(
           *store_, tiers_, table_, [this](const AuditRecord& r) { Audit({r}); },
-          EffectiveLimits(options_, policy.limits)),
+          EffectiveLimits(options_, policy.limits), &metrics_),
       handles_(*store_, tiers_, table_, placement_, options_.direct_writes),
       space_(*store_, tiers_, table_, placement_,
              EffectiveLimits(options_, policy.limits).watermarks),
@@ -38,8 +39,9 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
       tree_ops_(TreeOps::Parts{store_.get(), tiers_, &table_, &placement_, &holds_, &space_,
                                &options_, [this](const std::vector<AuditRecord>& r) { Audit(r); },
                                [this](const Removed& r) { OnRemoved(r); }}) {
-  policy_runner_ = std::make_unique<PolicyRunner>(
-      tree_ops_, std::move(policy), options_.policy_file, int64_t(options_.scan_interval_s * 1e9));
+  policy_runner_ =
+      std::make_unique<PolicyRunner>(tree_ops_, std::move(policy), options_.policy_file,
+                                     int64_t(options_.scan_interval_s * 1e9), &metrics_);
 }
 
 Context::~Context() {

@@ -25,6 +25,7 @@
 #include "fs/handles.h"
 #include "fs/holds.h"
 #include "fs/inode_table.h"
+#include "fs/metrics.h"
 #include "fs/options.h"
 #include "fs/placement.h"
 #include "fs/policy_runner.h"
@@ -55,6 +56,8 @@ class Context {
   TreeOps& tree_ops() { return tree_ops_; }
   PolicyRunner& policy_runner() { return *policy_runner_; }
   SessionIo& session_io() { return session_io_; }
+  // What the mount counts for --metrics (fs/metrics.h).
+  Metrics& metrics() { return metrics_; }
 
   // stat of an inode: metadata from LMDB, size/blocks/mtime of a regular
   // file from its object (the object is the truth for its bytes).
@@ -113,6 +116,7 @@ class Context {
   Tiers tiers_;
   std::unique_ptr<AuditLog> audit_;
   InodeTable table_;
+  Metrics metrics_;  // before the units that count into it
   Placement placement_;
   Handles handles_;
   Space space_;

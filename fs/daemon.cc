@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "fs/control_commands.h"
+#include "fs/metrics_http.h"
+#include "fs/metrics_scrape.h"
 #include "fs/namespace_setup.h"
 #include "fs/op_guard.h"
 #include "fs/pid_file.h"
@@ -347,6 +349,14 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   else
     spdlog::error("no control socket, tierctl will not reach this mount: {}", st.message());
 
+  // --metrics: unlike the control socket, asked for, so a failure is fatal.
+  std::unique_ptr<MetricsServer> metrics;
+  if (opt.metrics_port != 0) {
+    st = MetricsServer::Start(
+        opt.metrics_address, opt.metrics_port, [&ctx] { return ScrapeMetrics(ctx); }, &metrics);
+    if (!st.ok()) return fail(st);
+  }
+
   fuse_lowlevel_ops ops;
   GuardOps<DaemonOps>(&ops);
 
@@ -392,6 +402,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   fuse_loop_cfg_destroy(cfg);
   (void)SdNotify("STOPPING=1");  // nothing to do if systemd does not hear it
   if (control) control->Stop();
+  if (metrics) metrics->Stop();
   ctx.StopBackground();  // no move may outlive the session
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "fs/daemon.h"
+#include "fs/metrics_http.h"
 #include "fs/mount_args.h"
 #include "fs/policy_runner.h"
 #include "fs/version.h"
@@ -151,7 +152,7 @@ int main(int argc, char** argv) {
   int64_t threads = opt.max_threads, max_moves = defaults.max_moves;
   int64_t move_mib = int64_t(defaults.move_bytes_per_sec >> 20);
   std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
-  std::string check_policy, dry_run;
+  std::string check_policy, dry_run, metrics;
   bool cached_writes = false, no_passthrough = false;
   po::options_description desc(kUsage);
   // clang-format off
@@ -193,6 +194,9 @@ int main(int argc, char** argv) {
        "send write-only opens through the kernel page cache too (default: direct, faster)")
       ("no-passthrough", po::bool_switch(&no_passthrough),
        "serve reads of read-only opens in tierfs (default: the kernel reads the tier itself)")
+      ("metrics", po::value(&metrics)->value_name("[ADDR:]PORT"),
+       "serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR: 127.0.0.1 unless given; "
+       "off by default)")
       ("map-size", po::value(&opt.map_size)->value_name("BYTES"),
        "most bytes the LMDB state may hold (default 64 GiB, sparse)")
       ("check-policy", po::value(&check_policy)->value_name("FILE"),
@@ -274,6 +278,11 @@ int main(int argc, char** argv) {
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();
   if (vm.count("map-size") && opt.map_size < (1 << 20))
     return Fail("--map-size must be at least 1048576 bytes");
+  if (vm.count("metrics")) {
+    tierfs::Status mst =
+        tierfs::ParseMetricsAddress(metrics, &opt.metrics_address, &opt.metrics_port);
+    if (!mst.ok()) return BadOption(mst.message());
+  }
   std::string why;
   tierfs::Watermarks marks;
   if (!tierfs::ParseFraction(high, &marks.high, &why))

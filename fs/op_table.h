@@ -21,12 +21,14 @@
 #include <fuse_lowlevel.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <optional>
 #include <type_traits>
 
 #include "fs/context.h"
+#include "fs/metrics.h"
 
 namespace tierfs {
 
@@ -149,6 +151,25 @@ class InFlight {
   const uint64_t ino_;
 };
 
+// Observes an op's latency into its histogram when it goes (after the
+// reply, also when an exception leaves the op).
+class OpTimer {
+ public:
+  explicit OpTimer(OpStats& s) : s_(s), start_(std::chrono::steady_clock::now()) {}
+  ~OpTimer() {
+    s_.latency.Observe(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - start_)
+                           .count());
+  }
+  OpTimer(const OpTimer&) = delete;
+  OpTimer& operator=(const OpTimer&) = delete;
+  OpStats& stats() { return s_; }
+
+ private:
+  OpStats& s_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
 template <auto Fn, OpName kName, typename Changes>
 struct StatusOp;
 
@@ -156,12 +177,19 @@ template <typename... A, Status (*Fn)(fuse_req_t, A...), OpName kName, typename 
 struct StatusOp<Fn, kName, Changes> {
   static void Call(fuse_req_t req, A... args) {
     Context& c = Ctx(req);
+    static constexpr size_t kIndex = OpIndex(kName.text);
+    static_assert(kIndex < kOpCount, "an op missing from kOpNames (fs/metrics.h)");
+    // Counted and timed here, lock-free, including the checks below.
+    OpTimer timer(c.metrics().op(kIndex));
     // While it runs, the kernel may hold these inodes' locks (TreeOps::EnterRequest).
     InFlight first(c.tree_ops(), FirstIno(args...).value_or(0));
     InFlight second(c.tree_ops(), Changes::SecondDir(args...));
     Status st = Changes::Check(c.holds(), kName.text, args...);
     if (st.ok()) st = Fn(req, args...);
-    if (!st.ok()) OpFailed(c, req, kName.text, FirstIno(args...), st);
+    if (!st.ok()) {
+      timer.stats().Failed(st.err());
+      OpFailed(c, req, kName.text, FirstIno(args...), st);
+    }
   }
 };
 

@@ -33,6 +33,10 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
                  const fuse_entry_param* entry, bool may_passthrough) {
   int backing_id = -1;
   const IoMode mode = c.handles().Admit(*fh, fi->flags, may_passthrough, &backing_id);
+  c.metrics().CountOpen((fi->flags & O_ACCMODE) != O_RDONLY,
+                        mode == IoMode::kPassthrough ? OpenMode::kPassthrough
+                        : mode == IoMode::kDirect    ? OpenMode::kDirect
+                                                     : OpenMode::kPageCache);
   fi->fh = reinterpret_cast<uint64_t>(fh);
   if (mode == IoMode::kPassthrough) {
     return Passthrough::ReplyOpen(req, fi->fh, backing_id) == 0;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ struct Options {
   // Tests only: --inject-fault TIER:OP:N[+]:ERRNO rules (tiering/fault_io.h).
   std::vector<std::string> inject_faults;
   size_t map_size = 0;  // of the LMDB state (--map-size); 0: the default
+  // --metrics: where the Prometheus endpoint listens (fs/metrics_http.h);
+  // port 0: off.
+  std::string metrics_address;
+  uint16_t metrics_port = 0;
 };
 
 // The limits in force: the policy's, with those the command line gave.

@@ -25,12 +25,13 @@ std::string Naming(uint64_t ino, const std::string& path) {
 }  // namespace
 
 Placement::Placement(Store& store, Tiers tiers, InodeTable& table, AuditFn audit,
-                     const TierLimits& limits)
+                     const TierLimits& limits, Metrics* metrics)
     : store_(store),
       tiers_(tiers),
       table_(table),
       audit_(std::move(audit)),
-      throttle_(limits.move_bytes_per_sec, limits.max_moves) {}
+      throttle_(limits.move_bytes_per_sec, limits.max_moves),
+      metrics_(metrics) {}
 
 Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const std::string& path) {
   Inode n;
@@ -81,12 +82,18 @@ Status Placement::Run(const Job& job) {
   if (job.throttled) opt.throttle = &throttle_;
   opt.switch_lock = &Lock(job.ino);
   MoveResult result;
+  in_run_++;
+  if (!job.throttled) unthrottled_++;
   Status st =
       MoveObject(store_, tiers_[job.from], tiers_[job.to], job.ino, opt, job.abort, &result);
+  if (!job.throttled) unthrottled_--;
+  in_run_--;
   {
     MutexLock lock(&moving_mu_);
     moving_.erase(job.ino);
   }
+  // Every move ends here, so this is where moves are counted.
+  if (metrics_) metrics_->CountMove(job.to == TierId::kHdd, job.why, result.bytes, st.err());
   // Handles of the old object reopen. An inode without live state has no
   // handle: one opened later reads the placement switched already. Live()
   // would create an entry the kernel never references, and a later unlink
@@ -98,6 +105,7 @@ Status Placement::Run(const Job& job) {
 }
 
 Status Placement::Refused(const Job& job, const Status& st) {
+  if (metrics_) metrics_->CountMove(job.to == TierId::kHdd, job.why, 0, st.err());
   Record(job, st, MoveResult{});
   return st;
 }
@@ -200,6 +208,13 @@ void Placement::Recover() {
   Status st = RecoverMoves(store_, *tiers_.ssd, *tiers_.hdd, &handled);
   if (!st.ok()) spdlog::error("recovering interrupted moves: {}", st.message());
   if (handled > 0) spdlog::info("settled {} moves interrupted by a crash", handled);
+}
+
+Placement::Load Placement::load() const {
+  // Read apart, so clamp: a move may start or end between the reads.
+  const unsigned in_run = in_run_.load(), unthrottled = unthrottled_.load();
+  const unsigned running = std::min(in_run, throttle_.active() + unthrottled);
+  return Load{running, in_run - running};
 }
 
 void Placement::SetLimits(uint64_t bytes_per_sec, unsigned max_moves) {

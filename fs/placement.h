@@ -18,6 +18,7 @@
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <shared_mutex>
@@ -25,6 +26,7 @@
 #include <unordered_set>
 
 #include "fs/inode_table.h"
+#include "fs/metrics.h"
 #include "meta/audit.h"
 #include "meta/limits.h"
 #include "meta/mutex.h"
@@ -38,7 +40,9 @@ namespace tierfs {
 class Placement {
  public:
   using AuditFn = std::function<void(const AuditRecord&)>;
-  Placement(Store& store, Tiers tiers, InodeTable& table, AuditFn audit, const TierLimits& limits);
+  // `metrics`, when given, counts every move that ends (fs/metrics.h).
+  Placement(Store& store, Tiers tiers, InodeTable& table, AuditFn audit, const TierLimits& limits,
+            Metrics* metrics = nullptr);
 
   // Held while an inode's object is opened and while a move switches it.
   std::mutex& Lock(uint64_t ino) { return locks_[ino % kLocks]; }
@@ -68,6 +72,11 @@ class Placement {
   void SetLimits(uint64_t bytes_per_sec, unsigned max_moves);
   // Moves at once now (0: unlimited).
   unsigned max_moves() const { return throttle_.max_moves(); }
+  // Moves under way (copying) and moves waiting for a slot of --max-moves.
+  struct Load {
+    unsigned running = 0, queued = 0;
+  };
+  Load load() const;
   // A path of `ino` in the mount ("/a/b"): the name the kernel last looked
   // it up by, when the store confirms it, else the first one a walk of the
   // store finds; "" when it has none (unlinked).
@@ -92,6 +101,9 @@ class Placement {
   InodeTable& table_;
   AuditFn audit_;
   MoveThrottle throttle_;
+  Metrics* metrics_;
+  std::atomic<unsigned> in_run_{0};       // in Run: waiting for a slot or copying
+  std::atomic<unsigned> unthrottled_{0};  // of those, spills (they take no slot)
   Mutex moving_mu_;
   std::unordered_set<uint64_t> moving_ GUARDED_BY(moving_mu_);
   static constexpr size_t kLocks = 64;

@@ -87,8 +87,9 @@ Status LoadPolicyFile(const std::string& file, Policy* out, std::string* text) {
 }
 
 PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
-                           int64_t scan_interval_ns)
+                           int64_t scan_interval_ns, Metrics* metrics)
     : tree_(tree),
+      metrics_(metrics),
       file_(std::move(file)),
       interval_ns_(scan_interval_ns),
       policy_(std::make_shared<const Policy>(std::move(policy))),
@@ -195,6 +196,7 @@ Status PolicyRunner::Reload() {
   rec.action = "reload";
   rec.rule = "-";
   rec.path = file_.empty() ? "<built-in policy>" : file_;
+  if (metrics_) metrics_->CountReload(st.ok());
   if (!st.ok()) {
     rec.result = "refused: " + st.message();
     tree_.Audit({rec});
@@ -335,6 +337,7 @@ int PolicyRunner::Execute(const Plan& plan) {
       case Action::Kind::kRefuse: {
         const std::string key = a.rule + "\n" + a.path + "\n" + a.reason;
         if (!refusals_logged_.insert(key).second) break;
+        if (metrics_) metrics_->CountRefusal(a.rule);
         AuditRecord rec = RecordOf(a, "refuse");
         rec.result = "refused: " + a.reason;
         tree_.Audit({rec});
@@ -382,8 +385,12 @@ Status PolicyRunner::Thin(const Action& a) {
   rec.detail = a.reason;
   if (!st.ok()) {
     rec.result = st.message();
-    if (st.err() == EBUSY || st.err() == EPERM) rec.action = "refuse";
+    if (st.err() == EBUSY || st.err() == EPERM) {
+      rec.action = "refuse";
+      if (metrics_) metrics_->CountRefusal(a.rule);
+    }
   } else {
+    if (metrics_) metrics_->CountThin(a.rule, files.size(), bytes);
     rec.bytes = bytes;
     rec.detail +=
         (rec.detail.empty() ? "" : "; ") + std::to_string(files.size()) + " files removed";
@@ -403,6 +410,7 @@ Status PolicyRunner::Pin(const Action& a) {
   Status st = tree_.HoldTree(a.ino, want, &changed);
   if (st.ok() && a.to) st = tree_.Move(a.ino, *a.to, a.rule, a.path);
   if (changed > 0) {
+    if (metrics_) metrics_->CountPin(a.rule);
     AuditRecord rec = RecordOf(a, "pin");
     rec.detail = std::string(a.immutable ? "immutable, " : "") + "until " +
                  (a.pin_until_ns ? std::to_string(a.pin_until_ns / 1000000000) + " (unix s)"

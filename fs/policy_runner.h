@@ -22,6 +22,7 @@
 #include <unordered_set>
 
 #include "fs/engine_tree.h"
+#include "fs/metrics.h"
 #include "meta/mutex.h"
 #include "meta/status.h"
 #include "policy/policy.h"
@@ -42,7 +43,9 @@ class PolicyRunner {
   // `file` is reread on reload; empty means the built-in default policy.
   // `tree` is all the runner sees of the mount (fs/engine_tree.h); it must
   // outlive the runner.
-  PolicyRunner(EngineTree& tree, Policy policy, std::string file, int64_t scan_interval_ns);
+  // `metrics`, when given, counts thinning, pins, refusals and reloads.
+  PolicyRunner(EngineTree& tree, Policy policy, std::string file, int64_t scan_interval_ns,
+               Metrics* metrics = nullptr);
   ~PolicyRunner();  // stops the thread
 
   void Start();
@@ -93,6 +96,7 @@ class PolicyRunner {
   Status Pin(const Action& a);
 
   EngineTree& tree_;
+  Metrics* const metrics_;
   std::string file_;
   int64_t interval_ns_;
   Mutex policy_mu_;  // held across a whole RunOnce and a Reload
