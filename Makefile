@@ -79,7 +79,7 @@ test: deps
 # build too, so its threads are checked. halt_on_error: the first race
 # fails the run (in the daemon: the test, see TierfsMount). tests/tsan.supp
 # says why liburing is suppressed.
-TSAN_FILTER := ConcurrencyTest.*:TreeMoveLockTest.*:DaemonStateTest.TreeMove*:TieringTest.*:ThrottledTieringTest.*:EvictionTest.*:SpillTest.*:SpilledWriteTest.*:PolicyEngineTest.*:MoveLogTest.*:CrashCampaign.*:DataTest.ConcurrentWriters:DataTest.ManyConcurrentOpensReadsAndAWriterNeverFail:ControlTest.TwoHundredClientsAtOnce:ControlTest.StalledClientsDoNotBlockOthers
+TSAN_FILTER := ConcurrencyTest.*:MetricsTest.*:TreeMoveLockTest.*:DaemonStateTest.TreeMove*:TieringTest.*:ThrottledTieringTest.*:EvictionTest.*:SpillTest.*:SpilledWriteTest.*:PolicyEngineTest.*:MoveLogTest.*:CrashCampaign.*:DataTest.ConcurrentWriters:DataTest.ManyConcurrentOpensReadsAndAWriterNeverFail:ControlTest.TwoHundredClientsAtOnce:ControlTest.StalledClientsDoNotBlockOthers
 # Two long single-threaded unit tests are left out: TSan has nothing to
 # check in them and they would double the run.
 TSAN_UNIT_FILTER := -PolicyParseFuzz.*:PolicySeries.AMillionFilesPlanEveryRunAndSpareTheNewestGenerations
