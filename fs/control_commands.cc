@@ -25,6 +25,42 @@ json ControlErrorOf(const Status& st) {
   return ControlError(st.err(), st.message());
 }
 
+namespace {
+
+json PolicyOf(Context& c) {
+  const PolicyRunner::Info p = c.policy_runner().GetInfo();
+  json j = {{"file", p.file.empty() ? json(nullptr) : json(p.file)},
+            {"loaded", Rfc3339(p.loaded_ns)},
+            {"last_reload_error", nullptr}};
+  if (!p.last_error.empty())
+    j["last_reload_error"] = {{"at", Rfc3339(p.last_error_ns)}, {"error", p.last_error}};
+  return j;
+}
+
+// Running and queued moves, and the bytes moved in the last minute.
+json MovesOf(Context& c) {
+  constexpr int64_t kWindowNs = 60'000'000'000;
+  const Placement::Load load = c.placement().load();
+  const uint64_t bytes = c.metrics().MovedBytesWithin(kWindowNs);
+  return {{"running", load.running},
+          {"queued", load.queued},
+          {"bytes_last_minute", bytes},
+          {"bytes_per_second", bytes / 60}};
+}
+
+json RecentErrorsOf(const ControlInfo& info) {
+  json out = json::array();
+  if (info.recent_errors)
+    for (const std::string& line : info.recent_errors->last_formatted(kRecentErrors)) {
+      std::string l = line;
+      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
+      out.push_back(l);
+    }
+  return out;
+}
+
+}  // namespace
+
 json ControlStatus(Context& c, const ControlInfo& info, const json&, const ControlPeer&) {
   struct Count {
     uint64_t files = 0, bytes = 0;
@@ -70,6 +106,9 @@ json ControlStatus(Context& c, const ControlInfo& info, const json&, const Contr
           {"state", info.state},
           {"policy_file", c.options().policy_file},
           {"watermarks", {{"high", marks.high}, {"low", marks.low}}},
+          {"policy", PolicyOf(c)},
+          {"moves", MovesOf(c)},
+          {"recent_errors", RecentErrorsOf(info)},
           {"tiers", std::move(tiers)}};
 }
 

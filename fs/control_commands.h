@@ -17,6 +17,9 @@
 // Times in replies are RFC 3339 UTC strings.
 #pragma once
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -26,10 +29,16 @@ namespace tierfs {
 
 class Context;
 
+// How many of the daemon's last warnings and errors `status` shows.
+inline constexpr size_t kRecentErrors = 20;
+
 struct ControlInfo {
   std::string mountpoint;
   std::string state;
   int64_t started_ns = 0;
+  // The daemon's last warnings and errors (a sink of its logger; null when
+  // the logger has none, as in tests that serve without main's logger).
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> recent_errors;
 };
 
 nlohmann::json HandleControl(Context& c, const ControlInfo& info, const nlohmann::json& request,

@@ -336,7 +336,10 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
               std::move(policy));
   ctx.Recover();
   // tierctl's socket (fs/control.h); a mount without it still serves files.
-  const ControlInfo control_info{mountpoint, state, NowNs()};
+  ControlInfo control_info{mountpoint, state, NowNs(), nullptr};
+  for (const auto& sink : spdlog::default_logger()->sinks())
+    if (auto ring = std::dynamic_pointer_cast<spdlog::sinks::ringbuffer_sink_mt>(sink))
+      control_info.recent_errors = ring;
   std::unique_ptr<ControlServer> control;
   st = ControlServer::Start(
       ControlSocketPath(state),

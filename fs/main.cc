@@ -1,5 +1,7 @@
 // tierfs: mount the tiered filesystem. See man/tierfs.8.
 #include <fcntl.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/xattr.h>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "fs/control_commands.h"
 #include "fs/daemon.h"
 #include "fs/metrics_http.h"
 #include "fs/mount_args.h"
@@ -49,9 +52,15 @@ int BadOption(const std::string& msg) {
 // spdlog's default logger writes to stdout, which is /dev/null in the
 // background: every message goes to stderr instead, which is the terminal
 // with -f and STATE/tierfs.log once daemonized (Daemonize).
+// A second sink keeps the last warnings and errors for `tierctl status`
+// (fs/control_commands.h, ControlInfo::recent_errors), times in UTC.
 void LogToStderr() {
-  auto logger =
-      std::make_shared<spdlog::logger>("tierfs", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto recent = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(tierfs::kRecentErrors);
+  recent->set_level(spdlog::level::warn);
+  recent->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+      "%Y-%m-%dT%H:%M:%SZ %l: %v", spdlog::pattern_time_type::utc, ""));
+  auto logger = std::make_shared<spdlog::logger>(
+      "tierfs", spdlog::sinks_init_list{std::make_shared<spdlog::sinks::stderr_sink_mt>(), recent});
   spdlog::set_default_logger(std::move(logger));
 }
 

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "meta/inode.h"
+
 namespace tierfs {
 
 namespace {
@@ -168,6 +170,18 @@ void Metrics::CountMove(bool to_hdd, const std::string& why, uint64_t bytes, int
   }
   moves_.Add(labels);
   moved_bytes_.Add(labels, bytes);
+  MutexLock lock(&recent_mu_);
+  recent_moves_.emplace_back(NowNs(), bytes);
+  if (recent_moves_.size() > kRecentMoves) recent_moves_.pop_front();
+}
+
+uint64_t Metrics::MovedBytesWithin(int64_t window_ns) const {
+  const int64_t since = NowNs() - window_ns;
+  MutexLock lock(&recent_mu_);
+  uint64_t bytes = 0;
+  for (auto it = recent_moves_.rbegin(); it != recent_moves_.rend() && it->first >= since; ++it)
+    bytes += it->second;
+  return bytes;
 }
 
 void Metrics::CountThin(const std::string& rule, uint64_t files, uint64_t bytes) {

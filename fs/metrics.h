@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
@@ -132,6 +133,10 @@ class Metrics {
     (ok ? reloads_ : reload_errors_).fetch_add(1, std::memory_order_relaxed);
   }
 
+  // Bytes of the moves that completed in the last `window_ns` (at most the
+  // last kRecentMoves moves): tierctl status's move throughput.
+  uint64_t MovedBytesWithin(int64_t window_ns) const;
+
   // Counters for tests and the scrape.
   uint64_t moves(const std::string& direction, const std::string& reason,
                  const std::string& rule) const {
@@ -143,8 +148,11 @@ class Metrics {
   int64_t start_ns() const { return start_ns_; }
 
  private:
+  static constexpr size_t kRecentMoves = 4096;
   const int64_t start_ns_;
   std::array<OpStats, kOpCount> ops_;
+  mutable Mutex recent_mu_;
+  std::deque<std::pair<int64_t, uint64_t>> recent_moves_ GUARDED_BY(recent_mu_);  // (when, bytes)
   std::array<std::array<std::atomic<uint64_t>, 3>, 2> opens_{};
   std::atomic<uint64_t> reloads_{0}, reload_errors_{0};
   LabeledCounter moves_{

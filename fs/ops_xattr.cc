@@ -144,10 +144,7 @@ Status Reload(fuse_req_t req, fuse_ino_t ino) {
   LockedRequest locked(c, ino, "policy reload");
   if (!locked.status().ok()) return locked.status();
   Status st = c.policy_runner().Reload();
-  if (!st.ok()) {
-    spdlog::error("policy reload refused, the running policy stays: {}", st.message());
-    return Status::Error(EINVAL, "policy reload refused");
-  }
+  if (!st.ok()) return Status::Error(EINVAL, "policy reload refused");  // Reload logged why
   fuse_reply_err(req, 0);
   return Status::Ok();
 }

@@ -166,11 +166,7 @@ void PolicyRunner::Loop() {
       poked_ = false;
     }
     lock.Unlock();
-    if (reload_requested_.exchange(false)) {
-      Status st = Reload();
-      if (!st.ok())
-        spdlog::error("policy reload refused, the running policy stays: {}", st.message());
-    }
+    if (reload_requested_.exchange(false)) (void)Reload();  // Reload logs why it refused
     RunOnce();
     lock.Lock();
   }
@@ -198,6 +194,9 @@ Status PolicyRunner::Reload() {
   rec.path = file_.empty() ? "<built-in policy>" : file_;
   if (metrics_) metrics_->CountReload(st.ok());
   if (!st.ok()) {
+    // Logged here, whoever asked (SIGHUP, the xattr, tierctl): tierctl
+    // status shows the daemon's last errors.
+    spdlog::error("policy reload refused, the running policy stays: {}", st.message());
     rec.result = "refused: " + st.message();
     tree_.Audit({rec});
     return st;

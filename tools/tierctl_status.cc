@@ -12,11 +12,23 @@ void PrintStatus(const json& s, const Flags& f) {
             << Text(s["pid"]) << ", up " << Duration(s.value("uptime_s", int64_t(0))) << " (since "
             << Date(s["started"]) << ")\n";
   const std::string policy = s.value("policy_file", std::string());
-  PrintTable({{"state", Text(s["state"])},
-              {"policy", policy.empty() ? "built-in" : policy},
-              {"watermarks", "ssd high " + Percent(s["watermarks"].value("high", 0.0)) + ", low " +
-                                 Percent(s["watermarks"].value("low", 0.0))}},
-             {}, "  ");
+  const json& p = s.contains("policy") ? s["policy"] : json::object();
+  std::vector<std::vector<std::string>> about = {
+      {"state", Text(s["state"])},
+      {"policy",
+       (policy.empty() ? "built-in" : policy) + ", loaded " + Date(p.value("loaded", json()))},
+      {"watermarks", "ssd high " + Percent(s["watermarks"].value("high", 0.0)) + ", low " +
+                         Percent(s["watermarks"].value("low", 0.0))}};
+  if (p.contains("last_reload_error") && p["last_reload_error"].is_object())
+    about.push_back({"reload refused", Date(p["last_reload_error"]["at"]) + ": " +
+                                           Text(p["last_reload_error"]["error"])});
+  if (s.contains("moves")) {
+    const json& m = s["moves"];
+    about.push_back({"moves", Text(m["running"]) + " running, " + Text(m["queued"]) + " queued, " +
+                                  Size(m["bytes_last_minute"], f) + " in the last minute (" +
+                                  Size(m["bytes_per_second"], f) + "/s)"});
+  }
+  PrintTable(about, {}, "  ");
   std::vector<std::vector<std::string>> rows = {
       {"TIER", "PATH", "CAPACITY", "USED", "FREE", "USE%", "FILES", "BYTES"}};
   for (const json& t : s["tiers"]) {
@@ -29,6 +41,10 @@ void PrintStatus(const json& s, const Flags& f) {
                     Text(t["files"]), Size(t["bytes"], f)});
   }
   PrintTable(rows, {false, false, true, true, true, true, true, true}, "  ");
+  if (s.contains("recent_errors") && !s["recent_errors"].empty()) {
+    std::cout << "  recent warnings and errors (UTC):\n";
+    for (const json& e : s["recent_errors"]) std::cout << "    " << Text(e) << "\n";
+  }
 }
 
 }  // namespace

@@ -481,5 +481,37 @@ TEST_F(ControlPinTest, WhereShowsTheHoldAndStatusThePolicy) {
   EXPECT_NE(std::string::npos, status.out.find("policy      " + PolicyPath())) << status.out;
 }
 
+TEST_F(ControlPinTest, StatusShowsTheReloadErrorRecentErrorsAndMoves) {
+  ASSERT_EQ(0, WriteFile(P("f"), std::string(1 << 20, 'x')));
+  ASSERT_EQ(0, setxattr(P("f").c_str(), "user.tierfs.tier", "hdd", 3, 0));
+  std::ofstream(PolicyPath()) << "[[rule]]\nname = \"broken\"\nacton = \"pin\"\n";
+  const CommandResult reload = Tierctl({"policy", "reload", fs_.mnt()});
+  EXPECT_EQ(1, reload.exit_code) << reload.out << reload.err;
+
+  const CommandResult js = Tierctl({"--json", "status", fs_.mnt()});
+  ASSERT_EQ(0, js.exit_code) << js.err;
+  const json all = json::parse(js.out, nullptr, false);
+  ASSERT_TRUE(all.is_array() && all.size() == 1) << js.out;
+  const json& s = all[0];
+  EXPECT_EQ(PolicyPath(), s["policy"]["file"]) << js.out;
+  EXPECT_TRUE(s["policy"]["loaded"].is_string()) << js.out;
+  ASSERT_TRUE(s["policy"]["last_reload_error"].is_object()) << js.out;
+  EXPECT_NE(std::string::npos,
+            s["policy"]["last_reload_error"]["error"].get<std::string>().find("acton"))
+      << js.out;
+  EXPECT_GE(s["moves"]["bytes_last_minute"].get<uint64_t>(), uint64_t(1) << 20) << js.out;
+  EXPECT_EQ(0u, s["moves"]["running"].get<unsigned>()) << js.out;
+  bool logged = false;
+  for (const json& e : s["recent_errors"])
+    logged |= e.get<std::string>().find("reload refused") != std::string::npos;
+  EXPECT_TRUE(logged) << js.out;
+
+  const CommandResult table = Tierctl({"status", fs_.mnt()});
+  ASSERT_EQ(0, table.exit_code) << table.err;
+  EXPECT_NE(std::string::npos, table.out.find("reload refused")) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("in the last minute")) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("recent warnings and errors")) << table.out;
+}
+
 }  // namespace
 }  // namespace tierfs_test
