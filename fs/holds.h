@@ -23,8 +23,15 @@ class Holds {
   explicit Holds(Store& store) : store_(store) {}
 
   // Sets `hold` on `ino` and everything below it; `changed` counts the
-  // inodes whose hold was new or different.
+  // inodes whose hold was new or different. A hold that is not manual
+  // leaves the inodes with a manual hold in force alone: the policy never
+  // overrides a manual pin (Store::Hold).
   Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed);
+  // Before a manual move of `ino` (a tree: everything below it) to `to` by
+  // user `uid`: makes the placement sticky with a manual hold naming `to`.
+  // An immutable hold in force keeps its end; a manual one in force keeps
+  // its end; anything else becomes indefinite (until an unpin).
+  Status HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed);
   // Removes the holds whose time is up at `now`; one "unpin" record each
   // goes to `records`. Returns how many were removed.
   int ExpireHolds(int64_t now, std::vector<AuditRecord>* records);
@@ -33,6 +40,10 @@ class Holds {
   Status CheckMutable(uint64_t ino, const char* what);
   // CheckMutable of the inode `name` in `parent` names (ok if none).
   Status CheckEntryMutable(uint64_t parent, const char* name, const char* what);
+  // Whether `h` is a manual hold in force at `now`: no rule may move it.
+  static bool ManualActive(const Store::Hold* h, int64_t now) {
+    return h != nullptr && h->manual && Active(*h, now);
+  }
   // Whether `h` is in force at `now`.
   static bool Active(const Store::Hold& h, int64_t now) {
     return h.until_ns == 0 || h.until_ns > now;

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/holds.h"
 #include "tiering/mover.h"
 
 namespace tierfs {
@@ -140,7 +141,10 @@ Status Placement::MoveTree(uint64_t dir, TierId to, const std::string& why,
   const std::string top = path.empty() ? PathOf(dir) : path;
   std::vector<std::pair<uint64_t, std::string>> files;
   std::unordered_set<uint64_t> seen;  // hard links share the object: one move each
+  const int64_t now = NowNs();
   Status first = store_.WalkBelow(dir, top, [&](const Store::TreeEntry& e) {
+    // Only a manual move may move what a manual pin keeps where it is.
+    if (why != "manual" && Holds::ManualActive(e.hold, now)) return Status::Ok();
     if (e.inode->is_reg() && seen.insert(e.inode->ino).second)
       files.emplace_back(e.inode->ino, e.path);
     return Status::Ok();

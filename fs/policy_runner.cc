@@ -201,6 +201,9 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
       f.pinned = true;
       f.pin_until_ns = e.hold->until_ns;
       f.immutable = e.hold->immutable;
+      f.manual_pin = e.hold->manual;
+      f.pin_tier = e.hold->tier;
+      f.pin_uid = e.hold->uid;
     }
     f.symlink_target = e.symlink_target;
     // A read error fails the scan: judging by empty content could thin the

@@ -186,6 +186,9 @@ Status TreeOps::Move(uint64_t ino, TierId to, const std::string& rule, const std
   if (!st.ok()) return st;
   if (n.is_dir()) return p_.placement->MoveTree(ino, to, rule, path);
   if (!n.is_reg() || n.tier == to) return Status::Ok();
+  // Pinned manually since the scan planned this: the pin wins.
+  Store::Hold h;
+  if (p_.store->GetHold(ino, &h).ok() && Holds::ManualActive(&h, NowNs())) return Status::Ok();
   return p_.placement->Move(ino, to, rule, path);
 }
 

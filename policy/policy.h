@@ -133,6 +133,12 @@ struct FileFacts {
   bool pinned = false;  // held until pin_until_ns (0 = indefinitely)
   int64_t pin_until_ns = 0;
   bool immutable = false;
+  // The hold is a manual pin (tierctl pin/move): while it is in force no
+  // rule migrates, thins or re-pins the file; `pin_tier` is where it was
+  // put (empty: where it is), `pin_uid` who pinned it.
+  bool manual_pin = false;
+  std::optional<TierId> pin_tier;
+  uint32_t pin_uid = 0;
   std::string content;         // small pointer files only (`latest`, trackers); else empty
   std::string symlink_target;  // for symlinks (Lightning's last.ckpt)
 };
@@ -188,7 +194,9 @@ using Plan = std::vector<Action>;
 
 // Rules apply in file order; per file the first match wins for each kind of
 // action. An exclude rule shields a file from all later rules; a pin rule in
-// effect also shields it from later migrate and thin rules.
+// effect also shields it from later migrate and thin rules. A manual pin in
+// force shields it from every rule: what a rule would have done to it is a
+// kRefuse saying "manually pinned to TIER by uid N until DATE".
 Plan Evaluate(const Policy& policy, const Snapshot& snapshot, int64_t now_ns);
 
 // A human listing of `plan`, grouped by rule (for dry runs).
