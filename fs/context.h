@@ -25,6 +25,7 @@
 #include "fs/handles.h"
 #include "fs/holds.h"
 #include "fs/inode_table.h"
+#include "fs/manual_moves.h"
 #include "fs/options.h"
 #include "fs/placement.h"
 #include "fs/policy_runner.h"
@@ -53,6 +54,7 @@ class Context {
   Space& space() { return space_; }
   Holds& holds() { return holds_; }
   TreeOps& tree_ops() { return tree_ops_; }
+  ManualMoves& manual_moves() { return manual_moves_; }
   PolicyRunner& policy_runner() { return *policy_runner_; }
   SessionIo& session_io() { return session_io_; }
 
@@ -118,6 +120,7 @@ class Context {
   Space space_;
   Holds holds_;
   TreeOps tree_ops_;
+  ManualMoves manual_moves_;  // after placement_: stopped before it goes
   std::unique_ptr<PolicyRunner> policy_runner_;
   SessionIo session_io_;
   Mutex unfreed_mu_;

@@ -84,6 +84,10 @@ struct NamedCommand {
 constexpr NamedCommand kCommands[] = {
     {"status", ControlStatus},
     {"where", ControlWhere},
+    {"pin", ControlPin},
+    {"unpin", ControlUnpin},
+    {"move", ControlMove},
+    {"move_status", ControlMoveStatus},
 };
 
 }  // namespace

@@ -73,12 +73,16 @@ Status Placement::Spill(uint64_t ino, LiveState& live) {
 }
 
 Status Placement::Run(const Job& job) {
+  std::shared_ptr<std::atomic<uint64_t>> progress;
   {
     MutexLock lock(&moving_mu_);
     if (!moving_.insert(job.ino).second)
       return Status::Error(EBUSY, "inode " + std::to_string(job.ino) + " is already moving");
+    progress = std::make_shared<std::atomic<uint64_t>>(0);
+    progress_[job.ino] = progress;
   }
   MoveOptions opt;
+  opt.progress = progress.get();
   if (job.throttled) opt.throttle = &throttle_;
   opt.switch_lock = &Lock(job.ino);
   MoveResult result;
@@ -87,6 +91,7 @@ Status Placement::Run(const Job& job) {
   {
     MutexLock lock(&moving_mu_);
     moving_.erase(job.ino);
+    progress_.erase(job.ino);
   }
   // Handles of the old object reopen. An inode without live state has no
   // handle: one opened later reads the placement switched already. Live()
@@ -197,6 +202,14 @@ Status Placement::MoveTree(uint64_t dir, TierId to, const std::string& why,
 bool Placement::IsMoving(uint64_t ino) {
   MutexLock lock(&moving_mu_);
   return moving_.count(ino) > 0;
+}
+
+bool Placement::Progress(uint64_t ino, uint64_t* copied) {
+  MutexLock lock(&moving_mu_);
+  auto it = progress_.find(ino);
+  if (it == progress_.end()) return false;
+  *copied = it->second->load(std::memory_order_relaxed);
+  return true;
 }
 
 void Placement::Recover() {

@@ -85,5 +85,10 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::ve
 // The commands (tools/tierctl_status.cc).
 int CmdStatus(const std::vector<std::string>& args, const Flags& f);
 int CmdWhere(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_pins.cc: these get every argument after the command word
+// and parse their own options.
+int CmdPin(const std::vector<std::string>& args, const Flags& f);
+int CmdUnpin(const std::vector<std::string>& args, const Flags& f);
+int CmdMove(const std::vector<std::string>& args, const Flags& f);
 
 }  // namespace tierctl
