@@ -7,6 +7,9 @@
 //   {"cmd":"where","path":P}    P relative to the mount's root ("a/b" or
 //                               "/a/b"): type, tier, size, generation,
 //                               hold, moving, the object's path on its tier
+//   {"cmd":"pin"|"unpin"|"move"|"move_status", ...}  manual holds and
+//                               placement (fs/control_pins.cc: who may, and
+//                               the fields)
 // `where` resolves P in the store itself, never through the kernel: `..`
 // that would leave the root is refused (EACCES), a symlink is never
 // followed (one in the middle of P is ELOOP; one at the end is described

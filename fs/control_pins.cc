@@ -5,6 +5,14 @@
 // can be shortened or removed by nobody before it ends, and extended only
 // by root (EPERM naming its end). Each pin, unpin and move writes one audit
 // record naming the path, the uid, the tier and the end.
+//   {"cmd":"pin","path":P,"tier":"ssd"|"hdd"?,"until_ns":N?|"for_s":N?,
+//    "immutable":bool?}  -> entries, until, immutable, tier, job (a tier
+//                           given: the move that puts it there)
+//   {"cmd":"unpin","path":P}           -> removed (holds)
+//   {"cmd":"move","path":P,"to":T}     -> job (queued; pinned to T at once)
+//   {"cmd":"move_status","job":N}      -> state (queued, moving, done,
+//        failed), files, files_done, bytes, copied, error; the asker's
+//        own jobs only, unless root
 #include <cstring>
 #include <optional>
 

@@ -131,7 +131,11 @@ TEST_F(PinsTest, TierctlMoveSurvivesScansAndUnpinLetsThePolicyActAgain) {
       << Plan();
   const CommandResult where = Tierctl({"--json", "where", f});
   ASSERT_EQ(0, where.exit_code) << where.err;
-  EXPECT_EQ("manual", json::parse(where.out)[0]["hold"]["rule"]) << where.out;
+  const json hold = json::parse(where.out)[0]["hold"];
+  EXPECT_EQ("manual", hold["rule"]) << where.out;
+  EXPECT_EQ(true, hold["manual"]) << where.out;
+  EXPECT_EQ("hdd", hold["tier"]) << where.out;
+  EXPECT_EQ(0, hold["uid"]) << where.out;
   const std::string audit = SlurpFile(fs_.ssd() + "/state/audit.jsonl");
   EXPECT_NE(std::string::npos, audit.find("\"action\":\"move\",\"rule\":\"manual\"")) << audit;
 

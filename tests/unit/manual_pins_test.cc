@@ -2,13 +2,19 @@
 // rule's pin never replaces one in force (Holds::HoldTree), a manual move
 // keeps an immutable hold's end (Holds::HoldForMove), and the evaluator
 // refuses every rule on a manually pinned file, saying who pinned it where.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
 
 #include "fs/holds.h"
 #include "policy/policy.h"
 #include "tests/unit/policy_test_util.h"
 #include "tests/unit/store_fixture.h"
+#include "tiering/uring_copy.h"
 
 namespace tierfs {
 namespace {
@@ -119,6 +125,30 @@ TEST(ManualPinsEvalTest, NoRuleMovesThinsOrRepinsAManuallyPinnedFile) {
   EXPECT_EQ(3, refused);  // /a/x: migrate and thin; /p/z: pin
   EXPECT_EQ(1, acted);    // /a/y is thinned
   EXPECT_NE(std::string::npos, DescribePlan(plan).find("manually pinned to hdd by uid 1000"));
+}
+
+// tierctl move's progress: the copy adds every byte it writes (whichever
+// path, io_uring or plain, this machine runs).
+TEST(ManualPinsCopyTest, CopyReportsEveryByteWrittenAsProgress) {
+  char in_name[] = "/tmp/tierfs-progress-in-XXXXXX";
+  char out_name[] = "/tmp/tierfs-progress-out-XXXXXX";
+  const int in = mkstemp(in_name), out = mkstemp(out_name);
+  ASSERT_GE(in, 0);
+  ASSERT_GE(out, 0);
+  unlink(in_name);
+  unlink(out_name);
+  const std::string data(5 * 1000 * 1000 + 123, 'p');
+  ASSERT_EQ(ssize_t(data.size()), pwrite(in, data.data(), data.size(), 0));
+  CopyParams p;
+  p.chunk_bytes = 1 << 20;
+  std::atomic<uint64_t> progress{0};
+  p.progress = &progress;
+  uint64_t hash = 0;
+  Status st = CopyAndHash(in, out, data.size(), p, &hash);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(data.size(), progress.load());
+  close(in);
+  close(out);
 }
 
 }  // namespace
