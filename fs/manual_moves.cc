@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <unordered_set>
 #include <vector>
 
@@ -78,6 +79,11 @@ void ManualMoves::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool ManualMoves::Stopping() {
+  MutexLock lock(&mu_);
+  return stop_;
+}
+
 void ManualMoves::Loop() {
   MutexLock lock(&mu_);
   while (true) {
@@ -128,7 +134,13 @@ void ManualMoves::RunJob(uint64_t id) {
       }
       jobs_[id].current = f.ino;
     }
+    // Busy (the policy or the evictor moving it, a writer): try again for
+    // a while before calling it failed.
     Status moved = placement_.Move(f.ino, job.to, "manual", f.path);
+    for (int tries = 0; moved.err() == EBUSY && tries < 50 && !Stopping(); ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      moved = placement_.Move(f.ino, job.to, "manual", f.path);
+    }
     if (!moved.ok()) {
       spdlog::warn("manual move of {} to {}: {}", f.path, TierName(job.to), moved.message());
       if (first.empty()) first = f.path + ": " + moved.message();

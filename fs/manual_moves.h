@@ -59,6 +59,7 @@ class ManualMoves {
   static constexpr size_t kKeep = 256;
   void Loop();
   void RunJob(uint64_t id);
+  bool Stopping();
 
   Store& store_;
   Placement& placement_;

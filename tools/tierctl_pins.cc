@@ -166,18 +166,17 @@ std::string Bar(const json& s, double elapsed_s, const Flags& f) {
 
 // Polls the move job `id` of `arg` until it ends; draws a bar on a
 // terminal, a line a second otherwise. The final status goes to `out`.
-bool WaitForJob(Client& client, const std::string& arg, uint64_t id, const Flags& f, json* out,
+bool WaitForJob(Clients& clients, const std::string& arg, uint64_t id, const Flags& f, json* out,
                 std::string* err) {
   const bool tty = isatty(STDERR_FILENO) && !f.json;
   const auto start = std::chrono::steady_clock::now();
   auto last_line = start;
   for (;;) {
+    // On the connection the move went out on: it stays busy, so the
+    // daemon's idle timeout never closes it under the next PATH.
     json s;
-    if (!client.Ask({{"cmd", "move_status"}, {"job", id}}, &s, err)) return false;
-    if (!s.value("ok", false)) {
-      *err = Text(s["error"]);
-      return false;
-    }
+    std::string root;
+    if (!clients.AskAbout(arg, {{"cmd", "move_status"}, {"job", id}}, &s, &root, err)) return false;
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - start).count();
     const std::string state = Text(s["state"]);
@@ -210,10 +209,8 @@ int Run(const std::string& cmd, const PinArgs& pa, const Flags& f,
       json reply;
       bool ok = clients.AskAbout(a, make(), &reply, &root, &err);
       if (ok && wait && reply.contains("job")) {
-        Client client;  // its own connection: AskAbout's knows no job
         json status;
-        ok = client.Connect(root, &err) &&
-             WaitForJob(client, a, reply["job"].get<uint64_t>(), f, &status, &err);
+        ok = WaitForJob(clients, a, reply["job"].get<uint64_t>(), f, &status, &err);
         reply["move"] = status;
         if (!ok && err.rfind(a, 0) != 0) err = a + ": " + err;
       }
