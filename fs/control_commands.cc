@@ -81,6 +81,8 @@ struct NamedCommand {
 };
 
 // Every command of the socket, in the order `known:` lists them.
+// One command a line, so that added lines merge.
+// clang-format off
 constexpr NamedCommand kCommands[] = {
     {"status", ControlStatus},
     {"where", ControlWhere},
@@ -89,6 +91,7 @@ constexpr NamedCommand kCommands[] = {
     {"move", ControlMove},
     {"move_status", ControlMoveStatus},
 };
+// clang-format on
 
 }  // namespace
 

@@ -18,10 +18,10 @@ Status Holds::HoldTree(uint64_t ino, const Store::Hold& hold, int* changed) {
     Store::Hold have;
     const bool had = store_.GetHold(n, &have).ok();
     // A rule's pin never replaces a manual one in force (fs/holds.h).
-    if (had && !hold.manual && have.manual && Active(have, now)) continue;
+    if (had && !hold.manual && have.manual && !have.placement_only && Active(have, now)) continue;
     if (had && have.until_ns == hold.until_ns && have.immutable == hold.immutable &&
         have.rule == hold.rule && have.manual == hold.manual && have.tier == hold.tier &&
-        have.uid == hold.uid)
+        have.placement_only == hold.placement_only && have.uid == hold.uid)
       continue;
     st = store_.SetHold(n, hold);
     if (!st.ok()) break;
@@ -37,9 +37,12 @@ Status Holds::HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed) {
   const int64_t now = NowNs();
   Status st = store_.WalkBelow(ino, "", [&](const Store::TreeEntry& e) {
     Store::Hold h;
-    if (e.hold && Active(*e.hold, now) && (e.hold->immutable || e.hold->manual)) {
+    if (e.hold && Active(*e.hold, now) &&
+        (e.hold->immutable || (e.hold->manual && !e.hold->placement_only))) {
       h.until_ns = e.hold->until_ns;
       h.immutable = e.hold->immutable;
+    } else {
+      h.placement_only = true;
     }
     h.since_ns = now;
     h.rule = "manual";

@@ -48,7 +48,7 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
       return Status::Error(EBUSY,
                            item.path + " (inode " + std::to_string(item.inode.ino) + ") is open");
     Store::Hold h;
-    if (p_.store->GetHold(item.inode.ino, &h).ok() && Holds::Active(h, now))
+    if (p_.store->GetHold(item.inode.ino, &h).ok() && Holds::Retains(h, now))
       return Status::Error(EPERM, item.path + " (inode " + std::to_string(item.inode.ino) +
                                       ") is held by rule '" + h.rule + "'");
   }

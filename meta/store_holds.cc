@@ -17,8 +17,8 @@ struct HoldHeader {
   int64_t until_ns;
   int64_t since_ns;
   uint8_t immutable;
-  uint8_t manual;
-  uint8_t tier;  // 0: none, else TierId + 1
+  uint8_t manual;  // 0: a rule's, 1: a manual pin, 2: a manual placement only
+  uint8_t tier;    // 0: none, else TierId + 1
   uint8_t pad;
   uint32_t uid;
 };
@@ -29,7 +29,7 @@ std::string Encode(const Store::Hold& h) {
   head.until_ns = h.until_ns;
   head.since_ns = h.since_ns;
   head.immutable = h.immutable ? 1 : 0;
-  head.manual = h.manual ? 1 : 0;
+  head.manual = h.manual ? (h.placement_only ? 2 : 1) : 0;
   head.tier = h.tier ? uint8_t(uint8_t(*h.tier) + 1) : 0;
   head.uid = h.uid;
   return std::string(reinterpret_cast<const char*>(&head), sizeof head) + h.rule;
@@ -46,6 +46,7 @@ Status DecodeHold(const MDB_val& v, uint64_t ino, Store::Hold* out) {
   out->since_ns = head.since_ns;
   out->immutable = head.immutable != 0;
   out->manual = head.manual != 0;
+  out->placement_only = head.manual == 2;
   out->tier.reset();
   if (head.tier == 1 || head.tier == 2) out->tier = TierId(head.tier - 1);
   out->uid = head.uid;

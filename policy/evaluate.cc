@@ -41,6 +41,13 @@ std::string ManualPinText(const FileFacts& file) {
          (file.immutable ? ", immutable" : "");
 }
 
+// "manually placed on hdd by uid 1000".
+std::string ManualPlaceText(const FileFacts& file) {
+  return std::string("manually placed") +
+         (file.pin_tier ? std::string(" on ") + TierName(*file.pin_tier) : "") + " by uid " +
+         std::to_string(file.pin_uid);
+}
+
 // Why `file` may not be thinned, or "".
 std::string FileSafety(const FileFacts& file, int64_t now_ns) {
   if (file.open) return file.path + " is open";
@@ -276,11 +283,14 @@ Plan Evaluator::Run() {
     if (thinned_[i]) continue;
     bool has_data = !file.is_dir && !file.is_symlink;
     const bool manual = ManuallyHeld(file, now_ns_);
+    const bool sticky = manual || file.placed;
     if (d.migrate_rule >= 0 && has_data && file.tier != d.to) {
       Action action =
-          Base(manual ? Action::Kind::kRefuse : Action::Kind::kMigrate, d.migrate_rule, i);
+          Base(sticky ? Action::Kind::kRefuse : Action::Kind::kMigrate, d.migrate_rule, i);
       action.to = d.to;
-      if (manual) action.reason = "migrate refused: " + ManualPinText(file);
+      if (sticky)
+        action.reason =
+            "migrate refused: " + (manual ? ManualPinText(file) : ManualPlaceText(file));
       Add(d.migrate_rule, std::move(action));
     }
     if (d.pin_rule >= 0) {

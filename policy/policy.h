@@ -139,6 +139,9 @@ struct FileFacts {
   bool manual_pin = false;
   std::optional<TierId> pin_tier;
   uint32_t pin_uid = 0;
+  // Placed by hand (tierctl move) and not pinned: no rule migrates it, but
+  // nothing else is held off (pin_tier and pin_uid say where and by whom).
+  bool placed = false;
   std::string content;         // small pointer files only (`latest`, trackers); else empty
   std::string symlink_target;  // for symlinks (Lightning's last.ckpt)
 };

@@ -127,8 +127,7 @@ TEST_F(PinsTest, TierctlMoveSurvivesScansAndUnpinLetsThePolicyActAgain) {
   WaitForScan();
   WaitForScan();
   EXPECT_EQ("hdd", GetTier(f)) << fs_.Log();
-  EXPECT_NE(std::string::npos, Plan().find("manually pinned to hdd by uid 0 indefinitely"))
-      << Plan();
+  EXPECT_NE(std::string::npos, Plan().find("manually placed on hdd by uid 0")) << Plan();
   const CommandResult where = Tierctl({"--json", "where", f});
   ASSERT_EQ(0, where.exit_code) << where.err;
   const json hold = json::parse(where.out)[0]["hold"];

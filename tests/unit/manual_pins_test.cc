@@ -151,5 +151,35 @@ TEST(ManualPinsCopyTest, CopyReportsEveryByteWrittenAsProgress) {
   close(out);
 }
 
+// A manual move only keeps the tier: the rules may still thin the file.
+TEST(ManualPinsEvalTest, AManuallyPlacedFileIsNotMigratedButMayBeThinned) {
+  Policy policy;
+  ASSERT_TRUE(ParsePolicy("[[rule]]\nname = \"to-ssd\"\npath = \"/a/**\"\naction = \"migrate\"\n"
+                          "to = \"ssd\"\n"
+                          "[[rule]]\nname = \"wipe\"\npath = \"/a/old\"\naction = \"thin\"\n",
+                          "t", &policy)
+                  .ok());
+  Tree tree;
+  for (const char* p : {"/a/old", "/a/new"}) {
+    FileFacts& f = tree.File(p);
+    f.tier = TierId::kHdd;
+    f.placed = true;
+    f.pin_tier = TierId::kHdd;
+    f.pin_uid = 7;
+  }
+  const Plan plan = Evaluate(policy, tree.snapshot(), kNow);
+  bool thinned = false, refused = false;
+  for (const Action& a : plan) {
+    EXPECT_NE(Action::Kind::kMigrate, a.kind) << a.path;
+    if (a.path == "/a/old" && a.kind == Action::Kind::kThin) thinned = true;
+    if (a.path == "/a/new" && a.kind == Action::Kind::kRefuse) {
+      refused = true;
+      EXPECT_NE(std::string::npos, a.reason.find("manually placed on hdd by uid 7")) << a.reason;
+    }
+  }
+  EXPECT_TRUE(thinned);
+  EXPECT_TRUE(refused);
+}
+
 }  // namespace
 }  // namespace tierfs
