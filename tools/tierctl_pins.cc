@@ -88,7 +88,8 @@ std::optional<int64_t> ParseDateArg(const std::string& s) {
 
 namespace {
 
-// Parses the options of pin/unpin/move; returns 0 or the exit status 2.
+// Parses the options of pin/unpin/move; returns 0, the exit status 2, or
+// -1 after printing the command's usage (--help: exit 0).
 int ParseArgs(const std::string& cmd, const std::vector<std::string>& args, Flags* f,
               PinArgs* out) {
   for (size_t i = 0; i < args.size(); ++i) {
@@ -108,6 +109,14 @@ int ParseArgs(const std::string& cmd, const std::vector<std::string>& args, Flag
     if (a == "--") {
       out->paths.insert(out->paths.end(), args.begin() + i + 1, args.end());
       break;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << (cmd == "pin" ? "Usage: tierctl [--json] pin [--tier ssd|hdd] [--until DATE | "
+                                   "--for DURATION] [--immutable] PATH...\n"
+                    : cmd == "unpin" ? "Usage: tierctl [--json] unpin PATH...\n"
+                                     : "Usage: tierctl [--json] [-b] move --to ssd|hdd [--no-wait] "
+                                       "PATH...\n")
+                << "See tierctl --help and tierctl(1).\n";
+      return -1;
     } else if (a == "--json") {
       f->json = true;
     } else if (a == "-b" || a == "--bytes") {
@@ -240,7 +249,7 @@ std::string Until(const json& r) {
 int CmdPin(const std::vector<std::string>& args, const Flags& global) {
   Flags f = global;
   PinArgs pa;
-  if (int rc = ParseArgs("pin", args, &f, &pa)) return rc;
+  if (int rc = ParseArgs("pin", args, &f, &pa)) return rc < 0 ? 0 : rc;
   return Run(
       "pin", pa, f,
       [&] {
@@ -261,7 +270,7 @@ int CmdPin(const std::vector<std::string>& args, const Flags& global) {
 int CmdUnpin(const std::vector<std::string>& args, const Flags& global) {
   Flags f = global;
   PinArgs pa;
-  if (int rc = ParseArgs("unpin", args, &f, &pa)) return rc;
+  if (int rc = ParseArgs("unpin", args, &f, &pa)) return rc < 0 ? 0 : rc;
   return Run(
       "unpin", pa, f,
       [] {
@@ -276,7 +285,7 @@ int CmdUnpin(const std::vector<std::string>& args, const Flags& global) {
 int CmdMove(const std::vector<std::string>& args, const Flags& global) {
   Flags f = global;
   PinArgs pa;
-  if (int rc = ParseArgs("move", args, &f, &pa)) return rc;
+  if (int rc = ParseArgs("move", args, &f, &pa)) return rc < 0 ? 0 : rc;
   return Run(
       "move", pa, f,
       [&] {

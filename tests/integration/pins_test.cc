@@ -231,6 +231,9 @@ TEST_F(PinsTest, BadArgumentsExitTwo) {
     const CommandResult r = Tierctl(args);
     EXPECT_EQ(2, r.exit_code) << args[0] << " " << (args.size() > 1 ? args[1] : "") << r.err;
   }
+  const CommandResult help = Tierctl({"move", "--help"});
+  EXPECT_EQ(0, help.exit_code);
+  EXPECT_NE(std::string::npos, help.out.find("move --to ssd|hdd")) << help.out;
   // A missing file is a failure, not bad usage.
   EXPECT_EQ(1, Tierctl({"pin", P("hot/none")}).exit_code);
 }
