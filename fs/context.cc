@@ -38,7 +38,8 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
       holds_(*store_),
       tree_ops_(TreeOps::Parts{store_.get(), tiers_, &table_, &placement_, &holds_, &space_,
                                &options_, [this](const std::vector<AuditRecord>& r) { Audit(r); },
-                               [this](const Removed& r) { OnRemoved(r); }}) {
+                               [this](const Removed& r) { OnRemoved(r); }}),
+      manual_moves_(*store_, placement_) {
   policy_runner_ =
       std::make_unique<PolicyRunner>(tree_ops_, std::move(policy), options_.policy_file,
                                      int64_t(options_.scan_interval_s * 1e9), &metrics_);
@@ -174,6 +175,7 @@ void Context::StartBackground() {
 }
 
 void Context::StopBackground() {
+  manual_moves_.Stop();
   policy_runner_->Stop();
   space_.Stop();
 }

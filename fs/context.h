@@ -25,6 +25,7 @@
 #include "fs/handles.h"
 #include "fs/holds.h"
 #include "fs/inode_table.h"
+#include "fs/manual_moves.h"
 #include "fs/metrics.h"
 #include "fs/options.h"
 #include "fs/placement.h"
@@ -54,6 +55,7 @@ class Context {
   Space& space() { return space_; }
   Holds& holds() { return holds_; }
   TreeOps& tree_ops() { return tree_ops_; }
+  ManualMoves& manual_moves() { return manual_moves_; }
   PolicyRunner& policy_runner() { return *policy_runner_; }
   SessionIo& session_io() { return session_io_; }
   // What the mount counts for --metrics (fs/metrics.h).
@@ -122,6 +124,7 @@ class Context {
   Space space_;
   Holds holds_;
   TreeOps tree_ops_;
+  ManualMoves manual_moves_;  // after placement_: stopped before it goes
   std::unique_ptr<PolicyRunner> policy_runner_;
   SessionIo session_io_;
   Mutex unfreed_mu_;

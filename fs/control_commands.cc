@@ -120,6 +120,8 @@ struct NamedCommand {
 };
 
 // Every command of the socket, in the order `known:` lists them.
+// One command a line, so that added lines merge.
+// clang-format off
 constexpr NamedCommand kCommands[] = {
     {"status", ControlStatus},
     {"where", ControlWhere},
@@ -131,7 +133,12 @@ constexpr NamedCommand kCommands[] = {
     {"policy-dry-run", ControlPolicyDryRun},
     {"policy-reload", ControlPolicyReload},
     {"audit", ControlAudit},
+    {"pin", ControlPin},
+    {"unpin", ControlUnpin},
+    {"move", ControlMove},
+    {"move_status", ControlMoveStatus},
 };
+// clang-format on
 
 }  // namespace
 

@@ -9,6 +9,9 @@
 //                               hold, moving, the object's path on its tier
 //   policy-show, policy-dry-run, policy-reload: fs/control_policy.cc
 //   audit: fs/control_audit.cc
+//   {"cmd":"pin"|"unpin"|"move"|"move_status", ...}  manual holds and
+//                               placement (fs/control_pins.cc: who may, and
+//                               the fields)
 // `where` resolves P in the store itself, never through the kernel: `..`
 // that would leave the root is refused (EACCES), a symlink is never
 // followed (one in the middle of P is ELOOP; one at the end is described

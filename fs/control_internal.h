@@ -54,6 +54,15 @@ nlohmann::json ControlPolicyReload(Context& c, const ControlInfo& info,
 // fs/control_audit.cc
 nlohmann::json ControlAudit(Context& c, const ControlInfo& info, const nlohmann::json& request,
                             const ControlPeer& peer);
+// fs/control_pins.cc
+nlohmann::json ControlPin(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                          const ControlPeer& peer);
+nlohmann::json ControlUnpin(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                            const ControlPeer& peer);
+nlohmann::json ControlMove(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                           const ControlPeer& peer);
+nlohmann::json ControlMoveStatus(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                                 const ControlPeer& peer);
 
 // The error reply of `st`.
 nlohmann::json ControlErrorOf(const Status& st);

@@ -92,7 +92,10 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
                  {"since", Rfc3339(h.since_ns)},
                  {"until", h.until_ns ? json(Rfc3339(h.until_ns)) : json(nullptr)},
                  {"immutable", h.immutable},
-                 {"active", Holds::Active(h, NowNs())}};
+                 {"active", Holds::Active(h, NowNs())},
+                 {"manual", h.manual}};
+    if (h.manual) j["hold"]["uid"] = h.uid;
+    if (h.tier) j["hold"]["tier"] = TierName(*h.tier);
   } else if (hs.err() == ENOENT) {
     j["hold"] = nullptr;
   } else {

@@ -13,14 +13,48 @@ Status Holds::HoldTree(uint64_t ino, const Store::Hold& hold, int* changed) {
     return Status::Ok();
   });
   if (!st.ok()) return st;
+  const int64_t now = NowNs();
   for (uint64_t n : tree) {
     Store::Hold have;
-    if (store_.GetHold(n, &have).ok() && have.until_ns == hold.until_ns &&
-        have.immutable == hold.immutable && have.rule == hold.rule)
+    const bool had = store_.GetHold(n, &have).ok();
+    // A rule's pin never replaces a manual one in force (fs/holds.h).
+    if (had && !hold.manual && have.manual && !have.placement_only && Active(have, now)) continue;
+    if (had && have.until_ns == hold.until_ns && have.immutable == hold.immutable &&
+        have.rule == hold.rule && have.manual == hold.manual && have.tier == hold.tier &&
+        have.placement_only == hold.placement_only && have.uid == hold.uid)
       continue;
     st = store_.SetHold(n, hold);
     if (!st.ok()) break;
     (*changed)++;
+  }
+  if (*changed > 0) Count();
+  return st;
+}
+
+Status Holds::HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed) {
+  *changed = 0;
+  std::vector<std::pair<uint64_t, Store::Hold>> tree;
+  const int64_t now = NowNs();
+  Status st = store_.WalkBelow(ino, "", [&](const Store::TreeEntry& e) {
+    Store::Hold h;
+    if (e.hold && Active(*e.hold, now) &&
+        (e.hold->immutable || (e.hold->manual && !e.hold->placement_only))) {
+      h.until_ns = e.hold->until_ns;
+      h.immutable = e.hold->immutable;
+    } else {
+      h.placement_only = true;
+    }
+    h.since_ns = now;
+    h.rule = "manual";
+    h.manual = true;
+    h.tier = to;
+    h.uid = uid;
+    tree.emplace_back(e.inode->ino, h);
+    return Status::Ok();
+  });
+  for (size_t i = 0; st.ok() && i < tree.size(); ++i) {
+    st = store_.SetHold(tree[i].first, tree[i].second);
+    if (st.ok()) (*changed)++;
   }
   if (*changed > 0) Count();
   return st;

@@ -23,8 +23,17 @@ class Holds {
   explicit Holds(Store& store) : store_(store) {}
 
   // Sets `hold` on `ino` and everything below it; `changed` counts the
-  // inodes whose hold was new or different.
+  // inodes whose hold was new or different. A hold that is not manual
+  // leaves the inodes with a manual pin in force alone: the policy never
+  // overrides one (Store::Hold). It replaces a manual placement: the
+  // rule's pin then governs.
   Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed);
+  // Before a manual move of `ino` (a tree: everything below it) to `to` by
+  // user `uid`: makes the placement sticky with a manual hold naming `to`.
+  // An immutable hold or a manual pin in force stays a pin, with its end,
+  // now naming `to`; anything else becomes a placement-only hold without
+  // end (until an unpin), which does not keep the policy from thinning.
+  Status HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed);
   // Removes the holds whose time is up at `now`; one "unpin" record each
   // goes to `records`. Returns how many were removed.
   int ExpireHolds(int64_t now, std::vector<AuditRecord>* records);
@@ -33,6 +42,15 @@ class Holds {
   Status CheckMutable(uint64_t ino, const char* what);
   // CheckMutable of the inode `name` in `parent` names (ok if none).
   Status CheckEntryMutable(uint64_t parent, const char* name, const char* what);
+  // Whether `h` is a manual hold in force at `now`: no rule may move it.
+  static bool ManualActive(const Store::Hold* h, int64_t now) {
+    return h != nullptr && h->manual && Active(*h, now);
+  }
+  // Whether `h` keeps its inode from being thinned at `now` (a manual
+  // placement alone does not).
+  static bool Retains(const Store::Hold& h, int64_t now) {
+    return Active(h, now) && !h.placement_only;
+  }
   // Whether `h` is in force at `now`.
   static bool Active(const Store::Hold& h, int64_t now) {
     return h.until_ns == 0 || h.until_ns > now;

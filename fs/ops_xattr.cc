@@ -110,6 +110,10 @@ Status SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   Inode n;
   Status st = locked.status();
   if (st.ok()) st = c.store().GetInode(ino, &n);
+  // A manual placement is sticky: the policy must not move it back.
+  int pinned = 0;
+  if (st.ok() && (n.is_dir() || n.is_reg()))
+    st = c.holds().HoldForMove(ino, to, fuse_req_ctx(req)->uid, &pinned);
   if (st.ok() && n.is_dir())
     st = c.placement().MoveTree(ino, to, "manual");
   else if (st.ok() && n.is_reg())

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/holds.h"
 #include "tiering/mover.h"
 
 namespace tierfs {
@@ -73,12 +74,16 @@ Status Placement::Spill(uint64_t ino, LiveState& live) {
 }
 
 Status Placement::Run(const Job& job) {
+  std::shared_ptr<std::atomic<uint64_t>> progress;
   {
     MutexLock lock(&moving_mu_);
     if (!moving_.insert(job.ino).second)
       return Status::Error(EBUSY, "inode " + std::to_string(job.ino) + " is already moving");
+    progress = std::make_shared<std::atomic<uint64_t>>(0);
+    progress_[job.ino] = progress;
   }
   MoveOptions opt;
+  opt.progress = progress.get();
   if (job.throttled) opt.throttle = &throttle_;
   opt.switch_lock = &Lock(job.ino);
   MoveResult result;
@@ -91,6 +96,7 @@ Status Placement::Run(const Job& job) {
   {
     MutexLock lock(&moving_mu_);
     moving_.erase(job.ino);
+    progress_.erase(job.ino);
   }
   // Every move ends here, so this is where moves are counted.
   if (metrics_) metrics_->CountMove(job.to == TierId::kHdd, job.why, result.bytes, st.err());
@@ -148,7 +154,10 @@ Status Placement::MoveTree(uint64_t dir, TierId to, const std::string& why,
   const std::string top = path.empty() ? PathOf(dir) : path;
   std::vector<std::pair<uint64_t, std::string>> files;
   std::unordered_set<uint64_t> seen;  // hard links share the object: one move each
+  const int64_t now = NowNs();
   Status first = store_.WalkBelow(dir, top, [&](const Store::TreeEntry& e) {
+    // Only a manual move may move what a manual pin keeps where it is.
+    if (why != "manual" && Holds::ManualActive(e.hold, now)) return Status::Ok();
     if (e.inode->is_reg() && seen.insert(e.inode->ino).second)
       files.emplace_back(e.inode->ino, e.path);
     return Status::Ok();
@@ -201,6 +210,14 @@ Status Placement::MoveTree(uint64_t dir, TierId to, const std::string& why,
 bool Placement::IsMoving(uint64_t ino) {
   MutexLock lock(&moving_mu_);
   return moving_.count(ino) > 0;
+}
+
+bool Placement::Progress(uint64_t ino, uint64_t* copied) {
+  MutexLock lock(&moving_mu_);
+  auto it = progress_.find(ino);
+  if (it == progress_.end()) return false;
+  *copied = it->second->load(std::memory_order_relaxed);
+  return true;
 }
 
 void Placement::Recover() {

@@ -20,9 +20,11 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "fs/inode_table.h"
@@ -66,6 +68,9 @@ class Placement {
   // kernel writes it through a backing file (passthrough).
   Status Spill(uint64_t ino, LiveState& live);
   bool IsMoving(uint64_t ino);
+  // While `ino` is moving: true, with the bytes of its object copied so
+  // far (tierctl move's progress).
+  bool Progress(uint64_t ino, uint64_t* copied);
   // Settles moves a crash interrupted (before serving).
   void Recover();
   // The move throttle's limits (a policy reload).
@@ -106,6 +111,9 @@ class Placement {
   std::atomic<unsigned> unthrottled_{0};  // of those, spills (they take no slot)
   Mutex moving_mu_;
   std::unordered_set<uint64_t> moving_ GUARDED_BY(moving_mu_);
+  // Bytes copied of each move in progress (MoveOptions::progress).
+  std::unordered_map<uint64_t, std::shared_ptr<std::atomic<uint64_t>>> progress_
+      GUARDED_BY(moving_mu_);
   static constexpr size_t kLocks = 64;
   // Plain std::mutex: the mover takes one as its switch lock
   // (MoveOptions::switch_lock), and a lock per inode hash cannot be named

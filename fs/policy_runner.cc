@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "fs/holds.h"
+
 namespace tierfs {
 
 namespace {
@@ -234,10 +236,17 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
     f.uid = n.uid;
     f.tier = n.tier;
     f.open = open.count(n.ino) > 0;
-    if (e.hold) {
+    if (e.hold && e.hold->placement_only) {  // keeps the tier, retains nothing
+      f.placed = Holds::Active(*e.hold, NowNs());
+      f.pin_tier = e.hold->tier;
+      f.pin_uid = e.hold->uid;
+    } else if (e.hold) {
       f.pinned = true;
       f.pin_until_ns = e.hold->until_ns;
       f.immutable = e.hold->immutable;
+      f.manual_pin = e.hold->manual;
+      f.pin_tier = e.hold->tier;
+      f.pin_uid = e.hold->uid;
     }
     f.symlink_target = e.symlink_target;
     // A read error fails the scan: judging by empty content could thin the

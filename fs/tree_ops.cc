@@ -48,7 +48,7 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
       return Status::Error(EBUSY,
                            item.path + " (inode " + std::to_string(item.inode.ino) + ") is open");
     Store::Hold h;
-    if (p_.store->GetHold(item.inode.ino, &h).ok() && Holds::Active(h, now))
+    if (p_.store->GetHold(item.inode.ino, &h).ok() && Holds::Retains(h, now))
       return Status::Error(EPERM, item.path + " (inode " + std::to_string(item.inode.ino) +
                                       ") is held by rule '" + h.rule + "'");
   }
@@ -186,6 +186,9 @@ Status TreeOps::Move(uint64_t ino, TierId to, const std::string& rule, const std
   if (!st.ok()) return st;
   if (n.is_dir()) return p_.placement->MoveTree(ino, to, rule, path);
   if (!n.is_reg() || n.tier == to) return Status::Ok();
+  // Pinned manually since the scan planned this: the pin wins.
+  Store::Hold h;
+  if (p_.store->GetHold(ino, &h).ok() && Holds::ManualActive(&h, NowNs())) return Status::Ok();
   return p_.placement->Move(ino, to, rule, path);
 }
 

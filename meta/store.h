@@ -24,6 +24,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -149,11 +150,23 @@ class Store {
   // A hold keeps an inode from being thinned (and, when immutable, from being
   // written, renamed or unlinked) until `until_ns` (0: indefinitely). The
   // policy engine sets them from pin rules and lifts them when they expire.
+  // A manual hold (tierctl pin/move, setxattr user.tierfs.tier; rule
+  // "manual") was set by user `uid`; the policy never overrides it: no rule
+  // moves, thins or re-pins the inode while it is in force, and `tier`, when
+  // set, is where the file must stay. A move's hold is `placement_only`:
+  // only the tier is kept (no rule migrates it), thinning is not held off. Records written before
+  // manual holds existed decode as rule holds (the fields live in what was zero padding).
   struct Hold {
     int64_t until_ns = 0;
     int64_t since_ns = 0;
     bool immutable = false;
     std::string rule;
+    bool manual = false;
+    // A manual placement only (a move): keeps the tier, retains nothing,
+    // so the policy may still thin it.
+    bool placement_only = false;
+    std::optional<TierId> tier;
+    uint32_t uid = 0;
   };
   Status SetHold(uint64_t ino, const Hold& hold);
   // ENOENT when the inode has no hold.

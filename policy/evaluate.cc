@@ -28,9 +28,30 @@ bool Held(const FileFacts& file, int64_t now_ns) {
   return file.pinned && (file.pin_until_ns == 0 || file.pin_until_ns > now_ns);
 }
 
+bool ManuallyHeld(const FileFacts& file, int64_t now_ns) {
+  return file.manual_pin && Held(file, now_ns);
+}
+
+// "manually pinned to hdd by uid 1000 until 2027-01-31T12:00:00Z".
+std::string ManualPinText(const FileFacts& file) {
+  return std::string("manually pinned") +
+         (file.pin_tier ? std::string(" to ") + TierName(*file.pin_tier) : "") + " by uid " +
+         std::to_string(file.pin_uid) +
+         (file.pin_until_ns == 0 ? " indefinitely" : " until " + FormatUtc(file.pin_until_ns)) +
+         (file.immutable ? ", immutable" : "");
+}
+
+// "manually placed on hdd by uid 1000".
+std::string ManualPlaceText(const FileFacts& file) {
+  return std::string("manually placed") +
+         (file.pin_tier ? std::string(" on ") + TierName(*file.pin_tier) : "") + " by uid " +
+         std::to_string(file.pin_uid);
+}
+
 // Why `file` may not be thinned, or "".
 std::string FileSafety(const FileFacts& file, int64_t now_ns) {
   if (file.open) return file.path + " is open";
+  if (ManuallyHeld(file, now_ns)) return file.path + " is " + ManualPinText(file);
   if (Held(file, now_ns)) {
     return file.path + (file.pin_until_ns == 0 ? " is pinned"
                                                : " is pinned for another " +
@@ -261,9 +282,15 @@ Plan Evaluator::Run() {
     const Decision& d = decisions_[i];
     if (thinned_[i]) continue;
     bool has_data = !file.is_dir && !file.is_symlink;
+    const bool manual = ManuallyHeld(file, now_ns_);
+    const bool sticky = manual || file.placed;
     if (d.migrate_rule >= 0 && has_data && file.tier != d.to) {
-      Action action = Base(Action::Kind::kMigrate, d.migrate_rule, i);
+      Action action =
+          Base(sticky ? Action::Kind::kRefuse : Action::Kind::kMigrate, d.migrate_rule, i);
       action.to = d.to;
+      if (sticky)
+        action.reason =
+            "migrate refused: " + (manual ? ManualPinText(file) : ManualPlaceText(file));
       Add(d.migrate_rule, std::move(action));
     }
     if (d.pin_rule >= 0) {
@@ -272,7 +299,11 @@ Plan Evaluator::Run() {
                      (file.pin_until_ns == 0 ||
                       (d.pin_until_ns != 0 && file.pin_until_ns >= d.pin_until_ns)) &&
                      (file.immutable || !rule.immutable);
-      if (!covered) {
+      if (!covered && manual) {
+        Action action = Base(Action::Kind::kRefuse, d.pin_rule, i);
+        action.reason = "pin refused: " + ManualPinText(file);
+        Add(d.pin_rule, std::move(action));
+      } else if (!covered) {
         Action action = Base(Action::Kind::kPin, d.pin_rule, i);
         action.to = rule.to;
         action.pin_until_ns = d.pin_until_ns;

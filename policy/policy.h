@@ -142,6 +142,15 @@ struct FileFacts {
   bool pinned = false;  // held until pin_until_ns (0 = indefinitely)
   int64_t pin_until_ns = 0;
   bool immutable = false;
+  // The hold is a manual pin (tierctl pin/move): while it is in force no
+  // rule migrates, thins or re-pins the file; `pin_tier` is where it was
+  // put (empty: where it is), `pin_uid` who pinned it.
+  bool manual_pin = false;
+  std::optional<TierId> pin_tier;
+  uint32_t pin_uid = 0;
+  // Placed by hand (tierctl move) and not pinned: no rule migrates it, but
+  // nothing else is held off (pin_tier and pin_uid say where and by whom).
+  bool placed = false;
   std::string content;         // small pointer files only (`latest`, trackers); else empty
   std::string symlink_target;  // for symlinks (Lightning's last.ckpt)
 };
@@ -197,7 +206,9 @@ using Plan = std::vector<Action>;
 
 // Rules apply in file order; per file the first match wins for each kind of
 // action. An exclude rule shields a file from all later rules; a pin rule in
-// effect also shields it from later migrate and thin rules.
+// effect also shields it from later migrate and thin rules. A manual pin in
+// force shields it from every rule: what a rule would have done to it is a
+// kRefuse saying "manually pinned to TIER by uid N until DATE".
 Plan Evaluate(const Policy& policy, const Snapshot& snapshot, int64_t now_ns);
 
 // A human listing of `plan`, grouped by rule (for dry runs).

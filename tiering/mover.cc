@@ -202,6 +202,7 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   p.direct_out = direct;
   p.in_io = &from_.io();
   p.out_io = &to_.io();
+  p.progress = opt_.progress;
   st = CopyAndHash(in.fd, out.fd, size, p, &r->checksum);
   if (!st.ok()) return Fail(MoveStep::kCopy, st);
   st = CheckRecorded(r->checksum);

@@ -33,6 +33,7 @@
 // No space left on device". ECANCELED: aborted, the file stayed put.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -62,6 +63,8 @@ struct MoveOptions {
   // Tests only: return right after this step, doing none of the cleanup, as
   // if the daemon had been killed there (the result is EINTR).
   MoveStep crash_after = MoveStep::kNone;
+  // Bytes of the copy written so far are added here (CopyParams::progress).
+  std::atomic<uint64_t>* progress = nullptr;
 };
 
 struct MoveResult {

@@ -103,6 +103,7 @@ Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, 
       if (n <= 0) return Status::Errno(n < 0 ? int(-n) : EIO, "write " + p.dst_name);
       done += size_t(n);
     }
+    if (out >= 0 && p.progress) p.progress->fetch_add(len, std::memory_order_relaxed);
     off += len;
   }
   return Status::Ok();
@@ -204,6 +205,7 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
           s.state = SlotState::kFree;
         continue;
       }
+      if (!reading && p.progress) p.progress->fetch_add(s.len, std::memory_order_relaxed);
       s.state = reading ? SlotState::kRead : SlotState::kFree;
     }
     while (err.ok() && !order.empty() && order.front()->state == SlotState::kRead) {

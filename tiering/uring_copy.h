@@ -18,6 +18,7 @@
 // Thread-safety: independent calls may run concurrently (each has its ring).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -38,6 +39,9 @@ struct CopyParams {
   bool direct_out = false;  // `out` is O_DIRECT: write whole pages, then truncate to size
   Io* in_io = nullptr;      // reads of `in` (null: plain POSIX)
   Io* out_io = nullptr;     // writes and the final truncate of `out` (null: plain POSIX)
+  // Bytes written to `out` so far are added here as chunks land (a move's
+  // progress, fs/placement.h); may be null.
+  std::atomic<uint64_t>* progress = nullptr;
 };
 
 // Errors: ECANCELED when should_abort said so or the source turned out

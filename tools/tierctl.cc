@@ -24,7 +24,11 @@ constexpr char kUsage[] =
     "       tierctl [--json] [-b] gens [DIR...]\n"
     "       tierctl [--json] [-b] policy check FILE | show [PATH] | dry-run [FILE] [PATH]\n"
     "                                    | reload [PATH]\n"
-    "       tierctl [--json] [-b] audit [--since TIME] [--path P] [--action A] [PATH]\n\n"
+    "       tierctl [--json] [-b] audit [--since TIME] [--path P] [--action A] [PATH]\n"
+    "       tierctl [--json] pin [--tier ssd|hdd] [--until DATE | --for DURATION]\n"
+    "                            [--immutable] PATH...\n"
+    "       tierctl [--json] unpin PATH...\n"
+    "       tierctl [--json] [-b] move --to ssd|hdd [--no-wait] PATH...\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
     "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
     "                  and per tier its path, capacity, used, free, files and bytes\n"
@@ -48,6 +52,13 @@ constexpr char kUsage[] =
     "                  they may stat); --since TIME (a date \"2026-12-05 14:00\" or\n"
     "                  an age \"1h\", \"2d\"), --path P (P and below), --action A\n"
     "                  (move, thin, pin, unpin, refuse, reload...)\n"
+    "  pin PATH...     a manual hold (directories: everything below), sticky: the\n"
+    "                  policy never moves, thins or re-pins it; --tier also moves it\n"
+    "                  there; DATE 2027-01-31[T12:00] (local) or RFC 3339; DURATION\n"
+    "                  30d, 12h, 90m, 1w; --immutable: no change until it ends\n"
+    "  unpin PATH...   removes the holds (not an immutable one before its end)\n"
+    "  move PATH...    moves to a tier and pins it there; waits with progress\n"
+    "                  unless --no-wait (owners of every file, or root)\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
@@ -64,6 +75,9 @@ constexpr Command kCommands[] = {
     {"ls", 0, CmdLs, true},
     {"du", 0, CmdDu, true},
     {"gens", 0, CmdGens, true},
+    {"pin", 0, CmdPin, true},
+    {"unpin", 0, CmdUnpin, true},
+    {"move", 0, CmdMove, true},
     {"policy", 1, CmdPolicy, true},
     {"audit", 0, CmdAudit, true},
 };

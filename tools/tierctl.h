@@ -94,5 +94,10 @@ int CmdWhereViews(const std::vector<std::string>& args, const Flags& f);
 int CmdLs(const std::vector<std::string>& args, const Flags& f);
 int CmdDu(const std::vector<std::string>& args, const Flags& f);
 int CmdGens(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_pins.cc: these get every argument after the command word
+// and parse their own options.
+int CmdPin(const std::vector<std::string>& args, const Flags& f);
+int CmdUnpin(const std::vector<std::string>& args, const Flags& f);
+int CmdMove(const std::vector<std::string>& args, const Flags& f);
 
 }  // namespace tierctl

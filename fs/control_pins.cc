@@ -1,0 +1,221 @@
+// The control commands of manual placement: pin, unpin, move and
+// move_status (fs/control_commands.h). Who may do what, from the peer's uid:
+// root anything; another user only on a tree whose every entry they own
+// (EPERM naming the first that is not theirs). An immutable hold in force
+// can be shortened or removed by nobody before it ends, and extended only
+// by root (EPERM naming its end). Each pin, unpin and move writes one audit
+// record naming the path, the uid, the tier and the end.
+//   {"cmd":"pin","path":P,"tier":"ssd"|"hdd"?,"until_ns":N?|"for_s":N?,
+//    "immutable":bool?}  -> entries, until, immutable, tier, job (a tier
+//                           given: the move that puts it there)
+//   {"cmd":"unpin","path":P}           -> removed (holds)
+//   {"cmd":"move","path":P,"to":T}     -> job (queued; pinned to T at once)
+//   {"cmd":"move_status","job":N}      -> state (queued, moving, done,
+//        failed), files, files_done, bytes, copied, error; the asker's
+//        own jobs only, unless root
+#include <cstring>
+#include <optional>
+
+#include "fs/context.h"
+#include "fs/control_internal.h"
+
+namespace tierfs {
+
+using nlohmann::json;
+
+namespace {
+
+struct Item {
+  uint64_t ino = 0;
+  std::string path;
+  std::optional<Store::Hold> hold;
+};
+
+// Resolves the request's "path" for `peer` and collects the tree below it,
+// refusing with EPERM unless the peer is root or owns every entry.
+Status Collect(Context& c, const char* what, const json& req, const ControlPeer& peer,
+               std::string* clean, std::vector<Item>* items) {
+  if (!req.contains("path") || !req["path"].is_string())
+    return Status::Error(EINVAL, std::string(what) + ": \"path\" (a string) is required");
+  Inode top;
+  Status st = ResolveForPeer(c.store(), req["path"].get<std::string>(), peer, &top, clean);
+  if (!st.ok()) return Status::Error(st.err(), std::string(what) + " " + st.message());
+  std::string refused;
+  st = c.store().WalkBelow(top.ino, *clean, [&](const Store::TreeEntry& e) {
+    if (peer.uid != 0 && e.inode->uid != peer.uid && refused.empty())
+      refused = std::string(what) + " " + e.path + ": owned by uid " +
+                std::to_string(e.inode->uid) + ", not by uid " + std::to_string(peer.uid) +
+                " (only root or the owner may " + what + " it)";
+    Item item;
+    item.ino = e.inode->ino;
+    item.path = e.path;
+    if (e.hold) item.hold = *e.hold;
+    items->push_back(std::move(item));
+    return Status::Ok();
+  });
+  if (!st.ok())
+    return Status::Error(st.err(), std::string(what) + " " + *clean + ": " + st.message());
+  if (!refused.empty()) return Status::Error(EPERM, refused);
+  return Status::Ok();
+}
+
+std::string UntilText(int64_t until_ns) {
+  return until_ns == 0 ? "indefinitely" : "until " + Rfc3339(until_ns);
+}
+
+// EPERM when `want` (null: removing the hold) would shorten an immutable
+// hold in force, or extend one and the peer is not root.
+Status CheckImmutable(const Item& item, const Store::Hold* want, const ControlPeer& peer,
+                      const char* what, int64_t now) {
+  if (!item.hold || !item.hold->immutable || !Holds::Active(*item.hold, now)) return Status::Ok();
+  const int64_t have = item.hold->until_ns;
+  const std::string held =
+      item.path + " is held immutable " + UntilText(have) + " (rule '" + item.hold->rule + "')";
+  const bool shorter =
+      !want || !want->immutable || (want->until_ns != 0 && (have == 0 || want->until_ns < have));
+  if (shorter)
+    return Status::Error(EPERM, std::string(what) + " refused: " + held +
+                                    "; nobody may shorten or remove it before then");
+  const bool longer = have != 0 && (want->until_ns == 0 || want->until_ns > have);
+  if (longer && peer.uid != 0)
+    return Status::Error(EPERM,
+                         std::string(what) + " refused: " + held + "; only root may extend it");
+  return Status::Ok();
+}
+
+std::optional<TierId> TierOf(const json& v) {
+  if (v == "ssd") return TierId::kSsd;
+  if (v == "hdd") return TierId::kHdd;
+  return std::nullopt;
+}
+
+AuditRecord Record(const char* action, const std::string& path, uint64_t ino,
+                   const ControlPeer& peer) {
+  AuditRecord rec;
+  rec.action = action;
+  rec.rule = "manual";
+  rec.path = path;
+  rec.ino = ino;
+  rec.detail = "by uid " + std::to_string(peer.uid);
+  return rec;
+}
+
+}  // namespace
+
+json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  const int64_t now = NowNs();
+  Store::Hold want;
+  want.since_ns = now;
+  want.rule = "manual";
+  want.manual = true;
+  want.uid = peer.uid;
+  if (req.contains("tier") && !req["tier"].is_null()) {
+    want.tier = TierOf(req["tier"]);
+    if (!want.tier) return ControlError(EINVAL, "pin: \"tier\" must be \"ssd\" or \"hdd\"");
+  }
+  const bool has_until = req.contains("until_ns") && !req["until_ns"].is_null();
+  const bool has_for = req.contains("for_s") && !req["for_s"].is_null();
+  if (has_until && has_for) return ControlError(EINVAL, "pin: give until_ns or for_s, not both");
+  if (has_until) {
+    if (!req["until_ns"].is_number_integer() || req["until_ns"].get<int64_t>() <= now)
+      return ControlError(EINVAL, "pin: \"until_ns\" must be a time in the future");
+    want.until_ns = req["until_ns"].get<int64_t>();
+  }
+  if (has_for) {
+    if (!req["for_s"].is_number_integer() || req["for_s"].get<int64_t>() <= 0 ||
+        req["for_s"].get<int64_t>() > (INT64_MAX - now) / 1000000000)
+      return ControlError(EINVAL, "pin: \"for_s\" must be a positive number of seconds");
+    want.until_ns = now + req["for_s"].get<int64_t>() * 1000000000;
+  }
+  want.immutable = req.value("immutable", false);
+  std::string clean;
+  std::vector<Item> items;
+  Status st = Collect(c, "pin", req, peer, &clean, &items);
+  for (size_t i = 0; st.ok() && i < items.size(); ++i)
+    st = CheckImmutable(items[i], &want, peer, "pin", now);
+  for (size_t i = 0; st.ok() && i < items.size(); ++i) st = c.store().SetHold(items[i].ino, want);
+  c.holds().Count();
+  if (!st.ok()) return ControlErrorOf(st);
+  AuditRecord rec = Record("pin", clean, items.front().ino, peer);
+  if (want.tier) rec.to = TierName(*want.tier);
+  rec.detail += std::string(want.immutable ? ", immutable" : "") + ", " + UntilText(want.until_ns) +
+                ", " + std::to_string(items.size()) + " entries";
+  json reply = {{"ok", true},
+                {"path", clean},
+                {"entries", items.size()},
+                {"until", want.until_ns ? json(Rfc3339(want.until_ns)) : json(nullptr)},
+                {"immutable", want.immutable},
+                {"tier", want.tier ? json(TierName(*want.tier)) : json(nullptr)}};
+  if (want.tier) {  // the pin names a tier: put it there
+    uint64_t id = 0;
+    st = c.manual_moves().Enqueue(items.front().ino, *want.tier, clean, peer.uid, &id);
+    if (st.ok()) reply["job"] = id;
+    if (!st.ok()) rec.result = st.message();
+  }
+  c.Audit({rec});
+  if (!st.ok()) return ControlErrorOf(st);
+  return reply;
+}
+
+json ControlUnpin(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  const int64_t now = NowNs();
+  std::string clean;
+  std::vector<Item> items;
+  Status st = Collect(c, "unpin", req, peer, &clean, &items);
+  for (size_t i = 0; st.ok() && i < items.size(); ++i)
+    st = CheckImmutable(items[i], nullptr, peer, "unpin", now);
+  size_t removed = 0;
+  for (size_t i = 0; st.ok() && i < items.size(); ++i) {
+    if (!items[i].hold) continue;
+    st = c.store().RemoveHold(items[i].ino);
+    if (st.ok()) removed++;
+  }
+  c.holds().Count();
+  if (!st.ok()) return ControlErrorOf(st);
+  AuditRecord rec = Record("unpin", clean, items.front().ino, peer);
+  rec.detail += ", " + std::to_string(removed) + " holds removed";
+  c.Audit({rec});
+  return {{"ok", true}, {"path", clean}, {"removed", removed}};
+}
+
+json ControlMove(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  const std::optional<TierId> to = req.contains("to") ? TierOf(req["to"]) : std::nullopt;
+  if (!to) return ControlError(EINVAL, "move: \"to\" must be \"ssd\" or \"hdd\"");
+  std::string clean;
+  std::vector<Item> items;
+  Status st = Collect(c, "move", req, peer, &clean, &items);
+  if (!st.ok()) return ControlErrorOf(st);
+  // Sticky before it starts: a scan meanwhile must not move it back.
+  int pinned = 0;
+  st = c.holds().HoldForMove(items.front().ino, *to, peer.uid, &pinned);
+  uint64_t id = 0;
+  if (st.ok()) st = c.manual_moves().Enqueue(items.front().ino, *to, clean, peer.uid, &id);
+  AuditRecord rec = Record("move", clean, items.front().ino, peer);
+  rec.to = TierName(*to);
+  rec.detail += ", queued; pinned to " + std::string(TierName(*to)) + " until unpinned";
+  if (!st.ok()) rec.result = st.message();
+  c.Audit({rec});
+  if (!st.ok()) return ControlError(st.err(), "move " + clean + ": " + st.message());
+  return {{"ok", true}, {"path", clean}, {"to", TierName(*to)}, {"job", id}};
+}
+
+json ControlMoveStatus(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  if (!req.contains("job") || !req["job"].is_number_unsigned())
+    return ControlError(EINVAL, "move_status: \"job\" (a job id) is required");
+  ManualMoves::Job job;
+  if (!c.manual_moves().Get(req["job"].get<uint64_t>(), &job) ||
+      (peer.uid != 0 && job.uid != peer.uid))
+    return ControlError(ENOENT, "move_status: no job " + req["job"].dump());
+  return {{"ok", true},
+          {"job", job.id},
+          {"path", job.path},
+          {"to", TierName(job.to)},
+          {"state", ManualMoves::StateName(job.state)},
+          {"files", job.files},
+          {"files_done", job.files_done},
+          {"bytes", job.bytes},
+          {"copied", job.copied},
+          {"error", job.error.empty() ? json(nullptr) : json(job.error)}};
+}
+
+}  // namespace tierfs

@@ -1,0 +1,242 @@
+// Manual placement and holds on a live mount: a manual move (setxattr
+// user.tierfs.tier, tierctl move) stays where it was put, scan after scan;
+// tierctl pin/unpin as root, as an owner and as a stranger; immutable pins.
+// One mount per fixture; the policy scans every second, and a canary file a
+// rule moves proves that a scan has run since (no sleeps).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+using nlohmann::json;
+
+std::string TierctlBin() {
+  const char* b = getenv("TIERCTL_BIN");
+  if (b != nullptr && *b != '\0') return b;
+  const std::string fs = TierfsBin();
+  return fs.substr(0, fs.find_last_of('/') + 1) + "tierctl";
+}
+
+// /hot goes to the SSD tier, /cold to the HDD tier, /junk is thinned.
+class PinsTest : public MountTest {
+ protected:
+  static std::string PolicyPath() { return "/tmp/tierfs-pins-test.toml"; }
+  PinsTest() : MountTest(WithPolicy()) {}
+  static MountOptions WithPolicy() {
+    std::ofstream(PolicyPath()) << "[[rule]]\nname = \"hot-to-ssd\"\npath = \"/hot/**\"\n"
+                                   "action = \"migrate\"\nto = \"ssd\"\n"
+                                   "[[rule]]\nname = \"cold-to-hdd\"\npath = \"/cold/**\"\n"
+                                   "action = \"migrate\"\nto = \"hdd\"\n"
+                                   "[[rule]]\nname = \"wipe-junk\"\npath = \"/junk/*\"\n"
+                                   "action = \"thin\"\n";
+    MountOptions o;
+    o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
+    return o;
+  }
+  ~PinsTest() override { unlink(PolicyPath().c_str()); }
+  void SetUp() override {
+    MountTest::SetUp();
+    for (const char* d : {"hot", "cold", "junk"}) ASSERT_EQ(0, Err(mkdir(P(d).c_str(), 0777)));
+  }
+
+  // Waits until a policy scan has run from start to end after this call:
+  // a new canary under /cold reaches the HDD tier in the scan that sees it,
+  // which is also a scan that judged everything else.
+  void WaitForScan() {
+    const std::string canary = P("cold/canary-" + std::to_string(++canaries_));
+    ASSERT_EQ(0, WriteFile(canary, "c"));
+    ASSERT_TRUE(WaitFor([&] { return GetTier(canary) == "hdd"; }, 30)) << fs_.Log();
+  }
+
+  CommandResult Tierctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {TierctlBin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 60);
+  }
+
+  // tierctl run as `creds` (a copy another user may execute): exit code,
+  // stdout and stderr together in *out.
+  int TierctlAs(const Creds& creds, const std::string& args, std::string* out) {
+    const std::string bin = fs_.root() + "/tierctl";
+    if (access(bin.c_str(), X_OK) != 0) {
+      EXPECT_EQ(0, RunCommand({"cp", TierctlBin(), bin}, 30).exit_code);
+      EXPECT_EQ(0, chmod(bin.c_str(), 0755));
+    }
+    return RunAs(
+        creds,
+        [&](std::string* o) {
+          FILE* p = popen((bin + " " + args + " 2>&1").c_str(), "r");
+          if (!p) return -1;
+          char buf[4096];
+          for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) o->append(buf, n);
+          const int status = pclose(p);
+          return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        },
+        out);
+  }
+
+  std::string Plan() {
+    char plan[65536];
+    const ssize_t n = getxattr(P("").c_str(), "user.tierfs.plan", plan, sizeof plan);
+    return n > 0 ? std::string(plan, size_t(n)) : "";
+  }
+
+  bool Exists(const std::string& p) {
+    struct stat st;
+    return lstat(p.c_str(), &st) == 0;
+  }
+
+  int canaries_ = 0;
+};
+
+TEST_F(PinsTest, SetxattrMoveSurvivesAPolicyScan) {
+  const std::string f = P("hot/model.bin");
+  ASSERT_EQ(0, WriteFile(f, Pattern(100000, 1)));
+  ASSERT_EQ(0, SetTier(f, "hdd")) << fs_.Log();
+  ASSERT_EQ("hdd", GetTier(f));
+  WaitForScan();
+  WaitForScan();
+  EXPECT_EQ("hdd", GetTier(f)) << fs_.Log();
+}
+
+// The test that failed before manual moves were sticky: tierctl move --to
+// hdd, two scans of a rule sending it to the SSD tier, still on the HDD
+// tier; the dry run says why; unpin lets the rule act again.
+TEST_F(PinsTest, TierctlMoveSurvivesScansAndUnpinLetsThePolicyActAgain) {
+  const std::string f = P("hot/model.bin");
+  ASSERT_EQ(0, WriteFile(f, Pattern(3 << 20, 2)));
+  const CommandResult moved = Tierctl({"move", "--to", "hdd", f});
+  ASSERT_EQ(0, moved.exit_code) << moved.out << moved.err << fs_.Log();
+  EXPECT_NE(std::string::npos, moved.out.find("moved " + f + " to hdd: 1 files")) << moved.out;
+  EXPECT_EQ("hdd", GetTier(f));
+  WaitForScan();
+  WaitForScan();
+  EXPECT_EQ("hdd", GetTier(f)) << fs_.Log();
+  EXPECT_NE(std::string::npos, Plan().find("manually placed on hdd by uid 0")) << Plan();
+  const CommandResult where = Tierctl({"--json", "where", f});
+  ASSERT_EQ(0, where.exit_code) << where.err;
+  const json hold = json::parse(where.out)[0]["hold"];
+  EXPECT_EQ("manual", hold["rule"]) << where.out;
+  EXPECT_EQ(true, hold["manual"]) << where.out;
+  EXPECT_EQ("hdd", hold["tier"]) << where.out;
+  EXPECT_EQ(0, hold["uid"]) << where.out;
+  const std::string audit = SlurpFile(fs_.ssd() + "/state/audit.jsonl");
+  EXPECT_NE(std::string::npos, audit.find("\"action\":\"move\",\"rule\":\"manual\"")) << audit;
+
+  const CommandResult unpinned = Tierctl({"unpin", f});
+  ASSERT_EQ(0, unpinned.exit_code) << unpinned.err;
+  EXPECT_TRUE(WaitFor([&] { return GetTier(f) == "ssd"; }, 30)) << fs_.Log();
+  // --no-wait queues and returns; the file gets there all the same.
+  const CommandResult queued = Tierctl({"--json", "move", "--no-wait", "--to", "hdd", f});
+  ASSERT_EQ(0, queued.exit_code) << queued.err;
+  EXPECT_TRUE(json::parse(queued.out)[0]["job"].is_number()) << queued.out;
+  EXPECT_TRUE(WaitFor([&] { return GetTier(f) == "hdd"; }, 30)) << fs_.Log();
+}
+
+// A pinned file is not thinned by a rule that thins its neighbour; the dry
+// run names the pin; after unpin the rule thins it.
+TEST_F(PinsTest, PinnedFileIsNotThinnedUntilUnpinned) {
+  ASSERT_EQ(0, WriteFile(P("junk/keep"), "k"));
+  const CommandResult pinned = Tierctl({"--json", "pin", "--for", "1d", P("junk/keep")});
+  ASSERT_EQ(0, pinned.exit_code) << pinned.out << pinned.err;
+  const json reply = json::parse(pinned.out);
+  ASSERT_EQ(1u, reply.size()) << pinned.out;
+  EXPECT_TRUE(reply[0]["until"].is_string()) << pinned.out;
+  EXPECT_EQ(false, reply[0]["immutable"]);
+  ASSERT_EQ(0, WriteFile(P("junk/go"), "g"));
+  ASSERT_TRUE(WaitFor([&] { return !Exists(P("junk/go")); }, 30)) << fs_.Log();
+  EXPECT_TRUE(Exists(P("junk/keep")));
+  EXPECT_NE(std::string::npos, Plan().find("/junk/keep is manually pinned by uid 0 until"))
+      << Plan();
+  ASSERT_EQ(0, Tierctl({"unpin", P("junk/keep")}).exit_code);
+  EXPECT_TRUE(WaitFor([&] { return !Exists(P("junk/keep")); }, 30)) << fs_.Log();
+}
+
+// As root, as the owner and as a stranger; an immutable pin that nobody may
+// shorten or remove and only root may extend.
+TEST_F(PinsTest, OwnersPinTheirOwnStrangersAreRefusedImmutableHoldsOnlyGrow) {
+  const std::string f = P("hot/mine");
+  ASSERT_EQ(0, WriteFile(f, "data"));
+  ASSERT_EQ(0, chown(f.c_str(), 12345, 12345));
+  struct stat sock_st;
+  char sock[4096];
+  const ssize_t n = getxattr(P("").c_str(), "user.tierfs.control", sock, sizeof sock);
+  ASSERT_GT(n, 0);
+  ASSERT_EQ(0, stat(std::string(sock, size_t(n)).c_str(), &sock_st));
+  const Creds owner{12345, 12345, {gid_t(sock_st.st_gid)}};
+  const Creds stranger{23456, 23456, {gid_t(sock_st.st_gid)}};
+  std::string out;
+  EXPECT_EQ(1, TierctlAs(stranger, "pin --for 1h " + f, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("/hot/mine: owned by uid 12345, not by uid 23456")) << out;
+  EXPECT_EQ(1, TierctlAs(stranger, "move --to hdd " + f, &out)) << out;
+  EXPECT_EQ("ssd", GetTier(f));
+  // A quoted glob is expanded by tierctl.
+  EXPECT_EQ(0, TierctlAs(owner, "pin --immutable --for 1d '" + P("hot/m*") + "'", &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("pinned " + f)) << out;
+  EXPECT_EQ(EPERM, OpenErr(f, O_WRONLY));
+  // Nobody shortens or removes it, root included.
+  EXPECT_EQ(1, TierctlAs(owner, "unpin " + f, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("held immutable until")) << out;
+  const CommandResult root_unpin = Tierctl({"unpin", f});
+  EXPECT_EQ(1, root_unpin.exit_code);
+  EXPECT_NE(std::string::npos, root_unpin.err.find("nobody may shorten or remove it"))
+      << root_unpin.err;
+  EXPECT_EQ(1, Tierctl({"pin", "--immutable", "--for", "1h", f}).exit_code);
+  EXPECT_EQ(1, Tierctl({"pin", "--for", "2d", f}).exit_code);  // dropping immutable shortens
+  // Only root extends it.
+  EXPECT_EQ(1, TierctlAs(owner, "pin --immutable --for 2d " + f, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("only root may extend it")) << out;
+  const CommandResult extended = Tierctl({"pin", "--immutable", "--for", "2d", f});
+  EXPECT_EQ(0, extended.exit_code) << extended.err;
+  EXPECT_EQ(EPERM, OpenErr(f, O_WRONLY));
+  // A plain pin of their own file, and its removal.
+  const std::string g = P("hot/other");
+  ASSERT_EQ(0, WriteFile(g, "x"));
+  ASSERT_EQ(0, chown(g.c_str(), 12345, 12345));
+  EXPECT_EQ(0, TierctlAs(owner, "pin --tier hdd --until 2099-01-31 " + g, &out)) << out;
+  EXPECT_EQ("hdd", GetTier(g));
+  EXPECT_EQ(0, TierctlAs(owner, "unpin " + g, &out)) << out;
+  const std::string audit = SlurpFile(fs_.ssd() + "/state/audit.jsonl");
+  EXPECT_NE(std::string::npos, audit.find("by uid 12345, until 2099-01-3")) << audit;
+}
+
+TEST_F(PinsTest, BadArgumentsExitTwo) {
+  const std::string f = P("hot/x");
+  ASSERT_EQ(0, WriteFile(f, "x"));
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"pin", "--for", "3x", f},
+                                             {"pin", "--until", "tomorrow", f},
+                                             {"pin", "--until", "2099-01-01", "--for", "1d", f},
+                                             {"pin", "--tier", "tape", f},
+                                             {"pin", "--frobnicate", f},
+                                             {"pin"},
+                                             {"unpin"},
+                                             {"move", f},
+                                             {"move", "--to", "floppy", f}}) {
+    const CommandResult r = Tierctl(args);
+    EXPECT_EQ(2, r.exit_code) << args[0] << " " << (args.size() > 1 ? args[1] : "") << r.err;
+  }
+  const CommandResult help = Tierctl({"move", "--help"});
+  EXPECT_EQ(0, help.exit_code);
+  EXPECT_NE(std::string::npos, help.out.find("move --to ssd|hdd")) << help.out;
+  // A missing file is a failure, not bad usage.
+  EXPECT_EQ(1, Tierctl({"pin", P("hot/none")}).exit_code);
+}
+
+}  // namespace
+}  // namespace tierfs_test
