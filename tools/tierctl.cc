@@ -70,15 +70,9 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"status", 0, CmdStatus},
-    {"where", 1, CmdWhereViews, true},
-    {"ls", 0, CmdLs, true},
-    {"du", 0, CmdDu, true},
-    {"gens", 0, CmdGens, true},
-    {"pin", 0, CmdPin, true},
-    {"unpin", 0, CmdUnpin, true},
-    {"move", 0, CmdMove, true},
-    {"policy", 1, CmdPolicy, true},
+    {"status", 0, CmdStatus},     {"where", 1, CmdWhereViews, true}, {"ls", 0, CmdLs, true},
+    {"du", 0, CmdDu, true},       {"gens", 0, CmdGens, true},        {"pin", 0, CmdPin, true},
+    {"unpin", 0, CmdUnpin, true}, {"move", 0, CmdMove, true},        {"policy", 1, CmdPolicy, true},
     {"audit", 0, CmdAudit, true},
 };
 
