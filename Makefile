@@ -140,8 +140,8 @@ fsx: $(BUILD)/tierfs
 	bash tests/posix/fsx.sh $(abspath $(BUILD)/tierfs) $(XFSTESTS) $(FSX_OPS)
 
 demo: deps
-	$(MAKE) -j2 $(BUILD)/tierfs
-	bash tools/demo.sh $(abspath $(BUILD)/tierfs)
+	$(MAKE) -j2 $(BUILD)/tierfs $(BUILD)/tierctl
+	bash tools/demo.sh $(abspath $(BUILD)/tierfs) $(abspath $(BUILD)/tierctl)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -78,6 +78,10 @@ Status ResolveForPeer(Store& store, const std::string& path, const ControlPeer& 
 // Whether `peer` may search directory `d` (its x bit for the peer's class).
 bool MaySearch(const Inode& d, const ControlPeer& peer);
 
+// Sets "series" and "generation" of `n` in `j`: the checkpoint series and
+// generation the policy engine's last scan found it in (null outside any).
+void AddSeriesAndGeneration(Context& c, const Inode& n, nlohmann::json* j);
+
 // "file", "directory", "symlink" or "special".
 const char* TypeName(const Inode& n);
 

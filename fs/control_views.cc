@@ -59,16 +59,12 @@ json HoldJson(const Store::Hold* h) {
 
 // One row of a listing (the fields tierctl(1) documents for ls and where -r).
 json EntryJson(Context& c, const Inode& n, const Store::Hold* hold, const std::string& target) {
-  json j = {{"type", TypeName(n)},
-            {"ino", n.ino},
-            {"mode", n.mode & 07777},
-            {"nlink", n.nlink},
-            {"uid", n.uid},
-            {"gid", n.gid},
-            {"size", n.size},
-            {"mtime", Rfc3339(n.mtime_ns)},
-            {"generation", n.generation ? json(n.generation) : json(nullptr)},
+  json j = {{"type", TypeName(n)},    {"ino", n.ino},
+            {"mode", n.mode & 07777}, {"nlink", n.nlink},
+            {"uid", n.uid},           {"gid", n.gid},
+            {"size", n.size},         {"mtime", Rfc3339(n.mtime_ns)},
             {"hold", HoldJson(hold)}};
+  AddSeriesAndGeneration(c, n, &j);
   if (n.is_reg()) {
     j["tier"] = TierName(n.tier);
     j["moving"] = c.placement().IsMoving(n.ino);

@@ -52,6 +52,14 @@ Status ResolveForPeer(Store& store, const std::string& path, const ControlPeer& 
   return st;
 }
 
+void AddSeriesAndGeneration(Context& c, const Inode& n, json* j) {
+  std::string series;
+  uint64_t number = 0;
+  const bool in_one = c.policy_runner().GenerationOf(n.ino, &series, &number);
+  (*j)["series"] = in_one ? json(series) : json(nullptr);
+  (*j)["generation"] = in_one ? json(number) : json(nullptr);
+}
+
 const char* TypeName(const Inode& n) {
   if (n.is_reg()) return "file";
   if (n.is_dir()) return "directory";
@@ -75,8 +83,8 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
             {"gid", n.gid},
             {"mode", n.mode & 07777},
             {"size", n.size},
-            {"mtime", Rfc3339(n.mtime_ns)},
-            {"generation", n.generation ? json(n.generation) : json(nullptr)}};
+            {"mtime", Rfc3339(n.mtime_ns)}};
+  AddSeriesAndGeneration(c, n, &j);
   if (n.is_reg()) {
     const Tier& t = c.tier(n.tier);
     struct stat obj;

@@ -3,9 +3,11 @@
 # write 12 checkpoints the way the Hugging Face Trainer does (temp dir,
 # fsync, rename into place), and show what the policy did: the newest 3 on
 # SSD, every 5th pinned on HDD, the rest thinned, all of it in the audit
-# journal. Then unmount.
+# journal; then what tierctl shows of it (status, gens, where), and a manual
+# move to the HDD tier with its progress bar. Then unmount.
 set -euo pipefail
-tierfs=${1:?usage: demo.sh PATH_TO_TIERFS}
+tierfs=${1:?usage: demo.sh PATH_TO_TIERFS PATH_TO_TIERCTL}
+tierctl=${2:?usage: demo.sh PATH_TO_TIERFS PATH_TO_TIERCTL}
 root=$(mktemp -d /tmp/tierfs-demo.XXXXXX)
 mkdir -p "$root"/{ssd,hdd,mnt}
 cleanup() {
@@ -42,13 +44,20 @@ sleep 4  # one more scan after the last checkpoint
 
 echo "== the tree, as any shell tool sees it (the built-in policy has run)"
 ls -l "$run"
-echo "== where each checkpoint lives, and its hold (getfattr, no tierctl needed)"
-for d in "$run"/checkpoint-*; do
-  printf '%-16s tier=%-4s %s\n' "$(basename "$d")" \
-    "$(getfattr --only-values -n user.tierfs.tier "$d/model_rank0.pt" 2>/dev/null)" \
-    "$(getfattr --only-values -n user.tierfs.pin "$d/model_rank0.pt" 2>/dev/null || echo "not pinned")"
-done
-echo "($(find "$root/ssd/ns" -path '*/objects/*' -type f | wc -l) objects on ssd, $(find "$root/hdd/ns" -path '*/objects/*' -type f | wc -l) on hdd)"
+echo "== the mount, as tierctl status shows it"
+"$tierctl" status "$root/mnt"
+echo "== the checkpoint generations, newest first, and what the policy does next (tierctl gens)"
+"$tierctl" gens "$run"
+echo "== where the shards of the oldest kept checkpoints live (tierctl where)"
+for d in $(ls -d "$run"/checkpoint-* | head -2); do "$tierctl" where "$d"/model_rank0.pt; done
+echo "(the same without tierctl: getfattr -d -m user.tierfs FILE)"
+getfattr -d -m user.tierfs "$run/checkpoint-1200/model_rank0.pt" 2>/dev/null | sed 's/^/  /'
+
+echo "== a manual move: the newest checkpoint, with a consolidated 256 MiB file, to the HDD tier"
+dd if=/dev/urandom of="$run/checkpoint-1200/consolidated.safetensors" bs=1M count=256 status=none
+"$tierctl" move --to hdd "$run/checkpoint-1200"
+"$tierctl" where -r "$run/checkpoint-1200"
+echo "(a manual move is sticky: the policy leaves it on hdd until 'tierctl unpin')"
 echo "== what the policy would do now (tierfs --dry-run)"
 "$tierfs" --dry-run "$root/mnt" | head -20
 echo "== the audit journal (first records of $(wc -l < "$root/ssd/state/audit.jsonl"))"

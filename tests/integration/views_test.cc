@@ -168,8 +168,16 @@ TEST_F(ViewsTest, ListingsAsRootAndAsAnotherUser) {
     EXPECT_EQ("hdd", e["tier"]);
     EXPECT_EQ(2000, e["size"]);
     EXPECT_EQ(fs_.mnt(), e["mountpoint"]);
+    // The series and generation the policy engine found it in.
+    EXPECT_EQ(200, e["generation"]) << e;
+    EXPECT_EQ("hf", e["series"]) << e;
   }
   EXPECT_TRUE(found) << j.dump(1);
+  j = TierctlJson({"--json", "where", P("runs/a/checkpoint-300/model.bin")});
+  ASSERT_TRUE(j.is_array() && j.size() == 1) << j;
+  EXPECT_EQ(300, j[0]["generation"]) << j;
+  j = TierctlJson({"--json", "where", P("runs/a/notes.txt")});
+  EXPECT_TRUE(j[0]["generation"].is_null()) << j;
 
   // The daemon pages: 5 entries, then the rest from offset 5.
   char sock[4096];
