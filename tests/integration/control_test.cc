@@ -24,18 +24,12 @@
 
 #include "fs/version.h"
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
 
 using nlohmann::json;
-
-std::string TierctlBin() {
-  const char* b = getenv("TIERCTL_BIN");
-  if (b != nullptr && *b != '\0') return b;
-  const std::string fs = TierfsBin();
-  return fs.substr(0, fs.find_last_of('/') + 1) + "tierctl";
-}
 
 // A connected client of the control socket; -1 on failure.
 int Connect(const std::string& sock) {
@@ -83,12 +77,6 @@ class ControlTest : public MountTest {
     const ssize_t n = getxattr(fs_.mnt().c_str(), "user.tierfs.control", buf, sizeof buf);
     ASSERT_GT(n, 0) << "user.tierfs.control on the root: " << strerror(errno);
     sock_.assign(buf, size_t(n));
-  }
-
-  CommandResult Tierctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {TierctlBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, 60);
   }
 
   // The daemon lives, answers on its socket and serves files.
@@ -211,28 +199,9 @@ TEST_F(ControlTest, WhereAsRootTableAndJson) {
   EXPECT_EQ(2, Tierctl({"--no-such-option", "status"}).exit_code);
 }
 
-// tierctl run as `creds` (popen in a child switched to them): exit code,
-// and stdout and stderr together in *out.
-int TierctlAs(const Creds& creds, const std::string& bin, const std::string& args,
-              std::string* out) {
-  return RunAs(
-      creds,
-      [&](std::string* o) {
-        FILE* p = popen((bin + " " + args + " 2>&1").c_str(), "r");
-        if (!p) return -1;
-        char buf[4096];
-        for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) o->append(buf, n);
-        const int status = pclose(p);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      },
-      out);
-}
-
 TEST_F(ControlTest, WhereAsAnotherUserOnlyWhatTheyCanStat) {
   // tierctl where another user can run it (the build tree may not be).
-  const std::string bin = fs_.root() + "/tierctl";
-  ASSERT_EQ(0, RunCommand({"cp", TierctlBin(), bin}, 30).exit_code);
-  ASSERT_EQ(0, chmod(bin.c_str(), 0755));
+  const std::string bin = TierctlForOthers(fs_.root());
   ASSERT_EQ(0, mkdir(P("open").c_str(), 0755));
   ASSERT_EQ(0, WriteFile(P("open/f"), "readable", 0600));  // stat needs no read permission
   ASSERT_EQ(0, mkdir(P("closed").c_str(), 0700));

@@ -19,18 +19,12 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
 
 using nlohmann::json;
-
-std::string TierctlBin() {
-  const char* b = getenv("TIERCTL_BIN");
-  if (b != nullptr && *b != '\0') return b;
-  const std::string fs = TierfsBin();
-  return fs.substr(0, fs.find_last_of('/') + 1) + "tierctl";
-}
 
 // /hot goes to the SSD tier, /cold to the HDD tier, /junk is thinned.
 class PinsTest : public MountTest {
@@ -63,31 +57,9 @@ class PinsTest : public MountTest {
     ASSERT_TRUE(WaitFor([&] { return GetTier(canary) == "hdd"; }, 30)) << fs_.Log();
   }
 
-  CommandResult Tierctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {TierctlBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, 60);
-  }
-
-  // tierctl run as `creds` (a copy another user may execute): exit code,
-  // stdout and stderr together in *out.
+  // tierctl run as `creds` (a copy another user may execute).
   int TierctlAs(const Creds& creds, const std::string& args, std::string* out) {
-    const std::string bin = fs_.root() + "/tierctl";
-    if (access(bin.c_str(), X_OK) != 0) {
-      EXPECT_EQ(0, RunCommand({"cp", TierctlBin(), bin}, 30).exit_code);
-      EXPECT_EQ(0, chmod(bin.c_str(), 0755));
-    }
-    return RunAs(
-        creds,
-        [&](std::string* o) {
-          FILE* p = popen((bin + " " + args + " 2>&1").c_str(), "r");
-          if (!p) return -1;
-          char buf[4096];
-          for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) o->append(buf, n);
-          const int status = pclose(p);
-          return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        },
-        out);
+    return tierfs_test::TierctlAs(creds, TierctlForOthers(fs_.root()), args, out);
   }
 
   std::string Plan() {

@@ -18,44 +18,15 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
 
 using nlohmann::json;
 
-std::string TierctlBin() {
-  const char* b = getenv("TIERCTL_BIN");
-  if (b != nullptr && *b != '\0') return b;
-  const std::string fs = TierfsBin();
-  return fs.substr(0, fs.find_last_of('/') + 1) + "tierctl";
-}
-
-CommandResult Tierctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {TierctlBin()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, 60);
-}
-
 bool Has(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;
-}
-
-// tierctl run as `creds`: exit code; stdout and stderr together in *out.
-int TierctlAs(const Creds& creds, const std::string& bin, const std::string& args,
-              std::string* out) {
-  out->clear();
-  return RunAs(
-      creds,
-      [&](std::string* o) {
-        FILE* p = popen((bin + " " + args + " 2>&1").c_str(), "r");
-        if (!p) return -1;
-        char buf[4096];
-        for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) o->append(buf, n);
-        const int status = pclose(p);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      },
-      out);
 }
 
 // Needs no mount: the file is parsed by tierctl itself.
@@ -188,9 +159,7 @@ TEST_F(TierctlPolicyTest, ShowDryRunAndReloadAsRoot) {
 
 TEST_F(TierctlPolicyTest, AnotherUserSeesWhatTheyMayStatAndMayNotReload) {
   MakeTree();
-  const std::string bin = fs_.root() + "/tierctl";
-  ASSERT_EQ(0, RunCommand({"cp", TierctlBin(), bin}, 30).exit_code);
-  ASSERT_EQ(0, chmod(bin.c_str(), 0755));
+  const std::string bin = TierctlForOthers(fs_.root());
   ASSERT_EQ(0, chmod(fs_.root().c_str(), 0755));
   char sock[4096];
   const ssize_t n = getxattr(fs_.mnt().c_str(), "user.tierfs.control", sock, sizeof sock - 1);

@@ -16,18 +16,12 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
 
 using nlohmann::json;
-
-std::string TierctlBin() {
-  const char* b = getenv("TIERCTL_BIN");
-  if (b != nullptr && *b != '\0') return b;
-  const std::string fs = TierfsBin();
-  return fs.substr(0, fs.find_last_of('/') + 1) + "tierctl";
-}
 
 constexpr char kPolicy[] = R"([[series]]
 name = "hf"
@@ -63,23 +57,6 @@ action = "migrate"
 to = "hdd"
 )";
 
-// Credentials' tierctl run (popen in a switched child): exit code, and
-// stdout and stderr together in *out.
-int TierctlAs(const Creds& creds, const std::string& bin, const std::string& args,
-              std::string* out) {
-  return RunAs(
-      creds,
-      [&](std::string* o) {
-        FILE* p = popen((bin + " " + args + " 2>&1").c_str(), "r");
-        if (!p) return -1;
-        char buf[4096];
-        for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) o->append(buf, n);
-        const int status = pclose(p);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      },
-      out);
-}
-
 // One request on the raw control socket, its reply.
 json AskSocket(const std::string& sock, const json& request) {
   sockaddr_un addr{};
@@ -112,11 +89,6 @@ class ViewsTest : public MountTest {
   ViewsTest() : MountTest(WithPolicy()) {}
   ~ViewsTest() override { unlink(PolicyPath().c_str()); }
 
-  CommandResult Tierctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {TierctlBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, 60);
-  }
   json TierctlJson(const std::vector<std::string>& args) {
     const CommandResult r = Tierctl(args);
     EXPECT_EQ(0, r.exit_code) << r.err;
@@ -256,9 +228,7 @@ TEST_F(ViewsTest, ListingsAsRootAndAsAnotherUser) {
   EXPECT_TRUE(Has(notdir.err, P("runs/a/notes.txt"))) << notdir.err;
 
   // Another user (in the socket's group): only what they may stat and list.
-  const std::string bin = fs_.root() + "/tierctl";
-  ASSERT_EQ(0, RunCommand({"cp", TierctlBin(), bin}, 30).exit_code);
-  ASSERT_EQ(0, chmod(bin.c_str(), 0755));
+  const std::string bin = TierctlForOthers(fs_.root());
   struct stat sock_st;
   ASSERT_EQ(0, stat(sock_path.c_str(), &sock_st));
   const Creds member{12345, 12345, {gid_t(sock_st.st_gid)}};
