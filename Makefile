@@ -6,12 +6,12 @@
 CXX      ?= g++
 OPTFLAGS ?= -O2 -g
 CXXFLAGS := $(OPTFLAGS) -std=c++20 -Wall -Wextra -Werror -I. $(shell pkg-config --cflags fuse3 spdlog)
-LDLIBS   := $(shell pkg-config --libs fuse3 spdlog) -llmdb -luring -lxxhash -lboost_program_options -lpthread
+LDLIBS   := $(shell pkg-config --libs fuse3 spdlog) -llmdb -luring -lxxhash -lboost_program_options -lcrypto -lpthread
 GTEST    := -lgtest -lpthread
 
 # Debian packages the build, tests, demo and bench need.
 DEB_PACKAGES := g++ make pkg-config fuse3 libfuse3-dev liblmdb-dev liburing-dev libboost-dev \
-  libboost-program-options-dev libxxhash-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtoml11-dev libgtest-dev \
+  libboost-program-options-dev libxxhash-dev libspdlog-dev libfmt-dev libssl-dev nlohmann-json3-dev libtoml11-dev libgtest-dev \
   attr psmisc clang-format clang fio mergerfs groff-base systemd
 
 BUILD ?= build
@@ -36,7 +36,7 @@ $(BUILD)/tierfs: $(BUILD)/fs/main.o $(BUILD)/libtierfs.a
 # tierctl parses policy files itself (`policy check`): the policy objects
 # come from the library (the linker takes only what it uses).
 $(BUILD)/tierctl: $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc)) $(BUILD)/libtierfs.a
-	$(CXX) $(CXXFLAGS) $^ -o $@ -lboost_program_options
+	$(CXX) $(CXXFLAGS) $^ -o $@ -lboost_program_options -lcrypto
 
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(GTEST) -lgtest_main

@@ -20,6 +20,7 @@
 #include "fs/op_guard.h"
 #include "fs/pid_file.h"
 #include "fs/sd_notify.h"
+#include "meta/audit_verify.h"
 #include "meta/state_file.h"
 #include "tiering/fault_io.h"
 
@@ -329,7 +330,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   st = LoadPolicyFile(opt.policy_file, &policy);
   if (!st.ok()) return fail(st);
   std::unique_ptr<AuditLog> audit;
-  st = AuditLog::Open(state + "/audit.jsonl", &audit);
+  st = AuditLog::Open(state + "/audit.jsonl", &audit,
+                      ns.hdd->namespace_dir() + "/" + kAuditHeadName);
   if (!st.ok()) return fail(st);
 
   Context ctx(opt, std::move(ns.store), std::move(ns.ssd), std::move(ns.hdd), std::move(audit),

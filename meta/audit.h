@@ -10,6 +10,16 @@
 // record that Append returned ok for survives a crash or power loss. A
 // reader should skip a torn last line (a crash in the middle of a write).
 //
+// Hash chain (meta/audit_verify.h): each record's "prev" is the SHA-256 of
+// the line before it (of kAuditGenesis for the first). Open reads the last
+// complete line to continue the chain; a torn last line is cut off first
+// (Append never returned ok for it) and a record says so. A journal of an
+// older tierfs (no "prev") is continued: the first chained record names the
+// hash of its last line. After each append the head (last hash, its line
+// number, time) replaces `head_path` (tmp + fsync + rename) when one is
+// given; a head that cannot be written is logged and the append still
+// succeeds: the journal record is never lost for the head's sake.
+//
 // Thread-safety: Append may be called from many threads at once.
 #pragma once
 
@@ -41,8 +51,10 @@ struct AuditRecord {
 
 class AuditLog {
  public:
-  // Opens (creating) `path` for appending. Errors name the file.
-  static Status Open(const std::string& path, std::unique_ptr<AuditLog>* out);
+  // Opens (creating) `path` for appending; `head_path` ("" for none) gets
+  // the chain's head after each append. Errors name the file.
+  static Status Open(const std::string& path, std::unique_ptr<AuditLog>* out,
+                     const std::string& head_path = "");
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -53,15 +65,22 @@ class AuditLog {
   // Appends all of `records` with one write and one fdatasync.
   Status Append(const std::vector<AuditRecord>& records) EXCLUDES(mu_);
   const std::string& path() const { return path_; }
+  const std::string& head_path() const { return head_path_; }
 
-  // The line Append writes for `rec` at `time_ns` (without the newline).
-  static std::string Format(const AuditRecord& rec, int64_t time_ns);
+  // The line Append writes for `rec` at `time_ns` (without the newline);
+  // `prev` is the chain's hash ("" leaves it out, for log messages).
+  static std::string Format(const AuditRecord& rec, int64_t time_ns, const std::string& prev = "");
 
  private:
   AuditLog() = default;
-  std::string path_;
-  int fd_ = -1;  // set once by Open; written to under mu_
-  Mutex mu_;     // orders write + fdatasync pairs
+  Status LoadTail();
+  Status AppendLocked(const std::vector<AuditRecord>& records, int64_t now) REQUIRES(mu_);
+  void WriteHead(int64_t time_ns) REQUIRES(mu_);
+  std::string path_, head_path_;
+  int fd_ = -1;                            // set once by Open; written to under mu_
+  Mutex mu_;                               // orders write + fdatasync pairs and the chain
+  std::string last_hash_ GUARDED_BY(mu_);  // hash of the last line written
+  uint64_t lines_ GUARDED_BY(mu_) = 0;     // complete lines in the journal
 };
 
 }  // namespace tierfs

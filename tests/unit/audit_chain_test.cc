@@ -1,0 +1,219 @@
+// The audit journal's hash chain (meta/audit.h, meta/audit_verify.h):
+// records appended through AuditLog verify; an edited, deleted, swapped or
+// cut record is named by its line and reason; a torn last line is not
+// tampering; an older journal without "prev" is continued.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "meta/audit.h"
+#include "meta/audit_verify.h"
+
+namespace tierfs {
+namespace {
+
+class AuditChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/audit_chain_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    journal_ = dir_ + "/audit.jsonl";
+    head_ = dir_ + "/audit.head";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static AuditRecord Rec(int i) {
+    AuditRecord r;
+    r.action = "move";
+    r.rule = "r" + std::to_string(i);
+    r.path = "/runs/f" + std::to_string(i);
+    r.bytes = uint64_t(i) * 100;
+    return r;
+  }
+  // Appends records 1..n: one alone, then batches of two (a batch chains
+  // record to record too).
+  void Write(int n) {
+    std::unique_ptr<AuditLog> log;
+    ASSERT_TRUE(AuditLog::Open(journal_, &log, head_).ok());
+    int i = 1;
+    if (n >= 1) {
+      ASSERT_TRUE(log->Append(Rec(i++)).ok());
+    }
+    while (i <= n) {
+      std::vector<AuditRecord> batch = {Rec(i++)};
+      if (i <= n) batch.push_back(Rec(i++));
+      ASSERT_TRUE(log->Append(batch).ok());
+    }
+  }
+  std::vector<std::string> Lines() {
+    std::ifstream in(journal_);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }
+  void SetLines(const std::vector<std::string>& lines, const std::string& tail = "") {
+    std::ofstream out(journal_, std::ios::trunc);
+    for (const std::string& l : lines) out << l << "\n";
+    out << tail;
+  }
+  AuditVerifyResult Verify(bool with_head = true) {
+    AuditVerifyResult r;
+    Status st = VerifyAuditJournal(journal_, with_head ? head_ : "", &r);
+    EXPECT_TRUE(st.ok()) << st.message();
+    return r;
+  }
+
+  std::string dir_, journal_, head_;
+};
+
+TEST_F(AuditChainTest, AppendedRecordsVerify) {
+  Write(5);
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 5u);
+  // The first names the genesis hash; each next one the hash of its line.
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["prev"], Sha256Hex(kAuditGenesis));
+  for (size_t i = 1; i < lines.size(); ++i)
+    EXPECT_EQ(nlohmann::json::parse(lines[i])["prev"], Sha256Hex(lines[i - 1])) << i;
+  const AuditVerifyResult r = Verify();
+  EXPECT_TRUE(r.ok) << AuditVerifySummary(r);
+  EXPECT_EQ(r.records, 5u);
+  EXPECT_EQ(r.head_record, 5u);
+  EXPECT_EQ(r.last_hash, Sha256Hex(lines[4]));
+  EXPECT_EQ(AuditVerifySummary(r), "ok: 5 records, chain intact, head matches");
+}
+
+TEST_F(AuditChainTest, ReopenContinuesTheChain) {
+  Write(2);
+  Write(3);  // a second Open: the daemon restarted
+  const AuditVerifyResult r = Verify();
+  EXPECT_TRUE(r.ok) << AuditVerifySummary(r);
+  EXPECT_EQ(r.records, 5u);
+}
+
+TEST_F(AuditChainTest, EditedByteNamesTheNextLine) {
+  Write(5);
+  auto lines = Lines();
+  const size_t at = lines[2].find("\"bytes\":300");
+  ASSERT_NE(at, std::string::npos);
+  lines[2][at + 8] = '9';  // 300 -> 900
+  SetLines(lines);
+  const AuditVerifyResult r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_line, 4u);
+  EXPECT_NE(r.reason.find("prev does not match the hash of line 3"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditChainTest, DeletedRecordIsNamed) {
+  Write(5);
+  auto lines = Lines();
+  lines.erase(lines.begin() + 1);  // record 2
+  SetLines(lines);
+  const AuditVerifyResult r = Verify(false);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_line, 2u);
+  EXPECT_NE(r.reason.find("hash of line 1"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditChainTest, DeletedFirstRecordIsNamed) {
+  Write(3);
+  auto lines = Lines();
+  lines.erase(lines.begin());
+  SetLines(lines);
+  const AuditVerifyResult r = Verify(false);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_line, 1u);
+  EXPECT_NE(r.reason.find("genesis"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditChainTest, SwappedRecordsAreNamed) {
+  Write(5);
+  auto lines = Lines();
+  std::swap(lines[2], lines[3]);
+  SetLines(lines);
+  const AuditVerifyResult r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_line, 3u);
+  EXPECT_NE(r.reason.find("hash of line 2"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditChainTest, CutTailShowsAgainstTheHead) {
+  Write(5);
+  auto lines = Lines();
+  lines.resize(3);
+  SetLines(lines);
+  // The chain alone cannot see a cut end.
+  EXPECT_TRUE(Verify(false).ok);
+  const AuditVerifyResult r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason,
+            "journal ends at record 3, the head on the HDD tier names record 5 (records cut from "
+            "the end)");
+}
+
+TEST_F(AuditChainTest, NotJsonIsNamed) {
+  Write(3);
+  auto lines = Lines();
+  lines[1] = "garbage";
+  SetLines(lines);
+  const AuditVerifyResult r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_line, 2u);
+  EXPECT_EQ(r.reason, "not JSON");
+}
+
+TEST_F(AuditChainTest, TornTailIsNotTampering) {
+  Write(3);
+  const auto lines = Lines();
+  SetLines(lines, "{\"prev\":\"ab");  // a crash mid-append
+  AuditVerifyResult r = Verify();
+  EXPECT_TRUE(r.ok) << AuditVerifySummary(r);
+  EXPECT_EQ(r.records, 3u);
+  EXPECT_EQ(r.torn_line, 4u);
+  EXPECT_NE(AuditVerifySummary(r).find("torn tail at line 4"), std::string::npos);
+  // The next Open cuts the torn bytes, records that, and the chain goes on
+  // from record 3.
+  Write(1);
+  const auto after = Lines();
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_EQ(nlohmann::json::parse(after[3])["action"], "journal");
+  r = Verify();
+  EXPECT_TRUE(r.ok) << AuditVerifySummary(r);
+  EXPECT_EQ(r.records, 5u);
+  EXPECT_EQ(r.torn_line, 0u);
+}
+
+TEST_F(AuditChainTest, OlderJournalIsContinued) {
+  // Two records of an older tierfs, without "prev".
+  SetLines({AuditLog::Format(Rec(1), 1), AuditLog::Format(Rec(2), 2)});
+  Write(2);
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["prev"], Sha256Hex(lines[1]));
+  AuditVerifyResult r = Verify();
+  EXPECT_TRUE(r.ok) << AuditVerifySummary(r);
+  EXPECT_EQ(r.unchained, 2u);
+  EXPECT_NE(AuditVerifySummary(r).find("older tierfs"), std::string::npos);
+  // A record without "prev" after the chain began is an insertion.
+  auto edited = lines;
+  edited.insert(edited.begin() + 3, AuditLog::Format(Rec(9), 9));
+  SetLines(edited);
+  r = Verify(false);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.bad_line, 4u);
+}
+
+TEST_F(AuditChainTest, UnwritableHeadKeepsTheRecord) {
+  head_ = dir_ + "/no/such/dir/audit.head";
+  Write(2);
+  EXPECT_EQ(Lines().size(), 2u);
+  EXPECT_TRUE(Verify(false).ok);
+}
+
+}  // namespace
+}  // namespace tierfs
