@@ -133,6 +133,7 @@ constexpr NamedCommand kCommands[] = {
     {"policy-dry-run", ControlPolicyDryRun},
     {"policy-reload", ControlPolicyReload},
     {"audit", ControlAudit},
+    {"audit_files", ControlAuditFiles},
     {"pin", ControlPin},
     {"unpin", ControlUnpin},
     {"move", ControlMove},

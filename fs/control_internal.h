@@ -54,6 +54,9 @@ nlohmann::json ControlPolicyReload(Context& c, const ControlInfo& info,
 // fs/control_audit.cc
 nlohmann::json ControlAudit(Context& c, const ControlInfo& info, const nlohmann::json& request,
                             const ControlPeer& peer);
+// fs/control_audit_files.cc
+nlohmann::json ControlAuditFiles(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                                 const ControlPeer& peer);
 // fs/control_pins.cc
 nlohmann::json ControlPin(Context& c, const ControlInfo& info, const nlohmann::json& request,
                           const ControlPeer& peer);

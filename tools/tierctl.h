@@ -89,6 +89,9 @@ int CmdWhere(const std::vector<std::string>& args, const Flags& f);
 int CmdPolicy(const std::vector<std::string>& args, const Flags& f);
 // tools/tierctl_audit.cc: its own options (--since, --path, --action) are in args.
 int CmdAudit(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_audit_verify.cc: after the word verify / export.
+int CmdAuditVerify(const std::vector<std::string>& args, const Flags& f);
+int CmdAuditExport(const std::vector<std::string>& args, const Flags& f);
 // tools/tierctl_views.cc: where (with -r, else CmdWhere), ls, du, gens.
 int CmdWhereViews(const std::vector<std::string>& args, const Flags& f);
 int CmdLs(const std::vector<std::string>& args, const Flags& f);

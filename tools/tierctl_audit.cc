@@ -62,6 +62,10 @@ std::string When(const json& v) {
 }  // namespace
 
 int CmdAudit(const std::vector<std::string>& args, const Flags& f) {
+  if (!args.empty() && args[0] == "verify")
+    return CmdAuditVerify({args.begin() + 1, args.end()}, f);
+  if (!args.empty() && args[0] == "export")
+    return CmdAuditExport({args.begin() + 1, args.end()}, f);
   json request = {{"cmd", "audit"}};
   std::string where = ".";
   bool have_where = false;
