@@ -74,6 +74,9 @@ TEST_F(AuditChainMountTest, VerifyExportAndAnEditedRecord) {
   ASSERT_FALSE(head.empty()) << "no " << fs_.hdd() << "/ns/*/audit.head";
   r = Tierctl({"audit", "verify", "--journal", journal, "--head", head});
   EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+  // The head names the last record, not an earlier one.
+  EXPECT_EQ("ok: " + std::to_string(LineCount(journal)) + " records, chain intact, head matches\n",
+            r.out);
 
   // Record 2 says it moved other bytes: record 3's prev no longer matches.
   r = RunCommand({"sed", "-i", "2s/\"bytes\":/\"bytes\":1/", journal}, 10);
