@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "meta/audit_verify.h"
@@ -145,15 +146,27 @@ Status AuditLog::AppendLocked(const std::vector<AuditRecord>& records, int64_t n
     hash = Sha256Hex(line);
     lines += line + "\n";
   }
+  // A failed batch is cut off again: its records were not acknowledged (the
+  // caller logs them as not journaled), and a partial line left behind
+  // would swallow the next record into a line that is not JSON, and a
+  // whole one would break the chain the next record continues.
+  struct stat st;
+  const off_t before = fstat(fd_, &st) == 0 ? st.st_size : -1;
+  auto fail = [&](int err, const std::string& what) {
+    if (before < 0 || ftruncate(fd_, before) != 0)
+      spdlog::error("audit journal {}: cannot cut a failed append back: {}", path_,
+                    std::strerror(errno));
+    return Status::Errno(err, what + " audit journal " + path_);
+  };
   // A regular file takes a whole write at once; the loop is for the rare
   // short write, which the mutex keeps from interleaving with another.
   for (size_t done = 0; done < lines.size();) {
     const ssize_t n = write(fd_, lines.data() + done, lines.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::Errno(n < 0 ? errno : EIO, "append to audit journal " + path_);
+    if (n <= 0) return fail(n < 0 ? errno : EIO, "append to");
     done += size_t(n);
   }
-  if (fdatasync(fd_) != 0) return Status::Errno(errno, "sync audit journal " + path_);
+  if (fdatasync(fd_) != 0) return fail(errno, "sync");
   last_hash_ = hash;
   lines_ += records.size();
   if (!head_path_.empty()) WriteHead(now);

@@ -3,7 +3,9 @@
 // cut record is named by its line and reason; a torn last line is not
 // tampering; an older journal without "prev" is continued.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -206,6 +208,30 @@ TEST_F(AuditChainTest, OlderJournalIsContinued) {
   r = Verify(false);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.bad_line, 4u);
+}
+
+TEST_F(AuditChainTest, FailedAppendLeavesNoPartialLine) {
+  std::unique_ptr<AuditLog> log;
+  ASSERT_TRUE(AuditLog::Open(journal_, &log, head_).ok());
+  ASSERT_TRUE(log->Append(Rec(1)).ok());
+  const off_t size = off_t(std::filesystem::file_size(journal_));
+  // A file size limit just past the journal: the next batch's write stops
+  // short (40 bytes), then fails with EFBIG, as a full disk would.
+  struct rlimit old;
+  ASSERT_EQ(0, getrlimit(RLIMIT_FSIZE, &old));
+  sighandler_t old_handler = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = old;
+  lim.rlim_cur = rlim_t(size + 40);
+  ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &lim));
+  const Status st = log->Append({Rec(2), Rec(3)});
+  ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &old));
+  signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(st.ok());
+  // The next append starts a line of its own and chains to record 1.
+  ASSERT_TRUE(log->Append(Rec(4)).ok());
+  const AuditVerifyResult r = Verify();
+  EXPECT_TRUE(r.ok) << AuditVerifySummary(r);
+  EXPECT_EQ(r.records, 2u);
 }
 
 TEST_F(AuditChainTest, UnwritableHeadKeepsTheRecord) {
