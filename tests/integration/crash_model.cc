@@ -258,12 +258,14 @@ void CheckObjects(const TierfsMount& mnt, const std::string& where, CampaignCoun
         continue;
       }
       const std::string rel = path.substr(root.size() + 1);
-      // Not objects: the tier's identity and each namespace's owner file
-      // (ns/NAME/owner, fs/namespace_setup.h).
-      const bool owner_file = rel.rfind("ns/", 0) == 0 && rel.size() > 9 &&
-                              rel.compare(rel.size() - 6, 6, "/owner") == 0 &&
-                              rel.find('/', 3) == rel.size() - 6;
-      if (it->is_directory() || rel == "tierfs.id" || owner_file) continue;
+      // Not objects: the tier's identity, and the files directly in a
+      // namespace's directory: its owner (fs/namespace_setup.h) and the
+      // audit chain's head with the temporary it is renamed from (meta/audit.h).
+      const size_t name_at = rel.rfind('/') + 1;
+      const std::string name = rel.substr(name_at);
+      const bool ns_file = rel.rfind("ns/", 0) == 0 && rel.find('/', 3) == name_at - 1 &&
+                           (name == "owner" || name == "audit.head" || name == "audit.head.tmp");
+      if (it->is_directory() || rel == "tierfs.id" || ns_file) continue;
       c->objects++;
       uint64_t ino = 0;
       bool temp = false;
