@@ -342,13 +342,16 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   for (const auto& sink : spdlog::default_logger()->sinks())
     if (auto ring = std::dynamic_pointer_cast<spdlog::sinks::ringbuffer_sink_mt>(sink))
       control_info.recent_errors = ring;
+  ControlLimits control_limits;
+  control_limits.idle_timeout =
+      std::chrono::milliseconds(int64_t(opt.control_idle_timeout_s * 1000));
   std::unique_ptr<ControlServer> control;
   st = ControlServer::Start(
       ControlSocketPath(state),
       [&ctx, &control_info](const nlohmann::json& req, const ControlPeer& peer) {
         return HandleControl(ctx, control_info, req, peer);
       },
-      ControlLimits(), &control);
+      control_limits, &control);
   if (st.ok())
     ctx.SetControlPath(control->path());
   else

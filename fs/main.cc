@@ -218,7 +218,8 @@ int main(int argc, char** argv) {
   // Tests only (tierfs(8), TESTING): fails chosen system calls of a tier.
   std::vector<std::string> positional;
   hidden.add_options()("positional", po::value(&positional))(
-      "inject-fault", po::value(&opt.inject_faults)->value_name("TIER:OP:N[+]:ERRNO"));
+      "inject-fault", po::value(&opt.inject_faults)->value_name("TIER:OP:N[+]:ERRNO"))(
+      "control-idle-timeout", po::value(&opt.control_idle_timeout_s)->value_name("SECONDS"));
   po::options_description all;
   all.add(desc).add(hidden);
   po::positional_options_description pos;
@@ -282,6 +283,8 @@ int main(int argc, char** argv) {
   // At most a year: the interval becomes nanoseconds in an int64_t.
   if (!(opt.scan_interval_s > 0) || !(opt.scan_interval_s <= 365 * 86400.0))
     return BadOption("--scan-interval must be more than 0 and at most 31536000 seconds");
+  if (!(opt.control_idle_timeout_s >= 0.1) || !(opt.control_idle_timeout_s <= 3600))
+    return BadOption("--control-idle-timeout must be from 0.1 to 3600 seconds");
   opt.direct_writes = !cached_writes;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();

@@ -44,6 +44,9 @@ struct Options {
   double negative_timeout = 86400.0;
   // Tests only: --inject-fault TIER:OP:N[+]:ERRNO rules (tiering/fault_io.h).
   std::vector<std::string> inject_faults;
+  // Tests only: --control-idle-timeout, how long a silent control client
+  // keeps its connection (fs/control.h ControlLimits).
+  double control_idle_timeout_s = 10;
   size_t map_size = 0;  // of the LMDB state (--map-size); 0: the default
   // --metrics: where the Prometheus endpoint listens (fs/metrics_http.h);
   // port 0: off.
