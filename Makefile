@@ -54,7 +54,7 @@ $(BUILD)/tierfs: $(BUILD)/fs/main.o $(BUILD)/libtierfs.a
 # tierctl parses policy files itself (`policy check`): the policy objects
 # come from the library (the linker takes only what it uses).
 $(BUILD)/tierctl: $(patsubst %.cc,$(BUILD)/%.o,$(wildcard tools/*.cc)) $(BUILD)/libtierfs.a
-	$(CXX) $(CXXFLAGS) $^ -o $@ -lboost_program_options -lcrypto
+	$(CXX) $(CXXFLAGS) $^ -o $@ -lboost_program_options -lcrypto -lxxhash
 
 $(BUILD)/unit_tests: $(UNIT_SRCS:%.cc=$(BUILD)/%.o) $(BUILD)/libtierfs.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(GTEST) -lgtest_main

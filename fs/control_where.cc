@@ -1,5 +1,7 @@
 // The `where` command and the path resolution every command that takes a
 // path uses (fs/control_internal.h).
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 
 #include "fs/context.h"
@@ -92,6 +94,13 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
     j["tier"] = t.name();
     j["moving"] = c.placement().IsMoving(n.ino);
     j["object"] = t.ObjectPath(n.ino);
+    // The xxh3-64 tierfs recorded of its bytes (hex, as in the audit
+    // journal): what `tierctl export` checks its copy against.
+    if (n.checksum != 0) {
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016" PRIx64, n.checksum);
+      j["checksum"] = hex;
+    }
   }
   Store::Hold h;
   Status hs = c.store().GetHold(n.ino, &h);

@@ -30,7 +30,8 @@ constexpr char kUsage[] =
     "       tierctl [--json] pin [--tier ssd|hdd] [--until DATE | --for DURATION]\n"
     "                            [--immutable] PATH...\n"
     "       tierctl [--json] unpin PATH...\n"
-    "       tierctl [--json] [-b] move --to ssd|hdd [--no-wait] PATH...\n\n"
+    "       tierctl [--json] [-b] move --to ssd|hdd [--no-wait] PATH...\n"
+    "       tierctl [--json] [-b] export PATH DEST\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
     "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
     "                  and per tier its path, capacity, used, free, files and bytes\n"
@@ -66,6 +67,10 @@ constexpr char kUsage[] =
     "  unpin PATH...   removes the holds (not an immutable one before its end)\n"
     "  move PATH...    moves to a tier and pins it there; waits with progress\n"
     "                  unless --no-wait (owners of every file, or root)\n"
+    "  export PATH DEST  copies PATH's tree out as plain files into DEST (new or\n"
+    "                  empty), with DEST/MANIFEST.json (tier, series, generation,\n"
+    "                  hold, SHA-256 of each file) and DEST/SHA256SUMS; exit 1 when\n"
+    "                  a file cannot be read or differs from its recorded checksum\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
@@ -80,7 +85,7 @@ constexpr Command kCommands[] = {
     {"status", 0, CmdStatus},     {"where", 1, CmdWhereViews, true}, {"ls", 0, CmdLs, true},
     {"du", 0, CmdDu, true},       {"gens", 0, CmdGens, true},        {"pin", 0, CmdPin, true},
     {"unpin", 0, CmdUnpin, true}, {"move", 0, CmdMove, true},        {"policy", 1, CmdPolicy, true},
-    {"audit", 0, CmdAudit, true},
+    {"audit", 0, CmdAudit, true}, {"export", 2, CmdExport, true},
 };
 
 int Usage(const std::string& msg) {

@@ -92,6 +92,8 @@ int CmdAudit(const std::vector<std::string>& args, const Flags& f);
 // tools/tierctl_audit_verify.cc: after the word verify / export.
 int CmdAuditVerify(const std::vector<std::string>& args, const Flags& f);
 int CmdAuditExport(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_export.cc
+int CmdExport(const std::vector<std::string>& args, const Flags& f);
 // tools/tierctl_views.cc: where (with -r, else CmdWhere), ls, du, gens.
 int CmdWhereViews(const std::vector<std::string>& args, const Flags& f);
 int CmdLs(const std::vector<std::string>& args, const Flags& f);
