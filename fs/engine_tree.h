@@ -62,6 +62,10 @@ class EngineTree {
   virtual int ExpireHolds(int64_t now, std::vector<AuditRecord>* records) = 0;
   // Appends to the audit journal, durable together; a failure is logged.
   virtual void Audit(const std::vector<AuditRecord>& records) = 0;
+  // Writes `text` as the archived generation manifest `name` ("series/file",
+  // fs/generation_manifest.h) on the capacity tier, replacing any older
+  // one whole (a temporary, fsync, rename).
+  virtual Status WriteManifest(const std::string& name, const std::string& text) = 0;
   // A (re)loaded policy's limits; options given on the command line win.
   virtual void SetLimits(const TierLimits& limits) = 0;
 };

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "fs/generation_manifest.h"
 #include "fs/holds.h"
 
 namespace tierfs {
@@ -247,7 +248,10 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
       f.manual_pin = e.hold->manual;
       f.pin_tier = e.hold->tier;
       f.pin_uid = e.hold->uid;
+      f.pin_rule = e.hold->rule;
+      f.pin_since_ns = e.hold->since_ns;
     }
+    f.checksum = n.checksum;
     f.symlink_target = e.symlink_target;
     // A read error fails the scan: judging by empty content could thin the
     // generation the pointer names.
@@ -305,13 +309,42 @@ int PolicyRunner::RunOnce() {
   }
   // Every member of every generation, for the xattrs (fs/ops_xattr.cc).
   std::unordered_map<uint64_t, GenerationTag> tags;
-  for (const Generation& g : RecognizeGenerations(*policy_, snap, now))
+  const std::vector<Generation> gens = RecognizeGenerations(*policy_, snap, now);
+  for (const Generation& g : gens)
     for (size_t i : g.members) tags[snap[i].ino] = {policy_->series[g.series].name, g.number};
+  WriteManifests(snap, gens);
   {
     MutexLock gen_lock(&gen_mu_);
     generation_of_.swap(tags);
   }
   return done + Execute(Evaluate(*policy_, snap, now));
+}
+
+void PolicyRunner::WriteManifests(const Snapshot& snap, const std::vector<Generation>& gens) {
+  for (const Generation& g : gens) {
+    std::string name, text;
+    if (!ArchivedGenerationManifest(*policy_, snap, g, &name, &text)) continue;
+    auto it = manifests_.find(name);
+    if (it != manifests_.end() && it->second == text) continue;
+    manifests_[name] = text;
+    Status st = tree_.WriteManifest(name, text);
+    AuditRecord rec;
+    rec.action = "manifest";
+    rec.rule = "archive";
+    rec.path = snap[g.roots[0]].path;
+    rec.ino = snap[g.roots[0]].ino;
+    rec.series = policy_->series[g.series].name;
+    rec.generation = int64_t(g.number);
+    rec.bytes = g.bytes;
+    rec.to = "hdd";
+    rec.detail = "manifests/" + name;
+    if (!st.ok()) {
+      rec.result = st.message();
+      spdlog::warn("manifest of {} generation {} ({}): {}", rec.series, g.number, rec.path,
+                   st.message());
+    }
+    tree_.Audit({rec});
+  }
 }
 
 bool PolicyRunner::GenerationOf(uint64_t ino, std::string* series, uint64_t* number) {

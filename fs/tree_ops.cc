@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <unordered_set>
 
 #include "tiering/uring_copy.h"
@@ -198,6 +200,38 @@ Status TreeOps::HoldTree(uint64_t ino, const Store::Hold& hold, int* changed) {
 
 int TreeOps::ExpireHolds(int64_t now, std::vector<AuditRecord>* records) {
   return p_.holds->ExpireHolds(now, records);
+}
+
+// <hdd>/ns/<namespace>/manifests/<series>/<file>: written whole (temporary,
+// fsync, rename, fsync of the directory), so a reader after a crash finds
+// the old manifest or the new one, never a part.
+Status TreeOps::WriteManifest(const std::string& name, const std::string& text) {
+  const std::string top = p_.tiers.hdd->namespace_dir() + "/manifests";
+  const std::string path = top + "/" + name;
+  const std::string dir = path.substr(0, path.find_last_of('/'));
+  for (const std::string& d : {top, dir})
+    if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST)
+      return Status::Error(errno,
+                           "manifest directory " + d + " on the hdd tier: " + std::strerror(errno));
+  const std::string tmp = path + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Error(errno, "manifest " + tmp + ": " + std::strerror(errno));
+  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size());
+  if (ok) ok = fsync(fd) == 0;
+  const int err = ok ? 0 : (errno ? errno : EIO);
+  close(fd);
+  if (ok && rename(tmp.c_str(), path.c_str()) != 0) ok = false;
+  if (!ok) {
+    const int e = err ? err : errno;
+    unlink(tmp.c_str());
+    return Status::Error(e, "manifest " + path + ": " + std::strerror(e));
+  }
+  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return Status::Ok();
 }
 
 void TreeOps::SetLimits(const TierLimits& policy_limits) {

@@ -81,6 +81,7 @@ class TreeOps : public EngineTree {
   int ExpireHolds(int64_t now, std::vector<AuditRecord>* records) override;
   void Audit(const std::vector<AuditRecord>& records) override { p_.audit(records); }
   void SetLimits(const TierLimits& policy_limits) override;
+  Status WriteManifest(const std::string& name, const std::string& text) override;
 
  private:
   Parts p_;

@@ -148,6 +148,11 @@ struct FileFacts {
   bool manual_pin = false;
   std::optional<TierId> pin_tier;
   uint32_t pin_uid = 0;
+  std::string pin_rule;      // the rule (or "manual") that holds it
+  int64_t pin_since_ns = 0;  // since when
+  // xxh3-64 of the bytes as the last move verified them, 0 when unknown
+  // (Inode::checksum): what a generation's manifest records.
+  uint64_t checksum = 0;
   // Placed by hand (tierctl move) and not pinned: no rule migrates it, but
   // nothing else is held off (pin_tier and pin_uid say where and by whom).
   bool placed = false;

@@ -123,9 +123,12 @@ class Exporter {
     return WriteManifest() && failures_ == 0;
   }
   json Summary() const {
-    return {{"files", files_},           {"bytes", bytes_},
-            {"verified", verified_},     {"unverified", unverified_},
-            {"failed", failures_},       {"manifest", dest_ + "/MANIFEST.json"},
+    return {{"files", files_},
+            {"bytes", bytes_},
+            {"verified", verified_},
+            {"unverified", unverified_},
+            {"failed", failures_},
+            {"manifest", dest_ + "/MANIFEST.json"},
             {"sha256sums", dest_ + "/SHA256SUMS"}};
   }
 
@@ -178,7 +181,8 @@ class Exporter {
       const ssize_t n = readlink(src.c_str(), target.data(), target.size());
       if (n < 0) return (void)Fail(src, Errno("readlink", errno));
       target.resize(size_t(n));
-      if (symlink(target.c_str(), dst.c_str()) != 0) return (void)Fail(dst, Errno("symlink", errno));
+      if (symlink(target.c_str(), dst.c_str()) != 0)
+        return (void)Fail(dst, Errno("symlink", errno));
       entry["type"] = "symlink";
       entry["target"] = target;
       entries_.push_back(entry);
@@ -202,7 +206,8 @@ class Exporter {
     std::string root, err;
     if (clients_.AskAbout(src, {{"cmd", "where"}}, &where, &root, &err)) {
       for (const char* k : {"tier", "series", "generation", "hold", "checksum"})
-        if (where.contains(k)) (*entry)[k == std::string("checksum") ? "recorded_xxh3" : k] = where[k];
+        if (where.contains(k))
+          (*entry)[k == std::string("checksum") ? "recorded_xxh3" : k] = where[k];
     } else {
       (*entry)["where_error"] = err;  // still exported: the bytes are what matters
     }
@@ -291,8 +296,9 @@ int Usage(const std::string& msg) {
 
 // Whether `inner` is `outer` or below it (both absolute, no trailing slash).
 bool Below(const std::string& inner, const std::string& outer) {
-  return inner == outer || (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
-                            (outer == "/" || inner[outer.size()] == '/'));
+  return inner == outer ||
+         (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+          (outer == "/" || inner[outer.size()] == '/'));
 }
 
 }  // namespace
@@ -316,7 +322,9 @@ int CmdExport(const std::vector<std::string>& args, const Flags& f) {
   std::string dest = args[1];
   while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
   const size_t slash = dest.find_last_of('/');
-  const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : dest.substr(0, slash);
+  const std::string parent = slash == std::string::npos ? "."
+                             : slash == 0               ? "/"
+                                                        : dest.substr(0, slash);
   char real_parent[PATH_MAX];
   if (realpath(parent.c_str(), real_parent) == nullptr) {
     std::cerr << "tierctl: export: " << Errno(parent, errno) << "\n";

@@ -253,7 +253,9 @@ void CheckObjects(const TierfsMount& mnt, const std::string& where, CampaignCoun
     for (auto it = fs::recursive_directory_iterator(root, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       const std::string path = it->path();
-      if (path == state) {
+      // The archived generations' manifests (fs/generation_manifest.h).
+      if (path == state ||
+          (it->is_directory() && it->path().filename() == "manifests" && it.depth() == 2)) {
         it.disable_recursion_pending();
         continue;
       }

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/mount_fixture.h"
 
@@ -80,7 +82,40 @@ TEST_F(PolicyEngineTest, HuggingFaceThirtyGenerationsUnderTheDefaultPolicy) {
   }
   for (int step : {2800, 2900, 3000})
     EXPECT_EQ("ssd", GetTier(P("run/checkpoint-" + std::to_string(step) + "/model.safetensors")));
+  // Each archived generation describes itself on the HDD tier: what was
+  // kept, by which rule, as which bytes (fs/generation_manifest.h).
+  std::string manifest_path;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& ns : std::filesystem::directory_iterator(fs_.hdd() + "/ns")) {
+          const std::string m = ns.path().string() + "/manifests/hf/run%2Fcheckpoint-1500.json";
+          if (access(m.c_str(), F_OK) == 0) return manifest_path = m, true;
+        }
+        return false;
+      },
+      30))
+      << fs_.Log();
+  const nlohmann::json manifest = nlohmann::json::parse(Slurp(manifest_path), nullptr, false);
+  ASSERT_TRUE(manifest.is_object()) << Slurp(manifest_path);
+  EXPECT_EQ("hf", manifest["series"]);
+  EXPECT_EQ(1500, manifest["generation"]);
+  EXPECT_EQ(nlohmann::json::array({"retain-every-5th"}), manifest["kept_by"]);
+  EXPECT_TRUE(manifest["kept_until"].is_string()) << manifest.dump();
+  const std::string model1500 = Pattern(64 << 10, 1500);
+  char want[32];
+  std::snprintf(want, sizeof want, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(model1500.data(), model1500.size())));
+  bool listed = false;
+  for (const auto& e : manifest["entries"]) {
+    if (e["path"] != "/run/checkpoint-1500/model.safetensors") continue;
+    listed = true;
+    EXPECT_EQ(65536, e["size"]);
+    EXPECT_EQ(want, e["xxh3"]) << e.dump();
+  }
+  EXPECT_TRUE(listed) << manifest.dump();
+  EXPECT_EQ(2u, manifest["files"].get<uint64_t>());
   const std::string audit = Audit();
+  EXPECT_NE(std::string::npos, audit.find("\"action\":\"manifest\"")) << audit;
   EXPECT_NE(std::string::npos, audit.find("\"action\":\"thin\",\"rule\":\"thin-superseded\","
                                           "\"path\":\"/run/checkpoint-100\""))
       << audit;

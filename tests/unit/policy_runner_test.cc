@@ -92,6 +92,11 @@ class FakeTree : public EngineTree {
     audited.insert(audited.end(), records.begin(), records.end());
   }
   void SetLimits(const TierLimits&) override {}
+  Status WriteManifest(const std::string& name, const std::string& text) override {
+    manifests[name] = text;
+    return Status::Ok();
+  }
+  std::map<std::string, std::string> manifests;
 
   std::vector<std::string> moves, removals;
   std::vector<AuditRecord> audited;
