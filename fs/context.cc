@@ -35,7 +35,13 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
       handles_(*store_, tiers_, table_, placement_, options_.direct_writes),
       space_(*store_, tiers_, table_, placement_,
              EffectiveLimits(options_, policy.limits).watermarks),
-      holds_(*store_),
+      refusals_([this](const std::vector<AuditRecord>& r) { Audit(r); }),
+      holds_(*store_,
+             [this](const Holds::Caller& by, uint64_t ino, const char* what, const Store::Hold& h) {
+               refusals_.Note(
+                   RefusalAudit::RecordOf(by.uid, by.pid, ino, table_.KnownPath(ino), what, h),
+                   what, NowNs());
+             }),
       tree_ops_(TreeOps::Parts{store_.get(), tiers_, &table_, &placement_, &holds_, &space_,
                                &options_, [this](const std::vector<AuditRecord>& r) { Audit(r); },
                                [this](const Removed& r) { OnRemoved(r); }}),
@@ -168,9 +174,19 @@ void Context::Audit(const std::vector<AuditRecord>& records) {
   for (const AuditRecord& rec : records) spdlog::error("  {}", AuditLog::Format(rec, NowNs()));
 }
 
+Status Context::AppendAudit(const std::vector<AuditRecord>& records) {
+  if (!audit_ || records.empty()) return Status::Ok();
+  return audit_->Append(records);
+}
+
 void Context::StartBackground() {
   holds_.Count();
-  space_.Start([this] { RetryUnfreed(); }, [this] { policy_runner_->Poke(); });
+  space_.Start(
+      [this] {
+        RetryUnfreed();
+        refusals_.Flush(NowNs());  // the counts of ended windows
+      },
+      [this] { policy_runner_->Poke(); });
   policy_runner_->Start();
 }
 
@@ -178,6 +194,7 @@ void Context::StopBackground() {
   manual_moves_.Stop();
   policy_runner_->Stop();
   space_.Stop();
+  refusals_.Flush(INT64_MAX);  // no count of a refusal is lost at unmount
 }
 
 }  // namespace tierfs

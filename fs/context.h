@@ -30,6 +30,7 @@
 #include "fs/options.h"
 #include "fs/placement.h"
 #include "fs/policy_runner.h"
+#include "fs/refusal_audit.h"
 #include "fs/session_io.h"
 #include "fs/space.h"
 #include "fs/tree_ops.h"
@@ -84,6 +85,9 @@ class Context {
   // Appends to the audit journal (meta/audit.h); a failure is logged with
   // the records, never returned: the action happened.
   void Audit(const std::vector<AuditRecord>& records);
+  // Appends and returns the failure, for a record that must be durable
+  // before the action it records may happen (fs/delete_audit.h).
+  Status AppendAudit(const std::vector<AuditRecord>& records);
 
   // The mounted session: removals by the policy engine are told to it.
   void SetSession(fuse_session* se);
@@ -122,6 +126,7 @@ class Context {
   Placement placement_;
   Handles handles_;
   Space space_;
+  RefusalAudit refusals_;  // before holds_, which reports to it
   Holds holds_;
   TreeOps tree_ops_;
   ManualMoves manual_moves_;  // after placement_: stopped before it goes

@@ -3,19 +3,22 @@
 // Root sees every record; another user only records whose path they may
 // stat now (ResolveForPeer: the journal names every user's files, and a
 // removed file's records stay root's). The
-// records of STATE/audit.jsonl in file order (oldest first) whose "time" is
+// records of STATE/audit.jsonl.1, .2, ... (rotated, meta/audit.h) and
+// STATE/audit.jsonl in file order (oldest first) whose "time" is
 // at or after T (RFC 3339 UTC, compared as text: the journal writes one
 // fixed format), whose path is P or below it, whose action is A. A reply
 // carries at most N records (default and maximum 1000) and reads at most
 // a bounded number of bytes; "next" is the offset to ask for the rest, null
 // at the end. A torn last line (a crash mid-write) is skipped.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "fs/context.h"
 #include "fs/control_internal.h"
+#include "meta/audit_verify.h"
 
 namespace tierfs {
 
@@ -45,11 +48,25 @@ json ControlAudit(Context& c, const ControlInfo& info, const json& req, const Co
   const uint64_t offset = req.value("offset", uint64_t(0));
   const uint64_t limit =
       std::min(std::max(req.value("limit", kMaxRecords), uint64_t(1)), kMaxRecords);
-  const std::string file = info.state + "/audit.jsonl";
+  // The rotated files and the journal read as one stream (meta/audit.h):
+  // the offset counts from the start of the oldest, and stays valid when
+  // the journal rotates between two requests (its bytes only change name).
+  const std::vector<std::string> files = AuditJournalFiles(info.state + "/audit.jsonl");
+  std::string file;
+  uint64_t base = 0, size = 0;
+  bool last_file = false;
+  for (size_t i = 0; i < files.size(); ++i) {
+    struct stat st;
+    size = stat(files[i].c_str(), &st) == 0 ? uint64_t(st.st_size) : 0;
+    file = files[i];
+    last_file = i + 1 == files.size();
+    if (offset < base + size || last_file) break;
+    base += size;
+  }
   const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ControlError(errno, "audit: open " + file + ": " + std::strerror(errno));
   std::string buf(kChunk, '\0');
-  const ssize_t n = pread(fd, buf.data(), buf.size(), off_t(offset));
+  const ssize_t n = pread(fd, buf.data(), buf.size(), off_t(offset > base ? offset - base : 0));
   const int err = errno;
   close(fd);
   if (n < 0) return ControlError(err, "audit: read " + file + ": " + std::strerror(err));
@@ -84,9 +101,11 @@ json ControlAudit(Context& c, const ControlInfo& info, const json& req, const Co
     }
     records.push_back(std::move(rec));
   }
+  // A rotated file read to its end: the next one follows.
+  if (!more && pos == buf.size() && !last_file) more = true;
   return {{"ok", true},
           {"records", std::move(records)},
-          {"next", more ? json(offset + pos) : json(nullptr)}};
+          {"next", more ? json(std::max(offset, base) + pos) : json(nullptr)}};
 }
 
 }  // namespace tierfs

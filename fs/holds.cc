@@ -80,19 +80,21 @@ int Holds::ExpireHolds(int64_t now, std::vector<AuditRecord>* records) {
   return expired;
 }
 
-Status Holds::CheckMutable(uint64_t ino, const char* what) {
+Status Holds::CheckMutable(uint64_t ino, const char* what, const Caller* by) {
   if (immutable_holds_.load(std::memory_order_relaxed) == 0) return Status::Ok();
   Store::Hold h;
   if (!store_.GetHold(ino, &h).ok() || !h.immutable || !Active(h, NowNs())) return Status::Ok();
+  if (by && on_refusal_) on_refusal_(*by, ino, what, h);
   return Status::Error(EPERM, std::string(what) + " of inode " + std::to_string(ino) +
                                   " refused: held immutable by rule '" + h.rule + "'");
 }
 
-Status Holds::CheckEntryMutable(uint64_t parent, const char* name, const char* what) {
+Status Holds::CheckEntryMutable(uint64_t parent, const char* name, const char* what,
+                                const Caller* by) {
   if (immutable_holds_.load(std::memory_order_relaxed) == 0) return Status::Ok();
   Inode n;
   if (!store_.Lookup(parent, name, &n).ok()) return Status::Ok();  // the operation will say
-  return CheckMutable(n.ino, what);
+  return CheckMutable(n.ino, what, by);
 }
 
 void Holds::Count() {

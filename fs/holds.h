@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "meta/audit.h"
 #include "meta/store.h"
@@ -20,7 +21,15 @@ namespace tierfs {
 
 class Holds {
  public:
-  explicit Holds(Store& store) : store_(store) {}
+  // Who asks for a change (fuse_req_ctx), for the audit of a refusal.
+  struct Caller {
+    int64_t uid = -1, pid = -1;
+  };
+  // Told of each refusal CheckMutable makes for a caller (fs/refusal_audit.h).
+  using OnRefusal =
+      std::function<void(const Caller&, uint64_t ino, const char* what, const Store::Hold&)>;
+  explicit Holds(Store& store, OnRefusal on_refusal = {})
+      : store_(store), on_refusal_(std::move(on_refusal)) {}
 
   // Sets `hold` on `ino` and everything below it; `changed` counts the
   // inodes whose hold was new or different. A hold that is not manual
@@ -38,10 +47,12 @@ class Holds {
   // goes to `records`. Returns how many were removed.
   int ExpireHolds(int64_t now, std::vector<AuditRecord>* records);
   // EPERM naming the rule when `ino` is held immutable now (`what`:
-  // "unlink", "write", ...). Cheap while no immutable hold exists.
-  Status CheckMutable(uint64_t ino, const char* what);
+  // "unlink", "write", ...). Cheap while no immutable hold exists. A refusal
+  // for a `by` (a user's request) is told to OnRefusal, to be audited.
+  Status CheckMutable(uint64_t ino, const char* what, const Caller* by = nullptr);
   // CheckMutable of the inode `name` in `parent` names (ok if none).
-  Status CheckEntryMutable(uint64_t parent, const char* name, const char* what);
+  Status CheckEntryMutable(uint64_t parent, const char* name, const char* what,
+                           const Caller* by = nullptr);
   // Whether `h` is a manual hold in force at `now`: no rule may move it.
   static bool ManualActive(const Store::Hold* h, int64_t now) {
     return h != nullptr && h->manual && Active(*h, now);
@@ -60,6 +71,7 @@ class Holds {
 
  private:
   Store& store_;
+  const OnRefusal on_refusal_;
   // Immutable holds in LMDB; CheckMutable skips LMDB while there are none.
   // Errs toward 1 ("ask LMDB") when they cannot be counted.
   std::atomic<int> immutable_holds_{0};

@@ -208,6 +208,9 @@ int main(int argc, char** argv) {
        "off by default)")
       ("map-size", po::value(&opt.map_size)->value_name("BYTES"),
        "most bytes the LMDB state may hold (default 64 GiB, sparse)")
+      ("audit-max-bytes", po::value(&opt.audit_max_bytes)->value_name("BYTES"),
+       "rotate the audit journal to audit.jsonl.N once it holds this many bytes; the hash chain "
+       "goes on in the new file (default 268435456: 256 MiB; 0: never)")
       ("check-policy", po::value(&check_policy)->value_name("FILE"),
        "validate a policy file and exit (0: valid; 1: errors as file:line:column: reason)")
       ("print-default-policy", "print the built-in policy as a file to start from, and exit")
@@ -288,6 +291,8 @@ int main(int argc, char** argv) {
   opt.direct_writes = !cached_writes;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();
+  if (opt.audit_max_bytes != 0 && opt.audit_max_bytes < 1024)
+    return Fail("--audit-max-bytes must be 0 (never rotate) or at least 1024 bytes");
   if (vm.count("map-size") && opt.map_size < (1 << 20))
     return Fail("--map-size must be at least 1048576 bytes");
   if (vm.count("metrics")) {

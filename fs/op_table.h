@@ -45,6 +45,17 @@ inline bool IsTierfsXattr(const char* name) {
   return std::strncmp(name, "user.tierfs.", 12) == 0;
 }
 
+// Holds' mutability checks on behalf of the request's caller, whose
+// refusals are audited (fs/refusal_audit.h).
+struct HoldCheck {
+  Holds& holds;
+  Holds::Caller by;
+  Status CheckMutable(uint64_t ino, const char* what) { return holds.CheckMutable(ino, what, &by); }
+  Status CheckEntryMutable(uint64_t parent, const char* name, const char* what) {
+    return holds.CheckEntryMutable(parent, name, what, &by);
+  }
+};
+
 // What an op changes, for immutable holds. Each Check takes the op's
 // arguments after the request (and binds the ones it needs by type, so a
 // declaration that does not fit the op does not compile).
@@ -52,7 +63,7 @@ inline bool IsTierfsXattr(const char* name) {
 // Changes nothing a hold protects: lookups, reads, listings, statfs.
 struct ReadsOnly {
   template <typename... A>
-  static Status Check(Holds&, const char*, A...) {
+  static Status Check(HoldCheck&, const char*, A...) {
     return Status::Ok();
   }
   template <typename... A>
@@ -71,14 +82,14 @@ struct WritesThroughHandle : ReadsOnly {};
 // The inode argument: its attributes (setattr).
 struct ChangesInode : ReadsOnly {
   template <typename... A>
-  static Status Check(Holds& h, const char* op, fuse_ino_t ino, A...) {
+  static Status Check(HoldCheck& h, const char* op, fuse_ino_t ino, A...) {
     return h.CheckMutable(ino, op);
   }
 };
 // The inode `name` in `parent` names (unlink, rmdir).
 struct ChangesEntry : ReadsOnly {
   template <typename... A>
-  static Status Check(Holds& h, const char* op, fuse_ino_t parent, const char* name, A...) {
+  static Status Check(HoldCheck& h, const char* op, fuse_ino_t parent, const char* name, A...) {
     return h.CheckEntryMutable(parent, name, op);
   }
 };
@@ -88,7 +99,7 @@ struct ChangesBothEntries {
   static uint64_t SecondDir(fuse_ino_t, const char*, fuse_ino_t new_parent, const char*, unsigned) {
     return new_parent;
   }
-  static Status Check(Holds& h, const char* op, fuse_ino_t parent, const char* name,
+  static Status Check(HoldCheck& h, const char* op, fuse_ino_t parent, const char* name,
                       fuse_ino_t new_parent, const char* new_name, unsigned) {
     Status st = h.CheckEntryMutable(parent, name, op);
     if (st.ok()) st = h.CheckEntryMutable(new_parent, new_name, "rename over");
@@ -98,7 +109,7 @@ struct ChangesBothEntries {
 // open: the inode, when the flags say it will be written or truncated
 // (O_TRUNC empties it whatever the access mode).
 struct ChangesIfOpenWrites : ReadsOnly {
-  static Status Check(Holds& h, const char*, fuse_ino_t ino, fuse_file_info* fi) {
+  static Status Check(HoldCheck& h, const char*, fuse_ino_t ino, fuse_file_info* fi) {
     if ((fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC)) return Status::Ok();
     return h.CheckMutable(ino, "open for writing");
   }
@@ -108,7 +119,7 @@ struct ChangesIfOpenWrites : ReadsOnly {
 // of its data).
 struct ChangesXattr : ReadsOnly {
   template <typename... A>
-  static Status Check(Holds& h, const char* op, fuse_ino_t ino, const char* name, A...) {
+  static Status Check(HoldCheck& h, const char* op, fuse_ino_t ino, const char* name, A...) {
     return IsTierfsXattr(name) ? Status::Ok() : h.CheckMutable(ino, op);
   }
 };
@@ -184,7 +195,9 @@ struct StatusOp<Fn, kName, Changes> {
     // While it runs, the kernel may hold these inodes' locks (TreeOps::EnterRequest).
     InFlight first(c.tree_ops(), FirstIno(args...).value_or(0));
     InFlight second(c.tree_ops(), Changes::SecondDir(args...));
-    Status st = Changes::Check(c.holds(), kName.text, args...);
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    HoldCheck check{c.holds(), {int64_t(ctx->uid), int64_t(ctx->pid)}};
+    Status st = Changes::Check(check, kName.text, args...);
     if (st.ok()) st = Fn(req, args...);
     if (!st.ok()) {
       timer.stats().Failed(st.err());

@@ -4,6 +4,7 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 
+#include "fs/delete_audit.h"
 #include "fs/op_table.h"
 
 namespace tierfs {
@@ -69,11 +70,16 @@ Status ReadLink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 // Unlink, RmDir, Rename: immutable holds were checked by the table
-// (ChangesEntry, ChangesBothEntries).
+// (ChangesEntry, ChangesBothEntries); a kept file's deletion is audited
+// before it happens (fs/delete_audit.h).
 Status Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
+  PendingDelete audit;
+  Status st = AuditDeleteBefore(c, req, parent, name, "unlink", &audit);
+  if (!st.ok()) return st;
   Removed removed;
-  Status st = c.store().Unlink(parent, name, &removed);
+  st = c.store().Unlink(parent, name, &removed);
+  AuditDeleteAfter(c, audit, st);
   if (!st.ok()) return st;
   c.OnRemoved(removed);
   fuse_reply_err(req, 0);
@@ -82,8 +88,12 @@ Status Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 Status RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Context& c = Ctx(req);
+  PendingDelete audit;
+  Status st = AuditDeleteBefore(c, req, parent, name, "rmdir", &audit);
+  if (!st.ok()) return st;
   Removed removed;
-  Status st = c.store().Rmdir(parent, name, &removed);
+  st = c.store().Rmdir(parent, name, &removed);
+  AuditDeleteAfter(c, audit, st);
   if (!st.ok()) return st;
   c.OnRemoved(removed);
   fuse_reply_err(req, 0);
@@ -93,8 +103,19 @@ Status RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 Status Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
               const char* new_name, unsigned flags) {
   Context& c = Ctx(req);
+  // The entry a plain rename replaces goes (an exchange keeps both; a
+  // rename onto another name of the same inode removes nothing).
+  PendingDelete audit;
+  Status st;
+  Inode from, to;
+  if (!(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) &&
+      c.store().Lookup(parent, name, &from).ok() &&
+      c.store().Lookup(new_parent, new_name, &to).ok() && from.ino != to.ino)
+    st = AuditDeleteBefore(c, req, new_parent, new_name, "rename over", &audit);
+  if (!st.ok()) return st;
   Removed replaced;
-  Status st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
+  st = c.store().Rename(parent, name, new_parent, new_name, flags, &replaced);
+  AuditDeleteAfter(c, audit, st);
   if (!st.ok()) return st;
   // The names moves and audit records give files (InodeTable::KnownPath).
   Inode moved;

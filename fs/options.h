@@ -48,6 +48,8 @@ struct Options {
   // keeps its connection (fs/control.h ControlLimits).
   double control_idle_timeout_s = 10;
   size_t map_size = 0;  // of the LMDB state (--map-size); 0: the default
+  // --audit-max-bytes: the audit journal is rotated past it (meta/audit.h).
+  uint64_t audit_max_bytes = uint64_t(256) << 20;
   // --metrics: where the Prometheus endpoint listens (fs/metrics_http.h);
   // port 0: off.
   std::string metrics_address;

@@ -8,10 +8,13 @@
 #include "meta/audit_verify.h"
 #include "meta/state_file.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace tierfs {
@@ -28,13 +31,32 @@ std::string Rfc3339(int64_t ns) {
   return buf;
 }
 
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// The hash of the last line of a rotated file (it ends with a newline).
+Status LastLineHash(const std::string& path, std::string* hash) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Errno(errno ? errno : ENOENT, "open rotated audit journal " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Status::Errno(EIO, "read rotated audit journal " + path);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  const size_t nl = text.rfind('\n');
+  *hash = Sha256Hex(text.empty() ? std::string(kAuditGenesis)
+                                 : text.substr(nl == std::string::npos ? 0 : nl + 1));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status AuditLog::Open(const std::string& path, std::unique_ptr<AuditLog>* out,
-                      const std::string& head_path) {
+                      const std::string& head_path, uint64_t max_bytes) {
   std::unique_ptr<AuditLog> log(new AuditLog());
   log->path_ = path;
   log->head_path_ = head_path;
+  log->max_bytes_ = max_bytes;
   // The journal may be appended to by root: never through a planted link.
   // Read too: the chain continues from its last line.
   Status st = OpenStateFile(path, O_RDWR | O_APPEND | O_CREAT, 0640, &log->fd_);
@@ -76,6 +98,26 @@ Status AuditLog::LoadTail() {
       return Status::Errno(errno ? errno : EIO, "read audit journal " + path_);
     last_hash_ = Sha256Hex(line);
   }
+  // Rotated files (meta/audit.h): the next number is past all of them and
+  // past the one the journal continues; an empty journal after them is a
+  // rotation a crash cut short: it begins with its rotate record.
+  const std::vector<std::string> files = AuditJournalFiles(path_);
+  for (const std::string& f : files)
+    if (f != path_) next_rotation_ = std::stoull(f.substr(path_.size() + 1)) + 1;
+  if (last_nl >= 0) {
+    std::string first(size_t(std::min<off_t>(last_nl, 1 << 16)), '\0');
+    if (pread(fd_, first.data(), first.size(), 0) == ssize_t(first.size())) {
+      const std::string cont = AuditContinues(first.substr(0, first.find('\n')));
+      if (cont.rfind(BaseName(path_) + ".", 0) == 0)
+        next_rotation_ = std::max<uint64_t>(
+            next_rotation_,
+            std::strtoull(cont.c_str() + BaseName(path_).size() + 1, nullptr, 10) + 1);
+    }
+  } else if (files.size() > 1) {
+    Status st = LastLineHash(files[files.size() - 2], &last_hash_);
+    if (!st.ok()) return st;
+    pending_continues_ = BaseName(files[files.size() - 2]);
+  }
   const off_t torn = size - (last_nl + 1);
   if (torn > 0) {
     if (ftruncate(fd_, last_nl + 1) != 0)
@@ -93,6 +135,7 @@ Status AuditLog::LoadTail() {
                  " bytes (a crash mid-append, never a record)";
     return AppendLocked({rec}, now);
   }
+  if (!pending_continues_.empty()) return AppendLocked({}, now);
   // An existing journal gets its head at once (a new head file, or one an
   // older tierfs never wrote).
   if (!head_path_.empty()) WriteHead(now);
@@ -108,7 +151,10 @@ std::string AuditLog::Format(const AuditRecord& rec, int64_t time_ns, const std:
   if (!prev.empty()) j["prev"] = prev;
   j["time"] = Rfc3339(time_ns);
   j["action"] = rec.action;
+  if (!rec.continues.empty()) j["continues"] = rec.continues;
   j["rule"] = rec.rule;
+  if (rec.uid >= 0) j["uid"] = rec.uid;
+  if (rec.pid >= 0) j["pid"] = rec.pid;
   if (!rec.path.empty()) j["path"] = rec.path;
   if (rec.ino) j["ino"] = rec.ino;
   if (!rec.series.empty()) j["series"] = rec.series;
@@ -121,6 +167,7 @@ std::string AuditLog::Format(const AuditRecord& rec, int64_t time_ns, const std:
     std::snprintf(hex, sizeof hex, "%016" PRIx64, rec.checksum);
     j["xxh3"] = hex;
   }
+  if (rec.count) j["count"] = rec.count;
   j["result"] = rec.result;
   if (!rec.detail.empty()) j["detail"] = rec.detail;
   // Invalid UTF-8 in a file name must not make the record unwritable.
@@ -138,10 +185,24 @@ Status AuditLog::Append(const std::vector<AuditRecord>& records) {
 }
 
 Status AuditLog::AppendLocked(const std::vector<AuditRecord>& records, int64_t now) {
+  // A journal that begins after a rotation begins with its rotate record.
+  std::vector<AuditRecord> with_rotate;
+  const std::vector<AuditRecord>* batch = &records;
+  if (!pending_continues_.empty()) {
+    AuditRecord rec;
+    rec.action = "rotate";
+    rec.rule = "size";
+    rec.continues = pending_continues_;
+    rec.detail = "the journal continues " + pending_continues_ + ", rotated at " +
+                 std::to_string(max_bytes_) + " bytes";
+    with_rotate.push_back(std::move(rec));
+    with_rotate.insert(with_rotate.end(), records.begin(), records.end());
+    batch = &with_rotate;
+  }
   // Each record chains to the one before it, in the batch too; the chain
   // moves on only once the whole batch is durable.
   std::string lines, hash = last_hash_;
-  for (const AuditRecord& rec : records) {
+  for (const AuditRecord& rec : *batch) {
     const std::string line = Format(rec, now, hash);
     hash = Sha256Hex(line);
     lines += line + "\n";
@@ -168,9 +229,62 @@ Status AuditLog::AppendLocked(const std::vector<AuditRecord>& records, int64_t n
   }
   if (fdatasync(fd_) != 0) return fail(errno, "sync");
   last_hash_ = hash;
-  lines_ += records.size();
+  lines_ += batch->size();
+  const bool rotated_now = !pending_continues_.empty();
+  pending_continues_.clear();
   if (!head_path_.empty()) WriteHead(now);
+  // Not right after a rotation: a limit below one record must not loop.
+  if (max_bytes_ && !rotated_now && before >= 0 && uint64_t(before) + lines.size() >= max_bytes_)
+    RotateLocked(now);
   return Status::Ok();
+}
+
+// The record just appended stays acknowledged whatever happens here: a
+// rotation that fails leaves the journal as it was, to rotate on the next
+// append.
+void AuditLog::RotateLocked(int64_t now) {
+  std::string rotated;
+  for (int tries = 0; tries < 100; ++tries, ++next_rotation_) {
+    rotated = path_ + "." + std::to_string(next_rotation_);
+    // Never over a rotated file: each number is used once.
+    if (renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) == 0) break;
+    if (errno != EEXIST) {
+      spdlog::warn("audit journal {}: cannot rotate to {}: {}", path_, rotated,
+                   std::strerror(errno));
+      return;
+    }
+    rotated.clear();
+  }
+  if (rotated.empty()) return;
+  int fd = -1;
+  Status st = OpenStateFile(path_, O_RDWR | O_APPEND | O_CREAT, 0640, &fd);
+  if (!st.ok()) {
+    spdlog::warn("audit journal {}: cannot begin a new file after rotating: {}", path_,
+                 st.message());
+    if (rename(rotated.c_str(), path_.c_str()) != 0)
+      spdlog::error("audit journal {}: cannot rename {} back: {}", path_, rotated,
+                    std::strerror(errno));
+    return;
+  }
+  close(fd_);
+  fd_ = fd;
+  lines_ = 0;
+  ++next_rotation_;
+  pending_continues_ = BaseName(rotated);
+  // The rename and the new file survive a crash: the directory is synced.
+  const std::string dir =
+      path_.substr(0, path_.rfind('/') == std::string::npos ? 0 : path_.rfind('/'));
+  const int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    if (fsync(dfd) != 0)
+      spdlog::warn("audit journal {}: fsync of its directory: {}", path_, std::strerror(errno));
+    close(dfd);
+  }
+  st = AppendLocked({}, now);
+  if (!st.ok())
+    spdlog::warn("audit journal {}: the rotate record waits for the next append: {}", path_,
+                 st.message());
+  spdlog::info("audit journal rotated to {}", rotated);
 }
 
 // tmp + fsync + rename: a reader sees the old head or the new one, never a

@@ -20,6 +20,17 @@
 // given; a head that cannot be written is logged and the append still
 // succeeds: the journal record is never lost for the head's sake.
 //
+// Rotation by size (max_bytes, 0: never): once an append leaves the journal
+// at max_bytes or more, it is renamed JOURNAL.N (N = 1, 2, ..., one more
+// than any rotated file there or named by the journal; never reused, never
+// deleted by tierfs) and a new JOURNAL begins with an action "rotate"
+// record whose "continues" names JOURNAL.N and whose "prev" is the hash of
+// its last line: one chain across the files (VerifyAuditChain). The head
+// stays the head of the whole chain: the hash of its last record and that
+// record's line in the current JOURNAL. A crash between the rename and the
+// rotate record leaves no JOURNAL (or an empty one): Open then begins it
+// with the rotate record.
+//
 // Thread-safety: Append may be called from many threads at once.
 #pragma once
 
@@ -47,14 +58,19 @@ struct AuditRecord {
   bool has_checksum = false;
   std::string result = "ok";  // "ok", or why it failed or was refused
   std::string detail;         // anything else worth keeping (pin expiry, ...)
+  // Who asked, for a user's action (a deletion, a refused change); -1: none.
+  int64_t uid = -1, pid = -1;
+  uint64_t count = 0;     // repeats a record stands for (coalesced refusals); 0: one
+  std::string continues;  // a "rotate" record: the rotated file it continues
 };
 
 class AuditLog {
  public:
   // Opens (creating) `path` for appending; `head_path` ("" for none) gets
-  // the chain's head after each append. Errors name the file.
+  // the chain's head after each append; `max_bytes` rotates it (0: never).
+  // Errors name the file.
   static Status Open(const std::string& path, std::unique_ptr<AuditLog>* out,
-                     const std::string& head_path = "");
+                     const std::string& head_path = "", uint64_t max_bytes = 0);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -76,7 +92,14 @@ class AuditLog {
   Status LoadTail();
   Status AppendLocked(const std::vector<AuditRecord>& records, int64_t now) REQUIRES(mu_);
   void WriteHead(int64_t time_ns) REQUIRES(mu_);
+  // Renames the journal to path_.N and begins the next one (see above).
+  void RotateLocked(int64_t now) REQUIRES(mu_);
   std::string path_, head_path_;
+  uint64_t max_bytes_ = 0;
+  uint64_t next_rotation_ GUARDED_BY(mu_) = 1;  // N of the next rotated file
+  // The rotated file the journal continues while its rotate record is not
+  // written yet: it goes first in the next append.
+  std::string pending_continues_ GUARDED_BY(mu_);
   int fd_ = -1;                            // set once by Open; written to under mu_
   Mutex mu_;                               // orders write + fdatasync pairs and the chain
   std::string last_hash_ GUARDED_BY(mu_);  // hash of the last line written

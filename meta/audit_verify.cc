@@ -1,7 +1,10 @@
 #include "meta/audit_verify.h"
 
+#include <dirent.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -64,8 +67,12 @@ std::string FormatAuditHead(uint64_t record, const std::string& hash, int64_t ti
   return j.dump() + "\n";
 }
 
-Status VerifyAuditJournal(const std::string& journal, const std::string& head,
-                          AuditVerifyResult* out) {
+// One file of the chain, from `start_hash` (the genesis hash, or the hash
+// of the last line of the file before it); `continues` is that file's name
+// ("" for the first file: it must not begin with a rotate record).
+Status VerifyFile(const std::string& journal, const std::string& head,
+                  const std::string& start_hash, const std::string& continues,
+                  AuditVerifyResult* out) {
   *out = AuditVerifyResult();
   // The head first: a daemon appending meanwhile writes its journal before
   // its head, so the journal read after it is never shorter than it names.
@@ -94,7 +101,7 @@ Status VerifyAuditJournal(const std::string& journal, const std::string& head,
     out->reason = std::move(why);
     return Status::Ok();
   };
-  std::string prev_hash = Sha256Hex(kAuditGenesis);
+  std::string prev_hash = start_hash;
   std::string hash_at_head = head_record == 0 ? prev_hash : std::string();
   bool chained = false;
   uint64_t line = 0;
@@ -110,17 +117,29 @@ Status VerifyAuditJournal(const std::string& journal, const std::string& head,
     pos = nl + 1;
     const json rec = json::parse(text.begin(), text.end(), nullptr, false);
     if (!rec.is_object()) return bad(line, "not JSON");
+    if (line == 1) {
+      const std::string cont = AuditContinues(text);
+      if (continues.empty() && !cont.empty())
+        return bad(line, "continues " + cont + ", which is missing (a rotated file deleted)");
+      if (!continues.empty() && cont != continues)
+        return bad(line,
+                   "does not begin with the rotate record that continues " + continues +
+                       (cont.empty() ? "" : " (it continues " + cont + ", which is missing)"));
+    }
     auto it = rec.find("prev");
     if (it == rec.end()) {
-      if (chained)
+      if (chained || !continues.empty())
         return bad(line, "no \"prev\" after the chain began (a record inserted by hand)");
       ++out->unchained;
     } else {
       chained = true;
       if (!it->is_string() || it->get<std::string>() != prev_hash)
         return bad(line, line == 1
-                             ? "prev does not match the genesis hash (the first record "
-                               "was edited or deleted)"
+                             ? (continues.empty()
+                                    ? "prev does not match the genesis hash (the first record "
+                                      "was edited or deleted)"
+                                    : "prev does not match the hash of the last line of " +
+                                          continues + " (a record of it edited or deleted)")
                              : "prev does not match the hash of line " + std::to_string(line - 1) +
                                    " (a record edited, deleted, inserted or reordered)");
     }
@@ -142,10 +161,84 @@ Status VerifyAuditJournal(const std::string& journal, const std::string& head,
   return Status::Ok();
 }
 
+Status VerifyAuditJournal(const std::string& journal, const std::string& head,
+                          AuditVerifyResult* out) {
+  return VerifyFile(journal, head, Sha256Hex(kAuditGenesis), "", out);
+}
+
+std::vector<std::string> AuditJournalFiles(const std::string& journal) {
+  const size_t slash = journal.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : journal.substr(0, slash);
+  const std::string base = journal.substr(slash == std::string::npos ? 0 : slash + 1);
+  std::vector<std::pair<uint64_t, std::string>> rotated;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (const dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() <= base.size() + 1 || name.compare(0, base.size() + 1, base + ".") != 0)
+        continue;
+      const std::string num = name.substr(base.size() + 1);
+      if (num.size() > 18 || num[0] == '0' ||
+          num.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      rotated.emplace_back(std::stoull(num), journal + "." + num);
+    }
+    closedir(d);
+  }
+  std::sort(rotated.begin(), rotated.end());
+  std::vector<std::string> files;
+  for (auto& [n, path] : rotated) files.push_back(std::move(path));
+  struct stat st;
+  if (stat(journal.c_str(), &st) == 0 || files.empty()) files.push_back(journal);
+  return files;
+}
+
+std::string AuditContinues(std::string_view first_line) {
+  const json rec = json::parse(first_line.begin(), first_line.end(), nullptr, false);
+  if (!rec.is_object() || rec.value("action", "") != "rotate") return "";
+  auto it = rec.find("continues");
+  return it != rec.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+Status VerifyAuditChain(const std::string& journal, const std::string& head,
+                        AuditVerifyResult* out) {
+  const std::vector<std::string> files = AuditJournalFiles(journal);
+  std::string hash = Sha256Hex(kAuditGenesis), continues;
+  uint64_t unchained = 0, chain_records = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const bool last = i + 1 == files.size();
+    Status st = VerifyFile(files[i], last ? head : "", hash, continues, out);
+    if (!st.ok()) return st;
+    unchained += out->unchained;
+    out->unchained = unchained;
+    chain_records += out->records;
+    out->chain_records = chain_records;
+    out->files = files.size();
+    if (files.size() > 1) out->bad_file = files[i];
+    if (!out->ok) return Status::Ok();
+    if (!last && out->torn_line) {
+      out->ok = false;
+      out->bad_line = out->torn_line;
+      out->reason = "a rotated file ends in a torn line (rotation follows a whole record)";
+      return Status::Ok();
+    }
+    hash = out->last_hash;
+    const size_t slash = files[i].rfind('/');
+    continues = files[i].substr(slash == std::string::npos ? 0 : slash + 1);
+  }
+  if (out->ok) out->bad_file.clear();
+  return Status::Ok();
+}
+
 std::string AuditVerifySummary(const AuditVerifyResult& r) {
-  if (!r.ok) return "line " + std::to_string(r.bad_line) + ": " + r.reason;
+  if (!r.ok)
+    return (r.bad_file.empty() ? "" : r.bad_file + " ") + "line " + std::to_string(r.bad_line) +
+           ": " + r.reason;
   std::ostringstream s;
-  s << "ok: " << r.records << " records, chain intact";
+  if (r.files > 1)
+    s << "ok: " << r.chain_records << " records in " << r.files << " files (" << r.records
+      << " in the current one), chain intact";
+  else
+    s << "ok: " << r.records << " records, chain intact";
   if (r.unchained)
     s << " (the first " << r.unchained
       << " written by an older tierfs without a chain: only the last of them is covered)";

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "meta/status.h"
 
@@ -35,13 +36,24 @@ std::string Sha256Hex(std::string_view data);
 // The head file's contents: {"record":N,"hash":H,"time":T}\n.
 std::string FormatAuditHead(uint64_t record, const std::string& hash, int64_t time_ns);
 
+// The files of a journal rotated by size (meta/audit.h), oldest first:
+// JOURNAL.1, JOURNAL.2, ... (those that exist, in number order), then
+// JOURNAL itself when it exists.
+std::vector<std::string> AuditJournalFiles(const std::string& journal);
+// The rotated file a journal's first line continues ("" when it is not a
+// rotate record), from the text of that line.
+std::string AuditContinues(std::string_view first_line);
+
 struct AuditVerifyResult {
-  bool ok = false;         // chain intact (and the head matches, when given)
-  uint64_t records = 0;    // complete lines in the journal
-  uint64_t unchained = 0;  // leading records of an older tierfs, without "prev"
-  uint64_t bad_line = 0;   // 1-based line of the first bad record (when !ok)
-  std::string reason;      // why it is bad (when !ok)
-  std::string last_hash;   // hash of the last complete line (genesis hash if none)
+  bool ok = false;             // chain intact (and the head matches, when given)
+  uint64_t records = 0;        // complete lines in the journal
+  uint64_t unchained = 0;      // leading records of an older tierfs, without "prev"
+  uint64_t bad_line = 0;       // 1-based line of the first bad record (when !ok)
+  std::string bad_file;        // its file, when the chain spans rotated files
+  uint64_t files = 1;          // files of the chain (VerifyAuditChain)
+  uint64_t chain_records = 0;  // complete lines in all of them
+  std::string reason;          // why it is bad (when !ok)
+  std::string last_hash;       // hash of the last complete line (genesis hash if none)
   // A last line without its newline: a crash in the middle of an append.
   // Not a record and not tampering; the chain ends before it.
   uint64_t torn_line = 0;  // its line number, 0 when none
@@ -55,6 +67,15 @@ struct AuditVerifyResult {
 // found in a readable one is in `out`.
 Status VerifyAuditJournal(const std::string& journal, const std::string& head,
                           AuditVerifyResult* out);
+
+// Verifies the chain across `journal`'s rotated files and itself, in
+// order (AuditJournalFiles), as one chain: each file after the first must
+// begin with the rotate record that continues the one before it (a file
+// missing from the sequence is named). `records` and the head's record
+// count in the last file; the first bad record is named by bad_file and
+// bad_line (its line in that file).
+Status VerifyAuditChain(const std::string& journal, const std::string& head,
+                        AuditVerifyResult* out);
 
 // One line of text for a result: "ok: N records, chain intact, head
 // matches" or "line N: why".

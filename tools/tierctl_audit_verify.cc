@@ -44,7 +44,7 @@ bool AskFiles(const std::string& where, std::string* journal, std::string* head,
 int Report(const std::string& what, const std::string& journal, const std::string& head,
            const Flags& f) {
   tierfs::AuditVerifyResult r;
-  tierfs::Status st = tierfs::VerifyAuditJournal(journal, head, &r);
+  tierfs::Status st = tierfs::VerifyAuditChain(journal, head, &r);
   if (!st.ok()) {
     std::cerr << "tierctl: audit " << what << ": " << st.message() << "\n";
     return 1;
@@ -55,6 +55,9 @@ int Report(const std::string& what, const std::string& journal, const std::strin
               {"journal", journal},
               {"head", head.empty() ? json(nullptr) : json(head)},
               {"records", r.records},
+              {"files", r.files},
+              {"chain_records", r.chain_records},
+              {"bad_file", r.bad_file.empty() ? json(nullptr) : json(r.bad_file)},
               {"unchained", r.unchained},
               {"last_hash", r.last_hash},
               {"head_record", r.head_checked ? json(r.head_record) : json(nullptr)},
@@ -64,7 +67,8 @@ int Report(const std::string& what, const std::string& journal, const std::strin
               {"summary", summary}};
     std::cout << j.dump() << "\n";
   } else {
-    std::cout << (r.ok ? "" : journal + ": ") << summary << "\n";
+    // A bad record in a rotated file names its file in the summary.
+    std::cout << (r.ok || !r.bad_file.empty() ? "" : journal + ": ") << summary << "\n";
   }
   return r.ok ? 0 : 1;
 }
@@ -152,13 +156,29 @@ int CmdAuditExport(const std::vector<std::string>& args, const Flags& f) {
   }
   // The head before the journal: the daemon writes its journal first, so
   // the copy of the journal never ends before the head it is checked with.
+  // Rotated files first, oldest first (meta/audit.h), each under its own
+  // name; a rotation meanwhile renames the journal, so the files are
+  // listed again and copied again until the list stays the same.
   const std::string to_head = dest + "/" + tierfs::kAuditHeadName;
   const std::string to_journal = dest + "/audit.jsonl";
-  if (!CopyFile(head, to_head, &err) || !CopyFile(journal, to_journal, &err)) {
+  std::vector<std::string> files, copied;
+  bool ok = true;
+  for (int round = 0; ok && round < 5 && (files = tierfs::AuditJournalFiles(journal)) != copied;
+       ++round) {
+    ok = CopyFile(head, to_head, &err);  // before the journal, as above
+    for (const std::string& from : files)
+      ok = ok && CopyFile(from, to_journal + from.substr(journal.size()), &err);
+    copied = files;
+  }
+  if (!ok) {
     std::cerr << "tierctl: audit export: " << err << "\n";
     return 1;
   }
-  if (!f.json) std::cout << "exported " << to_journal << " and " << to_head << "\n";
+  if (!f.json)
+    std::cout << "exported " << to_journal
+              << (files.size() > 1 ? " (and " + std::to_string(files.size() - 1) + " rotated files)"
+                                   : "")
+              << " and " << to_head << "\n";
   return Report("export", to_journal, to_head, f);
 }
 
