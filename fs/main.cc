@@ -17,6 +17,7 @@
 #include "fs/metrics_http.h"
 #include "fs/mount_args.h"
 #include "fs/policy_runner.h"
+#include "fs/recover.h"
 #include "fs/version.h"
 #include "meta/state_file.h"
 #include "policy/units.h"
@@ -30,7 +31,8 @@ constexpr char kUsage[] =
     "MOUNTPOINT\n"
     "       tierfs SSD_DIR:HDD_DIR MOUNTPOINT [-o OPT[,OPT...]]   (as mount(8) calls it)\n"
     "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT | "
-    "--version\n\n"
+    "--version\n"
+    "       tierfs recover --hdd DIR --state NEWDIR [--ssd NEWSSD] [--namespace NAME]\n\n"
     "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
     "data lives as one object per file on the SSD tier or the HDD tier. New files are\n"
     "written to the SSD tier; a policy (tierfs.policy(5); built in unless --policy) moves,\n"
@@ -155,6 +157,8 @@ std::string Percent(double fraction) {
 
 int main(int argc, char** argv) {
   LogToStderr();
+  // A mode of its own, with its own options (fs/recover.h).
+  if (argc > 1 && std::string(argv[1]) == "recover") return tierfs::RecoverMain(argc - 1, argv + 1);
   tierfs::Options opt;
   // Signed, so that "-1" is a value to refuse rather than a huge unsigned one.
   const tierfs::TierLimits defaults;

@@ -113,7 +113,15 @@ void Snapshotter::Stop() {
     stop_ = true;
   }
   wake_.SignalAll();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  thread_.join();
+  // The state at a clean unmount is the one a recovery most wants.
+  std::string path;
+  Status st = TakeSnapshot(store_, dir_, opt_.keep, &path);
+  if (st.ok())
+    spdlog::info("snapshot of the state: {} (unmount)", path);
+  else
+    spdlog::error("snapshot of the state to {} failed: {}", dir_, st.message());
 }
 
 void Snapshotter::Loop() {

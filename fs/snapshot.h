@@ -6,8 +6,8 @@
 // file, Store::CopyCompactTo) at HDD/ns/NAME/meta/snap-<UTC time>.mdb,
 // written to a .tmp name, fsynced, renamed, and the directory fsynced: a
 // snapshot that has its final name is whole. The daemon takes one every
-// --snapshot-interval and after every policy (re)load (the one at start
-// included), and keeps the newest --snapshot-keep. A failed snapshot is
+// --snapshot-interval, after every policy (re)load (the one at start
+// included) and at unmount (Stop), and keeps the newest --snapshot-keep. A failed snapshot is
 // logged as an error (so `tierctl status` lists it among recent errors) and
 // never stops the mount.
 // Thread-safety: Snapshotter's methods are called from the daemon's main
