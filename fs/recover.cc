@@ -112,6 +112,10 @@ class Recovery {
 
 Status Recovery::ChooseNamespace() {
   std::string ns = opt_.ns;
+  struct stat sb;
+  if (stat((opt_.hdd_dir + "/ns").c_str(), &sb) != 0)
+    return Status::Errno(errno,
+                         "HDD tier " + opt_.hdd_dir + ": no namespaces (" + opt_.hdd_dir + "/ns)");
   if (ns.empty()) {
     const std::vector<std::string> all = ListNames(opt_.hdd_dir + "/ns");
     if (all.size() != 1) {
@@ -125,7 +129,6 @@ Status Recovery::ChooseNamespace() {
   }
   if (!Tier::ValidNamespaceName(ns)) return Status::Error(EINVAL, "bad --namespace '" + ns + "'");
   ns_dir_ = opt_.hdd_dir + "/" + Tier::NamespaceRelPath(ns);
-  struct stat sb;
   if (stat(ns_dir_.c_str(), &sb) != 0)
     return Status::Errno(errno, "namespace '" + ns + "' on the HDD tier (" + ns_dir_ + ")");
   report_->ns = ns;
