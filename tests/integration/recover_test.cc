@@ -15,6 +15,7 @@
 
 #include "meta/store.h"
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
@@ -80,6 +81,28 @@ TEST(RecoverTest, SnapshotsAppearArePrunedAndAreStates) {
   tierfs::Inode n;
   st = store->Lookup(tierfs::kRootIno, "before-snapshot", &n);
   EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(m.Unmount());
+}
+
+// A snapshot that cannot be written is an error tierctl status shows; the
+// mount goes on serving.
+TEST(RecoverTest, AFailedSnapshotIsARecentErrorAndNotFatal) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "snapfail", "--snapshot-interval", "1"};
+  TierfsMount m(opts);
+  // A file where the snapshot directory belongs.
+  fs::create_directories(m.hdd() + "/ns/snapfail");
+  ASSERT_EQ(0, WriteFile(m.hdd() + "/ns/snapfail/meta", "not a directory"));
+  ASSERT_TRUE(m.Mount());
+  std::string status;
+  const bool shown = WaitFor(
+      [&] {
+        status = Tierctl({"status", m.mnt()}).out;
+        return status.find("snapshot of the state to") != std::string::npos;
+      },
+      20);
+  EXPECT_TRUE(shown) << status;
+  EXPECT_EQ(0, WriteFile(m.path("still-serving"), "yes"));
   EXPECT_TRUE(m.Unmount());
 }
 
