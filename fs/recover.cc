@@ -219,23 +219,37 @@ Status Recovery::SettleObjects() {
         continue;
       }
       seen_[ino] = true;
-      if (f->second.tier == TierId::kHdd) {
-        Add("kept", ino, names_[ino].path, f->second.size);
-        continue;
-      }
       struct stat sb;
       if (stat(path.c_str(), &sb) != 0) return Status::Errno(errno, "stat " + path);
-      const uint64_t size = id_st.ok() ? id.size : uint64_t(sb.st_size);
-      Status st = store_->Update(
-          ino,
-          [&](Inode& n) {
-            n.tier = TierId::kHdd;
-            n.size = size;
-            n.checksum = id_st.ok() ? id.xxh3 : 0;
-            return Status::Ok();
-          },
-          nullptr);
-      if (!st.ok()) return st;
+      // The object is the truth for its bytes. Its identity vouches for
+      // them only while the object is as the move left it (the mover gives
+      // the copy the source's mtime, which the identity records): a file
+      // written on HDD since then has no known checksum.
+      const uint64_t size = uint64_t(sb.st_size);
+      const int64_t mtime_ns = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+      const bool vouched = id_st.ok() && id.size == size && id.mtime_ns == mtime_ns;
+      const bool kept = f->second.tier == TierId::kHdd;
+      // An object without an identity (moved by an older tierfs) keeps the
+      // snapshot's checksum while its size agrees.
+      const uint64_t checksum =
+          vouched ? id.xxh3
+                  : (!id_st.ok() && kept && f->second.size == size ? f->second.checksum : 0);
+      if (!kept || f->second.size != size || f->second.checksum != checksum) {
+        Status st = store_->Update(
+            ino,
+            [&](Inode& n) {
+              n.tier = TierId::kHdd;
+              n.size = size;
+              n.checksum = checksum;
+              return Status::Ok();
+            },
+            nullptr);
+        if (!st.ok()) return st;
+      }
+      if (kept) {
+        Add("kept", ino, names_[ino].path, size);
+        continue;
+      }
       Add("placed", ino, names_[ino].path, size, "moved to HDD after the snapshot");
     }
   }

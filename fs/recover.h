@@ -8,8 +8,9 @@
 // file against the objects:
 //   kept       the snapshot places the file on HDD and its object is there;
 //   placed     the snapshot places it on SSD but its object is on HDD (moved
-//              after the snapshot): switched to HDD with the identity's
-//              size and checksum;
+//              after the snapshot): switched to HDD (size: the object's;
+//              checksum: the identity's while size and mtime agree with the
+//              object, else unknown; kept files get the same);
 //   recreated  an object the snapshot does not know (a file archived after
 //              it): created from its identity under its archived path
 //              (directories made as needed), or /recovered/<ino> when the

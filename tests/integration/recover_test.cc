@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include "meta/store.h"
 #include "tests/integration/mount_fixture.h"
@@ -149,6 +150,20 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   EXPECT_NE(std::string::npos, r.out.find("\"kept\":1,\"placed\":1,\"recreated\":1,\"lost\":1"))
       << r.out;
 
+  {
+    // The identities' checksums, which vouch for the objects as moved.
+    std::unique_ptr<tierfs::Store> store;
+    tierfs::Status st = tierfs::Store::Open(state, &store);
+    ASSERT_TRUE(st.ok()) << st.message();
+    tierfs::Inode d, n;
+    ASSERT_TRUE(store->Lookup(tierfs::kRootIno, "d", &d).ok());
+    ASSERT_TRUE(store->Lookup(d.ino, "b", &n).ok());
+    EXPECT_EQ(XXH3_64bits(b.data(), b.size()), n.checksum);
+    EXPECT_EQ(tierfs::TierId::kHdd, n.tier);
+    ASSERT_TRUE(store->Lookup(tierfs::kRootIno, "later", &d).ok());
+    ASSERT_TRUE(store->Lookup(d.ino, "c", &n).ok());
+    EXPECT_EQ(XXH3_64bits(c.data(), c.size()), n.checksum);
+  }
   m.options().state_dir = state;
   ASSERT_TRUE(m.Mount());
   std::string got;
