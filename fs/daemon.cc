@@ -20,6 +20,7 @@
 #include "fs/op_guard.h"
 #include "fs/pid_file.h"
 #include "fs/sd_notify.h"
+#include "fs/snapshot.h"
 #include "meta/audit_verify.h"
 #include "meta/state_file.h"
 #include "tiering/fault_io.h"
@@ -403,6 +404,10 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   if (!st.ok()) spdlog::error("{}", st.message());
 
   ctx.StartBackground();
+  Snapshotter snapshots(ctx.store(), SnapshotDir(ctx.tier(TierId::kHdd).namespace_dir()),
+                        SnapshotOptions{opt.snapshot_interval_s, opt.snapshot_keep},
+                        [&ctx] { return ctx.policy_runner().GetInfo().loaded_ns; });
+  snapshots.Start();
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
@@ -411,6 +416,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   (void)SdNotify("STOPPING=1");  // nothing to do if systemd does not hear it
   if (control) control->Stop();
   if (metrics) metrics->Stop();
+  snapshots.Stop();
   ctx.StopBackground();  // no move may outlive the session
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

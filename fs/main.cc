@@ -17,6 +17,7 @@
 #include "fs/metrics_http.h"
 #include "fs/mount_args.h"
 #include "fs/policy_runner.h"
+#include "fs/recover.h"
 #include "fs/version.h"
 #include "meta/state_file.h"
 #include "policy/units.h"
@@ -30,7 +31,8 @@ constexpr char kUsage[] =
     "MOUNTPOINT\n"
     "       tierfs SSD_DIR:HDD_DIR MOUNTPOINT [-o OPT[,OPT...]]   (as mount(8) calls it)\n"
     "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT | "
-    "--version\n\n"
+    "--version\n"
+    "       tierfs recover --hdd DIR --state NEWDIR [--ssd NEWSSD] [--namespace NAME]\n\n"
     "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
     "data lives as one object per file on the SSD tier or the HDD tier. New files are\n"
     "written to the SSD tier; a policy (tierfs.policy(5); built in unless --policy) moves,\n"
@@ -155,10 +157,13 @@ std::string Percent(double fraction) {
 
 int main(int argc, char** argv) {
   LogToStderr();
+  // A mode of its own, with its own options (fs/recover.h).
+  if (argc > 1 && std::string(argv[1]) == "recover") return tierfs::RecoverMain(argc - 1, argv + 1);
   tierfs::Options opt;
   // Signed, so that "-1" is a value to refuse rather than a huge unsigned one.
   const tierfs::TierLimits defaults;
   int64_t threads = opt.max_threads, max_moves = defaults.max_moves;
+  int64_t snapshot_keep = opt.snapshot_keep;
   int64_t move_mib = int64_t(defaults.move_bytes_per_sec >> 20);
   std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
   std::string check_policy, dry_run, metrics;
@@ -206,6 +211,12 @@ int main(int argc, char** argv) {
       ("metrics", po::value(&metrics)->value_name("[ADDR:]PORT"),
        "serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR: 127.0.0.1 unless given; "
        "off by default)")
+      ("snapshot-interval", po::value(&opt.snapshot_interval_s)->value_name("SECONDS")
+           ->default_value(opt.snapshot_interval_s),
+       "copy the state (LMDB) to HDD_DIR/ns/NAME/meta this often and after every policy "
+       "(re)load, for `tierfs recover` (0: never)")
+      ("snapshot-keep", po::value(&snapshot_keep)->value_name("N")->default_value(snapshot_keep),
+       "how many of those snapshots to keep (1-1000)")
       ("map-size", po::value(&opt.map_size)->value_name("BYTES"),
        "most bytes the LMDB state may hold (default 64 GiB, sparse)")
       ("audit-max-bytes", po::value(&opt.audit_max_bytes)->value_name("BYTES"),
@@ -278,9 +289,13 @@ int main(int argc, char** argv) {
   std::string range_err;
   if (!InRange("threads", threads, 1, 4096, &range_err) ||
       !InRange("max-moves", max_moves, 1, 1024, &range_err) ||
+      !InRange("snapshot-keep", snapshot_keep, 1, 1000, &range_err) ||
       !InRange("move-bandwidth", move_mib, 0, int64_t(1) << 30, &range_err))
     return BadOption(range_err);
   opt.max_threads = unsigned(threads);
+  opt.snapshot_keep = unsigned(snapshot_keep);
+  if (!(opt.snapshot_interval_s >= 0) || !(opt.snapshot_interval_s <= 365 * 86400.0))
+    return BadOption("--snapshot-interval must be from 0 to 31536000 seconds");
   if (!vm["max-moves"].defaulted()) opt.max_moves = unsigned(max_moves);
   if (!vm["move-bandwidth"].defaulted()) opt.move_bytes_per_sec = uint64_t(move_mib) << 20;
   // At most a year: the interval becomes nanoseconds in an int64_t.

@@ -54,6 +54,10 @@ struct Options {
   // port 0: off.
   std::string metrics_address;
   uint16_t metrics_port = 0;
+  // Snapshots of the state on the HDD tier (fs/snapshot.h): every this many
+  // seconds and after every policy (re)load, 0: none; the newest kept.
+  double snapshot_interval_s = 3600;
+  unsigned snapshot_keep = 3;
 };
 
 // The limits in force: the policy's, with those the command line gave.

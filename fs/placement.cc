@@ -86,6 +86,7 @@ Status Placement::Run(const Job& job) {
   opt.progress = progress.get();
   if (job.throttled) opt.throttle = &throttle_;
   opt.switch_lock = &Lock(job.ino);
+  if (job.to == TierId::kHdd) opt.path = job.path.empty() ? PathOf(job.ino) : job.path;
   MoveResult result;
   in_run_++;
   if (!job.throttled) unthrottled_++;

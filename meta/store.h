@@ -214,6 +214,18 @@ class Store {
   Status WalkTree(const std::function<Status(const TreeEntry&)>& visit);
   // ---- end of tree walks ------------------------------------------------------
 
+  // ---- Snapshots and recovery (meta/store_snapshot.cc) -------------------------
+  // Writes a compacted copy of the whole environment to `fd` (mdb_env_copyfd2
+  // with MDB_CP_COMPACT): one consistent read transaction, writers are not
+  // blocked. The result is a data.mdb file; the caller syncs `fd`.
+  Status CopyCompactTo(int fd, const std::string& what);
+  // Deletes a meta key; a missing one is not an error.
+  Status DeleteMeta(const std::string& key);
+  // Raises the next inode number handed out to at least `ino` (recovery
+  // re-creates files whose objects carry numbers a snapshot never gave out).
+  Status RaiseNextIno(uint64_t ino);
+  // ---- end of snapshots and recovery --------------------------------------------
+
   struct Dbs;  // the database handles; defined in meta/txn.h, internal to meta/
 
  private:

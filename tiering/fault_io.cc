@@ -27,6 +27,8 @@ const char* IoOpName(IoOp op) {
       return "unlink";
     case IoOp::kStatfs:
       return "statfs";
+    case IoOp::kSetxattr:
+      return "setxattr";
     case IoOp::kCount:
       break;
   }
@@ -134,6 +136,12 @@ int FaultIo::Fstatvfs(int fd, struct statvfs* out) {
   FaultRule r;
   if (Fire(IoOp::kStatfs, &r)) return -r.err;
   return IoWrapper::Fstatvfs(fd, out);
+}
+
+int FaultIo::Fsetxattr(int fd, const char* name, const void* value, size_t size, int flags) {
+  FaultRule r;
+  if (Fire(IoOp::kSetxattr, &r)) return -r.err;
+  return IoWrapper::Fsetxattr(fd, name, value, size, flags);
 }
 
 namespace {

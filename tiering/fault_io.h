@@ -38,6 +38,7 @@ enum class IoOp {
   kRename,
   kUnlink,
   kStatfs,
+  kSetxattr,
   kCount
 };
 // "open", "pread", ...: the names --inject-fault uses.
@@ -71,6 +72,7 @@ class FaultIo : public IoWrapper {
   int RenameAt(int old_dir, const char* old_path, int new_dir, const char* new_path) override;
   int UnlinkAt(int dir_fd, const char* path, int flags) override;
   int Fstatvfs(int fd, struct statvfs* out) override;
+  int Fsetxattr(int fd, const char* name, const void* value, size_t size, int flags) override;
 
  private:
   struct Armed {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,6 +49,9 @@ int PosixIo::UnlinkAt(int dir_fd, const char* path, int flags) {
 }
 int PosixIo::Fstatvfs(int fd, struct statvfs* out) {
   return Result(fstatvfs(fd, out));
+}
+int PosixIo::Fsetxattr(int fd, const char* name, const void* value, size_t size, int flags) {
+  return Result(fsetxattr(fd, name, value, size, flags));
 }
 
 }  // namespace tierfs

@@ -48,6 +48,8 @@ class Io {
   virtual int RenameAt(int old_dir, const char* old_path, int new_dir, const char* new_path) = 0;
   virtual int UnlinkAt(int dir_fd, const char* path, int flags) = 0;
   virtual int Fstatvfs(int fd, struct statvfs* out) = 0;
+  // fsetxattr(2): a moved object's identity (tiering/identity.h).
+  virtual int Fsetxattr(int fd, const char* name, const void* value, size_t size, int flags) = 0;
 };
 
 // The real system calls. Stateless: one instance may serve every tier.
@@ -64,6 +66,7 @@ class PosixIo : public Io {
   int RenameAt(int old_dir, const char* old_path, int new_dir, const char* new_path) override;
   int UnlinkAt(int dir_fd, const char* path, int flags) override;
   int Fstatvfs(int fd, struct statvfs* out) override;
+  int Fsetxattr(int fd, const char* name, const void* value, size_t size, int flags) override;
 };
 
 // Forwards every call to `target`; subclasses override what they change.
@@ -94,6 +97,9 @@ class IoWrapper : public Io {
     return target_->UnlinkAt(dir_fd, path, flags);
   }
   int Fstatvfs(int fd, struct statvfs* out) override { return target_->Fstatvfs(fd, out); }
+  int Fsetxattr(int fd, const char* name, const void* value, size_t size, int flags) override {
+    return target_->Fsetxattr(fd, name, value, size, flags);
+  }
 
  private:
   std::shared_ptr<Io> target_;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <string>
 
+#include "tiering/identity.h"
 #include "tiering/settle.h"
 #include "tiering/uring_copy.h"
 
@@ -23,6 +24,8 @@ const char* MoveStepName(MoveStep step) {
       return "journal";
     case MoveStep::kCopy:
       return "copy";
+    case MoveStep::kIdentity:
+      return "identity";
     case MoveStep::kFsync:
       return "fsync";
     case MoveStep::kVerify:
@@ -87,6 +90,7 @@ class Move {
   Status CopyToTarget(MoveResult* r, Status* crash);
   Status CheckSource(MoveStep step) const;
   Status CheckRecorded(uint64_t got) const;
+  Status WriteIdentityOf(int fd, uint64_t checksum);
   Status Undo(const Status& why);
 
   Store& store_;
@@ -214,6 +218,11 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   const struct timespec times[2] = {source_.st_atim, source_.st_mtim};
   if (futimens(out.fd, times) != 0)
     return Fail(MoveStep::kCopy, Status::Errno(errno, "set times of " + tmp));
+  // Before the fsync, which makes it durable with the bytes; before the
+  // commit, so that no object reaches the HDD tier without saying whose it is.
+  st = WriteIdentityOf(out.fd, r->checksum);
+  if (!st.ok()) return st;
+  if (Crash(MoveStep::kIdentity, crash)) return *crash;
   const int synced = to_.io().Fsync(out.fd);
   if (synced != 0) return Fail(MoveStep::kFsync, Status::Errno(-synced, "fsync " + tmp));
   if (Crash(MoveStep::kFsync, crash)) return *crash;
@@ -277,6 +286,29 @@ Status Move::CheckRecorded(uint64_t got) const {
   st = CheckSource(MoveStep::kVerify);
   if (!st.ok()) return st;
   return Fail(MoveStep::kVerify, Status::Error(EIO, why + (" in " + from_.ObjectPath(ino_))));
+}
+
+// Only an object on the capacity tier needs to describe itself (the SSD
+// tier is what recovery does without).
+Status Move::WriteIdentityOf(int fd, uint64_t checksum) {
+  if (to_.id() != TierId::kHdd) return Status::Ok();
+  Inode n;
+  Status st = store_.GetInode(ino_, &n);
+  if (!st.ok()) return Fail(MoveStep::kIdentity, st);
+  ObjectIdentity id;
+  id.ns = to_.namespace_name();
+  id.ino = ino_;
+  id.path = opt_.path;
+  id.size = uint64_t(source_.st_size);
+  id.mode = n.mode;
+  id.uid = n.uid;
+  id.gid = n.gid;
+  id.mtime_ns = int64_t(source_.st_mtim.tv_sec) * 1000000000 + source_.st_mtim.tv_nsec;
+  id.ctime_ns = n.ctime_ns;
+  id.xxh3 = checksum;
+  id.archived_ns = NowNs();
+  st = WriteIdentity(to_, ino_, fd, id, nullptr);
+  return st.ok() ? st : Fail(MoveStep::kIdentity, st);
 }
 
 // Before the switch: removes what the move created and the record. If that

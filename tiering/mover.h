@@ -6,6 +6,8 @@
 //   copy     io_uring copy to <to>/ns/<ns>/objects/xx/<ino>.moving, several aligned
 //            chunks in flight, hashed (xxh3_64) in file order, paced; the
 //            copy is written O_DIRECT unless the target tier refuses it;
+//   identity the file's identity (tiering/identity.h) goes on the copy, as an
+//            xattr or a sidecar; a failure to write it fails the move;
 //   fsync    of the copy (object times are copied first: stat reports them);
 //   verify   the copy is read back (from the medium when written O_DIRECT)
 //            and its hash compared with the source's;
@@ -38,6 +40,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 
 #include "meta/store.h"
 #include "tiering/throttle.h"
@@ -46,7 +49,18 @@
 namespace tierfs {
 
 // The steps above, for error messages and the test-only crash hook.
-enum class MoveStep { kNone, kJournal, kCopy, kFsync, kVerify, kRename, kCommit, kRemove, kEnd };
+enum class MoveStep {
+  kNone,
+  kJournal,
+  kCopy,
+  kIdentity,
+  kFsync,
+  kVerify,
+  kRename,
+  kCommit,
+  kRemove,
+  kEnd
+};
 const char* MoveStepName(MoveStep step);
 
 struct MoveOptions {
@@ -65,6 +79,9 @@ struct MoveOptions {
   MoveStep crash_after = MoveStep::kNone;
   // Bytes of the copy written so far are added here (CopyParams::progress).
   std::atomic<uint64_t>* progress = nullptr;
+  // The file's path in the mount, recorded in the copy's identity ("" when
+  // unknown).
+  std::string path;
 };
 
 struct MoveResult {

@@ -147,9 +147,17 @@ Status Tier::StatObject(uint64_t ino, struct stat* out) const {
 }
 
 Status Tier::RemoveObject(uint64_t ino) const {
-  const int rc = io_->UnlinkAt(root_fd_, ObjectRelPath(ino).c_str(), 0);
+  int rc = io_->UnlinkAt(root_fd_, ObjectRelPath(ino).c_str(), 0);
   if (rc != 0 && rc != -ENOENT && rc != -ENOTDIR)
     return Status::Errno(-rc, "remove object " + ObjectPath(ino));
+  // The identity sidecar, where the tier refused xattrs (tiering/identity.h);
+  // looked for first, so a tier with xattrs sees the same calls as before.
+  const std::string side = ObjectRelPath(ino) + ".id";
+  struct stat sb;
+  if (fstatat(root_fd_, side.c_str(), &sb, AT_SYMLINK_NOFOLLOW) != 0) return Status::Ok();
+  rc = io_->UnlinkAt(root_fd_, side.c_str(), 0);
+  if (rc != 0 && rc != -ENOENT && rc != -ENOTDIR)
+    return Status::Errno(-rc, "remove identity sidecar " + ObjectPath(ino) + ".id");
   return Status::Ok();
 }
 

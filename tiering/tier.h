@@ -65,7 +65,8 @@ class Tier {
   int OpenObject(uint64_t ino, int flags, Status* st) const;
   // fstatat() of the object; ENOENT when the inode has no object yet.
   Status StatObject(uint64_t ino, struct stat* out) const;
-  // Removes the object; a missing object is not an error.
+  // Removes the object and its identity sidecar (tiering/identity.h), if
+  // any; a missing object is not an error.
   Status RemoveObject(uint64_t ino) const;
 
   // The temporary name a move copies into (<object>.moving), next to the

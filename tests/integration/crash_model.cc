@@ -267,6 +267,12 @@ void CheckObjects(const TierfsMount& mnt, const std::string& where, CampaignCoun
       const std::string name = rel.substr(name_at);
       const bool ns_file = rel.rfind("ns/", 0) == 0 && rel.find('/', 3) == name_at - 1 &&
                            (name == "owner" || name == "audit.head" || name == "audit.head.tmp");
+      // The state's snapshots (fs/snapshot.h), in a namespace's meta/.
+      if (it->is_directory() && name == "meta" && rel.rfind("ns/", 0) == 0 &&
+          rel.find('/', 3) == name_at - 1) {
+        it.disable_recursion_pending();
+        continue;
+      }
       if (it->is_directory() || rel == "tierfs.id" || ns_file) continue;
       c->objects++;
       uint64_t ino = 0;

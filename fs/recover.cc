@@ -1,0 +1,395 @@
+// Recover: the state rebuilt from the capacity tier (fs/recover.h).
+#include "fs/recover.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "fs/snapshot.h"
+#include "meta/store.h"
+#include "tiering/identity.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+namespace {
+
+constexpr char kRecoveredDir[] = "recovered";
+
+std::vector<std::string> ListNames(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') out.push_back(e->d_name);
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status CopyFile(const std::string& from, const std::string& to) {
+  const int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Status::Errno(errno, "open " + from);
+  const int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (out < 0) {
+    const int err = errno;
+    close(in);
+    return Status::Errno(err, "create " + to);
+  }
+  Status st;
+  char buf[1 << 16];
+  for (ssize_t n; st.ok() && (n = read(in, buf, sizeof buf)) != 0;) {
+    if (n < 0 || write(out, buf, size_t(n)) != n) st = Status::Errno(errno, "copy to " + to);
+  }
+  if (st.ok() && fsync(out) != 0) st = Status::Errno(errno, "fsync " + to);
+  close(in);
+  close(out);
+  return st;
+}
+
+Status ReadSmallFile(const std::string& path, std::string* out) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::Errno(errno, "open " + path);
+  char buf[256];
+  const ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  if (n < 0) return Status::Errno(errno, "read " + path);
+  out->assign(buf, size_t(n));
+  while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) out->pop_back();
+  return Status::Ok();
+}
+
+// An object's inode from its name below objects/<xx>/ (hex, nothing else:
+// temporaries, sidecars and the like are not objects).
+bool ObjectIno(const std::string& name, uint64_t* ino) {
+  if (name.empty() || name.size() > 16) return false;
+  for (char c : name)
+    if (!isxdigit(static_cast<unsigned char>(c)) || isupper(static_cast<unsigned char>(c)))
+      return false;
+  *ino = std::stoull(name, nullptr, 16);
+  return true;
+}
+
+// A file's names in the snapshot's tree.
+struct Names {
+  std::vector<std::pair<uint64_t, std::string>> links;  // (parent, name)
+  std::string path;                                     // the first, for the report
+};
+
+class Recovery {
+ public:
+  Recovery(const RecoverOptions& opt, RecoverReport* report) : opt_(opt), report_(report) {}
+  Status Run();
+
+ private:
+  Status ChooseNamespace();
+  Status MakeState();
+  Status ReadSnapshot();
+  Status SettleObjects();
+  Status SettleUnseen();
+  Status Recreate(uint64_t ino, const ObjectIdentity& id);
+  Status MakeDirs(const std::string& dir_path, uint64_t* ino, bool* clash);
+  Status RemoveNames(uint64_t ino);
+  void Add(const char* status, uint64_t ino, const std::string& path, uint64_t size,
+           const std::string& detail = "") {
+    report_->entries.push_back({status, ino, path, size, detail});
+  }
+
+  const RecoverOptions& opt_;
+  RecoverReport* report_;
+  std::string ns_dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Tier> hdd_;
+  std::map<uint64_t, Inode> files_;  // the snapshot's regular files with names
+  std::map<uint64_t, Names> names_;
+  std::map<uint64_t, bool> seen_;  // files whose object the HDD holds
+  std::map<uint64_t, ObjectIdentity> unknown_;
+};
+
+Status Recovery::ChooseNamespace() {
+  std::string ns = opt_.ns;
+  struct stat sb;
+  if (stat((opt_.hdd_dir + "/ns").c_str(), &sb) != 0)
+    return Status::Errno(errno,
+                         "HDD tier " + opt_.hdd_dir + ": no namespaces (" + opt_.hdd_dir + "/ns)");
+  if (ns.empty()) {
+    const std::vector<std::string> all = ListNames(opt_.hdd_dir + "/ns");
+    if (all.size() != 1) {
+      std::string list;
+      for (const auto& n : all) list += (list.empty() ? "" : ", ") + n;
+      return Status::Error(EINVAL, "the HDD tier " + opt_.hdd_dir + " holds " +
+                                       std::to_string(all.size()) + " namespaces (" + list +
+                                       "): name one with --namespace");
+    }
+    ns = all[0];
+  }
+  if (!Tier::ValidNamespaceName(ns)) return Status::Error(EINVAL, "bad --namespace '" + ns + "'");
+  ns_dir_ = opt_.hdd_dir + "/" + Tier::NamespaceRelPath(ns);
+  if (stat(ns_dir_.c_str(), &sb) != 0)
+    return Status::Errno(errno, "namespace '" + ns + "' on the HDD tier (" + ns_dir_ + ")");
+  report_->ns = ns;
+  return Status::Ok();
+}
+
+// The new state: the newest snapshot as its data.mdb, or an empty state.
+Status Recovery::MakeState() {
+  if (mkdir(opt_.state_dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::Errno(errno, "create " + opt_.state_dir);
+  struct stat sb;
+  if (stat((opt_.state_dir + "/data.mdb").c_str(), &sb) == 0)
+    return Status::Error(EEXIST, "state directory " + opt_.state_dir +
+                                     " already holds a state (data.mdb); give an empty one");
+  std::vector<std::string> snaps;
+  Status st = ListSnapshots(SnapshotDir(ns_dir_), &snaps);
+  if (!st.ok()) return st;
+  if (!snaps.empty()) {
+    report_->snapshot = SnapshotDir(ns_dir_) + "/" + snaps.back();
+    st = CopyFile(report_->snapshot, opt_.state_dir + "/data.mdb");
+    if (!st.ok()) return st;
+  }
+  st = Store::Open(opt_.state_dir, &store_);
+  if (!st.ok()) return st;
+  // Without a snapshot, the state must still be the one the namespace's
+  // owner file names, or the mount refuses the directory.
+  std::string owner;
+  if (snaps.empty() && ReadSmallFile(ns_dir_ + "/owner", &owner).ok()) {
+    st = store_->PutMeta("namespace", report_->ns);
+    if (st.ok()) st = store_->PutMeta("state_id", owner);
+    if (!st.ok()) return st;
+  }
+  st = store_->DeleteMeta("ssd_identity");
+  if (!st.ok()) return st;
+  if (!opt_.ssd_dir.empty()) {
+    std::unique_ptr<Tier> ssd;
+    st = Tier::Open(TierId::kSsd, opt_.ssd_dir, report_->ns, &ssd);
+    if (st.ok()) st = store_->PutMeta("ssd_identity", ssd->identity());
+    if (!st.ok()) return st;
+  }
+  st = Tier::Open(TierId::kHdd, opt_.hdd_dir, report_->ns, &hdd_);
+  if (!st.ok()) return st;
+  // The chain the old head vouched for is lost with the state; the next
+  // mount starts a new journal and head. The old head is kept for the record.
+  const std::string head = ns_dir_ + "/audit.head";
+  if (stat(head.c_str(), &sb) == 0) {
+    mkdir(SnapshotDir(ns_dir_).c_str(), 0700);
+    const std::string kept = SnapshotDir(ns_dir_) + "/audit.head.before-recover";
+    if (rename(head.c_str(), kept.c_str()) != 0)
+      return Status::Errno(errno, "keep the old audit head " + head + " as " + kept);
+  }
+  return Status::Ok();
+}
+
+Status Recovery::ReadSnapshot() {
+  std::vector<Store::MoveRecord> moves;
+  Status st = store_->ListMoves(&moves);
+  for (size_t i = 0; st.ok() && i < moves.size(); ++i) st = store_->EndMove(moves[i].ino);
+  if (!st.ok()) return st;
+  return store_->WalkTree([this](const Store::TreeEntry& e) {
+    if (!e.inode->is_reg()) return Status::Ok();
+    files_[e.inode->ino] = *e.inode;
+    Names& n = names_[e.inode->ino];
+    if (n.path.empty()) n.path = e.path;
+    n.links.emplace_back(e.parent, e.name);
+    return Status::Ok();
+  });
+}
+
+Status Recovery::SettleObjects() {
+  const std::string objects = ns_dir_ + "/objects";
+  for (const std::string& fan : ListNames(objects)) {
+    for (const std::string& name : ListNames(objects + "/" + fan)) {
+      uint64_t ino = 0;
+      if (!ObjectIno(name, &ino)) continue;
+      const std::string path = objects + "/" + fan + "/" + name;
+      ObjectIdentity id;
+      const Status id_st = ReadIdentity(path, &id);
+      auto f = files_.find(ino);
+      if (f == files_.end()) {
+        Inode any;
+        if (store_->GetInode(ino, &any).ok()) continue;  // an orphan: the mount frees it
+        if (!id_st.ok()) {
+          Add("unplaced", ino, path, 0, id_st.message());
+          continue;
+        }
+        unknown_[ino] = id;
+        continue;
+      }
+      seen_[ino] = true;
+      struct stat sb;
+      if (stat(path.c_str(), &sb) != 0) return Status::Errno(errno, "stat " + path);
+      // The object is the truth for its bytes. Its identity vouches for
+      // them only while the object is as the move left it (the mover gives
+      // the copy the source's mtime, which the identity records): a file
+      // written on HDD since then has no known checksum.
+      const uint64_t size = uint64_t(sb.st_size);
+      const int64_t mtime_ns = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+      const bool vouched = id_st.ok() && id.size == size && id.mtime_ns == mtime_ns;
+      const bool kept = f->second.tier == TierId::kHdd;
+      // An object without an identity (moved by an older tierfs) keeps the
+      // snapshot's checksum while its size agrees.
+      const uint64_t checksum =
+          vouched ? id.xxh3
+                  : (!id_st.ok() && kept && f->second.size == size ? f->second.checksum : 0);
+      if (!kept || f->second.size != size || f->second.checksum != checksum) {
+        Status st = store_->Update(
+            ino,
+            [&](Inode& n) {
+              n.tier = TierId::kHdd;
+              n.size = size;
+              n.checksum = checksum;
+              return Status::Ok();
+            },
+            nullptr);
+        if (!st.ok()) return st;
+      }
+      if (kept) {
+        Add("kept", ino, names_[ino].path, size);
+        continue;
+      }
+      Add("placed", ino, names_[ino].path, size, "moved to HDD after the snapshot");
+    }
+  }
+  return Status::Ok();
+}
+
+// Files of the snapshot whose bytes the HDD tier does not hold.
+Status Recovery::SettleUnseen() {
+  for (const auto& [ino, n] : files_) {
+    if (seen_.count(ino) || n.size == 0) continue;  // an empty file needs no object
+    const bool lost = n.tier == TierId::kSsd;
+    Add(lost ? "lost" : "missing", ino, names_[ino].path, n.size,
+        lost ? "its bytes were on the lost SSD tier"
+             : "no object on the HDD tier (thinned or removed after the snapshot?)");
+    Status st = RemoveNames(ino);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+// Unlinked, the inode is an orphan the next mount frees.
+Status Recovery::RemoveNames(uint64_t ino) {
+  for (const auto& [parent, name] : names_[ino].links) {
+    Removed removed;
+    Status st = store_->Unlink(parent, name, &removed);
+    if (!st.ok() && st.err() != ENOENT) return st;
+  }
+  return Status::Ok();
+}
+
+// Looks up or creates each directory of `dir_path` ("/a/b"); `clash` when a
+// component exists and is not a directory.
+Status Recovery::MakeDirs(const std::string& dir_path, uint64_t* ino, bool* clash) {
+  *ino = kRootIno;
+  *clash = false;
+  size_t pos = 0;
+  while (pos < dir_path.size()) {
+    size_t next = dir_path.find('/', pos);
+    if (next == std::string::npos) next = dir_path.size();
+    const std::string part = dir_path.substr(pos, next - pos);
+    pos = next + 1;
+    if (part.empty() || part == ".") continue;
+    Inode n;
+    Status st = store_->Lookup(*ino, part, &n);
+    if (st.err() == ENOENT) {
+      NewNode dir;
+      dir.mode = S_IFDIR | 0755;
+      st = store_->Create(*ino, part, dir, &n);
+    }
+    if (!st.ok()) return st;
+    if (!n.is_dir()) {
+      *clash = true;
+      return Status::Ok();
+    }
+    *ino = n.ino;
+  }
+  return Status::Ok();
+}
+
+Status Recovery::Recreate(uint64_t old_ino, const ObjectIdentity& id) {
+  std::string path = id.path;
+  const size_t slash = path.rfind('/');
+  bool clash = path.empty() || path[0] != '/' || id.path_truncated || slash + 1 == path.size() ||
+               path.find("/../") != std::string::npos || !S_ISREG(id.mode);
+  uint64_t parent = kRootIno;
+  Inode n;
+  NewNode node;
+  node.mode = S_ISREG(id.mode) ? id.mode : (S_IFREG | 0600);
+  node.uid = id.uid;
+  node.gid = id.gid;
+  node.tier = TierId::kHdd;
+  Status st;
+  if (!clash) st = MakeDirs(path.substr(0, slash), &parent, &clash);
+  if (!st.ok()) return st;
+  if (!clash) {
+    st = store_->Create(parent, path.substr(slash + 1), node, &n);
+    if (st.err() == EEXIST) clash = true;
+    if (!st.ok() && !clash) return st;
+  }
+  if (clash) {
+    path = std::string("/") + kRecoveredDir + "/" + std::to_string(old_ino);
+    st = MakeDirs(std::string("/") + kRecoveredDir, &parent, &clash);
+    if (st.ok() && clash) st = Status::Error(EEXIST, "/recovered is not a directory");
+    if (st.ok()) st = store_->Create(parent, std::to_string(old_ino), node, &n);
+    if (!st.ok()) return st;
+  }
+  st = store_->Update(
+      n.ino,
+      [&](Inode& i) {
+        i.size = id.size;
+        i.mtime_ns = id.mtime_ns;
+        i.ctime_ns = id.ctime_ns;
+        i.checksum = id.xxh3;
+        i.tier = TierId::kHdd;
+        return Status::Ok();
+      },
+      nullptr);
+  if (!st.ok()) return st;
+  // The object takes the new inode's name (numbers above every object's,
+  // RaiseNextIno, so no rename overwrites an object still to place).
+  const std::string from = hdd_->ObjectPath(old_ino), to = hdd_->ObjectPath(n.ino);
+  if (rename(from.c_str(), to.c_str()) != 0) return Status::Errno(errno, "rename " + from);
+  rename((from + kIdentitySidecarSuffix).c_str(), (to + kIdentitySidecarSuffix).c_str());
+  for (uint64_t i : {old_ino, n.ino}) {
+    st = hdd_->SyncObjectDir(i);
+    if (!st.ok()) return st;
+  }
+  Add("recreated", n.ino, path, id.size,
+      path == id.path ? "archived after the snapshot" : "archived as " + id.path);
+  return Status::Ok();
+}
+
+Status Recovery::Run() {
+  Status st = ChooseNamespace();
+  if (st.ok()) st = MakeState();
+  if (st.ok()) st = ReadSnapshot();
+  if (st.ok()) st = SettleObjects();
+  if (st.ok()) st = SettleUnseen();
+  if (!st.ok()) return st;
+  if (!unknown_.empty()) {
+    st = store_->RaiseNextIno(unknown_.rbegin()->first + 1);
+    if (!st.ok()) return st;
+  }
+  for (const auto& [ino, id] : unknown_) {
+    st = Recreate(ino, id);
+    if (!st.ok()) Add("unplaced", ino, id.path, id.size, st.message());
+  }
+  return store_->Sync();
+}
+
+}  // namespace
+
+bool RecoverReport::complete() const {
+  for (const RecoverEntry& e : entries)
+    if (e.status == "missing" || e.status == "unplaced") return false;
+  return true;
+}
+
+Status Recover(const RecoverOptions& options, RecoverReport* report) {
+  return Recovery(options, report).Run();
+}
+
+}  // namespace tierfs

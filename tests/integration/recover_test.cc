@@ -1,0 +1,197 @@
+// The archive survives the loss of the SSD tier and of the state: snapshots
+// of LMDB on the HDD tier (fs/snapshot.h), the identity on each HDD object
+// (tiering/identity.h) and `tierfs recover` (fs/recover.h), on real mounts.
+#include <glob.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <xxhash.h>
+
+#include "meta/store.h"
+#include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
+
+namespace tierfs_test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The snapshot directory of the one namespace on the HDD tier.
+std::string SnapDir(const std::string& hdd) {
+  glob_t g;
+  std::string out;
+  if (glob((hdd + "/ns/*").c_str(), 0, nullptr, &g) == 0 && g.gl_pathc == 1)
+    out = std::string(g.gl_pathv[0]) + "/meta";
+  globfree(&g);
+  return out;
+}
+
+// Snapshot file names, oldest first.
+std::vector<std::string> Snapshots(const std::string& hdd) {
+  std::vector<std::string> out;
+  const std::string dir = SnapDir(hdd);
+  std::error_code ec;
+  if (dir.empty() || !fs::is_directory(dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename();
+    if (name.rfind("snap-", 0) == 0 && e.path().extension() == ".mdb") out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Xattr(const std::string& path, const char* name) {
+  char buf[4096];
+  const ssize_t n = getxattr(path.c_str(), name, buf, sizeof buf);
+  return n < 0 ? "" : std::string(buf, size_t(n));
+}
+
+TEST(RecoverTest, SnapshotsAppearArePrunedAndAreStates) {
+  MountOptions opts;
+  opts.extra_args = {"--snapshot-interval", "1", "--snapshot-keep", "2"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  ASSERT_EQ(0, WriteFile(m.path("before-snapshot"), "x"));
+  // Four snapshots after the write: the newest holds the file, and two of
+  // them must have been pruned.
+  std::set<std::string> seen;
+  const bool enough = WaitFor(
+      [&] {
+        for (const auto& s : Snapshots(m.hdd())) seen.insert(s);
+        return seen.size() >= 5;
+      },
+      30);
+  ASSERT_TRUE(enough) << "snapshots seen: " << seen.size() << "\n" << m.Log();
+  std::vector<std::string> now = Snapshots(m.hdd());
+  EXPECT_EQ(2u, now.size()) << "not pruned to --snapshot-keep 2";
+  ASSERT_FALSE(now.empty());
+  // A valid LMDB environment: opened as a state, it knows the file.
+  const std::string copy = m.root() + "/opened";
+  fs::create_directory(copy);
+  fs::copy_file(SnapDir(m.hdd()) + "/" + now.back(), copy + "/data.mdb");
+  std::unique_ptr<tierfs::Store> store;
+  tierfs::Status st = tierfs::Store::Open(copy, &store);
+  ASSERT_TRUE(st.ok()) << st.message();
+  tierfs::Inode n;
+  st = store->Lookup(tierfs::kRootIno, "before-snapshot", &n);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(m.Unmount());
+}
+
+// A snapshot that cannot be written is an error tierctl status shows; the
+// mount goes on serving.
+TEST(RecoverTest, AFailedSnapshotIsARecentErrorAndNotFatal) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "snapfail", "--snapshot-interval", "1"};
+  TierfsMount m(opts);
+  // A file where the snapshot directory belongs.
+  fs::create_directories(m.hdd() + "/ns/snapfail");
+  ASSERT_EQ(0, WriteFile(m.hdd() + "/ns/snapfail/meta", "not a directory"));
+  ASSERT_TRUE(m.Mount());
+  std::string status;
+  const bool shown = WaitFor(
+      [&] {
+        status = Tierctl({"status", m.mnt()}).out;
+        return status.find("snapshot of the state to") != std::string::npos;
+      },
+      20);
+  EXPECT_TRUE(shown) << status;
+  EXPECT_EQ(0, WriteFile(m.path("still-serving"), "yes"));
+  EXPECT_TRUE(m.Unmount());
+}
+
+TEST(RecoverTest, FromTheHddTierAlone) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  // The snapshot taken when the policy is loaded at start.
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
+  const std::string a = Pattern(300000, 1), b = Pattern(70000, 2), c = Pattern(123457, 3),
+                    s = Pattern(5000, 4);
+  ASSERT_EQ(0, mkdir(m.path("d").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(m.path("d/a"), a));
+  ASSERT_EQ(0, WriteFile(m.path("d/b"), b));
+  ASSERT_EQ(0, WriteFile(m.path("ssd-only"), s));
+  ASSERT_EQ(0, WriteFile(m.path("empty"), ""));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("d/a"), "hdd"));
+  const std::string a_object = ObjectPathOn(m.hdd(), Ino(m.path("d/a")));
+  EXPECT_NE(std::string::npos, Xattr(a_object, "user.tierfs.identity").find("\"path\":\"/d/a\""))
+      << "identity of " << a_object << ": " << Xattr(a_object, "user.tierfs.identity");
+  // Renamed after its move: the identity keeps the old name, the snapshot the new one.
+  ASSERT_EQ(0, rename(m.path("d/a").c_str(), m.path("d/a-renamed").c_str()));
+  // A policy reload takes a snapshot: it knows a on HDD, b on SSD.
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 2; }, 20)) << m.Log();
+  // After the snapshot: b moves, c is made and moves (the snapshot knows neither there).
+  ASSERT_EQ(0, SetTierOfClosed(m.path("d/b"), "hdd"));
+  ASSERT_EQ(0, mkdir(m.path("later").c_str(), 0750));
+  ASSERT_EQ(0, WriteFile(m.path("later/c"), c, 0600));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("later/c"), "hdd"));
+  // The SSD dies: no clean unmount (which would take one more snapshot).
+  m.Kill9();
+
+  // The SSD tier and the state (inside it) are gone; an empty SSD replaces them.
+  fs::remove_all(m.ssd());
+  fs::create_directory(m.ssd());
+  const std::string state = m.root() + "/new-state";
+  CommandResult r =
+      RunTierfs({"recover", "--hdd", m.hdd(), "--state", state, "--ssd", m.ssd()}, 60);
+  EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"lost\",\"path\":\"/ssd-only\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"placed\",\"path\":\"/d/b\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"recreated\",\"path\":\"/later/c\""))
+      << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"kept\":1,\"placed\":1,\"recreated\":1,\"lost\":1"))
+      << r.out;
+
+  {
+    // The identities' checksums, which vouch for the objects as moved.
+    std::unique_ptr<tierfs::Store> store;
+    tierfs::Status st = tierfs::Store::Open(state, &store);
+    ASSERT_TRUE(st.ok()) << st.message();
+    tierfs::Inode d, n;
+    ASSERT_TRUE(store->Lookup(tierfs::kRootIno, "d", &d).ok());
+    ASSERT_TRUE(store->Lookup(d.ino, "b", &n).ok());
+    EXPECT_EQ(XXH3_64bits(b.data(), b.size()), n.checksum);
+    EXPECT_EQ(tierfs::TierId::kHdd, n.tier);
+    ASSERT_TRUE(store->Lookup(tierfs::kRootIno, "later", &d).ok());
+    ASSERT_TRUE(store->Lookup(d.ino, "c", &n).ok());
+    EXPECT_EQ(XXH3_64bits(c.data(), c.size()), n.checksum);
+  }
+  m.options().state_dir = state;
+  ASSERT_TRUE(m.Mount());
+  std::string got;
+  EXPECT_EQ(0, ReadFile(m.path("d/a-renamed"), &got));
+  EXPECT_TRUE(got == a) << "d/a-renamed differs";
+  EXPECT_EQ(0, ReadFile(m.path("d/b"), &got));
+  EXPECT_TRUE(got == b) << "d/b differs";
+  EXPECT_EQ(0, ReadFile(m.path("later/c"), &got));
+  EXPECT_TRUE(got == c) << "later/c differs";
+  struct stat sb;
+  ASSERT_EQ(0, stat(m.path("later/c").c_str(), &sb));
+  EXPECT_EQ(mode_t(S_IFREG | 0600), sb.st_mode);
+  EXPECT_EQ(off_t(c.size()), sb.st_size);
+  EXPECT_EQ("hdd", GetTier(m.path("later/c")));
+  EXPECT_EQ(ENOENT, Err(stat(m.path("ssd-only").c_str(), &sb)));
+  EXPECT_EQ(0, ReadFile(m.path("empty"), &got));
+  EXPECT_EQ("", got);
+  // The rebuilt mount writes like any other.
+  EXPECT_EQ(0, WriteFile(m.path("after"), "new"));
+  const std::string b_object = ObjectPathOn(m.hdd(), Ino(m.path("d/b")));
+  EXPECT_TRUE(m.Unmount());
+
+  // An archived file whose object is gone is missing: recovery is not complete.
+  ASSERT_EQ(0, unlink(b_object.c_str()));
+  r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", m.root() + "/state3"}, 60);
+  EXPECT_EQ(1, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"missing\",\"path\":\"/d/b\"")) << r.out;
+}
+
+}  // namespace
+}  // namespace tierfs_test

@@ -1,0 +1,121 @@
+// Unit tests of the identity a move writes on an HDD object
+// (tiering/identity.h): the xattr, the sidecar where the tier refuses user
+// xattrs, and a failed write that fails the move with the file left on SSD.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/unit/tier_pair_fixture.h"
+#include "tiering/fault_io.h"
+#include "tiering/identity.h"
+#include "tiering/mover.h"
+
+namespace tierfs {
+namespace {
+
+class IdentityTest : public TierPairFixture {
+ protected:
+  uint64_t MakeFile(const std::string& name, const std::string& content) {
+    NewNode node;
+    node.mode = S_IFREG | 0640;
+    node.uid = 1234;
+    node.gid = 5678;
+    Inode n;
+    Status st = store_->Create(kRootIno, name, node, &n);
+    EXPECT_TRUE(st.ok()) << st.message();
+    std::ofstream(ssd_->ObjectPath(n.ino), std::ios::binary) << content;
+    return n.ino;
+  }
+  Status Move(uint64_t ino, MoveResult* result = nullptr) {
+    MoveOptions opt;
+    opt.path = "/run/checkpoint-5/model.bin";
+    return MoveObject(*store_, *ssd_, *hdd_, ino, opt, nullptr, result);
+  }
+  std::shared_ptr<Io> IoFor(TierId id) override { return id == TierId::kSsd ? nullptr : hdd_io_; }
+  std::shared_ptr<FaultIo> hdd_io_ = std::make_shared<FaultIo>(std::make_shared<PosixIo>());
+};
+
+TEST_F(IdentityTest, MoveToHddWritesTheIdentityXattr) {
+  const std::string content = Pattern(200000, 7);
+  const uint64_t ino = MakeFile("f", content);
+  MoveResult result;
+  Status st = Move(ino, &result);
+  ASSERT_TRUE(st.ok()) << st.message();
+  char buf[4096];
+  const ssize_t n = getxattr(hdd_->ObjectPath(ino).c_str(), kIdentityXattr, buf, sizeof buf);
+  ASSERT_GT(n, 0) << "no " << kIdentityXattr << " on " << hdd_->ObjectPath(ino);
+  ObjectIdentity id;
+  st = DecodeIdentity(std::string(buf, size_t(n)), &id);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ("test", id.ns);
+  EXPECT_EQ(ino, id.ino);
+  EXPECT_EQ("/run/checkpoint-5/model.bin", id.path);
+  EXPECT_FALSE(id.path_truncated);
+  EXPECT_EQ(content.size(), id.size);
+  EXPECT_EQ(uint32_t(S_IFREG | 0640), id.mode);
+  EXPECT_EQ(1234u, id.uid);
+  EXPECT_EQ(5678u, id.gid);
+  EXPECT_EQ(result.checksum, id.xxh3);
+  EXPECT_NE(0, id.mtime_ns);
+  EXPECT_FALSE(std::filesystem::exists(hdd_->ObjectPath(ino) + ".id")) << "sidecar with xattrs";
+}
+
+TEST_F(IdentityTest, ATierWithoutUserXattrsGetsASidecar) {
+  const std::string content = Pattern(5000, 8);
+  const uint64_t ino = MakeFile("f", content);
+  hdd_io_->AddRule({IoOp::kSetxattr, 1, true, ENOTSUP, false});
+  Status st = Move(ino);
+  ASSERT_TRUE(st.ok()) << st.message();
+  const std::string object = hdd_->ObjectPath(ino);
+  EXPECT_TRUE(std::filesystem::exists(object + ".id"));
+  EXPECT_FALSE(std::filesystem::exists(object + ".id.tmp"));
+  ObjectIdentity id;
+  st = ReadIdentity(object, &id);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(ino, id.ino);
+  EXPECT_EQ(content.size(), id.size);
+  // The sidecar goes with its object.
+  st = hdd_->RemoveObject(ino);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(object + ".id"));
+}
+
+TEST_F(IdentityTest, AFailedIdentityFailsTheMoveAndTheFileStaysOnSsd) {
+  const std::string content = Pattern(70000, 9);
+  const uint64_t ino = MakeFile("f", content);
+  hdd_io_->AddRule({IoOp::kSetxattr, 1, false, EIO, false});
+  Status st = Move(ino);
+  EXPECT_EQ(EIO, st.err()) << st.message();
+  EXPECT_NE(std::string::npos, st.message().find("identity")) << st.message();
+  EXPECT_EQ(TierId::kSsd, Placement(ino));
+  bool exists = false;
+  EXPECT_TRUE(Object(*ssd_, ino, &exists) == content);
+  EXPECT_TRUE(exists);
+  Object(*hdd_, ino, &exists);
+  EXPECT_FALSE(exists) << "copy left on hdd";
+  EXPECT_EQ(0, Temps());
+  EXPECT_EQ(0u, Records());
+}
+
+TEST_F(IdentityTest, ALongPathIsCutAndFlagged) {
+  ObjectIdentity id;
+  id.ns = "n";
+  id.ino = 9;
+  id.path = "/" + std::string(10000, 'a');
+  id.xxh3 = 0xfeedface12345678ull;
+  const std::string text = EncodeIdentity(id);
+  EXPECT_LE(text.size(), kMaxIdentityBytes);
+  ObjectIdentity back;
+  Status st = DecodeIdentity(text, &back);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(back.path_truncated);
+  EXPECT_EQ(0u, id.path.find(back.path));
+  EXPECT_GT(back.path.size(), 1000u);
+  EXPECT_EQ(id.xxh3, back.xxh3);
+}
+
+}  // namespace
+}  // namespace tierfs

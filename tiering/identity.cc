@@ -1,0 +1,142 @@
+#include "tiering/identity.h"
+
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace tierfs {
+
+namespace {
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+nlohmann::ordered_json ToJson(const ObjectIdentity& id, const std::string& path, bool truncated) {
+  nlohmann::ordered_json j;
+  j["v"] = 1;
+  j["namespace"] = id.ns;
+  j["ino"] = id.ino;
+  j["path"] = path;
+  if (truncated) j["path_truncated"] = true;
+  j["size"] = id.size;
+  j["mode"] = id.mode;
+  j["uid"] = id.uid;
+  j["gid"] = id.gid;
+  j["mtime_ns"] = id.mtime_ns;
+  j["ctime_ns"] = id.ctime_ns;
+  j["xxh3"] = Hex64(id.xxh3);
+  j["archived_ns"] = id.archived_ns;
+  return j;
+}
+
+std::string Dump(const nlohmann::ordered_json& j) {
+  // A path that is not UTF-8 cannot be JSON as it is; its bad bytes become
+  // U+FFFD (recovery then prefers the snapshot's name, which is exact).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Status WriteSidecar(const Tier& tier, uint64_t ino, const std::string& text) {
+  const std::string path = tier.ObjectPath(ino) + kIdentitySidecarSuffix;
+  const std::string tmp = path + ".tmp";
+  Io& io = tier.io();
+  const int fd = io.OpenAt(AT_FDCWD, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Errno(-fd, "create identity sidecar " + tmp);
+  const ssize_t n = io.Pwrite(fd, text.data(), text.size(), 0);
+  int rc = n < 0 ? int(n) : (size_t(n) != text.size() ? -EIO : io.Fsync(fd));
+  close(fd);
+  if (rc == 0) rc = io.RenameAt(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str());
+  if (rc != 0) {
+    io.UnlinkAt(AT_FDCWD, tmp.c_str(), 0);
+    return Status::Errno(-rc, "write identity sidecar " + path);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeIdentity(const ObjectIdentity& id) {
+  std::string text = Dump(ToJson(id, id.path, id.path_truncated));
+  if (text.size() <= kMaxIdentityBytes) return text;
+  // Cut the path by what is over (escapes can make the JSON longer than the
+  // bytes cut, hence the loop), never inside a UTF-8 sequence.
+  std::string path = id.path;
+  while (text.size() > kMaxIdentityBytes && !path.empty()) {
+    size_t keep = path.size() > text.size() - kMaxIdentityBytes
+                      ? path.size() - (text.size() - kMaxIdentityBytes)
+                      : 0;
+    while (keep > 0 && (static_cast<unsigned char>(path[keep]) & 0xC0) == 0x80) --keep;
+    path.resize(keep);
+    text = Dump(ToJson(id, path, true));
+  }
+  return text;
+}
+
+Status DecodeIdentity(const std::string& text, ObjectIdentity* out) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Error(EINVAL, "identity is not JSON");
+  try {
+    ObjectIdentity id;
+    id.ns = j.at("namespace").get<std::string>();
+    id.ino = j.at("ino").get<uint64_t>();
+    id.path = j.value("path", std::string());
+    id.path_truncated = j.value("path_truncated", false);
+    id.size = j.at("size").get<uint64_t>();
+    id.mode = j.at("mode").get<uint32_t>();
+    id.uid = j.value("uid", 0u);
+    id.gid = j.value("gid", 0u);
+    id.mtime_ns = j.value("mtime_ns", int64_t(0));
+    id.ctime_ns = j.value("ctime_ns", int64_t(0));
+    id.xxh3 = std::stoull(j.at("xxh3").get<std::string>(), nullptr, 16);
+    id.archived_ns = j.value("archived_ns", int64_t(0));
+    *out = id;
+  } catch (const std::exception& e) {
+    return Status::Error(EINVAL, std::string("identity: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+Status WriteIdentity(const Tier& tier, uint64_t ino, int fd, const ObjectIdentity& id,
+                     bool* sidecar) {
+  const std::string text = EncodeIdentity(id);
+  const int rc = tier.io().Fsetxattr(fd, kIdentityXattr, text.data(), text.size(), 0);
+  if (sidecar) *sidecar = rc == -ENOTSUP;
+  if (rc == -ENOTSUP) return WriteSidecar(tier, ino, text);
+  if (rc != 0)
+    return Status::Errno(-rc, std::string("set ") + kIdentityXattr + " on " + tier.TempPath(ino) +
+                                  " (" + tier.name() + " tier)");
+  return Status::Ok();
+}
+
+Status ReadIdentity(const std::string& object_path, ObjectIdentity* out) {
+  std::string buf(kMaxIdentityBytes + 512, '\0');
+  ssize_t n = getxattr(object_path.c_str(), kIdentityXattr, buf.data(), buf.size());
+  if (n < 0 && errno != ENODATA && errno != ENOTSUP)
+    return Status::Errno(errno, std::string("read ") + kIdentityXattr + " of " + object_path);
+  if (n < 0) {
+    const std::string side = object_path + kIdentitySidecarSuffix;
+    const int fd = open(side.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+      if (errno == ENOENT)
+        return Status::Error(ENODATA, "no identity (" + std::string(kIdentityXattr) +
+                                          " or sidecar) on " + object_path);
+      return Status::Errno(errno, "open " + side);
+    }
+    n = read(fd, buf.data(), buf.size());
+    const int err = errno;
+    close(fd);
+    if (n < 0) return Status::Errno(err, "read " + side);
+  }
+  buf.resize(size_t(n));
+  Status st = DecodeIdentity(buf, out);
+  if (!st.ok()) return Status::Error(st.err(), st.message() + " (" + object_path + ")");
+  return Status::Ok();
+}
+
+}  // namespace tierfs

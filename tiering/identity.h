@@ -1,0 +1,60 @@
+// The identity of an object on the capacity tier: which file of which
+// namespace it holds, so that the HDD tier describes itself when the state
+// (LMDB) and the SSD tier are gone (`tierfs recover`, fs/recover.h).
+//
+// The mover writes it on the copy before the placement commit
+// (tiering/mover.h): the xattr user.tierfs.identity on the object, JSON of
+// ObjectIdentity below (at most kMaxIdentityBytes; a longer path is cut and
+// flagged). Where the tier's filesystem refuses user xattrs (ENOTSUP) it
+// goes to a sidecar file <object>.id next to the object instead (written
+// to <object>.id.tmp, synced, renamed). Tier::RemoveObject removes the
+// sidecar with the object. The identity is not rewritten when the file is
+// renamed later: recovery takes names from the newest LMDB snapshot first
+// and uses the identity's path only for files the snapshot does not know.
+// Errors name the object and the tier.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "meta/inode.h"
+#include "meta/status.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+inline constexpr char kIdentityXattr[] = "user.tierfs.identity";
+inline constexpr char kIdentitySidecarSuffix[] = ".id";
+// Under one filesystem block, so the xattr fits ext4's in-inode/one-block limit.
+inline constexpr size_t kMaxIdentityBytes = 3584;
+
+struct ObjectIdentity {
+  std::string ns;  // namespace name
+  uint64_t ino = 0;
+  std::string path;             // in the mount when archived ("/a/b"), "" if unknown
+  bool path_truncated = false;  // `path` is only its first bytes
+  uint64_t size = 0;
+  uint32_t mode = 0, uid = 0, gid = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  uint64_t xxh3 = 0;  // of the object's bytes
+  int64_t archived_ns = 0;
+};
+
+// The JSON text (one line, under kMaxIdentityBytes) and back. EINVAL naming
+// what is wrong for text that is not an identity.
+std::string EncodeIdentity(const ObjectIdentity& id);
+Status DecodeIdentity(const std::string& text, ObjectIdentity* out);
+
+// Writes `id` for inode `ino`'s object on `tier`, whose open descriptor
+// (the move's copy) is `fd`: as the xattr, or as the sidecar when the
+// filesystem refuses user xattrs. Not synced when it went to the xattr
+// (the caller fsyncs `fd`); the sidecar is synced before its rename.
+// `sidecar` (may be null) tells which was used.
+Status WriteIdentity(const Tier& tier, uint64_t ino, int fd, const ObjectIdentity& id,
+                     bool* sidecar);
+
+// Reads the identity of the object at `object_path`: the xattr, else the
+// sidecar. ENODATA when it has neither.
+Status ReadIdentity(const std::string& object_path, ObjectIdentity* out);
+
+}  // namespace tierfs
