@@ -47,8 +47,8 @@ std::string FileNameFor(const std::string& root) {
 
 }  // namespace
 
-bool ArchivedGenerationManifest(const Policy& policy, const Snapshot& snapshot,
-                                const Generation& g, std::string* name, std::string* text) {
+bool ArchivedGenerationManifest(const Policy& policy, const Snapshot& snapshot, const Generation& g,
+                                std::string* name, std::string* text) {
   if (!g.complete || g.roots.empty()) return false;
   nlohmann::json entries = nlohmann::json::array();
   std::set<std::string> rules;

@@ -25,7 +25,7 @@ namespace tierfs {
 // When `g` is archived: true, with `name` (a file name: the root path with
 // '/' and '%' escaped, or a hash of it when long) and `text` (the
 // manifest). False when it is not archived (yet).
-bool ArchivedGenerationManifest(const Policy& policy, const Snapshot& snapshot,
-                                const Generation& g, std::string* name, std::string* text);
+bool ArchivedGenerationManifest(const Policy& policy, const Snapshot& snapshot, const Generation& g,
+                                std::string* name, std::string* text);
 
 }  // namespace tierfs
