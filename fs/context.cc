@@ -172,9 +172,11 @@ void Context::StartBackground() {
   holds_.Count();
   space_.Start([this] { RetryUnfreed(); }, [this] { policy_runner_->Poke(); });
   policy_runner_->Start();
+  hasher_.Start();
 }
 
 void Context::StopBackground() {
+  hasher_.Stop();
   manual_moves_.Stop();
   policy_runner_->Stop();
   space_.Stop();
