@@ -127,6 +127,7 @@ struct NamedCommand {
 // clang-format off
 constexpr NamedCommand kCommands[] = {
     {"status", ControlStatus},
+    {"verify", ControlVerify},
     {"where", ControlWhere},
     {"tree", ControlTree},
     {"ls", ControlLs},

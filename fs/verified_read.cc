@@ -98,11 +98,11 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b)
   return Corrupt(c, fh, v, b, actual);
 }
 
-}  // namespace
-
-Status VerifiedRead(Context& c, fuse_req_t req, FileHandle& fh, int fd, size_t size, off_t off,
-                    bool* handled) {
-  *handled = false;
+// Copies the verified bytes of the read into `out`; `*len` of them. Never
+// replies: once the reply is out, the application may close the file and
+// the handle (with `v`) be freed by another thread's release.
+Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
+                   std::vector<char>& out, size_t* len, bool* handled) {
   {
     std::lock_guard<std::mutex> lock(fh.mu);
     if (!fh.verify) fh.verify = std::make_unique<VerifyState>();
@@ -112,37 +112,40 @@ Status VerifiedRead(Context& c, fuse_req_t req, FileHandle& fh, int fd, size_t s
   if (!v.loaded) Load(c, fh, v);
   if (!v.off && !StillValid(v, *fh.live)) v.off = true;
   if (v.off) return Status::Ok();
-  if (uint64_t(off) >= v.size || size == 0) {
-    *handled = true;
-    fuse_reply_buf(req, nullptr, 0);
-    return Status::Ok();
-  }
+  *handled = true;
+  *len = 0;
+  if (uint64_t(off) >= v.size || size == 0) return Status::Ok();
   const uint64_t end = std::min<uint64_t>(uint64_t(off) + size, v.size);
   const uint64_t first = uint64_t(off) / kSumBlockBytes, last = (end - 1) / kSumBlockBytes;
-  thread_local std::vector<char> out;
-  if (first != last && out.size() < end - uint64_t(off)) out.resize(end - uint64_t(off));
+  if (out.size() < end - uint64_t(off)) out.resize(end - uint64_t(off));
   for (uint64_t b = first; b <= last; ++b) {
     if (v.block != int64_t(b)) {
       Status st = LoadBlock(c, fh, v, fd, b);
-      if (st.err() == ESTALE) return Status::Ok();  // not handled: served plainly
-      if (!st.ok()) {
-        *handled = true;
-        return st;
+      if (st.err() == ESTALE) {
+        *handled = false;  // served plainly
+        return Status::Ok();
       }
+      if (!st.ok()) return st;
     }
     const uint64_t bstart = b * kSumBlockBytes;
     const uint64_t from = std::max<uint64_t>(uint64_t(off), bstart);
     const uint64_t to = std::min<uint64_t>(end, bstart + kSumBlockBytes);
-    if (first == last) {  // the common case: straight from the verified block
-      *handled = true;
-      fuse_reply_buf(req, v.buf.data() + (from - bstart), to - from);
-      return Status::Ok();
-    }
     std::memcpy(out.data() + (from - uint64_t(off)), v.buf.data() + (from - bstart), to - from);
   }
-  *handled = true;
-  fuse_reply_buf(req, out.data(), end - uint64_t(off));
+  *len = end - uint64_t(off);
   return Status::Ok();
+}
+
+}  // namespace
+
+Status VerifiedRead(Context& c, fuse_req_t req, FileHandle& fh, int fd, size_t size, off_t off,
+                    bool* handled) {
+  *handled = false;
+  thread_local std::vector<char> out;
+  size_t len = 0;
+  Status st = VerifyRange(c, fh, fd, size, off, out, &len, handled);
+  if (*handled && st.ok()) fuse_reply_buf(req, len ? out.data() : nullptr, len);
+  return st;
 }
 
 }  // namespace tierfs

@@ -30,7 +30,8 @@ constexpr char kUsage[] =
     "       tierctl [--json] pin [--tier ssd|hdd] [--until DATE | --for DURATION]\n"
     "                            [--immutable] PATH...\n"
     "       tierctl [--json] unpin PATH...\n"
-    "       tierctl [--json] [-b] move --to ssd|hdd [--no-wait] PATH...\n\n"
+    "       tierctl [--json] [-b] move --to ssd|hdd [--no-wait] PATH...\n"
+    "       tierctl [--json] verify [PATH...]\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
     "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
     "                  and per tier its path, capacity, used, free, files and bytes\n"
@@ -66,6 +67,10 @@ constexpr char kUsage[] =
     "  unpin PATH...   removes the holds (not an immutable one before its end)\n"
     "  move PATH...    moves to a tier and pins it there; waits with progress\n"
     "                  unless --no-wait (owners of every file, or root)\n"
+    "  verify [PATH..] re-reads every file below PATH (default: the mount of the\n"
+    "                  working directory) and checks it against its block checksums:\n"
+    "                  ok, corrupt at block N (then marked: reads fail), no sums,\n"
+    "                  busy (open for writing); root; exit 1 when one is corrupt\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
@@ -80,7 +85,7 @@ constexpr Command kCommands[] = {
     {"status", 0, CmdStatus},     {"where", 1, CmdWhereViews, true}, {"ls", 0, CmdLs, true},
     {"du", 0, CmdDu, true},       {"gens", 0, CmdGens, true},        {"pin", 0, CmdPin, true},
     {"unpin", 0, CmdUnpin, true}, {"move", 0, CmdMove, true},        {"policy", 1, CmdPolicy, true},
-    {"audit", 0, CmdAudit, true},
+    {"audit", 0, CmdAudit, true}, {"verify", 0, CmdVerify},
 };
 
 int Usage(const std::string& msg) {

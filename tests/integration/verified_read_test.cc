@@ -11,9 +11,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -129,16 +131,19 @@ TEST_F(VerifiedReadTest, FlippedByteOnHddIsEioNeverWrongBytes) {
   const std::string data = Pattern(3 * kMiB + 777, 22);
   MakeHddResident("c", data);
   MakeHddResident("good", data);
+  MakeHddResident("d", data);  // for tierctl verify, damaged in block 2
   ASSERT_TRUE(SumsBecome("c", data));
+  ASSERT_TRUE(SumsBecome("d", data));
+  const std::string d_obj = ObjectPath(fs_.hdd(), Ino(P("d")));
   // Damage block 1 behind tierfs's back; the remount drops the page cache.
   const std::string obj = ObjectPath(fs_.hdd(), Ino(P("c")));
-  {
-    int fd = open(obj.c_str(), O_RDWR);
+  for (const auto& [path, at] : {std::pair{obj, kMiB + 5000}, std::pair{d_obj, 2 * kMiB + 1}}) {
+    int fd = open(path.c_str(), O_RDWR);
     ASSERT_GE(fd, 0);
     char b = 0;
-    ASSERT_EQ(1, pread(fd, &b, 1, off_t(kMiB + 5000)));
+    ASSERT_EQ(1, pread(fd, &b, 1, off_t(at)));
     b = char(~b);
-    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(kMiB + 5000)));
+    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(at)));
     close(fd);
   }
   Remount();
@@ -185,6 +190,48 @@ TEST_F(VerifiedReadTest, FlippedByteOnHddIsEioNeverWrongBytes) {
   ASSERT_EQ(0, WriteFile(P("c"), "fresh"));
   ASSERT_EQ(0, ReadFile(P("c"), &got));
   EXPECT_EQ("fresh", got);
+
+  // tierctl verify re-reads every file: d is found (and marked) without a read.
+  ASSERT_TRUE(SumsBecome("c", "fresh"));
+  const CommandResult v = Tierctl({"verify", fs_.mnt()});
+  EXPECT_EQ(1, v.exit_code) << v.out << v.err;
+  EXPECT_NE(std::string::npos, v.out.find("/good: ok")) << v.out;
+  EXPECT_NE(std::string::npos, v.out.find("/c: ok")) << v.out;
+  EXPECT_NE(std::string::npos, v.out.find("/d: corrupt at block 2")) << v.out;
+  EXPECT_EQ(EIO, OpenErr(P("d"), O_RDONLY));
+}
+
+// Readers that close the moment their read returns: the release may free
+// the handle while the thread that replied still holds its lock (the daemon
+// once aborted at unmount, "unaligned tcache chunk", after such reads).
+TEST_F(VerifiedReadTest, ReadersClosingRightAfterTheirReadsLeaveTheDaemonWhole) {
+  const std::string data = Pattern(5 * kMiB + 3, 24);
+  MakeHddResident("r", data);
+  ASSERT_TRUE(SumsBecome("r", data));
+  Remount();
+  std::vector<std::thread> readers;
+  std::atomic<int> wrong{0};
+  for (size_t bs : {size_t(4096), size_t(65536), size_t(131072), size_t(1000000), size_t(3000000)})
+    readers.emplace_back([&, bs] {
+      for (int round = 0; round < 4; ++round) {
+        int fd = open(P("r").c_str(), O_RDONLY | O_DIRECT);
+        if (fd < 0) {
+          ++wrong;
+          return;
+        }
+        std::vector<char> buf(bs);
+        for (size_t off = 0; off < data.size(); off += bs) {
+          const ssize_t n = pread(fd, buf.data(), bs, off_t(off));
+          const size_t want = std::min(bs, data.size() - off);
+          if (n != ssize_t(want) || memcmp(buf.data(), data.data() + off, want) != 0) ++wrong;
+        }
+        close(fd);
+      }
+    });
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(0, wrong.load());
+  EXPECT_TRUE(fs_.Unmount()) << "daemon exit code " << fs_.last_exit_code();
+  EXPECT_EQ(0, fs_.last_exit_code());
 }
 
 // --no-verify-reads (-o verify_reads=0): the HDD tier's bytes as they are.
