@@ -42,7 +42,8 @@ struct VerifyState {
   uint64_t size = 0;      // the file's recorded size
   uint64_t epoch = 0;     // InodeTable::epoch when the sums were loaded
   std::vector<uint64_t> sums;
-  int64_t block = -1;  // the block `buf` holds, verified
+  int64_t block = -1;        // the block `buf` holds, verified
+  int64_t last_loaded = -2;  // the block read before: sequential readers get readahead
   std::vector<char> buf;
   std::set<uint64_t> reported;  // corrupt blocks logged and audited once per handle
 };
