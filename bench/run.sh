@@ -16,7 +16,9 @@
 #   BENCH_QUICK=1      divide every size by 8 (and run randread for 2 s): a smoke run
 #   BENCH_TMPFS=1      same as --tmpfs: back everything with a tmpfs, so FUSE is the limit
 #   BENCH_TARGETS="raw tierfs passthrough_ll mergerfs"   which targets to run
-#   BENCH_WORKLOADS="seq par randread smallread torch meta"   which workloads to run
+#   BENCH_WORKLOADS="seq par randread smallread torch meta hddread"   which workloads to run
+#                      (hddread: tierfs only, a cold read of an HDD-resident file verified
+#                      block by block, then with --no-verify-reads; their ratio is printed)
 #   TIERFS_ARGS=...    extra tierfs arguments (e.g. "--threads 10 -o allow_other")
 #   MERGERFS_OPTS=...  replaces our mergerfs -o options
 # Outputs (report, fio JSON, daemon logs) go to build/bench/; data to /var/tmp.
@@ -31,7 +33,7 @@ REPS=${BENCH_REPS:-3}
 QUICK=${BENCH_QUICK:-0}
 read -r -a TARGETS <<<"${BENCH_TARGETS:-raw tierfs passthrough_ll mergerfs}"
 read -r -a TIERFS_EXTRA <<<"${TIERFS_ARGS:-}"
-read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-seq par randread smallread torch meta}"
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-seq par randread smallread torch meta hddread}"
 ALL_TARGETS=(raw tierfs passthrough_ll mergerfs)
 
 # Sizes in MiB. Quick mode shrinks all of them 8x.
@@ -52,7 +54,8 @@ BASE=/var/tmp/tierfs-bench.$$
 RESULT=$OUT/results-$MODE.txt
 declare -A PID MNT WORK SAMPLES FAILED
 MOUNTED=() TARGETS_RUN=() NOTES=()
-ROWS=(seqwrite seqwrite_rw seqread parwrite randread smallread create stat unlink)
+ROWS=(seqwrite seqwrite_rw seqread parwrite randread smallread create stat unlink
+  hddread_verified hddread_unverified)
 # Checkpoint stalls of real PyTorch jobs (bench/ckpt.py), in seconds: lower is better.
 STALL_ROWS=(torch_hf torch_ranks)
 TORCH_STEPS=3 TORCH_RANKS=8 TORCH_RANK_MB=$((1024 / DIV)) TORCH_HF_MB=$((384 / DIV))
@@ -246,6 +249,41 @@ wl_par() {
   rm -f "${WORK[$t]}"/shard.*
 }
 
+# remount_tierfs [ARGS...]: tierfs again over the same tiers and state, with ARGS added.
+remount_tierfs() {
+  local saved=("${TIERFS_EXTRA[@]}")
+  unmount_target tierfs
+  TIERFS_EXTRA+=("$@")
+  mount_target tierfs
+  local rc=$?
+  TIERFS_EXTRA=("${saved[@]}")
+  return $rc
+}
+
+# A checkpoint read back from the HDD tier, cold: verified (every 1 MiB block checked against
+# the checksum recorded at close, through tierfs) and unverified (--no-verify-reads: the
+# kernel reads the object through passthrough). tierfs only; the mount is restored after.
+wl_hddread() {
+  local t=$1 job=(--name=hr --filename=hdd.dat --bs=1M --size="${SEQ_MB}M" --rw=read)
+  [[ $t == tierfs ]] || return 0
+  if [[ ! -f ${WORK[$t]}/hdd.dat ]]; then
+    fio_run "$t" hddread_prep --name=hr --filename=hdd.dat --bs=1M --size="${SEQ_MB}M" \
+      --rw=write --end_fsync=1 || { err "$t" hddread; return 1; }
+    local _ moved=0
+    for _ in $(seq 100); do  # EBUSY until the writer's release arrives
+      setfattr -n user.tierfs.tier -v hdd "${WORK[$t]}/hdd.dat" 2>/dev/null && moved=1 && break
+      sleep 0.1
+    done
+    [[ $moved == 1 ]] || { err "$t" "hddread (move to hdd)"; return 1; }
+  fi
+  drop_caches
+  measure hddread_verified "$t" read mib "${job[@]}"
+  remount_tierfs --no-verify-reads || { err "$t" "hddread (remount)"; return 1; }
+  drop_caches
+  measure hddread_unverified "$t" read mib "${job[@]}"
+  remount_tierfs
+}
+
 wl_randread() {
   local t=$1 job=(--name=rr --filename=rr.dat --size="${RR_MB}M")
   if fio_run "$t" layout "${job[@]}" --rw=write --bs=1M --end_fsync=1; then
@@ -365,6 +403,8 @@ label() {  # label ROW: the table's first column
     torch_hf) echo "torch HF-style save ~${TORCH_HF_MB}M stall s" ;;
     torch_ranks) echo "torch ${TORCH_RANKS} ranks x$((TORCH_RANK_MB / TORCH_RANKS))M stall s" ;;
     stat) echo "stat ${NFILES} (warm pass)/s" ;;
+    hddread_verified) echo "read ${SEQ_MB}M on hdd, verified MiB/s" ;;
+    hddread_unverified) echo "  same, --no-verify-reads MiB/s" ;;
     *) echo "$1 ${NFILES} empty files/s" ;;
   esac
 }
@@ -391,6 +431,11 @@ print_report() {
       "$(ratio "${med[tierfs]}" "${med[mergerfs]}")"
     unset med
   done
+  if [[ -n ${SAMPLES[hddread_verified,tierfs]:-} ]]; then
+    echo "hdd read verified/unverified: $(ratio \
+      "$(median <<<"${SAMPLES[hddread_verified,tierfs]}")" \
+      "$(median <<<"${SAMPLES[hddread_unverified,tierfs]:-}")") (target >= 0.9)"
+  fi
   print_stalls
   for t in "${!FAILED[@]}"; do echo "NOTE: $t ${FAILED[$t]}"; done
   for t in "${MOUNTED[@]}"; do

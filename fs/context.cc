@@ -188,9 +188,11 @@ void Context::StartBackground() {
       },
       [this] { policy_runner_->Poke(); });
   policy_runner_->Start();
+  hasher_.Start();
 }
 
 void Context::StopBackground() {
+  hasher_.Stop();
   manual_moves_.Stop();
   policy_runner_->Stop();
   space_.Stop();

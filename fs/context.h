@@ -22,6 +22,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "fs/block_hasher.h"
 #include "fs/handles.h"
 #include "fs/holds.h"
 #include "fs/inode_table.h"
@@ -59,6 +60,8 @@ class Context {
   ManualMoves& manual_moves() { return manual_moves_; }
   PolicyRunner& policy_runner() { return *policy_runner_; }
   SessionIo& session_io() { return session_io_; }
+  // Records checksums after the last writer closes (fs/block_hasher.h).
+  BlockHasher& hasher() { return hasher_; }
   // What the mount counts for --metrics (fs/metrics.h).
   Metrics& metrics() { return metrics_; }
 
@@ -122,6 +125,7 @@ class Context {
   Tiers tiers_;
   std::unique_ptr<AuditLog> audit_;
   InodeTable table_;
+  BlockHasher hasher_{*store_, tiers_, table_};
   Metrics metrics_;  // before the units that count into it
   Placement placement_;
   Handles handles_;

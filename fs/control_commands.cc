@@ -65,8 +65,10 @@ json ControlStatus(Context& c, const ControlInfo& info, const json&, const Contr
   struct Count {
     uint64_t files = 0, bytes = 0;
   } counts[2];
+  uint64_t corrupt = 0;  // marked by verified reads (fs/verified_read.h)
   Status st = c.store().ForEachInode([&](const Inode& n) {
     if (n.is_reg() && n.nlink > 0) {
+      if (n.corrupt()) ++corrupt;
       Count& k = counts[size_t(n.tier)];
       ++k.files;
       k.bytes += n.size;
@@ -108,6 +110,7 @@ json ControlStatus(Context& c, const ControlInfo& info, const json&, const Contr
           {"watermarks", {{"high", marks.high}, {"low", marks.low}}},
           {"policy", PolicyOf(c)},
           {"moves", MovesOf(c)},
+          {"corrupt_files", corrupt},
           {"recent_errors", RecentErrorsOf(info)},
           {"tiers", std::move(tiers)}};
 }
@@ -124,6 +127,7 @@ struct NamedCommand {
 // clang-format off
 constexpr NamedCommand kCommands[] = {
     {"status", ControlStatus},
+    {"verify", ControlVerify},
     {"where", ControlWhere},
     {"tree", ControlTree},
     {"ls", ControlLs},

@@ -67,6 +67,10 @@ nlohmann::json ControlMove(Context& c, const ControlInfo& info, const nlohmann::
 nlohmann::json ControlMoveStatus(Context& c, const ControlInfo& info, const nlohmann::json& request,
                                  const ControlPeer& peer);
 
+// fs/control_verify.cc
+nlohmann::json ControlVerify(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                             const ControlPeer& peer);
+
 // The error reply of `st`.
 nlohmann::json ControlErrorOf(const Status& st);
 

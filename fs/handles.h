@@ -4,7 +4,8 @@
 //   - any open while passthrough handles of the inode are open: passthrough
 //     of the same backing file (the kernel accepts nothing else then);
 //   - write-only (unless --cached-writes): direct (FOPEN_DIRECT_IO);
-//   - read-only, no other handle open, an object to read: passthrough;
+//   - read-only, no other handle open, an object to read, not on the HDD
+//     tier while reads are verified (fs/verified_read.h): passthrough;
 //   - anything else: through the mount's page cache.
 // A handle's object is opened lazily: a new file has no object until its
 // first write, so creating and unlinking empty files costs no I/O on the
@@ -22,6 +23,7 @@
 #include "fs/inode_table.h"
 #include "fs/passthrough.h"
 #include "fs/placement.h"
+#include "fs/verified_read.h"
 #include "meta/store.h"
 #include "tiering/tier.h"
 
@@ -46,7 +48,9 @@ struct FileHandle {
   bool writable = false;         // counted in live->writers
   bool wrote = false;
   std::shared_ptr<LiveState> live;
-  std::mutex mu;  // guards fd creation
+  std::mutex mu;  // guards fd creation (and `verify`'s)
+  // Verified reads of the HDD tier (fs/verified_read.h); made on first use.
+  std::unique_ptr<VerifyState> verify;
 };
 
 class Handles {

@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
   int64_t move_mib = int64_t(defaults.move_bytes_per_sec >> 20);
   std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
   std::string check_policy, dry_run, metrics;
-  bool cached_writes = false, no_passthrough = false;
+  bool cached_writes = false, no_passthrough = false, no_verify_reads = false;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -208,6 +208,11 @@ int main(int argc, char** argv) {
        "send write-only opens through the kernel page cache too (default: direct, faster)")
       ("no-passthrough", po::bool_switch(&no_passthrough),
        "serve reads of read-only opens in tierfs (default: the kernel reads the tier itself)")
+      ("no-verify-reads", po::bool_switch(&no_verify_reads),
+       "serve reads of HDD-resident files unverified (default: each 1 MiB block is checked "
+       "against its recorded checksum, a mismatch is EIO)")
+      ("verify-reads", po::value(&opt.verify_reads)->value_name("0|1")->default_value(true),
+       "the same as a mount option: verify_reads=0 is --no-verify-reads")
       ("metrics", po::value(&metrics)->value_name("[ADDR:]PORT"),
        "serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR: 127.0.0.1 unless given; "
        "off by default)")
@@ -304,6 +309,7 @@ int main(int argc, char** argv) {
   if (!(opt.control_idle_timeout_s >= 0.1) || !(opt.control_idle_timeout_s <= 3600))
     return BadOption("--control-idle-timeout must be from 0.1 to 3600 seconds");
   opt.direct_writes = !cached_writes;
+  if (no_verify_reads) opt.verify_reads = false;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();
   if (opt.audit_max_bytes != 0 && opt.audit_max_bytes < 1024)

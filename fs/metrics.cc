@@ -231,6 +231,10 @@ std::string Metrics::Render(const Exposition& gauges) const {
              "Policy reloads refused (the running policy stayed).", "counter");
   out.Sample("tierfs_policy_reload_errors_total", {},
              reload_errors_.load(std::memory_order_relaxed));
+  out.Family("tierfs_corrupt_reads_total",
+             "Reads refused with EIO because a block did not match its recorded checksum.",
+             "counter");
+  out.Sample("tierfs_corrupt_reads_total", {}, corrupt_reads_.load(std::memory_order_relaxed));
   return out.text();
 }
 

@@ -133,6 +133,11 @@ class Metrics {
     (ok ? reloads_ : reload_errors_).fetch_add(1, std::memory_order_relaxed);
   }
 
+  // A verified read found a block that does not match its checksum
+  // (fs/verified_read.h).
+  void CountCorruptRead() { corrupt_reads_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t corrupt_reads() const { return corrupt_reads_.load(std::memory_order_relaxed); }
+
   // Bytes of the moves that completed in the last `window_ns` (at most the
   // last kRecentMoves moves): tierctl status's move throughput.
   uint64_t MovedBytesWithin(int64_t window_ns) const;
@@ -155,6 +160,7 @@ class Metrics {
   std::deque<std::pair<int64_t, uint64_t>> recent_moves_ GUARDED_BY(recent_mu_);  // (when, bytes)
   std::array<std::array<std::atomic<uint64_t>, 3>, 2> opens_{};
   std::atomic<uint64_t> reloads_{0}, reload_errors_{0};
+  std::atomic<uint64_t> corrupt_reads_{0};  // tierfs_corrupt_reads_total
   LabeledCounter moves_{
       "tierfs_moves_total", "Moves between tiers that completed.", {"direction", "reason", "rule"}};
   LabeledCounter moved_bytes_{"tierfs_moved_bytes_total",

@@ -34,9 +34,19 @@ bool In(const std::string_view (&list)[N], std::string_view s) {
   return std::find(std::begin(list), std::end(list), s) != std::end(list);
 }
 
-Status SortOne(const std::string& item, const LongOptionLookup& is_option, SplitArgs* out) {
+Status SortOne(std::string item, const LongOptionLookup& is_option, SplitArgs* out) {
   const size_t eq = item.find('=');
-  const std::string name = item.substr(0, eq);
+  std::string name = item.substr(0, eq);
+  // fstab spells options with underscores (verify_reads=0): a long option
+  // of that name with dashes is meant.
+  if (bool ignored; name.find('_') != std::string::npos && !is_option(name, &ignored)) {
+    std::string dashed = name;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    if (is_option(dashed, &ignored)) {
+      item.replace(0, name.size(), dashed);
+      name = dashed;
+    }
+  }
   const bool has_value = eq != std::string::npos;
   bool takes_value = false;
   if (!In(kNotMountOptions, name) && is_option(name, &takes_value)) {

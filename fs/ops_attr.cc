@@ -140,7 +140,8 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
         if (to_set & FUSE_SET_ATTR_SIZE) {
           i.size = attr->st_size;
           i.mtime_ns = now;
-          i.checksum = 0;  // the bytes a move verified are gone
+          i.checksum = 0;        // the bytes a move verified are gone
+          i.set_corrupt(false);  // and the damage a verified read found
         }
         if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = ns(attr->st_atim);
         if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
@@ -160,6 +161,10 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   }
   if (n.is_reg() && (to_set & kObjectAttrs)) st = SetObjectTimes(c, n, fi);
   if (!st.ok()) return st;
+  // A truncate is a change with no writer's close to follow when nobody
+  // has the file open for writing: its checksums are recorded now (the
+  // hasher gives up while a writer is open; that writer's close re-queues).
+  if (resize) c.hasher().Enqueue(ino, c.table().epoch());
   struct stat s;
   c.FillStat(n, &s);
   fuse_reply_attr(req, &s, c.options().attr_timeout);

@@ -111,6 +111,7 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
       [](Inode& i) {
         i.size = 0;
         i.checksum = 0;
+        i.set_corrupt(false);  // rewritten: the damage is gone with the bytes
         i.mtime_ns = i.ctime_ns = NowNs();
         return Status::Ok();
       },
@@ -136,6 +137,12 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return st;
   const bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+  // A file a verified read found corrupt reads as EIO until it is
+  // rewritten (O_TRUNC, truncate) or removed: never its wrong bytes.
+  if (n.corrupt() && !(fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_WRONLY)
+    return Status::Error(EIO, "open of " + c.table().KnownPath(ino) + " (inode " +
+                                  std::to_string(ino) +
+                                  "): marked corrupt by a verified read; truncate or remove it");
   // O_TRUNC empties the file whatever the access mode, as on Linux's own
   // filesystems (the kernel has checked write permission).
   if (fi->flags & O_TRUNC) {
@@ -159,10 +166,14 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (st.err() == EIO) return st;
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
-  // Before any write: the checksum a move recorded no longer vouches for
-  // the bytes (a crash before release must not leave it standing). Only
-  // files a move has hashed (now, or in the promote above) have one.
-  if (writable && n.is_reg() && (n.checksum != 0 || n.tier == TierId::kHdd)) {
+  FileHandle* fh = c.handles().New(n, fi->flags);
+  fh->wrote = fi->flags & O_TRUNC;
+  // Before any write: the checksums recorded at the last close or move no
+  // longer vouch for the bytes (a crash before release must not leave them
+  // standing). In a write transaction AFTER New counted the writer, so a
+  // hash committing concurrently is either cleared here or sees the writer
+  // and gives up (fs/block_hasher.h); the inode read above may be stale.
+  if (writable && n.is_reg()) {
     st = c.store().Update(
         ino,
         [](Inode& i) {
@@ -170,11 +181,14 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
           return Status::Ok();
         },
         nullptr);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      c.handles().Delete(fh);
+      return st;
+    }
   }
-  FileHandle* fh = c.handles().New(n, fi->flags);
-  fh->wrote = fi->flags & O_TRUNC;
-  if (!ReplyOpened(c, req, fh, fi, nullptr, n.is_reg())) c.handles().Delete(fh);
+  // The HDD tier's bytes are read verified, through tierfs.
+  const bool may_passthrough = n.is_reg() && !(c.options().verify_reads && n.tier == TierId::kHdd);
+  if (!ReplyOpened(c, req, fh, fi, nullptr, may_passthrough)) c.handles().Delete(fh);
   return Status::Ok();
 }
 
@@ -192,6 +206,11 @@ Status Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
   // A per-thread buffer that stays mapped: on this kind of VM a page fault
   // costs more than copying the page, and libfuse would allocate (and fault
   // in) a fresh buffer for every reply.
+  if (Handle(fi)->tier == TierId::kHdd && c.options().verify_reads) {
+    bool handled = false;
+    st = VerifiedRead(c, req, *Handle(fi), fd, size, off, &handled);
+    if (handled || !st.ok()) return st;
+  }
   thread_local std::vector<char> buf;
   if (buf.size() < size) buf.resize(size);
   const Tier& t = c.tier(Handle(fi)->tier);
@@ -280,8 +299,14 @@ Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Status st = RecordSize(c, *fh);
     if (!st.ok()) spdlog::warn("release of inode {}: {}", fh->ino, st.message());
   }
+  // The last writer gone: its checksums are recorded off this path
+  // (fs/block_hasher.h), against the epoch while it still counted.
+  const bool writable = fh->writable;
+  const uint64_t ino = fh->ino, epoch = c.table().epoch();
+  std::shared_ptr<LiveState> live = fh->live;
   c.handles().Delete(fh);
   fuse_reply_err(req, 0);
+  if (writable && live->writers.load() == 0) c.hasher().Enqueue(ino, epoch);
   return Status::Ok();
 }
 

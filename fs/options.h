@@ -31,6 +31,9 @@ struct Options {
   bool direct_writes = true;
   // Read-only opens read their object through the kernel (fs/passthrough.h).
   bool passthrough = true;
+  // Reads of HDD-resident files are checked block by block against their
+  // recorded checksums (fs/verified_read.h); --no-verify-reads turns it off.
+  bool verify_reads = true;
   double scan_interval_s = 60;  // the policy engine's periodic scan
   // Given on the command line (--ssd-high-watermark/--ssd-low-watermark,
   // --move-bandwidth, --max-moves): they win over the policy file.

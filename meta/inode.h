@@ -38,6 +38,12 @@ struct Inode {
   // source that no longer matches it.
   uint64_t checksum = 0;
 
+  // reserved[6], bit 0: the object failed verification (fs/verified_read.h):
+  // every open for reading is EIO until the file is truncated (O_TRUNC,
+  // truncate) or removed. The other bits and bytes are free.
+  bool corrupt() const { return reserved[6] & 1; }
+  void set_corrupt(bool on) { reserved[6] = on ? (reserved[6] | 1) : (reserved[6] & ~1); }
+
   bool is_dir() const { return S_ISDIR(mode); }
   bool is_reg() const { return S_ISREG(mode); }
   bool is_symlink() const { return S_ISLNK(mode); }

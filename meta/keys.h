@@ -12,6 +12,11 @@
 // orphans    InoKey(ino)                      "" (nlink 0; the kernel may still use it)
 // holds      InoKey(ino)                      a hold (meta/store_holds.cc Encode)
 // moves      InoKey(ino)                      Store::MoveRecord, byte for byte
+// block_sums InoKey(ino)                      u64 whole-file xxh3 then one u64 xxh3 per
+//                                             kSumBlockBytes block (meta/block_sums.h);
+//                                             valid only while the first equals
+//                                             Inode::checksum (a new database: states
+//                                             without it are the same format)
 // meta       kNextInoKey, kFormatKey, and     a u64 (native order) for these two;
 //            the names fs/namespace_setup.cc  the caller's bytes for the others
 //            gives Store::PutMeta

@@ -278,8 +278,13 @@ Status Store::Update(uint64_t ino, const std::function<Status(Inode&)>& mutate, 
   if (!st.ok()) return st;
   Inode n;
   st = dbs_->LoadInode(txn.get(), ino, &n);
+  const uint64_t old_checksum = n.checksum;
   if (st.ok()) st = mutate(n);
   if (st.ok()) st = PutPod(txn.get(), dbs_->inodes, InoKey(ino), n, "update " + InoStr(ino));
+  // Every site that clears the checksum (a write, truncate, open for
+  // writing) drops the block sums with it, in the same transaction.
+  if (st.ok() && old_checksum != 0 && n.checksum != old_checksum)
+    st = DelKey(txn.get(), dbs_->block_sums, InoKey(ino), "drop block sums of " + InoStr(ino));
   if (st.ok()) st = txn.commit();
   if (st.ok() && out) *out = n;
   return st;
@@ -295,6 +300,7 @@ Status Store::DeleteInode(uint64_t ino) {
   if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
   if (st.ok()) st = DelPrefix(t, dbs_->xattrs, XattrPrefix(ino));
   if (st.ok()) st = DelKey(t, dbs_->holds, InoKey(ino), "delete hold of " + InoStr(ino));
+  if (st.ok()) st = DelKey(t, dbs_->block_sums, InoKey(ino), "delete block sums of " + InoStr(ino));
   if (st.ok()) st = txn.commit();
   return st;
 }

@@ -136,10 +136,13 @@ class Store {
   // Not synced: the caller decides (Sync()).
   Status BeginMove(const MoveRecord& rec);
   // In one transaction: inode.tier = to, inode.checksum = checksum, record
-  // state = kSwitched. ENOENT when the record or the inode is gone; ESTALE
+  // state = kSwitched, and the block sums when given (else any recorded
+  // ones stay, valid only if `checksum` is the one they were recorded with).
+  // ENOENT when the record or the inode is gone; ESTALE
   // when the record is not kCopying toward `to` or the inode's placement no
   // longer names the record's source (someone else moved it).
-  Status CommitMove(uint64_t ino, TierId to, uint64_t checksum);
+  Status CommitMove(uint64_t ino, TierId to, uint64_t checksum,
+                    const std::vector<uint64_t>* block_sums = nullptr);
   // Deletes the record; a missing record is not an error.
   Status EndMove(uint64_t ino);
   // All records, in inode order.
@@ -225,6 +228,22 @@ class Store {
   // re-creates files whose objects carry numbers a snapshot never gave out).
   Status RaiseNextIno(uint64_t ino);
   // ---- end of snapshots and recovery --------------------------------------------
+  // ---- Block checksums (meta/store_block_sums.cc, meta/block_sums.h) ---------
+  // xxh3_64 of each kSumBlockBytes block of a regular file's object, kept
+  // with the whole-file xxh3 in Inode::checksum; they vouch for the bytes
+  // only together (Update drops them when the checksum is cleared).
+  // The block sums of `ino` recorded with its current checksum; ENOENT when
+  // there are none (or they belong to another checksum, or another size).
+  Status GetBlockSums(uint64_t ino, std::vector<uint64_t>* out);
+  // In one transaction: when `still_valid` accepts the inode as it is now,
+  // sets its checksum to `whole` and records `blocks`; ESTALE otherwise
+  // (the bytes hashed are no longer the file's).
+  Status CommitSums(uint64_t ino, const std::function<bool(const Inode&)>& still_valid,
+                    uint64_t whole, const std::vector<uint64_t>& blocks);
+  // Sets (or clears) the corrupt flag (meta/inode.h) of `ino` when its
+  // checksum is still `checksum` (the one a failed verification used).
+  Status MarkCorrupt(uint64_t ino, uint64_t checksum);
+  // ---- end of block checksums -------------------------------------------------
 
   struct Dbs;  // the database handles; defined in meta/txn.h, internal to meta/
 

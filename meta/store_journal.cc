@@ -52,7 +52,8 @@ Status Store::BeginMove(const MoveRecord& rec) {
   return st;
 }
 
-Status Store::CommitMove(uint64_t ino, TierId to, uint64_t checksum) {
+Status Store::CommitMove(uint64_t ino, TierId to, uint64_t checksum,
+                         const std::vector<uint64_t>* block_sums) {
   WriteTxn txn(env_);
   Status st = txn.begin();
   if (!st.ok()) return st;
@@ -77,6 +78,7 @@ Status Store::CommitMove(uint64_t ino, TierId to, uint64_t checksum) {
   rec.state = MoveState::kSwitched;
   st = PutPod(t, dbs_->inodes, InoKey(ino), n, "switch placement of inode " + std::to_string(ino));
   if (st.ok()) st = PutPod(t, dbs_->moves, InoKey(ino), rec, "update " + MoveStr(ino));
+  if (st.ok() && block_sums) st = PutBlockSums(t, dbs_->block_sums, ino, checksum, *block_sums);
   if (st.ok()) st = txn.commit();
   return st;
 }

@@ -99,7 +99,7 @@ Status Store::Dbs::OpenAll(MDB_txn* t) {
     MDB_dbi* dbi;
   } all[] = {{"inodes", &inodes}, {"dentries", &dentries}, {"symlinks", &symlinks},
              {"xattrs", &xattrs}, {"orphans", &orphans},   {"meta", &meta},
-             {"moves", &moves},   {"holds", &holds}};
+             {"moves", &moves},   {"holds", &holds},       {"block_sums", &block_sums}};
   for (auto& d : all) {
     int rc = mdb_dbi_open(t, d.name, MDB_CREATE, d.dbi);
     if (rc != 0) return LmdbError(rc, std::string("open database ") + d.name);

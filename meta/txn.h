@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "meta/keys.h"
 #include "meta/store.h"
@@ -84,6 +85,11 @@ Status PutPod(MDB_txn* t, MDB_dbi db, const std::string& key, const T& value,
   return PutRaw(t, db, key, std::string(reinterpret_cast<const char*>(&value), sizeof(T)), what);
 }
 
+// Records `blocks` (with `whole`, which must equal Inode::checksum for them
+// to count) as inode `ino`'s block sums (meta/store_block_sums.cc).
+Status PutBlockSums(MDB_txn* t, MDB_dbi db, uint64_t ino, uint64_t whole,
+                    const std::vector<uint64_t>& blocks);
+
 // A hold record as Store::SetHold wrote it (meta/store_holds.cc).
 Status DecodeHold(const MDB_val& v, uint64_t ino, Store::Hold* out);
 
@@ -95,8 +101,9 @@ struct DentryValue {
 
 struct Store::Dbs {
   MDB_dbi inodes = 0, dentries = 0, symlinks = 0, xattrs = 0, orphans = 0, meta = 0;
-  MDB_dbi holds = 0;  // ino -> hold (meta/store_holds.cc)
-  MDB_dbi moves = 0;  // the move journal: ino -> Store::MoveRecord (meta/store_journal.cc)
+  MDB_dbi holds = 0;       // ino -> hold (meta/store_holds.cc)
+  MDB_dbi moves = 0;       // the move journal: ino -> Store::MoveRecord (meta/store_journal.cc)
+  MDB_dbi block_sums = 0;  // ino -> BlockSums (meta/store_block_sums.cc)
 
   Status OpenAll(MDB_txn* t);
   Status LoadInode(MDB_txn* t, uint64_t ino, Inode* out);

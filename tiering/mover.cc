@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -89,7 +90,7 @@ class Move {
   bool Aborted() const { return abort_ && abort_(); }
   Status CopyToTarget(MoveResult* r, Status* crash);
   Status CheckSource(MoveStep step) const;
-  Status CheckRecorded(uint64_t got) const;
+  Status CheckRecorded(uint64_t got, const std::vector<uint64_t>* blocks = nullptr) const;
   Status WriteIdentityOf(int fd, uint64_t checksum);
   Status Undo(const Status& why);
 
@@ -137,7 +138,7 @@ Status Move::Run(MoveResult* result) {
     if (opt_.switch_lock) switching = std::unique_lock<std::mutex>(*opt_.switch_lock);
     st = CheckSource(MoveStep::kVerify);
     if (st.ok()) {
-      st = store_.CommitMove(ino_, to_.id(), r.checksum);
+      st = store_.CommitMove(ino_, to_.id(), r.checksum, &r.block_sums);
       if (!st.ok()) st = Fail(MoveStep::kCommit, st);
     }
   }
@@ -207,9 +208,10 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   p.in_io = &from_.io();
   p.out_io = &to_.io();
   p.progress = opt_.progress;
+  p.block_sums = &r->block_sums;
   st = CopyAndHash(in.fd, out.fd, size, p, &r->checksum);
   if (!st.ok()) return Fail(MoveStep::kCopy, st);
-  st = CheckRecorded(r->checksum);
+  st = CheckRecorded(r->checksum, &r->block_sums);
   if (!st.ok()) return st;
   r->bytes = size;
   if (Crash(MoveStep::kCopy, crash)) return *crash;
@@ -269,13 +271,28 @@ Status Move::CheckSource(MoveStep step) const {
 // checksum the last move recorded (0: none; every write clears it), and a
 // missing source is only an empty file's. EIO otherwise, unless the source
 // changed during the copy (ECANCELED then: it was written, not damaged).
-Status Move::CheckRecorded(uint64_t got) const {
+Status Move::CheckRecorded(uint64_t got, const std::vector<uint64_t>* blocks) const {
   Inode n;
   Status st = store_.GetInode(ino_, &n);
   if (!st.ok()) return Fail(MoveStep::kVerify, st);
-  char why[160] = "";
+  // The recorded block sums (when there are some for this checksum) name
+  // the first bad block of a corrupt source.
+  std::vector<uint64_t> recorded;
+  size_t bad_block = SIZE_MAX;
+  if (blocks && n.checksum != 0 && n.checksum != got && store_.GetBlockSums(ino_, &recorded).ok())
+    for (size_t b = 0; b < recorded.size() && b < blocks->size(); ++b)
+      if (recorded[b] != (*blocks)[b]) {
+        bad_block = b;
+        break;
+      }
+  char why[200] = "";
   if (!has_source_ && n.size > 0) {
     std::snprintf(why, sizeof why, "source object missing, the file has %" PRIu64 " bytes", n.size);
+  } else if (n.checksum != 0 && n.checksum != got && bad_block != SIZE_MAX) {
+    std::snprintf(why, sizeof why,
+                  "source is corrupt at block %zu: xxh3 %016" PRIx64 " where %016" PRIx64
+                  " was recorded; not moved",
+                  bad_block, (*blocks)[bad_block], recorded[bad_block]);
   } else if (n.checksum != 0 && n.checksum != got) {
     std::snprintf(why, sizeof why,
                   "source is corrupt: xxh3 %016" PRIx64 " where the last move recorded %016" PRIx64

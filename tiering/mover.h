@@ -13,7 +13,7 @@
 //            and its hash compared with the source's;
 //   rename   of the copy to its final name, then a last check that the
 //            source was neither written (should_abort) nor changed (stat);
-//   commit   one LMDB transaction: inode.tier = to, inode.checksum, record
+//   commit   one LMDB transaction: inode.tier = to, inode.checksum, block sums, record
 //            state switched; synced before the source goes away;
 //   remove   of the source object, its directory fsynced, then the record is deleted.
 // A failure before commit removes what the move created and leaves the file
@@ -41,6 +41,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "meta/store.h"
 #include "tiering/throttle.h"
@@ -87,6 +88,8 @@ struct MoveOptions {
 struct MoveResult {
   uint64_t bytes = 0;     // bytes copied
   uint64_t checksum = 0;  // xxh3_64 of the content, now also in the inode
+  // xxh3_64 of each 1 MiB block (meta/block_sums.h), now also in LMDB.
+  std::vector<uint64_t> block_sums;
 };
 
 // Moves inode `ino`'s object from `from` to `to`. `should_abort` is polled
@@ -97,8 +100,8 @@ struct MoveResult {
 // switches placement. EINVAL: not a regular file, not on `from`, or
 // from == to. EBUSY: the inode has a journal record already. EIO on a
 // checksum mismatch: of the copy against the source, or of the source
-// against the checksum the inode records (a corrupt source is never moved
-// and never re-hashed into a new checksum), or a missing source object of a
+// against the checksum (and block sums, naming the first bad block) the inode records (a corrupt
+// source is never moved and never re-hashed into a new checksum), or a missing source object of a
 // file whose recorded size is not 0. After a failure past commit (sync or source removal)
 // the file lives on `to` and the record stays for RecoverMoves.
 // `result` may be null.

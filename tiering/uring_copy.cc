@@ -1,5 +1,7 @@
 #include "tiering/uring_copy.h"
 
+#include "meta/block_sums.h"
+
 #include <liburing.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -83,7 +85,7 @@ ssize_t WriteAt(const CopyParams& p, int fd, const void* buf, size_t n, off_t of
 // The fallback (no io_uring, or an Io that is not plain POSIX): one buffer,
 // synchronous, same pacing and hashing. `out` < 0: hash only.
 Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, size_t chunk,
-                XXH3_state_t* h) {
+                BlockSummer* h) {
   for (uint64_t off = 0; off < size;) {
     if (Aborted(p)) return AbortStatus();
     const size_t len = size_t(std::min<uint64_t>(chunk, size - off));
@@ -95,7 +97,7 @@ Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, 
       if (n == 0) return EndedEarly(p, out >= 0);
       done += size_t(n);
     }
-    XXH3_64bits_update(h, buf, len);
+    h->Update(buf, len);
     const size_t wlen = out < 0 ? 0 : WriteLength(p, buf, len);
     for (size_t done = 0; done < wlen;) {
       ssize_t n = WriteAt(p, out, buf + done, wlen - done, off_t(off + done));
@@ -126,7 +128,7 @@ struct Slot {
 // unless `*stranded`: then the kernel may still use the buffers and the
 // caller must not free them.
 Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParams& p, char* bufs,
-                 size_t chunk, unsigned depth, XXH3_state_t* h, bool* stranded) {
+                 size_t chunk, unsigned depth, BlockSummer* h, bool* stranded) {
   std::vector<Slot> slots(depth);
   for (unsigned i = 0; i < depth; ++i) slots[i].buf = bufs + size_t(i) * chunk;
   std::deque<Slot*> order;
@@ -211,7 +213,7 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
     while (err.ok() && !order.empty() && order.front()->state == SlotState::kRead) {
       Slot& s = *order.front();
       order.pop_front();
-      XXH3_64bits_update(h, s.buf, s.len);
+      h->Update(s.buf, s.len);
       if (out < 0) {
         s.state = SlotState::kFree;
         continue;
@@ -231,18 +233,18 @@ Status Run(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) 
   const size_t chunk = std::max(kPage, PageUp(p.chunk_bytes));
   auto bufs = std::make_unique<AlignedBuffer>(chunk * depth);
   if (!bufs->data()) return Status::Error(ENOMEM, "copy buffers for " + p.src_name);
-  HashState h;
+  BlockSummer h(p.block_sums != nullptr);
   Status st;
   io_uring ring;
   if (Plain(p.in_io) && Plain(p.out_io) && io_uring_queue_init(depth, &ring, 0) == 0) {
     bool stranded = false;
-    st = CopyUring(&ring, in, out, size, p, bufs->data(), chunk, depth, h.s, &stranded);
+    st = CopyUring(&ring, in, out, size, p, bufs->data(), chunk, depth, &h, &stranded);
     io_uring_queue_exit(&ring);
     // Requests may outlive the ring's teardown; leaking beats a kernel write
     // into freed memory on a path that should never run.
     if (stranded) static_cast<void>(bufs.release());
   } else {
-    st = CopySync(in, out, size, p, bufs->data(), chunk, h.s);
+    st = CopySync(in, out, size, p, bufs->data(), chunk, &h);
   }
   // A padded direct write left the file longer than the source.
   if (st.ok() && out >= 0 && p.direct_out && size % kPage != 0) {
@@ -250,7 +252,11 @@ Status Run(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) 
                             : (ftruncate(out, off_t(size)) == 0 ? 0 : -errno);
     if (rc != 0) st = Status::Errno(-rc, "truncate " + p.dst_name);
   }
-  if (st.ok()) *hash = XXH3_64bits_digest(h.s);
+  if (st.ok()) {
+    std::vector<uint64_t> blocks;
+    *hash = h.Finish(&blocks);
+    if (p.block_sums) *p.block_sums = std::move(blocks);
+  }
   return st;
 }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "meta/status.h"
 #include "tiering/io.h"
@@ -42,6 +43,8 @@ struct CopyParams {
   // Bytes written to `out` so far are added here as chunks land (a move's
   // progress, fs/placement.h); may be null.
   std::atomic<uint64_t>* progress = nullptr;
+  // Set: gets the xxh3_64 of each kSumBlockBytes block (meta/block_sums.h).
+  std::vector<uint64_t>* block_sums = nullptr;
 };
 
 // Errors: ECANCELED when should_abort said so or the source turned out

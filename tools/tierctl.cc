@@ -31,7 +31,8 @@ constexpr char kUsage[] =
     "                            [--immutable] PATH...\n"
     "       tierctl [--json] unpin PATH...\n"
     "       tierctl [--json] [-b] move --to ssd|hdd [--no-wait] PATH...\n"
-    "       tierctl [--json] [-b] export PATH DEST\n\n"
+    "       tierctl [--json] [-b] export PATH DEST\n"
+    "       tierctl [--json] verify [PATH...]\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
     "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
     "                  and per tier its path, capacity, used, free, files and bytes\n"
@@ -71,6 +72,10 @@ constexpr char kUsage[] =
     "                  empty), with DEST/MANIFEST.json (tier, series, generation,\n"
     "                  hold, SHA-256 of each file) and DEST/SHA256SUMS; exit 1 when\n"
     "                  a file cannot be read or differs from its recorded checksum\n"
+    "  verify [PATH..] re-reads every file below PATH (default: the mount of the\n"
+    "                  working directory) and checks it against its block checksums:\n"
+    "                  ok, corrupt at block N (then marked: reads fail), no sums,\n"
+    "                  busy (open for writing); root; exit 1 when one is corrupt\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
@@ -85,7 +90,7 @@ constexpr Command kCommands[] = {
     {"status", 0, CmdStatus},     {"where", 1, CmdWhereViews, true}, {"ls", 0, CmdLs, true},
     {"du", 0, CmdDu, true},       {"gens", 0, CmdGens, true},        {"pin", 0, CmdPin, true},
     {"unpin", 0, CmdUnpin, true}, {"move", 0, CmdMove, true},        {"policy", 1, CmdPolicy, true},
-    {"audit", 0, CmdAudit, true}, {"export", 2, CmdExport, true},
+    {"audit", 0, CmdAudit, true}, {"export", 2, CmdExport, true},    {"verify", 0, CmdVerify},
 };
 
 int Usage(const std::string& msg) {

@@ -104,5 +104,7 @@ int CmdGens(const std::vector<std::string>& args, const Flags& f);
 int CmdPin(const std::vector<std::string>& args, const Flags& f);
 int CmdUnpin(const std::vector<std::string>& args, const Flags& f);
 int CmdMove(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_verify.cc
+int CmdVerify(const std::vector<std::string>& args, const Flags& f);
 
 }  // namespace tierctl

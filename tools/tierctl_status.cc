@@ -28,6 +28,9 @@ void PrintStatus(const json& s, const Flags& f) {
                                   Size(m["bytes_last_minute"], f) + " in the last minute (" +
                                   Size(m["bytes_per_second"], f) + "/s)"});
   }
+  // Files a verified read found corrupt (EIO until rewritten or removed).
+  if (s.value("corrupt_files", uint64_t(0)) > 0)
+    about.push_back({"corrupt files", Text(s["corrupt_files"]) + " (reads fail with EIO)"});
   PrintTable(about, {}, "  ");
   std::vector<std::vector<std::string>> rows = {
       {"TIER", "PATH", "CAPACITY", "USED", "FREE", "USE%", "FILES", "BYTES"}};

@@ -1,0 +1,130 @@
+#include "fs/block_hasher.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "meta/block_sums.h"
+
+namespace tierfs {
+
+void BlockHasher::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!stop_) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void BlockHasher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    queue_.clear();
+    queued_.clear();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    // Already queued: the job checks against the older epoch, which a write
+    // since would fail; keep the newer one so the rested file is hashed.
+    if (!queued_.insert(ino).second) {
+      for (Job& j : queue_)
+        if (j.ino == ino) j.epoch = epoch;
+      return;
+    }
+    queue_.push_back({ino, epoch});
+  }
+  cv_.notify_one();
+}
+
+void BlockHasher::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    const Job job = queue_.front();
+    queue_.pop_front();
+    queued_.erase(job.ino);
+    lock.unlock();
+    Status st = HashNow(job.ino, job.epoch);
+    if (!st.ok() && st.err() != ESTALE && st.err() != ENOENT)
+      spdlog::warn("block checksums of inode {}: {}", job.ino, st.message());
+    lock.lock();
+  }
+}
+
+namespace {
+
+int64_t MtimeNs(const struct stat& s) {
+  return int64_t(s.st_mtim.tv_sec) * 1000000000 + s.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch) {
+  Inode n;
+  Status st = store_.GetInode(ino, &n);
+  if (!st.ok()) return st;
+  if (!n.is_reg() || n.nlink == 0) return Status::Error(ENOENT, "inode is not a named file");
+  const Tier& tier = tiers_[n.tier];
+  if (n.tier == TierId::kHdd) {
+    st = tier.CheckHealth();
+    if (!st.ok()) return st;
+  }
+  BlockSummer summer;
+  int fd = tier.OpenObject(ino, O_RDONLY, &st);
+  struct stat before {};
+  if (fd >= 0) {
+    std::vector<char> buf(kSumBlockBytes);
+    if (fstat(fd, &before) != 0) st = Status::Errno(errno, "stat " + tier.ObjectPath(ino));
+    // A size LMDB does not record yet is a write still to be released.
+    if (st.ok() && uint64_t(before.st_size) != n.size)
+      st = Status::Error(ESTALE, tier.ObjectPath(ino) + " is not the size recorded");
+    for (uint64_t off = 0; st.ok() && off < n.size;) {
+      const size_t want = size_t(std::min<uint64_t>(kSumBlockBytes, n.size - off));
+      const ssize_t got = tier.io().Pread(fd, buf.data(), want, off_t(off));
+      if (got < 0) {
+        st = Status::Errno(int(-got), "read " + tier.ObjectPath(ino));
+      } else if (got == 0) {
+        st = Status::Error(ESTALE, tier.ObjectPath(ino) + " shrank while it was hashed");
+      } else {
+        summer.Update(buf.data(), size_t(got));
+        off += uint64_t(got);
+      }
+    }
+    struct stat after {};
+    if (st.ok() && fstat(fd, &after) == 0 &&
+        (after.st_size != before.st_size || MtimeNs(after) != MtimeNs(before)))
+      st = Status::Error(ESTALE, tier.ObjectPath(ino) + " changed while it was hashed");
+    close(fd);
+    if (!st.ok()) return st;
+  } else if (st.err() != ENOENT || n.size != 0) {
+    return st.ok() ? Status::Error(EIO, "no object")
+                   : st;  // a lost object is not ours to vouch for
+  }
+  std::vector<uint64_t> blocks;
+  const uint64_t whole = summer.Finish(&blocks);
+  st = store_.CommitSums(
+      ino,
+      [&](const Inode& now) {
+        if (now.size != n.size || now.mtime_ns != n.mtime_ns || now.tier != n.tier ||
+            now.nlink == 0 || (now.checksum != 0 && now.checksum != whole))
+          return false;
+        // Under LMDB's write lock: a writer's open clears the checksum in a
+        // write transaction after it counted itself (the header's comment).
+        std::shared_ptr<LiveState> live = table_.FindLive(ino);
+        return !live || (live->writers.load() == 0 && live->last_write.load() <= epoch);
+      },
+      whole, blocks);
+  if (st.ok()) recorded_.fetch_add(1);
+  return st;
+}
+
+}  // namespace tierfs

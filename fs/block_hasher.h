@@ -1,0 +1,74 @@
+// BlockHasher: records a file's checksums (the whole-file xxh3_64 in
+// Inode::checksum and one per 1 MiB block, meta/block_sums.h) after its last
+// writer closed, on its own thread: a release replies at once, and a file
+// written by many closes in a row is hashed once it rests.
+//
+// A result is committed only if nothing changed the bytes meanwhile. In the
+// committing LMDB transaction: the inode's size, mtime and tier are those
+// hashed, no handle has it open for writing, and no write arrived since the
+// job was queued (LiveState::last_write against the table's epoch then).
+// fs/ops_file.cc Open counts a writer (Handles::New) BEFORE it clears the
+// checksum in its own write transaction, so either that clear comes after
+// this commit (and drops it), or the commit sees the writer and gives up.
+// A dropped result is not retried: the writer's own release queues the file
+// again. Files whose job was dropped or still queued at unmount have no
+// sums and are served unverified.
+//
+// Thread-safety: Enqueue from any thread; Start/Stop from one.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "fs/inode_table.h"
+#include "meta/mutex.h"
+#include "meta/store.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+class BlockHasher {
+ public:
+  BlockHasher(Store& store, Tiers tiers, InodeTable& table)
+      : store_(store), tiers_(tiers), table_(table) {}
+  ~BlockHasher() { Stop(); }
+  BlockHasher(const BlockHasher&) = delete;
+  BlockHasher& operator=(const BlockHasher&) = delete;
+
+  void Start();
+  // Drops what is still queued and waits for the file being hashed.
+  void Stop();
+  // The last writer of `ino` closed: hash it soon. `epoch` is the table's
+  // epoch (InodeTable::epoch) before that writer's handle went away.
+  void Enqueue(uint64_t ino, uint64_t epoch);
+  // Hashes inode `ino` now, on the caller's thread (the job's body):
+  // ESTALE when the file changed, ENOENT when it is gone.
+  Status HashNow(uint64_t ino, uint64_t epoch);
+  // Files hashed since start (for tests and logs).
+  uint64_t recorded() const { return recorded_.load(); }
+
+ private:
+  struct Job {
+    uint64_t ino;
+    uint64_t epoch;
+  };
+  void Loop();
+
+  Store& store_;
+  Tiers tiers_;
+  InodeTable& table_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;                // under mu_
+  std::unordered_set<uint64_t> queued_;  // inodes in queue_, under mu_
+  bool stop_ = true;                     // under mu_
+  std::thread thread_;
+  std::atomic<uint64_t> recorded_{0};
+};
+
+}  // namespace tierfs

@@ -1,0 +1,158 @@
+#include "fs/verified_read.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "fs/context.h"
+#include "meta/block_sums.h"
+
+namespace tierfs {
+
+namespace {
+
+// Whether the sums `v` holds may still be trusted for the file's bytes: a
+// writer (open now, or a write since they were loaded) makes them stale.
+bool StillValid(const VerifyState& v, const LiveState& live) {
+  return live.writers.load() == 0 && live.last_write.load() <= v.epoch;
+}
+
+void Load(Context& c, FileHandle& fh, VerifyState& v) {
+  v.loaded = true;
+  v.epoch = c.table().epoch();
+  Inode n;
+  if (fh.live->writers.load() > 0 || !c.store().GetInode(fh.ino, &n).ok() ||
+      !c.store().GetBlockSums(fh.ino, &v.sums).ok()) {
+    v.off = true;
+    return;
+  }
+  v.checksum = n.checksum;
+  v.size = n.size;
+  v.buf.resize(kSumBlockBytes);
+}
+
+// A block that does not match: report it (once per handle and block), mark
+// the inode, and return the EIO the read gets.
+Status Corrupt(Context& c, FileHandle& fh, VerifyState& v, uint64_t block, uint64_t actual) {
+  const Tier& t = c.tier(TierId::kHdd);
+  char sums[96];
+  std::snprintf(sums, sizeof sums, "expected xxh3 %016" PRIx64 ", actual %016" PRIx64,
+                v.sums[block], actual);
+  std::string path = c.table().KnownPath(fh.ino);
+  if (path.empty()) path = "inode " + std::to_string(fh.ino);
+  c.metrics().CountCorruptRead();
+  if (v.reported.insert(block).second) {
+    spdlog::error("corrupt data: {} (inode {}) on tier {} ({}): block {} {}", path, fh.ino,
+                  t.name(), t.ObjectPath(fh.ino), block, sums);
+    AuditRecord rec;
+    rec.action = "corrupt";
+    rec.rule = "verified read";
+    rec.path = path;
+    rec.ino = fh.ino;
+    rec.from = t.name();
+    rec.bytes = v.size;
+    rec.checksum = v.checksum;
+    rec.has_checksum = true;
+    rec.result = "corrupt";
+    rec.detail = "block " + std::to_string(block) + ": " + sums;
+    c.Audit({rec});
+    Status st = c.store().MarkCorrupt(fh.ino, v.checksum);
+    if (!st.ok()) spdlog::warn("marking inode {} corrupt: {}", fh.ino, st.message());
+  }
+  return Status::Error(EIO, "read " + path + " on tier " + t.name() + ": block " +
+                                std::to_string(block) + " does not match its checksum (" + sums +
+                                ")");
+}
+
+// Reads block `b` into v.buf and checks it: ok, EIO (corrupt), or ESTALE
+// when a writer changed the file meanwhile (the read is then served plainly).
+Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b) {
+  const Tier& t = c.tier(TierId::kHdd);
+  const uint64_t start = b * kSumBlockBytes;
+  const size_t len = size_t(std::min<uint64_t>(kSumBlockBytes, v.size - start));
+  size_t got = 0;
+  while (got < len) {
+    const ssize_t n = t.io().Pread(fd, v.buf.data() + got, len - got, off_t(start + got));
+    if (n == -EINTR) continue;
+    if (n < 0) return Status::Errno(int(-n), "read " + t.ObjectPath(fh.ino));
+    if (n == 0) break;  // short: hashed as it is, so it fails the check
+    got += size_t(n);
+  }
+  const uint64_t actual = XXH3_64bits(v.buf.data(), got);
+  if (actual == v.sums[b] && got == len) {
+    v.block = int64_t(b);
+    // A sequential reader asks for the next block soon: have the kernel
+    // read it meanwhile, so the disk works while this one is served.
+    if (b + 1 < v.sums.size() && v.last_loaded + 1 == int64_t(b))
+      posix_fadvise(fd, off_t(start + kSumBlockBytes), off_t(2 * kSumBlockBytes),
+                    POSIX_FADV_WILLNEED);
+    v.last_loaded = int64_t(b);
+    return Status::Ok();
+  }
+  v.block = -1;
+  // Not damage but a change: a writer came, or the file was rewritten.
+  Inode n;
+  if (!StillValid(v, *fh.live) || !c.store().GetInode(fh.ino, &n).ok() ||
+      n.checksum != v.checksum) {
+    v.off = true;
+    return Status::Error(ESTALE, "changed");
+  }
+  return Corrupt(c, fh, v, b, actual);
+}
+
+// Copies the verified bytes of the read into `out`; `*len` of them. Never
+// replies: once the reply is out, the application may close the file and
+// the handle (with `v`) be freed by another thread's release.
+Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
+                   std::vector<char>& out, size_t* len, bool* handled) {
+  {
+    std::lock_guard<std::mutex> lock(fh.mu);
+    if (!fh.verify) fh.verify = std::make_unique<VerifyState>();
+  }
+  VerifyState& v = *fh.verify;
+  std::lock_guard<std::mutex> lock(v.mu);
+  if (!v.loaded) Load(c, fh, v);
+  if (!v.off && !StillValid(v, *fh.live)) v.off = true;
+  if (v.off) return Status::Ok();
+  *handled = true;
+  *len = 0;
+  if (uint64_t(off) >= v.size || size == 0) return Status::Ok();
+  const uint64_t end = std::min<uint64_t>(uint64_t(off) + size, v.size);
+  const uint64_t first = uint64_t(off) / kSumBlockBytes, last = (end - 1) / kSumBlockBytes;
+  if (out.size() < end - uint64_t(off)) out.resize(end - uint64_t(off));
+  for (uint64_t b = first; b <= last; ++b) {
+    if (v.block != int64_t(b)) {
+      Status st = LoadBlock(c, fh, v, fd, b);
+      if (st.err() == ESTALE) {
+        *handled = false;  // served plainly
+        return Status::Ok();
+      }
+      if (!st.ok()) return st;
+    }
+    const uint64_t bstart = b * kSumBlockBytes;
+    const uint64_t from = std::max<uint64_t>(uint64_t(off), bstart);
+    const uint64_t to = std::min<uint64_t>(end, bstart + kSumBlockBytes);
+    std::memcpy(out.data() + (from - uint64_t(off)), v.buf.data() + (from - bstart), to - from);
+  }
+  *len = end - uint64_t(off);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status VerifiedRead(Context& c, fuse_req_t req, FileHandle& fh, int fd, size_t size, off_t off,
+                    bool* handled) {
+  *handled = false;
+  thread_local std::vector<char> out;
+  size_t len = 0;
+  Status st = VerifyRange(c, fh, fd, size, off, out, &len, handled);
+  if (*handled && st.ok()) fuse_reply_buf(req, len ? out.data() : nullptr, len);
+  return st;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,256 @@
+// Block checksums recorded when the last writer closes, and verified reads
+// of HDD-resident files (fs/block_hasher.h, fs/verified_read.h): a flipped
+// byte on the HDD tier is EIO for reads of its block (never the wrong
+// bytes), logged, audited, counted, shown by tierctl status, and every
+// later open for reading fails until the file is rewritten.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "meta/block_sums.h"
+#include "meta/store.h"
+#include "tests/integration/tier_fault_util.h"
+#include "tests/integration/tierctl_util.h"
+
+namespace tierfs_test {
+namespace {
+
+using tierfs::kSumBlockBytes;
+
+constexpr size_t kMiB = 1 << 20;
+
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0)
+    port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
+MountOptions WithMetrics(uint16_t port) {
+  MountOptions o = TmpfsTiers();
+  o.extra_args = {"--metrics", "127.0.0.1:" + std::to_string(port)};
+  return o;
+}
+
+// xxh3 of each 1 MiB block of `data`.
+std::vector<uint64_t> SumsOf(const std::string& data) {
+  std::vector<uint64_t> out;
+  for (size_t off = 0; off < data.size(); off += kSumBlockBytes)
+    out.push_back(
+        XXH3_64bits(data.data() + off, std::min<size_t>(kSumBlockBytes, data.size() - off)));
+  return out;
+}
+
+class VerifiedReadTest : public TierFaultTest {
+ protected:
+  VerifiedReadTest() : port_(FreePort()) { fs_.options() = WithMetrics(port_); }
+
+  // The block sums and checksum LMDB records for `rel` now (the state is
+  // read from this process while the daemon runs: LMDB allows it); false
+  // when there are none.
+  bool Recorded(const std::string& rel, std::vector<uint64_t>* sums, uint64_t* whole) {
+    std::unique_ptr<tierfs::Store> store;
+    if (!tierfs::Store::Open(fs_.ssd() + "/state", &store).ok()) return false;
+    tierfs::Inode n;
+    if (!store->GetInode(Ino(P(rel)), &n).ok()) return false;
+    *whole = n.checksum;
+    return store->GetBlockSums(n.ino, sums).ok();
+  }
+  // Waits (10 s at most) until `rel`'s recorded sums are those of `data`.
+  ::testing::AssertionResult SumsBecome(const std::string& rel, const std::string& data) {
+    std::vector<uint64_t> sums;
+    uint64_t whole = 0;
+    const bool ok = WaitFor(
+        [&] {
+          return Recorded(rel, &sums, &whole) && sums == SumsOf(data) &&
+                 whole == XXH3_64bits(data.data(), data.size());
+        },
+        10);
+    if (ok) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << rel << ": " << sums.size() << " sums recorded, "
+                                         << SumsOf(data).size() << " expected; whole " << whole;
+  }
+  std::string Scrape() {
+    CommandResult r =
+        RunCommand({"curl", "-s", "http://127.0.0.1:" + std::to_string(port_) + "/metrics"}, 10);
+    return r.out;
+  }
+
+  uint16_t port_;
+};
+
+TEST_F(VerifiedReadTest, SumsRecordedAtCloseAndReplacedByARewrite) {
+  std::string data = Pattern(2 * kMiB + 12345, 21);
+  ASSERT_EQ(0, WriteFile(P("f"), data));
+  EXPECT_TRUE(SumsBecome("f", data));
+  // A write in the middle of block 1: new sums, recorded at its close.
+  int fd = open(P("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  const std::string patch = "rewritten in the middle";
+  ASSERT_EQ(0, PwriteAll(fd, patch.data(), patch.size(), off_t(kMiB + 4000)));
+  // While the writer is open, nothing vouches for the bytes.
+  std::vector<uint64_t> sums;
+  uint64_t whole = 0;
+  EXPECT_FALSE(Recorded("f", &sums, &whole));
+  EXPECT_EQ(0u, whole);
+  close(fd);
+  data.replace(kMiB + 4000, patch.size(), patch);
+  EXPECT_TRUE(SumsBecome("f", data));
+  // A move records the same sums (it computes them while it copies).
+  int err = 0;
+  WaitFor([&] { return (err = SetTier(P("f"), "hdd")) != EBUSY; }, 10);
+  ASSERT_EQ(0, err);
+  EXPECT_TRUE(SumsBecome("f", data));
+  // Truncated (no writer's close): the sums are recorded for the new size.
+  ASSERT_EQ(0, truncate(P("f").c_str(), 1000));
+  EXPECT_TRUE(SumsBecome("f", data.substr(0, 1000)));
+}
+
+// One mount for all the checks of a corrupt HDD object.
+TEST_F(VerifiedReadTest, FlippedByteOnHddIsEioNeverWrongBytes) {
+  const std::string data = Pattern(3 * kMiB + 777, 22);
+  MakeHddResident("c", data);
+  MakeHddResident("good", data);
+  MakeHddResident("d", data);  // for tierctl verify, damaged in block 2
+  ASSERT_TRUE(SumsBecome("c", data));
+  ASSERT_TRUE(SumsBecome("d", data));
+  const std::string d_obj = ObjectPath(fs_.hdd(), Ino(P("d")));
+  // Damage block 1 behind tierfs's back; the remount drops the page cache.
+  const std::string obj = ObjectPath(fs_.hdd(), Ino(P("c")));
+  for (const auto& [path, at] : {std::pair{obj, kMiB + 5000}, std::pair{d_obj, 2 * kMiB + 1}}) {
+    int fd = open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    char b = 0;
+    ASSERT_EQ(1, pread(fd, &b, 1, off_t(at)));
+    b = char(~b);
+    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(at)));
+    close(fd);
+  }
+  Remount();
+
+  // A clean HDD file reads back whole and exact, through tierfs.
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("good"), &got));
+  EXPECT_TRUE(got == data);
+
+  int fd = open(P("c").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  std::vector<char> buf(128 * 1024);
+  // Block 0: fine.
+  ASSERT_EQ(ssize_t(buf.size()), PreadAll(fd, buf.data(), buf.size(), 0));
+  EXPECT_EQ(0, memcmp(buf.data(), data.data(), buf.size()));
+  // Block 1, where the flipped byte is: EIO, not the bytes.
+  EXPECT_EQ(-EIO, PreadAll(fd, buf.data(), buf.size(), off_t(kMiB)));
+  EXPECT_EQ(-EIO, PreadAll(fd, buf.data(), 100, off_t(2 * kMiB - 100)));
+  // Block 3 (the short last one): fine.
+  ASSERT_EQ(ssize_t(777), PreadAll(fd, buf.data(), buf.size(), off_t(3 * kMiB)));
+  EXPECT_EQ(0, memcmp(buf.data(), data.data() + 3 * kMiB, 777));
+  close(fd);
+
+  // Reported: audited, counted, shown by status, logged with the block.
+  std::string audit;
+  ReadFile(fs_.ssd() + "/state/audit.jsonl", &audit);
+  EXPECT_NE(std::string::npos, audit.find("\"corrupt\"")) << audit;
+  EXPECT_NE(std::string::npos, audit.find("block 1:")) << audit;
+  const std::string metrics = Scrape();
+  const size_t at = metrics.find("\ntierfs_corrupt_reads_total ");
+  ASSERT_NE(std::string::npos, at) << metrics;
+  EXPECT_GE(std::stoi(metrics.substr(at + 28)), 2) << metrics;
+  const CommandResult status = Tierctl({"status", fs_.mnt()});
+  EXPECT_NE(std::string::npos, status.out.find("corrupt files")) << status.out;
+  EXPECT_NE(std::string::npos, fs_.Log().find("block 1")) << fs_.Log();
+
+  // Every later open for reading is EIO, after a remount too; a whole-file
+  // read never returns a byte of the damaged block.
+  EXPECT_EQ(EIO, OpenErr(P("c"), O_RDONLY));
+  Remount();
+  EXPECT_EQ(EIO, OpenErr(P("c"), O_RDONLY));
+  EXPECT_EQ(EIO, ReadFile(P("c"), &got));
+  // Rewriting it clears the mark.
+  ASSERT_EQ(0, WriteFile(P("c"), "fresh"));
+  ASSERT_EQ(0, ReadFile(P("c"), &got));
+  EXPECT_EQ("fresh", got);
+
+  // tierctl verify re-reads every file: d is found (and marked) without a read.
+  ASSERT_TRUE(SumsBecome("c", "fresh"));
+  const CommandResult v = Tierctl({"verify", fs_.mnt()});
+  EXPECT_EQ(1, v.exit_code) << v.out << v.err;
+  EXPECT_NE(std::string::npos, v.out.find("/good: ok")) << v.out;
+  EXPECT_NE(std::string::npos, v.out.find("/c: ok")) << v.out;
+  EXPECT_NE(std::string::npos, v.out.find("/d: corrupt at block 2")) << v.out;
+  EXPECT_EQ(EIO, OpenErr(P("d"), O_RDONLY));
+}
+
+// Readers that close the moment their read returns: the release may free
+// the handle while the thread that replied still holds its lock (the daemon
+// once aborted at unmount, "unaligned tcache chunk", after such reads).
+TEST_F(VerifiedReadTest, ReadersClosingRightAfterTheirReadsLeaveTheDaemonWhole) {
+  const std::string data = Pattern(5 * kMiB + 3, 24);
+  MakeHddResident("r", data);
+  ASSERT_TRUE(SumsBecome("r", data));
+  Remount();
+  std::vector<std::thread> readers;
+  std::atomic<int> wrong{0};
+  for (size_t bs : {size_t(4096), size_t(65536), size_t(131072), size_t(1000000), size_t(3000000)})
+    readers.emplace_back([&, bs] {
+      for (int round = 0; round < 4; ++round) {
+        int fd = open(P("r").c_str(), O_RDONLY | O_DIRECT);
+        if (fd < 0) {
+          ++wrong;
+          return;
+        }
+        std::vector<char> buf(bs);
+        for (size_t off = 0; off < data.size(); off += bs) {
+          const ssize_t n = pread(fd, buf.data(), bs, off_t(off));
+          const size_t want = std::min(bs, data.size() - off);
+          if (n != ssize_t(want) || memcmp(buf.data(), data.data() + off, want) != 0) ++wrong;
+        }
+        close(fd);
+      }
+    });
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(0, wrong.load());
+  EXPECT_TRUE(fs_.Unmount()) << "daemon exit code " << fs_.last_exit_code();
+  EXPECT_EQ(0, fs_.last_exit_code());
+}
+
+// --no-verify-reads (-o verify_reads=0): the HDD tier's bytes as they are.
+TEST_F(VerifiedReadTest, UnverifiedWhenTurnedOff) {
+  const std::string data = Pattern(2 * kMiB, 23);
+  MakeHddResident("u", data);
+  ASSERT_TRUE(SumsBecome("u", data));
+  const std::string obj = ObjectPath(fs_.hdd(), Ino(P("u")));
+  ASSERT_TRUE(fs_.Unmount());
+  fs_.options().extra_opts = {"verify_reads=0"};
+  ASSERT_TRUE(fs_.Mount());
+  int fd = open(obj.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(1, pwrite(fd, "!", 1, 10));
+  close(fd);
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("u"), &got));
+  EXPECT_EQ('!', got[10]);
+}
+
+}  // namespace
+}  // namespace tierfs_test
