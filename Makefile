@@ -101,10 +101,11 @@ test: deps
 # integration files of TSAN_FILTER's suites and their support files, and
 # the unit tests but the single-threaded policy parser and evaluator ones
 # (TSan has nothing to check in them). The tierctl it runs is the plain one.
-TSAN_FILTER := ConcurrencyTest.*:MetricsTest.*:TreeMoveLockTest.*:DaemonStateTest.TreeMove*:TieringTest.*:ThrottledTieringTest.*:EvictionTest.*:SpillTest.*:SpilledWriteTest.*:PolicyEngineTest.*:MoveLogTest.*:CrashCampaign.*:DataTest.ConcurrentWriters:DataTest.ManyConcurrentOpensReadsAndAWriterNeverFail:ControlTest.TwoHundredClientsAtOnce:ControlTest.StalledClientsDoNotBlockOthers
+TSAN_FILTER := ConcurrencyTest.*:MetricsTest.*:TreeMoveLockTest.*:DaemonStateTest.TreeMove*:TieringTest.*:ThrottledTieringTest.*:EvictionTest.*:SpillTest.*:SpilledWriteTest.*:PolicyEngineTest.*:MoveLogTest.*:CrashCampaign.*:DataTest.ConcurrentWriters:DataTest.ManyConcurrentOpensReadsAndAWriterNeverFail:ControlTest.TwoHundredClientsAtOnce:ControlTest.StalledClientsDoNotBlockOthers:VerifiedReadTest.ReadersClosingRightAfterTheirReadsLeaveTheDaemonWhole:VerifiedReadTest.SumsRecordedAtCloseAndReplacedByARewrite
 TSAN_INTEG_SRCS := $(addprefix tests/integration/,concurrency_test.cc metrics_test.cc \
   tree_move_lock_test.cc daemon_state_test.cc tiering_test.cc space_test.cc tier_fault_test.cc \
   policy_engine_test.cc move_log_test.cc crash_campaign_test.cc data_test.cc control_test.cc \
+  verified_read_test.cc \
   crash_model.cc fs_model.cc mount_fixture.cc test_util.cc tierctl_util.cc)
 TSAN_UNIT_SRCS := $(filter-out $(addprefix tests/unit/,policy_parse_test.cc \
   policy_parse_fuzz_test.cc policy_eval_test.cc policy_series_test.cc policy_safety_test.cc \
