@@ -79,17 +79,28 @@ test-integration: $(BUILD)/tierfs $(BUILD)/tierctl $(BUILD)/integration_tests
 
 # The README's test command: installs what it needs, then runs everything,
 # the sanitizer build included.
-# Three builds (plain, ASan, TSan) must fit in CI's 30 minutes: the test
-# builds keep line tables only (-g1: file:line in every sanitizer report,
-# no variable info), about a third less compile time than -g.
-TEST_OPTFLAGS := -O2 -g1
+# Three builds (plain, ASan, TSan) must fit in CI's 30 minutes, so `test`
+# builds them lighter than `make`, `make test-asan` or `make test-tsan` do:
+#   - the plain build at -O1 without debug information (-O2 -g: the daemon
+#     you install, the demo and the bench);
+#   - the sanitizer builds without line tables (SAN_DEBUG=-g0): their
+#     reports still name every function of a stack; rerun `make test-asan`
+#     or `make test-tsan` (-g1) for file:line;
+#   - the clang lock analysis (thread-check, CPU) runs while the plain
+#     integration tests (mostly waiting on mounts) do.
+TEST_OPTFLAGS := -O1
 test: deps
 	$(MAKE) format-check
-	$(MAKE) thread-check
 	$(MAKE) -j2 OPTFLAGS="$(TEST_OPTFLAGS)" all
-	$(MAKE) test-unit test-integration
-	$(MAKE) test-asan
-	$(MAKE) test-tsan
+	$(MAKE) OPTFLAGS="$(TEST_OPTFLAGS)" test-unit
+	$(MAKE) thread-check & check=$$!; \
+	  $(MAKE) OPTFLAGS="$(TEST_OPTFLAGS)" test-integration; tests=$$?; \
+	  wait $$check || exit 1; exit $$tests
+	$(MAKE) SAN_DEBUG=-g0 test-asan
+	$(MAKE) SAN_DEBUG=-g0 OPTFLAGS="$(TEST_OPTFLAGS)" test-tsan
+
+# Line tables in the sanitizer builds: file:line in every report.
+SAN_DEBUG ?= -g1
 
 # ThreadSanitizer over the unit tests and the integration tests that run
 # concurrent work: threads of their own, tree moves, moves, the evictor, the
@@ -99,8 +110,9 @@ test: deps
 # says why liburing is suppressed.
 # The TSan build compiles only what it runs (CI's 30 minutes): the
 # integration files of TSAN_FILTER's suites and their support files, and
-# the unit tests but the single-threaded policy parser and evaluator ones
-# (TSan has nothing to check in them). The tierctl it runs is the plain one.
+# the unit tests that start threads (not the parsers, the evaluator, the
+# journal and record formats: TSan has nothing to check in them). The
+# tierctl it runs is the plain one.
 TSAN_FILTER := ConcurrencyTest.*:MetricsTest.*:TreeMoveLockTest.*:DaemonStateTest.TreeMove*:TieringTest.*:ThrottledTieringTest.*:EvictionTest.*:SpillTest.*:SpilledWriteTest.*:PolicyEngineTest.*:MoveLogTest.*:CrashCampaign.*:DataTest.ConcurrentWriters:DataTest.ManyConcurrentOpensReadsAndAWriterNeverFail:ControlTest.TwoHundredClientsAtOnce:ControlTest.StalledClientsDoNotBlockOthers:VerifiedReadTest.ReadersClosingRightAfterTheirReadsLeaveTheDaemonWhole:VerifiedReadTest.SumsRecordedAtCloseAndReplacedByARewrite
 TSAN_INTEG_SRCS := $(addprefix tests/integration/,concurrency_test.cc metrics_test.cc \
   tree_move_lock_test.cc daemon_state_test.cc tiering_test.cc space_test.cc tier_fault_test.cc \
@@ -109,10 +121,12 @@ TSAN_INTEG_SRCS := $(addprefix tests/integration/,concurrency_test.cc metrics_te
   crash_model.cc fs_model.cc mount_fixture.cc test_util.cc tierctl_util.cc)
 TSAN_UNIT_SRCS := $(filter-out $(addprefix tests/unit/,policy_parse_test.cc \
   policy_parse_fuzz_test.cc policy_eval_test.cc policy_series_test.cc policy_safety_test.cc \
-  policy_check_test.cc mount_args_test.cc),$(UNIT_SRCS))
+  policy_check_test.cc mount_args_test.cc audit_chain_test.cc audit_rotate_test.cc \
+  fault_io_test.cc op_guard_test.cc store_errors_test.cc store_journal_test.cc \
+  store_keys_test.cc store_room_test.cc identity_test.cc),$(UNIT_SRCS))
 TSAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)"
 test-tsan: $(BUILD)/tierctl
-	$(MAKE) -j2 BUILD=build-tsan OPTFLAGS="-O1 -g1 -fsanitize=thread" \
+	$(MAKE) -j2 BUILD=build-tsan OPTFLAGS="-O1 $(SAN_DEBUG) -fsanitize=thread" \
 	  UNIT_SRCS='$(TSAN_UNIT_SRCS)' INTEG_SRCS='$(TSAN_INTEG_SRCS)' \
 	  build-tsan/tierfs build-tsan/unit_tests build-tsan/integration_tests
 	$(TSAN_ENV) build-tsan/unit_tests
@@ -132,7 +146,7 @@ thread-check:
 	done | xargs -P2 -n4 clang++ -fsyntax-only $(CLANG_FLAGS)
 
 test-asan:
-	$(MAKE) -j2 BUILD=build-asan OPTFLAGS="-O1 -g1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	$(MAKE) -j2 BUILD=build-asan OPTFLAGS="-O1 $(SAN_DEBUG) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 TIERFS_MOVE_KILLS=15 \
 	  $(MAKE) BUILD=build-asan INTEGRATION_FILTER='$(ASAN_FILTER)' test-unit test-integration
 
