@@ -155,12 +155,13 @@ TEST_OBJS_PLAIN := $(UNIT_SRCS:%.cc=$(BUILD)/%.o) $(INTEG_SRCS:%.cc=$(BUILD)/%.o
 # -Og, not -O1: with UBSan, g++ 12 compiles at -O1 two to three times
 # slower than at -Og (the whole library: 6 minutes against 3 on CI's two
 # cores), and the checks are the same.
+ASAN_MAKE = $(MAKE) BUILD=build-asan TEST_OBJS=$(BUILD) \
+  OPTFLAGS="-Og $(SAN_DEBUG) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 test-asan:
 	$(MAKE) -j2 $(TEST_OBJS_PLAIN)
-	$(MAKE) -j2 BUILD=build-asan TEST_OBJS=$(BUILD) \
-	  OPTFLAGS="-Og $(SAN_DEBUG) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	$(ASAN_MAKE) -j2 all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 TIERFS_MOVE_KILLS=15 \
-	  $(MAKE) BUILD=build-asan INTEGRATION_FILTER='$(ASAN_FILTER)' test-unit test-integration
+	  $(ASAN_MAKE) INTEGRATION_FILTER='$(ASAN_FILTER)' test-unit test-integration
 
 # The random kill campaign runs plain (12 kills) and under TSan (3); under
 # ASan its kill -9s stop the daemons before any leak check, and it would
