@@ -33,7 +33,6 @@ void Load(Context& c, FileHandle& fh, VerifyState& v) {
   }
   v.checksum = n.checksum;
   v.size = n.size;
-  v.buf.resize(kSumBlockBytes);
 }
 
 // A block that does not match: report it (once per handle and block), mark
@@ -69,32 +68,66 @@ Status Corrupt(Context& c, FileHandle& fh, VerifyState& v, uint64_t block, uint6
                                 ")");
 }
 
-// Reads block `b` into v.buf and checks it: ok, EIO (corrupt), or ESTALE
-// when a writer changed the file meanwhile (the read is then served plainly).
-Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b) {
+// Blocks a handle keeps verified beyond those being read: the kernel's
+// readahead (4 MiB, Init) asks for about this many at once.
+constexpr size_t kKeptBlocks = 4;
+
+// Reads block `b` of the object and checks it, with `lock` released
+// meanwhile: its verified bytes, EIO (corrupt, or the read failed), or
+// ESTALE when a writer changed the file meanwhile (the read is then served
+// plainly).
+Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
+                 std::unique_lock<std::mutex>& lock, std::shared_ptr<const char[]>* out) {
   const Tier& t = c.tier(TierId::kHdd);
   const uint64_t start = b * kSumBlockBytes;
   const size_t len = size_t(std::min<uint64_t>(kSumBlockBytes, v.size - start));
+  const uint64_t expected = v.sums[b];
+  // A sequential reader asks for the next blocks soon: have the kernel read
+  // them meanwhile, so the disk works while this one is served.
+  if (b + 1 < v.sums.size() && v.last_loaded + 1 == int64_t(b))
+    posix_fadvise(fd, off_t(start + kSumBlockBytes), off_t(2 * kSumBlockBytes),
+                  POSIX_FADV_WILLNEED);
+  v.last_loaded = int64_t(b);
+  v.blocks.push_back({b, nullptr});  // others wanting `b` wait for this load
+  lock.unlock();
+  std::shared_ptr<char[]> buf = std::make_shared_for_overwrite<char[]>(len);
   size_t got = 0;
+  Status read_error;
   while (got < len) {
-    const ssize_t n = t.io().Pread(fd, v.buf.data() + got, len - got, off_t(start + got));
+    const ssize_t n = t.io().Pread(fd, buf.get() + got, len - got, off_t(start + got));
     if (n == -EINTR) continue;
-    if (n < 0) return Status::Errno(int(-n), "read " + t.ObjectPath(fh.ino));
+    if (n < 0) {
+      read_error = Status::Errno(int(-n), "read " + t.ObjectPath(fh.ino));
+      break;
+    }
     if (n == 0) break;  // short: hashed as it is, so it fails the check
     got += size_t(n);
   }
-  const uint64_t actual = XXH3_64bits(v.buf.data(), got);
-  if (actual == v.sums[b] && got == len) {
-    v.block = int64_t(b);
-    // A sequential reader asks for the next block soon: have the kernel
-    // read it meanwhile, so the disk works while this one is served.
-    if (b + 1 < v.sums.size() && v.last_loaded + 1 == int64_t(b))
-      posix_fadvise(fd, off_t(start + kSumBlockBytes), off_t(2 * kSumBlockBytes),
-                    POSIX_FADV_WILLNEED);
-    v.last_loaded = int64_t(b);
+  const uint64_t actual = read_error.ok() ? XXH3_64bits(buf.get(), got) : 0;
+  lock.lock();
+  for (auto it = v.blocks.begin(); it != v.blocks.end(); ++it) {
+    if (it->index == b && !it->bytes) {
+      v.blocks.erase(it);
+      break;
+    }
+  }
+  v.block_done.notify_all();
+  if (!read_error.ok()) return read_error;
+  if (actual == expected && got == len) {
+    v.blocks.push_back({b, buf});
+    size_t ready = 0;
+    for (const VerifyState::Block& k : v.blocks) ready += k.bytes != nullptr;
+    for (auto it = v.blocks.begin(); ready > kKeptBlocks && it != v.blocks.end();) {
+      if (it->bytes) {
+        it = v.blocks.erase(it);
+        --ready;
+      } else {
+        ++it;
+      }
+    }
+    *out = std::move(buf);
     return Status::Ok();
   }
-  v.block = -1;
   // Not damage but a change: a writer came, or the file was rewritten.
   Inode n;
   if (!StillValid(v, *fh.live) || !c.store().GetInode(fh.ino, &n).ok() ||
@@ -105,41 +138,56 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b)
   return Corrupt(c, fh, v, b, actual);
 }
 
-// Copies the verified bytes of the read into `out`; `*len` of them. Never
+// The verified bytes of block `b`: kept, being loaded by another of the
+// handle's reads (waited for), or loaded now.
+Status GetBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
+                std::unique_lock<std::mutex>& lock, std::shared_ptr<const char[]>* out) {
+  for (;;) {
+    if (v.off) return Status::Error(ESTALE, "changed");
+    auto it = std::find_if(v.blocks.begin(), v.blocks.end(),
+                           [b](const VerifyState::Block& k) { return k.index == b; });
+    if (it == v.blocks.end()) return LoadBlock(c, fh, v, fd, b, lock, out);
+    if (it->bytes) {
+      *out = it->bytes;
+      return Status::Ok();
+    }
+    v.block_done.wait(lock);
+  }
+}
+
+// The verified pieces of the read, as `iov` into `held` blocks. Never
 // replies: once the reply is out, the application may close the file and
 // the handle (with `v`) be freed by another thread's release.
 Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
-                   std::vector<char>& out, size_t* len, bool* handled) {
+                   std::vector<std::shared_ptr<const char[]>>& held, std::vector<iovec>& iov,
+                   bool* handled) {
   {
     std::lock_guard<std::mutex> lock(fh.mu);
     if (!fh.verify) fh.verify = std::make_unique<VerifyState>();
   }
   VerifyState& v = *fh.verify;
-  std::lock_guard<std::mutex> lock(v.mu);
+  std::unique_lock<std::mutex> lock(v.mu);
   if (!v.loaded) Load(c, fh, v);
   if (!v.off && !StillValid(v, *fh.live)) v.off = true;
   if (v.off) return Status::Ok();
   *handled = true;
-  *len = 0;
   if (uint64_t(off) >= v.size || size == 0) return Status::Ok();
   const uint64_t end = std::min<uint64_t>(uint64_t(off) + size, v.size);
   const uint64_t first = uint64_t(off) / kSumBlockBytes, last = (end - 1) / kSumBlockBytes;
-  if (out.size() < end - uint64_t(off)) out.resize(end - uint64_t(off));
   for (uint64_t b = first; b <= last; ++b) {
-    if (v.block != int64_t(b)) {
-      Status st = LoadBlock(c, fh, v, fd, b);
-      if (st.err() == ESTALE) {
-        *handled = false;  // served plainly
-        return Status::Ok();
-      }
-      if (!st.ok()) return st;
+    std::shared_ptr<const char[]> bytes;
+    Status st = GetBlock(c, fh, v, fd, b, lock, &bytes);
+    if (st.err() == ESTALE) {
+      *handled = false;  // served plainly
+      return Status::Ok();
     }
+    if (!st.ok()) return st;
     const uint64_t bstart = b * kSumBlockBytes;
     const uint64_t from = std::max<uint64_t>(uint64_t(off), bstart);
     const uint64_t to = std::min<uint64_t>(end, bstart + kSumBlockBytes);
-    std::memcpy(out.data() + (from - uint64_t(off)), v.buf.data() + (from - bstart), to - from);
+    iov.push_back({const_cast<char*>(bytes.get()) + (from - bstart), size_t(to - from)});
+    held.push_back(std::move(bytes));
   }
-  *len = end - uint64_t(off);
   return Status::Ok();
 }
 
@@ -148,10 +196,16 @@ Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
 Status VerifiedRead(Context& c, fuse_req_t req, FileHandle& fh, int fd, size_t size, off_t off,
                     bool* handled) {
   *handled = false;
-  thread_local std::vector<char> out;
-  size_t len = 0;
-  Status st = VerifyRange(c, fh, fd, size, off, out, &len, handled);
-  if (*handled && st.ok()) fuse_reply_buf(req, len ? out.data() : nullptr, len);
+  std::vector<std::shared_ptr<const char[]>> held;
+  std::vector<iovec> iov;
+  Status st = VerifyRange(c, fh, fd, size, off, held, iov, handled);
+  if (*handled && st.ok()) {
+    if (iov.empty()) {
+      fuse_reply_buf(req, nullptr, 0);
+    } else {
+      fuse_reply_iov(req, iov.data(), int(iov.size()));
+    }
+  }
   return st;
 }
 

@@ -4,9 +4,12 @@
 // each 1 MiB block of the object is read whole, hashed (xxh3_64) and
 // compared with the block sum recorded when its last writer closed or a
 // move copied it (fs/block_hasher.h, tiering/mover.h); only then is the
-// requested range of it replied. A handle keeps its last verified block,
-// so a sequential reader asking 128 KiB at a time reads and hashes each
-// block once.
+// requested range of it replied, from the verified buffer itself (no copy
+// in tierfs). A handle keeps its last few verified blocks, so a sequential
+// reader asking 128 KiB at a time reads and hashes each block once, and
+// the kernel's parallel readahead requests load different blocks at once
+// (each on its own thread, like the reads of passthrough's readahead)
+// rather than queueing behind one another.
 //
 // A mismatch is EIO, never the bytes: logged with the path, tier and block,
 // audited ("corrupt"), counted (tierfs_corrupt_reads_total), and the inode
@@ -15,13 +18,16 @@
 // recorded sums (written before this tierfs, or whose hash was dropped)
 // and files open for writing are served unverified.
 //
-// Thread-safety: one handle's reads are serialized by its VerifyState.
+// Thread-safety: one handle's reads share its VerifyState under its
+// mutex, which is never held while a block is read or a reply is sent.
 #pragma once
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -33,18 +39,25 @@ namespace tierfs {
 class Context;
 struct FileHandle;
 
-// Per handle: the sums it verifies against and its last verified block.
+// Per handle: the sums it verifies against and its recently verified blocks.
 struct VerifyState {
   std::mutex mu;
+  std::condition_variable block_done;  // a load finished (waited on with mu)
   bool loaded = false;
   bool off = false;       // no sums, or a writer appeared: unverified
   uint64_t checksum = 0;  // Inode::checksum the sums belong to
   uint64_t size = 0;      // the file's recorded size
   uint64_t epoch = 0;     // InodeTable::epoch when the sums were loaded
   std::vector<uint64_t> sums;
-  int64_t block = -1;        // the block `buf` holds, verified
-  int64_t last_loaded = -2;  // the block read before: sequential readers get readahead
-  std::vector<char> buf;
+  // Verified blocks, oldest first, and blocks being loaded (`bytes` null).
+  // A reply holds its blocks' bytes by their shared_ptr, so a block may
+  // leave this list while replies still send from it.
+  struct Block {
+    uint64_t index = 0;
+    std::shared_ptr<const char[]> bytes;
+  };
+  std::vector<Block> blocks;
+  int64_t last_loaded = -2;     // the block loaded before: sequential readers get readahead
   std::set<uint64_t> reported;  // corrupt blocks logged and audited once per handle
 };
 

@@ -234,6 +234,57 @@ TEST_F(VerifiedReadTest, ReadersClosingRightAfterTheirReadsLeaveTheDaemonWhole) 
   EXPECT_EQ(0, fs_.last_exit_code());
 }
 
+// One descriptor shared by threads whose reads load different blocks at
+// once, wait for a block another is loading, and span two blocks: each
+// gets the exact bytes, and only the reads that touch the damaged block
+// get EIO.
+TEST_F(VerifiedReadTest, ParallelReadsOfOneDescriptorAreExactAndOnlyTheBadBlockFails) {
+  const std::string data = Pattern(9 * kMiB + 4321, 25);
+  MakeHddResident("p", data);
+  ASSERT_TRUE(SumsBecome("p", data));
+  const std::string obj = ObjectPath(fs_.hdd(), Ino(P("p")));
+  constexpr uint64_t kBad = 6;  // the damaged block
+  {
+    int fd = open(obj.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    char b = 0;
+    ASSERT_EQ(1, pread(fd, &b, 1, off_t(kBad * kMiB + 99)));
+    b = char(~b);
+    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(kBad * kMiB + 99)));
+    close(fd);
+  }
+  Remount();
+  const int fd = open(P("p").c_str(), O_RDONLY | O_DIRECT);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  std::atomic<int> wrong{0}, eio{0}, unexpected_eio{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 6; ++t)
+    readers.emplace_back([&, t] {
+      // Unaligned reads of up to 1.5 MiB: most cross a block boundary.
+      const size_t bs = 700000 + size_t(t) * 150000;
+      std::vector<char> buf(bs);
+      for (int round = 0; round < 3; ++round) {
+        for (size_t off = size_t(t) * 333333; off < data.size(); off += bs) {
+          const size_t want = std::min(bs, data.size() - off);
+          const ssize_t n = pread(fd, buf.data(), bs, off_t(off));
+          const bool touches_bad = off < (kBad + 1) * kMiB && off + want > kBad * kMiB;
+          if (n < 0 && errno == EIO) {
+            ++(touches_bad ? eio : unexpected_eio);
+          } else if (n != ssize_t(want) || memcmp(buf.data(), data.data() + off, want) != 0) {
+            ++wrong;
+          }
+        }
+      }
+    });
+  for (std::thread& th : readers) th.join();
+  close(fd);
+  EXPECT_EQ(0, wrong.load());
+  EXPECT_EQ(0, unexpected_eio.load());
+  EXPECT_GT(eio.load(), 0);
+  EXPECT_TRUE(fs_.Unmount()) << "daemon exit code " << fs_.last_exit_code();
+  EXPECT_EQ(0, fs_.last_exit_code());
+}
+
 // --no-verify-reads (-o verify_reads=0): the HDD tier's bytes as they are.
 TEST_F(VerifiedReadTest, UnverifiedWhenTurnedOff) {
   const std::string data = Pattern(2 * kMiB, 23);
