@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "fs/context.h"
@@ -71,6 +74,31 @@ Status Corrupt(Context& c, FileHandle& fh, VerifyState& v, uint64_t block, uint6
 // Blocks a handle keeps verified beyond those being read: the kernel's
 // readahead (4 MiB, Init) asks for about this many at once.
 constexpr size_t kKeptBlocks = 4;
+// What O_DIRECT asks of buffers, offsets and lengths on any medium.
+constexpr size_t kDirectAlign = 4096;
+
+// The handle's object opened O_DIRECT (null where the tier refuses it),
+// reopened when the handle's descriptor names another object (a move).
+// Called with v.mu held.
+std::shared_ptr<const int> DirectFd(Context& c, FileHandle& fh, VerifyState& v, int fd) {
+  if (v.direct_refused) return nullptr;
+  struct stat want, have;
+  if (fstat(fd, &want) != 0) return nullptr;
+  if (v.direct_fd && fstat(*v.direct_fd, &have) == 0 && have.st_ino == want.st_ino &&
+      have.st_dev == want.st_dev)
+    return v.direct_fd;
+  Status st;
+  const int direct = c.tier(TierId::kHdd).OpenObject(fh.ino, O_RDONLY | O_DIRECT, &st);
+  if (direct < 0) {
+    if (st.err() == EINVAL) v.direct_refused = true;
+    return nullptr;
+  }
+  v.direct_fd = std::shared_ptr<const int>(new int(direct), [](const int* p) {
+    close(*p);
+    delete p;
+  });
+  return v.direct_fd;
+}
 
 // Reads block `b` of the object and checks it, with `lock` released
 // meanwhile: its verified bytes, EIO (corrupt, or the read failed), or
@@ -82,20 +110,35 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
   const uint64_t start = b * kSumBlockBytes;
   const size_t len = size_t(std::min<uint64_t>(kSumBlockBytes, v.size - start));
   const uint64_t expected = v.sums[b];
-  // A sequential reader asks for the next blocks soon: have the kernel read
-  // them meanwhile, so the disk works while this one is served.
-  if (b + 1 < v.sums.size() && v.last_loaded + 1 == int64_t(b))
+  v.blocks.push_back({b, nullptr});  // others wanting `b` wait for this load
+  std::shared_ptr<const int> direct = DirectFd(c, fh, v, fd);
+  // A sequential reader asks for the next blocks soon: without O_DIRECT,
+  // have the kernel read them meanwhile, so the disk works while this one
+  // is served (with it, the kernel's own readahead requests load them).
+  if (!direct && b + 1 < v.sums.size() && v.last_loaded + 1 == int64_t(b))
     posix_fadvise(fd, off_t(start + kSumBlockBytes), off_t(2 * kSumBlockBytes),
                   POSIX_FADV_WILLNEED);
   v.last_loaded = int64_t(b);
-  v.blocks.push_back({b, nullptr});  // others wanting `b` wait for this load
   lock.unlock();
-  std::shared_ptr<char[]> buf = std::make_shared_for_overwrite<char[]>(len);
+  // O_DIRECT wants the buffer, offset and length aligned; the last block's
+  // read asks for the rounded-up length and gets the file's end.
+  const size_t want = direct ? (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign : len;
+  std::shared_ptr<char[]> buf(static_cast<char*>(std::aligned_alloc(kDirectAlign, want)),
+                              [](char* p) { std::free(p); });
   size_t got = 0;
+  bool refused = false;
   Status read_error;
-  while (got < len) {
-    const ssize_t n = t.io().Pread(fd, buf.get() + got, len - got, off_t(start + got));
+  if (!buf) read_error = Status::Errno(ENOMEM, "read " + t.ObjectPath(fh.ino));
+  while (read_error.ok() && got < len) {
+    const bool aligned = direct && got % kDirectAlign == 0;
+    const ssize_t n = t.io().Pread(aligned ? *direct : fd, buf.get() + got,
+                                   (aligned ? want : len) - got, off_t(start + got));
     if (n == -EINTR) continue;
+    if (n == -EINVAL && aligned) {  // a medium with larger sectors: read it buffered
+      direct = nullptr;
+      refused = true;
+      continue;
+    }
     if (n < 0) {
       read_error = Status::Errno(int(-n), "read " + t.ObjectPath(fh.ino));
       break;
@@ -103,8 +146,13 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
     if (n == 0) break;  // short: hashed as it is, so it fails the check
     got += size_t(n);
   }
+  got = std::min(got, len);
   const uint64_t actual = read_error.ok() ? XXH3_64bits(buf.get(), got) : 0;
   lock.lock();
+  if (refused) {
+    v.direct_refused = true;
+    v.direct_fd = nullptr;
+  }
   for (auto it = v.blocks.begin(); it != v.blocks.end(); ++it) {
     if (it->index == b && !it->bytes) {
       v.blocks.erase(it);

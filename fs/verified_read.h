@@ -18,6 +18,10 @@
 // recorded sums (written before this tierfs, or whose hash was dropped)
 // and files open for writing are served unverified.
 //
+// Blocks are read with O_DIRECT where the tier allows it: on the capacity
+// tier a cold block comes from the medium into the buffer that is hashed
+// and replied, with no copy through the page cache.
+//
 // Thread-safety: one handle's reads share its VerifyState under its
 // mutex, which is never held while a block is read or a reply is sent.
 #pragma once
@@ -57,6 +61,13 @@ struct VerifyState {
     std::shared_ptr<const char[]> bytes;
   };
   std::vector<Block> blocks;
+  // The object opened O_DIRECT for the block reads: cold blocks come from
+  // the medium without a copy through the page cache (the mount's page
+  // cache keeps what was verified). Shared, so a reopen after a move never
+  // closes a descriptor another read is using. Null with `direct_refused`
+  // where the tier refuses O_DIRECT: the handle's own descriptor is used.
+  std::shared_ptr<const int> direct_fd;
+  bool direct_refused = false;
   int64_t last_loaded = -2;     // the block loaded before: sequential readers get readahead
   std::set<uint64_t> reported;  // corrupt blocks logged and audited once per handle
 };
