@@ -285,6 +285,31 @@ TEST_F(VerifiedReadTest, ParallelReadsOfOneDescriptorAreExactAndOnlyTheBadBlockF
   EXPECT_EQ(0, fs_.last_exit_code());
 }
 
+// A reader's descriptor stays open while its file moves to the SSD tier
+// and back: its reads stay verified and exact across the new objects.
+TEST_F(VerifiedReadTest, ReaderKeepsExactBytesAcrossMovesOffAndBackOntoHdd) {
+  const std::string data = Pattern(4 * kMiB + 17, 26);
+  MakeHddResident("m", data);
+  ASSERT_TRUE(SumsBecome("m", data));
+  Remount();
+  const int fd = open(P("m").c_str(), O_RDONLY | O_DIRECT);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  std::vector<char> buf(kMiB);
+  ASSERT_EQ(ssize_t(kMiB), PreadAll(fd, buf.data(), kMiB, 0));
+  EXPECT_EQ(0, memcmp(buf.data(), data.data(), kMiB));
+  for (const char* tier : {"ssd", "hdd"}) {
+    int err = 0;
+    WaitFor([&] { return (err = SetTier(P("m"), tier)) != EBUSY; }, 10);
+    ASSERT_EQ(0, err) << tier;
+  }
+  for (size_t off = kMiB; off < data.size(); off += kMiB) {
+    const size_t want = std::min(kMiB, data.size() - off);
+    ASSERT_EQ(ssize_t(want), PreadAll(fd, buf.data(), kMiB, off_t(off))) << off;
+    EXPECT_EQ(0, memcmp(buf.data(), data.data() + off, want)) << off;
+  }
+  close(fd);
+}
+
 // --no-verify-reads (-o verify_reads=0): the HDD tier's bytes as they are.
 TEST_F(VerifiedReadTest, UnverifiedWhenTurnedOff) {
   const std::string data = Pattern(2 * kMiB, 23);
