@@ -87,6 +87,14 @@ Status Placement::Run(const Job& job) {
   if (job.throttled) opt.throttle = &throttle_;
   opt.switch_lock = &Lock(job.ino);
   if (job.to == TierId::kHdd) opt.path = job.path.empty() ? PathOf(job.ino) : job.path;
+  // Journaled as soon as the switch is durable, before the mover lets go of
+  // its record: a crash after this leaves no move unaudited (Recover
+  // journals the ones a crash caught before it).
+  bool recorded = false;
+  opt.committed = [&](const MoveResult& r) {
+    Record(job, Status::Ok(), r);
+    recorded = true;
+  };
   MoveResult result;
   in_run_++;
   if (!job.throttled) unthrottled_++;
@@ -107,7 +115,13 @@ Status Placement::Run(const Job& job) {
   // or thinning would then wait for a forget that never comes to free it.
   if (st.ok())
     if (auto live = table_.FindLive(job.ino)) live->placement++;
-  Record(job, st, result);
+  if (!recorded) {
+    Record(job, st, result);
+  } else if (!st.ok()) {
+    // The file lives on the target; the record stays for Recover.
+    spdlog::error("moving {} to {} ({}): after the switch: {}", Naming(job.ino, job.path),
+                  TierName(job.to), job.why, st.message());
+  }
   return st;
 }
 
@@ -223,9 +237,31 @@ bool Placement::Progress(uint64_t ino, uint64_t* copied) {
 
 void Placement::Recover() {
   int handled = 0;
-  Status st = RecoverMoves(store_, *tiers_.ssd, *tiers_.hdd, &handled);
+  std::vector<Store::MoveRecord> forward;
+  Status st = RecoverMoves(store_, *tiers_.ssd, *tiers_.hdd, &handled, &forward);
   if (!st.ok()) spdlog::error("recovering interrupted moves: {}", st.message());
   if (handled > 0) spdlog::info("settled {} moves interrupted by a crash", handled);
+  // Moves that had switched when the daemon stopped may have missed their
+  // audit record (MoveOptions::committed): journal them now.
+  for (const Store::MoveRecord& r : forward) {
+    AuditRecord rec;
+    rec.action = "move";
+    rec.rule = "crash recovery";
+    rec.path = PathOf(r.ino);
+    rec.ino = r.ino;
+    rec.from = TierName(r.from);
+    rec.to = TierName(r.to);
+    Inode n;
+    if (store_.GetInode(r.ino, &n).ok()) {
+      rec.bytes = n.size;
+      rec.checksum = n.checksum;
+      rec.has_checksum = n.checksum != 0;
+    }
+    rec.detail =
+        "settled at mount: switched before the daemon stopped (the move's own record, if "
+        "it was written, precedes this one)";
+    audit_(rec);
+  }
 }
 
 Placement::Load Placement::load() const {

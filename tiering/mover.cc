@@ -149,6 +149,7 @@ Status Move::Run(MoveResult* result) {
   st = store_.Sync();
   if (!st.ok()) return Fail(MoveStep::kCommit, st);
   if (Crash(MoveStep::kCommit, &st)) return st;
+  if (opt_.committed) opt_.committed(r);
   st = from_.RemoveObject(ino_);
   // The removal must be durable before the record goes, or power loss would
   // bring back a source object nothing names and no recovery removes.

@@ -64,6 +64,8 @@ enum class MoveStep {
 };
 const char* MoveStepName(MoveStep step);
 
+struct MoveResult;
+
 struct MoveOptions {
   uint64_t max_bytes_per_sec = 0;  // 0 = unlimited; ignored when `throttle` is set
   unsigned queue_depth = 8;        // chunks in flight
@@ -83,6 +85,11 @@ struct MoveOptions {
   // The file's path in the mount, recorded in the copy's identity ("" when
   // unknown).
   std::string path;
+  // Called once the switch is durable, before the source and the journal
+  // record go (may be null): the caller writes its audit record here, so a
+  // move that happened is recorded before anything could forget it. A crash
+  // before the call leaves the record switched, and RecoverMoves reports it.
+  std::function<void(const MoveResult&)> committed;
 };
 
 struct MoveResult {
@@ -115,7 +122,10 @@ Status MoveObject(Store& store, const Tier& from, const Tier& to, uint64_t ino,
 // the named object be missing while the other tier holds one, the inode is
 // pointed at the one that exists rather than losing data. Keeps going past a
 // failing record and returns the first error; `handled` (may be null) counts
-// the records settled.
-Status RecoverMoves(Store& store, const Tier& ssd, const Tier& hdd, int* handled);
+// the records settled. `rolled_forward` (may be null) gets the records of
+// moves that had switched and now live on their target: the moves a crash
+// may have kept from their audit record (MoveOptions::committed).
+Status RecoverMoves(Store& store, const Tier& ssd, const Tier& hdd, int* handled,
+                    std::vector<Store::MoveRecord>* rolled_forward = nullptr);
 
 }  // namespace tierfs

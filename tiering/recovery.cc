@@ -53,7 +53,8 @@ Status SettleMove(Store& store, const Tier& from, const Tier& to, uint64_t ino, 
   return st;
 }
 
-Status RecoverMoves(Store& store, const Tier& ssd, const Tier& hdd, int* handled) {
+Status RecoverMoves(Store& store, const Tier& ssd, const Tier& hdd, int* handled,
+                    std::vector<Store::MoveRecord>* rolled_forward) {
   if (handled) *handled = 0;
   if (ssd.id() != TierId::kSsd || hdd.id() != TierId::kHdd)
     return Status::Error(EINVAL, "recover moves: tiers passed in the wrong order");
@@ -75,6 +76,10 @@ Status RecoverMoves(Store& store, const Tier& ssd, const Tier& hdd, int* handled
       continue;
     }
     done++;
+    Inode n;
+    if (rolled_forward && r.state == Store::MoveState::kSwitched &&
+        store.GetInode(r.ino, &n).ok() && n.tier == r.to)
+      rolled_forward->push_back(r);
   }
   if (handled) *handled = done;
   // The settled state must not regress on power loss while serving.

@@ -274,6 +274,31 @@ TEST_F(MoverTest, SharedThrottleLimitsConcurrentMoves) {
   ExpectSettled(ino, TierId::kSsd, "x");
 }
 
+// MoveOptions::committed runs once the switch is durable and while the
+// source and the journal record still exist: what the caller journals
+// there, a crash cannot take back.
+TEST_F(MoverTest, CommittedRunsAfterTheDurableSwitchBeforeTheSourceGoes) {
+  const std::string content = Pattern(300000, 40);
+  uint64_t ino = MakeFile("c", content);
+  MoveOptions opt;
+  int calls = 0;
+  opt.committed = [&](const MoveResult& r) {
+    ++calls;
+    Inode n;
+    ASSERT_TRUE(store_->GetInode(ino, &n).ok());
+    EXPECT_EQ(TierId::kHdd, n.tier);
+    EXPECT_EQ(r.checksum, n.checksum);
+    EXPECT_EQ(content.size(), r.bytes);
+    EXPECT_EQ(1u, Records());
+    struct stat s;
+    EXPECT_EQ(0, stat(ssd_->ObjectPath(ino).c_str(), &s)) << "source already gone";
+  };
+  Status st = Move(ino, *ssd_, *hdd_, opt);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(1, calls);
+  ExpectSettled(ino, TierId::kHdd, content);
+}
+
 // A daemon killed after each step: a restart's RecoverMoves must settle the
 // file on exactly one tier with its content, whichever step it died after.
 TEST_F(MoverTest, RecoveryAfterCrashAtEveryStep) {
@@ -289,7 +314,12 @@ TEST_F(MoverTest, RecoveryAfterCrashAtEveryStep) {
       uint64_t ino = MakeFile("f" + std::to_string(i++), content, object);
       MoveOptions opt;
       opt.crash_after = step;
+      bool committed = false;
+      opt.committed = [&](const MoveResult&) { committed = true; };
       Status st = Move(ino, *ssd_, *hdd_, opt);
+      // The caller hears of the move once it is durable, before the source
+      // goes (a move that finished, where the crash point never fired, too).
+      EXPECT_EQ(step == MoveStep::kRemove || st.ok(), committed);
       // Without an object there is no copy: the crash points inside it never fire.
       if (!object && step != MoveStep::kJournal && step != MoveStep::kCommit &&
           step != MoveStep::kRemove) {
@@ -301,10 +331,16 @@ TEST_F(MoverTest, RecoveryAfterCrashAtEveryStep) {
       EXPECT_EQ(1u, Records());
       OpenAll();
       int handled = 0;
-      st = RecoverMoves(*store_, *ssd_, *hdd_, &handled);
+      std::vector<Store::MoveRecord> forward;
+      st = RecoverMoves(*store_, *ssd_, *hdd_, &handled, &forward);
       ASSERT_TRUE(st.ok()) << st.message();
       EXPECT_EQ(1, handled);
       const bool switched = step == MoveStep::kCommit || step == MoveStep::kRemove;
+      // A switched move is reported, so the daemon can journal it.
+      ASSERT_EQ(switched ? 1u : 0u, forward.size());
+      if (switched) {
+        EXPECT_EQ(ino, forward[0].ino);
+      }
       ExpectSettled(ino, switched ? TierId::kHdd : TierId::kSsd, content, object);
       // Settled means movable again.
       st = switched ? Move(ino, *hdd_, *ssd_) : Move(ino, *ssd_, *hdd_);

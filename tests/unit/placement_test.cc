@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/unit/fs_units_fixture.h"
+#include "tiering/mover.h"
 
 namespace tierfs {
 namespace {
@@ -45,6 +46,36 @@ TEST_F(PlacementTest, MoveRecordsOneAuditRecordWithRuleTiersBytesChecksumAndPath
   EXPECT_EQ(ino, r.ino);
   EXPECT_EQ("ok", r.result);
   EXPECT_FALSE(placement_->IsMoving(ino));
+}
+
+// The journal record of a move is written before the mover lets go of it:
+// a daemon killed between the switch and that record leaves a switched
+// record, and the next mount's Recover journals the move.
+TEST_F(PlacementTest, RecoverJournalsAMoveACrashCaughtAfterItsSwitch) {
+  const uint64_t dir = MakeDir(kRootIno, "d");
+  const std::string content = Pattern(50000, 2);
+  const uint64_t ino = MakeFile(dir, "f", content);
+  MoveOptions opt;
+  opt.crash_after = MoveStep::kCommit;
+  Status st = MoveObject(
+      *store_, *ssd_, *hdd_, ino, opt, [] { return false; }, nullptr);
+  ASSERT_EQ(EINTR, st.err()) << st.message();
+  EXPECT_TRUE(AuditRecords().empty());
+  placement_->Recover();
+  EXPECT_EQ(TierId::kHdd, Placement(ino));
+  const auto recs = AuditRecords();
+  ASSERT_EQ(1u, recs.size());
+  EXPECT_EQ("move", recs[0].action);
+  EXPECT_EQ("crash recovery", recs[0].rule);
+  EXPECT_EQ("/d/f", recs[0].path);
+  EXPECT_EQ("ssd", recs[0].from);
+  EXPECT_EQ("hdd", recs[0].to);
+  EXPECT_EQ(content.size(), recs[0].bytes);
+  EXPECT_TRUE(recs[0].has_checksum);
+  EXPECT_EQ(Xxh3(content), recs[0].checksum);
+  // Settled: a second mount journals nothing more.
+  placement_->Recover();
+  EXPECT_EQ(1u, AuditRecords().size());
 }
 
 TEST_F(PlacementTest, MoveKeepsThePathTheCallerGives) {
