@@ -160,7 +160,10 @@ TEST_F(ScrubTest, FlippedByteOnHddIsFoundReportedAndEveryReadIsEio) {
   const CommandResult status = Tierctl({"status", fs_.mnt()});
   EXPECT_NE(std::string::npos, status.out.find("corrupt files")) << status.out;
   EXPECT_NE(std::string::npos, status.out.find("2 files")) << status.out;
-  EXPECT_NE(std::string::npos, status.out.find("next due")) << status.out;
+  // (A pass may be under way: passes run every second here.)
+  EXPECT_TRUE(status.out.find("next due") != std::string::npos ||
+              status.out.find("a pass running since") != std::string::npos)
+      << status.out;
   const json s = StatusJson();
   ASSERT_TRUE(s.contains("scrub")) << s;
   EXPECT_EQ(2u, s["scrub"]["last"].value("files", uint64_t(0))) << s;
@@ -199,7 +202,8 @@ TEST_F(ScrubTest, CleanTierPassCountsEveryHddFileAndAReloadTurnsItOff) {
   EXPECT_NE(std::string::npos, pass["detail"].get<std::string>().find(" corrupt=0 ")) << pass;
   EXPECT_EQ("ok", pass.value("result", "")) << pass;
   EXPECT_TRUE(Records("corrupt").empty());
-  EXPECT_FALSE(StatusJson()["scrub"]["next"].is_null());
+  const json before = StatusJson()["scrub"];
+  EXPECT_TRUE(before["next"].is_string() || before["running_since"].is_string()) << before;
 
   std::ofstream(PolicyPath()) << "[scrub]\ninterval = \"off\"\n";
   const CommandResult r = Tierctl({"policy", "reload", fs_.mnt()});
