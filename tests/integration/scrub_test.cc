@@ -187,6 +187,7 @@ TEST_F(ScrubTest, FlippedByteOnHddIsFoundReportedAndEveryReadIsEio) {
   EXPECT_EQ(1, v.exit_code) << v.out << v.err;
   EXPECT_NE(std::string::npos, v.out.find("/f: corrupt at block 1")) << v.out;
   EXPECT_NE(std::string::npos, v.out.find("/good: ok")) << v.out;
+  EXPECT_TRUE(fs_.Unmount()) << "daemon exit code " << fs_.last_exit_code();
 }
 
 // A clean tier: each pass checks every HDD file with sums once (a second
@@ -224,6 +225,7 @@ TEST_F(ScrubTest, CleanTierPassCountsEveryHddFileAndAReloadTurnsItOff) {
   const CommandResult now = Tierctl({"scrub", fs_.mnt()});
   EXPECT_EQ(0, now.exit_code) << now.out << now.err;
   EXPECT_TRUE(WaitFor([&] { return Records("scrub").size() > passes; }, 10));
+  EXPECT_TRUE(fs_.Unmount()) << "daemon exit code " << fs_.last_exit_code();
 }
 
 class ThrottledScrubTest : public ScrubTest {
