@@ -119,22 +119,31 @@ void Scrubber::Loop() {
 }
 
 bool Scrubber::Pace(uint64_t bytes) {
+  using Clock = std::chrono::steady_clock;
+  // How long `n` bytes take at `rate`.
+  auto share = [](uint64_t n, uint64_t rate) {
+    return std::chrono::duration_cast<Clock::duration>(
+        std::chrono::nanoseconds(rate ? uint64_t(double(n) * 1e9 / double(rate)) : 0));
+  };
   MutexLock lock(&mu_);
   for (;;) {
     if (stop_) return false;
     limits_ = limits_fn_();
-    const auto now = std::chrono::steady_clock::now();
+    // A reload changed the bandwidth: the last read's share is timed anew,
+    // so a pass slowed down to a crawl is not waited out after a raise.
+    if (limits_.bytes_per_sec != paced_rate_) {
+      paced_rate_ = limits_.bytes_per_sec;
+      next_read_ = last_read_ + share(last_bytes_, paced_rate_);
+    }
+    const auto now = Clock::now();
     if (now >= next_read_) break;
-    // Bounded, so a reload that raised the bandwidth is not waited out.
-    wake_.WaitFor(&mu_, std::min<std::chrono::steady_clock::duration>(next_read_ - now,
-                                                                      std::chrono::seconds(1)));
+    // Bounded: a reload is noticed within a second.
+    wake_.WaitFor(&mu_, std::min<Clock::duration>(next_read_ - now, std::chrono::seconds(1)));
   }
-  // This read's share of time: the next one starts no earlier than that.
-  const auto now = std::chrono::steady_clock::now();
-  if (next_read_ < now) next_read_ = now;
-  if (limits_.bytes_per_sec > 0)
-    next_read_ +=
-        std::chrono::nanoseconds(uint64_t(double(bytes) * 1e9 / double(limits_.bytes_per_sec)));
+  // This read's share of time: the next one starts no earlier than its end.
+  last_read_ = std::max(next_read_, Clock::now());
+  last_bytes_ = bytes;
+  next_read_ = last_read_ + share(bytes, paced_rate_);
   // Counted as the read starts: a slow pass shows its progress.
   c_.metrics().CountScrubBytes(bytes);
   return true;

@@ -92,8 +92,11 @@ class Scrubber {
   int64_t running_ns_ GUARDED_BY(mu_) = 0;
   bool has_last_ GUARDED_BY(mu_) = false;
   ScrubPass last_ GUARDED_BY(mu_);
-  // The pacing's virtual clock: the next read may start then (scrub thread only).
-  std::chrono::steady_clock::time_point next_read_{};
+  // The pacing's virtual clock (scrub thread only): the last read started
+  // then, `last_bytes_` long, paced at `paced_rate_`; the next may start at
+  // `next_read_`.
+  std::chrono::steady_clock::time_point last_read_{}, next_read_{};
+  uint64_t last_bytes_ = 0, paced_rate_ = 0;
   std::thread thread_;
 };
 

@@ -234,8 +234,9 @@ class ThrottledScrubTest : public ScrubTest {
 };
 
 // At 1 KiB/s, the second block of a 3 MiB file is a quarter of an hour
-// away: the unmount must not wait for it, and the pass is not recorded.
-TEST_F(ThrottledScrubTest, UnmountDuringAPassDoesNotWaitForIt) {
+// away: the unmount must not wait for it, and the pass is not recorded; a
+// reload that raises the bandwidth must not wait for it either.
+TEST_F(ThrottledScrubTest, NeitherUnmountNorAFasterBandwidthWaitsForASlowPass) {
   MakeHddResident("big", Pattern(3 * kMiB, 46));
   // The pass has read the first block of the file (the scrub counts a
   // block as its read starts) and waits for the second.
@@ -248,6 +249,18 @@ TEST_F(ThrottledScrubTest, UnmountDuringAPassDoesNotWaitForIt) {
   EXPECT_EQ(0, fs_.last_exit_code());
   EXPECT_NE(std::string::npos, fs_.Log().find("scrub: pass stopped unfinished")) << fs_.Log();
   EXPECT_EQ(passes, Records("scrub").size());
+
+  // Mounted again, the pass crawls again; a reload raising the bandwidth
+  // applies to it at once: it ends in seconds, not in a quarter of an hour.
+  ASSERT_TRUE(fs_.Mount());
+  ASSERT_TRUE(
+      WaitFor([&] { return Value(Scrape(), "tierfs_scrub_read_bytes_total") >= double(kMiB); }, 30))
+      << Scrape();
+  std::ofstream(PolicyPath()) << "[scrub]\ninterval = \"1h\"\nbandwidth = \"64MiB/s\"\n";
+  const CommandResult r = Tierctl({"policy", "reload", fs_.mnt()});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_FALSE(PassWith("files=1 bytes=" + std::to_string(3 * kMiB) + " ").is_null())
+      << SlurpFile(fs_.ssd() + "/state/audit.jsonl") << fs_.Log();
 }
 
 }  // namespace
