@@ -32,6 +32,7 @@
 #include "fs/placement.h"
 #include "fs/policy_runner.h"
 #include "fs/refusal_audit.h"
+#include "fs/scrub.h"
 #include "fs/session_io.h"
 #include "fs/space.h"
 #include "fs/tree_ops.h"
@@ -64,6 +65,9 @@ class Context {
   BlockHasher& hasher() { return hasher_; }
   // What the mount counts for --metrics (fs/metrics.h).
   Metrics& metrics() { return metrics_; }
+  // The background scrub of the HDD tier (fs/scrub.h); the daemon starts
+  // and stops it.
+  Scrubber& scrubber() { return scrubber_; }
 
   // stat of an inode: metadata from LMDB, size/blocks/mtime of a regular
   // file from its object (the object is the truth for its bytes).
@@ -141,6 +145,8 @@ class Context {
   std::unordered_set<uint64_t> unfreed_ GUARDED_BY(unfreed_mu_);
   std::atomic<int64_t> unfreed_retry_ns_{0};
   std::string control_path_;
+  // Last: destroyed (and its thread stopped) before the units it reads through.
+  Scrubber scrubber_{*this, [this] { return policy_runner_->scrub_limits(); }};
 };
 
 // For its lifetime, registers a request during which the kernel may hold

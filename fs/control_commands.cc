@@ -111,6 +111,7 @@ json ControlStatus(Context& c, const ControlInfo& info, const json&, const Contr
           {"policy", PolicyOf(c)},
           {"moves", MovesOf(c)},
           {"corrupt_files", corrupt},
+          {"scrub", ScrubStatusOf(c)},
           {"recent_errors", RecentErrorsOf(info)},
           {"tiers", std::move(tiers)}};
 }
@@ -142,6 +143,7 @@ constexpr NamedCommand kCommands[] = {
     {"unpin", ControlUnpin},
     {"move", ControlMove},
     {"move_status", ControlMoveStatus},
+    {"scrub", ControlScrub},
 };
 // clang-format on
 

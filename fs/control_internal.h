@@ -71,6 +71,11 @@ nlohmann::json ControlMoveStatus(Context& c, const ControlInfo& info, const nloh
 nlohmann::json ControlVerify(Context& c, const ControlInfo& info, const nlohmann::json& request,
                              const ControlPeer& peer);
 
+// fs/control_scrub.cc: `scrub` (start a pass) and status's "scrub" object.
+nlohmann::json ControlScrub(Context& c, const ControlInfo& info, const nlohmann::json& request,
+                            const ControlPeer& peer);
+nlohmann::json ScrubStatusOf(Context& c);
+
 // The error reply of `st`.
 nlohmann::json ControlErrorOf(const Status& st);
 

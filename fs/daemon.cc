@@ -408,6 +408,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
                         SnapshotOptions{opt.snapshot_interval_s, opt.snapshot_keep},
                         [&ctx] { return ctx.policy_runner().GetInfo().loaded_ns; });
   snapshots.Start();
+  ctx.scrubber().Start();
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
@@ -416,6 +417,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   (void)SdNotify("STOPPING=1");  // nothing to do if systemd does not hear it
   if (control) control->Stop();
   if (metrics) metrics->Stop();
+  ctx.scrubber().Stop();  // at once, even mid-pass
   snapshots.Stop();
   ctx.StopBackground();  // no move may outlive the session
   fuse_session_unmount(se);

@@ -235,6 +235,22 @@ std::string Metrics::Render(const Exposition& gauges) const {
              "Reads refused with EIO because a block did not match its recorded checksum.",
              "counter");
   out.Sample("tierfs_corrupt_reads_total", {}, corrupt_reads_.load(std::memory_order_relaxed));
+  const std::pair<const char*, const char*> scrub[] = {
+      {"tierfs_scrub_passes_total", "Scrub passes of the HDD tier that finished."},
+      {"tierfs_scrub_read_bytes_total", "Bytes the scrub read from the HDD tier."},
+      {"tierfs_scrub_corrupt_files_total",
+       "Files the scrub found corrupt (and marked: reads fail with EIO); each counted once."},
+      {"tierfs_scrub_errors_total", "Objects the scrub could not read."}};
+  const std::atomic<uint64_t>* cells[] = {&scrub_passes_, &scrub_bytes_, &scrub_corrupt_,
+                                          &scrub_errors_};
+  for (size_t i = 0; i < std::size(scrub); ++i) {
+    out.Family(scrub[i].first, scrub[i].second, "counter");
+    out.Sample(scrub[i].first, {}, cells[i]->load(std::memory_order_relaxed));
+  }
+  out.Family("tierfs_scrub_last_pass_timestamp_seconds",
+             "When the last scrub pass finished (Unix time); 0 before the first.", "gauge");
+  out.Sample("tierfs_scrub_last_pass_timestamp_seconds", {},
+             double(scrub_last_ns_.load(std::memory_order_relaxed)) / 1e9);
   return out.text();
 }
 

@@ -138,6 +138,18 @@ class Metrics {
   void CountCorruptRead() { corrupt_reads_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t corrupt_reads() const { return corrupt_reads_.load(std::memory_order_relaxed); }
 
+  // The scrub of the HDD tier (fs/scrub.h): bytes it read (as each block's
+  // read starts), files it found
+  // corrupt (each once: a file already marked is not counted again),
+  // objects it could not read, and finished passes with the last one's end.
+  void CountScrubBytes(uint64_t n) { scrub_bytes_.fetch_add(n, std::memory_order_relaxed); }
+  void CountScrubCorrupt() { scrub_corrupt_.fetch_add(1, std::memory_order_relaxed); }
+  void CountScrubError() { scrub_errors_.fetch_add(1, std::memory_order_relaxed); }
+  void CountScrubPass(int64_t ended_ns) {
+    scrub_passes_.fetch_add(1, std::memory_order_relaxed);
+    scrub_last_ns_.store(ended_ns, std::memory_order_relaxed);
+  }
+
   // Bytes of the moves that completed in the last `window_ns` (at most the
   // last kRecentMoves moves): tierctl status's move throughput.
   uint64_t MovedBytesWithin(int64_t window_ns) const;
@@ -161,6 +173,8 @@ class Metrics {
   std::array<std::array<std::atomic<uint64_t>, 3>, 2> opens_{};
   std::atomic<uint64_t> reloads_{0}, reload_errors_{0};
   std::atomic<uint64_t> corrupt_reads_{0};  // tierfs_corrupt_reads_total
+  std::atomic<uint64_t> scrub_passes_{0}, scrub_bytes_{0}, scrub_corrupt_{0}, scrub_errors_{0};
+  std::atomic<int64_t> scrub_last_ns_{0};  // 0: no pass finished yet
   LabeledCounter moves_{
       "tierfs_moves_total", "Moves between tiers that completed.", {"direction", "reason", "rule"}};
   LabeledCounter moved_bytes_{"tierfs_moved_bytes_total",

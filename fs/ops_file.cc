@@ -137,12 +137,12 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return st;
   const bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-  // A file a verified read found corrupt reads as EIO until it is
+  // A file a verified read, verify or the scrub found corrupt reads as EIO until it is
   // rewritten (O_TRUNC, truncate) or removed: never its wrong bytes.
   if (n.corrupt() && !(fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_WRONLY)
-    return Status::Error(EIO, "open of " + c.table().KnownPath(ino) + " (inode " +
-                                  std::to_string(ino) +
-                                  "): marked corrupt by a verified read; truncate or remove it");
+    return Status::Error(
+        EIO, "open of " + c.table().KnownPath(ino) + " (inode " + std::to_string(ino) +
+                 "): marked corrupt (a block did not match its checksum); truncate or remove it");
   // O_TRUNC empties the file whatever the access mode, as on Linux's own
   // filesystems (the kernel has checked write permission).
   if (fi->flags & O_TRUNC) {

@@ -99,6 +99,7 @@ PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
       signal_names_(SignalNames(*policy_)) {
   info_.file = file_;
   info_.loaded_ns = NowNs();
+  info_.scrub = policy_->scrub;
   // The caller parsed the file a moment ago; its text is read again for
   // `policy show` (best effort: a file that changed since says so on reload).
   if (file_.empty())
@@ -110,6 +111,11 @@ PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
 PolicyRunner::Info PolicyRunner::GetInfo() {
   MutexLock lock(&info_mu_);
   return info_;
+}
+
+ScrubLimits PolicyRunner::scrub_limits() {
+  MutexLock lock(&info_mu_);
+  return info_.scrub;
 }
 
 void PolicyRunner::OnCreate(const char* name) {
@@ -184,6 +190,7 @@ Status PolicyRunner::Reload() {
     if (st.ok()) {
       info_.text = std::move(text);
       info_.loaded_ns = NowNs();
+      info_.scrub = fresh.scrub;
       info_.last_error.clear();
       info_.last_error_ns = 0;
     } else {

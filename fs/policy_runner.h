@@ -72,8 +72,11 @@ class PolicyRunner {
     int64_t loaded_ns = 0;   // when the running policy was loaded
     std::string last_error;  // of the last reload, "" when it succeeded
     int64_t last_error_ns = 0;
+    ScrubLimits scrub;  // the running policy's [scrub] (fs/scrub.h follows it)
   };
   Info GetInfo();
+  // Info::scrub alone, without copying the text (the scrub asks often).
+  ScrubLimits scrub_limits();
   // The scan alone: a snapshot of the tree and the plan for it (what
   // RunOnce carries out); `files` counts the snapshot's entries.
   Status Scan(Plan* plan, size_t* files);

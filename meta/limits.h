@@ -1,5 +1,6 @@
 // TierLimits: how full the SSD tier may get and how hard moves between the
-// tiers may run. The policy file sets them ([tiers] and [throttle], tierfs.policy(5));
+// tiers may run; ScrubLimits: how often and how fast the HDD tier is
+// scrubbed. The policy file sets them ([tiers], [throttle] and [scrub], tierfs.policy(5));
 // options given on the command line win (fs/options.h). The defaults below
 // are the only ones: the policy, the command line and --help start from
 // them.
@@ -21,6 +22,15 @@ struct TierLimits {
   // files migrate; 0 is unlimited.
   uint64_t move_bytes_per_sec = uint64_t(256) << 20;
   unsigned max_moves = 2;  // moves at once
+};
+
+// The background scrub of the HDD tier (fs/scrub.h): rot there goes unseen
+// until a read, possibly years later, so every object is re-read and
+// checked against its block sums now and then, slowly enough to leave the
+// disk to the readers and the moves.
+struct ScrubLimits {
+  int64_t interval_ns = int64_t(7) * 86400 * 1000000000;  // between passes; 0: no scrub
+  uint64_t bytes_per_sec = uint64_t(64) << 20;            // a pass's reads; never 0
 };
 
 }  // namespace tierfs

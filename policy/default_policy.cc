@@ -4,22 +4,26 @@
 // HDD for 90 days, the rest thinned once 3 newer complete ones exist, other
 // files to HDD after an hour without access.
 #include "policy/policy.h"
+#include "policy/units.h"
 
 namespace tierfs {
 
 namespace {
 
-// [tiers] and [throttle] with the defaults of meta/limits.h, the only place
-// they are written.
+// [tiers], [throttle] and [scrub] with the defaults of meta/limits.h, the
+// only place they are written.
 std::string LimitsText() {
   const TierLimits d;
+  const ScrubLimits s;
   auto percent = [](double f) { return std::to_string(int(f * 100 + 0.5)) + "%"; };
   return "[tiers]\nssd_high_watermark = \"" + percent(d.watermarks.high) +
          "\"   # start moving data to HDD above this\nssd_low_watermark = \"" +
          percent(d.watermarks.low) + "\"    # stop below this\n\n[throttle]\nmove_bandwidth = \"" +
          std::to_string(d.move_bytes_per_sec >> 20) +
          "MiB\"    # per second, all moves together\nmax_moves = " + std::to_string(d.max_moves) +
-         "\n";
+         "\n\n[scrub]\ninterval = \"" + FormatDuration(s.interval_ns) +
+         "\"    # re-read and check every HDD object this often; \"off\": never\nbandwidth = \"" +
+         std::to_string(s.bytes_per_sec >> 20) + "MiB/s\"\n";
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// ParsePolicy / LoadPolicy: the top level of the policy file, [tiers] and
-// [throttle]. toml11 throws; everything is caught here and turned into a
+// ParsePolicy / LoadPolicy: the top level of the policy file, [tiers],
+// [throttle] and [scrub]. toml11 throws; everything is caught here and turned into a
 // located Status, so no exception leaves this file.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -128,6 +128,25 @@ Status ParseTiers(const TomlContext& context, const toml::value& table, Policy* 
   return Status::Ok();
 }
 
+// A rate: a size per second, "64MiB/s" (the "/s" may be left out) or a
+// number of bytes; above 0.
+Status GetBandwidth(const TomlContext& context, const std::string& key, const toml::value& value,
+                    uint64_t* bytes_per_sec) {
+  if (value.is_string()) {
+    // "256MiB/s" reads naturally; accept the "/s".
+    std::string text = value.as_string().str;
+    if (text.size() > 2 && text.compare(text.size() - 2, 2, "/s") == 0)
+      text.resize(text.size() - 2);
+    std::string why;
+    if (!ParseSize(text, bytes_per_sec, &why)) return context.At(value, key + ": " + why);
+  } else {
+    Status st = GetSize(context, key, value, bytes_per_sec);
+    if (!st.ok()) return st;
+  }
+  if (*bytes_per_sec == 0) return context.At(value, key + " must be above 0");
+  return Status::Ok();
+}
+
 Status ParseThrottle(const TomlContext& context, const toml::value& table, Policy* policy) {
   if (!table.is_table()) return context.At(table, "throttle must be a table ([throttle])");
   Status st = context.CheckKeys(table, "[throttle]", {"move_bandwidth", "max_moves"});
@@ -139,21 +158,37 @@ Status ParseThrottle(const TomlContext& context, const toml::value& table, Polic
       policy->limits.max_moves = static_cast<unsigned>(moves);
       continue;
     }
-    if (value->is_string()) {
-      // "256MiB/s" reads naturally; accept the "/s".
-      std::string text = value->as_string().str;
-      if (text.size() > 2 && text.compare(text.size() - 2, 2, "/s") == 0)
-        text.resize(text.size() - 2);
-      std::string why;
-      if (!ParseSize(text, &policy->limits.move_bytes_per_sec, &why)) {
-        return context.At(*value, key + ": " + why);
-      }
-    } else if (!(st = GetSize(context, key, *value, &policy->limits.move_bytes_per_sec)).ok()) {
+    if (!(st = GetBandwidth(context, key, *value, &policy->limits.move_bytes_per_sec)).ok())
       return st;
+  }
+  return Status::Ok();
+}
+
+// [scrub]: interval ("7d"; "0" or "off": no scrub) and bandwidth.
+Status ParseScrub(const TomlContext& context, const toml::value& table, Policy* policy) {
+  if (!table.is_table()) return context.At(table, "scrub must be a table ([scrub])");
+  Status st = context.CheckKeys(table, "[scrub]", {"interval", "bandwidth"});
+  if (!st.ok()) return st;
+  for (const auto& [key, value] : TomlContext::Entries(table)) {
+    if (key == "bandwidth") {
+      if (!(st = GetBandwidth(context, key, *value, &policy->scrub.bytes_per_sec)).ok()) return st;
+      continue;
     }
-    if (policy->limits.move_bytes_per_sec == 0) {
-      return context.At(*value, "move_bandwidth must be above 0");
+    if (value->is_integer() && value->as_integer() == 0) {
+      policy->scrub.interval_ns = 0;
+      continue;
     }
+    if (!value->is_string())
+      return context.At(*value, "interval must be a duration like \"7d\", or \"off\", not " +
+                                    TomlTypeName(*value));
+    const std::string text = value->as_string().str;
+    if (text == "0" || text == "off") {
+      policy->scrub.interval_ns = 0;
+      continue;
+    }
+    std::string why;
+    if (!ParseDuration(text, &policy->scrub.interval_ns, &why))
+      return context.At(*value, "interval: " + why + " (\"0\" or \"off\" turns the scrub off)");
   }
   return Status::Ok();
 }
@@ -194,7 +229,7 @@ void KeepSeriesName(const toml::value& item, std::vector<Series>* series) {
 }
 
 // Every section is parsed even after an error in another (errors in file
-// order of sections: keys, [tiers], [throttle], [[series]], [[rule]]);
+// order of sections: keys, [tiers], [throttle], [scrub], [[series]], [[rule]]);
 // within one table, the first error ends that table.
 void ParseDocument(const TomlContext& context, const toml::value& root, Policy* policy,
                    std::vector<Status>* errors) {
@@ -202,14 +237,16 @@ void ParseDocument(const TomlContext& context, const toml::value& root, Policy* 
     if (!st.ok()) errors->push_back(st);
   };
   note(context.CheckKeys(root,
-                         "the policy (sections: [tiers], [throttle], "
+                         "the policy (sections: [tiers], [throttle], [scrub], "
                          "[[series]], [[rule]])",
-                         {"tiers", "throttle", "series", "rule"}));
+                         {"tiers", "throttle", "scrub", "series", "rule"}));
   const auto& table = root.as_table();
   if (auto it = table.find("tiers"); it != table.end())
     note(ParseTiers(context, it->second, policy));
   if (auto it = table.find("throttle"); it != table.end())
     note(ParseThrottle(context, it->second, policy));
+  if (auto it = table.find("scrub"); it != table.end())
+    note(ParseScrub(context, it->second, policy));
   if (auto it = table.find("series"); it != table.end()) {
     ForEachTable(
         context, it->second, "series",

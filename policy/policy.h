@@ -102,6 +102,7 @@ struct Rule {
 
 struct Policy {
   TierLimits limits;  // [tiers] watermarks and [throttle]
+  ScrubLimits scrub;  // [scrub]
   std::vector<Series> series;
   std::vector<Rule> rules;  // in file order; order decides
 };

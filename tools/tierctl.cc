@@ -32,10 +32,12 @@ constexpr char kUsage[] =
     "       tierctl [--json] unpin PATH...\n"
     "       tierctl [--json] [-b] move --to ssd|hdd [--no-wait] PATH...\n"
     "       tierctl [--json] [-b] export PATH DEST\n"
-    "       tierctl [--json] verify [PATH...]\n\n"
+    "       tierctl [--json] verify [PATH...]\n"
+    "       tierctl [--json] scrub [PATH...]\n\n"
     "Asks the tierfs daemon of the mount that holds PATH (no socket to name):\n"
     "  status [PATH..] version, pid, uptime, mountpoint, policy file, SSD watermarks,\n"
-    "                  and per tier its path, capacity, used, free, files and bytes\n"
+    "                  the scrub's last pass and next, and per tier its path,\n"
+    "                  capacity, used, free, files and bytes\n"
     "                  (every tierfs mount when PATH is not given)\n"
     "  where PATH...   the tier, size, generation, hold, move state and object path\n"
     "                  of each file (for any user of the socket: paths they may stat);\n"
@@ -76,6 +78,8 @@ constexpr char kUsage[] =
     "                  working directory) and checks it against its block checksums:\n"
     "                  ok, corrupt at block N (then marked: reads fail), no sums,\n"
     "                  busy (open for writing); root; exit 1 when one is corrupt\n"
+    "  scrub [PATH..]  starts a scrub pass of the HDD tier now (root); tierctl status\n"
+    "                  shows what the last pass found and when the next is due\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 
@@ -91,6 +95,7 @@ constexpr Command kCommands[] = {
     {"du", 0, CmdDu, true},       {"gens", 0, CmdGens, true},        {"pin", 0, CmdPin, true},
     {"unpin", 0, CmdUnpin, true}, {"move", 0, CmdMove, true},        {"policy", 1, CmdPolicy, true},
     {"audit", 0, CmdAudit, true}, {"export", 2, CmdExport, true},    {"verify", 0, CmdVerify},
+    {"scrub", 0, CmdScrub},
 };
 
 int Usage(const std::string& msg) {

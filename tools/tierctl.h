@@ -106,5 +106,9 @@ int CmdUnpin(const std::vector<std::string>& args, const Flags& f);
 int CmdMove(const std::vector<std::string>& args, const Flags& f);
 // tools/tierctl_verify.cc
 int CmdVerify(const std::vector<std::string>& args, const Flags& f);
+// tools/tierctl_scrub.cc: `scrub`, and the scrub line of `status`
+// (status's "scrub" object as words).
+int CmdScrub(const std::vector<std::string>& args, const Flags& f);
+std::string ScrubText(const json& scrub, const Flags& f);
 
 }  // namespace tierctl

@@ -31,6 +31,7 @@ void PrintStatus(const json& s, const Flags& f) {
   // Files a verified read found corrupt (EIO until rewritten or removed).
   if (s.value("corrupt_files", uint64_t(0)) > 0)
     about.push_back({"corrupt files", Text(s["corrupt_files"]) + " (reads fail with EIO)"});
+  if (s.contains("scrub")) about.push_back({"scrub", ScrubText(s["scrub"], f)});
   PrintTable(about, {}, "  ");
   std::vector<std::vector<std::string>> rows = {
       {"TIER", "PATH", "CAPACITY", "USED", "FREE", "USE%", "FILES", "BYTES"}};

@@ -131,6 +131,45 @@ TEST(PolicyParse, BadDurationsAndSizes) {
                       "missing unit");
 }
 
+// [scrub] (fs/scrub.h): its defaults are meta/limits.h's, the built-in
+// policy shows them, "0" and "off" turn it off, and each bad value is named
+// at its place.
+TEST(PolicyParse, ScrubSection) {
+  Policy policy;
+  ASSERT_TRUE(ParsePolicy("# nothing\n", "p.toml", &policy).ok());
+  EXPECT_EQ(policy.scrub.interval_ns, 7 * 86400 * kNsPerSecond);
+  EXPECT_EQ(policy.scrub.bytes_per_sec, 64u << 20);
+  Policy def;
+  ASSERT_TRUE(ParsePolicy(DefaultPolicyText(), "default", &def).ok());
+  EXPECT_EQ(def.scrub.interval_ns, ScrubLimits().interval_ns);
+  EXPECT_EQ(def.scrub.bytes_per_sec, ScrubLimits().bytes_per_sec);
+  EXPECT_NE(DefaultPolicyText().find("[scrub]\ninterval = \"7d\""), std::string::npos)
+      << DefaultPolicyText();
+
+  Status st =
+      ParsePolicy("[scrub]\ninterval = \"1d12h\"\nbandwidth = \"10MiB/s\"\n", "p.toml", &policy);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(policy.scrub.interval_ns, 36 * 3600 * kNsPerSecond);
+  EXPECT_EQ(policy.scrub.bytes_per_sec, 10u << 20);
+  for (const char* off : {"\"off\"", "\"0\"", "0", "\"0s\""}) {
+    st = ParsePolicy(std::string("[scrub]\ninterval = ") + off + "\n", "p.toml", &policy);
+    ASSERT_TRUE(st.ok()) << off << ": " << st.message();
+    EXPECT_EQ(policy.scrub.interval_ns, 0) << off;
+  }
+  ASSERT_TRUE(ParsePolicy("[scrub]\nbandwidth = 4096\n", "p.toml", &policy).ok());
+  EXPECT_EQ(policy.scrub.bytes_per_sec, 4096u);
+
+  EXPECT_POLICY_ERROR("[scrub]\ninterval = \"weekly\"\n", "2:12", "interval: bad duration");
+  EXPECT_POLICY_ERROR("[scrub]\ninterval = \"7x\"\n", "2:12", "\"off\" turns the scrub off");
+  EXPECT_POLICY_ERROR("[scrub]\ninterval = 7\n", "2:12", "interval must be a duration");
+  EXPECT_POLICY_ERROR("[scrub]\nbandwidth = \"fast\"\n", "2:13", "bandwidth: bad size");
+  EXPECT_POLICY_ERROR("[scrub]\nbandwidth = \"0MiB/s\"\n", "2:13", "bandwidth must be above 0");
+  EXPECT_POLICY_ERROR("[scrub]\nbandwidth = -1\n", "2:13", "must not be negative");
+  EXPECT_POLICY_ERROR("[scrub]\nintervall = \"1d\"\n", "2:1",
+                      "unknown key \"intervall\" in [scrub]");
+  EXPECT_POLICY_ERROR("scrub = 1\n", "1:9", "scrub must be a table");
+}
+
 TEST(PolicyParse, UnknownTierAndBadActions) {
   EXPECT_POLICY_ERROR(kRuleHead + "action = \"migrate\"\nto = \"nvme\"\n", "8:6",
                       "unknown tier \"nvme\"");

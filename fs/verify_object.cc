@@ -1,0 +1,113 @@
+#include "fs/verify_object.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "fs/context.h"
+#include "meta/block_sums.h"
+
+namespace tierfs {
+
+namespace {
+
+// Logs, audits and marks a mismatch of block `b` of `n` on tier `t`.
+void Report(Context& c, const Inode& n, const Tier& t, const std::string& path,
+            const std::string& reporter, uint64_t b, const std::string& detail) {
+  spdlog::error("{}: corrupt data: {} (inode {}) on tier {} ({}): block {} {}", reporter, path,
+                n.ino, t.name(), t.ObjectPath(n.ino), b, detail);
+  AuditRecord rec;
+  rec.action = "corrupt";
+  rec.rule = reporter;
+  rec.path = path;
+  rec.ino = n.ino;
+  rec.from = t.name();
+  rec.bytes = n.size;
+  rec.checksum = n.checksum;
+  rec.has_checksum = true;
+  rec.result = "corrupt";
+  rec.detail = "block " + std::to_string(b) + ": " + detail;
+  c.Audit({rec});
+  Status st = c.store().MarkCorrupt(n.ino, n.checksum);
+  if (!st.ok()) spdlog::warn("marking inode {} corrupt: {}", n.ino, st.message());
+}
+
+}  // namespace
+
+const char* ObjectCheckName(ObjectCheck::Result r) {
+  switch (r) {
+    case ObjectCheck::Result::kOk:
+      return "ok";
+    case ObjectCheck::Result::kCorrupt:
+      return "corrupt";
+    case ObjectCheck::Result::kNoSums:
+      return "no sums";
+    case ObjectCheck::Result::kBusy:
+      return "busy";
+    case ObjectCheck::Result::kError:
+      return "error";
+    case ObjectCheck::Result::kStopped:
+      return "stopped";
+  }
+  return "error";
+}
+
+ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
+                        const std::string& reporter, const CheckPace& pace) {
+  using R = ObjectCheck::Result;
+  ObjectCheck out;
+  std::shared_ptr<LiveState> live = c.table().FindLive(n.ino);
+  if (live && live->writers.load() > 0) return out.result = R::kBusy, out;
+  const uint64_t epoch = c.table().epoch();
+  std::vector<uint64_t> sums;
+  Status st = c.store().GetBlockSums(n.ino, &sums);
+  if (st.err() == ENOENT) return out.result = R::kNoSums, out;
+  const Tier& t = c.tier(n.tier);
+  if (st.ok() && n.tier == TierId::kHdd) st = t.CheckHealth();
+  int fd = st.ok() ? t.OpenObject(n.ino, O_RDONLY, &st) : -1;
+  if (fd < 0 && st.err() == ENOENT && n.size == 0) return out;
+  if (fd < 0) return out.result = R::kError, out.detail = st.message(), out;
+  std::vector<char> buf(kSumBlockBytes);
+  for (uint64_t b = 0; b < sums.size(); ++b) {
+    const uint64_t start = b * kSumBlockBytes;
+    const size_t len = size_t(std::min<uint64_t>(kSumBlockBytes, n.size - start));
+    if (pace && !pace(len)) {
+      close(fd);
+      return out.result = R::kStopped, out;
+    }
+    size_t got = 0;
+    while (got < len) {
+      const ssize_t r = t.io().Pread(fd, buf.data() + got, len - got, off_t(start + got));
+      if (r == -EINTR) continue;
+      if (r <= 0) break;
+      got += size_t(r);
+    }
+    out.bytes_read += got;
+    const uint64_t actual = XXH3_64bits(buf.data(), got);
+    if (got == len && actual == sums[b]) continue;
+    close(fd);
+    // A write since the sums were read is a change, not damage.
+    Inode now;
+    live = c.table().FindLive(n.ino);
+    if ((live && (live->writers.load() > 0 || live->last_write.load() > epoch)) ||
+        !c.store().GetInode(n.ino, &now).ok() || now.checksum != n.checksum)
+      return out.result = R::kBusy, out;
+    char detail[96];
+    std::snprintf(detail, sizeof detail, "expected xxh3 %016" PRIx64 ", actual %016" PRIx64,
+                  sums[b], actual);
+    Report(c, n, t, path, reporter, b, detail);
+    out.result = R::kCorrupt;
+    out.block = b;
+    out.detail = detail;
+    return out;
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,54 @@
+// The one check of a file's object against its recorded block sums
+// (meta/block_sums.h), shared by `tierctl verify` (fs/control_verify.cc)
+// and the background scrub (fs/scrub.h). Each 1 MiB block of the object is
+// read whole, hashed (xxh3_64) and compared with its sum.
+//
+// A mismatch is reported as a verified read reports one (fs/verified_read.h):
+// logged with the path, block, tier and object path; audited ("corrupt",
+// rule = the reporter, "verify" or "scrub"); and the inode is marked
+// corrupt (Inode::corrupt) so that every later read is EIO until the file
+// is rewritten or removed. A mismatch on a file a writer changed since the
+// sums were read is a change, not damage: "busy", nothing reported.
+//
+// Thread-safety: may run on any thread; holds no LMDB transaction while it
+// reads (a throttled check may take long).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "meta/inode.h"
+
+namespace tierfs {
+
+class Context;
+
+struct ObjectCheck {
+  enum class Result : uint8_t {
+    kOk,
+    kCorrupt,  // `block` does not match; reported and marked
+    kNoSums,   // nothing recorded to check against
+    kBusy,     // open for writing, or written during the check
+    kError,    // the object could not be read (`detail` says why)
+    kStopped,  // the pace function asked to stop
+  };
+  Result result = Result::kOk;
+  uint64_t block = 0;
+  std::string detail;       // corrupt: "expected xxh3 ..., actual ..."; error: the message
+  uint64_t bytes_read = 0;  // of the object, whatever the result
+};
+
+// "ok", "corrupt", "no sums", "busy", "error", "stopped".
+const char* ObjectCheckName(ObjectCheck::Result r);
+
+// Called with a block's length before it is read: waits as a bandwidth
+// limit requires; false stops the check (kStopped).
+using CheckPace = std::function<bool(uint64_t bytes)>;
+
+// Checks regular file `n` (named `path`, for the reports) on its tier;
+// `reporter` names who found a mismatch in the log and the audit record.
+ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
+                        const std::string& reporter, const CheckPace& pace = nullptr);
+
+}  // namespace tierfs
