@@ -72,9 +72,9 @@ Status SyncDir(const std::string& dir) {
   return rc == 0 ? Status::Ok() : Status::Errno(err, "fsync " + dir);
 }
 
-// Makes `copy` equal to `local` (see the header); `fd` (may be null) gets
-// the copy open for appending. `changed_dir`: a name was made or renamed.
-Status CatchUpFile(const std::string& local, const std::string& copy, int* fd, bool* changed_dir) {
+// Makes `copy` equal to `local` (see the header). `changed_dir`: a name was
+// made or renamed.
+Status CatchUpFile(const std::string& local, const std::string& copy, bool* changed_dir) {
   const int in = open(local.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (in < 0) return Status::Errno(errno, "open local audit journal " + local);
   struct stat ls;
@@ -118,27 +118,18 @@ Status CatchUpFile(const std::string& local, const std::string& copy, int* fd, b
   if (st.ok() && cs.st_size < ls.st_size && fdatasync(out) != 0)
     st = Status::Errno(errno, "sync audit journal copy " + copy);
   close(in);
-  if (st.ok() && fd)
-    *fd = out;
-  else if (out >= 0)
-    close(out);
+  if (out >= 0) close(out);
   return st;
 }
 
 }  // namespace
 
-AuditMirror::~AuditMirror() {
-  if (fd_ >= 0) close(fd_);
-}
-
 Status AuditMirror::CatchUp() {
   in_step_ = false;
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
   const std::string dir = DirOf(path_);
   if (mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
     return Status::Errno(errno, "create audit journal copy directory " + dir);
-  bool changed_dir = false;
+  bool changed_dir = false, current_done = false;
   struct stat sb;
   for (const std::string& local : AuditJournalFiles(local_)) {
     if (stat(local.c_str(), &sb) != 0) continue;  // no journal yet
@@ -160,32 +151,41 @@ Status AuditMirror::CatchUp() {
           renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, copy.c_str(), RENAME_NOREPLACE) == 0)
         changed_dir = true;
     }
-    Status st = CatchUpFile(local, copy, current ? &fd_ : nullptr, &changed_dir);
+    Status st = CatchUpFile(local, copy, &changed_dir);
     if (!st.ok()) return st;
+    current_done = current_done || current;
   }
   if (changed_dir) {
     Status st = SyncDir(dir);
     if (!st.ok()) return st;
   }
-  in_step_ = fd_ >= 0;
+  in_step_ = current_done;
   return in_step_ ? Status::Ok()
                   : Status::Error(ENOENT, "no local audit journal " + local_ + " to copy");
 }
 
+// Opened for each append, never held open: a tier mounted read-only by an
+// admin (mount -o remount,ro) refuses while a file on it is open for writing.
 Status AuditMirror::AppendLines(off_t before, const std::string& lines) {
+  const int fd = open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::Errno(errno, "open audit journal copy " + path_);
   struct stat sb;
-  if (fstat(fd_, &sb) != 0) return Status::Errno(errno, "stat audit journal copy " + path_);
+  Status st;
+  if (fstat(fd, &sb) != 0) st = Status::Errno(errno, "stat audit journal copy " + path_);
   // Not where the local journal was: catch up instead (the caller does).
-  if (sb.st_size != before)
-    return Status::Error(ESTALE, "audit journal copy " + path_ + " is " +
-                                     std::to_string(sb.st_size) + " bytes, the local journal was " +
-                                     std::to_string(before));
-  Status st = WriteAll(fd_, lines.data(), lines.size(), "audit journal copy " + path_);
-  if (st.ok() && fdatasync(fd_) != 0) st = Status::Errno(errno, "sync audit journal copy " + path_);
-  // A partial append is cut, so the copy stays a prefix of the local journal.
-  if (!st.ok() && ftruncate(fd_, before) != 0)
-    spdlog::warn("audit journal copy {}: cannot cut a failed append back: {}", path_,
-                 std::strerror(errno));
+  if (st.ok() && sb.st_size != before)
+    st = Status::Error(ESTALE, "audit journal copy " + path_ + " is " + std::to_string(sb.st_size) +
+                                   " bytes, the local journal was " + std::to_string(before));
+  else if (st.ok()) {
+    st = WriteAll(fd, lines.data(), lines.size(), "audit journal copy " + path_);
+    if (st.ok() && fdatasync(fd) != 0)
+      st = Status::Errno(errno, "sync audit journal copy " + path_);
+    // A partial append is cut, so the copy stays a prefix of the local journal.
+    if (!st.ok() && ftruncate(fd, before) != 0)
+      spdlog::warn("audit journal copy {}: cannot cut a failed append back: {}", path_,
+                   std::strerror(errno));
+  }
+  close(fd);
   return st;
 }
 

@@ -24,6 +24,9 @@
 // current journal that is the whole of a rotated local file is the copy's
 // rotation a crash cut short: it is renamed to that file's name first.
 //
+// The copy is opened for each append and closed, never held open: an HDD
+// tier an admin remounts read-only must not be busy because of it.
+//
 // Thread-safety: not thread-safe; AuditLog calls it under its mutex.
 #pragma once
 
@@ -43,7 +46,6 @@ class AuditMirror {
   // `local`: the local journal (its rotated files beside it); `path`: the
   // copy's journal (its directory is created when needed).
   AuditMirror(std::string local, std::string path) : local_(std::move(local)), path_(path) {}
-  ~AuditMirror();
   AuditMirror(const AuditMirror&) = delete;
   AuditMirror& operator=(const AuditMirror&) = delete;
 
@@ -62,7 +64,6 @@ class AuditMirror {
   Status AppendLines(off_t before, const std::string& lines);
   void Report(const Status& st);
   std::string local_, path_;
-  int fd_ = -1;           // the copy of the current journal, while in step
   bool in_step_ = false;  // the copy equals the local journal
   bool warned_ = false;   // a lag is logged once until the copy catches up
 };
