@@ -128,7 +128,7 @@ TSAN_FILTER := ConcurrencyTest.*:MetricsTest.*:TreeMoveLockTest.*:DaemonStateTes
 TSAN_UNIT_SRCS := $(filter-out $(addprefix tests/unit/,policy_parse_test.cc \
   policy_parse_fuzz_test.cc policy_eval_test.cc policy_series_test.cc policy_safety_test.cc \
   policy_check_test.cc mount_args_test.cc audit_chain_test.cc audit_rotate_test.cc \
-  fault_io_test.cc op_guard_test.cc store_errors_test.cc store_journal_test.cc \
+  audit_mirror_test.cc fault_io_test.cc op_guard_test.cc store_errors_test.cc store_journal_test.cc \
   store_keys_test.cc store_room_test.cc identity_test.cc),$(UNIT_SRCS))
 TSAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)"
 test-tsan: $(BUILD)/tierctl $(BUILD)/integration_tests

@@ -332,7 +332,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   if (!st.ok()) return fail(st);
   std::unique_ptr<AuditLog> audit;
   st = AuditLog::Open(state + "/audit.jsonl", &audit,
-                      ns.hdd->namespace_dir() + "/" + kAuditHeadName, opt.audit_max_bytes);
+                      ns.hdd->namespace_dir() + "/" + kAuditHeadName, opt.audit_max_bytes,
+                      ns.hdd->namespace_dir() + "/" + kAuditMirrorDir + "/audit.jsonl");
   if (!st.ok()) return fail(st);
 
   Context ctx(opt, std::move(ns.store), std::move(ns.ssd), std::move(ns.hdd), std::move(audit),

@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <map>
 
+#include "fs/recover_journal.h"
+#include "fs/recover_sums.h"
 #include "fs/snapshot.h"
+#include "meta/audit_verify.h"
 #include "meta/store.h"
 #include "tiering/identity.h"
 #include "tiering/tier.h"
@@ -94,9 +97,17 @@ class Recovery {
   Status Recreate(uint64_t ino, const ObjectIdentity& id);
   Status MakeDirs(const std::string& dir_path, uint64_t* ino, bool* clash);
   Status RemoveNames(uint64_t ino);
+  Status ReadRemovals();
+  void AddRemoval(uint64_t ino, const std::string& path, uint64_t size, const std::string& what);
   void Add(const char* status, uint64_t ino, const std::string& path, uint64_t size,
            const std::string& detail = "") {
-    report_->entries.push_back({status, ino, path, size, detail});
+    RecoverEntry e;
+    e.status = status;
+    e.ino = ino;
+    e.path = path;
+    e.size = size;
+    e.detail = detail;
+    report_->entries.push_back(std::move(e));
   }
 
   const RecoverOptions& opt_;
@@ -108,6 +119,8 @@ class Recovery {
   std::map<uint64_t, Names> names_;
   std::map<uint64_t, bool> seen_;  // files whose object the HDD holds
   std::map<uint64_t, ObjectIdentity> unknown_;
+  // Thinned or deleted after the snapshot, by the journal (old inode numbers).
+  std::map<uint64_t, JournalRemoval> removals_;
 };
 
 Status Recovery::ChooseNamespace() {
@@ -171,16 +184,49 @@ Status Recovery::MakeState() {
   }
   st = Tier::Open(TierId::kHdd, opt_.hdd_dir, report_->ns, &hdd_);
   if (!st.ok()) return st;
-  // The chain the old head vouched for is lost with the state; the next
-  // mount starts a new journal and head. The old head is kept for the record.
-  const std::string head = ns_dir_ + "/audit.head";
-  if (stat(head.c_str(), &sb) == 0) {
+  // The chain continues in the new state from the HDD tier's copy of the
+  // journal. The old head stays when that copy verifies against it; else
+  // (no copy, or one that ends before the head) it is kept for the record
+  // and the next append writes a new one.
+  JournalCopy journal;
+  st = CopyAuditJournal(ns_dir_, opt_.state_dir, &journal);
+  if (!st.ok()) return st;
+  report_->journal = journal.summary;
+  const std::string head = ns_dir_ + "/" + kAuditHeadName;
+  if (!journal.head_ok && stat(head.c_str(), &sb) == 0) {
     mkdir(SnapshotDir(ns_dir_).c_str(), 0700);
     const std::string kept = SnapshotDir(ns_dir_) + "/audit.head.before-recover";
     if (rename(head.c_str(), kept.c_str()) != 0)
       return Status::Errno(errno, "keep the old audit head " + head + " as " + kept);
+    report_->journal += "; the old head is kept as " + kept;
   }
   return Status::Ok();
+}
+
+// A minute before the snapshot's name: a deletion is journaled just before
+// it happens, and the snapshot is named just before it is copied.
+Status Recovery::ReadRemovals() {
+  const int64_t since = report_->snapshot.empty() ? 0 : SnapshotTimeNs(report_->snapshot);
+  return ReadJournalRemovals(opt_.state_dir + "/audit.jsonl",
+                             since > 60000000000 ? since - 60000000000 : 0, &removals_);
+}
+
+void Recovery::AddRemoval(uint64_t ino, const std::string& path, uint64_t size,
+                          const std::string& what) {
+  const JournalRemoval& r = removals_.at(ino);
+  RecoverEntry e;
+  e.status = r.action == "thin" ? "thinned" : "deleted";
+  e.ino = ino;
+  e.path = path;
+  e.size = size;
+  e.time = r.time;
+  e.rule = r.rule;
+  e.uid = r.uid;
+  e.detail = (r.action == "thin" ? "thinned by rule '" + r.rule + "'"
+                                 : "deleted by uid " + std::to_string(r.uid) + " (held by rule '" +
+                                       r.rule + "')") +
+             " at " + r.time + " as " + r.path + ", after the snapshot" + what;
+  report_->entries.push_back(std::move(e));
 }
 
 Status Recovery::ReadSnapshot() {
@@ -211,6 +257,11 @@ Status Recovery::SettleObjects() {
       if (f == files_.end()) {
         Inode any;
         if (store_->GetInode(ino, &any).ok()) continue;  // an orphan: the mount frees it
+        if (removals_.count(ino)) {
+          AddRemoval(ino, id_st.ok() ? id.path : "", id_st.ok() ? id.size : 0,
+                     "; its object is left at " + path);
+          continue;
+        }
         if (!id_st.ok()) {
           Add("unplaced", ino, path, 0, id_st.message());
           continue;
@@ -218,6 +269,7 @@ Status Recovery::SettleObjects() {
         unknown_[ino] = id;
         continue;
       }
+      if (removals_.count(ino)) continue;  // a stray: SettleUnseen reports it
       seen_[ino] = true;
       struct stat sb;
       if (stat(path.c_str(), &sb) != 0) return Status::Errno(errno, "stat " + path);
@@ -259,11 +311,18 @@ Status Recovery::SettleObjects() {
 // Files of the snapshot whose bytes the HDD tier does not hold.
 Status Recovery::SettleUnseen() {
   for (const auto& [ino, n] : files_) {
-    if (seen_.count(ino) || n.size == 0) continue;  // an empty file needs no object
+    if (seen_.count(ino)) continue;
+    if (removals_.count(ino)) {
+      AddRemoval(ino, names_[ino].path, n.size, "");
+      Status st = RemoveNames(ino);
+      if (!st.ok()) return st;
+      continue;
+    }
+    if (n.size == 0) continue;  // an empty file needs no object
     const bool lost = n.tier == TierId::kSsd;
     Add(lost ? "lost" : "missing", ino, names_[ino].path, n.size,
         lost ? "its bytes were on the lost SSD tier"
-             : "no object on the HDD tier (thinned or removed after the snapshot?)");
+             : "no object on the HDD tier, and the audit journal does not say why");
     Status st = RemoveNames(ino);
     if (!st.ok()) return st;
   }
@@ -366,6 +425,7 @@ Status Recovery::Run() {
   Status st = ChooseNamespace();
   if (st.ok()) st = MakeState();
   if (st.ok()) st = ReadSnapshot();
+  if (st.ok()) st = ReadRemovals();
   if (st.ok()) st = SettleObjects();
   if (st.ok()) st = SettleUnseen();
   if (!st.ok()) return st;
@@ -377,14 +437,22 @@ Status Recovery::Run() {
     st = Recreate(ino, id);
     if (!st.ok()) Add("unplaced", ino, id.path, id.size, st.message());
   }
-  return store_->Sync();
+  for (RecoverEntry& e : report_->entries) {
+    if (e.status != "kept" && e.status != "placed" && e.status != "recreated") continue;
+    st = SumRecoveredFile(*store_, *hdd_, &e);
+    if (!st.ok()) return st;
+  }
+  st = store_->Sync();
+  if (!st.ok()) return st;
+  // The chain's first record after recovery says what recovery did.
+  return AppendRecoverRecord(ns_dir_, opt_.state_dir, *report_);
 }
 
 }  // namespace
 
 bool RecoverReport::complete() const {
   for (const RecoverEntry& e : entries)
-    if (e.status == "missing" || e.status == "unplaced") return false;
+    if (e.status == "missing" || e.status == "unplaced" || e.status == "corrupt") return false;
   return true;
 }
 

@@ -17,17 +17,36 @@
 //              name is taken, unknown or was cut;
 //   lost       the snapshot places a file with bytes on SSD and the HDD has
 //              no object for it: its names are removed;
-//   missing    the snapshot places it on HDD but the object is gone (thinned
-//              or deleted after the snapshot: the audit journal that would
-//              tell which is in the lost state directory): its names are removed;
+//   thinned,   the audit journal says so after the snapshot (see below):
+//   deleted    the file's names are removed (a stray object is left for
+//              the mount to free), with the record's time, rule and uid;
+//   missing    the snapshot places it on HDD but the object is gone and
+//              the journal does not say why: its names are removed;
 //   unplaced   an object that could not be placed (no readable identity for
-//              an inode the snapshot does not know, or a failed create).
+//              an inode the snapshot does not know, or a failed create);
+//   corrupt    a kept, placed or recreated file whose object does not
+//              hash to its recorded checksum (the identity's): marked
+//              corrupt (every read EIO until restored or removed).
 // Journaled moves of the snapshot are dropped (the objects say where each
-// file is), the lost SSD tier's identity is forgotten (the next mount, or
-// --ssd, records the new one), and the old audit head is kept as
-// meta/audit.head.before-recover (the journal it vouched for is lost).
-// The result is complete (exit 0) when nothing is missing or unplaced:
-// every archived file has its name; lost SSD-only files do not count.
+// file is) and the lost SSD tier's identity is forgotten (the next mount,
+// or --ssd, records the new one).
+//
+// The audit journal (fs/recover_journal.h): the copy on the HDD tier
+// (HDD/ns/NAME/audit/, meta/audit_mirror.h), every rotated file, becomes
+// the new state's journal, so the chain continues; its records from the
+// snapshot's time on are replayed: a file a "thin" or "delete" record
+// (result ok) names by inode is thinned or deleted, not missing. The old
+// head stays when the copy verifies against it; otherwise (no copy, or a
+// copy that ends before the head) it is kept as
+// meta/audit.head.before-recover. The first record after recovery is an
+// action "recover" record: the snapshot used, the counts, the journal.
+//
+// Block sums (fs/recover_sums.h): every HDD file kept, placed or recreated
+// that has none is read once and gets them, so the rebuilt mount serves
+// every archived file verified.
+// The result is complete (exit 0) when nothing is missing, unplaced or
+// corrupt: every archived file has its name and its checksum; lost
+// SSD-only files and journaled removals do not count.
 #pragma once
 
 #include <cstdint>
@@ -46,16 +65,21 @@ struct RecoverOptions {
 };
 
 struct RecoverEntry {
-  std::string status;  // kept, placed, recreated, lost, missing, unplaced
+  std::string
+      status;  // kept, placed, recreated, lost, thinned, deleted, missing, unplaced, corrupt
   uint64_t ino = 0;
   std::string path;
   uint64_t size = 0;
-  std::string detail;  // why, for lost, missing and unplaced
+  std::string detail;  // why, for all but kept
+  // The journal's record, for thinned and deleted: its time, rule and uid.
+  std::string time, rule;
+  int64_t uid = -1;
 };
 
 struct RecoverReport {
   std::string ns;
   std::string snapshot;  // the snapshot used, "" for none
+  std::string journal;   // what became of the audit journal (its copy's verification)
   std::vector<RecoverEntry> entries;
   bool complete() const;
 };

@@ -15,10 +15,13 @@ constexpr char kRecoverUsage[] =
     "Usage: tierfs recover --hdd DIR --state NEWDIR [--ssd NEWSSD] [--namespace NAME]\n\n"
     "Rebuilds a namespace's state from the HDD tier alone (the SSD tier and the state\n"
     "lost): the newest snapshot of the state in HDD/ns/NAME/meta, then every object by\n"
-    "its identity. Prints one JSON line per file it did not simply keep as the snapshot\n"
-    "had it (placed, recreated, lost, missing, unplaced), then a summary line. Exit 0\n"
-    "when every archived file has its name, 1 otherwise, 2 for bad usage. Then mount\n"
-    "with --state NEWDIR and an empty SSD tier. See tierfs(8), RECOVERY.\n\n"
+    "its identity; the audit journal's copy on the HDD tier continues in NEWDIR and what\n"
+    "it records after the snapshot is replayed; every HDD file gets its block sums.\n"
+    "Prints one JSON line per file it did not simply keep as the snapshot had it\n"
+    "(placed, recreated, lost, thinned, deleted, missing, unplaced, corrupt), then a\n"
+    "summary line. Exit 0 when every archived file has its name and checksum, 1\n"
+    "otherwise, 2 for bad usage. Then mount with --state NEWDIR and an empty SSD tier.\n"
+    "See tierfs(8), RECOVERY.\n\n"
     "Options";
 
 }  // namespace
@@ -68,6 +71,9 @@ int RecoverMain(int argc, char** argv) {
     j["path"] = e.path;
     j["ino"] = e.ino;
     j["size"] = e.size;
+    if (!e.time.empty()) j["time"] = e.time;
+    if (!e.rule.empty()) j["rule"] = e.rule;
+    if (e.uid >= 0) j["uid"] = e.uid;
     if (!e.detail.empty()) j["detail"] = e.detail;
     std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
@@ -75,9 +81,11 @@ int RecoverMain(int argc, char** argv) {
   sum["summary"] = "recover";
   sum["namespace"] = report.ns;
   sum["snapshot"] = report.snapshot;
-  for (const char* k : {"kept", "placed", "recreated", "lost", "missing", "unplaced"})
+  for (const char* k : {"kept", "placed", "recreated", "lost", "thinned", "deleted", "missing",
+                        "unplaced", "corrupt"})
     sum[k] = counts[k];
   sum["complete"] = report.complete();
+  sum["journal"] = report.journal;
   std::cout << sum.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   return report.complete() ? 0 : 1;
 }

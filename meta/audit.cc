@@ -52,8 +52,10 @@ Status LastLineHash(const std::string& path, std::string* hash) {
 }  // namespace
 
 Status AuditLog::Open(const std::string& path, std::unique_ptr<AuditLog>* out,
-                      const std::string& head_path, uint64_t max_bytes) {
+                      const std::string& head_path, uint64_t max_bytes,
+                      const std::string& mirror_path) {
   std::unique_ptr<AuditLog> log(new AuditLog());
+  if (!mirror_path.empty()) log->mirror_ = std::make_unique<AuditMirror>(path, mirror_path);
   log->path_ = path;
   log->head_path_ = head_path;
   log->max_bytes_ = max_bytes;
@@ -136,6 +138,9 @@ Status AuditLog::LoadTail() {
     return AppendLocked({rec}, now);
   }
   if (!pending_continues_.empty()) return AppendLocked({}, now);
+  // The HDD copy catches up (an HDD that was away, a tierfs from before the
+  // copy) before the head vouches for the chain.
+  if (mirror_) mirror_->Sync();
   // An existing journal gets its head at once (a new head file, or one an
   // older tierfs never wrote).
   if (!head_path_.empty()) WriteHead(now);
@@ -228,6 +233,7 @@ Status AuditLog::AppendLocked(const std::vector<AuditRecord>& records, int64_t n
     done += size_t(n);
   }
   if (fdatasync(fd_) != 0) return fail(errno, "sync");
+  if (mirror_) mirror_->Append(before, lines);
   last_hash_ = hash;
   lines_ += batch->size();
   const bool rotated_now = !pending_continues_.empty();
@@ -271,6 +277,7 @@ void AuditLog::RotateLocked(int64_t now) {
   lines_ = 0;
   ++next_rotation_;
   pending_continues_ = BaseName(rotated);
+  if (mirror_) mirror_->Rotated();
   // The rename and the new file survive a crash: the directory is synced.
   const std::string dir =
       path_.substr(0, path_.rfind('/') == std::string::npos ? 0 : path_.rfind('/'));

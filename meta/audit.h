@@ -31,6 +31,11 @@
 // rotate record leaves no JOURNAL (or an empty one): Open then begins it
 // with the rotate record.
 //
+// The capacity tier's copy (meta/audit_mirror.h): with `mirror_path`, each
+// batch durable in the journal is appended to that copy too (and synced)
+// before the head is written; a copy that cannot be written is logged and
+// caught up later, never failing the append.
+//
 // Thread-safety: Append may be called from many threads at once.
 #pragma once
 
@@ -39,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "meta/audit_mirror.h"
 #include "meta/inode.h"
 #include "meta/mutex.h"
 #include "meta/status.h"
@@ -67,10 +73,12 @@ struct AuditRecord {
 class AuditLog {
  public:
   // Opens (creating) `path` for appending; `head_path` ("" for none) gets
-  // the chain's head after each append; `max_bytes` rotates it (0: never).
+  // the chain's head after each append; `max_bytes` rotates it (0: never);
+  // `mirror_path` ("" for none) is the copy's journal on the HDD tier.
   // Errors name the file.
   static Status Open(const std::string& path, std::unique_ptr<AuditLog>* out,
-                     const std::string& head_path = "", uint64_t max_bytes = 0);
+                     const std::string& head_path = "", uint64_t max_bytes = 0,
+                     const std::string& mirror_path = "");
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -101,6 +109,7 @@ class AuditLog {
   // written yet: it goes first in the next append.
   std::string pending_continues_ GUARDED_BY(mu_);
   int fd_ = -1;                            // set once by Open; written to under mu_
+  std::unique_ptr<AuditMirror> mirror_;    // set once by Open (or null); used under mu_
   Mutex mu_;                               // orders write + fdatasync pairs and the chain
   std::string last_hash_ GUARDED_BY(mu_);  // hash of the last line written
   uint64_t lines_ GUARDED_BY(mu_) = 0;     // complete lines in the journal

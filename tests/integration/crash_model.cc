@@ -267,8 +267,9 @@ void CheckObjects(const TierfsMount& mnt, const std::string& where, CampaignCoun
       const std::string name = rel.substr(name_at);
       const bool ns_file = rel.rfind("ns/", 0) == 0 && rel.find('/', 3) == name_at - 1 &&
                            (name == "owner" || name == "audit.head" || name == "audit.head.tmp");
-      // The state's snapshots (fs/snapshot.h), in a namespace's meta/.
-      if (it->is_directory() && name == "meta" && rel.rfind("ns/", 0) == 0 &&
+      // The state's snapshots (fs/snapshot.h), in a namespace's meta/, and
+      // the audit journal's copy (meta/audit_mirror.h), in its audit/.
+      if (it->is_directory() && (name == "meta" || name == "audit") && rel.rfind("ns/", 0) == 0 &&
           rel.find('/', 3) == name_at - 1) {
         it.disable_recursion_pending();
         continue;

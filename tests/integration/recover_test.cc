@@ -1,10 +1,12 @@
 // The archive survives the loss of the SSD tier and of the state: snapshots
 // of LMDB on the HDD tier (fs/snapshot.h), the identity on each HDD object
 // (tiering/identity.h) and `tierfs recover` (fs/recover.h), on real mounts.
+#include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -191,6 +193,107 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", m.root() + "/state3"}, 60);
   EXPECT_EQ(1, r.exit_code) << r.out << r.err;
   EXPECT_NE(std::string::npos, r.out.find("\"status\":\"missing\",\"path\":\"/d/b\"")) << r.out;
+}
+
+// Flips one byte of the file at `path` (an object on the HDD tier).
+void FlipByte(const std::string& path, off_t at) {
+  const int fd = open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << path;
+  char c = 0;
+  ASSERT_EQ(1, pread(fd, &c, 1, at));
+  c = char(c ^ 0x5a);
+  ASSERT_EQ(1, pwrite(fd, &c, 1, at));
+  close(fd);
+}
+
+// The whole SSD tier and the state are lost; an empty SSD replaces them.
+CommandResult LoseSsdAndRecover(TierfsMount& m, const std::string& state) {
+  fs::remove_all(m.ssd());
+  fs::create_directory(m.ssd());
+  return RunTierfs({"recover", "--hdd", m.hdd(), "--state", state, "--ssd", m.ssd()}, 60);
+}
+
+// The journal's copy on the HDD tier replays a deletion made after the
+// snapshot, continues its chain in the new state, and a recreated file
+// gets block sums: its read is verified.
+TEST(RecoverTest, TheJournalReplaysDeletionsAndTheChainContinues) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
+  const std::string kept = Pattern(90000, 5), later = Pattern(1500000, 6);
+  ASSERT_EQ(0, WriteFile(m.path("kept"), kept));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("kept"), "hdd"));
+  CommandResult r = Tierctl({"pin", "--for", "1d", m.path("kept")});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));  // a snapshot that places "kept" on HDD
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 2; }, 20)) << m.Log();
+  // After the snapshot: the kept file is deleted (journaled), another archived.
+  ASSERT_EQ(0, unlink(m.path("kept").c_str()));
+  ASSERT_EQ(0, WriteFile(m.path("later"), later));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("later"), "hdd"));
+  m.Kill9();
+
+  const std::string state = m.root() + "/new-state";
+  r = LoseSsdAndRecover(m, state);
+  EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"deleted\",\"path\":\"/kept\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"rule\":\"manual\",\"uid\":0")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"deleted\":1,\"missing\":0")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"recreated\",\"path\":\"/later\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"complete\":true")) << r.out;
+
+  // The new state's journal is the old chain plus the recover record, and
+  // verifies against the head on the HDD tier.
+  const std::string journal = state + "/audit.jsonl";
+  const std::string text = SlurpFile(journal);
+  EXPECT_NE(std::string::npos, text.find("\"action\":\"delete\",\"rule\":\"manual\",\"uid\":0"))
+      << text;
+  const size_t last = text.rfind('\n', text.size() - 2);
+  EXPECT_NE(std::string::npos, text.find("\"action\":\"recover\"", last)) << text;
+  const std::string ns_dir = fs::path(SnapDir(m.hdd())).parent_path();
+  r = Tierctl({"audit", "verify", "--journal", journal, "--head", ns_dir + "/audit.head"});
+  EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("chain intact, head matches")) << r.out;
+  EXPECT_TRUE(text == SlurpFile(ns_dir + "/audit/audit.jsonl")) << "the HDD copy differs";
+
+  m.options().state_dir = state;
+  ASSERT_TRUE(m.Mount());
+  struct stat sb;
+  EXPECT_EQ(ENOENT, Err(stat(m.path("kept").c_str(), &sb)));
+  // Never read before: the flipped byte reaches the daemon, which checks it.
+  FlipByte(ObjectPathOn(m.hdd(), Ino(m.path("later"))), 1200000);
+  std::string got;
+  EXPECT_EQ(EIO, ReadFile(m.path("later"), &got));
+  EXPECT_TRUE(m.Unmount());
+}
+
+// An archived object whose bytes do not match its identity's checksum is
+// recovered as corrupt: recovery is incomplete and the file reads EIO.
+TEST(RecoverTest, AnObjectThatDoesNotMatchItsIdentityIsCorrupt) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
+  ASSERT_EQ(0, WriteFile(m.path("bad"), Pattern(70000, 7)));
+  ASSERT_EQ(0, WriteFile(m.path("good"), Pattern(70000, 8)));
+  for (const char* name : {"bad", "good"}) ASSERT_EQ(0, SetTierOfClosed(m.path(name), "hdd"));
+  const std::string object = ObjectPathOn(m.hdd(), Ino(m.path("bad")));
+  m.Kill9();
+  FlipByte(object, 100);
+
+  const std::string state = m.root() + "/new-state";
+  CommandResult r = LoseSsdAndRecover(m, state);
+  EXPECT_EQ(1, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"corrupt\",\"path\":\"/bad\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"recreated\",\"path\":\"/good\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"corrupt\":1,\"complete\":false")) << r.out;
+
+  m.options().state_dir = state;
+  ASSERT_TRUE(m.Mount());
+  std::string got;
+  EXPECT_EQ(EIO, ReadFile(m.path("bad"), &got));
+  EXPECT_EQ(0, ReadFile(m.path("good"), &got));
+  EXPECT_TRUE(got == Pattern(70000, 8)) << "good differs";
+  EXPECT_TRUE(m.Unmount());
 }
 
 }  // namespace
