@@ -124,7 +124,7 @@ SAN_DEBUG ?= -g1
 # journal and record formats: TSan has nothing to check in them). The
 # integration tests' own binary and the tierctl they run are the plain
 # ones: the threads TSan must see are the daemon's.
-TSAN_FILTER := ConcurrencyTest.*:MetricsTest.*:TreeMoveLockTest.*:DaemonStateTest.TreeMove*:TieringTest.*:ThrottledTieringTest.*:EvictionTest.*:SpillTest.*:SpilledWriteTest.*:PolicyEngineTest.*:MoveLogTest.*:CrashCampaign.*:DataTest.ConcurrentWriters:DataTest.ManyConcurrentOpensReadsAndAWriterNeverFail:ControlTest.TwoHundredClientsAtOnce:ControlTest.StalledClientsDoNotBlockOthers:VerifiedReadTest.ReadersClosingRightAfterTheirReadsLeaveTheDaemonWhole:VerifiedReadTest.SumsRecordedAtCloseAndReplacedByARewrite:VerifiedReadTest.ParallelReadsOfOneDescriptorAreExactAndOnlyTheBadBlockFails
+TSAN_FILTER := ConcurrencyTest.*:MetricsTest.*:TreeMoveLockTest.*:DaemonStateTest.TreeMove*:TieringTest.*:ThrottledTieringTest.*:EvictionTest.*:SpillTest.*:SpilledWriteTest.*:PolicyEngineTest.*:MoveLogTest.*:CrashCampaign.*:DataTest.ConcurrentWriters:DataTest.ManyConcurrentOpensReadsAndAWriterNeverFail:ControlTest.TwoHundredClientsAtOnce:ControlTest.StalledClientsDoNotBlockOthers:VerifiedReadTest.ReadersClosingRightAfterTheirReadsLeaveTheDaemonWhole:VerifiedReadTest.SumsRecordedAtCloseAndReplacedByARewrite:VerifiedReadTest.ParallelReadsOfOneDescriptorAreExactAndOnlyTheBadBlockFails:ScrubTest.*:ThrottledScrubTest.*
 TSAN_UNIT_SRCS := $(filter-out $(addprefix tests/unit/,policy_parse_test.cc \
   policy_parse_fuzz_test.cc policy_eval_test.cc policy_series_test.cc policy_safety_test.cc \
   policy_check_test.cc mount_args_test.cc audit_chain_test.cc audit_rotate_test.cc \
