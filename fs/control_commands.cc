@@ -12,15 +12,6 @@ namespace tierfs {
 
 using nlohmann::json;
 
-std::string Rfc3339(int64_t ns) {
-  const time_t s = time_t(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 json ControlErrorOf(const Status& st) {
   return ControlError(st.err(), st.message());
 }
@@ -30,10 +21,10 @@ namespace {
 json PolicyOf(Context& c) {
   const PolicyRunner::Info p = c.policy_runner().GetInfo();
   json j = {{"file", p.file.empty() ? json(nullptr) : json(p.file)},
-            {"loaded", Rfc3339(p.loaded_ns)},
+            {"loaded", UtcSeconds(p.loaded_ns)},
             {"last_reload_error", nullptr}};
   if (!p.last_error.empty())
-    j["last_reload_error"] = {{"at", Rfc3339(p.last_error_ns)}, {"error", p.last_error}};
+    j["last_reload_error"] = {{"at", UtcSeconds(p.last_error_ns)}, {"error", p.last_error}};
   return j;
 }
 
@@ -102,7 +93,7 @@ json ControlStatus(Context& c, const ControlInfo& info, const json&, const Contr
   return {{"ok", true},
           {"version", kVersion},
           {"pid", int64_t(getpid())},
-          {"started", Rfc3339(info.started_ns)},
+          {"started", UtcSeconds(info.started_ns)},
           {"uptime_s", (now - info.started_ns) / 1000000000},
           {"mountpoint", info.mountpoint},
           {"state", info.state},

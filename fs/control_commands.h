@@ -27,6 +27,7 @@
 #include <string>
 
 #include "fs/control.h"
+#include "meta/text_format.h"  // UtcSeconds, for every control command
 
 namespace tierfs {
 
@@ -46,8 +47,5 @@ struct ControlInfo {
 
 nlohmann::json HandleControl(Context& c, const ControlInfo& info, const nlohmann::json& request,
                              const ControlPeer& peer);
-
-// "2026-12-05T12:40:26Z" for nanoseconds since the epoch.
-std::string Rfc3339(int64_t ns);
 
 }  // namespace tierfs

@@ -184,13 +184,13 @@ Status GenerationsBelow(Context& c, const std::string& dir, const ControlPeer& p
               {"on", std::move(tiers)},
               {"complete", g.complete},
               {"newest_complete", g.newest_complete},
-              {"last_write", Rfc3339(g.last_write_ns)}};
+              {"last_write", UtcSeconds(g.last_write_ns)}};
     if (!g.complete) j["incomplete_reason"] = g.incomplete_reason;
     Store::Hold h;
     if (c.store().GetHold(root.ino, &h).ok()) {
       j["hold"] = {{"rule", h.rule},
-                   {"since", Rfc3339(h.since_ns)},
-                   {"until", h.until_ns ? json(Rfc3339(h.until_ns)) : json(nullptr)},
+                   {"since", UtcSeconds(h.since_ns)},
+                   {"until", h.until_ns ? json(UtcSeconds(h.until_ns)) : json(nullptr)},
                    {"immutable", h.immutable},
                    {"active", Holds::Active(h, now)}};
     } else {

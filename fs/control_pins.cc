@@ -60,7 +60,7 @@ Status Collect(Context& c, const char* what, const json& req, const ControlPeer&
 }
 
 std::string UntilText(int64_t until_ns) {
-  return until_ns == 0 ? "indefinitely" : "until " + Rfc3339(until_ns);
+  return until_ns == 0 ? "indefinitely" : "until " + UtcSeconds(until_ns);
 }
 
 // EPERM when `want` (null: removing the hold) would shorten an immutable
@@ -143,7 +143,7 @@ json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPe
   json reply = {{"ok", true},
                 {"path", clean},
                 {"entries", items.size()},
-                {"until", want.until_ns ? json(Rfc3339(want.until_ns)) : json(nullptr)},
+                {"until", want.until_ns ? json(UtcSeconds(want.until_ns)) : json(nullptr)},
                 {"immutable", want.immutable},
                 {"tier", want.tier ? json(TierName(*want.tier)) : json(nullptr)}};
   if (want.tier) {  // the pin names a tier: put it there

@@ -30,7 +30,7 @@ json ActionJson(const Action& a) {
   if (!a.series.empty()) j["series"] = a.series;
   if (a.generation) j["generation"] = *a.generation;
   if (a.kind == Action::Kind::kPin) {
-    j["until"] = a.pin_until_ns ? json(Rfc3339(a.pin_until_ns)) : json(nullptr);
+    j["until"] = a.pin_until_ns ? json(UtcSeconds(a.pin_until_ns)) : json(nullptr);
     j["immutable"] = a.immutable;
   }
   if (!a.reason.empty()) j["reason"] = a.reason;
@@ -41,14 +41,14 @@ json ActionJson(const Action& a) {
 
 json ControlPolicyShow(Context& c, const ControlInfo&, const json&, const ControlPeer&) {
   const PolicyRunner::Info info = c.policy_runner().GetInfo();
-  return {
-      {"ok", true},
-      {"file", info.file.empty() ? json(nullptr) : json(info.file)},
-      {"builtin", info.file.empty()},
-      {"text", info.text},
-      {"loaded", Rfc3339(info.loaded_ns)},
-      {"last_error", info.last_error.empty() ? json(nullptr) : json(info.last_error)},
-      {"last_error_time", info.last_error_ns ? json(Rfc3339(info.last_error_ns)) : json(nullptr)}};
+  return {{"ok", true},
+          {"file", info.file.empty() ? json(nullptr) : json(info.file)},
+          {"builtin", info.file.empty()},
+          {"text", info.text},
+          {"loaded", UtcSeconds(info.loaded_ns)},
+          {"last_error", info.last_error.empty() ? json(nullptr) : json(info.last_error)},
+          {"last_error_time",
+           info.last_error_ns ? json(UtcSeconds(info.last_error_ns)) : json(nullptr)}};
 }
 
 json ControlPolicyReload(Context& c, const ControlInfo&, const json&, const ControlPeer& peer) {
@@ -60,7 +60,7 @@ json ControlPolicyReload(Context& c, const ControlInfo&, const json&, const Cont
   const PolicyRunner::Info info = c.policy_runner().GetInfo();
   return {{"ok", true},
           {"file", info.file.empty() ? json(nullptr) : json(info.file)},
-          {"loaded", Rfc3339(info.loaded_ns)}};
+          {"loaded", UtcSeconds(info.loaded_ns)}};
 }
 
 json ControlPolicyDryRun(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {

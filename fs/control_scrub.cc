@@ -18,12 +18,12 @@ json ScrubStatusOf(Context& c) {
   const Scrubber::Info s = c.scrubber().GetInfo();
   json j = {{"interval_s", s.interval_ns / 1000000000},
             {"bytes_per_second", s.bytes_per_sec},
-            {"next", s.next_ns ? json(Rfc3339(s.next_ns)) : json(nullptr)},
-            {"running_since", s.running_ns ? json(Rfc3339(s.running_ns)) : json(nullptr)},
+            {"next", s.next_ns ? json(UtcSeconds(s.next_ns)) : json(nullptr)},
+            {"running_since", s.running_ns ? json(UtcSeconds(s.running_ns)) : json(nullptr)},
             {"last", nullptr}};
   if (s.has_last)
-    j["last"] = {{"started", Rfc3339(s.last.started_ns)},
-                 {"ended", Rfc3339(s.last.ended_ns)},
+    j["last"] = {{"started", UtcSeconds(s.last.started_ns)},
+                 {"ended", UtcSeconds(s.last.ended_ns)},
                  {"files", s.last.files},
                  {"bytes", s.last.bytes},
                  {"corrupt", s.last.corrupt},

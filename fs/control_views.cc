@@ -51,8 +51,8 @@ bool PathOf(const json& req, const char* cmd, std::string* path, json* err) {
 json HoldJson(const Store::Hold* h) {
   if (h == nullptr) return nullptr;
   return {{"rule", h->rule},
-          {"since", Rfc3339(h->since_ns)},
-          {"until", h->until_ns ? json(Rfc3339(h->until_ns)) : json(nullptr)},
+          {"since", UtcSeconds(h->since_ns)},
+          {"until", h->until_ns ? json(UtcSeconds(h->until_ns)) : json(nullptr)},
           {"immutable", h->immutable},
           {"active", Holds::Active(*h, NowNs())}};
 }
@@ -62,7 +62,7 @@ json EntryJson(Context& c, const Inode& n, const Store::Hold* hold, const std::s
   json j = {{"type", TypeName(n)},    {"ino", n.ino},
             {"mode", n.mode & 07777}, {"nlink", n.nlink},
             {"uid", n.uid},           {"gid", n.gid},
-            {"size", n.size},         {"mtime", Rfc3339(n.mtime_ns)},
+            {"size", n.size},         {"mtime", UtcSeconds(n.mtime_ns)},
             {"hold", HoldJson(hold)}};
   AddSeriesAndGeneration(c, n, &j);
   if (n.is_reg()) {

@@ -6,6 +6,7 @@
 
 #include "fs/context.h"
 #include "fs/control_internal.h"
+#include "meta/text_format.h"
 
 namespace tierfs {
 
@@ -85,7 +86,7 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
             {"gid", n.gid},
             {"mode", n.mode & 07777},
             {"size", n.size},
-            {"mtime", Rfc3339(n.mtime_ns)}};
+            {"mtime", UtcSeconds(n.mtime_ns)}};
   AddSeriesAndGeneration(c, n, &j);
   if (n.is_reg()) {
     const Tier& t = c.tier(n.tier);
@@ -97,17 +98,15 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
     // The xxh3-64 tierfs recorded of its bytes (hex, as in the audit
     // journal): what `tierctl export` checks its copy against.
     if (n.checksum != 0) {
-      char hex[17];
-      std::snprintf(hex, sizeof hex, "%016" PRIx64, n.checksum);
-      j["checksum"] = hex;
+      j["checksum"] = Hex64(n.checksum);
     }
   }
   Store::Hold h;
   Status hs = c.store().GetHold(n.ino, &h);
   if (hs.ok()) {
     j["hold"] = {{"rule", h.rule},
-                 {"since", Rfc3339(h.since_ns)},
-                 {"until", h.until_ns ? json(Rfc3339(h.until_ns)) : json(nullptr)},
+                 {"since", UtcSeconds(h.since_ns)},
+                 {"until", h.until_ns ? json(UtcSeconds(h.until_ns)) : json(nullptr)},
                  {"immutable", h.immutable},
                  {"active", Holds::Active(h, NowNs())},
                  {"manual", h.manual}};

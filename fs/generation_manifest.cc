@@ -1,4 +1,5 @@
 #include "fs/generation_manifest.h"
+#include "meta/text_format.h"
 
 #include <xxhash.h>
 
@@ -11,21 +12,6 @@
 namespace tierfs {
 
 namespace {
-
-std::string Hex64(uint64_t v) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016" PRIx64, v);
-  return hex;
-}
-
-std::string Utc(int64_t ns) {
-  const time_t s = time_t(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // "/runs/a/checkpoint-500" -> "runs%2Fa%2Fcheckpoint-500.json": one flat,
 // readable name per generation root; a long one is hashed (NAME_MAX).
@@ -91,8 +77,8 @@ bool ArchivedGenerationManifest(const Policy& policy, const Snapshot& snapshot, 
       {"instance", g.instance_dir},
       {"roots", roots},
       {"kept_by", rules},
-      {"kept_since", since ? nlohmann::json(Utc(since)) : nlohmann::json(nullptr)},
-      {"kept_until", forever ? nlohmann::json(nullptr) : nlohmann::json(Utc(until))},
+      {"kept_since", since ? nlohmann::json(UtcSeconds(since)) : nlohmann::json(nullptr)},
+      {"kept_until", forever ? nlohmann::json(nullptr) : nlohmann::json(UtcSeconds(until))},
       {"immutable", immutable},
       {"files", files},
       {"bytes", bytes},

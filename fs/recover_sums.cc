@@ -9,16 +9,11 @@
 #include <vector>
 
 #include "meta/block_sums.h"
+#include "meta/text_format.h"
 
 namespace tierfs {
 
 namespace {
-
-std::string Hex(uint64_t v) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016" PRIx64, v);
-  return hex;
-}
 
 // Reads the object of `ino` whole: its xxh3, its block sums and its size.
 Status HashObject(const Tier& hdd, uint64_t ino, uint64_t* whole, std::vector<uint64_t>* blocks,
@@ -61,7 +56,8 @@ Status SumRecoveredFile(Store& store, const Tier& hdd, RecoverEntry* entry) {
     why = "its object holds " + std::to_string(size) + " bytes, " + std::to_string(n.size) +
           " recorded";
   else if (n.checksum != 0 && whole != n.checksum)
-    why = "its object hashes to xxh3 " + Hex(whole) + ", its identity records " + Hex(n.checksum);
+    why =
+        "its object hashes to xxh3 " + Hex64(whole) + ", its identity records " + Hex64(n.checksum);
   if (why.empty()) {
     // Still the inode that was hashed: nothing else writes the new state.
     return store.CommitSums(

@@ -1,4 +1,5 @@
 #include "fs/refusal_audit.h"
+#include "meta/text_format.h"
 
 #include <climits>
 #include <cstdio>
@@ -17,14 +18,7 @@ AuditRecord RefusalAudit::RecordOf(int64_t uid, int64_t pid, uint64_t ino, const
   rec.path = path;
   rec.result = "EPERM";
   std::string until = "without end";
-  if (h.until_ns != 0) {
-    const time_t secs = time_t(h.until_ns / 1'000'000'000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    until = std::string("until ") + buf;
-  }
+  if (h.until_ns != 0) until = "until " + UtcSeconds(h.until_ns);
   rec.detail = std::string(what) + " refused: held immutable " + until;
   return rec;
 }

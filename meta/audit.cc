@@ -7,6 +7,7 @@
 
 #include "meta/audit_verify.h"
 #include "meta/state_file.h"
+#include "meta/text_format.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -20,16 +21,6 @@
 namespace tierfs {
 
 namespace {
-
-std::string Rfc3339(int64_t ns) {
-  const time_t secs = time_t(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns % 1000000000);
-  return buf;
-}
 
 std::string BaseName(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -154,7 +145,7 @@ AuditLog::~AuditLog() {
 std::string AuditLog::Format(const AuditRecord& rec, int64_t time_ns, const std::string& prev) {
   nlohmann::ordered_json j;
   if (!prev.empty()) j["prev"] = prev;
-  j["time"] = Rfc3339(time_ns);
+  j["time"] = UtcNanos(time_ns);
   j["action"] = rec.action;
   if (!rec.continues.empty()) j["continues"] = rec.continues;
   j["rule"] = rec.rule;
@@ -168,9 +159,7 @@ std::string AuditLog::Format(const AuditRecord& rec, int64_t time_ns, const std:
   if (!rec.to.empty()) j["to"] = rec.to;
   j["bytes"] = rec.bytes;
   if (rec.has_checksum) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016" PRIx64, rec.checksum);
-    j["xxh3"] = hex;
+    j["xxh3"] = Hex64(rec.checksum);
   }
   if (rec.count) j["count"] = rec.count;
   j["result"] = rec.result;

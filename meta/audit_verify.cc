@@ -1,4 +1,5 @@
 #include "meta/audit_verify.h"
+#include "meta/text_format.h"
 
 #include <dirent.h>
 #include <openssl/evp.h>
@@ -18,16 +19,6 @@ namespace tierfs {
 namespace {
 
 using nlohmann::json;
-
-std::string Rfc3339Utc(int64_t ns) {
-  const time_t secs = time_t(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns % 1000000000);
-  return buf;
-}
 
 Status ReadAll(const std::string& path, std::string* out) {
   FILE* f = std::fopen(path.c_str(), "rb");
@@ -63,7 +54,7 @@ std::string FormatAuditHead(uint64_t record, const std::string& hash, int64_t ti
   nlohmann::ordered_json j;
   j["record"] = record;
   j["hash"] = hash;
-  j["time"] = Rfc3339Utc(time_ns);
+  j["time"] = UtcNanos(time_ns);
   return j.dump() + "\n";
 }
 

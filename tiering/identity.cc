@@ -1,4 +1,5 @@
 #include "tiering/identity.h"
+#include "meta/text_format.h"
 
 #include <fcntl.h>
 #include <sys/xattr.h>
@@ -11,12 +12,6 @@
 namespace tierfs {
 
 namespace {
-
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
-  return buf;
-}
 
 nlohmann::ordered_json ToJson(const ObjectIdentity& id, const std::string& path, bool truncated) {
   nlohmann::ordered_json j;

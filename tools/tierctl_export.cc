@@ -26,6 +26,7 @@
 #include <memory>
 #include <vector>
 
+#include "meta/text_format.h"
 #include "tools/tierctl.h"
 
 namespace tierctl {
@@ -37,12 +38,6 @@ std::string Hex(const unsigned char* p, size_t n) {
   std::string s;
   for (size_t i = 0; i < n; ++i) s += {kDigits[p[i] >> 4], kDigits[p[i] & 15]};
   return s;
-}
-
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
-  return buf;
 }
 
 std::string UtcTime(const timespec& t) {
@@ -58,6 +53,8 @@ std::string UtcTime(const timespec& t) {
 struct CloseDir {
   void operator()(DIR* d) const { closedir(d); }
 };
+using tierfs::Hex64;
+
 using DirPtr = std::unique_ptr<DIR, CloseDir>;
 
 std::string Errno(const std::string& what, int err) {
