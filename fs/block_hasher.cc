@@ -46,6 +46,7 @@ void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch) {
 
 void BlockHasher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
+  bool told_full = false;  // a full state is said once, not once per file
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (stop_) return;
@@ -54,8 +55,17 @@ void BlockHasher::Loop() {
     queued_.erase(job.ino);
     lock.unlock();
     Status st = HashNow(job.ino, job.epoch);
-    if (!st.ok() && st.err() != ESTALE && st.err() != ENOENT)
+    if (st.err() == ENOSPC) {
+      if (!told_full)
+        spdlog::warn(
+            "block checksums not recorded while the state is full (such files are "
+            "served unverified): {}",
+            st.message());
+      told_full = true;
+    } else if (!st.ok() && st.err() != ESTALE && st.err() != ENOENT) {
       spdlog::warn("block checksums of inode {}: {}", job.ino, st.message());
+    }
+    if (st.ok()) told_full = false;
     lock.lock();
   }
 }

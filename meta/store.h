@@ -237,7 +237,9 @@ class Store {
   Status GetBlockSums(uint64_t ino, std::vector<uint64_t>* out);
   // In one transaction: when `still_valid` accepts the inode as it is now,
   // sets its checksum to `whole` and records `blocks`; ESTALE otherwise
-  // (the bytes hashed are no longer the file's).
+  // (the bytes hashed are no longer the file's). ENOSPC, recording
+  // nothing, when the map is down to the reserve removals need (CheckRoom):
+  // a background hash must never take the room an unlink counts on.
   Status CommitSums(uint64_t ino, const std::function<bool(const Inode&)>& still_valid,
                     uint64_t whole, const std::vector<uint64_t>& blocks);
   // Sets (or clears) the corrupt flag (meta/inode.h) of `ino` when its

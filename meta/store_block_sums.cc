@@ -52,8 +52,10 @@ Status Store::GetBlockSums(uint64_t ino, std::vector<uint64_t>* out) {
 
 Status Store::CommitSums(uint64_t ino, const std::function<bool(const Inode&)>& still_valid,
                          uint64_t whole, const std::vector<uint64_t>& blocks) {
+  Status st = CheckRoom(("record the checksums of " + InoStr(ino)).c_str());
+  if (!st.ok()) return st;
   WriteTxn txn(env_);
-  Status st = txn.begin();
+  st = txn.begin();
   if (!st.ok()) return st;
   Inode n;
   st = dbs_->LoadInode(txn.get(), ino, &n);
