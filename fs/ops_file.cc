@@ -220,6 +220,17 @@ Status Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
   return Status::Ok();
 }
 
+// A large write's pages start towards the disk at once, not at the writer's
+// fsync: checkpoint writers fsync right after their last write, and a
+// gigabyte of dirty pages then took the disk most of a second after the
+// writes were done. sync_file_range(SYNC_FILE_RANGE_WRITE) starts writeback
+// without waiting for it and promises nothing (fsync still makes the bytes
+// durable and reports any error), so its result is ignored. Small writes
+// (many small files) are left to the kernel's own writeback. make bench,
+// two runs back to back: eight torch ranks' stall 1.11 s against 1.29 s without it, one
+// writer 0.89 of raw against 0.80 (docs/BENCHMARKS.md).
+constexpr ssize_t kEarlyWritebackMin = 256 << 10;
+
 // Writes the `len` bytes `in` still holds at `off` through the handle's
 // current object: the bytes written, or -errno when none were.
 ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t off, Status* st) {
@@ -248,6 +259,7 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
   out.buf[0].pos = off;
   ssize_t n = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
   if (n < 0) *st = Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino));
+  if (n >= kEarlyWritebackMin) sync_file_range(fd, off, n, SYNC_FILE_RANGE_WRITE);
   return n;
 }
 

@@ -11,7 +11,8 @@
 //    returned like any other error (the caller decides to retry).
 //  - Descriptors are plain kernel descriptors: the caller closes them with
 //    close(2) and may fstat(2) them. Calls an Io does not cover (fstat,
-//    futimens, lseek, syncfs) are made directly.
+//    futimens, lseek, syncfs, the advisory sync_file_range) are made
+//    directly.
 //  - IsPlainPosix() is true only for PosixIo itself, never for a wrapper
 //    (even one that forwards everything): only then may a caller use paths
 //    that bypass this interface with the same descriptors — io_uring
