@@ -28,7 +28,7 @@ void BlockHasher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch) {
+void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSums> streamed) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
@@ -36,10 +36,13 @@ void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch) {
     // since would fail; keep the newer one so the rested file is hashed.
     if (!queued_.insert(ino).second) {
       for (Job& j : queue_)
-        if (j.ino == ino) j.epoch = epoch;
+        if (j.ino == ino) {
+          j.epoch = epoch;
+          j.streamed = std::move(streamed);
+        }
       return;
     }
-    queue_.push_back({ino, epoch});
+    queue_.push_back({ino, epoch, std::move(streamed)});
   }
   cv_.notify_one();
 }
@@ -50,11 +53,11 @@ void BlockHasher::Loop() {
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (stop_) return;
-    const Job job = queue_.front();
+    const Job job = std::move(queue_.front());
     queue_.pop_front();
     queued_.erase(job.ino);
     lock.unlock();
-    Status st = HashNow(job.ino, job.epoch);
+    Status st = HashNow(job.ino, job.epoch, job.streamed ? &*job.streamed : nullptr);
     if (st.err() == ENOSPC) {
       if (!told_full)
         spdlog::warn(
@@ -78,17 +81,11 @@ int64_t MtimeNs(const struct stat& s) {
 
 }  // namespace
 
-Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch) {
-  Inode n;
-  Status st = store_.GetInode(ino, &n);
-  if (!st.ok()) return st;
-  if (!n.is_reg() || n.nlink == 0) return Status::Error(ENOENT, "inode is not a named file");
+// Reads the object of `n` through and hashes it into `summer`.
+Status BlockHasher::ReadAndSum(const Inode& n, BlockSummer* summer) {
   const Tier& tier = tiers_[n.tier];
-  if (n.tier == TierId::kHdd) {
-    st = tier.CheckHealth();
-    if (!st.ok()) return st;
-  }
-  BlockSummer summer;
+  const uint64_t ino = n.ino;
+  Status st;
   int fd = tier.OpenObject(ino, O_RDONLY, &st);
   struct stat before {};
   if (fd >= 0) {
@@ -105,7 +102,7 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch) {
       } else if (got == 0) {
         st = Status::Error(ESTALE, tier.ObjectPath(ino) + " shrank while it was hashed");
       } else {
-        summer.Update(buf.data(), size_t(got));
+        summer->Update(buf.data(), size_t(got));
         off += uint64_t(got);
       }
     }
@@ -114,13 +111,38 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch) {
         (after.st_size != before.st_size || MtimeNs(after) != MtimeNs(before)))
       st = Status::Error(ESTALE, tier.ObjectPath(ino) + " changed while it was hashed");
     close(fd);
-    if (!st.ok()) return st;
-  } else if (st.err() != ENOENT || n.size != 0) {
+    return st;
+  }
+  if (st.err() != ENOENT || n.size != 0)
     return st.ok() ? Status::Error(EIO, "no object")
                    : st;  // a lost object is not ours to vouch for
+  return Status::Ok();
+}
+
+Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* streamed) {
+  Inode n;
+  Status st = store_.GetInode(ino, &n);
+  if (!st.ok()) return st;
+  if (!n.is_reg() || n.nlink == 0) return Status::Error(ENOENT, "inode is not a named file");
+  const Tier& tier = tiers_[n.tier];
+  if (n.tier == TierId::kHdd) {
+    st = tier.CheckHealth();
+    if (!st.ok()) return st;
+  }
+  // The writes' own sums, when they cover the file as recorded and as it
+  // is on its tier (a write since would also fail the commit's checks).
+  struct stat obj {};
+  const bool use_streamed =
+      streamed && streamed->bytes == n.size &&
+      (tier.StatObject(ino, &obj).ok() ? uint64_t(obj.st_size) == n.size : n.size == 0);
+  BlockSummer summer;
+  if (!use_streamed) {
+    st = ReadAndSum(n, &summer);
+    if (!st.ok()) return st;
   }
   std::vector<uint64_t> blocks;
-  const uint64_t whole = summer.Finish(&blocks);
+  const uint64_t whole = use_streamed ? streamed->whole : summer.Finish(&blocks);
+  if (use_streamed) blocks = streamed->blocks;
   st = store_.CommitSums(
       ino,
       [&](const Inode& now) {
@@ -134,6 +156,7 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch) {
       },
       whole, blocks);
   if (st.ok()) recorded_.fetch_add(1);
+  if (st.ok() && use_streamed) recorded_streamed_.fetch_add(1);
   return st;
 }
 

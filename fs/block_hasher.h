@@ -14,18 +14,24 @@
 // again. Files whose job was dropped or still queued at unmount have no
 // sums and are served unverified.
 //
+// A file written in order through tierfs comes with its sums already
+// computed from the writes (fs/stream_sums.h): the job then commits them,
+// under the same checks, without reading the file back.
+//
 // Thread-safety: Enqueue from any thread; Start/Stop from one.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
 #include "fs/inode_table.h"
+#include "fs/stream_sums.h"
 #include "meta/mutex.h"
 #include "meta/store.h"
 #include "tiering/tier.h"
@@ -45,19 +51,25 @@ class BlockHasher {
   void Stop();
   // The last writer of `ino` closed: hash it soon. `epoch` is the table's
   // epoch (InodeTable::epoch) before that writer's handle went away.
-  void Enqueue(uint64_t ino, uint64_t epoch);
+  // `streamed`: the sums its writes gave, used when they cover exactly the
+  // file's recorded size.
+  void Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSums> streamed = {});
   // Hashes inode `ino` now, on the caller's thread (the job's body):
   // ESTALE when the file changed, ENOENT when it is gone.
-  Status HashNow(uint64_t ino, uint64_t epoch);
-  // Files hashed since start (for tests and logs).
+  Status HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* streamed = nullptr);
+  // Files whose sums were recorded since start, all of them and those
+  // recorded from their writes without reading them back.
   uint64_t recorded() const { return recorded_.load(); }
+  uint64_t recorded_streamed() const { return recorded_streamed_.load(); }
 
  private:
   struct Job {
     uint64_t ino;
     uint64_t epoch;
+    std::optional<StreamedSums> streamed;
   };
   void Loop();
+  Status ReadAndSum(const Inode& n, BlockSummer* summer);
 
   Store& store_;
   Tiers tiers_;
@@ -69,6 +81,7 @@ class BlockHasher {
   bool stop_ = true;                     // under mu_
   std::thread thread_;
   std::atomic<uint64_t> recorded_{0};
+  std::atomic<uint64_t> recorded_streamed_{0};
 };
 
 }  // namespace tierfs

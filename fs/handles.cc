@@ -45,7 +45,10 @@ IoMode Handles::Admit(FileHandle& fh, int flags, bool may_passthrough, int* back
   // object itself: tierfs sees no WRITE, so release must record the size.
   live.passthrough_handles++;
   *backing_id = fh.backing_id = live.backing_id;
-  if (fh.writable) fh.wrote = true;
+  if (fh.writable) {
+    fh.wrote = true;
+    live.stream_sums.Spoil();  // its writes will not pass through tierfs
+  }
   return fh.mode = IoMode::kPassthrough;
 }
 

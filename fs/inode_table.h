@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fs/stream_sums.h"
 #include "meta/mutex.h"
 
 namespace tierfs {
@@ -52,6 +53,8 @@ struct LiveState {
   // Writes hold it shared; spilling a file that is being written to the HDD
   // tier holds it exclusively, so no write lands in the object being left.
   std::shared_mutex io;
+  // The checksums of what was written in order (fs/stream_sums.h).
+  StreamSums stream_sums;
 };
 
 class InodeTable {

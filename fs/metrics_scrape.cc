@@ -68,6 +68,15 @@ std::string ScrapeMetrics(Context& c) {
   out.Sample("tierfs_moves_running", {}, uint64_t(load.running));
   out.Family("tierfs_move_queue_depth", "Moves waiting for a slot (--max-moves).", "gauge");
   out.Sample("tierfs_move_queue_depth", {}, uint64_t(load.queued));
+  // Kept by the hasher itself: a counter like the others, read here.
+  out.Family("tierfs_checksums_recorded_total",
+             "Files whose checksums were recorded after their last writer closed, by how: "
+             "computed from the writes as they passed, or read back from the tier.",
+             "counter");
+  const uint64_t streamed = c.hasher().recorded_streamed();
+  out.Sample("tierfs_checksums_recorded_total", {{"how", "streamed"}}, streamed);
+  out.Sample("tierfs_checksums_recorded_total", {{"how", "read"}},
+             c.hasher().recorded() - streamed);
   return c.metrics().Render(out);
 }
 

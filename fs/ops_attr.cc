@@ -115,7 +115,15 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   // long as recorded (shorter reads as lost bytes: CheckObjectIntact):
   // growing changes the object first, shrinking LMDB first.
   const bool shrink = resize && uint64_t(attr->st_size) < n.size;
-  if (resize) c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
+  if (resize) {
+    std::shared_ptr<LiveState> live = c.table().Live(ino);
+    c.table().NoteWrite(*live);  // aborts a move of the old bytes
+    // The stream's sums cover bytes a resize cuts or follows with zeros.
+    if (attr->st_size == 0)
+      live->stream_sums.Restart();
+    else
+      live->stream_sums.Spoil();
+  }
   if (resize && !shrink) {
     st = Truncate(c, n, fi, attr->st_size);
     if (!st.ok()) return st;

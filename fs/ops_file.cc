@@ -104,6 +104,7 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
   if (!st.ok()) return st;
   c.table().NoteWrite(*c.table().Live(ino));  // aborts a move of the old bytes
+  c.table().Live(ino)->stream_sums.Restart();
   // LMDB first: a crash in between leaves the object longer than recorded,
   // which is legitimate; shorter would read as lost bytes.
   st = c.store().Update(
@@ -244,13 +245,25 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
   }
   const Tier& t = c.tier(fh.tier);
   fuse_buf& src = in->buf[in->idx];
-  if (!t.io().IsPlainPosix() && !(src.flags & FUSE_BUF_IS_FD)) {
-    // Through the Io, from the request's buffer (splice is off: Init), and
-    // `in` advanced past what was written as fuse_buf_copy would.
+  // The request's bytes, for the stream's checksums (splice is off: Init).
+  const char* bytes = (src.flags & FUSE_BUF_IS_FD) || in->count != 1
+                          ? nullptr
+                          : static_cast<const char*>(src.mem) + in->off;
+  auto streamed = [&](ssize_t w) {
+    if (w <= 0) return;
+    if (bytes)
+      fh.live->stream_sums.Wrote(uint64_t(off), bytes, size_t(w));
+    else
+      fh.live->stream_sums.Spoil();
+  };
+  if (!t.io().IsPlainPosix() && bytes) {
+    // Through the Io, from the request's buffer, and `in` advanced past
+    // what was written as fuse_buf_copy would.
     const size_t n = std::min(len, src.size - in->off);
-    ssize_t w = t.io().Pwrite(fd, static_cast<const char*>(src.mem) + in->off, n, off);
+    ssize_t w = t.io().Pwrite(fd, bytes, n, off);
     if (w < 0) *st = Status::Errno(int(-w), "write " + t.ObjectPath(fh.ino));
     if (w > 0) in->off += size_t(w);
+    streamed(w);
     return w;
   }
   fuse_bufvec out = FUSE_BUFVEC_INIT(len);
@@ -259,6 +272,7 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
   out.buf[0].pos = off;
   ssize_t n = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
   if (n < 0) *st = Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino));
+  streamed(n);
   if (n >= kEarlyWritebackMin) sync_file_range(fd, off, n, SYNC_FILE_RANGE_WRITE);
   return n;
 }
@@ -318,7 +332,8 @@ Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::shared_ptr<LiveState> live = fh->live;
   c.handles().Delete(fh);
   fuse_reply_err(req, 0);
-  if (writable && live->writers.load() == 0) c.hasher().Enqueue(ino, epoch);
+  if (writable && live->writers.load() == 0)
+    c.hasher().Enqueue(ino, epoch, live->stream_sums.Take());
   return Status::Ok();
 }
 
@@ -367,6 +382,7 @@ Status Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fus
     if (!st.ok()) return st;
   }
   const Tier& t = c.tier(fh.tier);
+  fh.live->stream_sums.Spoil();
   const int rc = t.io().Fallocate(fd, mode, off, len);
   if (rc != 0) return Status::Errno(-rc, "fallocate " + t.ObjectPath(fh.ino));
   c.table().NoteWrite(*fh.live);
@@ -409,6 +425,7 @@ Status CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* f
   FileHandle& hout = *Handle(fi_out);
   const Tier& tin = c.tier(hin.tier);
   const Tier& tout = c.tier(hout.tier);
+  hout.live->stream_sums.Spoil();
   bool reading = false;
   ssize_t n = -EXDEV;
   if (tin.io().IsPlainPosix() && tout.io().IsPlainPosix()) {

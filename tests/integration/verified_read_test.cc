@@ -126,6 +126,63 @@ TEST_F(VerifiedReadTest, SumsRecordedAtCloseAndReplacedByARewrite) {
   EXPECT_TRUE(SumsBecome("f", data.substr(0, 1000)));
 }
 
+// The value of tierfs_checksums_recorded_total{how="`how`"} in `metrics`.
+long RecordedHow(const std::string& metrics, const std::string& how) {
+  const std::string key = "tierfs_checksums_recorded_total{how=\"" + how + "\"} ";
+  const size_t at = metrics.find(key);
+  return at == std::string::npos ? -1 : std::stol(metrics.substr(at + key.size()));
+}
+
+// A file written from start to end gets its sums from its writes, without
+// being read back (fs/stream_sums.h); anything else is read back, and either
+// way the sums are those of the bytes.
+TEST_F(VerifiedReadTest, SumsOfAFileWrittenInOrderComeFromItsWrites) {
+  // In pieces that do not line up with the 1 MiB blocks.
+  const std::string data = Pattern(3 * kMiB + 4321, 23);
+  int fd = open(P("in-order").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  for (size_t off = 0; off < data.size(); off += 100000) {
+    const size_t n = std::min<size_t>(100000, data.size() - off);
+    ASSERT_EQ(0, PwriteAll(fd, data.data() + off, n, off_t(off)));
+  }
+  close(fd);
+  ASSERT_TRUE(SumsBecome("in-order", data));
+  EXPECT_TRUE(WaitFor([&] { return RecordedHow(Scrape(), "streamed") == 1; }, 5)) << Scrape();
+  EXPECT_EQ(0, RecordedHow(Scrape(), "read"));
+
+  // The second half first: read back.
+  fd = open(P("out-of-order").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  const size_t half = data.size() / 2;
+  ASSERT_EQ(0, PwriteAll(fd, data.data() + half, data.size() - half, off_t(half)));
+  ASSERT_EQ(0, PwriteAll(fd, data.data(), half, 0));
+  close(fd);
+  ASSERT_TRUE(SumsBecome("out-of-order", data));
+  EXPECT_TRUE(WaitFor([&] { return RecordedHow(Scrape(), "read") == 1; }, 5)) << Scrape();
+
+  // Appended to after its close: the finished stream cannot go on; read back.
+  const std::string tail = Pattern(kMiB + 17, 24);
+  fd = open(P("in-order").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ssize_t(tail.size()), write(fd, tail.data(), tail.size()));
+  close(fd);
+  ASSERT_TRUE(SumsBecome("in-order", data + tail));
+  EXPECT_TRUE(WaitFor([&] { return RecordedHow(Scrape(), "read") == 2; }, 5)) << Scrape();
+
+  // Cut short, then rewritten whole through O_TRUNC: streamed again, and a
+  // move verifies the streamed checksum against the bytes it copies.
+  ASSERT_EQ(0, truncate(P("in-order").c_str(), 5));
+  ASSERT_EQ(0, WriteFile(P("in-order"), data));
+  ASSERT_TRUE(SumsBecome("in-order", data));
+  EXPECT_TRUE(WaitFor([&] { return RecordedHow(Scrape(), "streamed") == 2; }, 5)) << Scrape();
+  int err = 0;
+  WaitFor([&] { return (err = SetTier(P("in-order"), "hdd")) != EBUSY; }, 10);
+  ASSERT_EQ(0, err);
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("in-order"), &got));
+  EXPECT_TRUE(got == data);
+}
+
 // One mount for all the checks of a corrupt HDD object.
 TEST_F(VerifiedReadTest, FlippedByteOnHddIsEioNeverWrongBytes) {
   const std::string data = Pattern(3 * kMiB + 777, 22);
