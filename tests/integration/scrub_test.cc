@@ -3,10 +3,7 @@
 // everywhere (audit, metrics, tierctl status, log), every read is EIO and
 // tierctl verify agrees; a clean tier's pass counts every file; a reload
 // changes the schedule; an unmount never waits for a throttled pass.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -27,20 +24,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMiB = 1 << 20;
-
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
-}
 
 std::string PolicyPath() {
   return "/tmp/tierfs-scrub-test-" + std::to_string(getpid()) + ".toml";
