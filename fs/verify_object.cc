@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -57,6 +58,33 @@ const char* ObjectCheckName(ObjectCheck::Result r) {
   return "error";
 }
 
+BlockRead ReadObjectBlock(const Tier& t, uint64_t ino, int fd, int direct_fd, uint64_t b,
+                          size_t len, char* buf) {
+  BlockRead r;
+  const uint64_t start = b * kSumBlockBytes;
+  const size_t want = direct_fd >= 0 ? (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign : len;
+  while (r.got < len) {
+    const bool aligned = direct_fd >= 0 && r.got % kDirectAlign == 0;
+    const ssize_t n = t.io().Pread(aligned ? direct_fd : fd, buf + r.got,
+                                   (aligned ? want : len) - r.got, off_t(start + r.got));
+    if (n == -EINTR) continue;
+    if (n == -EINVAL && aligned) {  // a medium with larger sectors: read it buffered
+      direct_fd = -1;
+      r.direct_refused = true;
+      continue;
+    }
+    if (n < 0) {
+      r.error = Status::Errno(int(-n), "read " + t.ObjectPath(ino));
+      break;
+    }
+    if (n == 0) break;  // short: hashed as it is, so it fails the check
+    r.got += size_t(n);
+  }
+  r.got = std::min(r.got, len);
+  r.actual = XXH3_64bits(buf, r.got);
+  return r;
+}
+
 ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
                         const std::string& reporter, const CheckPace& pace) {
   using R = ObjectCheck::Result;
@@ -80,15 +108,11 @@ ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
       close(fd);
       return out.result = R::kStopped, out;
     }
-    size_t got = 0;
-    while (got < len) {
-      const ssize_t r = t.io().Pread(fd, buf.data() + got, len - got, off_t(start + got));
-      if (r == -EINTR) continue;
-      if (r <= 0) break;
-      got += size_t(r);
-    }
+    // A failed read is checked as the short read it leaves.
+    const BlockRead r = ReadObjectBlock(t, n.ino, fd, -1, b, len, buf.data());
+    const size_t got = r.got;
+    const uint64_t actual = r.actual;
     out.bytes_read += got;
-    const uint64_t actual = XXH3_64bits(buf.data(), got);
     if (got == len && actual == sums[b]) continue;
     close(fd);
     // A write since the sums were read is a change, not damage.
