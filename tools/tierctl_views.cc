@@ -228,27 +228,8 @@ int CmdDu(const std::vector<std::string>& args, const Flags& global) {
   if (!SubFlags("du", args, "b", &flags, &paths)) return 2;
   Flags f = global;
   f.bytes |= flags.count('b') > 0;
-  if (paths.empty()) {  // the mount of the working directory
-    std::string root, rel, err;
-    if (!FindMount(".", &root, &rel, &err)) return Refused("du", err);
-    paths.push_back(root);
-  }
-  Clients clients;
-  json all = json::array();
-  int rc = 0;
-  for (const std::string& p : paths) {
-    std::string root, err;
-    json reply;
-    if (!clients.AskAbout(p, {{"cmd", "du"}}, &reply, &root, &err)) {
-      rc = Refused("du", err);
-      continue;
-    }
-    reply.erase("ok");
-    reply["mountpoint"] = root;
-    if (f.json) {
-      all.push_back(std::move(reply));
-      continue;
-    }
+  return AskEachMount("du", paths, f, [&](const std::string& p, const std::string&, json& reply) {
+    if (f.json) return 0;
     std::cout << p << ":\n";
     std::vector<std::vector<std::string>> rows = {{"TIER", "FILES", "BYTES"}};
     for (const char* t : {"ssd", "hdd"})
@@ -272,9 +253,8 @@ int CmdDu(const std::vector<std::string>& args, const Flags& global) {
       PrintTable(rows, {false, false, true, true, true}, "  ");
       if (reply.value("truncated", false)) std::cout << "  (more generations not shown)\n";
     }
-  }
-  if (f.json) std::cout << all.dump(2) << "\n";
-  return rc;
+    return 0;
+  });
 }
 
 int CmdGens(const std::vector<std::string>& args, const Flags& global) {
