@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -42,33 +40,15 @@ void Load(Context& c, FileHandle& fh, VerifyState& v) {
 // the inode, and return the EIO the read gets.
 Status Corrupt(Context& c, FileHandle& fh, VerifyState& v, uint64_t block, uint64_t actual) {
   const Tier& t = c.tier(TierId::kHdd);
-  char sums[96];
-  std::snprintf(sums, sizeof sums, "expected xxh3 %016" PRIx64 ", actual %016" PRIx64,
-                v.sums[block], actual);
   std::string path = c.table().KnownPath(fh.ino);
   if (path.empty()) path = "inode " + std::to_string(fh.ino);
+  const CorruptBlock b{fh.ino,     path,  v.size,
+                       v.checksum, block, MismatchText(v.sums[block], actual)};
   c.metrics().CountCorruptRead();
-  if (v.reported.insert(block).second) {
-    spdlog::error("corrupt data: {} (inode {}) on tier {} ({}): block {} {}", path, fh.ino,
-                  t.name(), t.ObjectPath(fh.ino), block, sums);
-    AuditRecord rec;
-    rec.action = "corrupt";
-    rec.rule = "verified read";
-    rec.path = path;
-    rec.ino = fh.ino;
-    rec.from = t.name();
-    rec.bytes = v.size;
-    rec.checksum = v.checksum;
-    rec.has_checksum = true;
-    rec.result = "corrupt";
-    rec.detail = "block " + std::to_string(block) + ": " + sums;
-    c.Audit({rec});
-    Status st = c.store().MarkCorrupt(fh.ino, v.checksum);
-    if (!st.ok()) spdlog::warn("marking inode {} corrupt: {}", fh.ino, st.message());
-  }
+  if (v.reported.insert(block).second) ReportCorrupt(c, t, b, "verified read", "");
   return Status::Error(EIO, "read " + path + " on tier " + t.name() + ": block " +
-                                std::to_string(block) + " does not match its checksum (" + sums +
-                                ")");
+                                std::to_string(block) + " does not match its checksum (" +
+                                b.detail + ")");
 }
 
 // Blocks a handle keeps verified beyond those being read: the kernel's

@@ -72,6 +72,25 @@ struct BlockRead {
 BlockRead ReadObjectBlock(const Tier& t, uint64_t ino, int fd, int direct_fd, uint64_t b,
                           size_t len, char* buf);
 
+// A block's mismatch in words: "expected xxh3 <hex>, actual <hex>".
+std::string MismatchText(uint64_t expected, uint64_t actual);
+
+// A block of a file that does not match its sum.
+struct CorruptBlock {
+  uint64_t ino = 0;
+  std::string path;
+  uint64_t bytes = 0, checksum = 0;  // the file's recorded size and checksum
+  uint64_t block = 0;
+  std::string detail;  // MismatchText
+};
+
+// Reports `b`, found on tier `t`: logged ("<log_prefix>corrupt data: PATH
+// ... block B DETAIL", with the tier and object path), audited ("corrupt",
+// rule `rule`) and the inode marked corrupt (Inode::corrupt). The one report
+// of CheckObject and verified reads (fs/verified_read.h).
+void ReportCorrupt(Context& c, const Tier& t, const CorruptBlock& b, const std::string& rule,
+                   const std::string& log_prefix);
+
 // Checks regular file `n` (named `path`, for the reports) on its tier;
 // `reporter` names who found a mismatch in the log and the audit record.
 ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
