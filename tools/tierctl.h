@@ -67,6 +67,13 @@ class Clients {
   std::map<std::string, std::unique_ptr<Client>> by_root_;
 };
 
+// Word `*i` of a command that parses its own options: "--NAME=VALUE" and
+// "--NAME VALUE" (which moves `*i` past VALUE) give `opt` "--NAME", `value`
+// and `*is_opt` true; any other word is `opt` as it is. False when "--NAME"
+// is the last word: its value is missing.
+bool NextOption(const std::vector<std::string>& args, size_t* i, std::string* opt,
+                std::string* value, bool* is_opt);
+
 // What `scrub`, `verify` and `du` share: {"cmd": cmd} asked of the daemon
 // of each of `paths` (the mount of the working directory when there are
 // none), and `each` called with the PATH, its mount and the reply ("ok"

@@ -244,6 +244,22 @@ bool Clients::AskAbout(const std::string& arg, json request, json* reply, std::s
   return ok;
 }
 
+bool NextOption(const std::vector<std::string>& args, size_t* i, std::string* opt,
+                std::string* value, bool* is_opt) {
+  *opt = args[*i];
+  value->clear();
+  const size_t eq = opt->find('=');
+  *is_opt = opt->size() > 2 && opt->compare(0, 2, "--") == 0;
+  if (*is_opt && eq != std::string::npos) {
+    *value = opt->substr(eq + 1);
+    opt->resize(eq);
+  } else if (*is_opt) {
+    if (*i + 1 >= args.size()) return false;
+    *value = args[++*i];
+  }
+  return true;
+}
+
 int AskEachMount(const std::string& cmd, const std::vector<std::string>& paths, const Flags& f,
                  const EachReply& each) {
   auto refused = [&](const std::string& err) {
