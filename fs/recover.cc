@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 
+#include "fs/recover_copy.h"
 #include "fs/recover_journal.h"
 #include "fs/recover_sums.h"
 #include "fs/snapshot.h"
@@ -32,26 +33,6 @@ std::vector<std::string> ListNames(const std::string& dir) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-Status CopyFile(const std::string& from, const std::string& to) {
-  const int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return Status::Errno(errno, "open " + from);
-  const int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (out < 0) {
-    const int err = errno;
-    close(in);
-    return Status::Errno(err, "create " + to);
-  }
-  Status st;
-  char buf[1 << 16];
-  for (ssize_t n; st.ok() && (n = read(in, buf, sizeof buf)) != 0;) {
-    if (n < 0 || write(out, buf, size_t(n)) != n) st = Status::Errno(errno, "copy to " + to);
-  }
-  if (st.ok() && fsync(out) != 0) st = Status::Errno(errno, "fsync " + to);
-  close(in);
-  close(out);
-  return st;
 }
 
 Status ReadSmallFile(const std::string& path, std::string* out) {
@@ -161,7 +142,8 @@ Status Recovery::MakeState() {
   if (!st.ok()) return st;
   if (!snaps.empty()) {
     report_->snapshot = SnapshotDir(ns_dir_) + "/" + snaps.back();
-    st = CopyFile(report_->snapshot, opt_.state_dir + "/data.mdb");
+    st = CopyToNewFile(report_->snapshot, opt_.state_dir + "/data.mdb", 0600,
+                       CopySource::kFollowLinks);
     if (!st.ok()) return st;
   }
   st = Store::Open(opt_.state_dir, &store_);

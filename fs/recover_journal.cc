@@ -1,15 +1,14 @@
 // The audit journal in recovery (fs/recover_journal.h).
 #include "fs/recover_journal.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "fs/recover_copy.h"
 #include "meta/audit.h"
 #include "meta/audit_mirror.h"
 #include "meta/audit_verify.h"
@@ -23,26 +22,6 @@ using nlohmann::json;
 std::string BaseOf(const std::string& path) {
   const size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-Status CopyWhole(const std::string& from, const std::string& to) {
-  const int in = open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (in < 0) return Status::Errno(errno, "open " + from);
-  const int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (out < 0) {
-    const int err = errno;
-    close(in);
-    return Status::Errno(err, "create " + to);
-  }
-  Status st;
-  char buf[1 << 16];
-  for (ssize_t n; st.ok() && (n = read(in, buf, sizeof buf)) != 0;)
-    if (n < 0 || write(out, buf, size_t(n)) != n)
-      st = Status::Errno(errno ? errno : EIO, "copy to " + to);
-  if (st.ok() && fsync(out) != 0) st = Status::Errno(errno, "fsync " + to);
-  close(in);
-  close(out);
-  return st;
 }
 
 // "YYYY?MM?DD?HH?MM?SS" digits (any separators) and a fraction after '.'.
@@ -75,7 +54,7 @@ Status CopyAuditJournal(const std::string& ns_dir, const std::string& state_dir,
   struct stat sb;
   for (const std::string& f : AuditJournalFiles(copy)) {
     if (stat(f.c_str(), &sb) != 0) continue;  // no copy (a tierfs from before it)
-    Status st = CopyWhole(f, state_dir + "/" + BaseOf(f));
+    Status st = CopyToNewFile(f, state_dir + "/" + BaseOf(f), 0640, CopySource::kNoLinks);
     if (!st.ok()) return st;
     out->copied = true;
     out->files++;

@@ -4,15 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "fs/context.h"
+#include "fs/verify_object.h"
 #include "meta/block_sums.h"
 
 namespace tierfs {
@@ -42,40 +40,20 @@ void Load(Context& c, FileHandle& fh, VerifyState& v) {
 // the inode, and return the EIO the read gets.
 Status Corrupt(Context& c, FileHandle& fh, VerifyState& v, uint64_t block, uint64_t actual) {
   const Tier& t = c.tier(TierId::kHdd);
-  char sums[96];
-  std::snprintf(sums, sizeof sums, "expected xxh3 %016" PRIx64 ", actual %016" PRIx64,
-                v.sums[block], actual);
   std::string path = c.table().KnownPath(fh.ino);
   if (path.empty()) path = "inode " + std::to_string(fh.ino);
+  const CorruptBlock b{fh.ino,     path,  v.size,
+                       v.checksum, block, MismatchText(v.sums[block], actual)};
   c.metrics().CountCorruptRead();
-  if (v.reported.insert(block).second) {
-    spdlog::error("corrupt data: {} (inode {}) on tier {} ({}): block {} {}", path, fh.ino,
-                  t.name(), t.ObjectPath(fh.ino), block, sums);
-    AuditRecord rec;
-    rec.action = "corrupt";
-    rec.rule = "verified read";
-    rec.path = path;
-    rec.ino = fh.ino;
-    rec.from = t.name();
-    rec.bytes = v.size;
-    rec.checksum = v.checksum;
-    rec.has_checksum = true;
-    rec.result = "corrupt";
-    rec.detail = "block " + std::to_string(block) + ": " + sums;
-    c.Audit({rec});
-    Status st = c.store().MarkCorrupt(fh.ino, v.checksum);
-    if (!st.ok()) spdlog::warn("marking inode {} corrupt: {}", fh.ino, st.message());
-  }
+  if (v.reported.insert(block).second) ReportCorrupt(c, t, b, "verified read", "");
   return Status::Error(EIO, "read " + path + " on tier " + t.name() + ": block " +
-                                std::to_string(block) + " does not match its checksum (" + sums +
-                                ")");
+                                std::to_string(block) + " does not match its checksum (" +
+                                b.detail + ")");
 }
 
 // Blocks a handle keeps verified beyond those being read: the kernel's
 // readahead (4 MiB, Init) asks for about this many at once.
 constexpr size_t kKeptBlocks = 4;
-// What O_DIRECT asks of buffers, offsets and lengths on any medium.
-constexpr size_t kDirectAlign = 4096;
 
 // The handle's object opened O_DIRECT (null where the tier refuses it),
 // reopened when the handle's descriptor names another object (a move).
@@ -125,31 +103,16 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
   const size_t want = direct ? (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign : len;
   std::shared_ptr<char[]> buf(static_cast<char*>(std::aligned_alloc(kDirectAlign, want)),
                               [](char* p) { std::free(p); });
-  size_t got = 0;
-  bool refused = false;
-  Status read_error;
-  if (!buf) read_error = Status::Errno(ENOMEM, "read " + t.ObjectPath(fh.ino));
-  while (read_error.ok() && got < len) {
-    const bool aligned = direct && got % kDirectAlign == 0;
-    const ssize_t n = t.io().Pread(aligned ? *direct : fd, buf.get() + got,
-                                   (aligned ? want : len) - got, off_t(start + got));
-    if (n == -EINTR) continue;
-    if (n == -EINVAL && aligned) {  // a medium with larger sectors: read it buffered
-      direct = nullptr;
-      refused = true;
-      continue;
-    }
-    if (n < 0) {
-      read_error = Status::Errno(int(-n), "read " + t.ObjectPath(fh.ino));
-      break;
-    }
-    if (n == 0) break;  // short: hashed as it is, so it fails the check
-    got += size_t(n);
-  }
-  got = std::min(got, len);
-  const uint64_t actual = read_error.ok() ? XXH3_64bits(buf.get(), got) : 0;
+  BlockRead r;
+  if (buf)
+    r = ReadObjectBlock(t, fh.ino, fd, direct ? *direct : -1, b, len, buf.get());
+  else
+    r.error = Status::Errno(ENOMEM, "read " + t.ObjectPath(fh.ino));
+  const size_t got = r.got;
+  const uint64_t actual = r.actual;
+  const Status& read_error = r.error;
   lock.lock();
-  if (refused) {
+  if (r.direct_refused) {
     v.direct_refused = true;
     v.direct_fd = nullptr;
   }

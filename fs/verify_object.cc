@@ -6,38 +6,37 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cinttypes>
-#include <cstdio>
+#include <algorithm>
 
 #include "fs/context.h"
 #include "meta/block_sums.h"
+#include "meta/text_format.h"
 
 namespace tierfs {
 
-namespace {
-
-// Logs, audits and marks a mismatch of block `b` of `n` on tier `t`.
-void Report(Context& c, const Inode& n, const Tier& t, const std::string& path,
-            const std::string& reporter, uint64_t b, const std::string& detail) {
-  spdlog::error("{}: corrupt data: {} (inode {}) on tier {} ({}): block {} {}", reporter, path,
-                n.ino, t.name(), t.ObjectPath(n.ino), b, detail);
-  AuditRecord rec;
-  rec.action = "corrupt";
-  rec.rule = reporter;
-  rec.path = path;
-  rec.ino = n.ino;
-  rec.from = t.name();
-  rec.bytes = n.size;
-  rec.checksum = n.checksum;
-  rec.has_checksum = true;
-  rec.result = "corrupt";
-  rec.detail = "block " + std::to_string(b) + ": " + detail;
-  c.Audit({rec});
-  Status st = c.store().MarkCorrupt(n.ino, n.checksum);
-  if (!st.ok()) spdlog::warn("marking inode {} corrupt: {}", n.ino, st.message());
+std::string MismatchText(uint64_t expected, uint64_t actual) {
+  return "expected xxh3 " + Hex64(expected) + ", actual " + Hex64(actual);
 }
 
-}  // namespace
+void ReportCorrupt(Context& c, const Tier& t, const CorruptBlock& b, const std::string& rule,
+                   const std::string& log_prefix) {
+  spdlog::error("{}corrupt data: {} (inode {}) on tier {} ({}): block {} {}", log_prefix, b.path,
+                b.ino, t.name(), t.ObjectPath(b.ino), b.block, b.detail);
+  AuditRecord rec;
+  rec.action = "corrupt";
+  rec.rule = rule;
+  rec.path = b.path;
+  rec.ino = b.ino;
+  rec.from = t.name();
+  rec.bytes = b.bytes;
+  rec.checksum = b.checksum;
+  rec.has_checksum = true;
+  rec.result = "corrupt";
+  rec.detail = "block " + std::to_string(b.block) + ": " + b.detail;
+  c.Audit({rec});
+  Status st = c.store().MarkCorrupt(b.ino, b.checksum);
+  if (!st.ok()) spdlog::warn("marking inode {} corrupt: {}", b.ino, st.message());
+}
 
 const char* ObjectCheckName(ObjectCheck::Result r) {
   switch (r) {
@@ -55,6 +54,33 @@ const char* ObjectCheckName(ObjectCheck::Result r) {
       return "stopped";
   }
   return "error";
+}
+
+BlockRead ReadObjectBlock(const Tier& t, uint64_t ino, int fd, int direct_fd, uint64_t b,
+                          size_t len, char* buf) {
+  BlockRead r;
+  const uint64_t start = b * kSumBlockBytes;
+  const size_t want = direct_fd >= 0 ? (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign : len;
+  while (r.got < len) {
+    const bool aligned = direct_fd >= 0 && r.got % kDirectAlign == 0;
+    const ssize_t n = t.io().Pread(aligned ? direct_fd : fd, buf + r.got,
+                                   (aligned ? want : len) - r.got, off_t(start + r.got));
+    if (n == -EINTR) continue;
+    if (n == -EINVAL && aligned) {  // a medium with larger sectors: read it buffered
+      direct_fd = -1;
+      r.direct_refused = true;
+      continue;
+    }
+    if (n < 0) {
+      r.error = Status::Errno(int(-n), "read " + t.ObjectPath(ino));
+      break;
+    }
+    if (n == 0) break;  // short: hashed as it is, so it fails the check
+    r.got += size_t(n);
+  }
+  r.got = std::min(r.got, len);
+  r.actual = XXH3_64bits(buf, r.got);
+  return r;
 }
 
 ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
@@ -80,15 +106,11 @@ ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
       close(fd);
       return out.result = R::kStopped, out;
     }
-    size_t got = 0;
-    while (got < len) {
-      const ssize_t r = t.io().Pread(fd, buf.data() + got, len - got, off_t(start + got));
-      if (r == -EINTR) continue;
-      if (r <= 0) break;
-      got += size_t(r);
-    }
+    // A failed read is checked as the short read it leaves.
+    const BlockRead r = ReadObjectBlock(t, n.ino, fd, -1, b, len, buf.data());
+    const size_t got = r.got;
+    const uint64_t actual = r.actual;
     out.bytes_read += got;
-    const uint64_t actual = XXH3_64bits(buf.data(), got);
     if (got == len && actual == sums[b]) continue;
     close(fd);
     // A write since the sums were read is a change, not damage.
@@ -97,13 +119,11 @@ ObjectCheck CheckObject(Context& c, const Inode& n, const std::string& path,
     if ((live && (live->writers.load() > 0 || live->last_write.load() > epoch)) ||
         !c.store().GetInode(n.ino, &now).ok() || now.checksum != n.checksum)
       return out.result = R::kBusy, out;
-    char detail[96];
-    std::snprintf(detail, sizeof detail, "expected xxh3 %016" PRIx64 ", actual %016" PRIx64,
-                  sums[b], actual);
-    Report(c, n, t, path, reporter, b, detail);
+    const CorruptBlock corrupt{n.ino, path, n.size, n.checksum, b, MismatchText(sums[b], actual)};
+    ReportCorrupt(c, t, corrupt, reporter, reporter + ": ");
     out.result = R::kCorrupt;
     out.block = b;
-    out.detail = detail;
+    out.detail = corrupt.detail;
     return out;
   }
   close(fd);

@@ -6,6 +6,7 @@
 // or failed, 2 bad usage), listed once in tools/tierctl.cc.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -65,6 +66,24 @@ class Clients {
  private:
   std::map<std::string, std::unique_ptr<Client>> by_root_;
 };
+
+// Word `*i` of a command that parses its own options: "--NAME=VALUE" and
+// "--NAME VALUE" (which moves `*i` past VALUE) give `opt` "--NAME", `value`
+// and `*is_opt` true; any other word is `opt` as it is. False when "--NAME"
+// is the last word: its value is missing.
+bool NextOption(const std::vector<std::string>& args, size_t* i, std::string* opt,
+                std::string* value, bool* is_opt);
+
+// What `scrub`, `verify` and `du` share: {"cmd": cmd} asked of the daemon
+// of each of `paths` (the mount of the working directory when there are
+// none), and `each` called with the PATH, its mount and the reply ("ok"
+// removed, "mountpoint" added) to print it; with --json the replies are
+// then printed as one array. A PATH refused or not in a tierfs mount is
+// said on stderr ("tierctl: CMD ERR"). Returns 1 when a PATH was refused
+// or `each` returned 1 (a finding that fails the command), else 0.
+using EachReply = std::function<int(const std::string& path, const std::string& root, json& reply)>;
+int AskEachMount(const std::string& cmd, const std::vector<std::string>& paths, const Flags& f,
+                 const EachReply& each);
 
 // "1.5 GiB" (or bytes with -b); "-" when `v` is not a number.
 std::string Size(const json& v, const Flags& f);

@@ -70,16 +70,9 @@ int CmdAudit(const std::vector<std::string>& args, const Flags& f) {
   std::string where = ".";
   bool have_where = false;
   for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i], value;
-    const size_t eq = a.find('=');
-    const bool is_opt = a.size() > 2 && a.compare(0, 2, "--") == 0;
-    if (is_opt && eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (is_opt) {
-      if (i + 1 >= args.size()) return Usage(a + " needs a value");
-      value = args[++i];
-    }
+    std::string a, value;
+    bool is_opt = false;
+    if (!NextOption(args, &i, &a, &value, &is_opt)) return Usage(a + " needs a value");
     if (a == "--since") {
       std::string since;
       if (!SinceOf(value, &since))

@@ -244,4 +244,51 @@ bool Clients::AskAbout(const std::string& arg, json request, json* reply, std::s
   return ok;
 }
 
+bool NextOption(const std::vector<std::string>& args, size_t* i, std::string* opt,
+                std::string* value, bool* is_opt) {
+  *opt = args[*i];
+  value->clear();
+  const size_t eq = opt->find('=');
+  *is_opt = opt->size() > 2 && opt->compare(0, 2, "--") == 0;
+  if (*is_opt && eq != std::string::npos) {
+    *value = opt->substr(eq + 1);
+    opt->resize(eq);
+  } else if (*is_opt) {
+    if (*i + 1 >= args.size()) return false;
+    *value = args[++*i];
+  }
+  return true;
+}
+
+int AskEachMount(const std::string& cmd, const std::vector<std::string>& paths, const Flags& f,
+                 const EachReply& each) {
+  auto refused = [&](const std::string& err) {
+    std::cerr << "tierctl: " << cmd << " " << err << "\n";
+    return 1;
+  };
+  std::vector<std::string> args = paths;
+  if (args.empty()) {  // the mount of the working directory
+    std::string root, rel, err;
+    if (!FindMount(".", &root, &rel, &err)) return refused(err);
+    args.push_back(root);
+  }
+  Clients clients;
+  json all = json::array();
+  int rc = 0;
+  for (const std::string& p : args) {
+    std::string root, err;
+    json reply;
+    if (!clients.AskAbout(p, {{"cmd", cmd}}, &reply, &root, &err)) {
+      rc = refused(err);
+      continue;
+    }
+    reply.erase("ok");
+    reply["mountpoint"] = root;
+    if (each(p, root, reply) != 0) rc = 1;
+    if (f.json) all.push_back(std::move(reply));
+  }
+  if (f.json) std::cout << all.dump(2) << "\n";
+  return rc;
+}
+
 }  // namespace tierctl

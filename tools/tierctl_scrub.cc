@@ -26,33 +26,10 @@ std::string ScrubText(const json& s, const Flags& f) {
 }
 
 int CmdScrub(const std::vector<std::string>& args, const Flags& f) {
-  std::vector<std::string> paths = args;
-  if (paths.empty()) {  // the mount of the working directory
-    std::string root, rel, err;
-    if (!FindMount(".", &root, &rel, &err)) {
-      std::cerr << "tierctl: scrub " << err << "\n";
-      return 1;
-    }
-    paths.push_back(root);
-  }
-  Clients clients;
-  json all = json::array();
-  int rc = 0;
-  for (const std::string& p : paths) {
-    std::string root, err;
-    json reply;
-    if (!clients.AskAbout(p, {{"cmd", "scrub"}}, &reply, &root, &err)) {
-      std::cerr << "tierctl: scrub " << err << "\n";
-      rc = 1;
-      continue;
-    }
-    reply.erase("ok");
-    reply["mountpoint"] = root;
+  return AskEachMount("scrub", args, f, [&](const std::string&, const std::string& root, json&) {
     if (!f.json) std::cout << root << ": scrub pass started (tierctl status shows what it finds)\n";
-    all.push_back(std::move(reply));
-  }
-  if (f.json) std::cout << all.dump(2) << "\n";
-  return rc;
+    return 0;
+  });
 }
 
 }  // namespace tierctl

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <functional>
 #include <iostream>
 #include <set>
 
@@ -117,6 +118,26 @@ int Refused(const char* cmd, const std::string& err) {
   return 1;
 }
 
+// ls and gens: every page of `cmd`'s listing (`key`) of each of `args`,
+// handed to `each` with the PATH, its mount and the first reply's other
+// fields; a PATH refused is said on stderr. 1 if one was, else 0.
+int ListEach(const char* cmd, const char* key, const std::vector<std::string>& args,
+             const std::function<void(const std::string& arg, const std::string& root, json& items,
+                                      const json& head)>& each) {
+  Clients clients;
+  int rc = 0;
+  for (const std::string& a : args) {
+    std::string root, err;
+    json items, head;
+    if (!AskAll(clients, a, {{"cmd", cmd}}, key, &items, &head, &root, &err)) {
+      rc = Refused(cmd, err);
+      continue;
+    }
+    each(a, root, items, head);
+  }
+  return rc;
+}
+
 int WhereTree(const std::vector<std::string>& args, const Flags& f) {
   Clients clients;
   std::vector<std::vector<std::string>> rows = {{"PATH", "TIER", "SIZE", "GEN", "HOLD", "STATE"}};
@@ -185,39 +206,33 @@ int CmdLs(const std::vector<std::string>& args, const Flags& global) {
   f.bytes |= flags.count('b') > 0;
   const bool longer = flags.count('l') > 0;
   if (dirs.empty()) dirs.push_back(".");
-  Clients clients;
   json all = json::array();
-  int rc = 0;
-  for (const std::string& d : dirs) {
-    std::string root, err;
-    json entries, head;
-    if (!AskAll(clients, d, {{"cmd", "ls"}}, "entries", &entries, &head, &root, &err)) {
-      rc = Refused("ls", err);
-      continue;
-    }
-    if (f.json) {
-      for (json& e : entries) all.push_back(std::move(e));
-      continue;
-    }
-    if (dirs.size() > 1 && head.value("directory", false)) std::cout << d << ":\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const json& e : entries) {
-      std::string name = head.value("directory", false) ? Text(e["name"]) : d;
-      if (!longer) {
-        std::cout << name << "\n";
-        continue;
-      }
-      if (e.contains("target")) name += " -> " + Text(e["target"]);
-      rows.push_back({ModeString(e), Text(e["nlink"]), UserName(e["uid"]), GroupName(e["gid"]),
-                      Size(e["size"], f), Date(e["mtime"]),
-                      e.contains("tier") ? Text(e["tier"]) : "-", Text(e["generation"]), name});
-    }
-    if (longer && !rows.empty()) {
-      rows.insert(rows.begin(),
-                  {"MODE", "LINKS", "OWNER", "GROUP", "SIZE", "MTIME", "TIER", "GEN", "NAME"});
-      PrintTable(rows, {false, true, false, false, true, false, false, true, false});
-    }
-  }
+  const int rc = ListEach(
+      "ls", "entries", dirs,
+      [&](const std::string& d, const std::string&, json& entries, const json& head) {
+        if (f.json) {
+          for (json& e : entries) all.push_back(std::move(e));
+          return;
+        }
+        if (dirs.size() > 1 && head.value("directory", false)) std::cout << d << ":\n";
+        std::vector<std::vector<std::string>> rows;
+        for (const json& e : entries) {
+          std::string name = head.value("directory", false) ? Text(e["name"]) : d;
+          if (!longer) {
+            std::cout << name << "\n";
+            continue;
+          }
+          if (e.contains("target")) name += " -> " + Text(e["target"]);
+          rows.push_back({ModeString(e), Text(e["nlink"]), UserName(e["uid"]), GroupName(e["gid"]),
+                          Size(e["size"], f), Date(e["mtime"]),
+                          e.contains("tier") ? Text(e["tier"]) : "-", Text(e["generation"]), name});
+        }
+        if (longer && !rows.empty()) {
+          rows.insert(rows.begin(),
+                      {"MODE", "LINKS", "OWNER", "GROUP", "SIZE", "MTIME", "TIER", "GEN", "NAME"});
+          PrintTable(rows, {false, true, false, false, true, false, false, true, false});
+        }
+      });
   if (f.json) std::cout << all.dump(2) << "\n";
   return rc;
 }
@@ -228,27 +243,8 @@ int CmdDu(const std::vector<std::string>& args, const Flags& global) {
   if (!SubFlags("du", args, "b", &flags, &paths)) return 2;
   Flags f = global;
   f.bytes |= flags.count('b') > 0;
-  if (paths.empty()) {  // the mount of the working directory
-    std::string root, rel, err;
-    if (!FindMount(".", &root, &rel, &err)) return Refused("du", err);
-    paths.push_back(root);
-  }
-  Clients clients;
-  json all = json::array();
-  int rc = 0;
-  for (const std::string& p : paths) {
-    std::string root, err;
-    json reply;
-    if (!clients.AskAbout(p, {{"cmd", "du"}}, &reply, &root, &err)) {
-      rc = Refused("du", err);
-      continue;
-    }
-    reply.erase("ok");
-    reply["mountpoint"] = root;
-    if (f.json) {
-      all.push_back(std::move(reply));
-      continue;
-    }
+  return AskEachMount("du", paths, f, [&](const std::string& p, const std::string&, json& reply) {
+    if (f.json) return 0;
     std::cout << p << ":\n";
     std::vector<std::vector<std::string>> rows = {{"TIER", "FILES", "BYTES"}};
     for (const char* t : {"ssd", "hdd"})
@@ -272,9 +268,8 @@ int CmdDu(const std::vector<std::string>& args, const Flags& global) {
       PrintTable(rows, {false, false, true, true, true}, "  ");
       if (reply.value("truncated", false)) std::cout << "  (more generations not shown)\n";
     }
-  }
-  if (f.json) std::cout << all.dump(2) << "\n";
-  return rc;
+    return 0;
+  });
 }
 
 int CmdGens(const std::vector<std::string>& args, const Flags& global) {
@@ -284,45 +279,39 @@ int CmdGens(const std::vector<std::string>& args, const Flags& global) {
   Flags f = global;
   f.bytes |= flags.count('b') > 0;
   if (dirs.empty()) dirs.push_back(".");
-  Clients clients;
   json all = json::array();
-  int rc = 0;
-  for (const std::string& d : dirs) {
-    std::string root, err;
-    json gens, head;
-    if (!AskAll(clients, d, {{"cmd", "gens"}}, "generations", &gens, &head, &root, &err)) {
-      rc = Refused("gens", err);
-      continue;
-    }
-    std::string instance;
-    std::vector<std::vector<std::string>> rows;
-    auto flush = [&] {
-      if (rows.size() > 1) PrintTable(rows, {true, false, true, false, false, false}, "  ");
-      rows = {{"GEN", "TIER", "SIZE", "COMPLETE", "HOLD", "NEXT"}};
-    };
-    flush();
-    for (json& g : gens) {
-      if (f.json) {
-        g["mountpoint"] = root;
-        all.push_back(std::move(g));
-        continue;
-      }
-      const std::string here = Text(g["series"]) + " in " + Text(g["dir"]);
-      if (here != instance) {
+  const int rc = ListEach(
+      "gens", "generations", dirs,
+      [&](const std::string& d, const std::string& root, json& gens, const json&) {
+        std::string instance;
+        std::vector<std::vector<std::string>> rows;
+        auto flush = [&] {
+          if (rows.size() > 1) PrintTable(rows, {true, false, true, false, false, false}, "  ");
+          rows = {{"GEN", "TIER", "SIZE", "COMPLETE", "HOLD", "NEXT"}};
+        };
         flush();
-        std::cout << (instance.empty() ? "" : "\n") << "series " << here << ":\n";
-        instance = here;
-      }
-      std::string tiers;
-      for (const json& t : g["on"]) tiers += (tiers.empty() ? "" : "+") + Text(t);
-      const std::string complete =
-          g.value("complete", false) ? "yes" : "no (" + Text(g["incomplete_reason"]) + ")";
-      rows.push_back({Text(g["generation"]), tiers.empty() ? "-" : tiers, Size(g["bytes"], f),
-                      complete, HoldText(g["hold"]), Text(g["next"]["text"])});
-    }
-    flush();
-    if (!f.json && gens.empty()) std::cout << d << ": no checkpoint generations\n";
-  }
+        for (json& g : gens) {
+          if (f.json) {
+            g["mountpoint"] = root;
+            all.push_back(std::move(g));
+            continue;
+          }
+          const std::string here = Text(g["series"]) + " in " + Text(g["dir"]);
+          if (here != instance) {
+            flush();
+            std::cout << (instance.empty() ? "" : "\n") << "series " << here << ":\n";
+            instance = here;
+          }
+          std::string tiers;
+          for (const json& t : g["on"]) tiers += (tiers.empty() ? "" : "+") + Text(t);
+          const std::string complete =
+              g.value("complete", false) ? "yes" : "no (" + Text(g["incomplete_reason"]) + ")";
+          rows.push_back({Text(g["generation"]), tiers.empty() ? "-" : tiers, Size(g["bytes"], f),
+                          complete, HoldText(g["hold"]), Text(g["next"]["text"])});
+        }
+        flush();
+        if (!f.json && gens.empty()) std::cout << d << ": no checkpoint generations\n";
+      });
   if (f.json) std::cout << all.dump(2) << "\n";
   return rc;
 }

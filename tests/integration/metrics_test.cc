@@ -19,21 +19,6 @@
 namespace tierfs_test {
 namespace {
 
-// A port nobody listens on now (the kernel's choice for port 0).
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
-}
-
 // Connects to the endpoint, sends `bytes` and closes without reading.
 void SendRaw(uint16_t port, const std::string& bytes) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

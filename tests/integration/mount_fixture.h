@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -150,6 +151,9 @@ std::vector<std::string> ListDir(const std::string& path);
 
 // Polls `pred` every 100 ms for up to `seconds`; its last answer.
 bool WaitFor(const std::function<bool()>& pred, int seconds);
+// A TCP port on 127.0.0.1 nobody listens on now (the kernel's choice for
+// port 0), e.g. for --metrics; 0 if none could be had.
+uint16_t FreePort();
 
 // --- Tiers as seen through the mount. ---
 

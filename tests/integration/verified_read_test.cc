@@ -3,10 +3,7 @@
 // byte on the HDD tier is EIO for reads of its block (never the wrong
 // bytes), logged, audited, counted, shown by tierctl status, and every
 // later open for reading fails until the file is rewritten.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -31,20 +28,6 @@ namespace {
 using tierfs::kSumBlockBytes;
 
 constexpr size_t kMiB = 1 << 20;
-
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
-}
 
 MountOptions WithMetrics(uint16_t port) {
   MountOptions o = TmpfsTiers();
