@@ -36,6 +36,7 @@
 #include "fs/session_io.h"
 #include "fs/space.h"
 #include "fs/tree_ops.h"
+#include "fs/write_sizes.h"
 #include "meta/audit.h"
 #include "meta/store.h"
 #include "tiering/tier.h"
@@ -63,6 +64,8 @@ class Context {
   SessionIo& session_io() { return session_io_; }
   // Records checksums after the last writer closes (fs/block_hasher.h).
   BlockHasher& hasher() { return hasher_; }
+  // How big the files written through the mount became (fs/write_sizes.h).
+  WriteSizes& write_sizes() { return write_sizes_; }
   // What the mount counts for --metrics (fs/metrics.h).
   Metrics& metrics() { return metrics_; }
   // The background scrub of the HDD tier (fs/scrub.h); the daemon starts
@@ -130,6 +133,7 @@ class Context {
   std::unique_ptr<AuditLog> audit_;
   InodeTable table_;
   BlockHasher hasher_{*store_, tiers_, table_};
+  WriteSizes write_sizes_;
   Metrics metrics_;  // before the units that count into it
   Placement placement_;
   Handles handles_;

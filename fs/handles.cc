@@ -35,7 +35,7 @@ IoMode Handles::Admit(FileHandle& fh, int flags, bool may_passthrough, int* back
   if (live.passthrough_handles.load() == 0) {
     IoMode mode = IoMode::kCached;
     if (access == O_WRONLY && direct_writes_) mode = IoMode::kDirect;
-    if (mode == IoMode::kDirect || access != O_RDONLY || !may_passthrough ||
+    if (mode == IoMode::kDirect || (access != O_RDONLY && !fh.promised) || !may_passthrough ||
         !passthrough_.active() || live.other_handles > 0 || !StartPassthrough(fh.ino, live)) {
       live.other_handles++;
       return fh.mode = mode;

@@ -4,8 +4,9 @@
 //   - any open while passthrough handles of the inode are open: passthrough
 //     of the same backing file (the kernel accepts nothing else then);
 //   - write-only (unless --cached-writes): direct (FOPEN_DIRECT_IO);
-//   - read-only, no other handle open, an object to read, not on the HDD
-//     tier while reads are verified (fs/verified_read.h): passthrough;
+//   - read-only, or read-write with room promised on the SSD tier, no
+//     other handle open, an object to read, not on the HDD tier while reads
+//     are verified (fs/verified_read.h): passthrough;
 //   - anything else: through the mount's page cache.
 // A handle's object is opened lazily: a new file has no object until its
 // first write, so creating and unlinking empty files costs no I/O on the
@@ -47,6 +48,9 @@ struct FileHandle {
   std::vector<int> retired_fds;  // of older placements; other threads may still use them
   bool writable = false;         // counted in live->writers
   bool wrote = false;
+  // A read-write handle promised room on the SSD tier (Space::PromiseRoom):
+  // it may be served through passthrough.
+  bool promised = false;
   std::shared_ptr<LiveState> live;
   std::mutex mu;  // guards fd creation (and `verify`'s)
   // Verified reads of the HDD tier (fs/verified_read.h); made on first use.

@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
   int64_t snapshot_keep = opt.snapshot_keep;
   int64_t move_mib = int64_t(defaults.move_bytes_per_sec >> 20);
   std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
-  std::string check_policy, dry_run, metrics;
+  std::string check_policy, dry_run, metrics, write_estimate = "1G";
   bool cached_writes = false, no_passthrough = false, no_verify_reads = false;
   po::options_description desc(kUsage);
   // clang-format off
@@ -207,7 +207,12 @@ int main(int argc, char** argv) {
       ("cached-writes", po::bool_switch(&cached_writes),
        "send write-only opens through the kernel page cache too (default: direct, faster)")
       ("no-passthrough", po::bool_switch(&no_passthrough),
-       "serve reads of read-only opens in tierfs (default: the kernel reads the tier itself)")
+       "serve read-only and read-write opens in tierfs (default: the kernel reads and writes "
+       "the tier itself)")
+      ("write-estimate", po::value(&write_estimate)->value_name("SIZE")
+           ->default_value(write_estimate),
+       "room a read-write writer is promised on the ssd tier when no file of its shape was "
+       "written before (passthrough needs it free; else writes go through tierfs)")
       ("no-verify-reads", po::bool_switch(&no_verify_reads),
        "serve reads of HDD-resident files unverified (default: each 1 MiB block is checked "
        "against its recorded checksum, a mismatch is EIO)")
@@ -309,6 +314,9 @@ int main(int argc, char** argv) {
   if (!(opt.control_idle_timeout_s >= 0.1) || !(opt.control_idle_timeout_s <= 3600))
     return BadOption("--control-idle-timeout must be from 0.1 to 3600 seconds");
   opt.direct_writes = !cached_writes;
+  std::string size_err;
+  if (!tierfs::ParseSize(write_estimate, &opt.write_estimate, &size_err))
+    return BadOption("--write-estimate: " + size_err);
   if (no_verify_reads) opt.verify_reads = false;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <shared_mutex>
 #include <vector>
 
@@ -33,13 +34,28 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
                  const fuse_entry_param* entry, bool may_passthrough) {
   int backing_id = -1;
   const IoMode mode = c.handles().Admit(*fh, fi->flags, may_passthrough, &backing_id);
+  auto unpromise = [&] {
+    if (fh->promised) c.space().EndPromise(fh->ino);
+    fh->promised = false;
+  };
+  if (mode != IoMode::kPassthrough) unpromise();  // its writes come here, and spill
+  // A writer joining a file readers hold through passthrough writes where
+  // tierfs cannot see it: set-ID bits go now, as its first write would
+  // clear them (not for root, which has CAP_FSETID).
+  if (mode == IoMode::kPassthrough && fh->writable && fuse_req_ctx(req)->uid != 0) {
+    Status st = c.KillSuidSgid(fh->ino);
+    if (!st.ok()) spdlog::warn("clearing set-ID bits of a passthrough writer: {}", st.message());
+  }
   c.metrics().CountOpen((fi->flags & O_ACCMODE) != O_RDONLY,
                         mode == IoMode::kPassthrough ? OpenMode::kPassthrough
                         : mode == IoMode::kDirect    ? OpenMode::kDirect
                                                      : OpenMode::kPageCache);
   fi->fh = reinterpret_cast<uint64_t>(fh);
   if (mode == IoMode::kPassthrough) {
-    return Passthrough::ReplyOpen(req, fi->fh, backing_id) == 0;
+    const int rc = entry ? Passthrough::ReplyCreate(req, *entry, fi->fh, backing_id)
+                         : Passthrough::ReplyOpen(req, fi->fh, backing_id);
+    if (rc != 0) unpromise();
+    return rc == 0;
   }
   // Nobody else writes our objects, so cached pages stay valid across opens.
   fi->keep_cache = 1;
@@ -47,15 +63,44 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
   return entry ? fuse_reply_create(req, entry, fi) == 0 : fuse_reply_open(req, fi) == 0;
 }
 
+// A read-write open (fio's; some frameworks open checkpoints r+w) is served
+// through passthrough when the SSD tier has room for what it will write
+// (fs/space.h PromiseRoom, sized by fs/write_sizes.h): the kernel writes the
+// object itself, and such a descriptor may still be mmap'ed. The object must
+// exist to back the file, so it is made now. Write-only opens stay direct:
+// measured, torch.save's 16 MiB writes reached ext4 slower whole (through
+// passthrough) than as the 1 MiB requests FUSE makes of them (make bench,
+// eight ranks: 1.99 s against 1.29 s; docs/BENCHMARKS.md). True when
+// promised and the object is there.
+// A set-ID file is not: the kernel clears set-ID bits on a write it sees,
+// and it would not see these.
+bool PromiseWriterRoom(Context& c, FileHandle& fh, int flags, const Inode& n) {
+  const bool set_id = (n.mode & S_ISUID) || ((n.mode & S_ISGID) && (n.mode & S_IXGRP));
+  if ((flags & O_ACCMODE) != O_RDWR || n.tier != TierId::kSsd || set_id ||
+      !c.handles().passthrough().active())
+    return false;
+  const uint64_t size_now = n.size;
+  const std::optional<uint64_t> seen = c.write_sizes().Expect(c.table().KnownPath(fh.ino));
+  // A quarter more than last time: checkpoints grow a little (step counters,
+  // optimizer state), and a writer past its promise cannot spill.
+  const uint64_t expect =
+      std::max(size_now, seen ? *seen + *seen / 4 + (1 << 20) : c.options().write_estimate);
+  if (!c.space().PromiseRoom(fh.ino, expect)) return false;
+  fh.promised = true;
+  Status made;
+  return c.handles().ObjectFd(fh, true, &made) >= 0;
+}
+
 // Persists the object's size in LMDB so scans (policy, du of the tree) see it
-// without touching the tiers.
-Status RecordSize(Context& c, FileHandle& fh) {
+// without touching the tiers; `size` gets it.
+Status RecordSize(Context& c, FileHandle& fh, uint64_t* size = nullptr) {
   // A passthrough handle's writes never came through here: open the object
   // if the handle has not yet.
   Status st;
   int fd = c.handles().ObjectFd(fh, false, &st);
   struct stat s;
   if (fd < 0 || fstat(fd, &s) != 0) return Status::Ok();
+  if (size) *size = uint64_t(s.st_size);
   return c.store().Update(
       fh.ino,
       [&](Inode& i) {
@@ -88,7 +133,8 @@ Status Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   fuse_entry_param e;
   c.FillEntry(n, &e);
   c.table().Ref(n.ino, parent, name);
-  if (!ReplyOpened(c, req, fh, fi, &e, /*may_passthrough=*/false)) {
+  const bool may_passthrough = PromiseWriterRoom(c, *fh, fi->flags, n);
+  if (!ReplyOpened(c, req, fh, fi, &e, may_passthrough)) {
     c.table().Forget(n.ino, 1);
     c.handles().Delete(fh);
   }
@@ -188,7 +234,12 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
   }
   // The HDD tier's bytes are read verified, through tierfs.
-  const bool may_passthrough = n.is_reg() && !(c.options().verify_reads && n.tier == TierId::kHdd);
+  bool may_passthrough = n.is_reg() && !(c.options().verify_reads && n.tier == TierId::kHdd);
+  if (writable && may_passthrough) {
+    Inode now;  // promoted to the SSD tier above, perhaps
+    if (c.store().GetInode(ino, &now).ok()) n = now;
+    may_passthrough = PromiseWriterRoom(c, *fh, fi->flags, n);
+  }
   if (!ReplyOpened(c, req, fh, fi, nullptr, may_passthrough)) c.handles().Delete(fh);
   return Status::Ok();
 }
@@ -321,9 +372,15 @@ Status WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_fil
 Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle* fh = Handle(fi);
+  // A passthrough writer's writes never came here: the policy's quiet
+  // periods and the hasher's epoch see them now.
+  if (fh->mode == IoMode::kPassthrough && fh->writable) c.table().NoteWrite(*fh->live);
+  if (fh->promised) c.space().EndPromise(fh->ino);
   if (fh->wrote) {
-    Status st = RecordSize(c, *fh);
+    uint64_t size = 0;
+    Status st = RecordSize(c, *fh, &size);
     if (!st.ok()) spdlog::warn("release of inode {}: {}", fh->ino, st.message());
+    if (st.ok() && size > 0) c.write_sizes().Record(c.table().KnownPath(fh->ino), size);
   }
   // The last writer gone: its checksums are recorded off this path
   // (fs/block_hasher.h), against the epoch while it still counted.

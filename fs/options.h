@@ -31,6 +31,9 @@ struct Options {
   bool direct_writes = true;
   // Read-only opens read their object through the kernel (fs/passthrough.h).
   bool passthrough = true;
+  // Room promised to a read-write writer the kernel serves itself when no
+  // file of its shape was written before (fs/write_sizes.h, fs/space.h).
+  uint64_t write_estimate = uint64_t(1) << 30;
   // Reads of HDD-resident files are checked block by block against their
   // recorded checksums (fs/verified_read.h); --no-verify-reads turns it off.
   bool verify_reads = true;

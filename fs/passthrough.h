@@ -37,6 +37,8 @@ class Passthrough {
   // The open reply for a passthrough open of handle `fh` (libfuse 3.14's
   // fuse_reply_open has no backing id). 0 or -errno as fuse_reply_buf.
   static int ReplyOpen(fuse_req_t req, uint64_t fh, int backing_id);
+  // The same for a create: the new entry `e`, then the passthrough open.
+  static int ReplyCreate(fuse_req_t req, const fuse_entry_param& e, uint64_t fh, int backing_id);
 
  private:
   int dev_fd_ = -1;

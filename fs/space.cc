@@ -54,7 +54,7 @@ bool Space::SsdNearlyFull() {
   }
   Tier::Space space;
   if (!tiers_.ssd->GetSpace(&space).ok()) return false;
-  const uint64_t reserve = Reserve(space.capacity);
+  const uint64_t reserve = Reserve(space.capacity) + Promised();
   const bool full = space.free < reserve;
   ssd_close_to_full_.store(space.free < 4 * reserve + (64 << 20), std::memory_order_relaxed);
   // Tops up the LMDB reserve while there is room; a shortfall is for the
@@ -67,6 +67,45 @@ bool Space::SsdNearlyFull() {
     if (poke_policy_) poke_policy_();
   }
   return full;
+}
+
+uint64_t Space::Promised() {
+  MutexLock lock(&promises_mu_);
+  uint64_t total = 0;
+  for (const auto& [ino, promise] : promises_) {
+    struct stat obj;
+    const uint64_t written =
+        tiers_.ssd->StatObject(ino, &obj).ok() ? uint64_t(obj.st_blocks) * 512 : 0;
+    if (promise.bytes > written) total += promise.bytes - written;
+  }
+  return total;
+}
+
+bool Space::PromiseRoom(uint64_t ino, uint64_t bytes) {
+  {
+    MutexLock lock(&promises_mu_);
+    auto it = promises_.find(ino);
+    if (it != promises_.end()) {
+      it->second.writers++;
+      return true;
+    }
+  }
+  Tier::Space space;
+  if (!tiers_.ssd->GetSpace(&space).ok()) return false;
+  // Two promises racing may both pass on the same free space: the reserve
+  // counted twice is the margin for that.
+  if (space.free < 2 * Reserve(space.capacity) + Promised() + bytes) return false;
+  MutexLock lock(&promises_mu_);
+  Promise& p = promises_[ino];
+  p.bytes = std::max(p.bytes, bytes);
+  p.writers++;
+  return true;
+}
+
+void Space::EndPromise(uint64_t ino) {
+  MutexLock lock(&promises_mu_);
+  auto it = promises_.find(ino);
+  if (it != promises_.end() && --it->second.writers == 0) promises_.erase(it);
 }
 
 TierId Space::TierForNewFile() {
@@ -123,6 +162,7 @@ void Space::Start(std::function<void()> tick, std::function<void()> poke_policy)
     Status st = tiers_.ssd->GetSpace(&space);
     *capacity = space.capacity;
     *used = space.capacity - std::min(space.free, space.capacity);
+    *used = std::min(space.capacity, *used + Promised());
     return st;
   };
   hooks.hdd_health = [this] { return tiers_.hdd->CheckHealth(); };

@@ -3,7 +3,9 @@
 // where a new file starts, the reserve LMDB keeps on the state's own
 // filesystem so removals always work, and the evictor (tiering/evictor.h)
 // that keeps the tier below its high watermark by moving the least
-// recently used files to the HDD tier through Placement.
+// recently used files to the HDD tier through Placement; and the room
+// promised to writers the kernel serves itself (FUSE passthrough), whose
+// writes never reach tierfs and so cannot spill to the HDD tier.
 //
 // Thread-safety: all methods may be called from any thread; Start and Stop
 // from the daemon's main thread.
@@ -11,11 +13,13 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "fs/inode_table.h"
 #include "fs/placement.h"
 #include "meta/limits.h"
+#include "meta/mutex.h"
 #include "meta/store.h"
 #include "tiering/evictor.h"
 #include "tiering/tier.h"
@@ -27,10 +31,22 @@ class Space {
   Space(Store& store, Tiers tiers, InodeTable& table, Placement& placement, Watermarks marks);
   ~Space();
 
-  // True when the SSD tier's free space is below its reserve (rechecked at
-  // most every few milliseconds far from full, at every call close to it);
-  // above the high watermark it also pokes the evictor and the policy.
+  // True when the SSD tier's free space is below its reserve plus what
+  // promised writers may still write (rechecked at most every few
+  // milliseconds far from full, at every call close to it); above the high
+  // watermark it also pokes the evictor and the policy.
   bool SsdNearlyFull();
+  // Promises inode `ino`'s writers room for `bytes` in all on the SSD tier,
+  // if its free space covers them, what every other promise may still
+  // write, and the reserve twice over; false otherwise (the writer goes
+  // through tierfs, where a full tier spills). A second promise for an
+  // inode already promised only counts its writer. What promised writers
+  // may still write (their promise less their object's size) counts as
+  // used for everything else: writes through tierfs spill sooner, and the
+  // evictor starts sooner.
+  bool PromiseRoom(uint64_t ino, uint64_t bytes);
+  // One promised writer of `ino` closed; the last one ends the promise.
+  void EndPromise(uint64_t ino);
   // The tier a new regular file starts on: SSD unless it is nearly full
   // while the HDD tier is usable.
   TierId TierForNewFile();
@@ -51,6 +67,15 @@ class Space {
 
  private:
   Status Candidates(std::vector<EvictionCandidate>* out);
+  // What promised writers may still write, in bytes.
+  uint64_t Promised();
+
+  struct Promise {
+    uint64_t bytes = 0;
+    uint32_t writers = 0;
+  };
+  Mutex promises_mu_;
+  std::map<uint64_t, Promise> promises_ GUARDED_BY(promises_mu_);
 
   Store& store_;
   Tiers tiers_;
