@@ -5,6 +5,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -21,6 +22,32 @@ Status LmdbError(int rc, const std::string& what);
 // ENAMETOOLONG past 255 bytes, as Linux filesystems; the kernel leaves the
 // check to FUSE servers.
 Status CheckName(const std::string& name);
+
+// The data file's blocks past LMDB's last page, kept allocated while the
+// environment is open with MDB_WRITEMAP (Store::Open). Through a writable
+// map, LMDB writes the pages a transaction adds straight into the file, and
+// a page in a hole of a full filesystem is SIGBUS, not an error a commit
+// could return. So every write transaction first makes sure that kAhead
+// bytes past the last page are allocated (fallocate: one call per few
+// hundred commits), and fails with ENOSPC, naming the state, when they
+// cannot be: the same answer a commit gives without the map. Found by
+// WriteTxn through mdb_env_get_userctx; none when the map is read-only.
+class MapAllocation {
+ public:
+  // What a write transaction may add without saying so (LMDB copies ~10
+  // pages per metadata change; a big value asks for its own size).
+  static constexpr uint64_t kAhead = 1 << 20;
+  MapAllocation(MDB_env* env, int fd, std::string dir) : env_(env), fd_(fd), dir_(std::move(dir)) {}
+  // Ensures `need` bytes allocated past the last page; when fewer are,
+  // allocates `topup` (at least `need`) from there.
+  Status Ensure(uint64_t need, uint64_t topup);
+
+ private:
+  MDB_env* const env_;
+  const int fd_;
+  const std::string dir_;
+  std::atomic<uint64_t> allocated_end_{0};
+};
 
 class WriteTxn {
  public:
