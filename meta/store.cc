@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -70,7 +71,12 @@ Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out, const St
   if (!writemap) rc = OpenEnv(dir, opt, flags, &s->env_);
   if (rc == 0) rc = mdb_env_get_fd(s->env_, &fd);
   if (rc != 0) return LmdbError(rc, "open LMDB environment in " + dir);
-  s->alloc_ = std::make_unique<MapAllocation>(s->env_, fd, dir);
+  struct statvfs fsinfo;
+  const uint64_t capacity =
+      fstatvfs(fd, &fsinfo) == 0 ? uint64_t(fsinfo.f_blocks) * fsinfo.f_frsize : 0;
+  const uint64_t ahead =
+      capacity == 0 ? 1 << 20 : std::clamp<uint64_t>(capacity / 32, 64 << 10, 1 << 20);
+  s->alloc_ = std::make_unique<MapAllocation>(s->env_, fd, dir, ahead);
   if (writemap) mdb_env_set_userctx(s->env_, s->alloc_.get());
   s->dir_ = dir;
   int dead = 0;

@@ -28,12 +28,20 @@ Status MapAllocation::Ensure(uint64_t need, uint64_t topup) {
   const uint64_t used = (uint64_t(info.me_last_pgno) + 1) * stat.ms_psize;
   if (allocated_end_.load() >= std::min<uint64_t>(used + need, info.me_mapsize))
     return Status::Ok();
-  const uint64_t end = std::min<uint64_t>(used + std::max(need, topup), info.me_mapsize);
   // EOPNOTSUPP only without the writable map (Store::Open): nothing to keep.
-  if (end > used && fallocate(fd_, FALLOC_FL_KEEP_SIZE, off_t(used), off_t(end - used)) != 0 &&
-      errno != EOPNOTSUPP)
-    return Status::Errno(errno, "allocate " + std::to_string((end - used) >> 10) +
-                                    " KiB for metadata in the state " + dir_);
+  auto allocate = [&](uint64_t bytes) {
+    const uint64_t end = std::min<uint64_t>(used + bytes, info.me_mapsize);
+    return end <= used ||
+           fallocate(fd_, FALLOC_FL_KEEP_SIZE, off_t(used), off_t(end - used)) == 0 ||
+           errno == EOPNOTSUPP;
+  };
+  uint64_t end = std::min<uint64_t>(used + std::max(need, topup), info.me_mapsize);
+  if (!allocate(end - used)) {
+    end = std::min<uint64_t>(used + need, info.me_mapsize);
+    if (!allocate(end - used))
+      return Status::Errno(errno, "allocate " + std::to_string((end - used) >> 10) +
+                                      " KiB for metadata in the state " + dir_);
+  }
   allocated_end_.store(end);
   return Status::Ok();
 }
@@ -43,7 +51,7 @@ Status WriteTxn::begin() {
   if (rc != 0) return LmdbError(rc, "begin write transaction");
   // Under LMDB's writer lock: the last page cannot move meanwhile.
   if (auto* alloc = static_cast<MapAllocation*>(mdb_env_get_userctx(env_))) {
-    Status st = alloc->Ensure(MapAllocation::kAhead, 4 * MapAllocation::kAhead);
+    Status st = alloc->Ensure(alloc->ahead(), 4 * alloc->ahead());
     if (!st.ok()) {
       mdb_txn_abort(txn_);
       txn_ = nullptr;
@@ -73,12 +81,11 @@ Status PutRaw(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string&
               const std::string& what) {
   // A value larger than WriteTxn's allowance (block sums of a huge file)
   // takes its own pages, copied once more if a later put moves them.
-  if (value.size() > MapAllocation::kAhead / 4) {
-    if (auto* alloc = static_cast<MapAllocation*>(mdb_env_get_userctx(mdb_txn_env(t)))) {
-      Status st = alloc->Ensure(MapAllocation::kAhead + 2 * value.size(),
-                                4 * MapAllocation::kAhead + 2 * value.size());
-      if (!st.ok()) return Status::Error(st.err(), what + ": " + st.message());
-    }
+  if (auto* alloc = static_cast<MapAllocation*>(mdb_env_get_userctx(mdb_txn_env(t)));
+      alloc && value.size() > alloc->ahead() / 4) {
+    Status st =
+        alloc->Ensure(alloc->ahead() + 2 * value.size(), 4 * alloc->ahead() + 2 * value.size());
+    if (!st.ok()) return Status::Error(st.err(), what + ": " + st.message());
   }
   MDB_val k = Val(key), v = Val(value);
   int rc = mdb_put(t, db, &k, &v, 0);
