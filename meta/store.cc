@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -26,22 +27,57 @@ std::string InoStr(uint64_t ino) {
   return "inode " + std::to_string(ino);
 }
 
+// Creates and opens the environment in `dir` with `flags`; closes it again
+// on failure (LMDB's rule), leaving *env null.
+int OpenEnv(const std::string& dir, const StoreOptions& opt, unsigned flags, MDB_env** env) {
+  int rc = mdb_env_create(env);
+  if (rc == 0) rc = mdb_env_set_maxdbs(*env, 16);
+  if (rc == 0) rc = mdb_env_set_mapsize(*env, opt.map_size);
+  if (rc == 0) rc = mdb_env_set_maxreaders(*env, 512);
+  if (rc == 0) rc = mdb_env_open(*env, dir.c_str(), flags, 0600);
+  if (rc != 0 && *env) {
+    mdb_env_close(*env);
+    *env = nullptr;
+  }
+  return rc;
+}
+
 }  // namespace
 
 Status Store::Open(const std::string& dir, std::unique_ptr<Store>* out, const StoreOptions& opt) {
   std::unique_ptr<Store> s(new Store());
   s->dbs_ = std::make_unique<Dbs>();
-  int rc = mdb_env_create(&s->env_);
-  if (rc == 0) rc = mdb_env_set_maxdbs(s->env_, 16);
-  if (rc == 0) rc = mdb_env_set_mapsize(s->env_, opt.map_size);
-  if (rc == 0) rc = mdb_env_set_maxreaders(s->env_, 512);
   // NOSYNC: commits reach the page cache, which survives a daemon crash;
   // Sync() is what makes them durable against power loss (fsync, fsyncdir).
   // NOTLS: read transactions are not tied to libfuse's worker threads.
-  // No WRITEMAP: through a sparse writable map, a full state filesystem
-  // would kill the daemon with SIGBUS instead of failing a commit (ENOSPC).
-  if (rc == 0) rc = mdb_env_open(s->env_, dir.c_str(), MDB_NOSYNC | MDB_NOTLS, 0600);
+  // WRITEMAP: a commit writes its pages into the map instead of one pwrite
+  // each (about ten per create or unlink: a third of the daemon's time per
+  // metadata operation on this project's VM, docs/BENCHMARKS.md). LMDB then
+  // sizes the file to the whole map, sparse; MapAllocation (meta/txn.h)
+  // keeps the blocks past the last page allocated, so a full filesystem
+  // fails a commit with ENOSPC instead of killing the daemon with SIGBUS.
+  // Where that cannot be done (no fallocate, no sparse file of the map's
+  // size), the plain mode: pwrite, whose ENOSPC a commit returns itself.
+  const unsigned flags = MDB_NOSYNC | MDB_NOTLS;
+  int fd = -1;
+  int rc = OpenEnv(dir, opt, flags | MDB_WRITEMAP, &s->env_);
+  bool writemap = rc == 0;
+  if (writemap &&
+      (mdb_env_get_fd(s->env_, &fd) != 0 || fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) != 0)) {
+    mdb_env_close(s->env_);
+    s->env_ = nullptr;
+    writemap = false;
+  }
+  if (!writemap) rc = OpenEnv(dir, opt, flags, &s->env_);
+  if (rc == 0) rc = mdb_env_get_fd(s->env_, &fd);
   if (rc != 0) return LmdbError(rc, "open LMDB environment in " + dir);
+  struct statvfs fsinfo;
+  const uint64_t capacity =
+      fstatvfs(fd, &fsinfo) == 0 ? uint64_t(fsinfo.f_blocks) * fsinfo.f_frsize : 0;
+  const uint64_t ahead =
+      capacity == 0 ? 1 << 20 : std::clamp<uint64_t>(capacity / 32, 64 << 10, 1 << 20);
+  s->alloc_ = std::make_unique<MapAllocation>(s->env_, fd, dir, ahead);
+  if (writemap) mdb_env_set_userctx(s->env_, s->alloc_.get());
   s->dir_ = dir;
   int dead = 0;
   mdb_reader_check(s->env_, &dead);  // slots of a killed daemon
@@ -317,20 +353,13 @@ Status Store::ListOrphans(std::vector<uint64_t>* out) {
 }
 
 Status Store::ReserveSpace(uint64_t bytes) {
-  int fd = -1;
-  int rc = mdb_env_get_fd(env_, &fd);
-  if (rc != 0) return LmdbError(rc, "LMDB data file");
-  struct stat st;
-  if (fstat(fd, &st) != 0) return Status::Errno(errno, "stat LMDB data file");
   // Only when the file has grown into the second half of the reserve:
   // fallocate over allocated space walks every page of it on tmpfs (a
   // check per create made creates there 20x slower).
-  const uint64_t end = uint64_t(st.st_size) + bytes;
-  if (reserved_end_.load() >= uint64_t(st.st_size) + bytes / 2) return Status::Ok();
-  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, off_t(bytes)) != 0 && errno != EOPNOTSUPP)
-    return Status::Errno(errno, "reserve " + std::to_string(bytes >> 20) + " MiB for metadata");
-  reserved_end_.store(end);
-  return Status::Ok();
+  Status st = alloc_->Ensure(bytes / 2, bytes);
+  if (st.ok()) return st;
+  return Status::Error(
+      st.err(), "reserve " + std::to_string(bytes >> 20) + " MiB for metadata: " + st.message());
 }
 
 Status Store::StatFs(struct statvfs* out) {

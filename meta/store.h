@@ -56,6 +56,8 @@ struct StoreOptions {
   size_t map_size = size_t(64) << 30;
 };
 
+class MapAllocation;  // meta/txn.h
+
 class Store {
  public:
   // Opens (creating if needed) the environment in `dir`. The root directory
@@ -105,10 +107,10 @@ class Store {
   Status PutMeta(const std::string& key, const std::string& value);
 
   Status Sync();
-  // Keeps `bytes` of disk allocated past the end of the LMDB data file
-  // (fallocate with KEEP_SIZE), so that metadata commits keep working when
-  // the state's filesystem (by default the SSD tier) fills up with data.
-  // Ok where the filesystem cannot preallocate; ENOSPC when there is no room.
+  // Keeps `bytes` of disk allocated past LMDB's last page in its data file
+  // (fallocate with KEEP_SIZE; meta/txn.h MapAllocation), so that metadata commits keep working
+  // when the state's filesystem (by default the SSD tier) fills up with data. Ok where the
+  // filesystem cannot preallocate; ENOSPC when there is no room.
   Status ReserveSpace(uint64_t bytes);
   // statvfs of the filesystem the LMDB data file lives on.
   Status StatFs(struct statvfs* out);
@@ -260,7 +262,8 @@ class Store {
   MDB_env* env_ = nullptr;
   std::string dir_;
   std::unique_ptr<Dbs> dbs_;
-  std::atomic<uint64_t> reserved_end_{0};  // of the last ReserveSpace
+  // The blocks kept allocated past LMDB's last page (meta/txn.h).
+  std::unique_ptr<MapAllocation> alloc_;
 };
 
 }  // namespace tierfs

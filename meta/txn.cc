@@ -1,6 +1,9 @@
 #include "meta/txn.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+
+#include <algorithm>
 
 namespace tierfs {
 
@@ -17,9 +20,45 @@ Status CheckName(const std::string& name) {
   return Status::Ok();
 }
 
+Status MapAllocation::Ensure(uint64_t need, uint64_t topup) {
+  MDB_envinfo info;
+  MDB_stat stat;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0)
+    return Status::Error(EIO, "state " + dir_ + ": cannot read the LMDB map's size");
+  const uint64_t used = (uint64_t(info.me_last_pgno) + 1) * stat.ms_psize;
+  if (allocated_end_.load() >= std::min<uint64_t>(used + need, info.me_mapsize))
+    return Status::Ok();
+  // EOPNOTSUPP only without the writable map (Store::Open): nothing to keep.
+  auto allocate = [&](uint64_t bytes) {
+    const uint64_t end = std::min<uint64_t>(used + bytes, info.me_mapsize);
+    return end <= used ||
+           fallocate(fd_, FALLOC_FL_KEEP_SIZE, off_t(used), off_t(end - used)) == 0 ||
+           errno == EOPNOTSUPP;
+  };
+  uint64_t end = std::min<uint64_t>(used + std::max(need, topup), info.me_mapsize);
+  if (!allocate(end - used)) {
+    end = std::min<uint64_t>(used + need, info.me_mapsize);
+    if (!allocate(end - used))
+      return Status::Errno(errno, "allocate " + std::to_string((end - used) >> 10) +
+                                      " KiB for metadata in the state " + dir_);
+  }
+  allocated_end_.store(end);
+  return Status::Ok();
+}
+
 Status WriteTxn::begin() {
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn_);
-  return rc == 0 ? Status::Ok() : LmdbError(rc, "begin write transaction");
+  if (rc != 0) return LmdbError(rc, "begin write transaction");
+  // Under LMDB's writer lock: the last page cannot move meanwhile.
+  if (auto* alloc = static_cast<MapAllocation*>(mdb_env_get_userctx(env_))) {
+    Status st = alloc->Ensure(alloc->ahead(), 4 * alloc->ahead());
+    if (!st.ok()) {
+      mdb_txn_abort(txn_);
+      txn_ = nullptr;
+      return st;
+    }
+  }
+  return Status::Ok();
 }
 
 Status WriteTxn::commit() {
@@ -40,6 +79,14 @@ int GetRaw(MDB_txn* t, MDB_dbi db, const std::string& key, MDB_val* out) {
 
 Status PutRaw(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string& value,
               const std::string& what) {
+  // A value larger than WriteTxn's allowance (block sums of a huge file)
+  // takes its own pages, copied once more if a later put moves them.
+  if (auto* alloc = static_cast<MapAllocation*>(mdb_env_get_userctx(mdb_txn_env(t)));
+      alloc && value.size() > alloc->ahead() / 4) {
+    Status st =
+        alloc->Ensure(alloc->ahead() + 2 * value.size(), 4 * alloc->ahead() + 2 * value.size());
+    if (!st.ok()) return Status::Error(st.err(), what + ": " + st.message());
+  }
   MDB_val k = Val(key), v = Val(value);
   int rc = mdb_put(t, db, &k, &v, 0);
   return rc == 0 ? Status::Ok() : LmdbError(rc, what);

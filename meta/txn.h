@@ -5,6 +5,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -21,6 +22,36 @@ Status LmdbError(int rc, const std::string& what);
 // ENAMETOOLONG past 255 bytes, as Linux filesystems; the kernel leaves the
 // check to FUSE servers.
 Status CheckName(const std::string& name);
+
+// The data file's blocks past LMDB's last page, kept allocated while the
+// environment is open with MDB_WRITEMAP (Store::Open). Through a writable
+// map, LMDB writes the pages a transaction adds straight into the file, and
+// a page in a hole of a full filesystem is SIGBUS, not an error a commit
+// could return. So every write transaction first makes sure that ahead()
+// bytes past the last page are allocated (fallocate: one call per few
+// hundred commits), and fails with ENOSPC, naming the state, when they
+// cannot be: the same answer a commit gives without the map. Found by
+// WriteTxn through mdb_env_get_userctx; none in the plain mode (pwrite).
+class MapAllocation {
+ public:
+  // `ahead`: what a write transaction may add without saying so (LMDB
+  // copies ~10 pages per metadata change; a big value asks for its own
+  // size): 1 MiB, less on a small filesystem (1/32 of it, at least 64 KiB),
+  // so that it stays well inside the reserve removals use (fs/space.cc).
+  MapAllocation(MDB_env* env, int fd, std::string dir, uint64_t ahead)
+      : env_(env), fd_(fd), dir_(std::move(dir)), ahead_(ahead) {}
+  uint64_t ahead() const { return ahead_; }
+  // Ensures `need` bytes allocated past the last page; when fewer are,
+  // allocates `topup` from there (only `need` when that fails).
+  Status Ensure(uint64_t need, uint64_t topup);
+
+ private:
+  MDB_env* const env_;
+  const int fd_;
+  const std::string dir_;
+  const uint64_t ahead_;
+  std::atomic<uint64_t> allocated_end_{0};
+};
 
 class WriteTxn {
  public:
