@@ -91,6 +91,10 @@ bool PromiseWriterRoom(Context& c, FileHandle& fh, int flags, const Inode& n) {
   return c.handles().ObjectFd(fh, true, &made) >= 0;
 }
 
+// Files smaller than this are not remembered by their shape (WriteSizes):
+// their writers are promised --write-estimate, which covers them.
+constexpr uint64_t kRememberedSizeMin = 1 << 20;
+
 // Persists the object's size in LMDB so scans (policy, du of the tree) see it
 // without touching the tiers; `size` gets it.
 Status RecordSize(Context& c, FileHandle& fh, uint64_t* size = nullptr) {
@@ -380,7 +384,10 @@ Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     uint64_t size = 0;
     Status st = RecordSize(c, *fh, &size);
     if (!st.ok()) spdlog::warn("release of inode {}: {}", fh->ino, st.message());
-    if (st.ok() && size > 0) c.write_sizes().Record(c.table().KnownPath(fh->ino), size);
+    // Sizes worth a promise only: small files' releases stay cheap (no
+    // walk of the path).
+    if (st.ok() && size >= kRememberedSizeMin)
+      c.write_sizes().Record(c.table().KnownPath(fh->ino), size);
   }
   // The last writer gone: its checksums are recorded off this path
   // (fs/block_hasher.h), against the epoch while it still counted.
