@@ -103,7 +103,7 @@ TEST(MoveLogTest, ManualMoveOfARenamedFileNamesItsNewPath) {
   ASSERT_EQ(0, WriteFile(fs.path("a/old"), Pattern(5000, 3)));
   ASSERT_EQ(0, rename(fs.path("a/old").c_str(), fs.path("new").c_str()));
   const uint64_t file = InoOf(fs.path("new"));
-  ASSERT_EQ(0, SetTier(fs.path("new"), "hdd")) << fs.Log();
+  ASSERT_EQ(0, SetTierOfClosed(fs.path("new"), "hdd")) << fs.Log();
   ExpectMoveAudited(fs, file, "manual", "/new");
 }
 
@@ -112,7 +112,7 @@ TEST(MoveLogTest, PromotionOnOpenForWritingNamesThePath) {
   ASSERT_TRUE(fs.Mount());
   ASSERT_EQ(0, WriteFile(fs.path("p"), Pattern(5000, 4)));
   const uint64_t file = InoOf(fs.path("p"));
-  ASSERT_EQ(0, SetTier(fs.path("p"), "hdd")) << fs.Log();
+  ASSERT_EQ(0, SetTierOfClosed(fs.path("p"), "hdd")) << fs.Log();
   const int fd = open(fs.path("p").c_str(), O_RDWR);
   ASSERT_GE(fd, 0) << strerror(errno);
   close(fd);
