@@ -54,7 +54,7 @@ BASE=/var/tmp/tierfs-bench.$$
 RESULT=$OUT/results-$MODE.txt
 declare -A PID MNT WORK SAMPLES FAILED
 MOUNTED=() TARGETS_RUN=() NOTES=()
-ROWS=(seqwrite seqwrite_rw seqread parwrite randread smallread create stat unlink
+ROWS=(seqwrite seqwrite_rw seqread seqread_again parwrite randread smallread create stat unlink
   hddread_verified hddread_unverified)
 # Checkpoint stalls of real PyTorch jobs (bench/ckpt.py), in seconds: lower is better.
 STALL_ROWS=(torch_hf torch_ranks)
@@ -234,6 +234,12 @@ wl_seq() {
   write_measure seqwrite "$t" 1 "$SEQ_MB"
   drop_caches  # the read must come from the backing store, not the page cache
   measure seqread "$t" read mib "${job[@]}" --rw=read
+  # The first read after a write also measures how this VM's host caches what was just
+  # written: a file tierfs wrote read directly on its tier, without FUSE, was as slow as
+  # through the mount, and as fast as raw the next time. The second cold read compares the
+  # read paths themselves.
+  drop_caches
+  measure seqread_again "$t" read mib "${job[@]}" --rw=read
   rm -f "${WORK[$t]}/shard.0"
   # The same write through fio, which opens O_RDWR: such descriptors may be mmap'ed, so tierfs
   # serves them through the page cache, not with direct I/O.
@@ -276,12 +282,20 @@ wl_hddread() {
     done
     [[ $moved == 1 ]] || { err "$t" "hddread (move to hdd)"; return 1; }
   fi
-  drop_caches
-  measure hddread_verified "$t" read mib "${job[@]}"
+  # Which goes first alternates rep by rep: the first read after the move measures how the
+  # host caches freshly written bytes as well (see wl_seq), and must not always fall on one.
+  if ((REP % 2)); then
+    drop_caches
+    measure hddread_verified "$t" read mib "${job[@]}"
+  fi
   remount_tierfs --no-verify-reads || { err "$t" "hddread (remount)"; return 1; }
   drop_caches
   measure hddread_unverified "$t" read mib "${job[@]}"
-  remount_tierfs
+  remount_tierfs || { err "$t" "hddread (remount)"; return 1; }
+  if ! ((REP % 2)); then
+    drop_caches
+    measure hddread_verified "$t" read mib "${job[@]}"
+  fi
 }
 
 wl_randread() {
@@ -397,6 +411,7 @@ label() {  # label ROW: the table's first column
     seqwrite) echo "seq write ${SEQ_MB}M bs=1M +fsync MiB/s" ;;
     seqwrite_rw) echo "  same, O_RDWR (fio) MiB/s" ;;
     seqread) echo "seq read ${SEQ_MB}M cold MiB/s" ;;
+    seqread_again) echo "  same, read again cold MiB/s" ;;
     parwrite) echo "${NJOBS}x${PAR_MB}M write +fsync MiB/s" ;;
     randread) echo "randread 4k O_DIRECT ${RR_MB}M ${RR_SECS}s IOPS" ;;
     smallread) echo "read ${SMALL_FILES} 4-128K files x${SMALL_THREADS}/s" ;;

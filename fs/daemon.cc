@@ -201,6 +201,10 @@ Status CheckStateFiles(const std::string& state) {
   return Status::Ok();
 }
 
+// The largest WRITE request's payload (and READ's): checkpoint writers'
+// 1 MiB writes arrive whole.
+constexpr uint32_t kMaxWrite = 1 << 20;
+
 // Lifts the kernel's 1% share of the dirty page budget for a FUSE mount.
 // (Readahead is set by max_readahead in Init: the kernel applies that
 // when it handles the INIT reply, over anything written here before.)
@@ -210,6 +214,29 @@ void TuneBdi(const std::string& device) {
   std::ofstream out(path);
   out << "40";
   if (!out.flush()) spdlog::info("could not set {} (not root?)", path);
+}
+
+// A write from a buffer that does not start on a page boundary (malloc's,
+// Python's bytes) spans one page more than its length: 1 MiB spans 257
+// pages, and with the kernel's default cap of 256 pages a request, every
+// such 1 MiB write reached tierfs as two requests (1 MiB - 16 bytes, then
+// 16 bytes). SessionIo asks for max_write's pages plus one in INIT; the
+// kernel grants at most fs.fuse.max_pages_limit, raised here (before INIT
+// is answered) when lower. Only a cap: other FUSE daemons ask for what
+// they ask for.
+void RaiseMaxPagesLimit() {
+  const char* path = "/proc/sys/fs/fuse/max_pages_limit";
+  const long wanted = long(kMaxWrite / uint32_t(sysconf(_SC_PAGESIZE))) + 1;
+  long limit = 0;
+  std::ifstream in(path);
+  if (!(in >> limit) || limit >= wanted) return;  // an older kernel has no such knob
+  std::ofstream out(path);
+  out << wanted;
+  if (!out.flush())
+    spdlog::info(
+        "could not raise {} from {} to {} (not root?): writes from unaligned "
+        "buffers take two requests per MiB",
+        path, limit, wanted);
 }
 
 void Init(void* userdata, fuse_conn_info* conn) {
@@ -239,7 +266,7 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // Not the first version: tierfs takes FUSE_HANDLE_KILLPRIV_V2 in the INIT
   // reply instead (fs/session_io.h), which libfuse 3.14 cannot negotiate.
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
-  conn->max_write = 1 << 20;
+  conn->max_write = kMaxWrite;
   // The kernel caps the mount's readahead at this when it handles the INIT
   // reply, i.e. after mount: 4 MiB keeps four 1 MiB reads in flight.
   conn->max_readahead = 4 << 20;
@@ -396,6 +423,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   sigaddset(&hup, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &hup, nullptr);
   TuneBdi(MountedDevice(mountpoint));
+  RaiseMaxPagesLimit();
   spdlog::info("mounted {} (namespace {}, ssd {}, hdd {}, state {})", mountpoint, ns.name,
                opt.ssd_dir, opt.hdd_dir, state);
   st = WritePidFile(PidFilePath(state));

@@ -113,6 +113,13 @@ void SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
     init.flags2 |= uint32_t(kFusePassthrough >> 32);
     passthrough = true;
   }
+  // libfuse asks for max_write's pages; one more lets a max_write-sized
+  // write from a buffer that is not page-aligned travel as one request.
+  if ((init.flags & FUSE_MAX_PAGES) && init.max_write > 0) {
+    const uint32_t page = uint32_t(sysconf(_SC_PAGESIZE));
+    const uint32_t pages = (init.max_write + page - 1) / page + 1;
+    if (init.max_pages < pages) init.max_pages = uint16_t(pages);
+  }
   std::memcpy(iov[1].iov_base, &init, sizeof init);
   // After the copy above: Debian 12's fuse_init_out calls this field unused.
   if (passthrough) {

@@ -5,6 +5,10 @@
 //
 // - FUSE_PASSTHROUGH (see fs/passthrough.h): accepted, with a stacking depth
 //   of 1, when the kernel offers it and passthrough is enabled.
+// - max_pages: one page more than max_write needs, so that a max_write-sized
+//   write from a buffer that is not page-aligned is one request, not two
+//   (the kernel grants up to fs.fuse.max_pages_limit, which fs/daemon.cc
+//   raises where it can).
 // - FUSE_HANDLE_KILLPRIV_V2: accepted when offered. The kernel then no
 //   longer asks for security.capability before every write through the page
 //   cache (the superblock gets SB_NOSEC), and leaves clearing set-user-ID and
