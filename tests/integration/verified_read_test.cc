@@ -351,6 +351,31 @@ TEST_F(VerifiedReadTest, ReaderKeepsExactBytesAcrossMovesOffAndBackOntoHdd) {
 }
 
 // --no-verify-reads (-o verify_reads=0): the HDD tier's bytes as they are.
+// The value of tierfs_fuse_requests_total{op="read"} in `metrics`.
+long ReadRequests(const std::string& metrics) {
+  const std::string key = "tierfs_fuse_requests_total{op=\"read\"} ";
+  const size_t at = metrics.find(key);
+  return at == std::string::npos ? -1 : std::stol(metrics.substr(at + key.size()));
+}
+
+// A sequential reader of an HDD file gets the mount's 4 MiB readahead, so
+// the kernel asks for whole 1 MiB blocks, several at once. The FUSE bdi
+// started at 128 KiB and INIT's max_readahead can only lower it: every
+// verified block took eight 128 KiB READs, one after the other.
+TEST_F(VerifiedReadTest, ASequentialReaderAsksForWholeBlocks) {
+  const std::string data = Pattern(8 * kMiB, 29);
+  MakeHddResident("seq", data);
+  ASSERT_TRUE(SumsBecome("seq", data));
+  const long before = ReadRequests(Scrape());
+  ASSERT_GE(before, 0) << Scrape();
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("seq"), &got));
+  EXPECT_TRUE(got == data);
+  const long reads = ReadRequests(Scrape()) - before;
+  EXPECT_GE(reads, 8);
+  EXPECT_LE(reads, 16) << "READs of at most 128 KiB: the mount's readahead was not raised";
+}
+
 TEST_F(VerifiedReadTest, UnverifiedWhenTurnedOff) {
   const std::string data = Pattern(2 * kMiB, 23);
   MakeHddResident("u", data);
