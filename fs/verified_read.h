@@ -5,8 +5,8 @@
 // compared with the block sum recorded when its last writer closed or a
 // move copied it (fs/block_hasher.h, tiering/mover.h); only then is the
 // requested range of it replied, from the verified buffer itself (no copy
-// in tierfs). A handle keeps its last few verified blocks, so a sequential
-// reader asking 128 KiB at a time reads and hashes each block once, and
+// in tierfs). A handle keeps its last few verified blocks, so a reader
+// asking less than a block at a time reads and hashes each block once, and
 // the kernel's parallel readahead requests load different blocks at once
 // (each on its own thread, like the reads of passthrough's readahead)
 // rather than queueing behind one another.
