@@ -79,7 +79,7 @@ class PinsTest : public MountTest {
 TEST_F(PinsTest, SetxattrMoveSurvivesAPolicyScan) {
   const std::string f = P("hot/model.bin");
   ASSERT_EQ(0, WriteFile(f, Pattern(100000, 1)));
-  ASSERT_EQ(0, SetTier(f, "hdd")) << fs_.Log();
+  ASSERT_EQ(0, SetTierOfClosed(f, "hdd")) << fs_.Log();
   ASSERT_EQ("hdd", GetTier(f));
   WaitForScan();
   WaitForScan();

@@ -75,7 +75,7 @@ TEST_F(TieringTest, BadValuesAndNonFilesAreRefused) {
   EXPECT_EQ(EOPNOTSUPP, Err(removexattr(P("f").c_str(), kTier)));
   EXPECT_EQ(EOPNOTSUPP, Err(setxattr(P("f").c_str(), "user.tierfs.other", "1", 1, 0)));
   // A trailing newline, as `echo hdd | xargs setfattr -v` may leave, is fine.
-  EXPECT_EQ(0, SetTier(P("f"), "hdd\n"));
+  EXPECT_EQ(0, SetTierOfClosed(P("f"), "hdd\n"));
   EXPECT_EQ("hdd", GetTier(P("f")));
 }
 
