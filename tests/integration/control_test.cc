@@ -413,7 +413,7 @@ TEST_F(ControlTest, SocketIsRemovedAtUnmount) {
 
 class ControlPinTest : public ControlTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-control-pin-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("control-pin-test"); }
   static MountOptions WithPolicy() {
     std::ofstream(PolicyPath()) << "[[rule]]\nname = \"legal-hold\"\npath = \"/kept/**\"\n"
                                    "action = \"pin\"\nfor = \"30d\"\nimmutable = true\n";

@@ -37,7 +37,7 @@ void SendRaw(uint16_t port, const std::string& bytes) {
 
 class MetricsTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-metrics-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("metrics-test"); }
   MetricsTest() : MountTest(WithMetrics()) {}
   static MountOptions WithMetrics() {
     port_ = FreePort();

@@ -157,6 +157,9 @@ uint16_t FreePort();
 
 // --- Tiers as seen through the mount. ---
 
+// /tmp/tierfs-NAME-PID.toml: a policy file of this test process. Per
+// process, since a suite's tests may run in two shards at once.
+std::string TmpPolicyPath(const std::string& name);
 // getxattr user.tierfs.tier: "ssd", "hdd", "moving", or "errno N".
 std::string GetTier(const std::string& path);
 // setxattr user.tierfs.tier (moves the file or tree); 0 or errno.

@@ -29,7 +29,7 @@ using nlohmann::json;
 // /hot goes to the SSD tier, /cold to the HDD tier, /junk is thinned.
 class PinsTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-pins-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("pins-test"); }
   PinsTest() : MountTest(WithPolicy()) {}
   static MountOptions WithPolicy() {
     std::ofstream(PolicyPath()) << "[[rule]]\nname = \"hot-to-ssd\"\npath = \"/hot/**\"\n"

@@ -71,7 +71,7 @@ TEST(TierctlPolicyCheck, EveryErrorOfTheFileWithItsPlaceAndTheExitStatus) {
 
 class TierctlPolicyTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-policy-cli-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("policy-cli-test"); }
   static constexpr char kPolicy[] =
       "[[rule]]\nname = \"cold-to-hdd\"\npath = \"/cold/**\"\naction = \"migrate\"\n"
       "to = \"hdd\"\n";

@@ -319,7 +319,7 @@ INSTANTIATE_TEST_SUITE_P(Frameworks, LayoutTest, ::testing::ValuesIn(kLayouts),
 // with 2 s instead, everything else as shipped.
 class QuietLayoutTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-quiet-policy-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("quiet-policy-test"); }
   QuietLayoutTest() : MountTest(WithPolicy()) {}
   static MountOptions WithPolicy() {
     std::string text = RunCommand({TierfsBin(), "--print-default-policy"}, 30).out;
@@ -397,7 +397,7 @@ TEST_F(PolicyEngineTest, ReloadAndDryRunOfTheBuiltInPolicy) {
 
 class PolicyFileTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-policy-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("policy-test"); }
   PolicyFileTest() : MountTest(WithPolicy()) {}
   static MountOptions WithPolicy() {
     std::ofstream(PolicyPath()) << "[[rule]]\nname = \"all-to-hdd\"\npath = \"/cold/**\"\n"
@@ -443,7 +443,7 @@ TEST_F(PolicyFileTest, ReloadOfAFifoKeepsTheOldPolicyAndSigtermStillUnmounts) {
 
 class ImmutablePinTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-immutable-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("immutable-test"); }
   ImmutablePinTest() : MountTest(WithPolicy()) {}
   static MountOptions WithPolicy() {
     std::ofstream(PolicyPath()) << "[[rule]]\nname = \"legal-hold\"\npath = \"/kept/**\"\n"
@@ -526,7 +526,7 @@ TEST_F(ImmutablePinTest, HeldFilesRefuseXattrChangesAndNewLinksButMayStillBeMove
 // past, so the pin ended before it began and the generation was thinned.
 class FarFuturePinTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-far-pin-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("far-pin-test"); }
   FarFuturePinTest() : MountTest(WithPolicy()) {}
   static MountOptions WithPolicy() {
     std::ofstream(PolicyPath())
@@ -564,7 +564,7 @@ TEST_F(FarFuturePinTest, AFarFuturePinHoldsAGenerationThatWouldBeThinned) {
 TEST(PolicyCliTest, CheckPolicyAndPrintDefaultPolicy) {
   auto def = RunCommand({TierfsBin(), "--print-default-policy"}, 30);
   ASSERT_EQ(0, def.exit_code);
-  const std::string path = "/tmp/tierfs-default-policy-test.toml";
+  const std::string path = TmpPolicyPath("default-policy-test");
   std::ofstream(path) << def.out;
   auto ok = RunCommand({TierfsBin(), "--check-policy", path}, 30);
   EXPECT_EQ(0, ok.exit_code) << ok.err;

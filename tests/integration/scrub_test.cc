@@ -30,7 +30,7 @@ using nlohmann::json;
 constexpr size_t kMiB = 1 << 20;
 
 std::string PolicyPath() {
-  return "/tmp/tierfs-scrub-test-" + std::to_string(getpid()) + ".toml";
+  return TmpPolicyPath("scrub-test");
 }
 
 // A mount whose policy is `policy` (a [scrub] section), with --metrics.

@@ -216,6 +216,10 @@ void UnmountAndWait(const std::string& mnt) {
   for (pid_t p : pids) EXPECT_TRUE(WaitFor([&] { return ProcessGone(p); }, 30)) << "daemon " << p;
 }
 
+std::string TmpPolicyPath(const std::string& name) {
+  return "/tmp/tierfs-" + name + "-" + std::to_string(getpid()) + ".toml";
+}
+
 int SetTierOfClosed(const std::string& path, const std::string& tier) {
   int err = 0;
   WaitFor([&] { return (err = SetTier(path, tier)) != EBUSY; }, 10);

@@ -79,7 +79,7 @@ json AskSocket(const std::string& sock, const json& request) {
 
 class ViewsTest : public MountTest {
  protected:
-  static std::string PolicyPath() { return "/tmp/tierfs-views-test.toml"; }
+  static std::string PolicyPath() { return TmpPolicyPath("views-test"); }
   static MountOptions WithPolicy() {
     std::ofstream(PolicyPath()) << kPolicy;
     MountOptions o;
