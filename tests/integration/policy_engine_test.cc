@@ -421,7 +421,7 @@ TEST_F(PolicyFileTest, RulesApplyAndABrokenFileIsRefusedOnReload) {
   EXPECT_EQ(0, kill(fs_.pid(), SIGHUP));  // also refused, and the daemon stays up
   ASSERT_EQ(0, WriteFile(P("cold/b"), Pattern(100000, 2)));
   ASSERT_TRUE(WaitFor([&] { return GetTier(P("cold/b")) == "hdd"; }, 20)) << fs_.Log();
-  EXPECT_NE(std::string::npos, fs_.Log().find("tierfs-policy-test.toml:3:10: action must be"));
+  EXPECT_NE(std::string::npos, fs_.Log().find(PolicyPath() + ":3:10: action must be"));
 }
 
 // A FIFO in place of the policy file used to block the policy thread in
