@@ -458,7 +458,7 @@ TEST_F(ControlPinTest, WhereShowsTheHoldAndStatusThePolicy) {
 
 TEST_F(ControlPinTest, StatusShowsTheReloadErrorRecentErrorsAndMoves) {
   ASSERT_EQ(0, WriteFile(P("f"), std::string(1 << 20, 'x')));
-  ASSERT_EQ(0, setxattr(P("f").c_str(), "user.tierfs.tier", "hdd", 3, 0));
+  ASSERT_EQ(0, SetTierOfClosed(P("f"), "hdd"));
   std::ofstream(PolicyPath()) << "[[rule]]\nname = \"broken\"\nacton = \"pin\"\n";
   const CommandResult reload = Tierctl({"policy", "reload", fs_.mnt()});
   EXPECT_EQ(1, reload.exit_code) << reload.out << reload.err;

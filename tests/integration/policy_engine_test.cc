@@ -513,7 +513,7 @@ TEST_F(ImmutablePinTest, HeldFilesRefuseXattrChangesAndNewLinksButMayStillBeMove
   ASSERT_EQ(0, stat(f.c_str(), &st));
   EXPECT_EQ(1u, st.st_nlink);
   // Moving it is not a change of its data.
-  ASSERT_EQ(0, Err(setxattr(f.c_str(), "user.tierfs.tier", "hdd", 3, 0))) << fs_.Log();
+  ASSERT_EQ(0, SetTierOfClosed(f, "hdd")) << fs_.Log();
   char tier[16] = {};
   ASSERT_EQ(3, getxattr(f.c_str(), "user.tierfs.tier", tier, sizeof tier));
   EXPECT_EQ("hdd", std::string(tier, 3));
