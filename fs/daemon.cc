@@ -277,11 +277,11 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // reply instead (fs/session_io.h), which libfuse 3.14 cannot negotiate.
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   conn->max_write = kMaxWrite;
-  // Also given as the max_read mount option (Serve), which libfuse wants
-  // repeated here. Readahead READs are then whole 1 MiB blocks: with one
-  // page more allowed for unaligned writes (fs/session_io.h) they were 257
+  // The mount option's value (Serve), which libfuse wants repeated here.
+  // Readahead READs are then whole 1 MiB blocks by default: with one page
+  // more allowed for unaligned writes (fs/session_io.h) they were 257
   // pages, and every READ of a verified read straddled two blocks.
-  conn->max_read = kMaxWrite;
+  conn->max_read = opt.max_read;
   // The kernel caps the mount's readahead at this on INIT (TuneBdi raised it).
   conn->max_readahead = kReadahead;
   conn->max_background = 64;
@@ -412,7 +412,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   GuardOps<DaemonOps>(&ops);
 
   std::string mount_opts =
-      "fsname=tierfs,subtype=tierfs,default_permissions,max_read=" + std::to_string(kMaxWrite);
+      "fsname=tierfs,subtype=tierfs,default_permissions,max_read=" + std::to_string(opt.max_read);
   if (!opt.mount_options.empty()) mount_opts += "," + opt.mount_options;
   std::vector<const char*> argv = {"tierfs", "-o", mount_opts.c_str()};
   fuse_args args = FUSE_ARGS_INIT(int(argv.size()), const_cast<char**>(argv.data()));

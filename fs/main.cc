@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -342,8 +345,21 @@ int main(int argc, char** argv) {
     opt.watermarks = marks;
   if (!opt.policy_file.empty() && access(opt.policy_file.c_str(), R_OK) != 0)
     return Fail("policy file " + opt.policy_file + ": " + strerror(errno));
-  for (const auto& o : split.fuse_options)
+  for (const auto& o : split.fuse_options) {
+    if (o.rfind("max_read=", 0) == 0) {  // Serve passes it; Init must repeat it (libfuse)
+      const std::string v = o.substr(9);
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || !std::isdigit(static_cast<unsigned char>(v[0])) || *end != '\0' ||
+          errno != 0 || n < 4096 || n > (1ul << 20))
+        return BadOption("mount option max_read=" + v +
+                         ": want a number of bytes from 4096 to 1048576");
+      opt.max_read = uint32_t(n);
+      continue;
+    }
     opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;
+  }
 
   if (!opt.foreground) return Daemonize(opt);
   tierfs::Status st = tierfs::Serve(opt, [](const tierfs::Status&) {});

@@ -23,6 +23,9 @@ struct Options {
   std::string namespace_name;  // --namespace; "" for the state's own (fs/namespace_setup.h)
   std::string mountpoint;
   std::string mount_options;  // comma-separated, passed to the kernel mount
+  // Largest READ the kernel sends (-o max_read=N; fs/daemon.cc Init): 1 MiB,
+  // one verified block (fs/verified_read.h).
+  uint32_t max_read = uint32_t(1) << 20;
   bool foreground = false;
   unsigned max_threads = 16;
   bool writeback_cache = false;  // the kernel's writeback cache (see Init)

@@ -282,7 +282,26 @@ Status Store::Link(uint64_t ino, uint64_t new_parent, const std::string& new_nam
   return st;
 }
 
+Status Store::RetryAfterCopies(const std::function<Status()>& op) {
+  Status st = op();
+  if (st.ok() || st.err() != ENOSPC) return st;
+  {
+    MutexLock lock(&copy_mu_);
+    if (copies_ == 0) return st;
+    while (copies_ > 0) copies_ended_.Wait(&copy_mu_);
+  }
+  return op();
+}
+
 Status Store::Unlink(uint64_t parent, const std::string& name, Removed* removed) {
+  return RetryAfterCopies([&] { return UnlinkOnce(parent, name, removed); });
+}
+
+Status Store::Rmdir(uint64_t parent, const std::string& name, Removed* removed) {
+  return RetryAfterCopies([&] { return RmdirOnce(parent, name, removed); });
+}
+
+Status Store::UnlinkOnce(uint64_t parent, const std::string& name, Removed* removed) {
   WriteTxn txn(env_);
   Status st = txn.begin();
   if (!st.ok()) return st;
@@ -295,7 +314,7 @@ Status Store::Unlink(uint64_t parent, const std::string& name, Removed* removed)
   return st;
 }
 
-Status Store::Rmdir(uint64_t parent, const std::string& name, Removed* removed) {
+Status Store::RmdirOnce(uint64_t parent, const std::string& name, Removed* removed) {
   WriteTxn txn(env_);
   Status st = txn.begin();
   if (!st.ok()) return st;
@@ -327,18 +346,21 @@ Status Store::Update(uint64_t ino, const std::function<Status(Inode&)>& mutate, 
 }
 
 Status Store::DeleteInode(uint64_t ino) {
-  WriteTxn txn(env_);
-  Status st = txn.begin();
-  if (!st.ok()) return st;
-  MDB_txn* t = txn.get();
-  st = DelKey(t, dbs_->inodes, InoKey(ino), "delete " + InoStr(ino));
-  if (st.ok()) st = DelKey(t, dbs_->symlinks, InoKey(ino), "delete symlink of " + InoStr(ino));
-  if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
-  if (st.ok()) st = DelPrefix(t, dbs_->xattrs, XattrPrefix(ino));
-  if (st.ok()) st = DelKey(t, dbs_->holds, InoKey(ino), "delete hold of " + InoStr(ino));
-  if (st.ok()) st = DelKey(t, dbs_->block_sums, InoKey(ino), "delete block sums of " + InoStr(ino));
-  if (st.ok()) st = txn.commit();
-  return st;
+  return RetryAfterCopies([&] {
+    WriteTxn txn(env_);
+    Status st = txn.begin();
+    if (!st.ok()) return st;
+    MDB_txn* t = txn.get();
+    st = DelKey(t, dbs_->inodes, InoKey(ino), "delete " + InoStr(ino));
+    if (st.ok()) st = DelKey(t, dbs_->symlinks, InoKey(ino), "delete symlink of " + InoStr(ino));
+    if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
+    if (st.ok()) st = DelPrefix(t, dbs_->xattrs, XattrPrefix(ino));
+    if (st.ok()) st = DelKey(t, dbs_->holds, InoKey(ino), "delete hold of " + InoStr(ino));
+    if (st.ok())
+      st = DelKey(t, dbs_->block_sums, InoKey(ino), "delete block sums of " + InoStr(ino));
+    if (st.ok()) st = txn.commit();
+    return st;
+  });
 }
 
 Status Store::ListOrphans(std::vector<uint64_t>* out) {

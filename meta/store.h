@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "meta/inode.h"
+#include "meta/mutex.h"
 #include "meta/status.h"
 
 namespace tierfs {
@@ -222,7 +223,9 @@ class Store {
   // ---- Snapshots and recovery (meta/store_snapshot.cc) -------------------------
   // Writes a compacted copy of the whole environment to `fd` (mdb_env_copyfd2
   // with MDB_CP_COMPACT): one consistent read transaction, writers are not
-  // blocked. The result is a data.mdb file; the caller syncs `fd`.
+  // blocked (but a removal that finds no free page while it runs waits for
+  // it: LMDB cannot reuse pages the copy's transaction still sees). The result is a data.mdb file;
+  // the caller syncs `fd`.
   Status CopyCompactTo(int fd, const std::string& what);
   // Deletes a meta key; a missing one is not an error.
   Status DeleteMeta(const std::string& key);
@@ -259,6 +262,21 @@ class Store {
   // pages too, and a map filled to the last page could not even unlink.
   // Pages LMDB may reuse (its free list) count as free.
   Status CheckRoom(const char* what);
+  // Runs `op`, a removal (unlink, rmdir, rename, an orphan's or xattr's
+  // deletion). While a copy
+  // (CopyCompactTo) runs, its read transaction keeps LMDB from reusing any
+  // page freed after it began, so in a nearly full map a removal can find
+  // no page at all: when `op` fails with ENOSPC during a copy, this waits
+  // for the copies to end and runs it once more, rather than refuse the
+  // very call that makes room.
+  Status RetryAfterCopies(const std::function<Status()>& op) EXCLUDES(copy_mu_);
+  Status UnlinkOnce(uint64_t parent, const std::string& name, Removed* removed);
+  Status RmdirOnce(uint64_t parent, const std::string& name, Removed* removed);
+  Status RenameOnce(uint64_t old_parent, const std::string& old_name, uint64_t new_parent,
+                    const std::string& new_name, unsigned flags, Removed* replaced);
+  Mutex copy_mu_;
+  CondVar copies_ended_;
+  int copies_ GUARDED_BY(copy_mu_) = 0;
   MDB_env* env_ = nullptr;
   std::string dir_;
   std::unique_ptr<Dbs> dbs_;

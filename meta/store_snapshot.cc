@@ -6,7 +6,15 @@
 namespace tierfs {
 
 Status Store::CopyCompactTo(int fd, const std::string& what) {
+  {
+    MutexLock lock(&copy_mu_);
+    copies_++;
+  }
   const int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  {
+    MutexLock lock(&copy_mu_);
+    if (--copies_ == 0) copies_ended_.SignalAll();
+  }
   return rc == 0 ? Status::Ok() : LmdbError(rc, "copy the state to " + what);
 }
 

@@ -53,21 +53,23 @@ Status Store::ListXattr(uint64_t ino, std::vector<std::string>* names) {
 }
 
 Status Store::RemoveXattr(uint64_t ino, const std::string& name) {
-  WriteTxn txn(env_);
-  Status st = txn.begin();
-  if (!st.ok()) return st;
-  MDB_txn* t = txn.get();
-  MDB_val v;
-  const int rc = GetRaw(t, dbs_->xattrs, XattrKey(ino, name), &v);
-  if (rc == MDB_NOTFOUND) return Status::Error(ENODATA, "no xattr " + name);
-  Inode n;
-  st = dbs_->LoadInode(t, ino, &n);
-  if (!st.ok()) return st;
-  n.ctime_ns = NowNs();
-  st = DelKey(t, dbs_->xattrs, XattrKey(ino, name), "remove xattr " + name);
-  if (st.ok()) st = PutPod(t, dbs_->inodes, InoKey(ino), n, "update ctime");
-  if (st.ok()) st = txn.commit();
-  return st;
+  return RetryAfterCopies([&] {
+    WriteTxn txn(env_);
+    Status st = txn.begin();
+    if (!st.ok()) return st;
+    MDB_txn* t = txn.get();
+    MDB_val v;
+    const int rc = GetRaw(t, dbs_->xattrs, XattrKey(ino, name), &v);
+    if (rc == MDB_NOTFOUND) return Status::Error(ENODATA, "no xattr " + name);
+    Inode n;
+    st = dbs_->LoadInode(t, ino, &n);
+    if (!st.ok()) return st;
+    n.ctime_ns = NowNs();
+    st = DelKey(t, dbs_->xattrs, XattrKey(ino, name), "remove xattr " + name);
+    if (st.ok()) st = PutPod(t, dbs_->inodes, InoKey(ino), n, "update ctime");
+    if (st.ok()) st = txn.commit();
+    return st;
+  });
 }
 
 }  // namespace tierfs

@@ -96,6 +96,8 @@ TEST(PackTest, BadMountOptionsAreNamed) {
       {{src, m.mnt(), "-o", "state"}, "state"},
       {{src, m.mnt(), "-o", "writeback-cache=1"}, "writeback-cache"},
       {{src, m.mnt(), "-o", "threads=0"}, "threads"},
+      {{src, m.mnt(), "-o", "max_read=lots"}, "max_read=lots"},
+      {{src, m.mnt(), "-o", "max_read=2097152"}, "max_read=2097152"},
       {{"ckpt", m.mnt()}, "ckpt"},
       {{src, m.mnt(), "-o", "ssd=" + m.ssd()}, "--ssd"},
   };

@@ -376,6 +376,23 @@ TEST_F(VerifiedReadTest, ASequentialReaderAsksForWholeBlocks) {
   EXPECT_LE(reads, 16) << "READs of at most 128 KiB: the mount's readahead was not raised";
 }
 
+// A max_read given with -o (tierfs.8) replaces tierfs's 1 MiB: libfuse
+// refused the mount ("init() and fuse_session_new() requested different
+// maximum read size") while Init still set 1 MiB over it.
+TEST_F(VerifiedReadTest, AUserMaxReadIsTheMountsReadSize) {
+  const std::string data = Pattern(8 * kMiB, 30);
+  MakeHddResident("mr", data);
+  ASSERT_TRUE(SumsBecome("mr", data));
+  ASSERT_TRUE(fs_.Unmount());
+  fs_.options().extra_opts = {"max_read=131072"};
+  ASSERT_TRUE(fs_.Mount()) << fs_.Log();
+  const long before = ReadRequests(Scrape());
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("mr"), &got));
+  EXPECT_TRUE(got == data);
+  EXPECT_GE(ReadRequests(Scrape()) - before, 64) << "READs larger than max_read";
+}
+
 TEST_F(VerifiedReadTest, UnverifiedWhenTurnedOff) {
   const std::string data = Pattern(2 * kMiB, 23);
   MakeHddResident("u", data);
