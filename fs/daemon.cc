@@ -249,6 +249,22 @@ void RaiseMaxPagesLimit() {
         path, limit, wanted);
 }
 
+// The kernel offers FUSE over io_uring in INIT only while the fuse module's
+// enable_uring parameter is set; --io-uring sets it (root), before mounting.
+void EnableFuseUring() {
+  const char* path = "/sys/module/fuse/parameters/enable_uring";
+  std::ifstream in(path);
+  std::string value;
+  if (!(in >> value)) {
+    spdlog::warn("--io-uring: no {} (a kernel without CONFIG_FUSE_IO_URING)", path);
+    return;
+  }
+  if (value == "Y" || value == "1") return;
+  std::ofstream out(path);
+  out << "Y";
+  if (!out.flush()) spdlog::warn("--io-uring: could not set {} (not root?)", path);
+}
+
 void Init(void* userdata, fuse_conn_info* conn) {
   const Options& opt = static_cast<Context*>(userdata)->options();
   auto want = [conn](unsigned cap) {
@@ -411,6 +427,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   fuse_lowlevel_ops ops;
   GuardOps<DaemonOps>(&ops);
 
+  if (opt.io_uring) EnableFuseUring();  // the kernel's INIT, sent at mount, offers it or not
   std::string mount_opts =
       "fsname=tierfs,subtype=tierfs,default_permissions,max_read=" + std::to_string(opt.max_read);
   if (!opt.mount_options.empty()) mount_opts += "," + opt.mount_options;
@@ -424,7 +441,9 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
     return fail(Status::Error(EIO, "cannot mount on " + mountpoint + " (see above)"));
   }
   ctx.SetSession(se);
-  if (!ctx.session_io().Install(se, opt.passthrough && !opt.writeback_cache)) {
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned uring_threads = opt.io_uring ? std::max(1u, opt.max_threads / cpus) : 0;
+  if (!ctx.session_io().Install(se, opt.passthrough && !opt.writeback_cache, uring_threads)) {
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
@@ -458,6 +477,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  ctx.session_io().Stop();
   (void)SdNotify("STOPPING=1");  // nothing to do if systemd does not hear it
   if (control) control->Stop();
   if (metrics) metrics->Stop();

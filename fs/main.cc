@@ -212,6 +212,9 @@ int main(int argc, char** argv) {
       ("no-passthrough", po::bool_switch(&no_passthrough),
        "serve read-only and read-write opens in tierfs (default: the kernel reads and writes "
        "the tier itself)")
+      ("io-uring", po::bool_switch(&opt.io_uring),
+       "take requests through FUSE over io_uring (kernel 6.14+; turns the fuse module's "
+       "enable_uring on): one submission per reply and next request instead of two system calls")
       ("write-estimate", po::value(&write_estimate)->value_name("SIZE")
            ->default_value(write_estimate),
        "room a read-write writer is promised on the ssd tier when no file of its shape was "

@@ -34,6 +34,9 @@ struct Options {
   bool direct_writes = true;
   // Read-only opens read their object through the kernel (fs/passthrough.h).
   bool passthrough = true;
+  // Requests travel through FUSE over io_uring when the kernel offers it
+  // (fs/fuse_uring.h); --io-uring.
+  bool io_uring = false;
   // Room promised to a read-write writer the kernel serves itself when no
   // file of its shape was written before (fs/write_sizes.h, fs/space.h).
   uint64_t write_estimate = uint64_t(1) << 30;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "fs/context.h"
@@ -54,8 +55,10 @@ const char* KillRequest(const fuse_in_header& in, const void* buf, ssize_t n) {
 
 }  // namespace
 
-bool SessionIo::Install(fuse_session* se, bool passthrough) {
+bool SessionIo::Install(fuse_session* se, bool passthrough, unsigned uring_threads) {
+  se_ = se;
   passthrough_wanted_ = passthrough;
+  uring_threads_ = uring_threads;
   init_pending_ = true;
   fuse_custom_io io = {};
   io.read = Read;
@@ -65,17 +68,20 @@ bool SessionIo::Install(fuse_session* se, bool passthrough) {
 
 ssize_t SessionIo::Read(int fd, void* buf, size_t len, void* userdata) {
   ssize_t n = read(fd, buf, len);
-  if (n < ssize_t(sizeof(fuse_in_header))) return n;
+  if (n >= ssize_t(sizeof(fuse_in_header))) Inspect(buf, size_t(n), userdata);
+  return n;
+}
+
+void SessionIo::Inspect(const void* buf, size_t n, void* userdata) {
   fuse_in_header in;
   std::memcpy(&in, buf, sizeof in);
   Context& c = Ctx(userdata);
   if (in.opcode == FUSE_INIT) {
-    c.session_io().NoteInit(buf, size_t(n));
-  } else if (const char* why = KillRequest(in, buf, n)) {
+    c.session_io().NoteInit(buf, n);
+  } else if (const char* why = KillRequest(in, buf, ssize_t(n))) {
     Status st = c.KillSuidSgid(in.nodeid);
     if (!st.ok()) spdlog::warn("clearing set-ID bits before a {}: {}", why, st.message());
   }
-  return n;
 }
 
 void SessionIo::NoteInit(const void* buf, size_t len) {
@@ -90,18 +96,33 @@ void SessionIo::NoteInit(const void* buf, size_t len) {
 
 ssize_t SessionIo::Writev(int fd, struct iovec* iov, int count, void* userdata) {
   SessionIo& self = Ctx(userdata).session_io();
-  if (self.init_pending_.load()) self.AmendInit(iov, count, userdata);
-  return writev(fd, iov, count);
+  ssize_t n = 0;
+  if (self.uring_running_.load() && self.uring_->Complete(iov, count, &n)) return n;
+  if (!self.init_pending_.load() || !self.AmendInit(iov, count, userdata))
+    return writev(fd, iov, count);
+  // The kernel takes ring registrations only once it has the INIT reply.
+  n = writev(fd, iov, count);
+  if (n < 0) return n;
+  // Before Start: a ring thread may answer its first request before
+  // Start returns (Complete ignores replies until the rings are made).
+  self.uring_running_ = true;
+  Status st = self.uring_->Start();
+  if (!st.ok()) spdlog::error("{}; requests keep coming through /dev/fuse", st.message());
+  return n;
 }
 
-void SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
+void SessionIo::Stop() {
+  if (uring_) uring_->Stop();
+}
+
+bool SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
   if (count < 2 || iov[0].iov_len < sizeof(fuse_out_header) || iov[1].iov_len < kInitOutMinSize)
-    return;
+    return false;
   fuse_out_header out;
   std::memcpy(&out, iov[0].iov_base, sizeof out);
-  if (out.unique != init_unique_.load() || offered_.load() == 0) return;
+  if (out.unique != init_unique_.load() || offered_.load() == 0) return false;
   init_pending_ = false;
-  if (out.error != 0) return;
+  if (out.error != 0) return false;
   fuse_init_out init;
   std::memcpy(&init, iov[1].iov_base, sizeof init);
   const uint64_t offered = offered_.load();
@@ -120,6 +141,21 @@ void SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
     const uint32_t pages = (init.max_write + page - 1) / page + 1;
     if (init.max_pages < pages) init.max_pages = uint16_t(pages);
   }
+  bool uring = false;
+  if (uring_threads_ > 0 && (offered & kFuseOverIoUring) && (init.flags & FUSE_INIT_EXT)) {
+    init.flags2 |= uint32_t(kFuseOverIoUring >> 32);
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    const size_t pages = (init.flags & FUSE_MAX_PAGES) ? init.max_pages : 32;
+    const size_t payload = std::max({size_t(8192), size_t(init.max_write), pages * page});
+    uring_ = std::make_unique<FuseUring>(
+        se_, fuse_session_fd(se_), uring_threads_, payload,
+        [userdata](const void* buf, size_t len) { Inspect(buf, len, userdata); });
+    uring = true;
+  } else if (uring_threads_ > 0) {
+    spdlog::warn(
+        "FUSE over io_uring asked for, but the kernel does not offer it (kernel before 6.14, "
+        "or /sys/module/fuse/parameters/enable_uring is N): requests come through /dev/fuse");
+  }
   std::memcpy(iov[1].iov_base, &init, sizeof init);
   // After the copy above: Debian 12's fuse_init_out calls this field unused.
   if (passthrough) {
@@ -128,6 +164,7 @@ void SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
                 sizeof depth);
     Ctx(userdata).handles().passthrough().Accept();
   }
+  return uring;
 }
 
 Status Context::KillSuidSgid(uint64_t ino) {

@@ -21,6 +21,9 @@
 // The kernel flags direct-I/O writes by callers without CAP_FSETID whether or
 // not KILLPRIV_V2 was negotiated, so the flags are honoured on every mount.
 //
+// - FUSE_OVER_IO_URING (fs/fuse_uring.h): accepted when offered and asked
+//   for (--io-uring); the transport starts once the INIT reply is written.
+//
 // Thread-safety: the hooks run on every worker thread at once.
 #pragma once
 
@@ -32,21 +35,34 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+
+#include "fs/fuse_uring.h"
 
 namespace tierfs {
 
 class SessionIo {
  public:
   // Installs the functions on a mounted session whose userdata is the
-  // daemon's Context. `passthrough`: accept FUSE_PASSTHROUGH if offered.
-  bool Install(fuse_session* se, bool passthrough);
+  // daemon's Context. `passthrough`: accept FUSE_PASSTHROUGH if offered;
+  // `uring_threads`: threads per queue of FUSE over io_uring, 0 for none.
+  bool Install(fuse_session* se, bool passthrough, unsigned uring_threads);
+  // Ends the io_uring transport's threads, if it runs; before the session
+  // is destroyed.
+  void Stop();
 
  private:
   static ssize_t Read(int fd, void* buf, size_t len, void* userdata);
   static ssize_t Writev(int fd, struct iovec* iov, int count, void* userdata);
+  static void Inspect(const void* buf, size_t len, void* userdata);
   void NoteInit(const void* buf, size_t len);
-  void AmendInit(struct iovec* iov, int count, void* userdata);
+  // True when the reply accepts FUSE over io_uring (uring_ is then made).
+  bool AmendInit(struct iovec* iov, int count, void* userdata);
+  fuse_session* se_ = nullptr;
   bool passthrough_wanted_ = false;
+  unsigned uring_threads_ = 0;
+  std::unique_ptr<FuseUring> uring_;
+  std::atomic<bool> uring_running_{false};
   std::atomic<bool> init_pending_{false};
   std::atomic<uint64_t> init_unique_{0};
   std::atomic<uint64_t> offered_{0};  // the kernel's INIT flags (flags2 in the high half)

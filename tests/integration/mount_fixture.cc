@@ -320,7 +320,14 @@ bool TierfsMount::Mount() {
     args.push_back(opts_.state_dir);
   }
   args.push_back("-f");
+  // $TIERFS_TEST_ARGS: daemon arguments for every mount of a run (one word
+  // each), e.g. the whole suite once with --io-uring.
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  if (const char* more = getenv("TIERFS_TEST_ARGS")) {
+    std::istringstream words(more);
+    for (std::string w; words >> w;)
+      if (std::find(args.begin(), args.end(), w) == args.end()) args.push_back(w);
+  }
   std::string o;
   if (opts_.allow_other) o = "allow_other";
   for (const auto& e : opts_.extra_opts) o += (o.empty() ? "" : ",") + e;

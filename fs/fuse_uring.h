@@ -1,0 +1,94 @@
+// FUSE over io_uring (kernel 6.14 and later with CONFIG_FUSE_IO_URING, and
+// the fuse module's enable_uring parameter set): the kernel hands requests
+// to buffers the daemon registered with io_uring commands on /dev/fuse, one
+// queue per possible CPU, and a reply travels together with the fetch of
+// the next request in one submission, instead of a read(2) and a writev(2)
+// per request. libfuse 3.14 does not speak it; tierfs owns the session's
+// I/O (fs/session_io.h), which accepts FUSE_OVER_IO_URING in the INIT reply
+// when asked to and starts this transport once that reply is written.
+//
+// Each ring request is laid out as /dev/fuse delivers it (header, the
+// operation's header, its payload; the payload is not copied) and given to
+// fuse_session_process_buf on the ring thread that fetched it. The reply
+// comes back through SessionIo::Writev, which hands replies to ring
+// requests to Complete; notifications, and the FORGET and INTERRUPT
+// requests the kernel keeps on /dev/fuse, still go through /dev/fuse.
+//
+// Threads: the kernel sends a request to the queue of the CPU its caller
+// runs on, and uses the ring only once every queue has an entry. Each queue
+// gets `threads_per_queue` threads with an io_uring and one entry each, so a
+// request that blocks (an fsync, a move) holds up one thread, not a CPU.
+//
+// Errors: when a ring cannot be made (Start fails) or the kernel refuses an
+// entry (logged), requests keep coming through /dev/fuse, where the libfuse
+// loop still reads: the kernel uses the ring only once every queue has an
+// entry. A ring thread that fails later (an unexpected error from the
+// kernel, a malformed request) ends the session as SIGTERM does: a queue
+// left without entries would hang its CPU's requests.
+#pragma once
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "meta/status.h"
+
+namespace tierfs {
+
+// The INIT flag (in flags2, bit 41 of the combined flags) that offers and
+// accepts the transport; <linux/fuse.h> of Debian 12 predates it.
+constexpr uint64_t kFuseOverIoUring = 1ULL << 41;
+
+class FuseUring {
+ public:
+  // Sees each request, laid out as /dev/fuse delivers it, before libfuse.
+  using Inspect = std::function<void(const void* buf, size_t len)>;
+  // `dev_fd`: the session's /dev/fuse descriptor; `payload_size`: the
+  // kernel's largest payload, max(8 KiB, max_write, max_pages pages) of
+  // the INIT reply (it refuses smaller buffers).
+  FuseUring(fuse_session* se, int dev_fd, unsigned threads_per_queue, size_t payload_size,
+            Inspect inspect);
+  ~FuseUring();
+  FuseUring(const FuseUring&) = delete;
+  FuseUring& operator=(const FuseUring&) = delete;
+
+  // Registers every entry and starts the threads; only after the INIT
+  // reply reached the kernel (it refuses registrations before).
+  Status Start();
+  // Ends and joins the threads (the session's end; idempotent), and logs
+  // how many requests came through the ring.
+  void Stop();
+  // If `iov` is the reply to a request fetched through the ring, copies it
+  // there and commits it, setting *written; false for anything else.
+  bool Complete(const struct iovec* iov, int count, ssize_t* written);
+
+  struct Entry;
+  struct Ring;
+
+ private:
+  void Serve(Ring* ring);
+  bool Handle(Ring* ring, Entry* e, int res);
+  void EndSession();
+
+  fuse_session* const se_;
+  const int dev_fd_;
+  const unsigned threads_per_queue_;
+  const size_t payload_size_;
+  const Inspect inspect_;
+  std::vector<std::unique_ptr<Ring>> rings_;
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> served_{0};
+  std::atomic<bool> started_{false};  // rings_ is complete; ring requests may exist
+};
+
+}  // namespace tierfs

@@ -1,0 +1,90 @@
+// --io-uring: requests travel through FUSE over io_uring (fs/fuse_uring.h).
+// Files of every kind are made, written, read (SSD and verified HDD reads,
+// whole 1 MiB payloads), renamed, listed and removed through the ring, and
+// the daemon says how many requests the ring served.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+constexpr char kParam[] = "/sys/module/fuse/parameters/enable_uring";
+
+class FuseUringTest : public MountTest {
+ protected:
+  FuseUringTest() : MountTest(Options()) {}
+  static MountOptions Options() {
+    MountOptions o;
+    o.extra_args = {"--io-uring"};
+    return o;
+  }
+  void SetUp() override {
+    if (access(kParam, F_OK) != 0) GTEST_SKIP() << "no " << kParam << " (CONFIG_FUSE_IO_URING)";
+    MountTest::SetUp();
+  }
+  // The count the daemon logged at unmount, -1 when it did not.
+  long Served() const {
+    const std::string log = fs_.Log();
+    const std::string key = "FUSE over io_uring: ";
+    const size_t at = log.rfind(key);
+    if (at == std::string::npos || log.find("requests served", at) == std::string::npos) return -1;
+    return std::strtol(log.c_str() + at + key.size(), nullptr, 10);
+  }
+};
+
+TEST_F(FuseUringTest, EveryKindOfRequestWorksThroughTheRing) {
+  // Logged once the INIT reply is written and the rings run.
+  ASSERT_TRUE(WaitFor([&] { return fs_.Log().find(" threads each") != std::string::npos; }, 10))
+      << fs_.Log();
+  const std::string big = Pattern(8 * 1024 * 1024 + 123, 7);
+  ASSERT_EQ(0, Err(mkdir(P("d").c_str(), 0755)));
+  ASSERT_EQ(0, WriteFile(P("d/big"), big));
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i)
+        EXPECT_EQ(0, WriteFile(P("d/f" + std::to_string(t) + "_" + std::to_string(i)),
+                               Pattern(size_t(100 + i * 37), uint64_t(t * 100 + i))));
+    });
+  for (std::thread& w : writers) w.join();
+  EXPECT_EQ(201u, ListDir(P("d")).size());
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("d/f3_49"), &got));
+  EXPECT_TRUE(got == Pattern(100 + 49 * 37, 349));
+  ASSERT_EQ(0, ReadFile(P("d/big"), &got));
+  EXPECT_TRUE(got == big);
+  ASSERT_EQ(0, Err(rename(P("d/f0_0").c_str(), P("d/renamed").c_str())));
+  ASSERT_EQ(0, Err(symlink("big", P("d/link").c_str())));
+  char target[16] = {};
+  EXPECT_EQ(3, readlink(P("d/link").c_str(), target, sizeof target));
+  ASSERT_EQ(0, Err(setxattr(P("d/renamed").c_str(), "user.k", "v", 1, 0)));
+  char v[4] = {};
+  EXPECT_EQ(1, getxattr(P("d/renamed").c_str(), "user.k", v, sizeof v));
+  struct stat st;
+  ASSERT_EQ(0, Err(stat(P("d/big").c_str(), &st)));
+  EXPECT_EQ(off_t(big.size()), st.st_size);
+  // A verified read of the HDD tier: 1 MiB READs, through the ring.
+  ASSERT_EQ(0, SetTierOfClosed(P("d/big"), "hdd"));
+  Remount();  // the kernel's cache of the file goes
+  ASSERT_EQ(0, ReadFile(P("d/big"), &got));
+  EXPECT_TRUE(got == big);
+  for (const std::string& name : ListDir(P("d")))
+    ASSERT_EQ(0, Err(unlink(P("d/" + name).c_str()))) << name;
+  ASSERT_EQ(0, Err(rmdir(P("d").c_str())));
+  ASSERT_TRUE(fs_.Unmount());
+  EXPECT_GT(Served(), 200) << fs_.Log();
+}
+
+}  // namespace
+}  // namespace tierfs_test
