@@ -250,19 +250,20 @@ void RaiseMaxPagesLimit() {
 }
 
 // The kernel offers FUSE over io_uring in INIT only while the fuse module's
-// enable_uring parameter is set; --io-uring sets it (root), before mounting.
+// enable_uring parameter is set; the daemon sets it (root), before mounting,
+// unless --no-io-uring. Without it requests come through /dev/fuse.
 void EnableFuseUring() {
   const char* path = "/sys/module/fuse/parameters/enable_uring";
   std::ifstream in(path);
   std::string value;
   if (!(in >> value)) {
-    spdlog::warn("--io-uring: no {} (a kernel without CONFIG_FUSE_IO_URING)", path);
+    spdlog::info("no FUSE over io_uring: no {} (a kernel without CONFIG_FUSE_IO_URING)", path);
     return;
   }
   if (value == "Y" || value == "1") return;
   std::ofstream out(path);
   out << "Y";
-  if (!out.flush()) spdlog::warn("--io-uring: could not set {} (not root?)", path);
+  if (!out.flush()) spdlog::info("no FUSE over io_uring: could not set {} (not root?)", path);
 }
 
 void Init(void* userdata, fuse_conn_info* conn) {

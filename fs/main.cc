@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
   std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
   std::string check_policy, dry_run, metrics, write_estimate = "1G";
   bool cached_writes = false, no_passthrough = false, no_verify_reads = false;
+  bool no_io_uring = false;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -212,9 +213,10 @@ int main(int argc, char** argv) {
       ("no-passthrough", po::bool_switch(&no_passthrough),
        "serve read-only and read-write opens in tierfs (default: the kernel reads and writes "
        "the tier itself)")
-      ("io-uring", po::bool_switch(&opt.io_uring),
-       "take requests through FUSE over io_uring (kernel 6.14+; turns the fuse module's "
-       "enable_uring on): one submission per reply and next request instead of two system calls")
+      ("no-io-uring", po::bool_switch(&no_io_uring),
+       "take requests through read(2) and writev(2) on /dev/fuse (default: FUSE over io_uring "
+       "where the kernel has it, kernel 6.14+; the daemon turns the fuse module's enable_uring "
+       "on)")
       ("write-estimate", po::value(&write_estimate)->value_name("SIZE")
            ->default_value(write_estimate),
        "room a read-write writer is promised on the ssd tier when no file of its shape was "
@@ -324,6 +326,7 @@ int main(int argc, char** argv) {
   if (!tierfs::ParseSize(write_estimate, &opt.write_estimate, &size_err))
     return BadOption("--write-estimate: " + size_err);
   if (no_verify_reads) opt.verify_reads = false;
+  if (no_io_uring) opt.io_uring = false;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();
   if (opt.audit_max_bytes != 0 && opt.audit_max_bytes < 1024)

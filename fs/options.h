@@ -35,8 +35,8 @@ struct Options {
   // Read-only opens read their object through the kernel (fs/passthrough.h).
   bool passthrough = true;
   // Requests travel through FUSE over io_uring when the kernel offers it
-  // (fs/fuse_uring.h); --io-uring.
-  bool io_uring = false;
+  // (fs/fuse_uring.h); --no-io-uring turns it off.
+  bool io_uring = true;
   // Room promised to a read-write writer the kernel serves itself when no
   // file of its shape was written before (fs/write_sizes.h, fs/space.h).
   uint64_t write_estimate = uint64_t(1) << 30;

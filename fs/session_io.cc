@@ -152,9 +152,9 @@ bool SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
         [userdata](const void* buf, size_t len) { Inspect(buf, len, userdata); });
     uring = true;
   } else if (uring_threads_ > 0) {
-    spdlog::warn(
-        "FUSE over io_uring asked for, but the kernel does not offer it (kernel before 6.14, "
-        "or /sys/module/fuse/parameters/enable_uring is N): requests come through /dev/fuse");
+    spdlog::info(
+        "the kernel does not offer FUSE over io_uring (kernel before 6.14, or "
+        "/sys/module/fuse/parameters/enable_uring is N): requests come through /dev/fuse");
   }
   std::memcpy(iov[1].iov_base, &init, sizeof init);
   // After the copy above: Debian 12's fuse_init_out calls this field unused.

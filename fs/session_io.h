@@ -21,8 +21,8 @@
 // The kernel flags direct-I/O writes by callers without CAP_FSETID whether or
 // not KILLPRIV_V2 was negotiated, so the flags are honoured on every mount.
 //
-// - FUSE_OVER_IO_URING (fs/fuse_uring.h): accepted when offered and asked
-//   for (--io-uring); the transport starts once the INIT reply is written.
+// - FUSE_OVER_IO_URING (fs/fuse_uring.h): accepted when offered, unless
+//   --no-io-uring; the transport starts once the INIT reply is written.
 //
 // Thread-safety: the hooks run on every worker thread at once.
 #pragma once

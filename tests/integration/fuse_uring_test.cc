@@ -1,4 +1,5 @@
-// --io-uring: requests travel through FUSE over io_uring (fs/fuse_uring.h).
+// Requests travel through FUSE over io_uring (fs/fuse_uring.h) by default,
+// and through /dev/fuse with --no-io-uring.
 // Files of every kind are made, written, read (SSD and verified HDD reads,
 // whole 1 MiB payloads), renamed, listed and removed through the ring, and
 // the daemon says how many requests the ring served.
@@ -23,12 +24,6 @@ constexpr char kParam[] = "/sys/module/fuse/parameters/enable_uring";
 
 class FuseUringTest : public MountTest {
  protected:
-  FuseUringTest() : MountTest(Options()) {}
-  static MountOptions Options() {
-    MountOptions o;
-    o.extra_args = {"--io-uring"};
-    return o;
-  }
   void SetUp() override {
     if (access(kParam, F_OK) != 0) GTEST_SKIP() << "no " << kParam << " (CONFIG_FUSE_IO_URING)";
     MountTest::SetUp();
@@ -84,6 +79,20 @@ TEST_F(FuseUringTest, EveryKindOfRequestWorksThroughTheRing) {
   ASSERT_EQ(0, Err(rmdir(P("d").c_str())));
   ASSERT_TRUE(fs_.Unmount());
   EXPECT_GT(Served(), 200) << fs_.Log();
+}
+
+TEST_F(FuseUringTest, NoIoUringServesThroughDevFuse) {
+  ASSERT_TRUE(fs_.Unmount());
+  fs_.options().extra_args = {"--no-io-uring"};
+  ASSERT_TRUE(fs_.Mount());
+  ASSERT_EQ(0, WriteFile(P("f"), "through /dev/fuse"));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("f"), &got));
+  EXPECT_EQ("through /dev/fuse", got);
+  ASSERT_TRUE(fs_.Unmount());
+  const std::string log = fs_.Log();
+  const std::string last = log.substr(log.rfind("=== mount:"));
+  EXPECT_EQ(std::string::npos, last.find("FUSE over io_uring")) << last;
 }
 
 }  // namespace
