@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 
 namespace tierfs {
 
@@ -142,21 +143,30 @@ Status FuseUring::Start() {
       auto e = std::make_unique<Entry>();
       e->qid = uint16_t(q);
       e->ring = r;
+      Entry* entry = e.get();
+      r->entries.push_back(std::move(e));  // the destructor unmaps what was mapped
       void* h = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (h != MAP_FAILED) entry->header = static_cast<RingHeader*>(h);
       void* a = mmap(nullptr, kPage + payload_size_, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (h != MAP_FAILED) e->header = static_cast<RingHeader*>(h);
-      if (a != MAP_FAILED) e->area = static_cast<char*>(a);
-      if (!e->header || !e->area)
+      if (a != MAP_FAILED) entry->area = static_cast<char*>(a);
+      if (!entry->header || !entry->area)
         return Status::Errno(errno, "FUSE over io_uring: buffers for queue " + std::to_string(q));
-      e->iov[0] = {e->header, sizeof(RingHeader)};
-      e->iov[1] = {e->area + kPage, payload_size_};
-      r->entries.push_back(std::move(e));
+      entry->iov[0] = {entry->header, sizeof(RingHeader)};
+      entry->iov[1] = {entry->area + kPage, payload_size_};
     }
   }
   // Before the first thread: its first request may be answered at once.
   started_.store(true);
-  for (auto& r : rings_) threads_.emplace_back([this, ring = r.get()] { Serve(ring); });
+  // A thread that cannot start (a pids limit, no memory) leaves its ring
+  // unregistered: fewer threads on that queue, or, when a queue gets none,
+  // no ring at all (the kernel keeps using /dev/fuse).
+  try {
+    for (auto& r : rings_) threads_.emplace_back([this, ring = r.get()] { Serve(ring); });
+  } catch (const std::system_error& e) {
+    spdlog::error("FUSE over io_uring: started {} of {} ring threads: {}", threads_.size(),
+                  rings_.size(), e.what());
+  }
   spdlog::info("FUSE over io_uring: {} queues, {} threads each", queues, threads_per_queue_);
   return Status::Ok();
 }
