@@ -245,6 +245,7 @@ void FuseUring::Serve(Ring* ring) {
 
 // One completion of entry `e`: a request to serve, or why there is none.
 bool FuseUring::Handle(Ring* ring, Entry* e, int res) {
+  (void)commits_.load(std::memory_order_acquire);
   if (res == -EINTR || res == -EAGAIN) {  // try the same command again
     std::lock_guard<std::mutex> lock(ring->submit_mu);
     io_uring_sqe* sqe = NextSqe(&ring->uring);
@@ -319,6 +320,7 @@ bool FuseUring::Complete(const struct iovec* iov, int count, ssize_t* written) {
   std::memcpy(e->header->in_out, &out, sizeof out);
   e->header->ent.payload_sz = uint32_t(n);
   e->unique.store(0);
+  commits_.fetch_add(1, std::memory_order_release);
   Ring* r = e->ring;
   {
     std::lock_guard<std::mutex> lock(r->submit_mu);

@@ -89,6 +89,11 @@ class FuseUring {
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> served_{0};
   std::atomic<bool> started_{false};  // rings_ is complete; ring requests may exist
+  // A reply copied into an entry by one thread happens before the next
+  // request the kernel puts there, read on the entry's ring thread: a
+  // release per commit, an acquire per completion (the kernel orders them;
+  // this says so where ThreadSanitizer can see it).
+  std::atomic<uint64_t> commits_{0};
 };
 
 }  // namespace tierfs

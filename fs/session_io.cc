@@ -76,6 +76,7 @@ void SessionIo::Inspect(const void* buf, size_t n, void* userdata) {
   fuse_in_header in;
   std::memcpy(&in, buf, sizeof in);
   Context& c = Ctx(userdata);
+  (void)c.session_io().kernel_order_.load(std::memory_order_acquire);
   if (in.opcode == FUSE_INIT) {
     c.session_io().NoteInit(buf, n);
   } else if (const char* why = KillRequest(in, buf, ssize_t(n))) {
@@ -96,6 +97,7 @@ void SessionIo::NoteInit(const void* buf, size_t len) {
 
 ssize_t SessionIo::Writev(int fd, struct iovec* iov, int count, void* userdata) {
   SessionIo& self = Ctx(userdata).session_io();
+  self.kernel_order_.fetch_add(1, std::memory_order_release);
   ssize_t n = 0;
   if (self.uring_running_.load() && self.uring_->Complete(iov, count, &n)) return n;
   if (!self.init_pending_.load() || !self.AmendInit(iov, count, userdata))

@@ -66,6 +66,14 @@ class SessionIo {
   std::atomic<bool> init_pending_{false};
   std::atomic<uint64_t> init_unique_{0};
   std::atomic<uint64_t> offered_{0};  // the kernel's INIT flags (flags2 in the high half)
+  // What a request's handler wrote before its reply happens before any
+  // request the kernel sends after that reply (a RELEASE after the OPEN
+  // that made the handle, a WRITE after the CREATE): the kernel orders
+  // them, on whichever thread or ring each arrives. Every reply is a
+  // release on this counter and every request an acquire, which states
+  // that order where ThreadSanitizer can see it (for /dev/fuse, libfuse's
+  // worker mutex happened to). One relaxed-cost atomic per request.
+  std::atomic<uint64_t> kernel_order_{0};
 };
 
 }  // namespace tierfs
