@@ -281,21 +281,22 @@ wl_hddread() {
       sleep 0.1
     done
     [[ $moved == 1 ]] || { err "$t" "hddread (move to hdd)"; return 1; }
-  fi
-  # Which goes first alternates rep by rep: the first read after the move measures how the
-  # host caches freshly written bytes as well (see wl_seq), and must not always fall on one.
-  if ((REP % 2)); then
+    # Unmeasured: the first read after the move also measures how the host caches freshly
+    # written bytes (see wl_seq).
     drop_caches
-    measure hddread_verified "$t" read mib "${job[@]}"
+    cat "${WORK[$t]}/hdd.dat" >/dev/null
   fi
+  # Always verified, then unverified: each unverified read follows a verified one and each
+  # verified read (but the first) an unverified one. An unverified read right after another
+  # one ran at 1.9-5.0 GB/s on this VM, after a verified one at 1.0-1.6, while verified reads
+  # (O_DIRECT) measured 1.4-2.3 after either: the host caches the guest's buffered reads of
+  # the object, and a verified read's direct reads leave that cache cold (BENCHMARKS.md).
+  drop_caches
+  measure hddread_verified "$t" read mib "${job[@]}"
   remount_tierfs --no-verify-reads || { err "$t" "hddread (remount)"; return 1; }
   drop_caches
   measure hddread_unverified "$t" read mib "${job[@]}"
   remount_tierfs || { err "$t" "hddread (remount)"; return 1; }
-  if ! ((REP % 2)); then
-    drop_caches
-    measure hddread_verified "$t" read mib "${job[@]}"
-  fi
 }
 
 wl_randread() {

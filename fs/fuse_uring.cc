@@ -63,6 +63,41 @@ struct FuseUring::Entry {
   std::atomic<uint64_t> unique{0};
 };
 
+namespace {
+
+// Per ring thread (never shared): the entry whose request it is serving,
+// for ReplyBuffer and for Complete to find it without a search, and the
+// CPU it is pinned to, for AnyCpu.
+thread_local FuseUring::Entry* serving = nullptr;
+thread_local size_t serving_payload = 0;
+thread_local int pinned_cpu = -1;
+
+void PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+}  // namespace
+
+std::span<char> FuseUring::ReplyBuffer() {
+  if (!serving || serving->unique.load() == 0) return {};
+  return {serving->area + kPage, serving_payload};
+}
+
+FuseUring::AnyCpu::AnyCpu() {
+  if (pinned_cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int i = 0, n = get_nprocs_conf(); i < n && i < CPU_SETSIZE; ++i) CPU_SET(i, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0) pinned_to_ = pinned_cpu;
+}
+
+FuseUring::AnyCpu::~AnyCpu() {
+  if (pinned_to_ >= 0) PinTo(pinned_to_);
+}
+
 struct FuseUring::Ring {
   io_uring uring{};
   bool ready = false;
@@ -187,7 +222,10 @@ void FuseUring::Stop() {
       io_uring_queue_exit(&r->uring);
       r->ready = false;
     }
-  spdlog::info("FUSE over io_uring: {} requests served through the ring", served_.load());
+  spdlog::info(
+      "FUSE over io_uring: {} requests served through the ring, {} replies made in "
+      "their buffer",
+      served_.load(), in_place_.load());
 }
 
 // A queue without entries would leave its CPU's requests waiting forever,
@@ -202,10 +240,8 @@ void FuseUring::EndSession() {
 void FuseUring::Serve(Ring* ring) {
   // On its queue's CPU: the caller of a request waits on that CPU, so the
   // ring thread runs there without a cross-CPU wake-up.
-  cpu_set_t cpu;
-  CPU_ZERO(&cpu);
-  CPU_SET(ring->entries[0]->qid, &cpu);
-  pthread_setaffinity_np(pthread_self(), sizeof cpu, &cpu);
+  pinned_cpu = ring->entries[0]->qid;
+  PinTo(pinned_cpu);
   // Registered from this thread: the kernel fills an entry in the task
   // that submitted its command, so each ring's requests wake its own thread.
   {
@@ -291,7 +327,10 @@ bool FuseUring::Handle(Ring* ring, Entry* e, int res) {
   fuse_buf buf{};
   buf.size = in.len;
   buf.mem = start;
+  serving = e;
+  serving_payload = payload_size_;
   fuse_session_process_buf(se_, &buf);
+  serving = nullptr;
   return true;
 }
 
@@ -300,10 +339,11 @@ bool FuseUring::Complete(const struct iovec* iov, int count, ssize_t* written) {
   fuse_out_header out;
   std::memcpy(&out, iov[0].iov_base, sizeof out);
   if (out.unique == 0) return false;  // a notification
-  Entry* e = nullptr;
+  // Most replies come from the thread serving the request.
+  Entry* e = serving && serving->unique.load() == out.unique ? serving : nullptr;
   for (auto& r : rings_)
     for (auto& x : r->entries)
-      if (x->unique.load() == out.unique) e = x.get();
+      if (!e && x->unique.load() == out.unique) e = x.get();
   if (!e) return false;
   size_t n = 0;
   for (int i = 1; i < count; ++i) {
@@ -313,7 +353,11 @@ bool FuseUring::Complete(const struct iovec* iov, int count, ssize_t* written) {
       spdlog::error("FUSE over io_uring: a reply larger than the {} byte buffer", payload_size_);
       break;
     }
-    std::memcpy(e->area + kPage + n, iov[i].iov_base, iov[i].iov_len);
+    char* to = e->area + kPage + n;
+    if (iov[i].iov_base == to)
+      in_place_.fetch_add(1, std::memory_order_relaxed);  // ReplyBuffer: already there
+    else
+      std::memcpy(to, iov[i].iov_base, iov[i].iov_len);
     n += iov[i].iov_len;
   }
   out.len = uint32_t(sizeof out + n);

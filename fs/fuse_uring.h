@@ -19,6 +19,13 @@
 // gets `threads_per_queue` threads with an io_uring and one entry each, so a
 // request that blocks (an fsync, a move) holds up one thread, not a CPU.
 //
+// A request that reads a disk and hashes a megabyte (a verified read) may
+// leave its CPU for the time it takes (AnyCpu), and reply from the entry's
+// own buffer without a copy (ReplyBuffer): pinned to the caller's CPU, a
+// streaming reader and the ring thread filling its readahead took turns on
+// one CPU, and verified reads ran at 0.6-0.9 GB/s against 1.3 through
+// /dev/fuse (docs/BENCHMARKS.md).
+//
 // Errors: when a ring cannot be made (Start fails) or the kernel refuses an
 // entry (logged), requests keep coming through /dev/fuse, where the libfuse
 // loop still reads: the kernel uses the ring only once every queue has an
@@ -38,6 +45,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -66,11 +74,35 @@ class FuseUring {
   // reply reached the kernel (it refuses registrations before).
   Status Start();
   // Ends and joins the threads (the session's end; idempotent), and logs
-  // how many requests came through the ring.
+  // how many requests came through the ring and how many of their replies
+  // were made in ReplyBuffer.
   void Stop();
   // If `iov` is the reply to a request fetched through the ring, copies it
   // there and commits it, setting *written; false for anything else.
   bool Complete(const struct iovec* iov, int count, ssize_t* written);
+
+  // On a ring thread serving a request: that entry's reply buffer (page
+  // aligned, the payload size of the constructor). A reply whose data
+  // starts at the buffer's start is committed without a copy, so a
+  // handler may read the bytes it replies with straight into it. Empty on
+  // other threads and once the request has its reply; after the reply the
+  // kernel may put the next request there at any time.
+  static std::span<char> ReplyBuffer();
+
+  // While one lives, the ring thread that made it may run on any CPU (a
+  // no-op on other threads): for work that should not share the caller's
+  // CPU with the caller, such as reading and hashing a block the caller's
+  // readahead asked for while the caller copies out the one before.
+  class AnyCpu {
+   public:
+    AnyCpu();
+    ~AnyCpu();
+    AnyCpu(const AnyCpu&) = delete;
+    AnyCpu& operator=(const AnyCpu&) = delete;
+
+   private:
+    int pinned_to_ = -1;  // the CPU to return to; -1: nothing was changed
+  };
 
   struct Entry;
   struct Ring;
@@ -88,7 +120,8 @@ class FuseUring {
   std::vector<std::unique_ptr<Ring>> rings_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> served_{0};
-  std::atomic<bool> started_{false};  // rings_ is complete; ring requests may exist
+  std::atomic<uint64_t> in_place_{0};  // replies made in ReplyBuffer (logged at Stop)
+  std::atomic<bool> started_{false};   // rings_ is complete; ring requests may exist
   // A reply copied into an entry by one thread happens before the next
   // request the kernel puts there, read on the entry's ring thread: a
   // release per commit, an acquire per completion (the kernel orders them;

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 
 #include "fs/context.h"
+#include "fs/fuse_uring.h"
 #include "fs/verify_object.h"
 #include "meta/block_sums.h"
 
@@ -82,8 +84,13 @@ std::shared_ptr<const int> DirectFd(Context& c, FileHandle& fh, VerifyState& v, 
 // meanwhile: its verified bytes, EIO (corrupt, or the read failed), or
 // ESTALE when a writer changed the file meanwhile (the read is then served
 // plainly).
+//
+// `into`, when not empty, is the reply's own buffer (FuseUring::ReplyBuffer,
+// room for the block rounded up for O_DIRECT): the block is read there and
+// not kept, since the buffer is the kernel's again once replied.
 Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
-                 std::unique_lock<std::mutex>& lock, std::shared_ptr<const char[]>* out) {
+                 std::unique_lock<std::mutex>& lock, std::span<char> into,
+                 std::shared_ptr<const char[]>* out) {
   const Tier& t = c.tier(TierId::kHdd);
   const uint64_t start = b * kSumBlockBytes;
   const size_t len = size_t(std::min<uint64_t>(kSumBlockBytes, v.size - start));
@@ -101,8 +108,12 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
   // O_DIRECT wants the buffer, offset and length aligned; the last block's
   // read asks for the rounded-up length and gets the file's end.
   const size_t want = direct ? (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign : len;
-  std::shared_ptr<char[]> buf(static_cast<char*>(std::aligned_alloc(kDirectAlign, want)),
-                              [](char* p) { std::free(p); });
+  std::shared_ptr<char[]> buf;
+  if (into.size() >= want)  // not owned: the ring entry's buffer
+    buf = std::shared_ptr<char[]>(std::shared_ptr<char[]>(), into.data());
+  else
+    buf = std::shared_ptr<char[]>(static_cast<char*>(std::aligned_alloc(kDirectAlign, want)),
+                                  [](char* p) { std::free(p); });
   BlockRead r;
   if (buf)
     r = ReadObjectBlock(t, fh.ino, fd, direct ? *direct : -1, b, len, buf.get());
@@ -125,6 +136,10 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
   v.block_done.notify_all();
   if (!read_error.ok()) return read_error;
   if (actual == expected && got == len) {
+    if (into.size() >= want) {
+      *out = std::move(buf);
+      return Status::Ok();
+    }
     v.blocks.push_back({b, buf});
     size_t ready = 0;
     for (const VerifyState::Block& k : v.blocks) ready += k.bytes != nullptr;
@@ -152,12 +167,13 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
 // The verified bytes of block `b`: kept, being loaded by another of the
 // handle's reads (waited for), or loaded now.
 Status GetBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
-                std::unique_lock<std::mutex>& lock, std::shared_ptr<const char[]>* out) {
+                std::unique_lock<std::mutex>& lock, std::span<char> into,
+                std::shared_ptr<const char[]>* out) {
   for (;;) {
     if (v.off) return Status::Error(ESTALE, "changed");
     auto it = std::find_if(v.blocks.begin(), v.blocks.end(),
                            [b](const VerifyState::Block& k) { return k.index == b; });
-    if (it == v.blocks.end()) return LoadBlock(c, fh, v, fd, b, lock, out);
+    if (it == v.blocks.end()) return LoadBlock(c, fh, v, fd, b, lock, into, out);
     if (it->bytes) {
       *out = it->bytes;
       return Status::Ok();
@@ -185,9 +201,15 @@ Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
   if (uint64_t(off) >= v.size || size == 0) return Status::Ok();
   const uint64_t end = std::min<uint64_t>(uint64_t(off) + size, v.size);
   const uint64_t first = uint64_t(off) / kSumBlockBytes, last = (end - 1) / kSumBlockBytes;
+  // A read of one whole block (the kernel's readahead asks for 1 MiB at a
+  // block's start) is loaded into the reply's own buffer where it has one.
+  std::span<char> into;
+  if (first == last && uint64_t(off) == first * kSumBlockBytes &&
+      end == std::min<uint64_t>(v.size, (first + 1) * kSumBlockBytes))
+    into = FuseUring::ReplyBuffer();
   for (uint64_t b = first; b <= last; ++b) {
     std::shared_ptr<const char[]> bytes;
-    Status st = GetBlock(c, fh, v, fd, b, lock, &bytes);
+    Status st = GetBlock(c, fh, v, fd, b, lock, into, &bytes);
     if (st.err() == ESTALE) {
       *handled = false;  // served plainly
       return Status::Ok();
@@ -207,6 +229,10 @@ Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
 Status VerifiedRead(Context& c, fuse_req_t req, FileHandle& fh, int fd, size_t size, off_t off,
                     bool* handled) {
   *handled = false;
+  // Reading and hashing a block is a millisecond of work the caller's
+  // readahead asked for while the caller copies out the block before: on
+  // a ring thread pinned to the caller's CPU, the two took turns.
+  FuseUring::AnyCpu any_cpu;
   std::vector<std::shared_ptr<const char[]>> held;
   std::vector<iovec> iov;
   Status st = VerifyRange(c, fh, fd, size, off, held, iov, handled);

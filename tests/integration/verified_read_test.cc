@@ -325,6 +325,67 @@ TEST_F(VerifiedReadTest, ParallelReadsOfOneDescriptorAreExactAndOnlyTheBadBlockF
   EXPECT_EQ(0, fs_.last_exit_code());
 }
 
+// Reads of whole blocks (1 MiB at a block's start; O_DIRECT, so each read
+// is one READ) are read into their replies' ring buffers and never kept
+// (fs/verified_read.cc): threads reading the same blocks at once each get
+// the exact bytes, the damaged block is EIO for every one of them, and the
+// short last block is exact.
+TEST_F(VerifiedReadTest, WholeBlockReadsIntoTheRingAreExactAndTheBadBlockIsEio) {
+  const std::string data = Pattern(5 * kMiB + 999, 31);
+  MakeHddResident("w", data);
+  ASSERT_TRUE(SumsBecome("w", data));
+  const std::string obj = ObjectPath(fs_.hdd(), Ino(P("w")));
+  constexpr uint64_t kBad = 2;
+  {
+    int fd = open(obj.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    char b = 0;
+    ASSERT_EQ(1, pread(fd, &b, 1, off_t(kBad * kMiB + 7)));
+    b = char(~b);
+    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(kBad * kMiB + 7)));
+    close(fd);
+  }
+  Remount();
+  std::atomic<int> wrong{0}, eio{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t)
+    readers.emplace_back([&] {
+      const int fd = open(P("w").c_str(), O_RDONLY | O_DIRECT);
+      if (fd < 0) {
+        ++wrong;
+        return;
+      }
+      void* mem = nullptr;
+      if (posix_memalign(&mem, 4096, kMiB) != 0) {
+        close(fd);
+        ++wrong;
+        return;
+      }
+      char* buf = static_cast<char*>(mem);
+      for (uint64_t b = 0; b * kMiB < data.size(); ++b) {
+        const size_t want = std::min<size_t>(kMiB, data.size() - b * kMiB);
+        const ssize_t n = pread(fd, buf, kMiB, off_t(b * kMiB));
+        if (b == kBad) {
+          eio += n < 0 && errno == EIO;
+        } else if (n != ssize_t(want) || memcmp(buf, data.data() + b * kMiB, want) != 0) {
+          ++wrong;
+        }
+      }
+      free(mem);
+      close(fd);
+    });
+  for (std::thread& th : readers) th.join();
+  EXPECT_EQ(0, wrong.load());
+  EXPECT_EQ(4, eio.load());
+  EXPECT_TRUE(fs_.Unmount()) << "daemon exit code " << fs_.last_exit_code();
+  EXPECT_EQ(0, fs_.last_exit_code());
+  // Where the kernel offers the ring, the last mount's count at unmount.
+  const std::string log = fs_.Log(), key = "requests served through the ring, ";
+  if (const size_t at = log.rfind(key); at != std::string::npos) {
+    EXPECT_GE(std::strtol(log.c_str() + at + key.size(), nullptr, 10), 4) << log;
+  }
+}
+
 // A reader's descriptor stays open while its file moves to the SSD tier
 // and back: its reads stay verified and exact across the new objects.
 TEST_F(VerifiedReadTest, ReaderKeepsExactBytesAcrossMovesOffAndBackOntoHdd) {
