@@ -104,8 +104,29 @@ Status Context::CheckTierWritable(TierId t, uint64_t ino, const char* what) cons
 }
 
 void Context::FreeInode(uint64_t ino) {
+  FreeInodes({ino});
+}
+
+void Context::FreeInodes(const std::vector<uint64_t>& inos) {
+  std::vector<uint64_t> gone;  // objects removed: their records may go
+  gone.reserve(inos.size());
+  for (uint64_t ino : inos)
+    if (RemoveObjectOf(ino)) gone.push_back(ino);
+  if (gone.empty()) return;
+  Status st = store_->DeleteInodes(gone);
+  if (st.ok() || gone.size() == 1) {
+    if (!st.ok()) spdlog::error("freeing inode {}: {}", gone[0], st.message());
+    return;
+  }
+  for (uint64_t ino : gone) {  // one at a time: free all that can be
+    st = store_->DeleteInode(ino);
+    if (!st.ok()) spdlog::error("freeing inode {}: {}", ino, st.message());
+  }
+}
+
+bool Context::RemoveObjectOf(uint64_t ino) {
   Inode n;
-  if (!store_->GetInode(ino, &n).ok()) return;
+  if (!store_->GetInode(ino, &n).ok()) return false;
   if (n.is_reg()) {
     // A read-only tier refuses; a tier gone (replaced or lazily unmounted)
     // is still reached through the directory fd opened at mount.
@@ -117,13 +138,12 @@ void Context::FreeInode(uint64_t ino) {
       if (unfreed_.insert(ino).second)
         spdlog::warn("freeing inode {}: object kept until its tier is writable: {}", ino,
                      st.message());
-      return;
+      return false;
     }
     if (unfreed_.erase(ino))
       spdlog::info("freed inode {}: its {} tier is writable again", ino, TierName(n.tier));
   }
-  Status st = store_->DeleteInode(ino);
-  if (!st.ok()) spdlog::error("freeing inode {}: {}", ino, st.message());
+  return true;
 }
 
 void Context::RetryUnfreed() {
@@ -189,9 +209,11 @@ void Context::StartBackground() {
       [this] { policy_runner_->Poke(); });
   policy_runner_->Start();
   hasher_.Start();
+  reaper_.Start();
 }
 
 void Context::StopBackground() {
+  reaper_.Stop();
   hasher_.Stop();
   manual_moves_.Stop();
   policy_runner_->Stop();

@@ -25,6 +25,7 @@
 #include "fs/block_hasher.h"
 #include "fs/handles.h"
 #include "fs/holds.h"
+#include "fs/inode_reaper.h"
 #include "fs/inode_table.h"
 #include "fs/manual_moves.h"
 #include "fs/metrics.h"
@@ -116,6 +117,11 @@ class Context {
   // orphan in LMDB and is freed later (RetryUnfreed, or the next mount's
   // Recover), so no object is ever leaked.
   void FreeInode(uint64_t ino);
+  // FreeInode of each of `inos`, their LMDB records removed in one
+  // transaction (falling back to one each when that fails).
+  void FreeInodes(const std::vector<uint64_t>& inos);
+  // Frees the inodes the kernel forgot, in batches (fs/inode_reaper.h).
+  InodeReaper& reaper() { return reaper_; }
   // Frees the orphans FreeInode had to keep; cheap when there are none.
   // Called from the evictor's periodic tick.
   void RetryUnfreed();
@@ -125,6 +131,11 @@ class Context {
   Status SyncAll();
 
  private:
+  // Removes regular file `ino`'s object before its records go: false when
+  // the inode is gone, or when its object must stay (its tier cannot be
+  // written: kept in unfreed_ for RetryUnfreed).
+  bool RemoveObjectOf(uint64_t ino);
+
   const Options options_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Tier> ssd_;
@@ -149,6 +160,8 @@ class Context {
   std::unordered_set<uint64_t> unfreed_ GUARDED_BY(unfreed_mu_);
   std::atomic<int64_t> unfreed_retry_ns_{0};
   std::string control_path_;
+  // After the units FreeInodes uses: stopped (and its queue freed) first.
+  InodeReaper reaper_{[this](const std::vector<uint64_t>& inos) { FreeInodes(inos); }};
   // Last: destroyed (and its thread stopped) before the units it reads through.
   Scrubber scrubber_{*this, [this] { return policy_runner_->scrub_limits(); }};
 };

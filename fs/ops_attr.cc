@@ -30,16 +30,18 @@ Status Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   return Status::Ok();
 }
 
+// An unlinked inode the kernel forgets is freed by the reaper, in a batch
+// (fs/inode_reaper.h).
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   Context& c = Ctx(req);
-  if (c.table().Forget(ino, nlookup)) c.FreeInode(ino);
+  if (c.table().Forget(ino, nlookup)) c.reaper().Add(ino);
   fuse_reply_none(req);
 }
 
 void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   Context& c = Ctx(req);
   for (size_t i = 0; i < count; ++i)
-    if (c.table().Forget(forgets[i].ino, forgets[i].nlookup)) c.FreeInode(forgets[i].ino);
+    if (c.table().Forget(forgets[i].ino, forgets[i].nlookup)) c.reaper().Add(forgets[i].ino);
   fuse_reply_none(req);
 }
 

@@ -346,20 +346,26 @@ Status Store::Update(uint64_t ino, const std::function<Status(Inode&)>& mutate, 
 }
 
 Status Store::DeleteInode(uint64_t ino) {
+  return DeleteInodes({ino});
+}
+
+Status Store::DeleteInodes(const std::vector<uint64_t>& inos) {
   return RetryAfterCopies([&] {
     WriteTxn txn(env_);
     Status st = txn.begin();
     if (!st.ok()) return st;
     MDB_txn* t = txn.get();
-    st = DelKey(t, dbs_->inodes, InoKey(ino), "delete " + InoStr(ino));
-    if (st.ok()) st = DelKey(t, dbs_->symlinks, InoKey(ino), "delete symlink of " + InoStr(ino));
-    if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
-    if (st.ok()) st = DelPrefix(t, dbs_->xattrs, XattrPrefix(ino));
-    if (st.ok()) st = DelKey(t, dbs_->holds, InoKey(ino), "delete hold of " + InoStr(ino));
-    if (st.ok())
-      st = DelKey(t, dbs_->block_sums, InoKey(ino), "delete block sums of " + InoStr(ino));
-    if (st.ok()) st = txn.commit();
-    return st;
+    for (uint64_t ino : inos) {
+      st = DelKey(t, dbs_->inodes, InoKey(ino), "delete " + InoStr(ino));
+      if (st.ok()) st = DelKey(t, dbs_->symlinks, InoKey(ino), "delete symlink of " + InoStr(ino));
+      if (st.ok()) st = DelKey(t, dbs_->orphans, InoKey(ino), "delete orphan " + InoStr(ino));
+      if (st.ok()) st = DelPrefix(t, dbs_->xattrs, XattrPrefix(ino));
+      if (st.ok()) st = DelKey(t, dbs_->holds, InoKey(ino), "delete hold of " + InoStr(ino));
+      if (st.ok())
+        st = DelKey(t, dbs_->block_sums, InoKey(ino), "delete block sums of " + InoStr(ino));
+      if (!st.ok()) return st;
+    }
+    return txn.commit();
   });
 }
 

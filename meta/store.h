@@ -91,6 +91,8 @@ class Store {
   Status Update(uint64_t ino, const std::function<Status(Inode&)>& mutate, Inode* out);
   // Removes an orphan inode with its xattrs and symlink target.
   Status DeleteInode(uint64_t ino);
+  // DeleteInode of each of `inos`, in one transaction (all or none).
+  Status DeleteInodes(const std::vector<uint64_t>& inos);
   Status ListOrphans(std::vector<uint64_t>* out);
   // Calls `fn` for every inode of one consistent snapshot (a read
   // transaction: writers are not blocked), in inode order; stops at and

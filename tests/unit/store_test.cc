@@ -100,6 +100,26 @@ TEST_F(StoreTest, HardLinksShareTheInodeAndOrphanAtZero) {
   EXPECT_TRUE(orphans.empty());
 }
 
+// The reaper's batch (fs/inode_reaper.h): several orphans in one transaction.
+TEST_F(StoreTest, DeleteInodesRemovesEveryOrphanOfTheBatch) {
+  std::vector<uint64_t> inos;
+  for (const char* name : {"a", "b", "c"}) {
+    inos.push_back(Make(kRootIno, name, S_IFREG | 0644).ino);
+    Removed r;
+    ASSERT_TRUE(store_->Unlink(kRootIno, name, &r).ok());
+  }
+  Inode kept = Make(kRootIno, "kept", S_IFREG | 0644);
+  std::vector<uint64_t> orphans;
+  ASSERT_TRUE(store_->ListOrphans(&orphans).ok());
+  EXPECT_EQ(inos, orphans);
+  ASSERT_TRUE(store_->DeleteInodes(inos).ok());
+  Inode gone;
+  for (uint64_t ino : inos) EXPECT_EQ(store_->GetInode(ino, &gone).err(), ENOENT);
+  ASSERT_TRUE(store_->ListOrphans(&orphans).ok());
+  EXPECT_TRUE(orphans.empty());
+  EXPECT_TRUE(store_->GetInode(kept.ino, &gone).ok());
+}
+
 TEST_F(StoreTest, RenameReplacesAtomicallyAndHonoursFlags) {
   Inode a = Make(kRootIno, "a", S_IFREG | 0644);
   Inode b = Make(kRootIno, "b", S_IFREG | 0644);
