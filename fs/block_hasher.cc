@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "meta/block_sums.h"
 
 namespace tierfs {
@@ -29,6 +31,7 @@ void BlockHasher::Stop() {
 }
 
 void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSums> streamed) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
@@ -42,16 +45,29 @@ void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSu
         }
       return;
     }
+    wake = queue_.empty();  // else the thread is up, or already told
     queue_.push_back({ino, epoch, std::move(streamed)});
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
+
+namespace {
+
+// How long the hasher lets releases gather once the first wakes it: a
+// storm of small files (each create's close is a release) woke it once a
+// file, a thread switch each on the creating CPU's neighbour.
+constexpr std::chrono::milliseconds kGather{1};
+
+}  // namespace
 
 void BlockHasher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   bool told_full = false;  // a full state is said once, not once per file
   while (true) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      cv_.wait_for(lock, kGather, [&] { return stop_; });
+    }
     if (stop_) return;
     const Job job = std::move(queue_.front());
     queue_.pop_front();

@@ -1,7 +1,9 @@
 // BlockHasher: records a file's checksums (the whole-file xxh3_64 in
 // Inode::checksum and one per 1 MiB block, meta/block_sums.h) after its last
 // writer closed, on its own thread: a release replies at once, and a file
-// written by many closes in a row is hashed once it rests.
+// written by many closes in a row is hashed once it rests. The thread, once
+// woken, lets releases gather for a millisecond: a storm of small files
+// then wakes it once a batch, not once a file.
 //
 // A result is committed only if nothing changed the bytes meanwhile. In the
 // committing LMDB transaction: the inode's size, mtime and tier are those
