@@ -44,6 +44,19 @@ std::vector<uint64_t> SumsOf(const std::string& data) {
   return out;
 }
 
+// Flips the byte at `at` of file `path`, behind tierfs's back.
+::testing::AssertionResult FlipByte(const std::string& path, uint64_t at) {
+  const int fd = open(path.c_str(), O_RDWR);
+  if (fd < 0) return ::testing::AssertionFailure() << "open " << path << ": " << strerror(errno);
+  char b = 0;
+  bool ok = pread(fd, &b, 1, off_t(at)) == 1;
+  b = char(~b);
+  ok = ok && pwrite(fd, &b, 1, off_t(at)) == 1;
+  close(fd);
+  if (!ok) return ::testing::AssertionFailure() << "flip byte " << at << " of " << path;
+  return ::testing::AssertionSuccess();
+}
+
 class VerifiedReadTest : public TierFaultTest {
  protected:
   VerifiedReadTest() : port_(FreePort()) { fs_.options() = WithMetrics(port_); }
@@ -177,15 +190,8 @@ TEST_F(VerifiedReadTest, FlippedByteOnHddIsEioNeverWrongBytes) {
   const std::string d_obj = ObjectPath(fs_.hdd(), Ino(P("d")));
   // Damage block 1 behind tierfs's back; the remount drops the page cache.
   const std::string obj = ObjectPath(fs_.hdd(), Ino(P("c")));
-  for (const auto& [path, at] : {std::pair{obj, kMiB + 5000}, std::pair{d_obj, 2 * kMiB + 1}}) {
-    int fd = open(path.c_str(), O_RDWR);
-    ASSERT_GE(fd, 0);
-    char b = 0;
-    ASSERT_EQ(1, pread(fd, &b, 1, off_t(at)));
-    b = char(~b);
-    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(at)));
-    close(fd);
-  }
+  ASSERT_TRUE(FlipByte(obj, kMiB + 5000));
+  ASSERT_TRUE(FlipByte(d_obj, 2 * kMiB + 1));
   Remount();
 
   // A clean HDD file reads back whole and exact, through tierfs.
@@ -284,15 +290,7 @@ TEST_F(VerifiedReadTest, ParallelReadsOfOneDescriptorAreExactAndOnlyTheBadBlockF
   ASSERT_TRUE(SumsBecome("p", data));
   const std::string obj = ObjectPath(fs_.hdd(), Ino(P("p")));
   constexpr uint64_t kBad = 6;  // the damaged block
-  {
-    int fd = open(obj.c_str(), O_RDWR);
-    ASSERT_GE(fd, 0);
-    char b = 0;
-    ASSERT_EQ(1, pread(fd, &b, 1, off_t(kBad * kMiB + 99)));
-    b = char(~b);
-    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(kBad * kMiB + 99)));
-    close(fd);
-  }
+  ASSERT_TRUE(FlipByte(obj, kBad * kMiB + 99));
   Remount();
   const int fd = open(P("p").c_str(), O_RDONLY | O_DIRECT);
   ASSERT_GE(fd, 0) << strerror(errno);
@@ -336,15 +334,7 @@ TEST_F(VerifiedReadTest, WholeBlockReadsIntoTheRingAreExactAndTheBadBlockIsEio) 
   ASSERT_TRUE(SumsBecome("w", data));
   const std::string obj = ObjectPath(fs_.hdd(), Ino(P("w")));
   constexpr uint64_t kBad = 2;
-  {
-    int fd = open(obj.c_str(), O_RDWR);
-    ASSERT_GE(fd, 0);
-    char b = 0;
-    ASSERT_EQ(1, pread(fd, &b, 1, off_t(kBad * kMiB + 7)));
-    b = char(~b);
-    ASSERT_EQ(1, pwrite(fd, &b, 1, off_t(kBad * kMiB + 7)));
-    close(fd);
-  }
+  ASSERT_TRUE(FlipByte(obj, kBad * kMiB + 7));
   Remount();
   std::atomic<int> wrong{0}, eio{0};
   std::vector<std::thread> readers;
