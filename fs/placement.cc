@@ -40,6 +40,10 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
   if (!st.ok()) return st;
   if (!n.is_reg()) return Status::Error(EINVAL, "inode " + std::to_string(ino) + " is not a file");
   if (n.tier == to) return Status::Ok();
+  // Unlinked, waiting to be freed (fs/inode_reaper.h): its object may be
+  // gone already while its record stays, and no one can name its bytes.
+  if (n.nlink == 0)
+    return Status::Error(ECANCELED, "inode " + std::to_string(ino) + " was removed");
   Job job{ino, n.tier, to, why, path, true, nullptr};
   // The mover works through descriptors opened at mount, which would keep
   // writing into a tier directory that has been removed or unmounted.

@@ -393,7 +393,8 @@ int PolicyRunner::Execute(const Plan& plan) {
         break;
       }
     }
-    if (!st.ok() && st.err() != EBUSY && st.err() != ECANCELED)
+    // Busy, cancelled, or removed since the scan planned it: routine.
+    if (!st.ok() && st.err() != EBUSY && st.err() != ECANCELED && st.err() != ENOENT)
       spdlog::warn("policy rule '{}' on {}: {}", a.rule, a.path, st.message());
   }
   return done;

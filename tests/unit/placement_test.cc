@@ -116,6 +116,20 @@ TEST_F(PlacementTest, MoveOfAFileReadThroughPassthroughIsBusy) {
   EXPECT_EQ(TierId::kSsd, Placement(ino));
 }
 
+// An unlinked file waiting for the reaper (fs/inode_reaper.h) may have
+// lost its object while its record stays: a policy move of it is routine
+// and silent (ECANCELED), never "source object missing" (EIO), which the
+// journal would keep as a failed move of a file the user removed.
+TEST_F(PlacementTest, MoveOfAnUnlinkedFileIsCancelledAndRecordsNothing) {
+  const uint64_t ino = MakeFile(kRootIno, "f", "abc");
+  Removed r;
+  ASSERT_TRUE(store_->Unlink(kRootIno, "f", &r).ok());
+  ASSERT_TRUE(ssd_->RemoveObject(ino).ok());  // freed, but for the record
+  Status st = placement_->Move(ino, TierId::kHdd, "retain-every-5th");
+  EXPECT_EQ(ECANCELED, st.err()) << st.message();
+  EXPECT_TRUE(AuditRecords().empty());
+}
+
 TEST_F(PlacementTest, MoveOfADirectoryIsInvalid) {
   const uint64_t dir = MakeDir(kRootIno, "d");
   EXPECT_EQ(EINVAL, placement_->Move(dir, TierId::kHdd, "manual").err());
