@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <span>
 
 #include "fs/context.h"
@@ -168,12 +169,21 @@ Status LoadBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
 // handle's reads (waited for), or loaded now.
 Status GetBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
                 std::unique_lock<std::mutex>& lock, std::span<char> into,
-                std::shared_ptr<const char[]>* out) {
+                std::optional<FuseUring::AnyCpu>& any_cpu, std::shared_ptr<const char[]>* out) {
   for (;;) {
     if (v.off) return Status::Error(ESTALE, "changed");
     auto it = std::find_if(v.blocks.begin(), v.blocks.end(),
                            [b](const VerifyState::Block& k) { return k.index == b; });
-    if (it == v.blocks.end()) return LoadBlock(c, fh, v, fd, b, lock, into, out);
+    if (it == v.blocks.end()) {
+      // Reading and hashing a block is a millisecond of work the caller's
+      // readahead asked for while the caller copies out the block before:
+      // on a ring thread pinned to the caller's CPU, the two took turns.
+      // Off its CPU until the reply is out (re-pinned before it, the
+      // thread waited for that CPU to commit); a read of kept blocks
+      // only stays pinned, without two affinity changes per request.
+      if (!any_cpu.has_value()) any_cpu.emplace();
+      return LoadBlock(c, fh, v, fd, b, lock, into, out);
+    }
     if (it->bytes) {
       *out = it->bytes;
       return Status::Ok();
@@ -187,7 +197,7 @@ Status GetBlock(Context& c, FileHandle& fh, VerifyState& v, int fd, uint64_t b,
 // the handle (with `v`) be freed by another thread's release.
 Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
                    std::vector<std::shared_ptr<const char[]>>& held, std::vector<iovec>& iov,
-                   bool* handled) {
+                   std::optional<FuseUring::AnyCpu>& any_cpu, bool* handled) {
   {
     std::lock_guard<std::mutex> lock(fh.mu);
     if (!fh.verify) fh.verify = std::make_unique<VerifyState>();
@@ -209,7 +219,7 @@ Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
     into = FuseUring::ReplyBuffer();
   for (uint64_t b = first; b <= last; ++b) {
     std::shared_ptr<const char[]> bytes;
-    Status st = GetBlock(c, fh, v, fd, b, lock, into, &bytes);
+    Status st = GetBlock(c, fh, v, fd, b, lock, into, any_cpu, &bytes);
     if (st.err() == ESTALE) {
       *handled = false;  // served plainly
       return Status::Ok();
@@ -229,13 +239,10 @@ Status VerifyRange(Context& c, FileHandle& fh, int fd, size_t size, off_t off,
 Status VerifiedRead(Context& c, fuse_req_t req, FileHandle& fh, int fd, size_t size, off_t off,
                     bool* handled) {
   *handled = false;
-  // Reading and hashing a block is a millisecond of work the caller's
-  // readahead asked for while the caller copies out the block before: on
-  // a ring thread pinned to the caller's CPU, the two took turns.
-  FuseUring::AnyCpu any_cpu;
+  std::optional<FuseUring::AnyCpu> any_cpu;  // set by a block load (GetBlock)
   std::vector<std::shared_ptr<const char[]>> held;
   std::vector<iovec> iov;
-  Status st = VerifyRange(c, fh, fd, size, off, held, iov, handled);
+  Status st = VerifyRange(c, fh, fd, size, off, held, iov, any_cpu, handled);
   if (*handled && st.ok()) {
     if (iov.empty()) {
       fuse_reply_buf(req, nullptr, 0);
