@@ -69,7 +69,6 @@ namespace {
 // for ReplyBuffer and for Complete to find it without a search, and the
 // CPU it is pinned to, for AnyCpu.
 thread_local FuseUring::Entry* serving = nullptr;
-thread_local size_t serving_payload = 0;
 thread_local int pinned_cpu = -1;
 
 void PinTo(int cpu) {
@@ -83,7 +82,7 @@ void PinTo(int cpu) {
 
 std::span<char> FuseUring::ReplyBuffer() {
   if (!serving || serving->unique.load() == 0) return {};
-  return {serving->area + kPage, serving_payload};
+  return {static_cast<char*>(serving->iov[1].iov_base), serving->iov[1].iov_len};
 }
 
 FuseUring::AnyCpu::AnyCpu() {
@@ -328,7 +327,6 @@ bool FuseUring::Handle(Ring* ring, Entry* e, int res) {
   buf.size = in.len;
   buf.mem = start;
   serving = e;
-  serving_payload = payload_size_;
   fuse_session_process_buf(se_, &buf);
   serving = nullptr;
   return true;
