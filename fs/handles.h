@@ -17,6 +17,7 @@
 // ObjectFd calls are serialized by the handle's own lock.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -51,6 +52,9 @@ struct FileHandle {
   // A read-write handle promised room on the SSD tier (Space::PromiseRoom):
   // it may be served through passthrough.
   bool promised = false;
+  // The tier refused uncached writes (RWF_DONTCACHE; fs/ops_file.cc
+  // WriteBytes): this handle writes plainly from then on.
+  std::atomic<bool> uncached_refused{false};
   std::shared_ptr<LiveState> live;
   std::mutex mu;  // guards fd creation (and `verify`'s)
   // Verified reads of the HDD tier (fs/verified_read.h); made on first use.

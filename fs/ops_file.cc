@@ -279,13 +279,40 @@ Status Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
 // A large write's pages start towards the disk at once, not at the writer's
 // fsync: checkpoint writers fsync right after their last write, and a
 // gigabyte of dirty pages then took the disk most of a second after the
-// writes were done. sync_file_range(SYNC_FILE_RANGE_WRITE) starts writeback
-// without waiting for it and promises nothing (fsync still makes the bytes
-// durable and reports any error), so its result is ignored. Small writes
-// (many small files) are left to the kernel's own writeback. make bench,
-// two runs back to back: eight torch ranks' stall 1.11 s against 1.29 s without it, one
-// writer 0.89 of raw against 0.80 (docs/BENCHMARKS.md).
-constexpr ssize_t kEarlyWritebackMin = 256 << 10;
+// writes were done. Small writes (many small files) are left to the
+// kernel's own writeback. make bench, two runs back to back: eight torch
+// ranks' stall 1.11 s against 1.29 s without it, one writer 0.89 of raw
+// against 0.80 (docs/BENCHMARKS.md).
+//
+// Such a write is also uncached (RWF_DONTCACHE, Linux 6.14+): a buffered
+// write, so ENOSPC still comes at once and the file spills, whose pages
+// the kernel writes back at once and drops once they are on the disk.
+// Checkpoints are written once and read rarely; kept in the page cache
+// they would push out what the job reads (its dataset), and on this VM a
+// write into a page cache growing into long-unused memory copied at
+// 0.5-1 GB/s, against 5-6 GB/s into the pages the last writeback freed
+// (docs/BENCHMARKS.md, sixth run). Where the flag is refused (tmpfs, an
+// older kernel), the write is plain and sync_file_range(SYNC_FILE_RANGE_WRITE)
+// starts the writeback; it promises nothing (fsync still makes the bytes
+// durable and reports any error), so its result is ignored.
+constexpr size_t kEarlyWritebackMin = 256 << 10;
+#ifndef RWF_DONTCACHE
+constexpr int RWF_DONTCACHE = 0x80;  // linux/fs.h of 6.14; Debian 12's headers lack it
+#endif
+
+// Writes `n` bytes from `bytes` at `off` to `fd` on tier `t`, uncached
+// where the tier's filesystem allows (above): the count, or -errno.
+ssize_t WriteBytes(const Tier& t, FileHandle& fh, int fd, const char* bytes, size_t n, off_t off) {
+  if (n < kEarlyWritebackMin) return t.io().Pwrite(fd, bytes, n, off);
+  if (!fh.uncached_refused.load(std::memory_order_relaxed)) {
+    ssize_t w = t.io().Pwritev2(fd, bytes, n, off, RWF_DONTCACHE);
+    if (w != -EOPNOTSUPP) return w;
+    fh.uncached_refused.store(true, std::memory_order_relaxed);
+  }
+  ssize_t w = t.io().Pwrite(fd, bytes, n, off);
+  if (w > 0) sync_file_range(fd, off, w, SYNC_FILE_RANGE_WRITE);
+  return w;
+}
 
 // Writes the `len` bytes `in` still holds at `off` through the handle's
 // current object: the bytes written, or -errno when none were.
@@ -311,11 +338,11 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
     else
       fh.live->stream_sums.Spoil();
   };
-  if (!t.io().IsPlainPosix() && bytes) {
+  if (bytes) {
     // Through the Io, from the request's buffer, and `in` advanced past
     // what was written as fuse_buf_copy would.
     const size_t n = std::min(len, src.size - in->off);
-    ssize_t w = t.io().Pwrite(fd, bytes, n, off);
+    ssize_t w = WriteBytes(t, fh, fd, bytes, n, off);
     if (w < 0) *st = Status::Errno(int(-w), "write " + t.ObjectPath(fh.ino));
     if (w > 0) in->off += size_t(w);
     streamed(w);
@@ -328,7 +355,6 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
   ssize_t n = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
   if (n < 0) *st = Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino));
   streamed(n);
-  if (n >= kEarlyWritebackMin) sync_file_range(fd, off, n, SYNC_FILE_RANGE_WRITE);
   return n;
 }
 

@@ -163,6 +163,14 @@ ssize_t CrashIo::Pwrite(int fd, const void* buf, size_t n, off_t off) {
   return rc;
 }
 
+ssize_t CrashIo::Pwritev2(int fd, const void* buf, size_t n, off_t off, int flags) {
+  MutexLock lock(&mu_);
+  File* f = BeforeChange(fd);
+  const ssize_t rc = IoWrapper::Pwritev2(fd, buf, n, off, flags);
+  if (f && rc > 0) f->dirty = true;
+  return rc;
+}
+
 int CrashIo::Fallocate(int fd, int mode, off_t off, off_t len) {
   MutexLock lock(&mu_);
   File* f = BeforeChange(fd);

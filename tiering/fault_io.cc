@@ -96,6 +96,13 @@ ssize_t FaultIo::Pwrite(int fd, const void* buf, size_t n, off_t off) {
   return IoWrapper::Pwrite(fd, buf, n, off);
 }
 
+// A write with flags is a write: "the 2nd pwrite fails" counts both kinds.
+ssize_t FaultIo::Pwritev2(int fd, const void* buf, size_t n, off_t off, int flags) {
+  FaultRule r;
+  if (Fire(IoOp::kPwrite, &r)) return -r.err;
+  return IoWrapper::Pwritev2(fd, buf, n, off, flags);
+}
+
 int FaultIo::Fsync(int fd) {
   FaultRule r;
   if (Fire(IoOp::kFsync, &r)) return -r.err;

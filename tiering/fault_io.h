@@ -65,6 +65,7 @@ class FaultIo : public IoWrapper {
   int OpenAt(int dir_fd, const char* path, int flags, mode_t mode) override;
   ssize_t Pread(int fd, void* buf, size_t n, off_t off) override;
   ssize_t Pwrite(int fd, const void* buf, size_t n, off_t off) override;
+  ssize_t Pwritev2(int fd, const void* buf, size_t n, off_t off, int flags) override;
   int Fsync(int fd) override;
   int Fdatasync(int fd) override;
   int Fallocate(int fd, int mode, off_t off, off_t len) override;

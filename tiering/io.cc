@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -28,6 +29,10 @@ ssize_t PosixIo::Pread(int fd, void* buf, size_t n, off_t off) {
 }
 ssize_t PosixIo::Pwrite(int fd, const void* buf, size_t n, off_t off) {
   return Result(pwrite(fd, buf, n, off));
+}
+ssize_t PosixIo::Pwritev2(int fd, const void* buf, size_t n, off_t off, int flags) {
+  struct iovec v = {const_cast<void*>(buf), n};
+  return Result(pwritev2(fd, &v, 1, off, flags));
 }
 int PosixIo::Fsync(int fd) {
   return Result(fsync(fd));

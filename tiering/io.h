@@ -41,6 +41,10 @@ class Io {
   virtual int OpenAt(int dir_fd, const char* path, int flags, mode_t mode) = 0;
   virtual ssize_t Pread(int fd, void* buf, size_t n, off_t off) = 0;
   virtual ssize_t Pwrite(int fd, const void* buf, size_t n, off_t off) = 0;
+  // pwritev2(2) of one buffer with RWF_* `flags`. -EOPNOTSUPP where the
+  // kernel or the filesystem lacks a flag (RWF_DONTCACHE before Linux 6.14,
+  // or on tmpfs): the caller falls back to Pwrite.
+  virtual ssize_t Pwritev2(int fd, const void* buf, size_t n, off_t off, int flags) = 0;
   virtual int Fsync(int fd) = 0;
   virtual int Fdatasync(int fd) = 0;
   virtual int Fallocate(int fd, int mode, off_t off, off_t len) = 0;
@@ -60,6 +64,7 @@ class PosixIo : public Io {
   int OpenAt(int dir_fd, const char* path, int flags, mode_t mode) override;
   ssize_t Pread(int fd, void* buf, size_t n, off_t off) override;
   ssize_t Pwrite(int fd, const void* buf, size_t n, off_t off) override;
+  ssize_t Pwritev2(int fd, const void* buf, size_t n, off_t off, int flags) override;
   int Fsync(int fd) override;
   int Fdatasync(int fd) override;
   int Fallocate(int fd, int mode, off_t off, off_t len) override;
@@ -84,6 +89,9 @@ class IoWrapper : public Io {
   }
   ssize_t Pwrite(int fd, const void* buf, size_t n, off_t off) override {
     return target_->Pwrite(fd, buf, n, off);
+  }
+  ssize_t Pwritev2(int fd, const void* buf, size_t n, off_t off, int flags) override {
+    return target_->Pwritev2(fd, buf, n, off, flags);
   }
   int Fsync(int fd) override { return target_->Fsync(fd); }
   int Fdatasync(int fd) override { return target_->Fdatasync(fd); }

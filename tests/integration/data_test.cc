@@ -4,6 +4,7 @@
 #include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -304,6 +305,69 @@ TEST_F(DataTest, LargeFileChecksum) {
   Remount();
   EXPECT_EQ(want, HashFile(P("large"), &size));
   EXPECT_EQ(static_cast<off_t>(kMiB) << 20, size);
+}
+
+// Whether the filesystem holding directory `dir` takes uncached writes
+// (RWF_DONTCACHE, Linux 6.14+; not tmpfs): a probe through an unnamed file.
+bool TakesUncachedWrites(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  struct iovec v = {const_cast<char*>("x"), 1};
+  const bool ok = pwritev2(fd, &v, 1, 0, 0x80 /* RWF_DONTCACHE */) == 1;
+  close(fd);
+  return ok;
+}
+
+// Pages of `path` in the page cache (mincore of a mapping), and how many it
+// has in all; -1 when it cannot be mapped.
+long ResidentPages(const std::string& path, long* total) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const off_t size = FileSize(fd);
+  void* map = size > 0 ? mmap(nullptr, size_t(size), PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (map == MAP_FAILED) return -1;
+  const long page = sysconf(_SC_PAGESIZE);
+  *total = long((size + page - 1) / page);
+  std::vector<unsigned char> in_core(static_cast<size_t>(*total));
+  long resident = -1;
+  if (mincore(map, size_t(size), in_core.data()) == 0) {
+    resident = 0;
+    for (unsigned char c : in_core) resident += c & 1;
+  }
+  munmap(map, size_t(size));
+  return resident;
+}
+
+// A checkpoint's large writes are uncached where the SSD tier's filesystem
+// allows (fs/ops_file.cc WriteBytes): once it is synced its object's pages
+// have left the page cache, so saving checkpoints does not push the job's
+// dataset out of memory, and the bytes read back whole.
+TEST_F(DataTest, LargeWritesLeaveTheObjectOutOfThePageCacheOnceSynced) {
+  if (!TakesUncachedWrites(fs_.ssd())) GTEST_SKIP() << fs_.ssd() << " takes no RWF_DONTCACHE";
+  constexpr int kMiB = 32;
+  XXH64_state_t* s = XXH64_createState();
+  XXH64_reset(s, 0);
+  int fd = open(P("ckpt").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < kMiB; i++) {
+    std::string chunk = Pattern(1 << 20, 2000 + i);
+    ASSERT_EQ(0, PwriteAll(fd, chunk.data(), chunk.size(), static_cast<off_t>(i) << 20));
+    XXH64_update(s, chunk.data(), chunk.size());
+  }
+  ASSERT_EQ(0, fsync(fd));
+  ASSERT_EQ(0, close(fd));
+  const uint64_t want = XXH64_digest(s);
+  XXH64_freeState(s);
+  long total = 0;
+  const long resident = ResidentPages(ObjectPathOn(fs_.ssd(), Ino(P("ckpt"))), &total);
+  ASSERT_GE(resident, 0);
+  EXPECT_EQ(kMiB * (1L << 20) / sysconf(_SC_PAGESIZE), total);
+  // The kernel may keep a folio it could not lock at writeback's end.
+  EXPECT_LT(resident, total / 8) << resident << " of " << total << " pages still cached";
+  off_t size = 0;
+  EXPECT_EQ(want, HashFile(P("ckpt"), &size));
+  EXPECT_EQ(off_t(kMiB) << 20, size);
 }
 
 TEST_F(DataTest, ConcurrentWriters) {

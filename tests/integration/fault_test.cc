@@ -101,6 +101,28 @@ TEST(FaultTest, FailingWriteOnHddReachesTheApplicationAndTheLog) {
       << fs.Log();
 }
 
+// The same for writes of 1 MiB (uncached where the tier's filesystem takes
+// it, fs/ops_file.cc WriteBytes): the second fails with ENOSPC, the file
+// spills with the first and the rest is written on the HDD tier.
+TEST(FaultTest, NoSpaceOnSsdDuringLargeWritesSpillsToHdd) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:2:ENOSPC"}));
+  ASSERT_TRUE(fs.Mount());
+  int fd = OpenNew(fs, "f");
+  ASSERT_GE(fd, 0);
+  std::string data;
+  for (int i = 0; i < 4; ++i) {
+    const std::string chunk = Pattern(1 << 20, 20 + i);
+    ASSERT_EQ(0, PwriteAll(fd, chunk.data(), chunk.size(), off_t(i) << 20)) << "write " << i;
+    data += chunk;
+  }
+  ASSERT_EQ(0, fsync(fd));
+  ASSERT_EQ(0, close(fd));
+  EXPECT_EQ("hdd", GetTier(fs.path("f")));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(fs.path("f"), &got));
+  EXPECT_TRUE(got == data);
+}
+
 TEST(FaultTest, FailingFsyncOnSsdReachesTheApplicationAndTheLog) {
   TierfsMount fs(WithFaults({"ssd:fsync:1:EIO"}));
   ASSERT_TRUE(fs.Mount());

@@ -124,6 +124,19 @@ TEST_F(CrashIoTest, WritesAfterTheLastSyncAreDropped) {
   EXPECT_EQ("NEW content", Read("f"));
 }
 
+// Writes with flags (the daemon's uncached writes) are writes: undone
+// unless synced.
+TEST_F(CrashIoTest, WritesWithFlagsAfterTheLastSyncAreDropped) {
+  Put("f", "old content");
+  const int fd = io_.OpenAt(dir_fd_, "f", O_RDWR | O_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(3, io_.Pwritev2(fd, "NEW", 3, 0, 0));
+  EXPECT_EQ(1u, io_.UnsyncedFiles());
+  close(fd);
+  Crash();
+  EXPECT_EQ("old content", Read("f"));
+}
+
 TEST_F(CrashIoTest, TruncationWithoutSyncIsUndone) {
   Put("f", "old content");
   Write("f", "x", O_TRUNC, /*sync=*/false);

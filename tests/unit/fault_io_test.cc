@@ -62,6 +62,41 @@ TEST_F(FaultIoTest, FailsOnlyTheNthCallCountedFromTheRule) {
   EXPECT_EQ(1u, io_.Injected());
 }
 
+// A write with flags (pwritev2) is a write: a pwrite rule counts and fails
+// both kinds, so --inject-fault ssd:pwrite:N reaches uncached writes too.
+TEST_F(FaultIoTest, PwriteRulesCountAndFailWritesWithFlags) {
+  io_.AddRule({IoOp::kPwrite, 2, false, ENOSPC, false});
+  EXPECT_EQ(1, io_.Pwritev2(fd_, "a", 1, 0, 0));
+  EXPECT_EQ(-ENOSPC, io_.Pwritev2(fd_, "b", 1, 0, 0));
+  EXPECT_EQ(1, io_.Pwrite(fd_, "c", 1, 1));
+  EXPECT_EQ(3u, io_.Calls(IoOp::kPwrite));
+  EXPECT_EQ(1u, io_.Injected());
+  char buf[2] = {};
+  EXPECT_EQ(2, pread(fd_, buf, 2, 0));
+  EXPECT_EQ("ac", std::string(buf, 2)) << "the failed write must not have written";
+}
+
+// PosixIo::Pwritev2 is the system call: it writes, and a flag the file's
+// filesystem refuses comes back as -EOPNOTSUPP (how fs/ops_file.cc learns
+// that a tier takes no uncached writes). tmpfs has no RWF_DONTCACHE; an
+// unknown flag is refused everywhere.
+TEST_F(FaultIoTest, PosixPwritev2WritesAndReportsARefusedFlag) {
+  PosixIo posix;
+  EXPECT_EQ(4, posix.Pwritev2(fd_, "abcd", 4, 0, 0));
+  char buf[4] = {};
+  EXPECT_EQ(4, pread(fd_, buf, 4, 0));
+  EXPECT_EQ("abcd", std::string(buf, 4));
+  EXPECT_EQ(-EOPNOTSUPP, posix.Pwritev2(fd_, "x", 1, 0, 0x40000000));
+  constexpr int kDontCache = 0x80;  // RWF_DONTCACHE
+  char shm[] = "/dev/shm/tierfs-faultio-test.XXXXXX";
+  const int tmpfs_fd = mkstemp(shm);
+  if (tmpfs_fd < 0) GTEST_SKIP() << "no /dev/shm";
+  unlink(shm);
+  EXPECT_EQ(-EOPNOTSUPP, posix.Pwritev2(tmpfs_fd, "x", 1, 0, kDontCache));
+  EXPECT_EQ(1, posix.Pwritev2(tmpfs_fd, "x", 1, 0, 0));
+  close(tmpfs_fd);
+}
+
 TEST_F(FaultIoTest, FailsEveryCallFromTheNthOn) {
   io_.AddRule({IoOp::kFsync, 2, true, EIO, false});
   EXPECT_EQ(0, io_.Fsync(fd_));
