@@ -234,10 +234,12 @@ wl_seq() {
   write_measure seqwrite "$t" 1 "$SEQ_MB"
   drop_caches  # the read must come from the backing store, not the page cache
   measure seqread "$t" read mib "${job[@]}" --rw=read
-  # The first read after a write also measures how this VM's host caches what was just
-  # written: a file tierfs wrote read directly on its tier, without FUSE, was as slow as
-  # through the mount, and as fast as raw the next time. The second cold read compares the
-  # read paths themselves.
+  # The first read after a write also measures this VM's memory: a page the host has
+  # reclaimed costs about 12 us at its first touch, and the read's page cache lands in the
+  # pages freed last. After raw's buffered writes those are the pages drop_caches just freed
+  # (hot); tierfs's uncached writes freed theirs during the write, and the host had taken
+  # them back (docs/BENCHMARKS.md, sixth run: 0.68-0.75 GB/s, 2.3 after touching 4 GiB of
+  # memory first). The second cold read compares the read paths themselves.
   drop_caches
   measure seqread_again "$t" read mib "${job[@]}" --rw=read
   rm -f "${WORK[$t]}/shard.0"
