@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "meta/xxh3.h"
 
 #include <spdlog/spdlog.h>
 

@@ -3,7 +3,7 @@
 // helpers, no I/O.
 #pragma once
 
-#include <xxhash.h>
+#include "meta/xxh3.h"
 
 #include <algorithm>
 #include <cstddef>

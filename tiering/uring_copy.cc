@@ -4,7 +4,7 @@
 
 #include <liburing.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "meta/xxh3.h"
 
 #include <algorithm>
 #include <cstdlib>

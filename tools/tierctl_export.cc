@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "meta/xxh3.h"
 
 #include <algorithm>
 #include <cerrno>
