@@ -88,45 +88,50 @@ void Handles::Delete(FileHandle* fh) {
       live.backing_id = live.backing_fd = -1;
     }
   }
-  if (fh->fd >= 0) close(fh->fd);
-  for (int fd : fh->retired_fds) close(fd);
+  fh->object.reset();  // closed here unless a request still uses it
   if (fh->writable) fh->live->writers--;
   fh->live->handles--;
   delete fh;
 }
 
-int Handles::ObjectFd(FileHandle& fh, bool create, Status* st) {
+ObjectFile::~ObjectFile() {
+  if (fd >= 0) close(fd);
+}
+
+ObjectRef Handles::ObjectOf(FileHandle& fh, bool create, Status* st) {
   const uint32_t placement_now = fh.live->placement.load();
   std::lock_guard<std::mutex> lock(fh.mu);
-  if (fh.fd >= 0 && fh.fd_placement == placement_now) return fh.fd;
-  // The file may have moved since the handle was opened. An older fd stays
-  // open until release: another thread may be in the middle of using it.
-  if (fh.fd >= 0) fh.retired_fds.push_back(fh.fd);
+  if (fh.object && fh.object_placement == placement_now) return fh.object;
+  // The file may have moved since the handle opened its object. The handle
+  // lets go of the old one; requests still using it keep it open.
+  fh.object.reset();
   std::lock_guard<std::mutex> placement(placement_.Lock(fh.ino));
   Inode n;
   if (store_.GetInode(fh.ino, &n).ok()) fh.tier = n.tier;
   // O_RDWR even for read-only opens: with the writeback cache the kernel
   // reads pages of files that were opened write-only.
-  fh.fd_placement = placement_now;
+  fh.object_placement = placement_now;
   // The HDD tier may be gone (unmounted, removed, failing): EIO then, not
   // an empty file or whatever an unrelated directory holds.
   if (fh.tier == TierId::kHdd) {
     *st = tiers_.hdd->CheckHealth();
-    if (!st->ok()) return fh.fd = -1;
+    if (!st->ok()) return nullptr;
   }
   const Tier& tier = tiers_[fh.tier];
-  fh.fd = tier.OpenObject(fh.ino, O_RDWR, st);
-  if (fh.fd < 0 && create && st->err() == ENOENT) {
+  int fd = tier.OpenObject(fh.ino, O_RDWR, st);
+  if (fd < 0 && create && st->err() == ENOENT) {
     *st = Status::Ok();
-    fh.fd = tier.OpenObject(fh.ino, O_RDWR | O_CREAT | O_EXCL, st);
-    if (fh.fd >= 0) {
+    fd = tier.OpenObject(fh.ino, O_RDWR | O_CREAT | O_EXCL, st);
+    if (fd >= 0) {
       fh.live->object_name_unsynced = true;
     } else if (st->err() == EEXIST) {  // made meanwhile by a path that syncs its own
       *st = Status::Ok();
-      fh.fd = tier.OpenObject(fh.ino, O_RDWR, st);
+      fd = tier.OpenObject(fh.ino, O_RDWR, st);
     }
   }
-  return fh.fd;
+  if (fd < 0) return nullptr;
+  fh.object = std::make_shared<const ObjectFile>(fd, fh.tier);
+  return fh.object;
 }
 
 Status Handles::CheckObjectIntact(uint64_t ino) {

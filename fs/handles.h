@@ -10,11 +10,11 @@
 //   - anything else: through the mount's page cache.
 // A handle's object is opened lazily: a new file has no object until its
 // first write, so creating and unlinking empty files costs no I/O on the
-// tiers. A handle follows its file across moves (ObjectFd reopens when the
+// tiers. A handle follows its file across moves (ObjectOf reopens when the
 // inode's placement changed).
 //
 // Thread-safety: all methods may be called from any thread; one handle's
-// ObjectFd calls are serialized by the handle's own lock.
+// ObjectOf calls are serialized by the handle's own lock.
 #pragma once
 
 #include <atomic>
@@ -38,16 +38,32 @@ enum class IoMode : uint8_t {
   kPassthrough,  // the kernel reads the object itself (fs/passthrough.h)
 };
 
+// An object opened for a handle. The requests using it share it with the
+// handle, so the object a move left behind (unlinked from its old tier) is
+// closed, and its blocks there freed, as soon as the last request using it
+// is done; not when the file is closed, which may be much later (a writer
+// that spilled to the HDD tier keeps writing).
+class ObjectFile {
+ public:
+  ObjectFile(int fd, TierId tier) : fd(fd), tier(tier) {}
+  ~ObjectFile();
+  ObjectFile(const ObjectFile&) = delete;
+  ObjectFile& operator=(const ObjectFile&) = delete;
+
+  const int fd;
+  const TierId tier;  // where this object is
+};
+using ObjectRef = std::shared_ptr<const ObjectFile>;
+
 // An open regular file.
 struct FileHandle {
   uint64_t ino = 0;
   IoMode mode = IoMode::kCached;
-  int backing_id = -1;         // kPassthrough: the inode's backing file id (LiveState)
-  TierId tier = TierId::kSsd;  // where fd's object is (refreshed when fd opens)
-  int fd = -1;
-  uint32_t fd_placement = 0;     // live->placement when fd was opened
-  std::vector<int> retired_fds;  // of older placements; other threads may still use them
-  bool writable = false;         // counted in live->writers
+  int backing_id = -1;            // kPassthrough: the inode's backing file id (LiveState)
+  TierId tier = TierId::kSsd;     // where the object is (refreshed when it opens)
+  ObjectRef object;               // opened on first use (ObjectOf); null before
+  uint32_t object_placement = 0;  // live->placement when `object` was opened
+  bool writable = false;          // counted in live->writers
   bool wrote = false;
   // A read-write handle promised room on the SSD tier (Space::PromiseRoom):
   // it may be served through passthrough.
@@ -56,7 +72,7 @@ struct FileHandle {
   // WriteBytes): this handle writes plainly from then on.
   std::atomic<bool> uncached_refused{false};
   std::shared_ptr<LiveState> live;
-  std::mutex mu;  // guards fd creation (and `verify`'s)
+  std::mutex mu;  // guards `object` (and the making of `verify`)
   // Verified reads of the HDD tier (fs/verified_read.h); made on first use.
   std::unique_ptr<VerifyState> verify;
 };
@@ -75,10 +91,11 @@ class Handles {
   IoMode Admit(FileHandle& fh, int flags, bool may_passthrough, int* backing_id);
   // Undoes New and Admit: closes the object, drops the counts, frees `fh`.
   void Delete(FileHandle* fh);
-  // The object fd of a handle, opening (and with `create`, creating) it on
-  // first use or after a move. -1 with `st` ENOENT when there is no object
-  // and !create; EIO when the HDD tier holding it cannot be used.
-  int ObjectFd(FileHandle& fh, bool create, Status* st);
+  // The object of a handle, opening (and with `create`, creating) it on
+  // first use or after a move; hold it while using its fd. Null with `st`
+  // ENOENT when there is no object and !create; EIO when the HDD tier
+  // holding it cannot be used.
+  ObjectRef ObjectOf(FileHandle& fh, bool create, Status* st);
   // EIO when a regular file nobody has open for writing has lost bytes: its
   // object is missing while LMDB records a size, or shorter than recorded.
   // A longer object is legitimate (written, then killed before release

@@ -60,8 +60,9 @@ Status GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
   Status st;
   FileHandle* fh = fi ? Handle(fi) : nullptr;
-  int fd = fh ? c.handles().ObjectFd(*fh, size > 0, &st) : -1;
-  TierId tier = fh ? fh->tier : n.tier;  // where fd's object is
+  ObjectRef object = fh ? c.handles().ObjectOf(*fh, size > 0, &st) : nullptr;
+  int fd = object ? object->fd : -1;
+  TierId tier = object ? object->tier : n.tier;  // where fd's object is
   int own_fd = -1;
   // Without a handle, under the placement lock with a fresh placement: a
   // move switching meanwhile would otherwise take the truncate with the old
@@ -84,9 +85,10 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
 // A file without an object yet has no times to keep.
 Status SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
   struct timespec ts[2] = {{0, UTIME_OMIT}, {n.mtime_ns / 1000000000, n.mtime_ns % 1000000000}};
-  if (fi && Handle(fi)->fd >= 0) {
-    if (futimens(Handle(fi)->fd, ts) == 0) return Status::Ok();
-    return Status::Errno(errno, "set times of " + c.tier(Handle(fi)->tier).ObjectPath(n.ino));
+  Status st;
+  if (ObjectRef object = fi ? c.handles().ObjectOf(*Handle(fi), false, &st) : nullptr) {
+    if (futimens(object->fd, ts) == 0) return Status::Ok();
+    return Status::Errno(errno, "set times of " + c.tier(object->tier).ObjectPath(n.ino));
   }
   std::lock_guard<std::mutex> placement(c.placement().Lock(n.ino));
   Inode now;

@@ -88,7 +88,7 @@ bool PromiseWriterRoom(Context& c, FileHandle& fh, int flags, const Inode& n) {
   if (!c.space().PromiseRoom(fh.ino, expect)) return false;
   fh.promised = true;
   Status made;
-  return c.handles().ObjectFd(fh, true, &made) >= 0;
+  return c.handles().ObjectOf(fh, true, &made) != nullptr;
 }
 
 // Files smaller than this are not remembered by their shape (WriteSizes):
@@ -101,9 +101,9 @@ Status RecordSize(Context& c, FileHandle& fh, uint64_t* size = nullptr) {
   // A passthrough handle's writes never came through here: open the object
   // if the handle has not yet.
   Status st;
-  int fd = c.handles().ObjectFd(fh, false, &st);
+  ObjectRef object = c.handles().ObjectOf(fh, false, &st);
   struct stat s;
-  if (fd < 0 || fstat(fd, &s) != 0) return Status::Ok();
+  if (!object || fstat(object->fd, &s) != 0) return Status::Ok();
   if (size) *size = uint64_t(s.st_size);
   return c.store().Update(
       fh.ino,
@@ -251,8 +251,8 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 Status Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Status st;
-  int fd = c.handles().ObjectFd(*Handle(fi), false, &st);
-  if (fd < 0) {
+  ObjectRef object = c.handles().ObjectOf(*Handle(fi), false, &st);
+  if (!object) {
     // No object: an empty file, unless LMDB records bytes (then they are lost).
     if (st.err() == ENOENT) st = c.handles().CheckObjectIntact(Handle(fi)->ino);
     if (!st.ok()) return st;
@@ -262,15 +262,15 @@ Status Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
   // A per-thread buffer that stays mapped: on this kind of VM a page fault
   // costs more than copying the page, and libfuse would allocate (and fault
   // in) a fresh buffer for every reply.
-  if (Handle(fi)->tier == TierId::kHdd && c.options().verify_reads) {
+  if (object->tier == TierId::kHdd && c.options().verify_reads) {
     bool handled = false;
-    st = VerifiedRead(c, req, *Handle(fi), fd, size, off, &handled);
+    st = VerifiedRead(c, req, *Handle(fi), object->fd, size, off, &handled);
     if (handled || !st.ok()) return st;
   }
   thread_local std::vector<char> buf;
   if (buf.size() < size) buf.resize(size);
-  const Tier& t = c.tier(Handle(fi)->tier);
-  ssize_t n = t.io().Pread(fd, buf.data(), size, off);
+  const Tier& t = c.tier(object->tier);
+  ssize_t n = t.io().Pread(object->fd, buf.data(), size, off);
   if (n < 0) return Status::Errno(int(-n), "read " + t.ObjectPath(Handle(fi)->ino));
   fuse_reply_buf(req, buf.data(), n);
   return Status::Ok();
@@ -317,15 +317,16 @@ ssize_t WriteBytes(const Tier& t, FileHandle& fh, int fd, const char* bytes, siz
 // Writes the `len` bytes `in` still holds at `off` through the handle's
 // current object: the bytes written, or -errno when none were.
 ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t off, Status* st) {
-  int fd = c.handles().ObjectFd(fh, true, st);
-  if (fd < 0) return -st->err();
+  ObjectRef object = c.handles().ObjectOf(fh, true, st);
+  if (!object) return -st->err();
+  const int fd = object->fd;
   // An fd opened before the HDD tier went away (or read-only) would still
-  // write into whatever it names: refuse as ObjectFd does on opening.
-  if (fh.tier == TierId::kHdd) {
-    *st = c.CheckTierWritable(fh.tier, fh.ino, "write");
+  // write into whatever it names: refuse as ObjectOf does on opening.
+  if (object->tier == TierId::kHdd) {
+    *st = c.CheckTierWritable(object->tier, fh.ino, "write");
     if (!st->ok()) return -st->err();
   }
-  const Tier& t = c.tier(fh.tier);
+  const Tier& t = c.tier(object->tier);
   fuse_buf& src = in->buf[in->idx];
   // The request's bytes, for the stream's checksums (splice is off: Init).
   const char* bytes = (src.flags & FUSE_BUF_IS_FD) || in->count != 1
@@ -353,7 +354,7 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
   out.buf[0].fd = fd;
   out.buf[0].pos = off;
   ssize_t n = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
-  if (n < 0) *st = Status::Errno(int(-n), "write " + c.tier(fh.tier).ObjectPath(fh.ino));
+  if (n < 0) *st = Status::Errno(int(-n), "write " + t.ObjectPath(fh.ino));
   streamed(n);
   return n;
 }
@@ -431,12 +432,13 @@ Status Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
   Status st;
-  int fd = c.handles().ObjectFd(fh, false, &st);
+  ObjectRef object = c.handles().ObjectOf(fh, false, &st);
   // No object (never written): nothing to sync. Any other failure to open
   // it (an unhealthy tier) means its bytes may not be durable: say so.
-  if (fd < 0 && st.err() != ENOENT) return st;
-  if (fd >= 0) {
-    const Tier& t = c.tier(fh.tier);
+  if (!object && st.err() != ENOENT) return st;
+  if (object) {
+    const Tier& t = c.tier(object->tier);
+    const int fd = object->fd;
     const int rc = datasync ? t.io().Fdatasync(fd) : t.io().Fsync(fd);
     if (rc != 0) return Status::Errno(-rc, "fsync " + t.ObjectPath(fh.ino));
     // A new object's name, too (once): otherwise a power loss could keep
@@ -464,16 +466,16 @@ Status Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fus
   FileHandle& fh = *Handle(fi);
   std::shared_lock<std::shared_mutex> io(fh.live->io);
   Status st;
-  int fd = c.handles().ObjectFd(fh, true, &st);
-  if (fd < 0) return st;
+  ObjectRef object = c.handles().ObjectOf(fh, true, &st);
+  if (!object) return st;
   // As in WriteAt: an fd opened before its tier went away still writes.
-  if (fh.tier == TierId::kHdd) {
-    st = c.CheckTierWritable(fh.tier, fh.ino, "fallocate");
+  if (object->tier == TierId::kHdd) {
+    st = c.CheckTierWritable(object->tier, fh.ino, "fallocate");
     if (!st.ok()) return st;
   }
-  const Tier& t = c.tier(fh.tier);
+  const Tier& t = c.tier(object->tier);
   fh.live->stream_sums.Spoil();
-  const int rc = t.io().Fallocate(fd, mode, off, len);
+  const int rc = t.io().Fallocate(object->fd, mode, off, len);
   if (rc != 0) return Status::Errno(-rc, "fallocate " + t.ObjectPath(fh.ino));
   c.table().NoteWrite(*fh.live);
   fh.wrote = true;
@@ -498,23 +500,24 @@ Status CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* f
                      off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
   Context& c = Ctx(req);
   Status st;
-  int in = c.handles().ObjectFd(*Handle(fi_in), false, &st);
-  if (in < 0 && st.err() == ENOENT) {
+  ObjectRef from = c.handles().ObjectOf(*Handle(fi_in), false, &st);
+  if (!from && st.err() == ENOENT) {
     fuse_reply_write(req, 0);  // no object: an empty source
     return Status::Ok();
   }
-  if (in < 0) return st;
+  if (!from) return st;
   std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
-  int out = c.handles().ObjectFd(*Handle(fi_out), true, &st);
-  if (out < 0) return st;
-  if (Handle(fi_out)->tier == TierId::kHdd) {
+  ObjectRef to = c.handles().ObjectOf(*Handle(fi_out), true, &st);
+  if (!to) return st;
+  if (to->tier == TierId::kHdd) {
     st = c.CheckTierWritable(TierId::kHdd, Handle(fi_out)->ino, "copy_file_range");
     if (!st.ok()) return st;
   }
   FileHandle& hin = *Handle(fi_in);
   FileHandle& hout = *Handle(fi_out);
-  const Tier& tin = c.tier(hin.tier);
-  const Tier& tout = c.tier(hout.tier);
+  const Tier& tin = c.tier(from->tier);
+  const Tier& tout = c.tier(to->tier);
+  const int in = from->fd, out = to->fd;
   hout.live->stream_sums.Spoil();
   bool reading = false;
   ssize_t n = -EXDEV;
@@ -539,13 +542,13 @@ Status Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* 
   Context& c = Ctx(req);
   Status st;
   FileHandle& fh = *Handle(fi);
-  int fd = c.handles().ObjectFd(fh, false, &st);
+  ObjectRef object = c.handles().ObjectOf(fh, false, &st);
   // No object: an empty file, where every SEEK_DATA/SEEK_HOLE is past the end.
-  if (fd < 0 && st.err() == ENOENT)
+  if (!object && st.err() == ENOENT)
     st = Status::Error(ENXIO, "lseek of inode " + std::to_string(fh.ino) + ": no data");
-  if (fd < 0) return st;
-  off_t res = lseek(fd, off, whence);
-  if (res < 0) return Status::Errno(errno, "lseek " + c.tier(fh.tier).ObjectPath(fh.ino));
+  if (!object) return st;
+  off_t res = lseek(object->fd, off, whence);
+  if (res < 0) return Status::Errno(errno, "lseek " + c.tier(object->tier).ObjectPath(fh.ino));
   fuse_reply_lseek(req, res);
   return Status::Ok();
 }

@@ -254,14 +254,49 @@ TierfsMount::TierfsMount(MountOptions opts) : opts_(std::move(opts)) {
   mnt_ = root_ + "/mnt";
   log_ = root_ + "/daemon.log";
   for (const auto& d : {ssd_, hdd_, mnt_}) mkdir(d.c_str(), 0755);
-  if (opts_.ssd_tmpfs_mb > 0 || opts_.hdd_tmpfs_mb > 0) {
-    std::string so = "size=" + std::to_string(opts_.ssd_tmpfs_mb) + "m";
-    std::string ho = "size=" + std::to_string(opts_.hdd_tmpfs_mb) + "m";
-    if (mount("tierfs-test-ssd", ssd_.c_str(), "tmpfs", 0, so.c_str()) != 0 ||
-        mount("tierfs-test-hdd", hdd_.c_str(), "tmpfs", 0, ho.c_str()) != 0) {
-      ADD_FAILURE() << "mount tmpfs: " << strerror(errno);
+  MountTiers();
+}
+
+namespace {
+
+// A tmpfs of `mb` MiB at `dir`, or ext4 on a loop device of an image at
+// `dir`.img when `ext4`.
+bool MountTier(const std::string& dir, int mb, bool ext4) {
+  if (!ext4) {
+    const std::string size = "size=" + std::to_string(mb) + "m";
+    if (mount("tierfs-test-tier", dir.c_str(), "tmpfs", 0, size.c_str()) == 0) return true;
+    ADD_FAILURE() << "mount tmpfs at " << dir << ": " << strerror(errno);
+    return false;
+  }
+  const std::string image = dir + ".img";
+  // -m 0: no blocks kept for root (the daemon is root), so the tier fills
+  // where statvfs says it does.
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{"truncate", "-s", std::to_string(mb) + "M", image},
+        {"mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", image},
+        // -o loop sets the loop device to detach itself at the unmount.
+        {"mount", "-o", "loop", image, dir}}) {
+    CommandResult r = RunCommand(argv, 60);
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << argv[0] << " for the ext4 tier at " << dir << " exited " << r.exit_code
+                    << ": " << r.err;
+      return false;
     }
-    tmpfs_mounted_ = true;
+  }
+  return true;
+}
+
+}  // namespace
+
+void TierfsMount::MountTiers() {
+  const bool ext4 = opts_.ssd_ext4_mb > 0;
+  if (ext4 || opts_.ssd_tmpfs_mb > 0 || opts_.hdd_tmpfs_mb > 0) {
+    // A size of 0 leaves tmpfs at its default (half the memory).
+    if (MountTier(ssd_, ext4 ? opts_.ssd_ext4_mb : opts_.ssd_tmpfs_mb, ext4))
+      tier_mounts_.push_back(ssd_);
+  }
+  if (opts_.ssd_tmpfs_mb > 0 || opts_.hdd_tmpfs_mb > 0) {
+    if (MountTier(hdd_, opts_.hdd_tmpfs_mb, false)) tier_mounts_.push_back(hdd_);
   }
 }
 
@@ -285,11 +320,8 @@ void TierfsMount::Cleanup() {
   if (root_.empty()) return;
   if (pid_ > 0 || IsMountPoint(mnt_)) Unmount();
   ForceUnmount(mnt_);
-  if (tmpfs_mounted_) {
-    umount2(ssd_.c_str(), MNT_DETACH);
-    umount2(hdd_.c_str(), MNT_DETACH);
-    tmpfs_mounted_ = false;
-  }
+  for (const std::string& dir : tier_mounts_) umount2(dir.c_str(), MNT_DETACH);
+  tier_mounts_.clear();
   // Never recurse into anything still mounted below the root.
   std::ifstream in("/proc/self/mountinfo");
   std::string line;

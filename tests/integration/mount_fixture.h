@@ -33,6 +33,11 @@ struct MountOptions {
   // When non-zero, ssd/ and hdd/ are fresh tmpfs mounts of these sizes.
   int ssd_tmpfs_mb = 0;
   int hdd_tmpfs_mb = 0;
+  // When non-zero (it wins over ssd_tmpfs_mb), ssd/ is a fresh ext4
+  // filesystem of this size on a loop device, its image beside ssd/: it
+  // fills up as a disk does (delayed allocation, journal, block
+  // reservations) and takes the uncached writes tmpfs refuses.
+  int ssd_ext4_mb = 0;
 };
 
 // Result of running a command to completion.
@@ -110,12 +115,14 @@ class TierfsMount {
   // Waits for the daemon to exit; returns the exit code or -1 on timeout.
   int WaitDaemon(int timeout_s);
   void Cleanup();
+  // Mounts the tiers the options ask for (tmpfs, ext4) at ssd/ and hdd/.
+  void MountTiers();
 
   MountOptions opts_;
   std::string root_, ssd_, hdd_, mnt_, log_;
   pid_t pid_ = -1;
   int last_exit_code_ = -1;
-  bool tmpfs_mounted_ = false;
+  std::vector<std::string> tier_mounts_;  // ssd/, hdd/ when mounted here
 };
 
 // Base fixture: a mounted tierfs per test, umask 022.

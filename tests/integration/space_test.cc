@@ -86,12 +86,29 @@ TEST_F(EvictionTest, FilesOpenForWritingAreNotEvicted) {
   close(fd);
 }
 
-class SpillTest : public MountTest {
+// The SSD tier as tmpfs (which refuses uncached writes, so tierfs writes
+// it plainly) and as ext4 on a loop device (which takes them: every 1 MiB
+// write of these tests is RWF_DONTCACHE there, and the tier fills as a disk
+// does, with delayed allocation and a journal).
+enum class SsdFs { kTmpfs, kExt4 };
+
+MountOptions SmallSsd(SsdFs fs) {
+  MountOptions o = SmallTiers(32, 256);
+  if (fs == SsdFs::kExt4) o.ssd_ext4_mb = 40;  // about 33 MiB free once made
+  return o;
+}
+
+class SpillTest : public MountTest, public ::testing::WithParamInterface<SsdFs> {
  protected:
-  SpillTest() : MountTest(SmallTiers(32, 256)) {}
+  SpillTest() : MountTest(SmallSsd(GetParam())) {}
 };
 
-TEST_F(SpillTest, AFileLargerThanTheSsdTierIsWrittenWhole) {
+INSTANTIATE_TEST_SUITE_P(Tiers, SpillTest, ::testing::Values(SsdFs::kTmpfs, SsdFs::kExt4),
+                         [](const ::testing::TestParamInfo<SsdFs>& p) {
+                           return p.param == SsdFs::kExt4 ? "ext4" : "tmpfs";
+                         });
+
+TEST_P(SpillTest, AFileLargerThanTheSsdTierIsWrittenWhole) {
   const std::string data = Pattern(80 << 20, 9);
   ASSERT_EQ(0, WriteInPieces(P("big"), data));
   EXPECT_EQ("hdd", GetTier(P("big")));
@@ -103,7 +120,7 @@ TEST_F(SpillTest, AFileLargerThanTheSsdTierIsWrittenWhole) {
   EXPECT_TRUE(got == data);
 }
 
-TEST_F(SpillTest, ManyWritersFillingTheSsdTierAllSucceed) {
+TEST_P(SpillTest, ManyWritersFillingTheSsdTierAllSucceed) {
   std::vector<std::thread> writers;
   std::vector<int> errs(6, -1);
   for (int i = 0; i < 6; ++i)
@@ -118,18 +135,42 @@ TEST_F(SpillTest, ManyWritersFillingTheSsdTierAllSucceed) {
   }
 }
 
-TEST_F(SpillTest, NewFilesGoToHddWhileTheSsdTierIsFull) {
-  // Keep the SSD tier full with a file that is held open (not evictable).
-  int fd = open(P("hog").c_str(), O_CREAT | O_WRONLY, 0644);
+// A spilled writer goes on writing on the HDD tier; the SSD tier gets its
+// blocks back at once, not when the writer closes. Before, the handle kept
+// the old object open until release, so the SSD tier stayed full and every
+// other new file spilled too.
+TEST_P(SpillTest, ASpilledWriterFreesTheSsdTierBeforeItCloses) {
+  const double used_before = UsedFraction(fs_.ssd());
+  int fd = open(P("big").c_str(), O_CREAT | O_WRONLY, 0644);
   ASSERT_GE(fd, 0);
-  const std::string hog = Pattern(30 << 20, 3);
-  ASSERT_EQ(0, PwriteAll(fd, hog.data(), hog.size(), 0));
+  const std::string data = Pattern(48 << 20, 11);
+  for (size_t off = 0; off < data.size(); off += 1 << 20)
+    ASSERT_EQ(0, PwriteAll(fd, data.data() + off, 1 << 20, off)) << "at " << off;
+  EXPECT_EQ("hdd", GetTier(P("big")));
+  EXPECT_LT(UsedFraction(fs_.ssd()), used_before + 0.1)
+      << "the spilled object's blocks are still held on the ssd tier";
+  ASSERT_EQ(0, fsync(fd));
+  ASSERT_EQ(0, close(fd));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("big"), &got));
+  EXPECT_TRUE(got == data);
+}
+
+TEST_P(SpillTest, NewFilesGoToHddWhileTheSsdTierIsFull) {
+  // Another user of the SSD's filesystem leaves 2 MiB free, less than the
+  // 4 MiB tierfs keeps free there.
+  struct statvfs v;
+  ASSERT_EQ(0, statvfs(fs_.ssd().c_str(), &v));
+  const off_t room = off_t(v.f_bavail) * off_t(v.f_frsize);
+  const int filler = open((fs_.ssd() + "/filler").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(filler, 0);
+  ASSERT_EQ(0, posix_fallocate(filler, 0, room - (2 << 20)));
+  close(filler);
   ASSERT_EQ(0, WriteFile(P("new"), "fresh bytes"));
   EXPECT_EQ("hdd", GetTier(P("new")));
   std::string got;
   ASSERT_EQ(0, ReadFile(P("new"), &got));
   EXPECT_EQ("fresh bytes", got);
-  close(fd);
 }
 
 class BothFullTest : public MountTest {

@@ -1,6 +1,6 @@
 // Unit tests of fs/handles: the I/O-mode rules of open files (Admit), the
 // counts they keep in LiveState, objects opened lazily and reopened after a
-// move (ObjectFd), and the check that an object still has its bytes
+// move (ObjectOf), and the check that an object still has its bytes
 // (CheckObjectIntact). No mount: passthrough is never accepted by a kernel
 // here, so the passthrough rules are driven through LiveState.
 #include "fs/handles.h"
@@ -155,47 +155,58 @@ TEST_F(HandlesTest, WhilePassthroughHandlesAreOpenEveryOpenJoinsThem) {
   handles_->Delete(ro);
 }
 
-TEST_F(HandlesTest, ObjectFdCreatesTheObjectOnlyWhenAskedTo) {
+TEST_F(HandlesTest, ObjectOfCreatesTheObjectOnlyWhenAskedTo) {
   const uint64_t ino = MakeFile(kRootIno, "new", "");
   IoMode mode;
   FileHandle* fh = Open(ino, O_RDWR, &mode);
   struct stat st_obj;
   EXPECT_EQ(ENOENT, ssd_->StatObject(ino, &st_obj).err());  // no I/O at open
   Status st;
-  EXPECT_EQ(-1, handles_->ObjectFd(*fh, false, &st));
+  EXPECT_EQ(nullptr, handles_->ObjectOf(*fh, false, &st));
   EXPECT_EQ(ENOENT, st.err());
   EXPECT_EQ(ENOENT, ssd_->StatObject(ino, &st_obj).err());
   st = Status::Ok();
-  const int fd = handles_->ObjectFd(*fh, true, &st);
-  ASSERT_GE(fd, 0) << st.message();
+  const ObjectRef object = handles_->ObjectOf(*fh, true, &st);
+  ASSERT_NE(nullptr, object) << st.message();
+  EXPECT_EQ(TierId::kSsd, object->tier);
   EXPECT_TRUE(ssd_->StatObject(ino, &st_obj).ok());
   EXPECT_TRUE(fh->live->object_name_unsynced.load());  // its fan-out dir is not synced yet
-  // The same fd while placement stays.
-  EXPECT_EQ(fd, handles_->ObjectFd(*fh, false, &st));
+  // The same object while placement stays.
+  EXPECT_EQ(object, handles_->ObjectOf(*fh, false, &st));
   handles_->Delete(fh);
 }
 
-TEST_F(HandlesTest, ObjectFdReopensAfterTheFileMoved) {
+TEST_F(HandlesTest, ObjectOfReopensAfterTheFileMovedAndTheOldObjectClosesWithItsLastUser) {
   const std::string content = Pattern(20000, 9);
   const uint64_t ino = MakeFile(kRootIno, "f", content);
   table_.Ref(ino, kRootIno, "f");
   IoMode mode;
   FileHandle* fh = Open(ino, O_RDONLY, &mode);
   Status st;
-  const int before = handles_->ObjectFd(*fh, false, &st);
-  ASSERT_GE(before, 0) << st.message();
-  EXPECT_EQ(TierId::kSsd, fh->tier);
+  // A request in flight that holds the object.
+  ObjectRef before = handles_->ObjectOf(*fh, false, &st);
+  ASSERT_NE(nullptr, before) << st.message();
+  EXPECT_EQ(TierId::kSsd, before->tier);
+  const int old_fd = before->fd;
   // A reader does not hold a move back.
   st = placement_->Move(ino, TierId::kHdd, "manual");
   ASSERT_TRUE(st.ok()) << st.message();
-  const int after = handles_->ObjectFd(*fh, false, &st);
-  ASSERT_GE(after, 0) << st.message();
-  EXPECT_NE(before, after);
+  const ObjectRef now = handles_->ObjectOf(*fh, false, &st);
+  ASSERT_NE(nullptr, now) << st.message();
+  const int after = now->fd;
+  EXPECT_NE(old_fd, after);
+  EXPECT_EQ(TierId::kHdd, now->tier);
   EXPECT_EQ(TierId::kHdd, fh->tier);
-  // The old fd stays open until release: another thread may be using it.
-  ASSERT_EQ(1u, fh->retired_fds.size());
-  EXPECT_EQ(before, fh->retired_fds[0]);
-  EXPECT_GE(fcntl(before, F_GETFD), 0);
+  // The old object stays open while the request uses it, unlinked from
+  // its tier, and is closed (its blocks freed) when the request is done,
+  // though the file is still open.
+  struct stat old_obj;
+  ASSERT_EQ(0, fstat(old_fd, &old_obj));
+  EXPECT_EQ(0u, old_obj.st_nlink);
+  before.reset();
+  errno = 0;
+  EXPECT_EQ(-1, fcntl(old_fd, F_GETFD));
+  EXPECT_EQ(EBADF, errno);
   // It is the HDD tier's object, with the bytes.
   struct stat a, b;
   ASSERT_EQ(0, fstat(after, &a));
