@@ -59,8 +59,10 @@ using ObjectRef = std::shared_ptr<const ObjectFile>;
 struct FileHandle {
   uint64_t ino = 0;
   IoMode mode = IoMode::kCached;
-  int backing_id = -1;            // kPassthrough: the inode's backing file id (LiveState)
-  TierId tier = TierId::kSsd;     // where the object is (refreshed when it opens)
+  int backing_id = -1;  // kPassthrough: the inode's backing file id (LiveState)
+  // Where the object is (refreshed when it opens); atomic, because a write
+  // checks it while another write of the same handle reopens the object.
+  std::atomic<TierId> tier{TierId::kSsd};
   ObjectRef object;               // opened on first use (ObjectOf); null before
   uint32_t object_placement = 0;  // live->placement when `object` was opened
   bool writable = false;          // counted in live->writers

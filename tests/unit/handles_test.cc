@@ -196,7 +196,7 @@ TEST_F(HandlesTest, ObjectOfReopensAfterTheFileMovedAndTheOldObjectClosesWithIts
   const int after = now->fd;
   EXPECT_NE(old_fd, after);
   EXPECT_EQ(TierId::kHdd, now->tier);
-  EXPECT_EQ(TierId::kHdd, fh->tier);
+  EXPECT_EQ(TierId::kHdd, fh->tier.load());
   // The old object stays open while the request uses it, unlinked from
   // its tier, and is closed (its blocks freed) when the request is done,
   // though the file is still open.
