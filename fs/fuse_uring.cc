@@ -142,8 +142,8 @@ io_uring_sqe* NextSqe(io_uring* u) {
 constexpr size_t kCmdOffset = 48;
 static_assert(offsetof(io_uring_sqe, addr3) == kCmdOffset);
 
-void Prepare(io_uring_sqe* sqe, int fd, uint32_t cmd, FuseUring::Entry* e, uint16_t qid,
-             uint64_t commit_id) {
+void PrepareCmd(io_uring_sqe* sqe, int fd, uint32_t cmd, FuseUring::Entry* e, uint16_t qid,
+                uint64_t commit_id) {
   unsigned char* raw = reinterpret_cast<unsigned char*>(sqe);
   std::memset(raw, 0, 128);
   sqe->opcode = IORING_OP_URING_CMD;
@@ -158,7 +158,7 @@ void Prepare(io_uring_sqe* sqe, int fd, uint32_t cmd, FuseUring::Entry* e, uint1
 
 }  // namespace
 
-Status FuseUring::Start() {
+Status FuseUring::Prepare() {
   const unsigned queues = unsigned(get_nprocs_conf());
   for (unsigned q = 0; q < queues; ++q) {
     for (unsigned t = 0; t < threads_per_queue_; ++t) {
@@ -192,20 +192,34 @@ Status FuseUring::Start() {
   }
   // Before the first thread: its first request may be answered at once.
   started_.store(true);
-  // A thread that cannot start (a pids limit, no memory) leaves its ring
-  // unregistered: fewer threads on that queue, or, when a queue gets none,
-  // no ring at all (the kernel keeps using /dev/fuse).
+  // The threads wait for Start. One that cannot start (a pids limit, no
+  // memory) fails the whole transport: every queue needs its entries.
   try {
     for (auto& r : rings_) threads_.emplace_back([this, ring = r.get()] { Serve(ring); });
   } catch (const std::system_error& e) {
-    spdlog::error("FUSE over io_uring: started {} of {} ring threads: {}", threads_.size(),
-                  rings_.size(), e.what());
+    return Status::Error(EAGAIN, "FUSE over io_uring: started " + std::to_string(threads_.size()) +
+                                     " of " + std::to_string(rings_.size()) +
+                                     " ring threads: " + e.what());
   }
   spdlog::info("FUSE over io_uring: {} queues, {} threads each", queues, threads_per_queue_);
   return Status::Ok();
 }
 
+void FuseUring::Start() {
+  SetGo(Go::kRegister);
+}
+
+void FuseUring::SetGo(Go go) {
+  {
+    std::lock_guard<std::mutex> lock(go_mu_);
+    if (go_ != Go::kWait) return;
+    go_ = go;
+  }
+  go_cv_.notify_all();
+}
+
 void FuseUring::Stop() {
+  SetGo(Go::kAbandon);  // threads still waiting for Start end at once
   for (auto& r : rings_)
     if (r->wake_fd >= 0) {
       const uint64_t one = 1;
@@ -239,6 +253,11 @@ void FuseUring::EndSession() {
 void FuseUring::Serve(Ring* ring) {
   // On its queue's CPU: the caller of a request waits on that CPU, so the
   // ring thread runs there without a cross-CPU wake-up.
+  {
+    std::unique_lock<std::mutex> lock(go_mu_);
+    go_cv_.wait(lock, [&] { return go_ != Go::kWait; });
+    if (go_ == Go::kAbandon) return;
+  }
   pinned_cpu = ring->entries[0]->qid;
   PinTo(pinned_cpu);
   // Registered from this thread: the kernel fills an entry in the task
@@ -247,7 +266,7 @@ void FuseUring::Serve(Ring* ring) {
     std::lock_guard<std::mutex> lock(ring->submit_mu);
     for (auto& e : ring->entries) {
       io_uring_sqe* sqe = NextSqe(&ring->uring);
-      Prepare(sqe, dev_fd_, kCmdRegister, e.get(), e->qid, 0);
+      PrepareCmd(sqe, dev_fd_, kCmdRegister, e.get(), e->qid, 0);
       sqe->addr = uint64_t(uintptr_t(e->iov));
       sqe->len = 2;
     }
@@ -256,8 +275,10 @@ void FuseUring::Serve(Ring* ring) {
     io_uring_sqe_set_data(poll, nullptr);
     const int rc = io_uring_submit(&ring->uring);
     if (rc < 0) {
-      spdlog::error("FUSE over io_uring: register queue {}: {}", ring->entries[0]->qid,
-                    strerror(-rc));
+      // The kernel holds every request until each queue has an entry.
+      spdlog::error("FUSE over io_uring: register queue {}: {}; ending the session",
+                    ring->entries[0]->qid, strerror(-rc));
+      EndSession();
       return;
     }
   }
@@ -284,7 +305,7 @@ bool FuseUring::Handle(Ring* ring, Entry* e, int res) {
   if (res == -EINTR || res == -EAGAIN) {  // try the same command again
     std::lock_guard<std::mutex> lock(ring->submit_mu);
     io_uring_sqe* sqe = NextSqe(&ring->uring);
-    Prepare(sqe, dev_fd_, e->last_cmd, e, e->qid, e->commit_id);
+    PrepareCmd(sqe, dev_fd_, e->last_cmd, e, e->qid, e->commit_id);
     if (e->last_cmd == kCmdRegister) {
       sqe->addr = uint64_t(uintptr_t(e->iov));
       sqe->len = 2;
@@ -295,10 +316,12 @@ bool FuseUring::Handle(Ring* ring, Entry* e, int res) {
   if (res < 0) {
     // The connection's end (unmount, abort) or a cancelled command.
     if (e->last_cmd == kCmdRegister && res != -ENOTCONN) {
-      // The kernel uses the ring only once every queue has an entry: one
-      // it refused leaves requests on /dev/fuse, where libfuse still reads.
-      spdlog::error("FUSE over io_uring: the kernel refused an entry of queue {}: {}", e->qid,
-                    strerror(-res));
+      // The kernel, told in INIT that the ring comes, holds every request
+      // until each queue has an entry: a refused one would hang the mount.
+      spdlog::error(
+          "FUSE over io_uring: the kernel refused an entry of queue {}: {}; ending the session",
+          e->qid, strerror(-res));
+      EndSession();
     } else if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED) {
       spdlog::error("FUSE over io_uring: queue {}: {}; ending the session", e->qid, strerror(-res));
       EndSession();
@@ -368,7 +391,7 @@ bool FuseUring::Complete(const struct iovec* iov, int count, ssize_t* written) {
     std::lock_guard<std::mutex> lock(r->submit_mu);
     e->last_cmd = kCmdCommitAndFetch;
     io_uring_sqe* sqe = NextSqe(&r->uring);
-    Prepare(sqe, dev_fd_, kCmdCommitAndFetch, e, e->qid, e->commit_id);
+    PrepareCmd(sqe, dev_fd_, kCmdCommitAndFetch, e, e->qid, e->commit_id);
     const int rc = io_uring_submit(&r->uring);
     if (rc < 0) {
       spdlog::error("FUSE over io_uring: commit a reply: {}", strerror(-rc));

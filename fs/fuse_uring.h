@@ -26,12 +26,16 @@
 // one CPU, and verified reads ran at 0.6-0.9 GB/s against 1.3 through
 // /dev/fuse (docs/BENCHMARKS.md).
 //
-// Errors: when a ring cannot be made (Start fails) or the kernel refuses an
-// entry (logged), requests keep coming through /dev/fuse, where the libfuse
-// loop still reads: the kernel uses the ring only once every queue has an
-// entry. A ring thread that fails later (an unexpected error from the
-// kernel, a malformed request) ends the session as SIGTERM does: a queue
-// left without entries would hang its CPU's requests.
+// Errors: once the INIT reply accepts the transport, the kernel holds every
+// request until each queue has an entry registered (kernel 6.14+
+// fuse_block_alloc), so whatever can fail (rings, buffers, threads) is made
+// before the reply accepts it (Prepare). When that fails (io_uring turned
+// off by kernel.io_uring_disabled or a container's seccomp profile, no
+// memory, a pids limit) the reply does not accept it and requests keep
+// coming through /dev/fuse, where the libfuse loop reads. A registration
+// the kernel refuses, or a ring thread that fails later (an unexpected
+// error from the kernel, a malformed request), ends the session as SIGTERM
+// does: a queue left without entries would hang its CPU's requests.
 #pragma once
 
 #ifndef FUSE_USE_VERSION
@@ -41,10 +45,12 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <thread>
 #include <vector>
@@ -70,9 +76,13 @@ class FuseUring {
   FuseUring(const FuseUring&) = delete;
   FuseUring& operator=(const FuseUring&) = delete;
 
-  // Registers every entry and starts the threads; only after the INIT
-  // reply reached the kernel (it refuses registrations before).
-  Status Start();
+  // Makes the rings, their buffers and threads (which wait for Start);
+  // before the INIT reply accepts the transport. An error leaves nothing
+  // running (the destructor cleans up).
+  Status Prepare();
+  // Lets the threads register every entry; only after the INIT reply
+  // reached the kernel (it refuses registrations before).
+  void Start();
   // Ends and joins the threads (the session's end; idempotent), and logs
   // how many requests came through the ring and how many of their replies
   // were made in ReplyBuffer.
@@ -108,6 +118,10 @@ class FuseUring {
   struct Ring;
 
  private:
+  // What the threads made by Prepare do: wait, register (Start), or end
+  // without registering (Stop before Start).
+  enum class Go { kWait, kRegister, kAbandon };
+  void SetGo(Go go);
   void Serve(Ring* ring);
   bool Handle(Ring* ring, Entry* e, int res);
   void EndSession();
@@ -122,6 +136,9 @@ class FuseUring {
   std::atomic<uint64_t> served_{0};
   std::atomic<uint64_t> in_place_{0};  // replies made in ReplyBuffer (logged at Stop)
   std::atomic<bool> started_{false};   // rings_ is complete; ring requests may exist
+  std::mutex go_mu_;
+  std::condition_variable go_cv_;
+  Go go_ = Go::kWait;  // guarded by go_mu_
   // A reply copied into an entry by one thread happens before the next
   // request the kernel puts there, read on the entry's ring thread: a
   // release per commit, an acquire per completion (the kernel orders them;

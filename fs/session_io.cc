@@ -108,8 +108,7 @@ ssize_t SessionIo::Writev(int fd, struct iovec* iov, int count, void* userdata) 
   // Before Start: a ring thread may answer its first request before
   // Start returns (Complete ignores replies until the rings are made).
   self.uring_running_ = true;
-  Status st = self.uring_->Start();
-  if (!st.ok()) spdlog::error("{}; requests keep coming through /dev/fuse", st.message());
+  self.uring_->Start();
   return n;
 }
 
@@ -145,14 +144,22 @@ bool SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
   }
   bool uring = false;
   if (uring_threads_ > 0 && (offered & kFuseOverIoUring) && (init.flags & FUSE_INIT_EXT)) {
-    init.flags2 |= uint32_t(kFuseOverIoUring >> 32);
     const size_t page = size_t(sysconf(_SC_PAGESIZE));
     const size_t pages = (init.flags & FUSE_MAX_PAGES) ? init.max_pages : 32;
     const size_t payload = std::max({size_t(8192), size_t(init.max_write), pages * page});
-    uring_ = std::make_unique<FuseUring>(
+    auto rings = std::make_unique<FuseUring>(
         se_, fuse_session_fd(se_), uring_threads_, payload,
         [userdata](const void* buf, size_t len) { Inspect(buf, len, userdata); });
-    uring = true;
+    // Accepted only once the rings exist: from the reply on, the kernel
+    // holds every request until they are registered (fs/fuse_uring.h).
+    Status made = rings->Prepare();
+    if (made.ok()) {
+      init.flags2 |= uint32_t(kFuseOverIoUring >> 32);
+      uring_ = std::move(rings);
+      uring = true;
+    } else {
+      spdlog::warn("{}: requests come through /dev/fuse", made.message());
+    }
   } else if (uring_threads_ > 0) {
     spdlog::info(
         "the kernel does not offer FUSE over io_uring (kernel before 6.14, or "

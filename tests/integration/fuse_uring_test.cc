@@ -114,5 +114,33 @@ TEST_F(FuseUringTest, NoIoUringServesThroughDevFuse) {
   EXPECT_EQ(std::string::npos, last.find("FUSE over io_uring")) << last;
 }
 
+// Where io_uring is turned off (Docker's default seccomp profile,
+// kernel.io_uring_disabled), the mount works through /dev/fuse, moves
+// included (their copy falls back too). Before, the INIT reply accepted the
+// rings that could then not be made, and the kernel held every request of
+// the mount for them: the first stat hung.
+TEST(FuseUringDeniedTest, WithoutIoUringTheMountWorksThroughDevFuse) {
+  if (access(kParam, F_OK) != 0) GTEST_SKIP() << "no " << kParam << " (CONFIG_FUSE_IO_URING)";
+  MountOptions o;
+  o.deny_io_uring = true;
+  TierfsMount fs(o);
+  ASSERT_TRUE(fs.Mount());
+  // In a child with a time limit: a hung request must fail the test, not
+  // hang it.
+  CommandResult r = RunCommand({"stat", fs.mnt()}, 10);
+  ASSERT_FALSE(r.timed_out) << "the mount does not answer\n" << fs.Log();
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  const std::string data = Pattern(3 * 1024 * 1024 + 5, 8);
+  ASSERT_EQ(0, WriteFile(fs.path("f"), data));
+  ASSERT_EQ(0, SetTierOfClosed(fs.path("f"), "hdd"));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(fs.path("f"), &got));
+  EXPECT_TRUE(got == data);
+  ASSERT_TRUE(fs.Unmount());
+  const std::string log = fs.Log();
+  EXPECT_NE(std::string::npos, log.find("requests come through /dev/fuse")) << log;
+  EXPECT_EQ(std::string::npos, log.find("requests served through the ring")) << log;
+}
+
 }  // namespace
 }  // namespace tierfs_test

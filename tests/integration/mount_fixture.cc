@@ -3,11 +3,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,6 +263,30 @@ TierfsMount::TierfsMount(MountOptions opts) : opts_(std::move(opts)) {
 
 namespace {
 
+// Makes io_uring_setup(2) fail with EPERM in this process and what it
+// executes, as Docker's default seccomp profile does; other system calls
+// (and other architectures' numbers) pass.
+bool DenyIoUring() {
+#if defined(__x86_64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
+#else
+  return false;
+#endif
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
 // A tmpfs of `mb` MiB at `dir`, or ext4 on a loop device of an image at
 // `dir`.img when `ext4`.
 bool MountTier(const std::string& dir, int mb, bool ext4) {
@@ -384,6 +412,10 @@ bool TierfsMount::Mount() {
     dup2(logfd, 2);
     // If the test binary dies, the daemon unmounts itself.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (opts_.deny_io_uring && !DenyIoUring()) {
+      dprintf(2, "seccomp filter against io_uring_setup: %s\n", strerror(errno));
+      _exit(127);
+    }
     execv(argv[0], argv.data());
     dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);

@@ -38,6 +38,9 @@ struct MountOptions {
   // fills up as a disk does (delayed allocation, journal, block
   // reservations) and takes the uncached writes tmpfs refuses.
   int ssd_ext4_mb = 0;
+  // The daemon runs with io_uring_setup(2) failing with EPERM, as under
+  // Docker's default seccomp profile or kernel.io_uring_disabled.
+  bool deny_io_uring = false;
 };
 
 // Result of running a command to completion.
