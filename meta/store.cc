@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 #include "meta/txn.h"
 
@@ -282,23 +284,31 @@ Status Store::Link(uint64_t ino, uint64_t new_parent, const std::string& new_nam
   return st;
 }
 
-Status Store::RetryAfterCopies(const std::function<Status()>& op) {
+Status Store::RetryRemoval(const std::function<Status()>& op) {
   Status st = op();
   if (st.ok() || st.err() != ENOSPC) return st;
   {
     MutexLock lock(&copy_mu_);
-    if (copies_ == 0) return st;
     while (copies_ > 0) copies_ended_.Wait(&copy_mu_);
   }
-  return op();
+  // Other readers pin pages the same way for as long as they read (a
+  // policy scan walks the whole tree in one transaction, about a second
+  // for a million files; a lookup's thread may be preempted): try again,
+  // backing off, for a while before the removal gives up.
+  const auto give_up = std::chrono::steady_clock::now() + kRemovalPatience;
+  for (auto wait = std::chrono::milliseconds(1);; wait = std::min(2 * wait, kRemovalBackoffMax)) {
+    st = op();
+    if (st.ok() || st.err() != ENOSPC || std::chrono::steady_clock::now() >= give_up) return st;
+    std::this_thread::sleep_for(wait);
+  }
 }
 
 Status Store::Unlink(uint64_t parent, const std::string& name, Removed* removed) {
-  return RetryAfterCopies([&] { return UnlinkOnce(parent, name, removed); });
+  return RetryRemoval([&] { return UnlinkOnce(parent, name, removed); });
 }
 
 Status Store::Rmdir(uint64_t parent, const std::string& name, Removed* removed) {
-  return RetryAfterCopies([&] { return RmdirOnce(parent, name, removed); });
+  return RetryRemoval([&] { return RmdirOnce(parent, name, removed); });
 }
 
 Status Store::UnlinkOnce(uint64_t parent, const std::string& name, Removed* removed) {
@@ -350,7 +360,7 @@ Status Store::DeleteInode(uint64_t ino) {
 }
 
 Status Store::DeleteInodes(const std::vector<uint64_t>& inos) {
-  return RetryAfterCopies([&] {
+  return RetryRemoval([&] {
     WriteTxn txn(env_);
     Status st = txn.begin();
     if (!st.ok()) return st;

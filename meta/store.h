@@ -22,6 +22,7 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -265,13 +266,16 @@ class Store {
   // Pages LMDB may reuse (its free list) count as free.
   Status CheckRoom(const char* what);
   // Runs `op`, a removal (unlink, rmdir, rename, an orphan's or xattr's
-  // deletion). While a copy
-  // (CopyCompactTo) runs, its read transaction keeps LMDB from reusing any
-  // page freed after it began, so in a nearly full map a removal can find
-  // no page at all: when `op` fails with ENOSPC during a copy, this waits
-  // for the copies to end and runs it once more, rather than refuse the
-  // very call that makes room.
-  Status RetryAfterCopies(const std::function<Status()>& op) EXCLUDES(copy_mu_);
+  // deletion). A read transaction keeps LMDB from reusing any page freed
+  // after it began, so in a nearly full map a removal made while one is
+  // open can find no page at all. When `op` fails with ENOSPC, this waits
+  // for the copies (CopyCompactTo) to end, then runs it again, backing off
+  // up to kRemovalBackoffMax, while other readers (a policy scan's walk)
+  // may still hold theirs, for up to kRemovalPatience: rather than refuse
+  // the very call that makes room.
+  Status RetryRemoval(const std::function<Status()>& op) EXCLUDES(copy_mu_);
+  static constexpr std::chrono::milliseconds kRemovalPatience{5000};
+  static constexpr std::chrono::milliseconds kRemovalBackoffMax{50};
   Status UnlinkOnce(uint64_t parent, const std::string& name, Removed* removed);
   Status RmdirOnce(uint64_t parent, const std::string& name, Removed* removed);
   Status RenameOnce(uint64_t old_parent, const std::string& old_name, uint64_t new_parent,

@@ -39,7 +39,7 @@ Status TouchCtime(MDB_txn* t, Store::Dbs& dbs, uint64_t ino, int64_t now) {
 
 Status Store::Rename(uint64_t old_parent, const std::string& old_name, uint64_t new_parent,
                      const std::string& new_name, unsigned flags, Removed* replaced) {
-  return RetryAfterCopies(
+  return RetryRemoval(
       [&] { return RenameOnce(old_parent, old_name, new_parent, new_name, flags, replaced); });
 }
 

@@ -53,7 +53,7 @@ Status Store::ListXattr(uint64_t ino, std::vector<std::string>* names) {
 }
 
 Status Store::RemoveXattr(uint64_t ino, const std::string& name) {
-  return RetryAfterCopies([&] {
+  return RetryRemoval([&] {
     WriteTxn txn(env_);
     Status st = txn.begin();
     if (!st.ok()) return st;
