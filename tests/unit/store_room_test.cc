@@ -55,6 +55,17 @@ class StoreRoomTest : public ::testing::Test {
     }
     return names;
   }
+  // Unlinks `names` from `dir`, deleting the inodes left without a link:
+  // "" or the first failure.
+  std::string RemoveAll(uint64_t dir, const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+      Removed r;
+      Status st = store_->Unlink(dir, name, &r);
+      if (st.ok() && r.nlink == 0) st = store_->DeleteInode(r.ino);
+      if (!st.ok()) return name.substr(0, 8) + ": " + st.message();
+    }
+    return std::string();
+  }
   std::string dir_;
   std::unique_ptr<Store> store_;
 };
@@ -131,15 +142,7 @@ TEST_F(StoreRoomTest, RemovalsDuringACopyOfAFullMapWaitForItInsteadOfFailing) {
   });
   char byte;
   ASSERT_EQ(1, read(p[0], &byte, 1));  // the copy's transaction is open
-  auto removals = std::async(std::launch::async, [&] {
-    for (const std::string& name : names) {
-      Removed r;
-      Status st = store_->Unlink(d.ino, name, &r);
-      if (st.ok() && r.nlink == 0) st = store_->DeleteInode(r.ino);
-      if (!st.ok()) return name.substr(0, 8) + ": " + st.message();
-    }
-    return std::string();
-  });
+  auto removals = std::async(std::launch::async, [&] { return RemoveAll(d.ino, names); });
   // Removals ran into the pinned pages by now (or finished).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   char buf[65536];
@@ -179,15 +182,7 @@ TEST_F(StoreRoomTest, RemovalsDuringALongReadOfAFullMapWaitForItInsteadOfFailing
     EXPECT_TRUE(st.ok()) << st.message();
   });
   reading.get_future().wait();
-  auto removals = std::async(std::launch::async, [&] {
-    for (const std::string& name : names) {
-      Removed r;
-      Status st = store_->Unlink(d.ino, name, &r);
-      if (st.ok() && r.nlink == 0) st = store_->DeleteInode(r.ino);
-      if (!st.ok()) return name.substr(0, 8) + ": " + st.message();
-    }
-    return std::string();
-  });
+  auto removals = std::async(std::launch::async, [&] { return RemoveAll(d.ino, names); });
   // Removals ran into the pinned pages by now (or finished).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   done_reading.set_value();
