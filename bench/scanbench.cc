@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<Store> store;
   Check(Store::Open(dir + "/state", &store), "open store");
   std::unique_ptr<Tier> ssd, hdd;
-  Check(Tier::Open(TierId::kSsd, dir + "/ssd", &ssd), "ssd tier");
-  Check(Tier::Open(TierId::kHdd, dir + "/hdd", &hdd), "hdd tier");
+  Check(Tier::Open(TierId::kSsd, dir + "/ssd", "scanbench", &ssd), "ssd tier");
+  Check(Tier::Open(TierId::kHdd, dir + "/hdd", "scanbench", &hdd), "hdd tier");
 
   // A training data set (1,000 files per directory) plus checkpoint runs of
   // 30 generations with 32 shards each, as the engine meets them.
@@ -81,10 +81,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<AuditLog> audit;
   Check(AuditLog::Open(dir + "/state/audit.jsonl", &audit), "audit");
   Options opt;
-  Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd), std::move(audit));
   Policy policy;
   Check(LoadPolicyFile("", &policy), "built-in policy");
-  PolicyRunner runner(ctx, std::move(policy), "", int64_t(60e9));
+  // The context's own runner, as the daemon's; its thread is not started.
+  Context ctx(opt, std::move(store), std::move(ssd), std::move(hdd), std::move(audit),
+              std::move(policy));
+  PolicyRunner& runner = ctx.policy_runner();
   double best = 1e9;
   for (int rep = 0; rep < 3; ++rep) {
     Plan plan;
