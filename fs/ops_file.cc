@@ -362,6 +362,11 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
 // Writes land on the SSD tier; when it is full (below its reserve, or a
 // write fails with ENOSPC) the file moves to the HDD tier and the rest of
 // the write goes there, so the application sees ENOSPC only when both are.
+// The same when the SSD tier fails the write (EIO from a failing device,
+// EROFS from a filesystem gone read-only): the move reads back and verifies
+// what the file has there, so it fails, and the write's error stands, when
+// those bytes cannot be had; a file with nothing there yet (a new one) just
+// goes on on the HDD tier.
 // fuse_buf_copy advances `in` past what it wrote, so a retry resumes.
 Status WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   Context& c = Ctx(req);
@@ -370,24 +375,29 @@ Status WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_fil
   size_t done = 0;
   Status st;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    bool spill = false;
+    std::string cause;  // why the SSD tier cannot take it: spill
     {
       std::shared_lock<std::shared_mutex> io(fh.live->io);
       if (attempt == 0 && fh.tier == TierId::kSsd && c.space().SsdNearlyFull()) {
-        spill = true;
+        cause = "ssd tier full while it is being written";
       } else {
         ssize_t n = WriteAt(c, fh, in, len - done, off + off_t(done), &st);
         if (n > 0) done += size_t(n);
-        const bool full = n == -ENOSPC || (n >= 0 && done < len);
-        spill = full && fh.tier == TierId::kSsd;
-        if (!spill) break;
+        if (fh.tier != TierId::kSsd || (n >= 0 && done == len)) break;
+        if (n == -ENOSPC || n >= 0) {
+          cause = "ssd tier full while it is being written";
+        } else if (n == -EIO || n == -EROFS) {
+          cause = "ssd tier failed a write: " + st.message();
+        } else {
+          break;
+        }
       }
     }
-    Status moved = c.placement().Spill(fh.ino, *fh.live);
+    Status moved = c.placement().Spill(fh.ino, *fh.live, cause);
     if (!moved.ok()) {
-      spdlog::warn("write of inode {}: ssd tier full and spilling to hdd failed: {}", fh.ino,
+      spdlog::warn("write of inode {}: {}, and spilling to hdd failed: {}", fh.ino, cause,
                    moved.message());
-      if (attempt > 0) break;  // the SSD tier's own ENOSPC stands
+      if (attempt > 0) break;  // the SSD tier's own error stands
     }
   }
   if (done > 0) {

@@ -44,7 +44,7 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
   // gone already while its record stays, and no one can name its bytes.
   if (n.nlink == 0)
     return Status::Error(ECANCELED, "inode " + std::to_string(ino) + " was removed");
-  Job job{ino, n.tier, to, why, path, true, nullptr};
+  Job job{ino, n.tier, to, why, path, "", true, nullptr};
   // The mover works through descriptors opened at mount, which would keep
   // writing into a tier directory that has been removed or unmounted.
   for (TierId t : {n.tier, to}) {
@@ -59,7 +59,7 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
   return Run(job);
 }
 
-Status Placement::Spill(uint64_t ino, LiveState& live) {
+Status Placement::Spill(uint64_t ino, LiveState& live, const std::string& cause) {
   // No write of this inode runs while its bytes change tier.
   std::unique_lock<std::shared_mutex> io(live.io);
   Inode n;
@@ -71,7 +71,7 @@ Status Placement::Spill(uint64_t ino, LiveState& live) {
   if (live.passthrough_handles.load() > 0)
     return Status::Error(
         EBUSY, "inode " + std::to_string(ino) + " is open through passthrough: it cannot move");
-  const Job job{ino, TierId::kSsd, TierId::kHdd, "spill", "", false, nullptr};
+  const Job job{ino, TierId::kSsd, TierId::kHdd, "spill", "", cause, false, nullptr};
   st = tiers_.hdd->CheckHealth();
   if (!st.ok()) return Refused(job, st);
   return Run(job);
@@ -113,20 +113,29 @@ Status Placement::Run(const Job& job) {
   }
   // Every move ends here, so this is where moves are counted.
   if (metrics_) metrics_->CountMove(job.to == TierId::kHdd, job.why, result.bytes, st.err());
-  // Handles of the old object reopen. An inode without live state has no
-  // handle: one opened later reads the placement switched already. Live()
-  // would create an entry the kernel never references, and a later unlink
-  // or thinning would then wait for a forget that never comes to free it.
-  if (st.ok())
+  // Handles of the old object reopen once the switch is committed, even
+  // when removing the old object failed after it: a spilled writer that
+  // kept writing into the old object would lose those bytes (the file is
+  // read from the new one). An inode without live state has no handle: one
+  // opened later reads the placement switched already. Live() would create
+  // an entry the kernel never references, and a later unlink or thinning
+  // would then wait for a forget that never comes to free it.
+  if (st.ok() || recorded)
     if (auto live = table_.FindLive(job.ino)) live->placement++;
   if (!recorded) {
     Record(job, st, result);
-  } else if (!st.ok()) {
-    // The file lives on the target; the record stays for Recover.
-    spdlog::error("moving {} to {} ({}): after the switch: {}", Naming(job.ino, job.path),
-                  TierName(job.to), job.why, st.message());
+    return st;
   }
-  return st;
+  if (!st.ok()) {
+    // The file lives on the target, which is what the caller asked for; the
+    // old object and the move's record stay for Recover (at the next start),
+    // and the file cannot move again until then (EBUSY).
+    spdlog::error(
+        "moving {} to {} ({}): after the switch: {}; the old object is removed at the "
+        "next start",
+        Naming(job.ino, job.path), TierName(job.to), job.why, st.message());
+  }
+  return Status::Ok();
 }
 
 Status Placement::Refused(const Job& job, const Status& st) {
@@ -155,8 +164,8 @@ void Placement::Record(const Job& job, const Status& st, const MoveResult& resul
     // "moved inode N": tests and operators grep for it.
     spdlog::log(job.why == "spill" ? spdlog::level::warn : spdlog::level::info,
                 "moved {} {} -> {} ({}): {} bytes, xxh3 {:016x}", naming, rec.from, rec.to,
-                job.why == "spill" ? "spill: ssd tier full while it is being written" : job.why,
-                result.bytes, result.checksum);
+                job.why == "spill" ? "spill: " + job.cause : job.why, result.bytes,
+                result.checksum);
   } else {
     rec.result = st.message();
     // A corrupt or missing source is refused (tiering/mover.cc CheckRecorded).

@@ -62,11 +62,13 @@ class Placement {
   // returns the first. `path` is the directory's (found when empty).
   Status MoveTree(uint64_t dir, TierId to, const std::string& why, const std::string& path = "");
   // Moves a file that is being written to the HDD tier because the SSD tier
-  // is full: unthrottled (a writer waits), while holding `live.io`
-  // exclusively so no write lands in the object being left. The caller
-  // must not hold it. Ok if it is on the HDD tier already; EBUSY while the
-  // kernel writes it through a backing file (passthrough).
-  Status Spill(uint64_t ino, LiveState& live);
+  // is full or failed the write (`cause`, for the log): unthrottled (a
+  // writer waits), while holding `live.io` exclusively so no write lands in
+  // the object being left. The caller must not hold it. Ok if it is on the
+  // HDD tier already; EBUSY while the kernel writes it through a backing
+  // file (passthrough); EIO when the bytes on the SSD tier cannot be read
+  // back (or do not match what was recorded).
+  Status Spill(uint64_t ino, LiveState& live, const std::string& cause);
   bool IsMoving(uint64_t ino);
   // While `ino` is moving: true, with the bytes of its object copied so
   // far (tierctl move's progress).
@@ -92,6 +94,7 @@ class Placement {
     uint64_t ino = 0;
     TierId from = TierId::kSsd, to = TierId::kSsd;
     std::string why, path;
+    std::string cause;  // a spill's: why the SSD tier cannot take the write
     bool throttled = true;
     std::function<bool()> abort;  // written meanwhile: give up
   };

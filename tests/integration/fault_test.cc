@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -46,26 +47,75 @@ MountOptions WithFaults(const std::vector<std::string>& faults) {
   return o;
 }
 
+// File `name` is on the HDD tier and reads back as `data`.
+void ExpectOnHddHolding(TierfsMount& fs, const std::string& name, const std::string& data) {
+  EXPECT_EQ("hdd", GetTier(fs.path(name)));
+  std::string got;
+  EXPECT_EQ(0, ReadFile(fs.path(name), &got));
+  EXPECT_TRUE(got == data) << name << ": " << got.size() << " bytes read, " << data.size()
+                           << " written";
+}
+
 // A write-only open is served direct (each write(2) reaches tierfs).
 int OpenNew(TierfsMount& fs, const std::string& name) {
   return open(fs.path(name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
-TEST(FaultTest, FailingWriteOnSsdReachesTheApplicationAndTheLog) {
-  TierfsMount fs(WithFaults({"ssd:pwrite:1:EIO"}));
+// Writes four different 1 MiB chunks (patterns `seed`..`seed`+3) to a new
+// file `name` through one descriptor, then fsyncs and closes it. Returns
+// what was written: short after a failed write (a test failure then).
+std::string WriteFourMiB(TierfsMount& fs, const std::string& name, uint64_t seed) {
+  int fd = OpenNew(fs, name);
+  EXPECT_GE(fd, 0) << strerror(errno);
+  if (fd < 0) return "";
+  std::string data;
+  for (int i = 0; i < 4; ++i) {
+    const std::string chunk = Pattern(1 << 20, seed + i);
+    const int err = PwriteAll(fd, chunk.data(), chunk.size(), off_t(i) << 20);
+    EXPECT_EQ(0, err) << "write " << i << ": " << strerror(err);
+    if (err != 0) break;
+    data += chunk;
+  }
+  EXPECT_EQ(0, fsync(fd)) << strerror(errno);
+  EXPECT_EQ(0, close(fd)) << strerror(errno);
+  return data;
+}
+
+// A write the SSD tier fails (EIO: a failing device; EROFS: its filesystem
+// went read-only) is not the application's error while the HDD tier can
+// take the file: it spills there, its bytes so far read back and verified,
+// and the write goes on there. The log names the object and the error.
+TEST(FaultTest, FailingWriteOnSsdSpillsTheFileToHddAndTheLogSaysWhy) {
+  for (const char* err : {"EIO", "EROFS"}) {
+    SCOPED_TRACE(err);
+    TierfsMount fs(WithFaults({std::string("ssd:pwrite:2+:") + err}));
+    ASSERT_TRUE(fs.Mount());
+    const std::string data = WriteFourMiB(fs, "f", 60);
+    ASSERT_EQ(size_t(4) << 20, data.size());
+    const ino_t ino = Ino(fs.path("f"));
+    ExpectOnHddHolding(fs, "f", data);
+    const std::string why = std::string(err) == "EIO" ? "Input/output error" : "Read-only";
+    EXPECT_TRUE(
+        LogLineHas(fs.Log(), {"spill: ssd tier failed a write", fs.ssd() + "/", HexIno(ino), why}))
+        << fs.Log();
+  }
+}
+
+// When what the file has on the failing SSD tier cannot be read back, it
+// cannot move: the write's error reaches the application, and the file
+// stays where its bytes are.
+TEST(FaultTest, FailingWriteOnAnSsdThatCannotBeReadReachesTheApplication) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:2+:EIO", "ssd:pread:1+:EIO"}));
   ASSERT_TRUE(fs.Mount());
   int fd = OpenNew(fs, "f");
   ASSERT_GE(fd, 0);
-  const std::string data = Pattern(8192, 1);
-  EXPECT_EQ(-1, write(fd, data.data(), data.size()));
+  const std::string data = Pattern(1 << 20, 70);
+  ASSERT_EQ(0, PwriteAll(fd, data.data(), data.size(), 0));
+  EXPECT_EQ(-1, pwrite(fd, data.data(), data.size(), off_t(data.size())));
   EXPECT_EQ(EIO, errno);
-  // Only the first write failed: the file works on.
-  EXPECT_EQ(0, PwriteAll(fd, data.data(), data.size(), 0));
   const ino_t ino = Ino(fs.path("f"));
   ASSERT_EQ(0, close(fd));
-  std::string got;
-  ASSERT_EQ(0, ReadFile(fs.path("f"), &got));
-  EXPECT_TRUE(got == data);
+  EXPECT_EQ("ssd", GetTier(fs.path("f")));
   EXPECT_TRUE(LogLineHas(fs.Log(), {"write", fs.ssd() + "/", HexIno(ino), "Input/output error"}))
       << fs.Log();
 }
@@ -77,10 +127,7 @@ TEST(FaultTest, NoSpaceOnSsdWriteSpillsToHdd) {
   ASSERT_TRUE(fs.Mount());
   const std::string data = Pattern(100000, 2);
   ASSERT_EQ(0, WriteFile(fs.path("f"), data));
-  EXPECT_EQ("hdd", GetTier(fs.path("f")));
-  std::string got;
-  ASSERT_EQ(0, ReadFile(fs.path("f"), &got));
-  EXPECT_TRUE(got == data);
+  ExpectOnHddHolding(fs, "f", data);
 }
 
 // A file spilled to the HDD tier whose write there fails: the HDD tier's
@@ -107,20 +154,30 @@ TEST(FaultTest, FailingWriteOnHddReachesTheApplicationAndTheLog) {
 TEST(FaultTest, NoSpaceOnSsdDuringLargeWritesSpillsToHdd) {
   TierfsMount fs(WithFaults({"ssd:pwrite:2:ENOSPC"}));
   ASSERT_TRUE(fs.Mount());
-  int fd = OpenNew(fs, "f");
-  ASSERT_GE(fd, 0);
-  std::string data;
-  for (int i = 0; i < 4; ++i) {
-    const std::string chunk = Pattern(1 << 20, 20 + i);
-    ASSERT_EQ(0, PwriteAll(fd, chunk.data(), chunk.size(), off_t(i) << 20)) << "write " << i;
-    data += chunk;
-  }
-  ASSERT_EQ(0, fsync(fd));
-  ASSERT_EQ(0, close(fd));
-  EXPECT_EQ("hdd", GetTier(fs.path("f")));
-  std::string got;
-  ASSERT_EQ(0, ReadFile(fs.path("f"), &got));
-  EXPECT_TRUE(got == data);
+  const std::string data = WriteFourMiB(fs, "f", 20);
+  ASSERT_EQ(size_t(4) << 20, data.size());
+  ExpectOnHddHolding(fs, "f", data);
+}
+
+// The spill's switch is committed but the old object cannot be removed
+// (the SSD tier fails the unlink): the writer must go on writing into the
+// new object on the HDD tier, not into the old one, whose bytes nothing
+// reads any more. The old object is removed at the next start.
+TEST(FaultTest, ASpillWhoseOldObjectCannotBeRemovedKeepsEveryLaterWrite) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:2:ENOSPC", "ssd:unlink:1:EIO"}));
+  ASSERT_TRUE(fs.Mount());
+  const std::string data = WriteFourMiB(fs, "f", 40);
+  ASSERT_EQ(size_t(4) << 20, data.size());
+  const ino_t ino = Ino(fs.path("f"));
+  ExpectOnHddHolding(fs, "f", data);
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"after the switch", HexIno(ino), "next start"})) << fs.Log();
+  EXPECT_TRUE(ObjectOn(fs.ssd(), ino));
+  // Over the same tiers again, without the fault: the start removes it.
+  ASSERT_TRUE(fs.Unmount());
+  fs.options().extra_args.clear();
+  ASSERT_TRUE(fs.Mount());
+  EXPECT_FALSE(ObjectOn(fs.ssd(), ino));
+  ExpectOnHddHolding(fs, "f", data);
 }
 
 TEST(FaultTest, FailingFsyncOnSsdReachesTheApplicationAndTheLog) {

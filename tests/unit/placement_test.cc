@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/unit/fs_units_fixture.h"
+#include "tiering/fault_io.h"
 #include "tiering/mover.h"
 
 namespace tierfs {
@@ -244,7 +245,7 @@ TEST_F(PlacementTest, SpillMovesToHddAndIsNamed) {
   auto live = table_.Live(ino);
   live->writers++;  // a writer spills its own file
   const uint32_t placement_before = live->placement.load();
-  Status st = placement_->Spill(ino, *live);
+  Status st = placement_->Spill(ino, *live, "test");
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(TierId::kHdd, Placement(ino));
   EXPECT_GT(live->placement.load(), placement_before);  // handles reopen
@@ -253,19 +254,50 @@ TEST_F(PlacementTest, SpillMovesToHddAndIsNamed) {
   EXPECT_EQ("spill", recs[0].rule);
   EXPECT_EQ("/f", recs[0].path);
   // On the HDD tier already: nothing to do, nothing recorded.
-  EXPECT_TRUE(placement_->Spill(ino, *live).ok());
+  EXPECT_TRUE(placement_->Spill(ino, *live, "test").ok());
   EXPECT_EQ(1u, AuditRecords().size());
+}
+
+// The SSD tier's calls go through a FaultIo.
+class PlacementFaultTest : public FsUnitsFixture {
+ protected:
+  std::shared_ptr<Io> IoFor(TierId id) override { return id == TierId::kSsd ? ssd_io_ : nullptr; }
+  std::shared_ptr<FaultIo> ssd_io_ = std::make_shared<FaultIo>(std::make_shared<PosixIo>());
+};
+
+// The switch committed, then the old object could not be removed: the file
+// lives on the HDD tier, so the spill is done, and its handles must follow
+// (a writer writing on into the old object would lose those bytes).
+TEST_F(PlacementFaultTest, ASpillWhoseOldObjectStaysIsDoneAndItsHandlesFollow) {
+  const uint64_t ino = MakeFile(kRootIno, "f", "written");
+  auto live = table_.Live(ino);
+  live->writers++;
+  const uint32_t placement_before = live->placement.load();
+  ssd_io_->AddRule({IoOp::kUnlink, 1, false, EIO, false});
+  Status st = placement_->Spill(ino, *live, "test");
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(TierId::kHdd, Placement(ino));
+  EXPECT_GT(live->placement.load(), placement_before);
+  struct stat old;
+  EXPECT_TRUE(ssd_->StatObject(ino, &old).ok()) << "the old object stays for Recover";
+  const auto recs = AuditRecords();
+  ASSERT_EQ(1u, recs.size());
+  EXPECT_TRUE(recs[0].has_checksum);
+  // Its move record stays too: the file does not move again before Recover.
+  live->writers--;
+  st = placement_->Move(ino, TierId::kSsd, "manual");
+  EXPECT_EQ(EBUSY, st.err()) << st.message();
 }
 
 TEST_F(PlacementTest, SpillRefusesWhileReadThroughPassthrough) {
   const uint64_t ino = MakeFile(kRootIno, "f", "written");
   auto live = table_.Live(ino);
   live->passthrough_handles++;
-  EXPECT_EQ(EBUSY, placement_->Spill(ino, *live).err());
+  EXPECT_EQ(EBUSY, placement_->Spill(ino, *live, "test").err());
   EXPECT_EQ(TierId::kSsd, Placement(ino));
   EXPECT_TRUE(AuditRecords().empty());
   live->passthrough_handles--;
-  EXPECT_TRUE(placement_->Spill(ino, *live).ok());
+  EXPECT_TRUE(placement_->Spill(ino, *live, "test").ok());
   EXPECT_EQ(TierId::kHdd, Placement(ino));
 }
 
@@ -294,7 +326,7 @@ TEST_F(PlacementTest, MoveAndSpillToATierThatCannotBeUsedFailWithEio) {
   std::filesystem::rename(dir_ + "/hdd", dir_ + "/hdd-gone");
   Status st = placement_->Move(ino, TierId::kHdd, "manual");
   EXPECT_EQ(EIO, st.err()) << st.message();
-  st = placement_->Spill(ino, *table_.Live(ino));
+  st = placement_->Spill(ino, *table_.Live(ino), "test");
   EXPECT_EQ(EIO, st.err()) << st.message();
   EXPECT_EQ(TierId::kSsd, Placement(ino));
   bool exists = false;

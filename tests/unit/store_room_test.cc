@@ -43,6 +43,12 @@ class StoreRoomTest : public ::testing::Test {
     node.mode = mode;
     return store_->Create(parent, name, node, n);
   }
+  // Makes directory "d" and fills the map with files in it: their names,
+  // and in `last` the create that failed (ENOSPC when the map is full).
+  std::vector<std::string> FillNewDir(Inode* d, Status* last) {
+    *last = Make(kRootIno, "d", S_IFDIR | 0755, d);
+    return last->ok() ? Fill(d->ino, last) : std::vector<std::string>();
+  }
   // Creates files with long names in `dir` until a create fails.
   std::vector<std::string> Fill(uint64_t dir, Status* last) {
     std::vector<std::string> names;
@@ -74,9 +80,8 @@ TEST_F(StoreRoomTest, FullMapRefusesGrowthButEveryRemovalWorks) {
   Inode keep, d;
   ASSERT_TRUE(Make(kRootIno, "keep", S_IFREG | 0644, &keep).ok());
   ASSERT_TRUE(store_->SetXattr(keep.ino, "user.a", std::string(100, 'a'), 0).ok());
-  ASSERT_TRUE(Make(kRootIno, "d", S_IFDIR | 0755, &d).ok());
   Status last;
-  const std::vector<std::string> names = Fill(d.ino, &last);
+  const std::vector<std::string> names = FillNewDir(&d, &last);
   ASSERT_EQ(ENOSPC, last.err()) << last.message();
   EXPECT_GT(names.size(), 100u);
   EXPECT_NE(std::string::npos, last.message().find("LMDB state in " + dir_)) << last.message();
@@ -98,14 +103,7 @@ TEST_F(StoreRoomTest, FullMapRefusesGrowthButEveryRemovalWorks) {
       nullptr);
   ASSERT_TRUE(st.ok()) << st.message();
   ASSERT_TRUE(store_->RemoveXattr(keep.ino, "user.a").ok());
-  for (const std::string& name : names) {
-    Removed r;
-    st = store_->Unlink(d.ino, name, &r);
-    ASSERT_TRUE(st.ok()) << name.substr(0, 8) << ": " << st.message();
-    if (r.nlink == 0) {
-      ASSERT_TRUE(store_->DeleteInode(r.ino).ok());
-    }
-  }
+  ASSERT_EQ("", RemoveAll(d.ino, names));
   Removed r;
   st = store_->Rmdir(kRootIno, "d", &r);
   ASSERT_TRUE(st.ok()) << st.message();
@@ -127,9 +125,8 @@ TEST_F(StoreRoomTest, FullMapRefusesGrowthButEveryRemovalWorks) {
 // policy snapshot overlapped the test's unlinks). They wait for the copy.
 TEST_F(StoreRoomTest, RemovalsDuringACopyOfAFullMapWaitForItInsteadOfFailing) {
   Inode d;
-  ASSERT_TRUE(Make(kRootIno, "d", S_IFDIR | 0755, &d).ok());
   Status last;
-  const std::vector<std::string> names = Fill(d.ino, &last);
+  const std::vector<std::string> names = FillNewDir(&d, &last);
   ASSERT_EQ(ENOSPC, last.err()) << last.message();
   // The copy writes into a one-page pipe, so it stalls until we read.
   int p[2];
@@ -163,9 +160,8 @@ TEST_F(StoreRoomTest, RemovalsDuringACopyOfAFullMapWaitForItInsteadOfFailing) {
 // running. Removals made while a walk is open wait for it too.
 TEST_F(StoreRoomTest, RemovalsDuringALongReadOfAFullMapWaitForItInsteadOfFailing) {
   Inode d;
-  ASSERT_TRUE(Make(kRootIno, "d", S_IFDIR | 0755, &d).ok());
   Status last;
-  const std::vector<std::string> names = Fill(d.ino, &last);
+  const std::vector<std::string> names = FillNewDir(&d, &last);
   ASSERT_EQ(ENOSPC, last.err()) << last.message();
   std::promise<void> reading, done_reading;
   std::shared_future<void> release = done_reading.get_future().share();
