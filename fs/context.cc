@@ -125,6 +125,12 @@ void Context::FreeInodes(const std::vector<uint64_t>& inos) {
 }
 
 bool Context::RemoveObjectOf(uint64_t ino) {
+  // Under the placement lock, which a move holds while it checks its source
+  // and switches: either the move switched first and the object removed is
+  // the new one, or the old one goes first and the move, finding its source
+  // gone, undoes its copy. Without it a move could switch between the read
+  // of the tier and the removal, and leave its copy with no inode naming it.
+  std::lock_guard<std::mutex> placement(placement_.Lock(ino));
   Inode n;
   if (!store_->GetInode(ino, &n).ok()) return false;
   if (n.is_reg()) {

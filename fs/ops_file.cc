@@ -359,54 +359,81 @@ ssize_t WriteAt(Context& c, FileHandle& fh, fuse_bufvec* in, size_t len, off_t o
   return n;
 }
 
-// Writes land on the SSD tier; when it is full (below its reserve, or a
-// write fails with ENOSPC) the file moves to the HDD tier and the rest of
-// the write goes there, so the application sees ENOSPC only when both are.
-// The same when the SSD tier fails the write (EIO from a failing device,
-// EROFS from a filesystem gone read-only): the move reads back and verifies
-// what the file has there, so it fails, and the write's error stands, when
-// those bytes cannot be had; a file with nothing there yet (a new one) just
-// goes on on the HDD tier.
+constexpr const char* kSsdFull = "ssd tier full while it is being written";
+
+// Why a call's failure on the SSD tier moves the file to the HDD tier, or
+// "" when it does not: `err` is the errno the SSD tier gave (ENOSPC: full;
+// EIO: a failing device; EROFS: its filesystem went read-only), `st` what
+// failed.
+std::string SpillCause(int err, const Status& st) {
+  if (err == ENOSPC) return kSsdFull;
+  if (err == EIO || err == EROFS) return "ssd tier failed a write: " + st.message();
+  return "";
+}
+
+// Runs `attempt` (one try of a write, fallocate or copy_file_range on the
+// handle's current object, holding LiveState::io shared): Ok, or what
+// failed with the errno its target object's tier gave in `*target_err` (0
+// when the failure was not the target's). Writes land on the SSD tier;
+// when it is full (below its reserve when `check_room`, or the call fails
+// with ENOSPC) or fails the call (EIO, EROFS), the file moves to the HDD
+// tier (Placement::Spill) and `attempt` runs again there, so the
+// application sees ENOSPC only when both tiers are full. The move reads
+// back and verifies what the file has on the SSD tier, so it fails, and
+// the SSD tier's error stands, when those bytes cannot be had; a file with
+// nothing there yet (a new one) just goes on on the HDD tier.
+template <typename Attempt>
+Status WithSpill(Context& c, FileHandle& fh, const char* what, bool check_room, Attempt attempt) {
+  Status st;
+  for (int tries = 0; tries < 3; ++tries) {
+    std::string cause;
+    {
+      std::shared_lock<std::shared_mutex> io(fh.live->io);
+      if (check_room && tries == 0 && fh.tier == TierId::kSsd && c.space().SsdNearlyFull()) {
+        cause = kSsdFull;
+      } else {
+        int target_err = 0;
+        st = attempt(&target_err);
+        if (st.ok() || fh.tier != TierId::kSsd) return st;
+        cause = SpillCause(target_err, st);
+        if (cause.empty()) return st;
+      }
+    }
+    Status moved = c.placement().Spill(fh.ino, *fh.live, cause);
+    if (!moved.ok()) {
+      spdlog::warn("{} of inode {}: {}, and spilling to hdd failed: {}", what, fh.ino, cause,
+                   moved.message());
+      if (tries > 0) return st;  // the SSD tier's own error stands
+    }
+  }
+  return st.ok() ? Status::Error(ENOSPC, std::string(what) + " of inode " + std::to_string(fh.ino) +
+                                             ": no tier took it")
+                 : st;
+}
+
 // fuse_buf_copy advances `in` past what it wrote, so a retry resumes.
 Status WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
   const size_t len = fuse_buf_size(in);
   size_t done = 0;
-  Status st;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    std::string cause;  // why the SSD tier cannot take it: spill
-    {
-      std::shared_lock<std::shared_mutex> io(fh.live->io);
-      if (attempt == 0 && fh.tier == TierId::kSsd && c.space().SsdNearlyFull()) {
-        cause = "ssd tier full while it is being written";
-      } else {
-        ssize_t n = WriteAt(c, fh, in, len - done, off + off_t(done), &st);
-        if (n > 0) done += size_t(n);
-        if (fh.tier != TierId::kSsd || (n >= 0 && done == len)) break;
-        if (n == -ENOSPC || n >= 0) {
-          cause = "ssd tier full while it is being written";
-        } else if (n == -EIO || n == -EROFS) {
-          cause = "ssd tier failed a write: " + st.message();
-        } else {
-          break;
-        }
-      }
-    }
-    Status moved = c.placement().Spill(fh.ino, *fh.live, cause);
-    if (!moved.ok()) {
-      spdlog::warn("write of inode {}: {}, and spilling to hdd failed: {}", fh.ino, cause,
-                   moved.message());
-      if (attempt > 0) break;  // the SSD tier's own error stands
-    }
-  }
+  Status st = WithSpill(c, fh, "write", true, [&](int* target_err) {
+    Status failed;
+    const ssize_t n = WriteAt(c, fh, in, len - done, off + off_t(done), &failed);
+    if (n > 0) done += size_t(n);
+    if (n < 0) *target_err = int(-n);
+    if (n < 0 || done == len) return failed;
+    *target_err = ENOSPC;  // a short write: the tier filled up
+    return Status::Error(ENOSPC, "write of inode " + std::to_string(fh.ino) + ": short");
+  });
   if (done > 0) {
     c.table().NoteWrite(*fh.live);
     fh.wrote = true;
+  }
+  if (done > 0 || st.ok()) {
     fuse_reply_write(req, done);
     return Status::Ok();
   }
-  if (st.ok()) st = Status::Error(ENOSPC, "write of inode " + std::to_string(fh.ino));
   return st;
 }
 
@@ -474,19 +501,27 @@ Status Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 Status Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
-  std::shared_lock<std::shared_mutex> io(fh.live->io);
-  Status st;
-  ObjectRef object = c.handles().ObjectOf(fh, true, &st);
-  if (!object) return st;
-  // As in WriteAt: an fd opened before its tier went away still writes.
-  if (object->tier == TierId::kHdd) {
-    st = c.CheckTierWritable(object->tier, fh.ino, "fallocate");
-    if (!st.ok()) return st;
-  }
-  const Tier& t = c.tier(object->tier);
-  fh.live->stream_sums.Spoil();
-  const int rc = t.io().Fallocate(object->fd, mode, off, len);
-  if (rc != 0) return Status::Errno(-rc, "fallocate " + t.ObjectPath(fh.ino));
+  // No look at the SSD tier's room first: a punched hole frees space.
+  Status st = WithSpill(c, fh, "fallocate", false, [&](int* target_err) {
+    Status failed;
+    ObjectRef object = c.handles().ObjectOf(fh, true, &failed);
+    if (!object) {
+      *target_err = failed.err();
+      return failed;
+    }
+    // As in WriteAt: an fd opened before its tier went away still writes.
+    if (object->tier == TierId::kHdd) {
+      failed = c.CheckTierWritable(object->tier, fh.ino, "fallocate");
+      if (!failed.ok()) return failed;
+    }
+    const Tier& t = c.tier(object->tier);
+    fh.live->stream_sums.Spoil();
+    const int rc = t.io().Fallocate(object->fd, mode, off, len);
+    if (rc == 0) return Status::Ok();
+    *target_err = -rc;
+    return Status::Errno(-rc, "fallocate " + t.ObjectPath(fh.ino));
+  });
+  if (!st.ok()) return st;
   c.table().NoteWrite(*fh.live);
   fh.wrote = true;
   fuse_reply_err(req, 0);
@@ -516,35 +551,44 @@ Status CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* f
     return Status::Ok();
   }
   if (!from) return st;
-  std::shared_lock<std::shared_mutex> io(Handle(fi_out)->live->io);
-  ObjectRef to = c.handles().ObjectOf(*Handle(fi_out), true, &st);
-  if (!to) return st;
-  if (to->tier == TierId::kHdd) {
-    st = c.CheckTierWritable(TierId::kHdd, Handle(fi_out)->ino, "copy_file_range");
-    if (!st.ok()) return st;
-  }
   FileHandle& hin = *Handle(fi_in);
   FileHandle& hout = *Handle(fi_out);
   const Tier& tin = c.tier(from->tier);
-  const Tier& tout = c.tier(to->tier);
-  const int in = from->fd, out = to->fd;
-  hout.live->stream_sums.Spoil();
-  bool reading = false;
-  ssize_t n = -EXDEV;
-  if (tin.io().IsPlainPosix() && tout.io().IsPlainPosix()) {
-    n = copy_file_range(in, &off_in, out, &off_out, len, flags);
-    if (n < 0) n = -errno;
-  }
-  if (n == -EXDEV || n == -EOPNOTSUPP)
-    n = CopyByReadWrite(tin.io(), in, off_in, tout.io(), out, off_out, len, &reading);
-  if (n < 0) {
-    const std::string what =
-        reading ? "read " + tin.ObjectPath(hin.ino) : "copy to " + tout.ObjectPath(hout.ino);
-    return Status::Errno(int(-n), what);
-  }
-  c.table().NoteWrite(*Handle(fi_out)->live);
-  Handle(fi_out)->wrote = true;
-  fuse_reply_write(req, n);
+  ssize_t copied = 0;
+  st = WithSpill(c, hout, "copy_file_range", true, [&](int* target_err) {
+    Status failed;
+    ObjectRef to = c.handles().ObjectOf(hout, true, &failed);
+    if (!to) {
+      *target_err = failed.err();
+      return failed;
+    }
+    if (to->tier == TierId::kHdd) {
+      failed = c.CheckTierWritable(TierId::kHdd, hout.ino, "copy_file_range");
+      if (!failed.ok()) return failed;
+    }
+    const Tier& tout = c.tier(to->tier);
+    hout.live->stream_sums.Spoil();
+    off_t at_in = off_in, at_out = off_out;  // a retry starts over
+    bool reading = false;
+    ssize_t n = -EXDEV;
+    if (tin.io().IsPlainPosix() && tout.io().IsPlainPosix()) {
+      n = copy_file_range(from->fd, &at_in, to->fd, &at_out, len, flags);
+      if (n < 0) n = -errno;
+    }
+    if (n == -EXDEV || n == -EOPNOTSUPP)
+      n = CopyByReadWrite(tin.io(), from->fd, off_in, tout.io(), to->fd, off_out, len, &reading);
+    if (n >= 0) {
+      copied = n;
+      return Status::Ok();
+    }
+    if (!reading) *target_err = int(-n);
+    return Status::Errno(int(-n), reading ? "read " + tin.ObjectPath(hin.ino)
+                                          : "copy to " + tout.ObjectPath(hout.ino));
+  });
+  if (!st.ok()) return st;
+  c.table().NoteWrite(*hout.live);
+  hout.wrote = true;
+  fuse_reply_write(req, size_t(copied));
   return Status::Ok();
 }
 

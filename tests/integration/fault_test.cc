@@ -180,6 +180,37 @@ TEST(FaultTest, ASpillWhoseOldObjectCannotBeRemovedKeepsEveryLaterWrite) {
   ExpectOnHddHolding(fs, "f", data);
 }
 
+// fallocate and copy_file_range write too: on a full SSD tier the file
+// spills to the HDD tier and the call succeeds there, as a write does.
+TEST(FaultTest, FallocateOnAFullSsdSpillsToHdd) {
+  TierfsMount fs(WithFaults({"ssd:fallocate:1:ENOSPC"}));
+  ASSERT_TRUE(fs.Mount());
+  int fd = OpenNew(fs, "f");
+  ASSERT_GE(fd, 0);
+  const std::string head = Pattern(100000, 5);
+  ASSERT_EQ(0, PwriteAll(fd, head.data(), head.size(), 0));
+  EXPECT_EQ(0, posix_fallocate(fd, 0, 1 << 20));
+  ASSERT_EQ(0, close(fd));
+  ExpectOnHddHolding(fs, "f", head + std::string((1 << 20) - head.size(), '\0'));
+}
+
+TEST(FaultTest, CopyFileRangeOntoAFullSsdSpillsToHdd) {
+  TierfsMount fs(WithFaults({"ssd:pwrite:2:ENOSPC"}));
+  ASSERT_TRUE(fs.Mount());
+  const std::string data = Pattern(10000, 6);
+  ASSERT_EQ(0, WriteFile(fs.path("a"), data));  // pwrite 1
+  int in = open(fs.path("a").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(in, 0);
+  int out = OpenNew(fs, "b");
+  ASSERT_GE(out, 0);
+  loff_t off_in = 0, off_out = 0;
+  EXPECT_EQ(ssize_t(data.size()), copy_file_range(in, &off_in, out, &off_out, data.size(), 0))
+      << strerror(errno);  // pwrite 2 fails: the SSD tier is full
+  close(in);
+  ASSERT_EQ(0, close(out));
+  ExpectOnHddHolding(fs, "b", data);
+}
+
 TEST(FaultTest, FailingFsyncOnSsdReachesTheApplicationAndTheLog) {
   TierfsMount fs(WithFaults({"ssd:fsync:1:EIO"}));
   ASSERT_TRUE(fs.Mount());
@@ -281,24 +312,31 @@ TEST(FaultTest, UnusableHddTierFailsFsyncAndLseekWithEio) {
   EXPECT_TRUE(LogLineHas(log, {"lseek", fs.hdd()})) << log;
 }
 
+// Both tiers fail fallocate and writes: "b" spills (it has no bytes yet),
+// and the HDD tier's error reaches the application; each failure is logged
+// with the object's path.
 TEST(FaultTest, FailingFallocateAndCopyFileRangeAreLoggedWithThePath) {
-  TierfsMount fs(WithFaults({"ssd:fallocate:1:EIO", "ssd:pwrite:2:EIO"}));
+  TierfsMount fs(WithFaults(
+      {"ssd:fallocate:1+:EIO", "hdd:fallocate:1+:EIO", "ssd:pwrite:2+:EIO", "hdd:pwrite:1+:EIO"}));
   ASSERT_TRUE(fs.Mount());
-  ASSERT_EQ(0, WriteFile(fs.path("a"), Pattern(10000, 4)));  // pwrite 1
+  ASSERT_EQ(0, WriteFile(fs.path("a"), Pattern(10000, 4)));  // ssd pwrite 1
   int fd = open(fs.path("b").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0);
   EXPECT_EQ(EIO, posix_fallocate(fd, 0, 65536));
   int in = open(fs.path("a").c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(in, 0);
   loff_t off_in = 0, off_out = 0;
-  EXPECT_EQ(-1, copy_file_range(in, &off_in, fd, &off_out, 10000, 0));  // pwrite 2
+  EXPECT_EQ(-1, copy_file_range(in, &off_in, fd, &off_out, 10000, 0));
   EXPECT_EQ(EIO, errno);
   const ino_t b = Ino(fs.path("b"));
   close(in);
   close(fd);
   const std::string log = fs.Log();
-  EXPECT_TRUE(LogLineHas(log, {"fallocate", fs.ssd() + "/", HexIno(b)})) << log;
-  EXPECT_TRUE(LogLineHas(log, {"copy_file_range", fs.ssd() + "/", HexIno(b)})) << log;
+  EXPECT_TRUE(LogLineHas(log, {"fallocate", fs.ssd() + "/", HexIno(b), "Input/output error"}))
+      << log;
+  EXPECT_TRUE(LogLineHas(log, {"fallocate", fs.hdd() + "/", HexIno(b), "Input/output error"}))
+      << log;
+  EXPECT_TRUE(LogLineHas(log, {"copy_file_range", HexIno(b), "Input/output error"})) << log;
 }
 
 }  // namespace
