@@ -206,6 +206,7 @@ NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st);
 void AddAttrOps(fuse_lowlevel_ops* ops);
 void AddNamespaceOps(fuse_lowlevel_ops* ops);
 void AddFileOps(fuse_lowlevel_ops* ops);
+void AddWriteOps(fuse_lowlevel_ops* ops);
 void AddDirOps(fuse_lowlevel_ops* ops);
 void AddXattrOps(fuse_lowlevel_ops* ops);
 

@@ -322,6 +322,7 @@ struct DaemonOps {
       AddAttrOps(&o);
       AddNamespaceOps(&o);
       AddFileOps(&o);
+      AddWriteOps(&o);
       AddDirOps(&o);
       AddXattrOps(&o);
       return o;

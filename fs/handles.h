@@ -70,7 +70,7 @@ struct FileHandle {
   // A read-write handle promised room on the SSD tier (Space::PromiseRoom):
   // it may be served through passthrough.
   bool promised = false;
-  // The tier refused uncached writes (RWF_DONTCACHE; fs/ops_file.cc
+  // The tier refused uncached writes (RWF_DONTCACHE; fs/ops_write.cc
   // WriteBytes): this handle writes plainly from then on.
   std::atomic<bool> uncached_refused{false};
   std::shared_ptr<LiveState> live;

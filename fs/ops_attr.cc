@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "fs/op_table.h"
@@ -119,8 +120,13 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   // long as recorded (shorter reads as lost bytes: CheckObjectIntact):
   // growing changes the object first, shrinking LMDB first.
   const bool shrink = resize && uint64_t(attr->st_size) < n.size;
+  // A resize holds the inode's I/O lock exclusively until both the object
+  // and LMDB have the new size: a release recording the object's size
+  // (fs/ops_file.cc RecordSize) must see both or neither.
+  std::unique_lock<std::shared_mutex> resizing;
   if (resize) {
     std::shared_ptr<LiveState> live = c.table().Live(ino);
+    resizing = std::unique_lock<std::shared_mutex>(live->io);
     c.table().NoteWrite(*live);  // aborts a move of the old bytes
     // The stream's sums cover bytes a resize cuts or follows with zeros.
     if (attr->st_size == 0)

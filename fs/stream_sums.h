@@ -1,5 +1,5 @@
 // StreamSums: the checksums of a file computed from its writes as they pass
-// through tierfs (fs/ops_file.cc WriteAt), so that the block hasher
+// through tierfs (fs/ops_write.cc WriteAt), so that the block hasher
 // (fs/block_hasher.h) need not read back what was just written. Reading a
 // checkpoint back right after its close cost the tier as much as the write
 // (a 2 GiB file read cold at 2.9 GB/s while the hasher read it, 5.8 GB/s

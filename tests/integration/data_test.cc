@@ -340,7 +340,7 @@ long ResidentPages(const std::string& path, long* total) {
 }
 
 // A checkpoint's large writes are uncached where the SSD tier's filesystem
-// allows (fs/ops_file.cc WriteBytes): once it is synced its object's pages
+// allows (fs/ops_write.cc WriteBytes): once it is synced its object's pages
 // have left the page cache, so saving checkpoints does not push the job's
 // dataset out of memory, and the bytes read back whole.
 TEST_F(DataTest, LargeWritesLeaveTheObjectOutOfThePageCacheOnceSynced) {

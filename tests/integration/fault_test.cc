@@ -149,7 +149,7 @@ TEST(FaultTest, FailingWriteOnHddReachesTheApplicationAndTheLog) {
 }
 
 // The same for writes of 1 MiB (uncached where the tier's filesystem takes
-// it, fs/ops_file.cc WriteBytes): the second fails with ENOSPC, the file
+// it, fs/ops_write.cc WriteBytes): the second fails with ENOSPC, the file
 // spills with the first and the rest is written on the HDD tier.
 TEST(FaultTest, NoSpaceOnSsdDuringLargeWritesSpillsToHdd) {
   TierfsMount fs(WithFaults({"ssd:pwrite:2:ENOSPC"}));

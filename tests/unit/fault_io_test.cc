@@ -77,7 +77,7 @@ TEST_F(FaultIoTest, PwriteRulesCountAndFailWritesWithFlags) {
 }
 
 // PosixIo::Pwritev2 is the system call: it writes, and a flag the file's
-// filesystem refuses comes back as -EOPNOTSUPP (how fs/ops_file.cc learns
+// filesystem refuses comes back as -EOPNOTSUPP (how fs/ops_write.cc learns
 // that a tier takes no uncached writes). tmpfs has no RWF_DONTCACHE; an
 // unknown flag is refused everywhere.
 TEST_F(FaultIoTest, PosixPwritev2WritesAndReportsARefusedFlag) {
