@@ -50,8 +50,11 @@ struct LiveState {
   // directory is not durable until that directory is fsynced, which the
   // file's next fsync does (an fsynced file must not lose its object).
   std::atomic<bool> object_name_unsynced{false};
-  // Writes hold it shared; spilling a file that is being written to the HDD
-  // tier holds it exclusively, so no write lands in the object being left.
+  // Writes (and a release recording the object's size) hold it shared;
+  // spilling a file that is being written to the HDD tier holds it
+  // exclusively, so no write lands in the object being left, and so does a
+  // resize (setattr, O_TRUNC), so a release sees LMDB and the object both
+  // resized or neither.
   std::shared_mutex io;
   // The checksums of what was written in order (fs/stream_sums.h).
   StreamSums stream_sums;
