@@ -192,8 +192,12 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   }
   if (out.fd < 0) return Fail(MoveStep::kCopy, st);
   // Reserves the space up front: ENOSPC now, not after most of the copy, and
-  // one contiguous extent on a rotating disk.
-  const int prealloc = size > 0 ? to_.io().Fallocate(out.fd, 0, 0, off_t(size)) : 0;
+  // one contiguous extent on a rotating disk. Not for a sparse file: its
+  // holes stay holes (CopyParams::skip_holes), and reserving them would
+  // make a small file with a large size fill the tier, or fail to fit.
+  const off_t first_hole = lseek(in.fd, 0, SEEK_HOLE);
+  const bool sparse = first_hole >= 0 && uint64_t(first_hole) < size;
+  const int prealloc = size > 0 && !sparse ? to_.io().Fallocate(out.fd, 0, 0, off_t(size)) : 0;
   if (prealloc != 0 && prealloc != -EOPNOTSUPP)
     return Fail(MoveStep::kCopy, Status::Errno(-prealloc, "preallocate " + tmp));
 
@@ -210,6 +214,7 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   p.out_io = &to_.io();
   p.progress = opt_.progress;
   p.block_sums = &r->block_sums;
+  p.skip_holes = true;
   st = CopyAndHash(in.fd, out.fd, size, p, &r->checksum);
   if (!st.ok()) return Fail(MoveStep::kCopy, st);
   st = CheckRecorded(r->checksum, &r->block_sums);
@@ -238,6 +243,7 @@ Status Move::CopyToTarget(MoveResult* r, Status* crash) {
   v.chunk_bytes = opt_.chunk_bytes;
   v.src_name = tmp;
   v.in_io = &to_.io();
+  v.skip_holes = true;  // a hole in the copy reads as zeros: nothing to read
   uint64_t check = 0;
   st = ReadAndHash(out.fd, size, v, &check);
   if (!st.ok()) return Fail(MoveStep::kVerify, st);

@@ -6,6 +6,10 @@
 //   copy     io_uring copy to <to>/ns/<ns>/objects/xx/<ino>.moving, several aligned
 //            chunks in flight, hashed (xxh3_64) in file order, paced; the
 //            copy is written O_DIRECT unless the target tier refuses it;
+//            space is reserved first (fallocate) unless the file is
+//            sparse: then its holes are neither read nor written, and the
+//            copy has the same holes (a 1 TiB file of 4 KiB data costs
+//            the target 4 KiB, not 1 TiB);
 //   identity the file's identity (tiering/identity.h) goes on the copy, as an
 //            xattr or a sidecar; a failure to write it fails the move;
 //   fsync    of the copy (object times are copied first: stat reports them);

@@ -3,6 +3,7 @@
 #include "meta/block_sums.h"
 
 #include <liburing.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "meta/xxh3.h"
 
@@ -68,6 +69,75 @@ size_t WriteLength(const CopyParams& p, char* buf, size_t len) {
   return PageUp(len);
 }
 
+// Whether a chunk of the file read lies wholly in a hole, asked for chunks in
+// increasing offsets: one lseek(SEEK_DATA) and one lseek(SEEK_HOLE) per data
+// run, so a dense file costs two calls and a sparse one two per extent.
+// Where the filesystem cannot tell (lseek fails), everything is data. Past
+// the file's end nothing is a hole: those chunks are read, and a file that
+// is shorter than it should be is caught as it always was.
+class HoleFinder {
+ public:
+  HoleFinder(int fd, bool on) : fd_(fd), on_(on) {
+    if (on_) on_ = LearnEnd();
+  }
+  bool IsHole(uint64_t off, size_t len) {
+    if (!on_) return false;
+    if (off >= data_end_) Learn(off);
+    const bool hole = on_ && off + len <= data_start_ && off + len <= end_;
+    skipped_ = skipped_ || hole;
+    return hole;
+  }
+  // Whether any chunk was a hole (the copy then ends short of `size`).
+  bool skipped() const { return skipped_; }
+
+ private:
+  bool LearnEnd() {
+    struct stat st;
+    if (fstat(fd_, &st) != 0) return false;
+    end_ = uint64_t(st.st_size);
+    return true;
+  }
+  // The first data run at or after `off`: [data_start_, data_end_).
+  void Learn(uint64_t off) {
+    const off_t data = lseek(fd_, off_t(off), SEEK_DATA);
+    if (data < 0) {
+      // ENXIO: no data after `off`, a hole up to the end (which may have
+      // moved since the start).
+      on_ = errno == ENXIO && LearnEnd();
+      data_start_ = data_end_ = UINT64_MAX;
+      return;
+    }
+    const off_t hole = lseek(fd_, data, SEEK_HOLE);
+    if (hole <= data) {
+      on_ = false;
+      return;
+    }
+    data_start_ = uint64_t(data);
+    data_end_ = uint64_t(hole);
+  }
+
+  const int fd_;
+  bool on_;
+  bool skipped_ = false;
+  uint64_t end_ = 0;  // the file's size when last asked
+  uint64_t data_start_ = 0;
+  uint64_t data_end_ = 0;
+};
+
+// The zeros a hole reads as, for the hash: allocated at the first hole.
+class Zeros {
+ public:
+  explicit Zeros(size_t chunk) : chunk_(chunk) {}
+  const char* get() {
+    if (!buf_) buf_ = std::make_unique<char[]>(chunk_);  // value-initialized: zeros
+    return buf_.get();
+  }
+
+ private:
+  const size_t chunk_;
+  std::unique_ptr<char[]> buf_;
+};
+
 bool Plain(const Io* io) {
   return io == nullptr || io->IsPlainPosix();
 }
@@ -85,10 +155,16 @@ ssize_t WriteAt(const CopyParams& p, int fd, const void* buf, size_t n, off_t of
 // The fallback (no io_uring, or an Io that is not plain POSIX): one buffer,
 // synchronous, same pacing and hashing. `out` < 0: hash only.
 Status CopySync(int in, int out, uint64_t size, const CopyParams& p, char* buf, size_t chunk,
-                BlockSummer* h) {
+                HoleFinder* holes, Zeros* zeros, BlockSummer* h) {
   for (uint64_t off = 0; off < size;) {
     if (Aborted(p)) return AbortStatus();
     const size_t len = size_t(std::min<uint64_t>(chunk, size - off));
+    if (holes->IsHole(off, len)) {
+      h->Update(zeros->get(), len);
+      if (out >= 0 && p.progress) p.progress->fetch_add(len, std::memory_order_relaxed);
+      off += len;
+      continue;
+    }
     if (p.throttle) p.throttle->Pace(len);
     for (size_t done = 0; done < len;) {
       ssize_t n = ReadAt(p, in, buf + done, ReadLength(len) - done, off_t(off + done));
@@ -118,17 +194,19 @@ struct Slot {
   size_t len = 0;     // bytes of the file this chunk holds
   size_t io_len = 0;  // bytes the current request moves in all (len, or padded)
   size_t done = 0;    // bytes of the current request completed
+  bool hole = false;  // in a hole: nothing read or written, hashed as zeros
   SlotState state = SlotState::kFree;
 };
 
 // The io_uring path. Each slot cycles free -> reading -> read -> writing ->
-// free (hash only: read -> free). Reads may complete out of order, but the
-// hash must see the bytes in file order, so read slots wait in `order` and are
+// free (hash only, or a hole: read -> free; a hole is read at once). Reads may complete out of
+// order, but the hash must see the bytes in file order, so read slots wait in `order` and are
 // hashed (then written) from its front only. Returns with nothing in flight
 // unless `*stranded`: then the kernel may still use the buffers and the
 // caller must not free them.
 Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParams& p, char* bufs,
-                 size_t chunk, unsigned depth, BlockSummer* h, bool* stranded) {
+                 size_t chunk, unsigned depth, HoleFinder* holes, Zeros* zeros, BlockSummer* h,
+                 bool* stranded) {
   std::vector<Slot> slots(depth);
   for (unsigned i = 0; i < depth; ++i) slots[i].buf = bufs + size_t(i) * chunk;
   std::deque<Slot*> order;
@@ -145,6 +223,23 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
     io_uring_sqe_set_data(sqe, &s);
     inflight++;
   };
+  // Hashes the read slots at the front of `order`, then writes them.
+  auto hash_in_order = [&] {
+    while (err.ok() && !order.empty() && order.front()->state == SlotState::kRead) {
+      Slot& s = *order.front();
+      order.pop_front();
+      h->Update(s.hole ? zeros->get() : s.buf, s.len);
+      if (out < 0 || s.hole) {
+        if (out >= 0 && p.progress) p.progress->fetch_add(s.len, std::memory_order_relaxed);
+        s.state = SlotState::kFree;
+        continue;
+      }
+      s.io_len = WriteLength(p, s.buf, s.len);
+      s.done = 0;
+      s.state = SlotState::kWriting;
+      queue(s);
+    }
+  };
   for (;;) {
     for (Slot& s : slots) {
       if (!err.ok() || next_off >= size) break;
@@ -155,6 +250,13 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
       }
       s.off = next_off;
       s.len = size_t(std::min<uint64_t>(chunk, size - next_off));
+      s.hole = holes->IsHole(s.off, s.len);
+      if (s.hole) {
+        s.state = SlotState::kRead;
+        order.push_back(&s);
+        next_off += s.len;
+        continue;
+      }
       s.io_len = ReadLength(s.len);
       s.done = 0;
       s.state = SlotState::kReading;
@@ -167,7 +269,11 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
       order.push_back(&s);
       next_off += s.len;
     }
-    if (inflight == 0) break;
+    hash_in_order();
+    if (inflight == 0) {
+      if (!err.ok() || next_off >= size) break;
+      continue;  // every slot was a hole: fill them again
+    }
     int rc = io_uring_submit_and_wait(ring, 1);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       *stranded = true;  // unknown which requests the kernel took
@@ -210,19 +316,7 @@ Status CopyUring(io_uring* ring, int in, int out, uint64_t size, const CopyParam
       if (!reading && p.progress) p.progress->fetch_add(s.len, std::memory_order_relaxed);
       s.state = reading ? SlotState::kRead : SlotState::kFree;
     }
-    while (err.ok() && !order.empty() && order.front()->state == SlotState::kRead) {
-      Slot& s = *order.front();
-      order.pop_front();
-      h->Update(s.buf, s.len);
-      if (out < 0) {
-        s.state = SlotState::kFree;
-        continue;
-      }
-      s.io_len = WriteLength(p, s.buf, s.len);
-      s.done = 0;
-      s.state = SlotState::kWriting;
-      queue(s);
-    }
+    hash_in_order();
   }
   return err;
 }
@@ -234,20 +328,24 @@ Status Run(int in, int out, uint64_t size, const CopyParams& p, uint64_t* hash) 
   auto bufs = std::make_unique<AlignedBuffer>(chunk * depth);
   if (!bufs->data()) return Status::Error(ENOMEM, "copy buffers for " + p.src_name);
   BlockSummer h(p.block_sums != nullptr);
+  HoleFinder holes(in, p.skip_holes);
+  Zeros zeros(chunk);
   Status st;
   io_uring ring;
   if (Plain(p.in_io) && Plain(p.out_io) && io_uring_queue_init(depth, &ring, 0) == 0) {
     bool stranded = false;
-    st = CopyUring(&ring, in, out, size, p, bufs->data(), chunk, depth, &h, &stranded);
+    st = CopyUring(&ring, in, out, size, p, bufs->data(), chunk, depth, &holes, &zeros, &h,
+                   &stranded);
     io_uring_queue_exit(&ring);
     // Requests may outlive the ring's teardown; leaking beats a kernel write
     // into freed memory on a path that should never run.
     if (stranded) static_cast<void>(bufs.release());
   } else {
-    st = CopySync(in, out, size, p, bufs->data(), chunk, &h);
+    st = CopySync(in, out, size, p, bufs->data(), chunk, &holes, &zeros, &h);
   }
-  // A padded direct write left the file longer than the source.
-  if (st.ok() && out >= 0 && p.direct_out && size % kPage != 0) {
+  // A padded direct write left the file longer than the source; skipped
+  // holes at the end left it shorter.
+  if (st.ok() && out >= 0 && (holes.skipped() || (p.direct_out && size % kPage != 0))) {
     const int rc = p.out_io ? p.out_io->Ftruncate(out, off_t(size))
                             : (ftruncate(out, off_t(size)) == 0 ? 0 : -errno);
     if (rc != 0) st = Status::Errno(-rc, "truncate " + p.dst_name);

@@ -9,6 +9,10 @@
 // are padded to whole pages (a direct write's padding is truncated away), so
 // a move copies without the page cache and the CPU copies each byte once.
 // ReadAndHash is the same machine without the writes: the read-back check.
+// With skip_holes, a chunk that lies wholly in a hole of the file read
+// (lseek SEEK_DATA) is neither read nor written, only hashed as the zeros
+// it reads as: a sparse file stays sparse on the other tier, and its holes
+// cost no disk time and no bandwidth.
 // The reads and writes go through the Io of each side (tiering/io.h) when
 // one is given and it is not plain POSIX (a FaultIo in tests): io_uring
 // would bypass it, so such a copy takes the synchronous pread/pwrite path
@@ -45,6 +49,10 @@ struct CopyParams {
   std::atomic<uint64_t>* progress = nullptr;
   // Set: gets the xxh3_64 of each kSumBlockBytes block (meta/block_sums.h).
   std::vector<uint64_t>* block_sums = nullptr;
+  // Skip the chunks in holes of the file read (above). `out` must be new or
+  // empty: what is skipped is left unwritten, and `out` is truncated to
+  // `size` at the end.
+  bool skip_holes = false;
 };
 
 // Errors: ECANCELED when should_abort said so or the source turned out

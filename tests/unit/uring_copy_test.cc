@@ -4,11 +4,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tiering/fault_io.h"
 
@@ -149,6 +152,106 @@ TEST_F(UringCopyTest, CopyThroughAnIoUsesItAndReportsItsFaults) {
   EXPECT_NE(std::string::npos, st.message().find("read src")) << st.message();
   close(in);
   close(out);
+}
+
+// A sparse file: `size` bytes, with data (Content) only in `runs`
+// ({offset, length}); the rest reads as zeros. Returns its descriptor and
+// puts what it reads as in `*expected`.
+int SparseFile(const std::string& path, uint64_t size,
+               const std::vector<std::pair<uint64_t, size_t>>& runs, std::string* expected) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  EXPECT_GE(fd, 0) << path;
+  EXPECT_EQ(0, ftruncate(fd, off_t(size)));
+  expected->assign(size, '\0');
+  uint32_t x = 77;
+  for (auto [off, len] : runs) {
+    std::string bytes(len, '\0');
+    for (char& c : bytes) c = char((x = x * 1664525u + 1013904223u) >> 24);
+    EXPECT_EQ(ssize_t(len), pwrite(fd, bytes.data(), len, off_t(off)));
+    expected->replace(off, len, bytes);
+  }
+  return fd;
+}
+
+uint64_t AllocatedBytes(int fd) {
+  struct stat st;
+  EXPECT_EQ(0, fstat(fd, &st));
+  return uint64_t(st.st_blocks) * 512;
+}
+
+// A move's copy of a sparse file (skip_holes) reads and writes only the
+// chunks that hold data: the copy is byte for byte, hashed as the whole
+// file reads, and has holes where the source had whole chunks of them,
+// also at its end. Through io_uring and through an Io, buffered and direct.
+TEST_F(UringCopyTest, SparseFileCopiesOnlyItsDataAndStaysSparse) {
+  constexpr uint64_t kMiB = 1 << 20;
+  const uint64_t size = 40 * kMiB + 123;
+  std::string expected;
+  // Data in chunk 0, in chunks 10-13 (not chunk-aligned), then a hole to
+  // the end: 5 chunks of 41 hold data.
+  int in = SparseFile(dir_ + "/src", size, {{0, 4096}, {10 * kMiB + 5000, 3 * kMiB}}, &expected);
+  if (AllocatedBytes(in) >= 8 * kMiB) GTEST_SKIP() << "no sparse files under /tmp";
+  const uint64_t want_hash = XXH3_64bits(expected.data(), expected.size());
+  for (bool direct : {false, true}) {
+    for (bool through_io : {false, true}) {
+      SCOPED_TRACE(std::string(direct ? "direct" : "buffered") + (through_io ? ", an Io" : ""));
+      int out = direct ? OpenDirect("dst", O_RDWR | O_CREAT | O_TRUNC)
+                       : open((dir_ + "/dst").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+      if (out < 0) continue;  // no O_DIRECT under /tmp
+      FaultIo io(std::make_shared<PosixIo>());
+      CopyParams p;
+      p.direct_out = direct;
+      p.skip_holes = true;
+      p.queue_depth = 3;
+      p.src_name = "src";
+      p.dst_name = "dst";
+      if (through_io) p.in_io = p.out_io = &io;
+      std::vector<uint64_t> blocks;
+      p.block_sums = &blocks;
+      uint64_t hash = 0;
+      Status st = CopyAndHash(in, out, size, p, &hash);
+      ASSERT_TRUE(st.ok()) << st.message();
+      EXPECT_EQ(want_hash, hash);
+      ASSERT_EQ(41u, blocks.size());
+      EXPECT_EQ(XXH3_64bits(expected.data() + 20 * kMiB, kMiB), blocks[20]);  // a hole's
+      EXPECT_TRUE(ReadAll("dst") == expected);
+      EXPECT_LE(AllocatedBytes(out), 6 * kMiB);
+      if (through_io) {
+        EXPECT_EQ(5u, io.Calls(IoOp::kPwrite));
+      }
+      uint64_t back = 0;
+      st = ReadAndHash(out, size, p, &back);
+      ASSERT_TRUE(st.ok()) << st.message();
+      EXPECT_EQ(want_hash, back);
+      if (through_io) {
+        EXPECT_EQ(10u, io.Calls(IoOp::kPread));  // the data only, twice
+      }
+      close(out);
+    }
+  }
+  close(in);
+}
+
+// A copy that ends in a hole is still checked for its length: a read-back
+// of a file shorter than it should be fails, holes or not.
+TEST_F(UringCopyTest, ReadBackSkippingHolesStillFindsAShortCopy) {
+  constexpr uint64_t kMiB = 1 << 20;
+  std::string expected;
+  int fd = SparseFile(dir_ + "/copy", 3 * kMiB, {{0, 4096}}, &expected);
+  CopyParams p;
+  p.skip_holes = true;
+  p.src_name = dir_ + "/copy";
+  for (bool through_io : {false, true}) {
+    FaultIo io(std::make_shared<PosixIo>());
+    if (through_io) p.in_io = &io;
+    uint64_t hash = 0;
+    Status st = ReadAndHash(fd, 5 * kMiB, p, &hash);
+    EXPECT_EQ(EIO, st.err()) << st.message();
+    st = ReadAndHash(fd, 3 * kMiB, p, &hash);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(XXH3_64bits(expected.data(), expected.size()), hash);
+  }
+  close(fd);
 }
 
 }  // namespace
