@@ -383,7 +383,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   ns_opt.ssd_io = ssd_io;
   ns_opt.hdd_io = hdd_io;
   OpenedNamespace ns;
-  if (st.ok()) st = OpenNamespace(state, opt.ssd_dir, opt.hdd_dir, ns_opt, &ns);
+  if (st.ok())
+    st = OpenNamespace(state, opt.ssd_dir, opt.hdd_dir, ns_opt, "mount " + mountpoint, &ns);
   if (!st.ok()) return fail(st);
 
   Policy policy;

@@ -4,8 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <random>
+
+#include "meta/inode.h"
+#include "meta/text_format.h"
 
 namespace tierfs {
 
@@ -26,31 +33,41 @@ std::string RandomHex(int words) {
   return out;
 }
 
-// The owner file of a namespace directory: "" when there is none.
-Status ReadOwner(const std::string& ns_dir, std::string* owner) {
+// The owner file of a namespace directory: the owning state's id on its
+// first line ("" when there is no file), and what a takeover wrote on the
+// second (`note`, may be null).
+Status ReadOwner(const std::string& ns_dir, std::string* owner, std::string* note = nullptr) {
   owner->clear();
+  if (note) note->clear();
   const std::string path = ns_dir + "/" + kOwnerFile;
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? Status::Ok() : Status::Errno(errno, "open " + path);
-  char buf[128];
+  char buf[1024];
   ssize_t n = read(fd, buf, sizeof buf);
   const int err = errno;
   close(fd);
   if (n < 0) return Status::Errno(err, "read " + path);
-  owner->assign(buf, size_t(n));
-  while (!owner->empty() && (owner->back() == '\n' || owner->back() == ' ')) owner->pop_back();
+  std::string text(buf, size_t(n));
+  const size_t eol = text.find('\n');
+  owner->assign(text, 0, eol);
+  while (!owner->empty() && owner->back() == ' ') owner->pop_back();
+  if (note && eol != std::string::npos) {
+    note->assign(text, eol + 1);
+    while (!note->empty() && (note->back() == '\n' || note->back() == ' ')) note->pop_back();
+  }
   return Status::Ok();
 }
 
 // Writes the owner file (temporary + rename + fsync of both), so a crash
-// leaves either no owner or the whole one.
-Status WriteOwner(const std::string& ns_dir, const std::string& state_id) {
+// leaves either the old owner or the whole new one.
+Status WriteOwner(const std::string& ns_dir, const std::string& state_id,
+                  const std::string& note = "") {
   const std::string path = ns_dir + "/" + kOwnerFile;
   const std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Errno(errno, "create " + tmp);
-  const std::string line = state_id + "\n";
-  bool ok = write(fd, line.data(), line.size()) == ssize_t(line.size()) && fsync(fd) == 0;
+  const std::string text = state_id + "\n" + (note.empty() ? "" : note + "\n");
+  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
   const int err = errno ? errno : EIO;
   close(fd);
   if (!ok || rename(tmp.c_str(), path.c_str()) != 0) return Status::Errno(err, "write " + path);
@@ -60,6 +77,12 @@ Status WriteOwner(const std::string& ns_dir, const std::string& state_id) {
     close(dfd);
   }
   return Status::Ok();
+}
+
+std::string HostName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) return "unknown host";
+  return host;
 }
 
 // A state made by an older tierfs kept its objects in <tier>/objects/: they
@@ -130,9 +153,100 @@ Status GetMetaOrEmpty(Store& store, const char* key, std::string* value) {
 
 }  // namespace
 
+NamespaceLock::~NamespaceLock() {
+  if (fd_ >= 0) close(fd_);
+}
+
+NamespaceLock& NamespaceLock::operator=(NamespaceLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+Status LockNamespace(const std::string& ns_dir, const std::string& what, LockKind kind,
+                     NamespaceLock* lock) {
+  const std::string path = ns_dir + "/lock";
+  const bool exclusive = kind == LockKind::kExclusive;
+  // A mount's descriptor is read-only: a file open for writing would keep
+  // an admin from remounting the tier read-only (EBUSY).
+  const int fd =
+      open(path.c_str(), (exclusive ? O_RDWR : O_RDONLY) | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EROFS && !exclusive) {
+    spdlog::warn("cannot create {}: the tier is read-only; this mount holds no namespace lock",
+                 path);
+    *lock = NamespaceLock();
+    return Status::Ok();
+  }
+  if (fd < 0) return Status::Errno(errno, "open " + path);
+  // An OFD lock: it belongs to this open file, so it survives the
+  // daemon's fork into the background, and network filesystems forward it.
+  struct flock fl = {};
+  fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+    const int err = errno;
+    if (err == EAGAIN || err == EACCES) {
+      char holder[512] = {};
+      const ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+      close(fd);
+      std::string who = n > 0 ? std::string(holder, size_t(n)) : "";
+      while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+      return Status::Error(EBUSY, "namespace directory " + ns_dir + " is in use" +
+                                      (who.empty() ? "" : " by " + who) + " (its lock " + path +
+                                      " is held; a node that died releases it once its "
+                                      "filesystem client times out)");
+    }
+    close(fd);
+    if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) {
+      spdlog::warn(
+          "cannot lock {}: {}; the filesystem has no locks, so nothing keeps a "
+          "tierfs recover elsewhere from taking this namespace over while it is in use",
+          path, std::strerror(err));
+      *lock = NamespaceLock();
+      return Status::Ok();
+    }
+    return Status::Errno(err, "lock " + path);
+  }
+  // Who holds it, for the message above only: a failure to say so is not
+  // worth refusing over. Through a descriptor of its own when the lock's is
+  // read-only (closing it does not drop an OFD lock).
+  const std::string me = "tierfs pid " + std::to_string(getpid()) + " on " + HostName() + " (" +
+                         what + ", since " + UtcSeconds(NowNs()) + ")\n";
+  const int wfd = exclusive ? fd : open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (wfd >= 0 && ftruncate(wfd, 0) == 0) static_cast<void>(pwrite(wfd, me.data(), me.size(), 0));
+  if (wfd >= 0 && wfd != fd) close(wfd);
+  *lock = NamespaceLock();
+  lock->fd_ = fd;
+  return Status::Ok();
+}
+
+Status TakeOverNamespace(Store& store, const std::string& name,
+                         const std::vector<std::string>& ns_dirs, std::string* previous) {
+  previous->clear();
+  const std::string state_id = RandomHex(4);
+  for (size_t i = 0; i < ns_dirs.size(); ++i) {
+    std::string owner;
+    Status st = ReadOwner(ns_dirs[i], &owner);
+    if (!st.ok()) return st;
+    if (i == 0) *previous = owner;
+    const std::string note = "taken over by tierfs recover from state " +
+                             (owner.empty() ? std::string("(none)") : owner) + " on " + HostName() +
+                             " at " + UtcSeconds(NowNs());
+    st = WriteOwner(ns_dirs[i], state_id, note);
+    if (!st.ok()) return st;
+  }
+  Status st = store.PutMeta(kNameKey, name);
+  if (st.ok()) st = store.PutMeta(kStateIdKey, state_id);
+  if (st.ok()) st = store.Sync();
+  return st;
+}
+
 Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
                      const std::string& hdd_dir, const NamespaceOptions& options,
-                     OpenedNamespace* out) {
+                     const std::string& what, OpenedNamespace* out) {
   const std::string& wanted_name = options.name;
   if (!wanted_name.empty() && !Tier::ValidNamespaceName(wanted_name))
     return Status::Error(EINVAL, "bad --namespace '" + wanted_name +
@@ -160,6 +274,7 @@ Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
   }
   st = Tier::Open(TierId::kSsd, ssd_dir, name, &out->ssd, options.ssd_io);
   if (st.ok()) st = Tier::Open(TierId::kHdd, hdd_dir, name, &out->hdd, options.hdd_io);
+  if (st.ok()) st = LockNamespace(out->hdd->namespace_dir(), what, LockKind::kShared, &out->lock);
   if (!st.ok()) return st;
   if (out->ssd->identity() == out->hdd->identity())
     return Status::Error(EINVAL, "--ssd and --hdd are the same directory");
@@ -167,13 +282,20 @@ Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
   if (st.ok()) st = CheckIdentity(store, *out->hdd, state_dir);
   if (!st.ok()) return st;
   for (const Tier* tier : {out->ssd.get(), out->hdd.get()}) {
-    std::string owner;
-    st = fresh ? CheckClaimable(*tier, state_id) : ReadOwner(tier->namespace_dir(), &owner);
+    std::string owner, note;
+    st = fresh ? CheckClaimable(*tier, state_id) : ReadOwner(tier->namespace_dir(), &owner, &note);
     if (!st.ok()) return st;
-    if (!fresh && !owner.empty() && owner != state_id)
-      return Status::Error(EEXIST, "namespace '" + name + "' on the " + tier->name() + " tier (" +
-                                       tier->namespace_dir() + ") belongs to another state (" +
-                                       owner + "), not to " + state_dir);
+    if (fresh || owner.empty() || owner == state_id) continue;
+    const std::string where =
+        "namespace '" + name + "' on the " + tier->name() + " tier (" + tier->namespace_dir() + ")";
+    if (note.empty())
+      return Status::Error(
+          EEXIST, where + " belongs to another state (" + owner + "), not to " + state_dir);
+    return Status::Error(EEXIST, where + " belongs to state " + owner + ", " + note + "; state " +
+                                     state_dir +
+                                     " is superseded and may not write there (the files it had "
+                                     "only on the SSD tier stay in " +
+                                     out->ssd->namespace_dir() + "/objects)");
   }
   // Recorded in the state first: a crash before the owner files are written
   // leaves a state that is no longer fresh and writes them next time.

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 
+#include "fs/namespace_setup.h"
 #include "fs/recover_copy.h"
 #include "fs/recover_journal.h"
 #include "fs/recover_sums.h"
@@ -33,18 +34,6 @@ std::vector<std::string> ListNames(const std::string& dir) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-Status ReadSmallFile(const std::string& path, std::string* out) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return Status::Errno(errno, "open " + path);
-  char buf[256];
-  const ssize_t n = read(fd, buf, sizeof buf);
-  close(fd);
-  if (n < 0) return Status::Errno(errno, "read " + path);
-  out->assign(buf, size_t(n));
-  while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) out->pop_back();
-  return Status::Ok();
 }
 
 // An object's inode from its name below objects/<xx>/ (hex, nothing else:
@@ -94,6 +83,7 @@ class Recovery {
   const RecoverOptions& opt_;
   RecoverReport* report_;
   std::string ns_dir_;
+  NamespaceLock lock_;  // of ns_dir_, for the whole run
   std::unique_ptr<Store> store_;
   std::unique_ptr<Tier> hdd_;
   std::map<uint64_t, Inode> files_;  // the snapshot's regular files with names
@@ -131,6 +121,14 @@ Status Recovery::ChooseNamespace() {
 
 // The new state: the newest snapshot as its data.mdb, or an empty state.
 Status Recovery::MakeState() {
+  // Before anything changes: a namespace still mounted somewhere is not
+  // lost, and a mount must not start while its objects are being settled.
+  Status st =
+      LockNamespace(ns_dir_, "recover into " + opt_.state_dir, LockKind::kExclusive, &lock_);
+  if (!st.ok())
+    return Status::Error(st.err(), st.message() +
+                                       "; unmount it first (recover is for a "
+                                       "namespace whose SSD tier or state is lost)");
   if (mkdir(opt_.state_dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Status::Errno(errno, "create " + opt_.state_dir);
   struct stat sb;
@@ -138,7 +136,7 @@ Status Recovery::MakeState() {
     return Status::Error(EEXIST, "state directory " + opt_.state_dir +
                                      " already holds a state (data.mdb); give an empty one");
   std::vector<std::string> snaps;
-  Status st = ListSnapshots(SnapshotDir(ns_dir_), &snaps);
+  st = ListSnapshots(SnapshotDir(ns_dir_), &snaps);
   if (!st.ok()) return st;
   if (!snaps.empty()) {
     report_->snapshot = SnapshotDir(ns_dir_) + "/" + snaps.back();
@@ -148,23 +146,23 @@ Status Recovery::MakeState() {
   }
   st = Store::Open(opt_.state_dir, &store_);
   if (!st.ok()) return st;
-  // Without a snapshot, the state must still be the one the namespace's
-  // owner file names, or the mount refuses the directory.
-  std::string owner;
-  if (snaps.empty() && ReadSmallFile(ns_dir_ + "/owner", &owner).ok()) {
-    st = store_->PutMeta("namespace", report_->ns);
-    if (st.ok()) st = store_->PutMeta("state_id", owner);
-    if (!st.ok()) return st;
-  }
   st = store_->DeleteMeta("ssd_identity");
   if (!st.ok()) return st;
+  std::vector<std::string> owned = {ns_dir_};
   if (!opt_.ssd_dir.empty()) {
     std::unique_ptr<Tier> ssd;
     st = Tier::Open(TierId::kSsd, opt_.ssd_dir, report_->ns, &ssd);
     if (st.ok()) st = store_->PutMeta("ssd_identity", ssd->identity());
     if (!st.ok()) return st;
+    owned.push_back(ssd->namespace_dir());
   }
   st = Tier::Open(TierId::kHdd, opt_.hdd_dir, report_->ns, &hdd_);
+  if (!st.ok()) return st;
+  // The snapshot's state id (or none) gives way to a new one: the state
+  // this replaces may not mount the namespace again (fs/namespace_setup.h).
+  st = TakeOverNamespace(*store_, report_->ns, owned, &report_->previous_owner);
+  if (!st.ok()) return st;
+  st = store_->GetMeta("state_id", &report_->owner);
   if (!st.ok()) return st;
   // The chain continues in the new state from the HDD tier's copy of the
   // journal. The old head stays when that copy verifies against it; else

@@ -31,6 +31,13 @@
 // file is) and the lost SSD tier's identity is forgotten (the next mount,
 // or --ssd, records the new one).
 //
+// The new state takes the namespace over (fs/namespace_setup.h,
+// TakeOverNamespace): it gets a new state id, which the owner files of the
+// HDD tier's namespace directory (and of --ssd's) name from then on, so
+// the state it replaces is refused should its node come back. Recover
+// holds the namespace's lock throughout and refuses (EBUSY) a namespace
+// that a mount, on this node or another, holds.
+//
 // The audit journal (fs/recover_journal.h): the copy on the HDD tier
 // (HDD/ns/NAME/audit/, meta/audit_mirror.h), every rotated file, becomes
 // the new state's journal, so the chain continues; its records from the
@@ -78,15 +85,18 @@ struct RecoverEntry {
 
 struct RecoverReport {
   std::string ns;
-  std::string snapshot;  // the snapshot used, "" for none
-  std::string journal;   // what became of the audit journal (its copy's verification)
+  std::string snapshot;        // the snapshot used, "" for none
+  std::string journal;         // what became of the audit journal (its copy's verification)
+  std::string previous_owner;  // the state id the namespace was taken over from ("" none)
+  std::string owner;           // the new state's id
   std::vector<RecoverEntry> entries;
   bool complete() const;
 };
 
 // Errors (the state was not made): EINVAL for a bad namespace or none to
-// choose, EEXIST for a state directory that holds a state, errno of the
-// failing call naming the path otherwise.
+// choose, EEXIST for a state directory that holds a state, EBUSY for a
+// namespace in use (its lock held), errno of the failing call naming the
+// path otherwise.
 Status Recover(const RecoverOptions& options, RecoverReport* report);
 
 // The `tierfs recover ...` mode: argv[0] is "recover". Prints the report

@@ -21,6 +21,8 @@ constexpr char kRecoverUsage[] =
     "(placed, recreated, lost, thinned, deleted, missing, unplaced, corrupt), then a\n"
     "summary line. Exit 0 when every archived file has its name and checksum, 1\n"
     "otherwise, 2 for bad usage. Then mount with --state NEWDIR and an empty SSD tier.\n"
+    "The new state takes the namespace over: the state it replaces may not mount it\n"
+    "again. A namespace still mounted (its lock held, on any node) is refused.\n"
     "See tierfs(8), RECOVERY.\n\n"
     "Options";
 
@@ -86,6 +88,8 @@ int RecoverMain(int argc, char** argv) {
     sum[k] = counts[k];
   sum["complete"] = report.complete();
   sum["journal"] = report.journal;
+  sum["owner"] = report.owner;
+  sum["previous_owner"] = report.previous_owner;
   std::cout << sum.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   return report.complete() ? 0 : 1;
 }

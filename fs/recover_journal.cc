@@ -125,7 +125,9 @@ Status AppendRecoverRecord(const std::string& ns_dir, const std::string& state_d
                         "unplaced", "corrupt"})
     rec.detail += std::string(" ") + k + " " + std::to_string(counts[k]) + ",";
   rec.detail.back() = ';';
-  rec.detail += " " + report.journal;
+  rec.detail += " " + report.journal + "; namespace taken over from state " +
+                (report.previous_owner.empty() ? "(none)" : report.previous_owner) + " by state " +
+                report.owner;
   std::unique_ptr<AuditLog> log;
   Status st = AuditLog::Open(state_dir + "/audit.jsonl", &log, ns_dir + "/" + kAuditHeadName, 0,
                              ns_dir + "/" + kAuditMirrorDir + "/audit.jsonl");

@@ -261,12 +261,13 @@ void CheckObjects(const TierfsMount& mnt, const std::string& where, CampaignCoun
       }
       const std::string rel = path.substr(root.size() + 1);
       // Not objects: the tier's identity, and the files directly in a
-      // namespace's directory: its owner (fs/namespace_setup.h) and the
+      // namespace's directory: its owner and lock (fs/namespace_setup.h) and the
       // audit chain's head with the temporary it is renamed from (meta/audit.h).
       const size_t name_at = rel.rfind('/') + 1;
       const std::string name = rel.substr(name_at);
       const bool ns_file = rel.rfind("ns/", 0) == 0 && rel.find('/', 3) == name_at - 1 &&
-                           (name == "owner" || name == "audit.head" || name == "audit.head.tmp");
+                           (name == "owner" || name == "lock" || name == "audit.head" ||
+                            name == "audit.head.tmp");
       // The state's snapshots (fs/snapshot.h), in a namespace's meta/, and
       // the audit journal's copy (meta/audit_mirror.h), in its audit/.
       if (it->is_directory() && (name == "meta" || name == "audit") && rel.rfind("ns/", 0) == 0 &&

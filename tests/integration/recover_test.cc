@@ -203,6 +203,78 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   EXPECT_NE(std::string::npos, r.out.find("\"status\":\"missing\",\"path\":\"/d/b\"")) << r.out;
 }
 
+// A node whose daemon died comes back after the job restarted on another
+// node from the shared HDD tier (`tierfs recover`). Its state and SSD tier
+// survived, but the recovered state owns the namespace now: the old state
+// is refused, naming the takeover, rather than writing objects under names
+// the new state also uses (before, it mounted beside the new one, and its
+// archived file read as EIO, its object renumbered by the recovery).
+TEST(RecoverTest, TheStateARecoveryReplacedMayNotMountAgain) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  const std::string a = Pattern(300000, 5);
+  ASSERT_EQ(0, WriteFile(m.path("a"), a));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("a"), "hdd"));
+  m.Kill9();
+
+  // The other node: its own (empty) SSD tier and a new state.
+  const std::string ssd2 = m.root() + "/ssd2", state2 = m.root() + "/state2";
+  ASSERT_EQ(0, mkdir(ssd2.c_str(), 0700));
+  CommandResult r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state2, "--ssd", ssd2}, 60);
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"previous_owner\":\"")) << r.out;
+  EXPECT_EQ(std::string::npos, r.out.find("\"previous_owner\":\"\"")) << r.out;
+
+  // The first node boots again with its old state.
+  r = RunTierfs({"--ssd", m.ssd(), "--hdd", m.hdd(), "-f", m.mnt()}, 20);
+  EXPECT_NE(0, r.exit_code) << r.out << r.err;
+  EXPECT_FALSE(IsMountPoint(m.mnt()));
+  EXPECT_NE(std::string::npos, r.err.find("taken over by tierfs recover")) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("is superseded")) << r.err;
+
+  // The new state mounts, with the SSD tier it was recovered for (moved to
+  // where the fixture mounts its SSD tier from).
+  fs::remove_all(m.ssd());
+  ASSERT_EQ(0, rename(ssd2.c_str(), m.ssd().c_str()));
+  m.options().state_dir = state2;
+  ASSERT_TRUE(m.Mount());
+  std::string got;
+  EXPECT_EQ(0, ReadFile(m.path("a"), &got));
+  EXPECT_TRUE(got == a) << "a differs";
+  // The audit journal records the takeover.
+  EXPECT_NE(std::string::npos,
+            SlurpFile(state2 + "/audit.jsonl").find("namespace taken over from"));
+}
+
+// A namespace that is mounted is not lost: recover refuses it, touching
+// nothing, while the mount holds the namespace's lock (which a mount on
+// another node sharing the tier holds just the same), and proceeds once it
+// is unmounted.
+TEST(RecoverTest, ANamespaceStillMountedIsNotRecovered) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  const std::string a = Pattern(200000, 6);
+  ASSERT_EQ(0, WriteFile(m.path("a"), a));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("a"), "hdd"));
+  const std::string object = ObjectPathOn(m.hdd(), Ino(m.path("a")));
+  const std::string state2 = m.root() + "/state2";
+  CommandResult r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state2}, 60);
+  EXPECT_EQ(1, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("is in use by tierfs pid " + std::to_string(m.pid())))
+      << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("mount " + m.mnt())) << r.err;
+  struct stat sb;
+  EXPECT_NE(0, stat(state2.c_str(), &sb)) << "recover made a state";
+  EXPECT_EQ(0, stat(object.c_str(), &sb)) << object;
+  std::string got;
+  EXPECT_EQ(0, ReadFile(m.path("a"), &got));
+  EXPECT_TRUE(got == a);
+
+  ASSERT_TRUE(m.Unmount());
+  r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state2}, 60);
+  EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+}
+
 // Flips one byte of the file at `path` (an object on the HDD tier).
 void FlipByte(const std::string& path, off_t at) {
   const int fd = open(path.c_str(), O_RDWR);
