@@ -80,7 +80,8 @@ json ControlStatus(Context& c, const ControlInfo& info, const json&, const Contr
       j["capacity"] = space.capacity;
       j["free"] = space.free;
       j["used"] = space.capacity - std::min(space.free, space.capacity);
-    } else {
+    } else {  // explicit nulls: a reader need not know which fields may be missing
+      j["capacity"] = j["free"] = j["used"] = nullptr;
       j["error"] = sp.message();
     }
     Status health = t.CheckHealth();

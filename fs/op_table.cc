@@ -48,6 +48,35 @@ std::string Naming(Context& c, uint64_t ino) {
   return detail.empty() ? s : s + " (" + detail + ")";
 }
 
+// What the application gets for `err`. A tier on a network filesystem (the
+// capacity tier that nodes share) fails with the errors of its transport:
+// ENOTCONN is also what a dead FUSE mount gives, so an application (or an
+// admin) would take tierfs itself for gone, and ESTALE makes the kernel
+// retry a lookup. Each becomes EIO: the file's tier failed (the log says
+// which and why).
+int ForApplication(int err) {
+  switch (err) {
+    case ENOTCONN:
+    case ESHUTDOWN:
+    case ECONNABORTED:
+    case ECONNRESET:
+    case ECONNREFUSED:
+    case EHOSTDOWN:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+    case ENETUNREACH:
+    case ENETRESET:
+    case ETIMEDOUT:
+    case ESTALE:
+    case ENOLINK:
+    case ECOMM:
+    case EREMOTEIO:
+      return EIO;
+    default:
+      return err;
+  }
+}
+
 }  // namespace
 
 // Called with a failed Status only (the op's contract).
@@ -59,7 +88,7 @@ void OpFailed(Context& c, fuse_req_t req, const char* op, std::optional<uint64_t
     else
       spdlog::error("{}: {}", op, st.message());
   }
-  fuse_reply_err(req, st.err());
+  fuse_reply_err(req, ForApplication(st.err()));
 }
 
 }  // namespace tierfs

@@ -4,7 +4,9 @@
 //    write count, or fuse_reply_err(req, 0));
 //  - on failure it returns the error and has NOT replied: Op<> replies
 //    -errno, once, and logs an unexpected error (OpFailed) naming the op,
-//    the inode, the tier of a regular file and its path.
+//    the inode, the tier of a regular file and its path. A network
+//    filesystem's transport errors from a tier (ENOTCONN, ESTALE,
+//    ETIMEDOUT, ...) reach the application as EIO.
 // An exception escaping an op still means "not replied yet": fs/op_guard.h
 // wraps this table (DaemonOps in fs/daemon.cc) and replies for it.
 //

@@ -157,9 +157,20 @@ struct ErrnoName {
   const char* name;
   int err;
 };
-constexpr ErrnoName kErrnos[] = {
-    {"EIO", EIO},       {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EDQUOT", EDQUOT}, {"EFBIG", EFBIG},
-    {"ENOMEM", ENOMEM}, {"EACCES", EACCES}, {"EPERM", EPERM}, {"EAGAIN", EAGAIN}, {"EINTR", EINTR}};
+constexpr ErrnoName kErrnos[] = {{"EIO", EIO},
+                                 {"ENOSPC", ENOSPC},
+                                 {"EROFS", EROFS},
+                                 {"EDQUOT", EDQUOT},
+                                 {"EFBIG", EFBIG},
+                                 {"ENOMEM", ENOMEM},
+                                 {"EACCES", EACCES},
+                                 {"EPERM", EPERM},
+                                 {"EAGAIN", EAGAIN},
+                                 {"EINTR", EINTR},
+                                 // A network filesystem's transport (a shared capacity tier).
+                                 {"ENOTCONN", ENOTCONN},
+                                 {"ESTALE", ESTALE},
+                                 {"ETIMEDOUT", ETIMEDOUT}};
 
 // A whole decimal number >= 1, or false.
 bool ParseCount(const std::string& s, uint64_t* out) {

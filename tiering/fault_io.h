@@ -91,8 +91,8 @@ class FaultIo : public IoWrapper {
 // Parses "TIER:OP:N[+]:ERRNO", e.g. "hdd:fsync:1+:EIO" or "ssd:pread:2:corrupt".
 // TIER is ssd or hdd; OP an IoOpName; N >= 1, with "+" for every call from
 // the Nth on; ERRNO a name (EIO, ENOSPC, EROFS, EDQUOT, EFBIG, ENOMEM,
-// EACCES, EPERM, EAGAIN, EINTR), a positive number, or "corrupt" (pread
-// only). EINVAL naming the part that is wrong.
+// EACCES, EPERM, EAGAIN, EINTR, ENOTCONN, ESTALE, ETIMEDOUT), a positive
+// number, or "corrupt" (pread only). EINVAL naming the part that is wrong.
 Status ParseFaultSpec(const std::string& spec, TierId* tier, FaultRule* rule);
 
 // The Io of each tier for the daemon: a FaultIo with the rules of `specs`

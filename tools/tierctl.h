@@ -91,6 +91,10 @@ std::string Size(const json& v, const Flags& f);
 std::string Date(const json& v);
 // "2d 3h 4m 5s".
 std::string Duration(int64_t seconds);
+// obj[key], or null when `obj` is not an object or lacks `key`: for fields
+// a reply may leave out (operator[] of a const json must not be asked for
+// a missing key).
+const json& Field(const json& obj, const char* key);
 // A JSON value as text: strings bare, null as "-".
 std::string Text(const json& v);
 // "42%".

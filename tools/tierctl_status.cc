@@ -35,14 +35,21 @@ void PrintStatus(const json& s, const Flags& f) {
   PrintTable(about, {}, "  ");
   std::vector<std::vector<std::string>> rows = {
       {"TIER", "PATH", "CAPACITY", "USED", "FREE", "USE%", "FILES", "BYTES"}};
-  for (const json& t : s["tiers"]) {
-    const uint64_t cap = t.value("capacity", uint64_t(0));
-    const uint64_t used = t.value("used", uint64_t(0));
-    std::string name = Text(t["name"]);
-    if (!t.value("healthy", true)) name += " (unhealthy: " + Text(t["error"]) + ")";
-    rows.push_back({name, Text(t["path"]), Size(t["capacity"], f), Size(t["used"], f),
-                    Size(t["free"], f), cap ? Percent(double(used) / double(cap)) : "-",
-                    Text(t["files"]), Size(t["bytes"], f)});
+  // A tier that cannot say its space (a failing disk, a network
+  // filesystem that dropped) has no capacity, used or free: "-".
+  for (const json& t : Field(s, "tiers")) {
+    const json &cap = Field(t, "capacity"), &used = Field(t, "used");
+    std::string name = Text(Field(t, "name"));
+    if (!t.value("healthy", true))
+      name += " (unhealthy: " + Text(Field(t, "error")) + ")";
+    else if (!Field(t, "error").is_null())
+      name += " (" + Text(Field(t, "error")) + ")";
+    rows.push_back({name, Text(Field(t, "path")), Size(cap, f), Size(used, f),
+                    Size(Field(t, "free"), f),
+                    cap.is_number() && used.is_number() && cap.get<uint64_t>() > 0
+                        ? Percent(used.get<double>() / cap.get<double>())
+                        : "-",
+                    Text(Field(t, "files")), Size(Field(t, "bytes"), f)});
   }
   PrintTable(rows, {false, false, true, true, true, true, true, true}, "  ");
   if (s.contains("recent_errors") && !s["recent_errors"].empty()) {

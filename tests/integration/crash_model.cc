@@ -265,9 +265,9 @@ void CheckObjects(const TierfsMount& mnt, const std::string& where, CampaignCoun
       // audit chain's head with the temporary it is renamed from (meta/audit.h).
       const size_t name_at = rel.rfind('/') + 1;
       const std::string name = rel.substr(name_at);
-      const bool ns_file = rel.rfind("ns/", 0) == 0 && rel.find('/', 3) == name_at - 1 &&
-                           (name == "owner" || name == "lock" || name == "audit.head" ||
-                            name == "audit.head.tmp");
+      const bool ns_file =
+          rel.rfind("ns/", 0) == 0 && rel.find('/', 3) == name_at - 1 &&
+          (name == "owner" || name == "lock" || name == "audit.head" || name == "audit.head.tmp");
       // The state's snapshots (fs/snapshot.h), in a namespace's meta/, and
       // the audit journal's copy (meta/audit_mirror.h), in its audit/.
       if (it->is_directory() && (name == "meta" || name == "audit") && rel.rfind("ns/", 0) == 0 &&

@@ -11,7 +11,10 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
@@ -310,6 +313,41 @@ TEST(FaultTest, UnusableHddTierFailsFsyncAndLseekWithEio) {
   const std::string log = fs.Log();
   EXPECT_TRUE(LogLineHas(log, {"fsync", fs.hdd()})) << log;
   EXPECT_TRUE(LogLineHas(log, {"lseek", fs.hdd()})) << log;
+}
+
+// A capacity tier on a network filesystem that drops fails with its
+// transport's errors (GlusterFS: ENOTCONN). The application gets EIO, not
+// the errno of a dead FUSE mount (before, `md5sum` said "Transport
+// endpoint is not connected" of a file in a live tierfs); the log keeps
+// the tier's own error.
+TEST(FaultTest, TransportErrorsOfTheHddTierReachTheApplicationAsEio) {
+  // The move's read-back is the HDD tier's first pread; reads after it fail.
+  TierfsMount fs(WithFaults({"hdd:pread:2+:ENOTCONN"}));
+  ASSERT_TRUE(fs.Mount());
+  const std::string data = Pattern(5000, 11);
+  ASSERT_EQ(0, WriteFile(fs.path("f"), data));
+  ASSERT_EQ(0, SetTierOfClosed(fs.path("f"), "hdd")) << fs.Log();
+  std::string got;
+  EXPECT_EQ(EIO, ReadFile(fs.path("f"), &got));
+  EXPECT_TRUE(LogLineHas(fs.Log(), {"Transport endpoint is not connected"})) << fs.Log();
+}
+
+// tierctl status answers about a mount whose HDD tier cannot say its space
+// (statfs fails, as on a network filesystem that dropped): the tier is
+// unhealthy, its space "-". Before, tierctl aborted on an assertion in the
+// JSON library, reading fields the reply left out.
+TEST(FaultTest, StatusAnswersWhenTheHddTierCannotSayItsSpace) {
+  TierfsMount fs(WithFaults({"hdd:statfs:1+:ENOTCONN"}));
+  ASSERT_TRUE(fs.Mount());
+  CommandResult r = Tierctl({"status", fs.mnt()});
+  EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("hdd (unhealthy: ")) << r.out;
+  r = Tierctl({"--json", "status", fs.mnt()});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+  const nlohmann::json hdd = nlohmann::json::parse(r.out)[0]["tiers"][1];
+  EXPECT_EQ("hdd", hdd["name"]) << r.out;
+  EXPECT_TRUE(hdd["capacity"].is_null()) << r.out;
+  EXPECT_EQ(false, hdd["healthy"]) << r.out;
 }
 
 // Both tiers fail fallocate and writes: "b" spills (it has no bytes yet),
