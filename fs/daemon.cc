@@ -396,6 +396,11 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
                       ns.hdd->namespace_dir() + "/" + kAuditMirrorDir + "/audit.jsonl");
   if (!st.ok()) return fail(st);
 
+  // The HDD tier's health check fails for good once another state takes
+  // the namespace over (Tier::RequireOwner): nothing of this state's is
+  // written there from then on, neither journal copies nor snapshots.
+  const Tier* hdd = ns.hdd.get();
+  audit->SetHddGate([hdd] { return hdd->CheckHealth(); });
   Context ctx(opt, std::move(ns.store), std::move(ns.ssd), std::move(ns.hdd), std::move(audit),
               std::move(policy));
   ctx.Recover();
@@ -470,9 +475,10 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   if (!st.ok()) spdlog::error("{}", st.message());
 
   ctx.StartBackground();
+  SnapshotOptions snapshot_opt{opt.snapshot_interval_s, opt.snapshot_keep,
+                               [hdd] { return hdd->CheckHealth(); }};
   Snapshotter snapshots(ctx.store(), SnapshotDir(ctx.tier(TierId::kHdd).namespace_dir()),
-                        SnapshotOptions{opt.snapshot_interval_s, opt.snapshot_keep},
-                        [&ctx] { return ctx.policy_runner().GetInfo().loaded_ns; });
+                        snapshot_opt, [&ctx] { return ctx.policy_runner().GetInfo().loaded_ns; });
   snapshots.Start();
   ctx.scrubber().Start();
   fuse_loop_config* cfg = fuse_loop_cfg_create();

@@ -309,6 +309,11 @@ Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
     if (st.ok() && owner.empty()) st = WriteOwner(tier->namespace_dir(), state_id);
     if (!st.ok()) return st;
   }
+  // A recover elsewhere may still take the namespace over should this
+  // node's lock be lost (a partition its filesystem took for a dead
+  // client): the HDD tier then fails its health check, and nothing more is
+  // written there.
+  out->hdd->RequireOwner(state_id);
   out->name = name;
   return Status::Ok();
 }

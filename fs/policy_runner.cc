@@ -333,8 +333,16 @@ void PolicyRunner::WriteManifests(const Snapshot& snap, const std::vector<Genera
     if (!ArchivedGenerationManifest(*policy_, snap, g, &name, &text)) continue;
     auto it = manifests_.find(name);
     if (it != manifests_.end() && it->second == text) continue;
-    manifests_[name] = text;
+    // Remembered once written: a generation's manifest is its record on the
+    // HDD tier, so one the tier failed (a network filesystem that dropped)
+    // is written at a later scan, not at the next start only.
     Status st = tree_.WriteManifest(name, text);
+    if (st.ok()) {
+      manifests_[name] = text;
+      manifests_failed_.erase(name);
+    } else if (!manifests_failed_.insert(name).second) {
+      continue;  // failed before: audited and logged then
+    }
     AuditRecord rec;
     rec.action = "manifest";
     rec.rule = "archive";

@@ -98,7 +98,9 @@ class PolicyRunner {
   Status Thin(const Action& a) REQUIRES(policy_mu_);
   Status Pin(const Action& a);
   // Writes the manifest of each archived generation of `gens` whose text
-  // changed (fs/generation_manifest.h); one audit record each.
+  // changed since it was last written (fs/generation_manifest.h), one audit
+  // record each. One that fails (the HDD tier away) is tried again at every
+  // scan until written; its failure is audited and logged once.
   void WriteManifests(const Snapshot& snap, const std::vector<Generation>& gens)
       REQUIRES(policy_mu_);
 
@@ -112,9 +114,10 @@ class PolicyRunner {
   Info info_ GUARDED_BY(info_mu_);
   // Audit a refusal once, not every scan.
   std::set<std::string> refusals_logged_ GUARDED_BY(policy_mu_);
-  // The text of each manifest written (or failed: retried when it changes
-  // or at the next start), by name.
+  // The text of each manifest written, by name.
   std::unordered_map<std::string, std::string> manifests_ GUARDED_BY(policy_mu_);
+  // Manifests whose last write failed (audited once; retried each scan).
+  std::set<std::string> manifests_failed_ GUARDED_BY(policy_mu_);
   Mutex signal_mu_;
   std::unordered_set<std::string> signal_names_ GUARDED_BY(signal_mu_);  // swapped on reload
   struct GenerationTag {

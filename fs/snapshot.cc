@@ -117,11 +117,19 @@ void Snapshotter::Stop() {
   thread_.join();
   // The state at a clean unmount is the one a recovery most wants.
   std::string path;
-  Status st = TakeSnapshot(store_, dir_, opt_.keep, &path);
+  Status st = Take(&path);
   if (st.ok())
     spdlog::info("snapshot of the state: {} (unmount)", path);
   else
     spdlog::error("snapshot of the state to {} failed: {}", dir_, st.message());
+}
+
+Status Snapshotter::Take(std::string* path) {
+  if (opt_.may_write) {
+    Status st = opt_.may_write();
+    if (!st.ok()) return Status::Error(st.err(), "not taken: " + st.message());
+  }
+  return TakeSnapshot(store_, dir_, opt_.keep, path);
 }
 
 void Snapshotter::Loop() {
@@ -146,7 +154,7 @@ void Snapshotter::Loop() {
     seen_load = load;
     next = Clock::now() + interval;
     std::string path;
-    Status st = TakeSnapshot(store_, dir_, opt_.keep, &path);
+    Status st = Take(&path);
     if (st.ok())
       spdlog::info("snapshot of the state: {}{}", path, reloaded ? " (policy loaded)" : "");
     else

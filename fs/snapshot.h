@@ -47,6 +47,10 @@ Status TakeSnapshot(Store& store, const std::string& dir, unsigned keep, std::st
 struct SnapshotOptions {
   double interval_s = 3600;  // 0: no snapshots at all
   unsigned keep = 3;
+  // Asked before each snapshot (empty: always yes): the daemon's HDD health
+  // check. A namespace another state took over must not get snapshots of
+  // this one, which a later recover would take for the newest.
+  std::function<Status()> may_write;
 };
 
 class Snapshotter {
@@ -61,6 +65,8 @@ class Snapshotter {
 
  private:
   void Loop();
+  // TakeSnapshot unless may_write says no: the snapshot's path, or why not.
+  Status Take(std::string* path);
   Store& store_;
   const std::string dir_;
   const SnapshotOptions opt_;

@@ -206,6 +206,10 @@ int TreeOps::ExpireHolds(int64_t now, std::vector<AuditRecord>* records) {
 // fsync, rename, fsync of the directory), so a reader after a crash finds
 // the old manifest or the new one, never a part.
 Status TreeOps::WriteManifest(const std::string& name, const std::string& text) {
+  // Not into a namespace another state took over (Tier::RequireOwner), nor
+  // onto a tier that is away: tried again at the next scan.
+  Status health = p_.tiers.hdd->CheckHealth();
+  if (!health.ok()) return health;
   const std::string top = p_.tiers.hdd->namespace_dir() + "/manifests";
   const std::string path = top + "/" + name;
   const std::string dir = path.substr(0, path.find_last_of('/'));

@@ -131,10 +131,11 @@ Status AuditLog::LoadTail() {
   if (!pending_continues_.empty()) return AppendLocked({}, now);
   // The HDD copy catches up (an HDD that was away, a tierfs from before the
   // copy) before the head vouches for the chain.
-  if (mirror_) mirror_->Sync();
+  const bool hdd_open = HddOpen();
+  if (mirror_ && hdd_open) mirror_->Sync();
   // An existing journal gets its head at once (a new head file, or one an
   // older tierfs never wrote).
-  if (!head_path_.empty()) WriteHead(now);
+  if (!head_path_.empty() && hdd_open) WriteHead(now);
   return Status::Ok();
 }
 
@@ -222,12 +223,13 @@ Status AuditLog::AppendLocked(const std::vector<AuditRecord>& records, int64_t n
     done += size_t(n);
   }
   if (fdatasync(fd_) != 0) return fail(errno, "sync");
-  if (mirror_) mirror_->Append(before, lines);
+  const bool hdd_open = HddOpen();
+  if (mirror_ && hdd_open) mirror_->Append(before, lines);
   last_hash_ = hash;
   lines_ += batch->size();
   const bool rotated_now = !pending_continues_.empty();
   pending_continues_.clear();
-  if (!head_path_.empty()) WriteHead(now);
+  if (!head_path_.empty() && hdd_open) WriteHead(now);
   // Not right after a rotation: a limit below one record must not loop.
   if (max_bytes_ && !rotated_now && before >= 0 && uint64_t(before) + lines.size() >= max_bytes_)
     RotateLocked(now);

@@ -40,6 +40,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +91,12 @@ class AuditLog {
   Status Append(const std::vector<AuditRecord>& records) EXCLUDES(mu_);
   const std::string& path() const { return path_; }
   const std::string& head_path() const { return head_path_; }
+  // The copies on the HDD tier (the head and the mirror) are written only
+  // while `gate` answers Ok: the daemon's HDD health check, which fails for
+  // good once another state took the namespace over, whose journal those
+  // copies are from then on. Skipped copies catch up at a later append.
+  // Call before the log is shared between threads.
+  void SetHddGate(std::function<Status()> gate) { hdd_gate_ = std::move(gate); }
 
   // The line Append writes for `rec` at `time_ns` (without the newline);
   // `prev` is the chain's hash ("" leaves it out, for log messages).
@@ -108,8 +115,10 @@ class AuditLog {
   // The rotated file the journal continues while its rotate record is not
   // written yet: it goes first in the next append.
   std::string pending_continues_ GUARDED_BY(mu_);
-  int fd_ = -1;                            // set once by Open; written to under mu_
-  std::unique_ptr<AuditMirror> mirror_;    // set once by Open (or null); used under mu_
+  int fd_ = -1;                          // set once by Open; written to under mu_
+  std::unique_ptr<AuditMirror> mirror_;  // set once by Open (or null); used under mu_
+  std::function<Status()> hdd_gate_;     // SetHddGate; empty: always open
+  bool HddOpen() const { return !hdd_gate_ || hdd_gate_().ok(); }
   Mutex mu_;                               // orders write + fdatasync pairs and the chain
   std::string last_hash_ GUARDED_BY(mu_);  // hash of the last line written
   uint64_t lines_ GUARDED_BY(mu_) = 0;     // complete lines in the journal

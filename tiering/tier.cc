@@ -6,10 +6,13 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <random>
+
+#include <spdlog/spdlog.h>
 
 namespace tierfs {
 
@@ -233,7 +236,33 @@ Status Tier::CheckHealth() const {
   const int rc = io_->Fstatvfs(tier_fd_, &v);
   if (rc != 0) return Status::Error(EIO, what + ": statfs: " + std::strerror(-rc));
   if (v.f_flag & ST_RDONLY) return Status::Error(EIO, what + " is read-only");
-  return Status::Ok();
+  return owner_.empty() ? Status::Ok() : CheckOwner();
+}
+
+Status Tier::CheckOwner() const {
+  std::lock_guard<std::mutex> lock(owner_mu_);
+  if (!owner_lost_.empty()) return Status::Error(EIO, owner_lost_);
+  const int64_t now = NowNs();
+  if (now - owner_checked_ns_ < 1000000000) return Status::Ok();
+  owner_checked_ns_ = now;
+  // Unreadable now (a transport hiccup the checks above did not see): the
+  // next check reads it again.
+  const int fd = openat(root_fd_, "owner", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::Ok();
+  char buf[1024];
+  const ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  if (n <= 0) return Status::Ok();
+  const std::string text(buf, size_t(n));
+  const std::string owner = text.substr(0, text.find('\n'));
+  if (owner == owner_) return Status::Ok();
+  std::string note = text.substr(std::min(text.size(), owner.size() + 1));
+  while (!note.empty() && (note.back() == '\n' || note.back() == ' ')) note.pop_back();
+  owner_lost_ = "namespace '" + ns_ + "' on the " + name() + " tier (" + ns_dir_ +
+                ") now belongs to state " + owner + (note.empty() ? "" : ", " + note) +
+                ": this mount no longer writes there; unmount it";
+  spdlog::error("{}", owner_lost_);
+  return Status::Error(EIO, owner_lost_);
 }
 
 Status Tier::SyncFs() const {

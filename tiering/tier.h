@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "meta/inode.h"
@@ -97,8 +98,17 @@ class Tier {
   Status GetSpace(Space* out) const;
   // Whether the tier can be used: its root path still names the directory
   // opened at mount (not removed, not unmounted), its identity file reads,
-  // and its filesystem is writable. EIO naming the cause otherwise.
+  // its filesystem is writable, and (after RequireOwner) the namespace is
+  // still this mount's. EIO naming the cause otherwise.
   Status CheckHealth() const;
+  // From now on CheckHealth fails for good once the namespace directory's
+  // `owner` file (fs/namespace_setup.h) names another state than
+  // `state_id`: a `tierfs recover` elsewhere took the namespace over (after
+  // this node's lock was lost: a partition the shared filesystem took for
+  // a dead client), and this mount must stop writing objects whose names
+  // the new owner uses. Read at most once a second. Call before the tier is
+  // shared between threads.
+  void RequireOwner(const std::string& state_id) { owner_ = state_id; }
   // syncfs() on the tier's filesystem.
   Status SyncFs() const;
 
@@ -114,6 +124,12 @@ class Tier {
   int root_fd_ = -1;  // the namespace directory: every object path is relative to it
   dev_t root_dev_ = 0;
   ino_t root_ino_ = 0;
+  // RequireOwner: the state id this mount must remain the owner as.
+  Status CheckOwner() const;
+  std::string owner_;
+  mutable std::mutex owner_mu_;
+  mutable int64_t owner_checked_ns_ = 0;  // guarded by owner_mu_
+  mutable std::string owner_lost_;        // why, once taken over; guarded by owner_mu_
 };
 
 // The two tiers of a mount, by id. Borrowed: the daemon owns the tiers and

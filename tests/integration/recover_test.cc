@@ -8,9 +8,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -273,6 +275,52 @@ TEST(RecoverTest, ANamespaceStillMountedIsNotRecovered) {
   ASSERT_TRUE(m.Unmount());
   r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state2}, 60);
   EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+}
+
+// A node cut off from the shared tier long enough for its filesystem to
+// drop its lock may find, once back, that a recover elsewhere took its
+// namespace over (the owner file names another state). From the next
+// health check on it writes nothing more there: no moves, no reads of
+// archived files through it, no snapshots (a later recover would take its
+// stale one for the newest), no journal head. Its SSD files keep working.
+// Before, it went on moving files into the namespace the new state owns.
+TEST(RecoverTest, AMountWhoseNamespaceWasTakenOverStopsWritingThere) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
+  ASSERT_EQ(0, WriteFile(m.path("a"), Pattern(100000, 7)));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("a"), "hdd"));
+  const std::string b = Pattern(50000, 8);
+  ASSERT_EQ(0, WriteFile(m.path("b"), b));
+  const std::string ns_dir = fs::path(SnapDir(m.hdd())).parent_path();
+  const std::string head = SlurpFile(ns_dir + "/audit.head");
+  ASSERT_FALSE(head.empty());
+  // What a recover on another node writes (fs/namespace_setup.cc).
+  {
+    const std::string tmp = ns_dir + "/owner.tmp";
+    ASSERT_EQ(0, WriteFile(tmp,
+                           "0123456789abcdef0123456789abcdef\ntaken over by tierfs recover "
+                           "from state x on node-b at 2026-12-07T00:00:00Z\n"));
+    ASSERT_EQ(0, rename(tmp.c_str(), (ns_dir + "/owner").c_str()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the owner is read once a second
+  EXPECT_EQ(EIO, SetTierOfClosed(m.path("b"), "hdd"));
+  std::string got;
+  EXPECT_EQ(EIO, ReadFile(m.path("a"), &got));
+  EXPECT_EQ(0, ReadFile(m.path("b"), &got));
+  EXPECT_TRUE(got == b);
+  EXPECT_FALSE(ObjectOn(m.hdd(), Ino(m.path("b"))));
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));  // a reload takes a snapshot, or would
+  EXPECT_TRUE(
+      WaitFor([&] { return m.Log().find("snapshot of the state to") != std::string::npos; }, 10))
+      << m.Log();
+  EXPECT_TRUE(m.Unmount());  // and so would the unmount
+  EXPECT_EQ(1u, Snapshots(m.hdd()).size()) << m.Log();
+  EXPECT_EQ(head, SlurpFile(ns_dir + "/audit.head"));
+  EXPECT_NE(std::string::npos,
+            m.Log().find("now belongs to state 0123456789abcdef0123456789abcdef, taken over by "
+                         "tierfs recover from state x on node-b"))
+      << m.Log();
 }
 
 // Flips one byte of the file at `path` (an object on the HDD tier).

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace tierfs {
 namespace {
@@ -30,6 +31,19 @@ class FakeTree : public EngineTree {
     entries_.push_back(e);
     return e.inode.ino;
   }
+  // The file at `path` as a move to the HDD tier and a retention rule
+  // leave it: on HDD, with a checksum, held by rule `rule`.
+  void Archive(const std::string& path, const std::string& rule) {
+    for (Entry& e : entries_) {
+      if (e.path != path) continue;
+      e.inode.tier = TierId::kHdd;
+      e.inode.checksum = 0xabc0 + e.inode.ino;
+      Store::Hold h;
+      h.rule = rule;
+      h.since_ns = NowNs();
+      e.hold = h;
+    }
+  }
   uint64_t Ino(const std::string& path) const {
     for (const Entry& e : entries_)
       if (e.path == path) return e.inode.ino;
@@ -45,6 +59,7 @@ class FakeTree : public EngineTree {
       t.name = e.path.substr(slash + 1);
       t.path = e.path;
       t.inode = &e.inode;
+      t.hold = e.hold ? &*e.hold : nullptr;
       Status st = visit(t);
       if (!st.ok()) return st;
     }
@@ -93,10 +108,12 @@ class FakeTree : public EngineTree {
   }
   void SetLimits(const TierLimits&) override {}
   Status WriteManifest(const std::string& name, const std::string& text) override {
+    if (!manifest_error.ok()) return manifest_error;
     manifests[name] = text;
     return Status::Ok();
   }
   std::map<std::string, std::string> manifests;
+  Status manifest_error;  // what WriteManifest answers instead, when set
 
   std::vector<std::string> moves, removals;
   std::vector<AuditRecord> audited;
@@ -107,6 +124,7 @@ class FakeTree : public EngineTree {
   struct Entry {
     std::string path;
     Inode inode;
+    std::optional<Store::Hold> hold;
   };
   std::vector<Entry> entries_;
 };
@@ -270,6 +288,37 @@ TEST(PolicyRunnerTest, AMigrationMovesThroughTheTree) {
     EXPECT_TRUE(p.rfind("/r/checkpoint-100", 0) == 0 || p.rfind("/r/checkpoint-200", 0) == 0) << p;
   // Moves audit themselves (fs/placement.h): the runner adds no record.
   EXPECT_TRUE(OfAction(tree.audited, "move").empty());
+}
+
+// A kept generation's manifest is its record on the HDD tier. When the
+// tier fails the write (a network filesystem that dropped), the next scans
+// try again until it is written; the failure is audited once, the success
+// then too. Before, a failed manifest counted as written and came back only
+// at the next start of the daemon.
+TEST(PolicyRunnerTest, AManifestTheHddTierFailedIsWrittenAtALaterScan) {
+  FakeTree tree;
+  tree.Add("/r", true, 0);
+  tree.Add("/r/checkpoint-100", true, 0);
+  tree.Add("/r/checkpoint-100/model.bin", false, 4096);
+  tree.Archive("/r/checkpoint-100/model.bin", "retain-every-5th");
+  PolicyRunner runner(tree, PolicyOf(kThinOld), "", int64_t(60) * 1000000000);
+  tree.manifest_error = Status::Error(ENOTCONN, "manifest directory: Transport endpoint");
+  runner.RunOnce();
+  runner.RunOnce();
+  EXPECT_TRUE(tree.manifests.empty());
+  std::vector<AuditRecord> recs = OfAction(tree.audited, "manifest");
+  ASSERT_EQ(1u, recs.size());
+  EXPECT_NE("ok", recs[0].result);
+
+  tree.manifest_error = Status::Ok();
+  runner.RunOnce();
+  ASSERT_EQ(1u, tree.manifests.size());
+  EXPECT_NE(std::string::npos, tree.manifests.begin()->second.find("retain-every-5th"));
+  recs = OfAction(tree.audited, "manifest");
+  ASSERT_EQ(2u, recs.size());
+  EXPECT_EQ("ok", recs[1].result);
+  runner.RunOnce();  // unchanged: not written again
+  EXPECT_EQ(2u, OfAction(tree.audited, "manifest").size());
 }
 
 }  // namespace
