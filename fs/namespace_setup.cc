@@ -47,14 +47,7 @@ Status ReadOwner(const std::string& ns_dir, std::string* owner, std::string* not
   const int err = errno;
   close(fd);
   if (n < 0) return Status::Errno(err, "read " + path);
-  std::string text(buf, size_t(n));
-  const size_t eol = text.find('\n');
-  owner->assign(text, 0, eol);
-  while (!owner->empty() && owner->back() == ' ') owner->pop_back();
-  if (note && eol != std::string::npos) {
-    note->assign(text, eol + 1);
-    while (!note->empty() && (note->back() == '\n' || note->back() == ' ')) note->pop_back();
-  }
+  Tier::ParseOwner(std::string(buf, size_t(n)), owner, note);
   return Status::Ok();
 }
 

@@ -239,6 +239,16 @@ Status Tier::CheckHealth() const {
   return owner_.empty() ? Status::Ok() : CheckOwner();
 }
 
+void Tier::ParseOwner(const std::string& text, std::string* id, std::string* note) {
+  auto trimmed = [](std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  };
+  const size_t eol = text.find('\n');
+  *id = trimmed(text.substr(0, eol));
+  if (note) *note = eol == std::string::npos ? "" : trimmed(text.substr(eol + 1));
+}
+
 Status Tier::CheckOwner() const {
   std::lock_guard<std::mutex> lock(owner_mu_);
   if (!owner_lost_.empty()) return Status::Error(EIO, owner_lost_);
@@ -253,11 +263,9 @@ Status Tier::CheckOwner() const {
   const ssize_t n = read(fd, buf, sizeof buf);
   close(fd);
   if (n <= 0) return Status::Ok();
-  const std::string text(buf, size_t(n));
-  const std::string owner = text.substr(0, text.find('\n'));
+  std::string owner, note;
+  ParseOwner(std::string(buf, size_t(n)), &owner, &note);
   if (owner == owner_) return Status::Ok();
-  std::string note = text.substr(std::min(text.size(), owner.size() + 1));
-  while (!note.empty() && (note.back() == '\n' || note.back() == ' ')) note.pop_back();
   owner_lost_ = "namespace '" + ns_ + "' on the " + name() + " tier (" + ns_dir_ +
                 ") now belongs to state " + owner + (note.empty() ? "" : ", " + note) +
                 ": this mount no longer writes there; unmount it";

@@ -41,6 +41,10 @@ class Tier {
   static bool ValidNamespaceName(const std::string& name);
   // The namespace's directory relative to a tier root: "ns/<ns>".
   static std::string NamespaceRelPath(const std::string& ns) { return "ns/" + ns; }
+  // The text of a namespace directory's `owner` file (fs/namespace_setup.h):
+  // the owning state's id on the first line, and what a takeover wrote on
+  // the second (`note`, may be null), both without trailing blanks.
+  static void ParseOwner(const std::string& text, std::string* id, std::string* note);
   ~Tier();
 
   TierId id() const { return id_; }

@@ -205,6 +205,14 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   EXPECT_NE(std::string::npos, r.out.find("\"status\":\"missing\",\"path\":\"/d/b\"")) << r.out;
 }
 
+// Writes file `name` into the mount and moves it to the HDD tier: its bytes.
+std::string ArchiveNew(TierfsMount& m, const std::string& name, uint64_t seed) {
+  const std::string data = Pattern(100000 + seed * 1000, seed);
+  EXPECT_EQ(0, WriteFile(m.path(name), data));
+  EXPECT_EQ(0, SetTierOfClosed(m.path(name), "hdd")) << m.Log();
+  return data;
+}
+
 // A node whose daemon died comes back after the job restarted on another
 // node from the shared HDD tier (`tierfs recover`). Its state and SSD tier
 // survived, but the recovered state owns the namespace now: the old state
@@ -214,9 +222,7 @@ TEST(RecoverTest, FromTheHddTierAlone) {
 TEST(RecoverTest, TheStateARecoveryReplacedMayNotMountAgain) {
   TierfsMount m;
   ASSERT_TRUE(m.Mount());
-  const std::string a = Pattern(300000, 5);
-  ASSERT_EQ(0, WriteFile(m.path("a"), a));
-  ASSERT_EQ(0, SetTierOfClosed(m.path("a"), "hdd"));
+  const std::string a = ArchiveNew(m, "a", 5);
   m.Kill9();
 
   // The other node: its own (empty) SSD tier and a new state.
@@ -255,9 +261,7 @@ TEST(RecoverTest, TheStateARecoveryReplacedMayNotMountAgain) {
 TEST(RecoverTest, ANamespaceStillMountedIsNotRecovered) {
   TierfsMount m;
   ASSERT_TRUE(m.Mount());
-  const std::string a = Pattern(200000, 6);
-  ASSERT_EQ(0, WriteFile(m.path("a"), a));
-  ASSERT_EQ(0, SetTierOfClosed(m.path("a"), "hdd"));
+  const std::string a = ArchiveNew(m, "a", 6);
   const std::string object = ObjectPathOn(m.hdd(), Ino(m.path("a")));
   const std::string state2 = m.root() + "/state2";
   CommandResult r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state2}, 60);
@@ -288,8 +292,7 @@ TEST(RecoverTest, AMountWhoseNamespaceWasTakenOverStopsWritingThere) {
   TierfsMount m;
   ASSERT_TRUE(m.Mount());
   ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
-  ASSERT_EQ(0, WriteFile(m.path("a"), Pattern(100000, 7)));
-  ASSERT_EQ(0, SetTierOfClosed(m.path("a"), "hdd"));
+  ArchiveNew(m, "a", 7);
   const std::string b = Pattern(50000, 8);
   ASSERT_EQ(0, WriteFile(m.path("b"), b));
   const std::string ns_dir = fs::path(SnapDir(m.hdd())).parent_path();
