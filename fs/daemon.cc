@@ -56,20 +56,6 @@ std::string MountedDevice(const std::string& path) {
   return found;
 }
 
-Status CheckMountpoint(const std::string& mountpoint, std::string* real) {
-  char buf[PATH_MAX];
-  if (!realpath(mountpoint.c_str(), buf)) return Status::Errno(errno, "mountpoint " + mountpoint);
-  *real = buf;
-  struct stat st;
-  if (stat(buf, &st) != 0) return Status::Errno(errno, "mountpoint " + mountpoint);
-  if (!S_ISDIR(st.st_mode))
-    return Status::Error(ENOTDIR, "mountpoint " + mountpoint + " is not a directory");
-  if (!MountedDevice(*real).empty())
-    return Status::Error(EBUSY,
-                         "mountpoint " + mountpoint + " is busy: something is mounted there");
-  return Status::Ok();
-}
-
 // The real path of `path`, or of its deepest existing ancestor followed by
 // the rest (a state directory is created later).
 std::string RealPathOrAncestor(const std::string& path) {
@@ -338,6 +324,20 @@ struct DaemonOps {
 };
 
 }  // namespace
+
+Status CheckMountpoint(const std::string& mountpoint, std::string* real) {
+  char buf[PATH_MAX];
+  if (!realpath(mountpoint.c_str(), buf)) return Status::Errno(errno, "mountpoint " + mountpoint);
+  *real = buf;
+  struct stat st;
+  if (stat(buf, &st) != 0) return Status::Errno(errno, "mountpoint " + mountpoint);
+  if (!S_ISDIR(st.st_mode))
+    return Status::Error(ENOTDIR, "mountpoint " + mountpoint + " is not a directory");
+  if (!MountedDevice(*real).empty())
+    return Status::Error(EBUSY,
+                         "mountpoint " + mountpoint + " is busy: something is mounted there");
+  return Status::Ok();
+}
 
 std::string DefaultStateDir(const std::string& ssd_dir) {
   return ssd_dir + "/state";

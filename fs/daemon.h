@@ -18,6 +18,11 @@ namespace tierfs {
 Status Serve(const Options& options, const std::function<void(const Status&)>& on_ready,
              const std::function<Status(const std::string& state)>& on_state = {});
 
+// The mountpoint `mountpoint` as `real` (its real path): EINVAL/ENOTDIR
+// for what is not a directory, EBUSY when something is mounted there
+// already; errors name it.
+Status CheckMountpoint(const std::string& mountpoint, std::string* real);
+
 // The state directory used when --state is not given.
 std::string DefaultStateDir(const std::string& ssd_dir);
 

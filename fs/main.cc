@@ -22,6 +22,7 @@
 #include "fs/policy_runner.h"
 #include "fs/recover.h"
 #include "fs/version.h"
+#include "fs/view.h"
 #include "meta/state_file.h"
 #include "policy/units.h"
 
@@ -35,7 +36,8 @@ constexpr char kUsage[] =
     "       tierfs SSD_DIR:HDD_DIR MOUNTPOINT [-o OPT[,OPT...]]   (as mount(8) calls it)\n"
     "       tierfs --check-policy FILE | --print-default-policy | --dry-run MOUNTPOINT | "
     "--version\n"
-    "       tierfs recover --hdd DIR --state NEWDIR [--ssd NEWSSD] [--namespace NAME]\n\n"
+    "       tierfs recover --hdd DIR --state NEWDIR [--ssd NEWSSD] [--namespace NAME]\n"
+    "       tierfs view --hdd DIR [--namespace NAME] [-f] [-o OPT[,OPT...]] MOUNTPOINT\n\n"
     "Mounts one POSIX namespace whose metadata lives in LMDB (--state) and whose file\n"
     "data lives as one object per file on the SSD tier or the HDD tier. New files are\n"
     "written to the SSD tier; a policy (tierfs.policy(5); built in unless --policy) moves,\n"
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
   LogToStderr();
   // A mode of its own, with its own options (fs/recover.h).
   if (argc > 1 && std::string(argv[1]) == "recover") return tierfs::RecoverMain(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "view") return tierfs::ViewMain(argc - 1, argv + 1);
   tierfs::Options opt;
   // Signed, so that "-1" is a value to refuse rather than a huge unsigned one.
   const tierfs::TierLimits defaults;

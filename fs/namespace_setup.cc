@@ -1,11 +1,13 @@
 #include "fs/namespace_setup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -235,6 +237,39 @@ Status TakeOverNamespace(Store& store, const std::string& name,
   if (st.ok()) st = store.PutMeta(kStateIdKey, state_id);
   if (st.ok()) st = store.Sync();
   return st;
+}
+
+Status FindHddNamespace(const std::string& hdd_dir, const std::string& wanted, std::string* name,
+                        std::string* ns_dir) {
+  std::string ns = wanted;
+  struct stat sb;
+  const std::string all_dir = hdd_dir + "/ns";
+  if (stat(all_dir.c_str(), &sb) != 0)
+    return Status::Errno(errno, "HDD tier " + hdd_dir + ": no namespaces (" + all_dir + ")");
+  if (ns.empty()) {
+    std::vector<std::string> all;
+    if (DIR* d = opendir(all_dir.c_str())) {
+      while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.') all.push_back(e->d_name);
+      closedir(d);
+    }
+    std::sort(all.begin(), all.end());
+    if (all.size() != 1) {
+      std::string list;
+      for (const auto& n : all) list += (list.empty() ? "" : ", ") + n;
+      return Status::Error(EINVAL, "the HDD tier " + hdd_dir + " holds " +
+                                       std::to_string(all.size()) + " namespaces (" + list +
+                                       "): name one with --namespace");
+    }
+    ns = all[0];
+  }
+  if (!Tier::ValidNamespaceName(ns)) return Status::Error(EINVAL, "bad --namespace '" + ns + "'");
+  const std::string dir = hdd_dir + "/" + Tier::NamespaceRelPath(ns);
+  if (stat(dir.c_str(), &sb) != 0)
+    return Status::Errno(errno, "namespace '" + ns + "' on the HDD tier (" + dir + ")");
+  *name = ns;
+  *ns_dir = dir;
+  return Status::Ok();
 }
 
 Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,

@@ -95,6 +95,14 @@ Status LockNamespace(const std::string& ns_dir, const std::string& what, LockKin
 Status TakeOverNamespace(Store& store, const std::string& name,
                          const std::vector<std::string>& ns_dirs, std::string* previous);
 
+// The namespace `wanted` of the capacity tier at `hdd_dir` ("": the one
+// it holds) for `tierfs recover` and `tierfs view`: its name and its
+// directory. EINVAL for a bad name, or when none is named and the tier
+// holds none or several (the message lists them); the errno of stat
+// naming the directory when it is not there.
+Status FindHddNamespace(const std::string& hdd_dir, const std::string& wanted, std::string* name,
+                        std::string* ns_dir);
+
 struct OpenedNamespace {
   std::string name;
   std::unique_ptr<Store> store;

@@ -25,28 +25,6 @@ namespace {
 
 constexpr char kRecoveredDir[] = "recovered";
 
-std::vector<std::string> ListNames(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] != '.') out.push_back(e->d_name);
-    closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// An object's inode from its name below objects/<xx>/ (hex, nothing else:
-// temporaries, sidecars and the like are not objects).
-bool ObjectIno(const std::string& name, uint64_t* ino) {
-  if (name.empty() || name.size() > 16) return false;
-  for (char c : name)
-    if (!isxdigit(static_cast<unsigned char>(c)) || isupper(static_cast<unsigned char>(c)))
-      return false;
-  *ino = std::stoull(name, nullptr, 16);
-  return true;
-}
-
 // A file's names in the snapshot's tree.
 struct Names {
   std::vector<std::pair<uint64_t, std::string>> links;  // (parent, name)
@@ -95,28 +73,7 @@ class Recovery {
 };
 
 Status Recovery::ChooseNamespace() {
-  std::string ns = opt_.ns;
-  struct stat sb;
-  if (stat((opt_.hdd_dir + "/ns").c_str(), &sb) != 0)
-    return Status::Errno(errno,
-                         "HDD tier " + opt_.hdd_dir + ": no namespaces (" + opt_.hdd_dir + "/ns)");
-  if (ns.empty()) {
-    const std::vector<std::string> all = ListNames(opt_.hdd_dir + "/ns");
-    if (all.size() != 1) {
-      std::string list;
-      for (const auto& n : all) list += (list.empty() ? "" : ", ") + n;
-      return Status::Error(EINVAL, "the HDD tier " + opt_.hdd_dir + " holds " +
-                                       std::to_string(all.size()) + " namespaces (" + list +
-                                       "): name one with --namespace");
-    }
-    ns = all[0];
-  }
-  if (!Tier::ValidNamespaceName(ns)) return Status::Error(EINVAL, "bad --namespace '" + ns + "'");
-  ns_dir_ = opt_.hdd_dir + "/" + Tier::NamespaceRelPath(ns);
-  if (stat(ns_dir_.c_str(), &sb) != 0)
-    return Status::Errno(errno, "namespace '" + ns + "' on the HDD tier (" + ns_dir_ + ")");
-  report_->ns = ns;
-  return Status::Ok();
+  return FindHddNamespace(opt_.hdd_dir, opt_.ns, &report_->ns, &ns_dir_);
 }
 
 // The new state: the newest snapshot as its data.mdb, or an empty state.
@@ -225,67 +182,61 @@ Status Recovery::ReadSnapshot() {
 }
 
 Status Recovery::SettleObjects() {
-  const std::string objects = ns_dir_ + "/objects";
-  for (const std::string& fan : ListNames(objects)) {
-    for (const std::string& name : ListNames(objects + "/" + fan)) {
-      uint64_t ino = 0;
-      if (!ObjectIno(name, &ino)) continue;
-      const std::string path = objects + "/" + fan + "/" + name;
-      ObjectIdentity id;
-      const Status id_st = ReadIdentity(path, &id);
-      auto f = files_.find(ino);
-      if (f == files_.end()) {
-        Inode any;
-        if (store_->GetInode(ino, &any).ok()) continue;  // an orphan: the mount frees it
-        if (removals_.count(ino)) {
-          AddRemoval(ino, id_st.ok() ? id.path : "", id_st.ok() ? id.size : 0,
-                     "; its object is left at " + path);
-          continue;
-        }
-        if (!id_st.ok()) {
-          Add("unplaced", ino, path, 0, id_st.message());
-          continue;
-        }
-        unknown_[ino] = id;
-        continue;
+  return ForEachObject(ns_dir_, [this](uint64_t ino, const std::string& path) {
+    ObjectIdentity id;
+    const Status id_st = ReadIdentity(path, &id);
+    auto f = files_.find(ino);
+    if (f == files_.end()) {
+      Inode any;
+      if (store_->GetInode(ino, &any).ok()) return Status::Ok();  // an orphan: the mount frees it
+      if (removals_.count(ino)) {
+        AddRemoval(ino, id_st.ok() ? id.path : "", id_st.ok() ? id.size : 0,
+                   "; its object is left at " + path);
+        return Status::Ok();
       }
-      if (removals_.count(ino)) continue;  // a stray: SettleUnseen reports it
-      seen_[ino] = true;
-      struct stat sb;
-      if (stat(path.c_str(), &sb) != 0) return Status::Errno(errno, "stat " + path);
-      // The object is the truth for its bytes. Its identity vouches for
-      // them only while the object is as the move left it (the mover gives
-      // the copy the source's mtime, which the identity records): a file
-      // written on HDD since then has no known checksum.
-      const uint64_t size = uint64_t(sb.st_size);
-      const int64_t mtime_ns = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
-      const bool vouched = id_st.ok() && id.size == size && id.mtime_ns == mtime_ns;
-      const bool kept = f->second.tier == TierId::kHdd;
-      // An object without an identity (moved by an older tierfs) keeps the
-      // snapshot's checksum while its size agrees.
-      const uint64_t checksum =
-          vouched ? id.xxh3
-                  : (!id_st.ok() && kept && f->second.size == size ? f->second.checksum : 0);
-      if (!kept || f->second.size != size || f->second.checksum != checksum) {
-        Status st = store_->Update(
-            ino,
-            [&](Inode& n) {
-              n.tier = TierId::kHdd;
-              n.size = size;
-              n.checksum = checksum;
-              return Status::Ok();
-            },
-            nullptr);
-        if (!st.ok()) return st;
+      if (!id_st.ok()) {
+        Add("unplaced", ino, path, 0, id_st.message());
+        return Status::Ok();
       }
-      if (kept) {
-        Add("kept", ino, names_[ino].path, size);
-        continue;
-      }
-      Add("placed", ino, names_[ino].path, size, "moved to HDD after the snapshot");
+      unknown_[ino] = id;
+      return Status::Ok();
     }
-  }
-  return Status::Ok();
+    if (removals_.count(ino)) return Status::Ok();  // a stray: SettleUnseen reports it
+    seen_[ino] = true;
+    struct stat sb;
+    if (stat(path.c_str(), &sb) != 0) return Status::Errno(errno, "stat " + path);
+    // The object is the truth for its bytes. Its identity vouches for
+    // them only while the object is as the move left it (the mover gives
+    // the copy the source's mtime, which the identity records): a file
+    // written on HDD since then has no known checksum.
+    const uint64_t size = uint64_t(sb.st_size);
+    const int64_t mtime_ns = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+    const bool vouched = id_st.ok() && id.size == size && id.mtime_ns == mtime_ns;
+    const bool kept = f->second.tier == TierId::kHdd;
+    // An object without an identity (moved by an older tierfs) keeps the
+    // snapshot's checksum while its size agrees.
+    const uint64_t checksum =
+        vouched ? id.xxh3
+                : (!id_st.ok() && kept && f->second.size == size ? f->second.checksum : 0);
+    if (!kept || f->second.size != size || f->second.checksum != checksum) {
+      Status st = store_->Update(
+          ino,
+          [&](Inode& n) {
+            n.tier = TierId::kHdd;
+            n.size = size;
+            n.checksum = checksum;
+            return Status::Ok();
+          },
+          nullptr);
+      if (!st.ok()) return st;
+    }
+    if (kept) {
+      Add("kept", ino, names_[ino].path, size);
+      return Status::Ok();
+    }
+    Add("placed", ino, names_[ino].path, size, "moved to HDD after the snapshot");
+    return Status::Ok();
+  });
 }
 
 // Files of the snapshot whose bytes the HDD tier does not hold.

@@ -1,13 +1,16 @@
 #include "tiering/identity.h"
 #include "meta/text_format.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace tierfs {
 
@@ -131,6 +134,45 @@ Status ReadIdentity(const std::string& object_path, ObjectIdentity* out) {
   buf.resize(size_t(n));
   Status st = DecodeIdentity(buf, out);
   if (!st.ok()) return Status::Error(st.err(), st.message() + " (" + object_path + ")");
+  return Status::Ok();
+}
+
+namespace {
+
+std::vector<std::string> SortedNames(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') out.push_back(e->d_name);
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// An object's inode from its name (hex as ObjectRelPath spells it, nothing else).
+bool ObjectIno(const std::string& name, uint64_t* ino) {
+  if (name.empty() || name.size() > 16) return false;
+  for (char c : name)
+    if (!isxdigit(static_cast<unsigned char>(c)) || isupper(static_cast<unsigned char>(c)))
+      return false;
+  *ino = std::stoull(name, nullptr, 16);
+  return true;
+}
+
+}  // namespace
+
+Status ForEachObject(const std::string& ns_dir,
+                     const std::function<Status(uint64_t ino, const std::string& path)>& visit) {
+  const std::string objects = ns_dir + "/objects";
+  for (const std::string& fan : SortedNames(objects)) {
+    for (const std::string& name : SortedNames(objects + "/" + fan)) {
+      uint64_t ino = 0;
+      if (!ObjectIno(name, &ino)) continue;
+      Status st = visit(ino, objects + "/" + fan + "/" + name);
+      if (!st.ok()) return st;
+    }
+  }
   return Status::Ok();
 }
 

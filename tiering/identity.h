@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "meta/inode.h"
@@ -56,5 +57,13 @@ Status WriteIdentity(const Tier& tier, uint64_t ino, int fd, const ObjectIdentit
 // Reads the identity of the object at `object_path`: the xattr, else the
 // sidecar. ENODATA when it has neither.
 Status ReadIdentity(const std::string& object_path, ObjectIdentity* out);
+
+// Calls `visit` with the inode number and path of each object below the
+// namespace directory `ns_dir` (objects/<xx>/<ino in lowercase hex>;
+// temporaries, sidecars and the like are not objects), in sorted order.
+// A missing directory holds none. Stops at the first error `visit`
+// returns and returns it.
+Status ForEachObject(const std::string& ns_dir,
+                     const std::function<Status(uint64_t ino, const std::string& path)>& visit);
 
 }  // namespace tierfs

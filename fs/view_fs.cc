@@ -1,0 +1,343 @@
+// The operations of `tierfs view` (fs/view_fs.h).
+#include "fs/view_fs.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
+
+#include "meta/block_sums.h"
+#include "meta/inode.h"
+
+namespace tierfs {
+
+namespace {
+
+// The tree does not change while mounted: the kernel may keep what it learns.
+constexpr double kCacheSeconds = 3600;
+
+struct FileHandle {
+  int fd = -1;  // -1 for an empty file without an object
+  const ViewNode* node = nullptr;
+  std::shared_ptr<const std::vector<uint64_t>> sums;  // null: unverified
+  // The last verified block: a reader asking less than a block at a time
+  // reads and hashes each block once.
+  Mutex mu;
+  uint64_t block GUARDED_BY(mu) = UINT64_MAX;
+  size_t block_len GUARDED_BY(mu) = 0;
+  std::unique_ptr<char[]> bytes GUARDED_BY(mu);
+};
+
+struct DirHandle {
+  std::vector<std::tuple<std::string, uint64_t, uint32_t>> entries;  // name, ino, mode
+};
+
+ViewFs& Fs(fuse_req_t req) {
+  return *static_cast<ViewFs*>(fuse_req_userdata(req));
+}
+
+// Reads `len` bytes at `off` unless the file ends first: the count, or -errno.
+ssize_t PreadFull(int fd, char* buf, size_t len, uint64_t off) {
+  size_t done = 0;
+  while (done < len) {
+    const ssize_t n = pread(fd, buf + done, len - done, off_t(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;
+    done += size_t(n);
+  }
+  return ssize_t(done);
+}
+
+void Fill(const ViewNode& v, struct stat* s) {
+  *s = {};
+  s->st_ino = v.ino;
+  s->st_mode = v.mode;
+  s->st_nlink = v.nlink;
+  s->st_uid = v.uid;
+  s->st_gid = v.gid;
+  s->st_size = off_t(S_ISLNK(v.mode) ? v.symlink_target.size() : v.size);
+  s->st_blocks = blkcnt_t((uint64_t(s->st_size) + 511) / 512);
+  s->st_blksize = 4096;
+  s->st_atim = {v.atime_ns / 1000000000, v.atime_ns % 1000000000};
+  s->st_mtim = {v.mtime_ns / 1000000000, v.mtime_ns % 1000000000};
+  s->st_ctim = {v.ctime_ns / 1000000000, v.ctime_ns % 1000000000};
+}
+
+void Init(void*, fuse_conn_info* conn) {
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  conn->max_read = uint32_t(kSumBlockBytes);
+  conn->max_readahead = uint32_t(4 * kSumBlockBytes);
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ViewFs& fs = Fs(req);
+  const ViewNode* dir = fs.Find(parent);
+  if (!dir) return (void)fuse_reply_err(req, ENOENT);
+  if (!S_ISDIR(dir->mode)) return (void)fuse_reply_err(req, ENOTDIR);
+  fuse_entry_param e = {};
+  e.entry_timeout = kCacheSeconds;
+  auto child = dir->children.find(name);
+  const ViewNode* node = child == dir->children.end() ? nullptr : fs.Find(child->second);
+  if (!node) return (void)fuse_reply_entry(req, &e);  // a cached negative entry
+  e.ino = node->ino;
+  e.generation = 1;
+  e.attr_timeout = kCacheSeconds;
+  Fill(*node, &e.attr);
+  fuse_reply_entry(req, &e);
+}
+
+void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  const ViewNode* node = Fs(req).Find(ino);
+  if (!node) return (void)fuse_reply_err(req, ENOENT);
+  struct stat s;
+  Fill(*node, &s);
+  fuse_reply_attr(req, &s, kCacheSeconds);
+}
+
+void Readlink(fuse_req_t req, fuse_ino_t ino) {
+  const ViewNode* node = Fs(req).Find(ino);
+  if (!node) return (void)fuse_reply_err(req, ENOENT);
+  if (!S_ISLNK(node->mode)) return (void)fuse_reply_err(req, EINVAL);
+  fuse_reply_readlink(req, node->symlink_target.c_str());
+}
+
+void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  ViewFs& fs = Fs(req);
+  const ViewNode* node = fs.Find(ino);
+  if (!node) return (void)fuse_reply_err(req, ENOENT);
+  if (!S_ISDIR(node->mode)) return (void)fuse_reply_err(req, ENOTDIR);
+  auto dir = std::make_unique<DirHandle>();
+  dir->entries.emplace_back(".", node->ino, node->mode);
+  dir->entries.emplace_back("..", kRootIno, S_IFDIR);  // the kernel answers ".." itself
+  for (const auto& [name, child] : node->children)
+    if (const ViewNode* c = fs.Find(child)) dir->entries.emplace_back(name, c->ino, c->mode);
+  fi->fh = reinterpret_cast<uint64_t>(dir.release());
+  fi->cache_readdir = 1;
+  fi->keep_cache = 1;
+  fuse_reply_open(req, fi);
+}
+
+void Readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  const auto* dir = reinterpret_cast<const DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = size_t(off); i < dir->entries.size(); ++i) {
+    const auto& [name, ino, mode] = dir->entries[i];
+    struct stat s = {};
+    s.st_ino = ino;
+    s.st_mode = mode;
+    const size_t need =
+        fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &s, off_t(i + 1));
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  ViewFs& fs = Fs(req);
+  const ViewNode* node = fs.Find(ino);
+  if (!node) return (void)fuse_reply_err(req, ENOENT);
+  if (S_ISDIR(node->mode)) return (void)fuse_reply_err(req, EISDIR);
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+    return (void)fuse_reply_err(req, EROFS);
+  auto h = std::make_unique<FileHandle>();
+  h->node = node;
+  if (!node->object.empty()) {
+    h->fd = open(node->object.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (h->fd < 0) {
+      const int err = errno;
+      spdlog::error("view: open {} (object {}): {}{}", node->path, node->object, strerror(err),
+                    err == ENOENT ? " (moved back, thinned or deleted by its owner since the "
+                                    "view was mounted; remount to see the namespace as it is)"
+                                  : "");
+      return (void)fuse_reply_err(req, EIO);
+    }
+    const int err = fs.SumsFor(*node, h->fd, &h->sums);
+    if (err != 0) {
+      close(h->fd);
+      return (void)fuse_reply_err(req, err);
+    }
+    if (!h->sums)
+      spdlog::info("view: {} (object {}) is served unverified: no checksum vouches for it",
+                   node->path, node->object);
+  }
+  fi->keep_cache = 1;
+  fi->fh = reinterpret_cast<uint64_t>(h.release());
+  fuse_reply_open(req, fi);
+}
+
+void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  auto* h = reinterpret_cast<FileHandle*>(fi->fh);
+  const uint64_t file_size = h->node->size;
+  const uint64_t start = uint64_t(off);
+  if (h->fd < 0 || start >= file_size) return (void)fuse_reply_buf(req, nullptr, 0);
+  const size_t len = size_t(std::min<uint64_t>(size, file_size - start));
+  std::vector<char> out(len);
+  if (!h->sums) {
+    const ssize_t n = PreadFull(h->fd, out.data(), len, start);
+    if (n < 0) return (void)fuse_reply_err(req, int(-n));
+    return (void)fuse_reply_buf(req, out.data(), size_t(n));
+  }
+  MutexLock lock(&h->mu);
+  if (!h->bytes) h->bytes.reset(new char[kSumBlockBytes]);
+  for (uint64_t pos = start; pos < start + len;) {
+    const uint64_t b = pos / kSumBlockBytes, block_start = b * kSumBlockBytes;
+    if (h->block != b) {
+      h->block = UINT64_MAX;
+      const size_t want = size_t(std::min<uint64_t>(kSumBlockBytes, file_size - block_start));
+      const ssize_t n = PreadFull(h->fd, h->bytes.get(), want, block_start);
+      if (n < 0) return (void)fuse_reply_err(req, int(-n));
+      if (size_t(n) != want || b >= h->sums->size() ||
+          XXH3_64bits(h->bytes.get(), want) != (*h->sums)[b]) {
+        spdlog::error(
+            "view: {} (object {}): block {} does not match its recorded checksum{}; read "
+            "refused (EIO)",
+            h->node->path, h->node->object, b,
+            size_t(n) != want ? " (the object is shorter than recorded)" : "");
+        return (void)fuse_reply_err(req, EIO);
+      }
+      h->block = b;
+      h->block_len = want;
+    }
+    const size_t in = size_t(pos - block_start);
+    const size_t take = size_t(std::min<uint64_t>(h->block_len - in, start + len - pos));
+    memcpy(out.data() + (pos - start), h->bytes.get() + in, take);
+    pos += take;
+  }
+  fuse_reply_buf(req, out.data(), len);
+}
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  auto* h = reinterpret_cast<FileHandle*>(fi->fh);
+  if (h->fd >= 0) close(h->fd);
+  delete h;
+  fuse_reply_err(req, 0);
+}
+
+void Statfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs s;
+  if (statvfs(Fs(req).hdd_dir().c_str(), &s) != 0) return (void)fuse_reply_err(req, EIO);
+  fuse_reply_statfs(req, &s);
+}
+
+// user.tierfs.tier and user.tierfs.object, for a file with an object.
+std::vector<std::pair<std::string, std::string>> Xattrs(const ViewNode& node) {
+  if (node.object.empty()) return {};
+  return {{"user.tierfs.tier", "hdd"}, {"user.tierfs.object", node.object}};
+}
+
+void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value.data(), value.size());
+}
+
+void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  const ViewNode* node = Fs(req).Find(ino);
+  if (!node) return (void)fuse_reply_err(req, ENOENT);
+  for (const auto& [key, value] : Xattrs(*node))
+    if (key == name) return ReplyXattr(req, value, size);
+  fuse_reply_err(req, ENODATA);
+}
+
+void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  const ViewNode* node = Fs(req).Find(ino);
+  if (!node) return (void)fuse_reply_err(req, ENOENT);
+  std::string names;
+  for (const auto& [key, value] : Xattrs(*node)) names += key + '\0';
+  ReplyXattr(req, names, size);
+}
+
+}  // namespace
+
+ViewFs::ViewFs(ViewTree tree, std::string hdd_dir)
+    : tree_(std::move(tree)), hdd_dir_(std::move(hdd_dir)) {}
+
+const fuse_lowlevel_ops& ViewFs::Ops() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o = {};
+    o.init = Init;
+    o.lookup = Lookup;
+    o.getattr = Getattr;
+    o.readlink = Readlink;
+    o.opendir = Opendir;
+    o.readdir = Readdir;
+    o.releasedir = Releasedir;
+    o.open = Open;
+    o.read = Read;
+    o.release = Release;
+    o.statfs = Statfs;
+    o.getxattr = Getxattr;
+    o.listxattr = Listxattr;
+    return o;
+  }();
+  return ops;
+}
+
+const ViewNode* ViewFs::Find(fuse_ino_t ino) const {
+  auto it = tree_.nodes.find(uint64_t(ino));
+  return it == tree_.nodes.end() ? nullptr : &it->second;
+}
+
+int ViewFs::SumsFor(const ViewNode& node, int fd,
+                    std::shared_ptr<const std::vector<uint64_t>>* out) {
+  out->reset();
+  if (node.checksum == 0) return 0;
+  {
+    MutexLock lock(&mu_);
+    auto it = sums_.find(node.ino);
+    if (it != sums_.end()) {
+      *out = it->second;
+      return 0;
+    }
+    if (!node.sums.empty()) {
+      *out = sums_[node.ino] = std::make_shared<const std::vector<uint64_t>>(node.sums);
+      return 0;
+    }
+  }
+  // Only the whole file's checksum is known: one pass hashes it and yields
+  // the block sums the reads then check.
+  BlockSummer summer;
+  std::unique_ptr<char[]> buf(new char[kSumBlockBytes]);
+  uint64_t total = 0;
+  for (;;) {
+    const ssize_t n = PreadFull(fd, buf.get(), kSumBlockBytes, total);
+    if (n < 0) return int(-n);
+    if (n == 0) break;
+    summer.Update(buf.get(), size_t(n));
+    total += uint64_t(n);
+  }
+  std::vector<uint64_t> blocks;
+  const uint64_t whole = summer.Finish(&blocks);
+  if (whole != node.checksum || total != node.size) {
+    spdlog::error(
+        "view: {} (object {}) does not match its recorded checksum ({} bytes, {} recorded); open "
+        "refused (EIO)",
+        node.path, node.object, total, node.size);
+    return EIO;
+  }
+  MutexLock lock(&mu_);
+  *out = sums_[node.ino] = std::make_shared<const std::vector<uint64_t>>(std::move(blocks));
+  return 0;
+}
+
+}  // namespace tierfs

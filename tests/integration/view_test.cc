@@ -1,0 +1,229 @@
+// `tierfs view` (fs/view.h): another node's archive, read-only, beside its
+// live owner, verified, and without a byte written to the shared tier.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace tierfs_test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const Creds kOther{23457, 23457, {}};
+
+// A view mounted for one test; unmounted however the test ends.
+class ViewMount {
+ public:
+  explicit ViewMount(std::string mnt) : mnt_(std::move(mnt)) { fs::create_directories(mnt_); }
+  ~ViewMount() { UnmountAndWait(mnt_); }
+  ViewMount(const ViewMount&) = delete;
+  ViewMount& operator=(const ViewMount&) = delete;
+  // `tierfs view ARGS... -o allow_other --log LOG MNT` (it returns once mounted).
+  CommandResult Mount(std::vector<std::string> args) {
+    args.insert(args.begin(), "view");
+    for (const char* a : {"-o", "allow_other", "--log"}) args.push_back(a);
+    args.push_back(log());
+    args.push_back(mnt_);
+    return RunTierfs(args, 60);
+  }
+  void Unmount() { UnmountAndWait(mnt_); }
+  std::string path(const std::string& rel) const { return mnt_ + "/" + rel; }
+  std::string log() const { return mnt_ + ".log"; }
+
+ private:
+  std::string mnt_;
+};
+
+// Every file below `dir`: path, size, mtime and ctime (what a write changes).
+std::string Listing(const std::string& dir) {
+  return RunCommand({"sh", "-c", "cd " + dir + " && find . -printf '%p %s %T@ %C@\\n' | sort"}, 30)
+      .out;
+}
+
+std::string NsDir(const TierfsMount& m, const std::string& ns) {
+  return m.hdd() + "/ns/" + ns;
+}
+
+// How many whole snapshots the namespace has (fs/snapshot.h).
+size_t SnapshotCount(const std::string& ns_dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(ns_dir + "/meta", ec)) {
+    const std::string name = e.path().filename();
+    if (name.rfind("snap-", 0) == 0 && e.path().extension() == ".mdb") ++n;
+  }
+  return n;
+}
+
+TEST(ViewTest, AnotherNodeReadsTheArchiveBesideItsLiveOwner) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "job1"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "job1")) == 1; }, 20)) << m.Log();
+  const std::string a = Pattern(3 << 20, 1), b = Pattern(1 << 20, 2), c = Pattern(2500000, 3),
+                    s = Pattern(4000, 4);
+  ASSERT_EQ(0, mkdir(m.path("d").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(m.path("d/a"), a));
+  ASSERT_EQ(0, WriteFile(m.path("d/private"), b, 0600));
+  ASSERT_EQ(0, WriteFile(m.path("ssd-only"), s));
+  ASSERT_EQ(0, WriteFile(m.path("empty"), ""));
+  ASSERT_EQ(0, symlink("d/a", m.path("link").c_str()));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("d/a"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("d/private"), "hdd"));
+  // A policy reload takes a snapshot; c is archived after it.
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "job1")) == 2; }, 20)) << m.Log();
+  ASSERT_EQ(0, mkdir(m.path("later").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(m.path("later/c"), c));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("later/c"), "hdd"));
+
+  ViewMount v(m.root() + "/view");
+  CommandResult r = v.Mount({"--hdd", m.hdd(), "--namespace", "job1"});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+  std::string got;
+  EXPECT_EQ(0, ReadFile(v.path("d/a"), &got));
+  EXPECT_TRUE(got == a) << "d/a differs";
+  EXPECT_EQ(0, ReadFile(v.path("later/c"), &got));
+  EXPECT_TRUE(got == c) << "later/c, archived after the snapshot, differs";
+  EXPECT_EQ(0, ReadFile(v.path("link"), &got));
+  EXPECT_TRUE(got == a) << "the symlink does not lead to d/a";
+  EXPECT_EQ(0, ReadFile(v.path("empty"), &got));
+  EXPECT_EQ("", got);
+  struct stat sb;
+  EXPECT_EQ(ENOENT, Err(stat(v.path("ssd-only").c_str(), &sb)))
+      << "a file only on the owner's SSD tier is left out";
+  // The owner's modes hold for other users; nothing may change.
+  std::string other_got;
+  EXPECT_EQ(
+      0, RunAs(
+             kOther, [&](std::string* out) { return ReadFile(v.path("d/a"), out); }, &other_got));
+  EXPECT_TRUE(other_got == a);
+  EXPECT_EQ(EACCES, RunAs(kOther, [&] { return OpenErr(v.path("d/private"), O_RDONLY); }));
+  EXPECT_EQ(EROFS, OpenErr(v.path("d/new"), O_WRONLY | O_CREAT));
+  EXPECT_EQ(EROFS, OpenErr(v.path("d/a"), O_WRONLY));
+  EXPECT_EQ(EROFS, Err(unlink(v.path("d/a").c_str())));
+  char tier[16] = {};
+  EXPECT_EQ(3, getxattr(v.path("d/a").c_str(), "user.tierfs.tier", tier, sizeof tier));
+  EXPECT_STREQ("hdd", tier);
+  // The owner goes on as before: it writes, and its files still read.
+  EXPECT_EQ(0, WriteFile(m.path("d/after-view"), "x"));
+  EXPECT_EQ(0, ReadFile(m.path("d/a"), &got));
+  EXPECT_TRUE(got == a);
+  // A file its owner removed since the view was mounted reads EIO there.
+  ASSERT_EQ(0, unlink(m.path("later/c").c_str()));
+  ASSERT_TRUE(WaitFor([&] { return OpenErr(v.path("later/c"), O_RDONLY) == EIO; }, 10))
+      << OpenErr(v.path("later/c"), O_RDONLY);
+  v.Unmount();
+  EXPECT_TRUE(m.Unmount());
+}
+
+TEST(ViewTest, AViewWritesNothingOnTheTier) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "quiet"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  const std::string a = Pattern(2 << 20, 5);
+  ASSERT_EQ(0, WriteFile(m.path("a"), a));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("a"), "hdd"));
+  ASSERT_TRUE(m.Unmount());
+  const std::string before = Listing(m.hdd());
+  ASSERT_NE(std::string::npos, before.find("objects")) << before;
+  sleep(1);  // a write would show in the times
+  {
+    ViewMount v(m.root() + "/view");
+    CommandResult r = v.Mount({"--hdd", m.hdd()});  // the tier's only namespace
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+    std::string got;
+    EXPECT_EQ(0, ReadFile(v.path("a"), &got));
+    EXPECT_TRUE(got == a);
+    EXPECT_EQ(0, RunCommand({"ls", "-lR", v.path("")}, 10).exit_code);
+  }
+  EXPECT_EQ(before, Listing(m.hdd()));
+}
+
+TEST(ViewTest, ACorruptObjectReadsEioNeverItsBytes) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "rot"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "rot")) == 1; }, 20)) << m.Log();
+  // One file the snapshot knows (block sums recorded), one archived after it
+  // (only its identity's checksum: hashed whole at open).
+  ASSERT_EQ(0, WriteFile(m.path("known"), Pattern(3 << 20, 6)));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("known"), "hdd"));
+  ASSERT_TRUE(m.Unmount());  // the unmount's snapshot knows it
+  ASSERT_TRUE(m.Mount());
+  ASSERT_EQ(0, WriteFile(m.path("later"), Pattern(3 << 20, 7)));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("later"), "hdd"));
+  const std::string known_obj = ObjectPathOn(m.hdd(), Ino(m.path("known")));
+  const std::string later_obj = ObjectPathOn(m.hdd(), Ino(m.path("later")));
+  for (const std::string& obj : {known_obj, later_obj}) {
+    const int fd = open(obj.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0) << obj;
+    // Same size and mtime: rot the identity's size and time cannot see.
+    struct stat sb;
+    ASSERT_EQ(0, fstat(fd, &sb));
+    ASSERT_EQ(1, pwrite(fd, "!", 1, (2 << 20) + 5));
+    const timespec times[2] = {sb.st_atim, sb.st_mtim};
+    ASSERT_EQ(0, futimens(fd, times));
+    close(fd);
+  }
+  ViewMount v(m.root() + "/view");
+  CommandResult r = v.Mount({"--hdd", m.hdd(), "--namespace", "rot"});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+  // The known file: its first two blocks are good, the third is not.
+  const int fd = open(v.path("known").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::vector<char> buf(1 << 20);
+  EXPECT_EQ(ssize_t(buf.size()), PreadAll(fd, buf.data(), buf.size(), 0));
+  EXPECT_EQ(-1, pread(fd, buf.data(), buf.size(), 2 << 20));
+  EXPECT_EQ(EIO, errno);
+  close(fd);
+  // The later one fails at open: no block of it is vouched for alone.
+  EXPECT_EQ(EIO, OpenErr(v.path("later"), O_RDONLY));
+  const std::string log = SlurpFile(v.log());
+  EXPECT_NE(std::string::npos, log.find("/known (object " + known_obj + "): block 2")) << log;
+  EXPECT_NE(std::string::npos, log.find("/later (object " + later_obj + ") does not match")) << log;
+  v.Unmount();
+  EXPECT_TRUE(m.Unmount());
+}
+
+TEST(ViewTest, BadArgumentsAreRefusedClearly) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(m.Unmount());
+  const std::string mnt = m.root() + "/view";
+  fs::create_directories(mnt);
+  CommandResult r = RunTierfs({"view", mnt}, 10);
+  EXPECT_EQ(2, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("--hdd DIR is required")) << r.err;
+  r = RunTierfs({"view", "--hdd", m.hdd(), "-o", "rw", mnt}, 10);
+  EXPECT_EQ(2, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("read-only")) << r.err;
+  r = RunTierfs({"view", "--hdd", m.hdd(), "--namespace", "nope", mnt}, 10);
+  EXPECT_EQ(1, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("namespace 'nope' on the HDD tier")) << r.err;
+  fs::create_directories(m.hdd() + "/ns/second");
+  r = RunTierfs({"view", "--hdd", m.hdd(), mnt}, 10);
+  EXPECT_EQ(1, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("holds 2 namespaces")) << r.err;
+  r = RunTierfs({"view", "--hdd", m.root() + "/no-such-tier", mnt}, 10);
+  EXPECT_EQ(1, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("no-such-tier")) << r.err;
+  EXPECT_FALSE(IsMountPoint(mnt));
+  UnmountAndWait(mnt);
+}
+
+}  // namespace
+}  // namespace tierfs_test
