@@ -18,7 +18,8 @@
 #   BENCH_TARGETS="raw tierfs passthrough_ll mergerfs"   which targets to run
 #   BENCH_WORKLOADS="seq par randread smallread torch meta hddread"   which workloads to run
 #                      (hddread: tierfs only, a cold read of an HDD-resident file verified
-#                      block by block, then with --no-verify-reads; their ratio is printed)
+#                      block by block, then with --no-verify-reads, then through `tierfs view`
+#                      of the HDD tier; the ratios to the unverified read are printed)
 #   TIERFS_ARGS=...    extra tierfs arguments (e.g. "--threads 10 -o allow_other")
 #   MERGERFS_OPTS=...  replaces our mergerfs -o options
 # Outputs (report, fio JSON, daemon logs) go to build/bench/; data to /var/tmp.
@@ -55,7 +56,7 @@ RESULT=$OUT/results-$MODE.txt
 declare -A PID MNT WORK SAMPLES FAILED
 MOUNTED=() TARGETS_RUN=() NOTES=()
 ROWS=(seqwrite seqwrite_rw seqread seqread_again parwrite randread smallread create stat unlink
-  hddread_verified hddread_unverified)
+  hddread_verified hddread_unverified hddread_view)
 # Checkpoint stalls of real PyTorch jobs (bench/ckpt.py), in seconds: lower is better.
 STALL_ROWS=(torch_hf torch_ranks)
 TORCH_STEPS=3 TORCH_RANKS=8 TORCH_RANK_MB=$((1024 / DIV)) TORCH_HF_MB=$((384 / DIV))
@@ -162,6 +163,7 @@ cleanup() {
   local t
   for t in "${MOUNTED[@]}"; do unmount_target "$t"; done
   MOUNTED=()
+  mountpoint -q "$BASE/view" 2>/dev/null && { fusermount3 -u "$BASE/view" || umount -l "$BASE/view"; }
   if [[ $TMPFS == 1 ]] && mountpoint -q "$BASE"; then umount "$BASE" || umount -l "$BASE"; fi
   [[ -d $BASE ]] && rm -rf --one-file-system "$BASE"
 }
@@ -299,6 +301,17 @@ wl_hddread() {
   drop_caches
   measure hddread_unverified "$t" read mib "${job[@]}"
   remount_tierfs || { err "$t" "hddread (remount)"; return 1; }
+  # The same file as another node reads it, through `tierfs view` of the HDD tier (fs/view.h),
+  # which verifies each block against the sums in the snapshot the remounts took.
+  local work=${WORK[$t]}
+  mkdir -p "$BASE/view"
+  "$TIERFS" view --hdd "$BASE/tierfs/hdd" --log "$OUT/logs/view-$MODE.log" "$BASE/view" ||
+    { err "$t" "hddread (view mount)"; return 1; }
+  WORK[$t]=$BASE/view
+  drop_caches
+  measure hddread_view "$t" read mib "${job[@]}"
+  WORK[$t]=$work
+  fusermount3 -u "$BASE/view" || fusermount3 -uz "$BASE/view"
 }
 
 wl_randread() {
@@ -423,6 +436,7 @@ label() {  # label ROW: the table's first column
     stat) echo "stat ${NFILES} (warm pass)/s" ;;
     hddread_verified) echo "read ${SEQ_MB}M on hdd, verified MiB/s" ;;
     hddread_unverified) echo "  same, --no-verify-reads MiB/s" ;;
+    hddread_view) echo "  same, through tierfs view MiB/s" ;;
     *) echo "$1 ${NFILES} empty files/s" ;;
   esac
 }
@@ -453,6 +467,11 @@ print_report() {
     echo "hdd read verified/unverified: $(ratio \
       "$(median <<<"${SAMPLES[hddread_verified,tierfs]}")" \
       "$(median <<<"${SAMPLES[hddread_unverified,tierfs]:-}")") (target >= 0.9)"
+  fi
+  if [[ -n ${SAMPLES[hddread_view,tierfs]:-} ]]; then
+    echo "hdd read through tierfs view/unverified: $(ratio \
+      "$(median <<<"${SAMPLES[hddread_view,tierfs]}")" \
+      "$(median <<<"${SAMPLES[hddread_unverified,tierfs]:-}")")"
   fi
   print_stalls
   for t in "${!FAILED[@]}"; do echo "NOTE: $t ${FAILED[$t]}"; done

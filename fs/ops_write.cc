@@ -142,6 +142,7 @@ Status WithSpill(Context& c, FileHandle& fh, const char* what, bool check_room, 
         if (st.ok() || fh.tier != TierId::kSsd) return st;
         cause = SpillCause(target_err, st);
         if (cause.empty()) return st;
+        if (target_err != ENOSPC) c.space().RecheckSsdHealth();  // new files may avoid it
       }
     }
     Status moved = c.placement().Spill(fh.ino, *fh.live, cause);

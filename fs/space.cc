@@ -18,6 +18,8 @@ uint64_t Reserve(uint64_t capacity) {
 }
 
 constexpr int64_t kSpaceCheckNs = 5'000'000;
+// How often a create looks at the SSD tier's health (three system calls).
+constexpr int64_t kSsdHealthCheckNs = 1'000'000'000;
 
 // The LMDB reserve: what metadata may still grow by once the tier is full.
 uint64_t MetaReserve(uint64_t capacity) {
@@ -108,8 +110,28 @@ void Space::EndPromise(uint64_t ino) {
   if (it != promises_.end() && --it->second.writers == 0) promises_.erase(it);
 }
 
+bool Space::SsdFailing() {
+  const int64_t now = NowNs();
+  int64_t checked = ssd_health_checked_ns_.load(std::memory_order_relaxed);
+  if (now - checked < kSsdHealthCheckNs ||
+      !ssd_health_checked_ns_.compare_exchange_strong(checked, now))
+    return ssd_failing_.load(std::memory_order_relaxed);
+  const Status health = tiers_.ssd->CheckHealth();
+  const bool failing = !health.ok();
+  if (ssd_failing_.exchange(failing) != failing) {
+    if (failing)
+      spdlog::error("{}: new files start on the hdd tier until it is healthy again",
+                    health.message());
+    else
+      spdlog::warn("ssd tier {} is healthy again: new files start there", tiers_.ssd->root());
+  }
+  return failing;
+}
+
 TierId Space::TierForNewFile() {
-  if (!SsdNearlyFull()) return TierId::kSsd;
+  // Each new file on a failed SSD tier would cost a failed write there, a
+  // spill and a logged error: they start on the HDD tier instead.
+  if (!SsdNearlyFull() && !SsdFailing()) return TierId::kSsd;
   Tier::Space hdd;
   if (!tiers_.hdd->CheckHealth().ok() || !tiers_.hdd->GetSpace(&hdd).ok() ||
       hdd.free < Reserve(hdd.capacity))

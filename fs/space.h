@@ -47,9 +47,17 @@ class Space {
   bool PromiseRoom(uint64_t ino, uint64_t bytes);
   // One promised writer of `ino` closed; the last one ends the promise.
   void EndPromise(uint64_t ino);
-  // The tier a new regular file starts on: SSD unless it is nearly full
-  // while the HDD tier is usable.
+  // The tier a new regular file starts on: SSD unless it is nearly full or
+  // failing (SsdFailing) while the HDD tier is usable.
   TierId TierForNewFile();
+  // Whether the SSD tier's health check (Tier::CheckHealth: its identity
+  // file unreadable, a filesystem shut down, gone or read-only) failed,
+  // looked at most once a second. Each change is logged once. Writes to
+  // files already there spill as any failed write does (fs/ops_write.cc).
+  bool SsdFailing();
+  // The SSD tier failed a call (EIO, EROFS): the next SsdFailing looks at
+  // its health again rather than at the answer of up to a second ago.
+  void RecheckSsdHealth() { ssd_health_checked_ns_.store(0, std::memory_order_relaxed); }
   // Whether a new name or node may be recorded: ENOSPC once the state's
   // filesystem is too full to keep LMDB's reserve, which is kept for
   // removals (unlink and rmdir never ask), so space can always be freed
@@ -89,6 +97,8 @@ class Space {
   std::atomic<double> low_mark_;           // the evictor's, for status reports
   std::atomic<int64_t> space_checked_ns_{0};
   std::atomic<bool> ssd_close_to_full_{false};
+  std::atomic<int64_t> ssd_health_checked_ns_{0};
+  std::atomic<bool> ssd_failing_{false};
 };
 
 }  // namespace tierfs

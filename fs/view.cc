@@ -10,11 +10,15 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <thread>
 
 #include "fs/daemon.h"
 #include "fs/view_fs.h"
+#include "meta/mutex.h"
 
 namespace po = boost::program_options;
 
@@ -28,7 +32,8 @@ constexpr char kViewUsage[] =
     "snapshot describe it, beside the mount that owns it (on this node or another) and\n"
     "without taking it over: files only on the owner's SSD tier are left out, every\n"
     "read is verified against the recorded checksums, nothing on the tier is written.\n"
-    "Remount to see what was archived since. Unmount with `fusermount3 -u MOUNTPOINT`.\n"
+    "--refresh, or a new mount, shows what was archived since. Unmount with\n"
+    "`fusermount3 -u MOUNTPOINT`.\n"
     "See tierfs(8), VIEWS.\n\nOptions";
 
 int Refuse(const std::string& msg) {
@@ -44,6 +49,7 @@ int Usage(const std::string& msg) {
 struct ViewArgs {
   std::string hdd_dir, ns, mountpoint, fuse_options, log_file;
   bool foreground = false;
+  double refresh_s = 0;  // 0: never
   unsigned threads = 8;
 };
 
@@ -65,6 +71,9 @@ int ParseArgs(int argc, char** argv, ViewArgs* args, bool* done) {
        "in the background, append the log to FILE instead of syslog")
       ("options,o", po::value(&options)->value_name("OPT[,OPT...]"),
        "FUSE mount options (allow_other, noatime, ...); the view is always ro")
+      ("refresh", po::value(&args->refresh_s)->value_name("SECONDS"),
+       "build the view again this often while mounted, to show what was archived since "
+       "(default: never; mount again instead)")
       ("threads", po::value(&threads)->value_name("N")->default_value(threads),
        "most worker threads serving requests (1-256)");
   // clang-format on
@@ -90,6 +99,8 @@ int ParseArgs(int argc, char** argv, ViewArgs* args, bool* done) {
   if (threads < 1 || threads > 256)
     return Usage("--threads " + std::to_string(threads) + " is out of range (1..256)");
   args->threads = unsigned(threads);
+  if (!(args->refresh_s >= 0) || args->refresh_s > 86400)
+    return Usage("--refresh must be from 0 (never) to 86400 seconds");
   for (const std::string& list : options) {
     std::string item;
     for (size_t pos = 0; pos <= list.size(); ++pos) {
@@ -124,6 +135,87 @@ void LogInBackground(const std::string& file) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+// Without --refresh nothing changes while mounted: the kernel may keep
+// what it learns this long.
+constexpr double kStillSeconds = 3600;
+
+struct ViewCounts {
+  uint64_t files = 0, ssd_only = 0, removed = 0, unplaced = 0;
+  std::string snapshot;
+  bool operator==(const ViewCounts&) const = default;
+};
+
+// Builds the tree of the view `args` asks for (the snapshot copied to a
+// scratch directory under $TMPDIR, removed after) and logs what it holds
+// when that differs from `before`; `counts` (may be null) gets it.
+Status BuildTree(const ViewArgs& args, const ViewCounts& before,
+                 std::shared_ptr<const ViewTree>* out, ViewCounts* counts) {
+  const char* tmp = getenv("TMPDIR");
+  std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/tierfs-view-XXXXXX";
+  if (!mkdtemp(scratch.data())) return Status::Errno(errno, "scratch directory " + scratch);
+  auto tree = std::make_shared<ViewTree>();
+  Status st = BuildViewTree(args.hdd_dir, args.ns, scratch, tree.get());
+  rmdir(scratch.c_str());
+  if (!st.ok()) return st;
+  ViewCounts now{0, tree->ssd_only, tree->removed, tree->unplaced, tree->snapshot};
+  for (const auto& [ino, node] : tree->nodes) now.files += S_ISREG(node.mode) ? 1 : 0;
+  if (!(now == before))
+    spdlog::info(
+        "view of namespace {} of {} ({}): {} files; left out: {} only on the owner's SSD tier, "
+        "{} thinned or deleted since the snapshot, {} objects without a usable identity",
+        tree->ns, args.hdd_dir, now.snapshot.empty() ? "no snapshot" : "snapshot " + now.snapshot,
+        now.files, now.ssd_only, now.removed, now.unplaced);
+  if (counts) *counts = now;
+  *out = std::move(tree);
+  return Status::Ok();
+}
+
+// --refresh: builds the tree again every interval and serves the new one;
+// a build that fails leaves the tree served as it was, logged.
+class Refresher {
+ public:
+  Refresher(ViewFs& fs, const ViewArgs& args) : fs_(fs), args_(args) {
+    if (args_.refresh_s > 0) thread_ = std::thread([this] { Run(); });
+  }
+  ~Refresher() { Stop(); }
+  void Stop() EXCLUDES(mu_) {
+    {
+      MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    wake_.SignalAll();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() EXCLUDES(mu_) {
+    ViewCounts counts;
+    for (;;) {
+      {
+        MutexLock lock(&mu_);
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::duration<double>(args_.refresh_s);
+        while (!stop_ && std::chrono::steady_clock::now() < until)
+          wake_.WaitFor(&mu_, until - std::chrono::steady_clock::now());
+        if (stop_) return;
+      }
+      std::shared_ptr<const ViewTree> tree;
+      Status st = BuildTree(args_, counts, &tree, &counts);
+      if (st.ok())
+        fs_.Replace(std::move(tree));
+      else
+        spdlog::error("view refresh: {}; the view stays as it was", st.message());
+    }
+  }
+
+  ViewFs& fs_;
+  const ViewArgs& args_;
+  Mutex mu_;
+  CondVar wake_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int ViewMain(int argc, char** argv) {
@@ -141,24 +233,12 @@ int ViewMain(int argc, char** argv) {
       return Refuse("--log " + args.log_file + ": " + e.what());
     }
   }
-  // The snapshot is copied here to be read; nothing else is kept.
-  const char* tmp = getenv("TMPDIR");
-  std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/tierfs-view-XXXXXX";
-  if (!mkdtemp(scratch.data()))
-    return Refuse("scratch directory " + scratch + ": " + strerror(errno));
-  ViewTree tree;
-  st = BuildViewTree(args.hdd_dir, args.ns, scratch, &tree);
-  rmdir(scratch.c_str());
+  std::shared_ptr<const ViewTree> tree;
+  st = BuildTree(args, ViewCounts{}, &tree, nullptr);
   if (!st.ok()) return Refuse(st.message());
-  uint64_t files = 0;
-  for (const auto& [ino, node] : tree.nodes) files += S_ISREG(node.mode) ? 1 : 0;
-  spdlog::info(
-      "view of namespace {} of {} ({}): {} files; left out: {} only on the owner's SSD tier, {} "
-      "thinned or deleted since the snapshot, {} objects without a usable identity",
-      tree.ns, args.hdd_dir, tree.snapshot.empty() ? "no snapshot" : "snapshot " + tree.snapshot,
-      files, tree.ssd_only, tree.removed, tree.unplaced);
 
-  ViewFs fs(std::move(tree), args.hdd_dir);
+  const bool refresh = args.refresh_s > 0;
+  ViewFs fs(std::move(tree), args.hdd_dir, refresh, refresh ? args.refresh_s : kStillSeconds);
   const std::string mount_opts = "fsname=tierfs-view,subtype=tierfs,ro,default_permissions," +
                                  std::string("max_read=1048576") + args.fuse_options;
   std::vector<const char*> fuse_argv = {"tierfs", "-o", mount_opts.c_str()};
@@ -177,11 +257,13 @@ int ViewMain(int argc, char** argv) {
     return Refuse("cannot set signal handlers");
   }
   spdlog::info("mounted the view at {}", args.mountpoint);
+  Refresher refresher(fs, args);  // after the fork: threads do not survive it
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, args.threads);
   const int loop_rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  refresher.Stop();
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

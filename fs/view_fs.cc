@@ -19,11 +19,9 @@ namespace tierfs {
 
 namespace {
 
-// The tree does not change while mounted: the kernel may keep what it learns.
-constexpr double kCacheSeconds = 3600;
-
 struct FileHandle {
-  int fd = -1;  // -1 for an empty file without an object
+  std::shared_ptr<const ViewTree> tree;  // keeps `node` alive across a refresh
+  int fd = -1;                           // -1 for an empty file without an object
   const ViewNode* node = nullptr;
   std::shared_ptr<const std::vector<uint64_t>> sums;  // null: unverified
   // The last verified block: a reader asking less than a block at a time
@@ -84,31 +82,38 @@ void Init(void*, fuse_conn_info* conn) {
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   ViewFs& fs = Fs(req);
-  const ViewNode* dir = fs.Find(parent);
+  const std::shared_ptr<const ViewTree> tree = fs.tree();
+  const ViewNode* dir = FindNode(*tree, parent);
   if (!dir) return (void)fuse_reply_err(req, ENOENT);
   if (!S_ISDIR(dir->mode)) return (void)fuse_reply_err(req, ENOTDIR);
   fuse_entry_param e = {};
-  e.entry_timeout = kCacheSeconds;
+  e.entry_timeout = fs.cache_timeout_s();
   auto child = dir->children.find(name);
-  const ViewNode* node = child == dir->children.end() ? nullptr : fs.Find(child->second);
+  const ViewNode* node = child == dir->children.end() ? nullptr : FindNode(*tree, child->second);
   if (!node) return (void)fuse_reply_entry(req, &e);  // a cached negative entry
   e.ino = node->ino;
   e.generation = 1;
-  e.attr_timeout = kCacheSeconds;
+  e.attr_timeout = fs.cache_timeout_s();
   Fill(*node, &e.attr);
   fuse_reply_entry(req, &e);
 }
 
-void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  const ViewNode* node = Fs(req).Find(ino);
+void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  ViewFs& fs = Fs(req);
+  const std::shared_ptr<const ViewTree> tree = fs.tree();
+  // Through an open file (the kernel sends its handle for regular files
+  // only): the file as it was opened, even when a refresh since left it out.
+  const ViewNode* node =
+      fi ? reinterpret_cast<const FileHandle*>(fi->fh)->node : FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   struct stat s;
   Fill(*node, &s);
-  fuse_reply_attr(req, &s, kCacheSeconds);
+  fuse_reply_attr(req, &s, fs.cache_timeout_s());
 }
 
 void Readlink(fuse_req_t req, fuse_ino_t ino) {
-  const ViewNode* node = Fs(req).Find(ino);
+  const std::shared_ptr<const ViewTree> tree = Fs(req).tree();
+  const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   if (!S_ISLNK(node->mode)) return (void)fuse_reply_err(req, EINVAL);
   fuse_reply_readlink(req, node->symlink_target.c_str());
@@ -116,17 +121,19 @@ void Readlink(fuse_req_t req, fuse_ino_t ino) {
 
 void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   ViewFs& fs = Fs(req);
-  const ViewNode* node = fs.Find(ino);
+  const std::shared_ptr<const ViewTree> tree = fs.tree();
+  const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   if (!S_ISDIR(node->mode)) return (void)fuse_reply_err(req, ENOTDIR);
   auto dir = std::make_unique<DirHandle>();
   dir->entries.emplace_back(".", node->ino, node->mode);
   dir->entries.emplace_back("..", kRootIno, S_IFDIR);  // the kernel answers ".." itself
   for (const auto& [name, child] : node->children)
-    if (const ViewNode* c = fs.Find(child)) dir->entries.emplace_back(name, c->ino, c->mode);
+    if (const ViewNode* c = FindNode(*tree, child))
+      dir->entries.emplace_back(name, c->ino, c->mode);
   fi->fh = reinterpret_cast<uint64_t>(dir.release());
-  fi->cache_readdir = 1;
-  fi->keep_cache = 1;
+  fi->cache_readdir = !fs.refresh();
+  fi->keep_cache = !fs.refresh();
   fuse_reply_open(req, fi);
 }
 
@@ -154,12 +161,14 @@ void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   ViewFs& fs = Fs(req);
-  const ViewNode* node = fs.Find(ino);
+  std::shared_ptr<const ViewTree> tree = fs.tree();
+  const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   if (S_ISDIR(node->mode)) return (void)fuse_reply_err(req, EISDIR);
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
     return (void)fuse_reply_err(req, EROFS);
   auto h = std::make_unique<FileHandle>();
+  h->tree = std::move(tree);
   h->node = node;
   if (!node->object.empty()) {
     h->fd = open(node->object.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -167,7 +176,8 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       const int err = errno;
       spdlog::error("view: open {} (object {}): {}{}", node->path, node->object, strerror(err),
                     err == ENOENT ? " (moved back, thinned or deleted by its owner since the "
-                                    "view was mounted; remount to see the namespace as it is)"
+                                    "view was built; --refresh or a new mount shows the "
+                                    "namespace as it is)"
                                   : "");
       return (void)fuse_reply_err(req, EIO);
     }
@@ -180,7 +190,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       spdlog::info("view: {} (object {}) is served unverified: no checksum vouches for it",
                    node->path, node->object);
   }
-  fi->keep_cache = 1;
+  // A refreshed view may serve other bytes under this inode at the next
+  // open (the owner rewrote the file): the page cache starts afresh then.
+  fi->keep_cache = !fs.refresh();
   fi->fh = reinterpret_cast<uint64_t>(h.release());
   fuse_reply_open(req, fi);
 }
@@ -252,7 +264,8 @@ void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
 }
 
 void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  const ViewNode* node = Fs(req).Find(ino);
+  const std::shared_ptr<const ViewTree> tree = Fs(req).tree();
+  const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   for (const auto& [key, value] : Xattrs(*node))
     if (key == name) return ReplyXattr(req, value, size);
@@ -260,7 +273,8 @@ void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 }
 
 void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  const ViewNode* node = Fs(req).Find(ino);
+  const std::shared_ptr<const ViewTree> tree = Fs(req).tree();
+  const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   std::string names;
   for (const auto& [key, value] : Xattrs(*node)) names += key + '\0';
@@ -269,8 +283,22 @@ void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 }  // namespace
 
-ViewFs::ViewFs(ViewTree tree, std::string hdd_dir)
-    : tree_(std::move(tree)), hdd_dir_(std::move(hdd_dir)) {}
+ViewFs::ViewFs(std::shared_ptr<const ViewTree> tree, std::string hdd_dir, bool refresh,
+               double cache_timeout_s)
+    : hdd_dir_(std::move(hdd_dir)),
+      refresh_(refresh),
+      cache_timeout_s_(cache_timeout_s),
+      tree_(std::move(tree)) {}
+
+std::shared_ptr<const ViewTree> ViewFs::tree() const {
+  MutexLock lock(&mu_);
+  return tree_;
+}
+
+void ViewFs::Replace(std::shared_ptr<const ViewTree> tree) {
+  MutexLock lock(&mu_);
+  tree_ = std::move(tree);
+}
 
 const fuse_lowlevel_ops& ViewFs::Ops() {
   static const fuse_lowlevel_ops ops = [] {
@@ -293,9 +321,9 @@ const fuse_lowlevel_ops& ViewFs::Ops() {
   return ops;
 }
 
-const ViewNode* ViewFs::Find(fuse_ino_t ino) const {
-  auto it = tree_.nodes.find(uint64_t(ino));
-  return it == tree_.nodes.end() ? nullptr : &it->second;
+const ViewNode* FindNode(const ViewTree& tree, uint64_t ino) {
+  auto it = tree.nodes.find(ino);
+  return it == tree.nodes.end() ? nullptr : &it->second;
 }
 
 int ViewFs::SumsFor(const ViewNode& node, int fd,
@@ -303,14 +331,15 @@ int ViewFs::SumsFor(const ViewNode& node, int fd,
   out->reset();
   if (node.checksum == 0) return 0;
   {
-    MutexLock lock(&mu_);
-    auto it = sums_.find(node.ino);
-    if (it != sums_.end()) {
-      *out = it->second;
+    if (!node.sums.empty()) {
+      // Not owned: the handle asking holds the tree `node` belongs to.
+      *out = std::shared_ptr<const std::vector<uint64_t>>(std::shared_ptr<void>(), &node.sums);
       return 0;
     }
-    if (!node.sums.empty()) {
-      *out = sums_[node.ino] = std::make_shared<const std::vector<uint64_t>>(node.sums);
+    MutexLock lock(&mu_);
+    auto it = sums_.find({node.ino, node.checksum});
+    if (it != sums_.end()) {
+      *out = it->second;
       return 0;
     }
   }
@@ -336,7 +365,8 @@ int ViewFs::SumsFor(const ViewNode& node, int fd,
     return EIO;
   }
   MutexLock lock(&mu_);
-  *out = sums_[node.ino] = std::make_shared<const std::vector<uint64_t>>(std::move(blocks));
+  *out = sums_[{node.ino, node.checksum}] =
+      std::make_shared<const std::vector<uint64_t>>(std::move(blocks));
   return 0;
 }
 

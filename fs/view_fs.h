@@ -3,9 +3,10 @@
 // read, statfs and the read-only extended attributes user.tierfs.tier and
 // user.tierfs.object. Every change is refused (the mount is read-only;
 // an open for writing is EROFS here too).
-// Thread-safety: the tree is not changed once served; block sums learned
-// at a first open are shared under a mutex; one handle's reads share its
-// cached block under the handle's mutex.
+// Thread-safety: a tree is never changed once served (a refresh replaces
+// it whole, under the mutex); block sums learned at a first open are shared
+// under the mutex; one handle's reads share its cached block under the
+// handle's mutex.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -23,14 +24,25 @@ namespace tierfs {
 
 class ViewFs {
  public:
-  ViewFs(ViewTree tree, std::string hdd_dir);
+  // `refresh`: whether the tree is replaced while mounted (Replace), so
+  // the kernel may keep entries, attributes and file pages for
+  // `cache_timeout_s` only, and no page cache across opens.
+  ViewFs(std::shared_ptr<const ViewTree> tree, std::string hdd_dir, bool refresh,
+         double cache_timeout_s);
   // The operations; the session's userdata must be this ViewFs.
   static const fuse_lowlevel_ops& Ops();
-  const ViewTree& tree() const { return tree_; }
 
-  // Exposed for the operations (fs/view_fs.cc).
-  const ViewNode* Find(fuse_ino_t ino) const;
-  // The block sums `node`'s reads verify against (null: served unverified),
+  // The tree served now; a request keeps the one it started with (an open
+  // file, the one it was opened in).
+  std::shared_ptr<const ViewTree> tree() const EXCLUDES(mu_);
+  // Serves `tree` from now on (a refresh). Inode numbers mean the same file
+  // in both (fs/view_tree.h); what left the tree is ENOENT from then on.
+  void Replace(std::shared_ptr<const ViewTree> tree) EXCLUDES(mu_);
+  bool refresh() const { return refresh_; }
+  double cache_timeout_s() const { return cache_timeout_s_; }
+
+  // The block sums `node`'s reads verify against (null: served unverified;
+  // valid while the caller holds the tree `node` belongs to),
   // hashing the whole object first when only its checksum is known. EIO
   // when the object does not hash to it; errno of the failing read.
   int SumsFor(const ViewNode& node, int fd, std::shared_ptr<const std::vector<uint64_t>>* out)
@@ -38,10 +50,17 @@ class ViewFs {
   const std::string& hdd_dir() const { return hdd_dir_; }
 
  private:
-  ViewTree tree_;
-  std::string hdd_dir_;
-  Mutex mu_;
-  std::map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> sums_ GUARDED_BY(mu_);
+  const std::string hdd_dir_;
+  const bool refresh_;
+  const double cache_timeout_s_;
+  mutable Mutex mu_;
+  std::shared_ptr<const ViewTree> tree_ GUARDED_BY(mu_);
+  // Sums learned by hashing whole files, by inode and checksum.
+  std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<const std::vector<uint64_t>>> sums_
+      GUARDED_BY(mu_);
 };
+
+// The node `ino` of `tree`, or null.
+const ViewNode* FindNode(const ViewTree& tree, uint64_t ino);
 
 }  // namespace tierfs

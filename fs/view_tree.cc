@@ -14,6 +14,7 @@
 #include "meta/audit_mirror.h"
 #include "meta/block_sums.h"
 #include "meta/store.h"
+#include "meta/xxh3.h"
 #include "tiering/identity.h"
 
 namespace tierfs {
@@ -21,6 +22,16 @@ namespace tierfs {
 namespace {
 
 constexpr char kRecoveredDir[] = "recovered";
+
+// A made directory's number comes from its path, so that a refresh gives
+// the same directory the same number (the kernel may still hold it), above
+// 2^62, where no state's inode numbers reach.
+uint64_t MadeDirIno(const std::string& path, const std::map<uint64_t, ViewNode>& nodes) {
+  constexpr uint64_t kBase = uint64_t(1) << 62;
+  uint64_t ino = kBase | (XXH3_64bits(path.data(), path.size()) & (kBase - 1));
+  while (nodes.count(ino)) ino = kBase | ((ino + 1) & (kBase - 1));
+  return ino;
+}
 
 int64_t MtimeNs(const struct stat& sb) {
   return int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
@@ -55,7 +66,6 @@ class ViewBuilder {
   std::set<uint64_t> seen_;
   std::map<uint64_t, JournalRemoval> removals_;
   std::map<uint64_t, Unknown> unknown_;
-  uint64_t next_ino_ = kRootIno + 1;
 };
 
 void FillFromInode(const Inode& n, ViewNode* v) {
@@ -75,6 +85,7 @@ Status ViewBuilder::ReadSnapshot() {
   root.ino = kRootIno;
   root.mode = S_IFDIR | 0755;
   root.path.assign(1, '/');  // not = "/": g++ 12 warns wrongly (-Wrestrict)
+  root.atime_ns = root.mtime_ns = root.ctime_ns = NowNs();  // no snapshot: an empty root now
   std::vector<std::string> snaps;
   Status st = ListSnapshots(SnapshotDir(t_.ns_dir), &snaps);
   if (!st.ok() || snaps.empty()) return st;
@@ -93,7 +104,6 @@ Status ViewBuilder::ReadSnapshot() {
     if (st.ok())
       st = store->ForEachInode([this](const Inode& i) {
         known_.insert(i.ino);
-        next_ino_ = std::max(next_ino_, i.ino + 1);
         return Status::Ok();
       });
     if (st.ok())
@@ -197,13 +207,14 @@ uint64_t ViewBuilder::MakeDirs(const std::string& dir_path, int64_t time_ns) {
     ViewNode& dir = t_.nodes[ino];
     auto child = dir.children.find(part);
     if (child == dir.children.end()) {
-      const uint64_t made = next_ino_++;
+      const std::string path = dir_path.substr(0, next);
+      const uint64_t made = MadeDirIno(path, t_.nodes);
       dir.children[part] = made;
       ViewNode& v = t_.nodes[made];
       v.ino = made;
       v.mode = S_IFDIR | 0755;
       v.atime_ns = v.mtime_ns = v.ctime_ns = time_ns;
-      v.path = dir_path.substr(0, next);
+      v.path = path;
       ino = made;
       continue;
     }
@@ -216,8 +227,6 @@ uint64_t ViewBuilder::MakeDirs(const std::string& dir_path, int64_t time_ns) {
 // Objects archived after the snapshot, in inode order, under their
 // identity's path (the first to claim a name has it).
 void ViewBuilder::PlaceUnknown() {
-  // Above every object's number too, so no made directory takes one.
-  if (!unknown_.empty()) next_ino_ = std::max(next_ino_, unknown_.rbegin()->first + 1);
   for (const auto& [ino, u] : unknown_) {
     const ObjectIdentity& id = u.id;
     std::string path = id.path;
@@ -226,7 +235,7 @@ void ViewBuilder::PlaceUnknown() {
                  path.find("/../") != std::string::npos;
     uint64_t parent = clash ? 0 : MakeDirs(path.substr(0, slash), id.mtime_ns);
     std::string name = clash ? "" : path.substr(slash + 1);
-    if (parent == 0 || name == ".." || t_.nodes[parent].children.count(name)) {
+    if (parent == 0 || name == "." || name == ".." || t_.nodes[parent].children.count(name)) {
       name = std::to_string(ino);
       path = std::string("/") + kRecoveredDir + "/" + name;
       parent = MakeDirs(std::string("/") + kRecoveredDir, id.mtime_ns);

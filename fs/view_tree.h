@@ -22,7 +22,8 @@
 // unverified) otherwise. Block sums come with it from the snapshot when
 // they belong to that checksum.
 // Inode numbers are the snapshot's and the objects' own; directories made
-// from identity paths get numbers above all of them.
+// from identity paths get numbers above 2^62 from their paths, so a tree
+// built again (a refresh) gives every file and directory the same number.
 // Errors (nothing is built): EINVAL for a bad namespace or none to choose;
 // the errno of the failing call naming the path (the snapshot, the copy).
 // An unreadable object is skipped and counted, never fatal.

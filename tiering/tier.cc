@@ -230,8 +230,12 @@ Status Tier::CheckHealth() const {
     return Status::Error(EIO, what +
                                   " is no longer the directory mounted at start "
                                   "(removed, replaced or unmounted)");
-  if (faccessat(tier_fd_, kIdentityFile, R_OK, 0) != 0)
+  // Opened, not only looked up: a filesystem shut down (a dead device,
+  // EXT4_IOC_SHUTDOWN) still answers lookups from its caches.
+  const int id_fd = openat(tier_fd_, kIdentityFile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (id_fd < 0)
     return Status::Error(EIO, what + ": identity file unreadable: " + std::strerror(errno));
+  close(id_fd);
   struct statvfs v;
   const int rc = io_->Fstatvfs(tier_fd_, &v);
   if (rc != 0) return Status::Error(EIO, what + ": statfs: " + std::strerror(-rc));

@@ -2,6 +2,7 @@
 // spill of new and growing files to the HDD tier, ENOSPC only when both
 // tiers are full, and an HDD tier that goes away while mounted.
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -279,6 +280,45 @@ TEST_F(StateFsFullTest, CreatesGetEnospcAndRemovalsStillWork) {
   ASSERT_EQ(0, unlink((state_ + "/filler").c_str()));
   // And with room again, creates work.
   EXPECT_EQ(0, WriteFile(fs_.path("after"), "y"));
+}
+
+// The SSD tier's filesystem shut down under the mount, as a dead device
+// leaves it (EXT4_IOC_SHUTDOWN), the state being elsewhere: new files start
+// on the HDD tier. Before, each one was first created on the SSD tier,
+// failed its first write there and spilled, with an error logged per file.
+TEST(SsdDeadTest, NewFilesStartOnTheHddTierWithoutAFailedWriteEach) {
+  MountOptions opts;
+  opts.ssd_ext4_mb = 40;
+  TierfsMount m(opts);
+  m.options().state_dir = m.root() + "/state";
+  ASSERT_TRUE(m.Mount());
+  auto P = [&](const std::string& rel) { return m.path(rel); };
+  const std::string archived = Pattern(200000, 1);
+  ASSERT_EQ(0, WriteFile(P("archived"), archived));
+  ASSERT_EQ(0, SetTierOfClosed(P("archived"), "hdd"));
+  const int fd = open(m.ssd().c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  uint32_t flags = 2;  // EXT4_GOING_FLAGS_NOLOGFLUSH
+  ASSERT_EQ(0, ioctl(fd, _IOR('X', 125, uint32_t), &flags)) << strerror(errno);  // SHUTDOWN
+  close(fd);
+  for (int i = 0; i < 6; ++i) {
+    const std::string name = "new" + std::to_string(i), data = Pattern(300000, 10 + i);
+    ASSERT_EQ(0, WriteFile(P(name), data)) << name;
+    std::string got;
+    ASSERT_EQ(0, ReadFile(P(name), &got)) << name;
+    EXPECT_TRUE(got == data) << name;
+    EXPECT_EQ("hdd", GetTier(P(name))) << name;
+  }
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("archived"), &got));
+  EXPECT_TRUE(got == archived);
+  const std::string log = m.Log();
+  size_t failed_writes = 0;
+  for (size_t at = 0; (at = log.find("ssd tier failed a write", at)) != std::string::npos; ++at)
+    ++failed_writes;
+  // The first create may come within a second of the last healthy look.
+  EXPECT_LE(failed_writes, 1u) << log;
+  EXPECT_NE(std::string::npos, log.find("new files start on the hdd tier")) << log;
 }
 
 }  // namespace

@@ -199,6 +199,42 @@ TEST(ViewTest, ACorruptObjectReadsEioNeverItsBytes) {
   EXPECT_TRUE(m.Unmount());
 }
 
+// --refresh: what the owner archives or removes later shows in a view that
+// stays mounted; a file open across a refresh reads on.
+TEST(ViewTest, ARefreshingViewFollowsItsOwner) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "live"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  const std::string first = Pattern(3 << 20, 8), second = Pattern(1 << 20, 9);
+  ASSERT_EQ(0, WriteFile(m.path("first"), first));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("first"), "hdd"));
+  ViewMount v(m.root() + "/view");
+  CommandResult r = v.Mount({"--hdd", m.hdd(), "--refresh", "1"});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+  const int fd = open(v.path("first").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  struct stat sb;
+  EXPECT_EQ(ENOENT, Err(stat(v.path("later").c_str(), &sb)));
+  ASSERT_EQ(0, mkdir(m.path("later").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(m.path("later/second"), second));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("later/second"), "hdd"));
+  std::string got;
+  EXPECT_TRUE(WaitFor([&] { return ReadFile(v.path("later/second"), &got) == 0; }, 20))
+      << SlurpFile(v.log());
+  EXPECT_TRUE(got == second);
+  ASSERT_EQ(0, unlink(m.path("first").c_str()));
+  EXPECT_TRUE(WaitFor([&] { return Err(stat(v.path("first").c_str(), &sb)) == ENOENT; }, 20))
+      << SlurpFile(v.log());
+  // The handle opened before both refreshes reads what it opened.
+  std::vector<char> buf(first.size());
+  EXPECT_EQ(ssize_t(first.size()), PreadAll(fd, buf.data(), buf.size(), 0));
+  EXPECT_TRUE(std::string(buf.data(), buf.size()) == first);
+  close(fd);
+  v.Unmount();
+  EXPECT_TRUE(m.Unmount());
+}
+
 TEST(ViewTest, BadArgumentsAreRefusedClearly) {
   TierfsMount m;
   ASSERT_TRUE(m.Mount());
@@ -211,6 +247,9 @@ TEST(ViewTest, BadArgumentsAreRefusedClearly) {
   r = RunTierfs({"view", "--hdd", m.hdd(), "-o", "rw", mnt}, 10);
   EXPECT_EQ(2, r.exit_code);
   EXPECT_NE(std::string::npos, r.err.find("read-only")) << r.err;
+  r = RunTierfs({"view", "--hdd", m.hdd(), "--refresh=-1", mnt}, 10);
+  EXPECT_EQ(2, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("--refresh must be")) << r.err;
   r = RunTierfs({"view", "--hdd", m.hdd(), "--namespace", "nope", mnt}, 10);
   EXPECT_EQ(1, r.exit_code);
   EXPECT_NE(std::string::npos, r.err.find("namespace 'nope' on the HDD tier")) << r.err;
