@@ -196,22 +196,6 @@ constexpr uint32_t kMaxWrite = 1 << 20;
 // 128 KiB READ at a time without it.
 constexpr uint32_t kReadahead = 4 << 20;
 
-// Tunes the mount's bdi, before INIT is answered: its share of the dirty
-// page budget (the kernel's 1% for a FUSE mount) up to 40%, and its
-// readahead up to kReadahead. The kernel starts a FUSE bdi at 128 KiB and
-// on INIT takes the smaller of that and max_readahead, so max_readahead
-// alone can only lower it.
-void TuneBdi(const std::string& device) {
-  if (device.empty()) return;
-  const std::string bdi = "/sys/class/bdi/" + device;
-  for (const auto& [name, value] :
-       {std::pair<std::string, uint32_t>{"max_ratio", 40}, {"read_ahead_kb", kReadahead >> 10}}) {
-    std::ofstream out(bdi + "/" + name);
-    out << value;
-    if (!out.flush()) spdlog::info("could not set {}/{} (not root?)", bdi, name);
-  }
-}
-
 // A write from a buffer that does not start on a page boundary (malloc's,
 // Python's bytes) spans one page more than its length: 1 MiB spans 257
 // pages, and with the kernel's default cap of 256 pages a request, every
@@ -339,6 +323,23 @@ Status CheckMountpoint(const std::string& mountpoint, std::string* real) {
   return Status::Ok();
 }
 
+// Tunes the mount's bdi, before INIT is answered: its share of the dirty
+// page budget (the kernel's 1% for a FUSE mount) up to 40%, and its
+// readahead up to kReadahead. The kernel starts a FUSE bdi at 128 KiB and
+// on INIT takes the smaller of that and max_readahead, so max_readahead
+// alone can only lower it.
+void TuneMountBdi(const std::string& mountpoint) {
+  const std::string device = MountedDevice(mountpoint);
+  if (device.empty()) return;
+  const std::string bdi = "/sys/class/bdi/" + device;
+  for (const auto& [name, value] :
+       {std::pair<std::string, uint32_t>{"max_ratio", 40}, {"read_ahead_kb", kReadahead >> 10}}) {
+    std::ofstream out(bdi + "/" + name);
+    out << value;
+    if (!out.flush()) spdlog::info("could not set {}/{} (not root?)", bdi, name);
+  }
+}
+
 std::string DefaultStateDir(const std::string& ssd_dir) {
   return ssd_dir + "/state";
 }
@@ -464,7 +465,7 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
   sigemptyset(&hup);
   sigaddset(&hup, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &hup, nullptr);
-  TuneBdi(MountedDevice(mountpoint));
+  TuneMountBdi(mountpoint);
   RaiseMaxPagesLimit();
   spdlog::info("mounted {} (namespace {}, ssd {}, hdd {}, state {})", mountpoint, ns.name,
                opt.ssd_dir, opt.hdd_dir, state);

@@ -6,6 +6,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -190,6 +192,17 @@ TEST(ViewTest, ACorruptObjectReadsEioNeverItsBytes) {
   EXPECT_EQ(-1, pread(fd, buf.data(), buf.size(), 2 << 20));
   EXPECT_EQ(EIO, errno);
   close(fd);
+  // Reads of less than a block (O_DIRECT: the kernel asks for just them).
+  const int direct = open(v.path("known").c_str(), O_RDONLY | O_DIRECT);
+  ASSERT_GE(direct, 0) << strerror(errno);
+  void* page = nullptr;
+  ASSERT_EQ(0, posix_memalign(&page, 4096, 4096));
+  EXPECT_EQ(4096, pread(direct, page, 4096, 8192));
+  EXPECT_EQ(0, memcmp(page, Pattern(3 << 20, 6).data() + 8192, 4096));
+  EXPECT_EQ(-1, pread(direct, page, 4096, (2 << 20) + 4096));
+  EXPECT_EQ(EIO, errno);
+  free(page);
+  close(direct);
   // The later one fails at open: no block of it is vouched for alone.
   EXPECT_EQ(EIO, OpenErr(v.path("later"), O_RDONLY));
   const std::string log = SlurpFile(v.log());
