@@ -43,7 +43,7 @@ class Recovery {
   Status SettleObjects();
   Status SettleUnseen();
   Status Recreate(uint64_t ino, const ObjectIdentity& id);
-  Status MakeDirs(const std::string& dir_path, uint64_t* ino, bool* clash);
+  Status MakeDirs(const std::vector<std::string>& dirs, uint64_t* ino, bool* clash);
   Status RemoveNames(uint64_t ino);
   Status ReadRemovals();
   void AddRemoval(uint64_t ino, const std::string& path, uint64_t size, const std::string& what);
@@ -270,18 +270,12 @@ Status Recovery::RemoveNames(uint64_t ino) {
   return Status::Ok();
 }
 
-// Looks up or creates each directory of `dir_path` ("/a/b"); `clash` when a
-// component exists and is not a directory.
-Status Recovery::MakeDirs(const std::string& dir_path, uint64_t* ino, bool* clash) {
+// Looks up or creates each directory of `dirs` (outermost first); `clash`
+// when one exists and is not a directory.
+Status Recovery::MakeDirs(const std::vector<std::string>& dirs, uint64_t* ino, bool* clash) {
   *ino = kRootIno;
   *clash = false;
-  size_t pos = 0;
-  while (pos < dir_path.size()) {
-    size_t next = dir_path.find('/', pos);
-    if (next == std::string::npos) next = dir_path.size();
-    const std::string part = dir_path.substr(pos, next - pos);
-    pos = next + 1;
-    if (part.empty() || part == ".") continue;
+  for (const std::string& part : dirs) {
     Inode n;
     Status st = store_->Lookup(*ino, part, &n);
     if (st.err() == ENOENT) {
@@ -300,10 +294,9 @@ Status Recovery::MakeDirs(const std::string& dir_path, uint64_t* ino, bool* clas
 }
 
 Status Recovery::Recreate(uint64_t old_ino, const ObjectIdentity& id) {
-  std::string path = id.path;
-  const size_t slash = path.rfind('/');
-  bool clash = path.empty() || path[0] != '/' || id.path_truncated || slash + 1 == path.size() ||
-               path.find("/../") != std::string::npos || !S_ISREG(id.mode);
+  std::string path = id.path, name;
+  std::vector<std::string> dirs;
+  bool clash = !SplitArchivedPath(id, &dirs, &name) || !S_ISREG(id.mode);
   uint64_t parent = kRootIno;
   Inode n;
   NewNode node;
@@ -312,16 +305,16 @@ Status Recovery::Recreate(uint64_t old_ino, const ObjectIdentity& id) {
   node.gid = id.gid;
   node.tier = TierId::kHdd;
   Status st;
-  if (!clash) st = MakeDirs(path.substr(0, slash), &parent, &clash);
+  if (!clash) st = MakeDirs(dirs, &parent, &clash);
   if (!st.ok()) return st;
   if (!clash) {
-    st = store_->Create(parent, path.substr(slash + 1), node, &n);
+    st = store_->Create(parent, name, node, &n);
     if (st.err() == EEXIST) clash = true;
     if (!st.ok() && !clash) return st;
   }
   if (clash) {
     path = std::string("/") + kRecoveredDir + "/" + std::to_string(old_ino);
-    st = MakeDirs(std::string("/") + kRecoveredDir, &parent, &clash);
+    st = MakeDirs({kRecoveredDir}, &parent, &clash);
     if (st.ok() && clash) st = Status::Error(EEXIST, "/recovered is not a directory");
     if (st.ok()) st = store_->Create(parent, std::to_string(old_ino), node, &n);
     if (!st.ok()) return st;

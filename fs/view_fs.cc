@@ -11,10 +11,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "meta/block_sums.h"
 #include "meta/inode.h"
+#include "meta/text_format.h"
 
 namespace tierfs {
 
@@ -297,8 +299,19 @@ void Statfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &s);
 }
 
-// user.tierfs.tier and user.tierfs.object, for a file with an object.
-std::vector<std::pair<std::string, std::string>> Xattrs(const ViewNode& node) {
+// user.tierfs.tier and user.tierfs.object, for a file with an object;
+// user.tierfs.view on the root: what the view shows and from what (JSON).
+std::vector<std::pair<std::string, std::string>> Xattrs(const ViewTree& tree,
+                                                        const ViewNode& node) {
+  if (node.ino == kRootIno) {
+    uint64_t files = 0;
+    for (const auto& [ino, n] : tree.nodes) files += S_ISREG(n.mode) ? 1 : 0;
+    const nlohmann::json summary = {
+        {"namespace", tree.ns},     {"snapshot", tree.snapshot}, {"built", UtcNanos(tree.built_ns)},
+        {"files", files},           {"ssd_only", tree.ssd_only}, {"removed", tree.removed},
+        {"unplaced", tree.unplaced}};
+    return {{"user.tierfs.view", summary.dump()}};
+  }
   if (node.object.empty()) return {};
   return {{"user.tierfs.tier", "hdd"}, {"user.tierfs.object", node.object}};
 }
@@ -313,7 +326,7 @@ void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   const std::shared_ptr<const ViewTree> tree = Fs(req).tree();
   const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
-  for (const auto& [key, value] : Xattrs(*node))
+  for (const auto& [key, value] : Xattrs(*tree, *node))
     if (key == name) return ReplyXattr(req, value, size);
   fuse_reply_err(req, ENODATA);
 }
@@ -323,7 +336,7 @@ void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   std::string names;
-  for (const auto& [key, value] : Xattrs(*node)) names += key + '\0';
+  for (const auto& [key, value] : Xattrs(*tree, *node)) names += key + '\0';
   ReplyXattr(req, names, size);
 }
 

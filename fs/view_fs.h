@@ -1,7 +1,8 @@
 // The FUSE operations of `tierfs view` (fs/view.h) over a built ViewTree
 // (fs/view_tree.h): lookup, getattr, readlink, readdir, open, verified
 // read, statfs and the read-only extended attributes user.tierfs.tier and
-// user.tierfs.object. Every change is refused (the mount is read-only;
+// user.tierfs.object (files) and user.tierfs.view (the root: JSON of the
+// namespace, snapshot, build time and counts). Every change is refused (the mount is read-only;
 // an open for writing is EROFS here too).
 // Thread-safety: a tree is never changed once served (a refresh replaces
 // it whole, under the mutex); block sums learned at a first open are shared

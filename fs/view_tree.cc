@@ -53,9 +53,9 @@ class ViewBuilder {
     struct stat sb;
   };
   void AttachLinks(uint64_t ino);
-  // The directory `dir_path` ("/a/b"), made as needed; 0 when a component
-  // is there and is not a directory.
-  uint64_t MakeDirs(const std::string& dir_path, int64_t time_ns);
+  // The directory `dirs` names (outermost first), made as needed; 0 when
+  // one of them is there and is not a directory.
+  uint64_t MakeDirs(const std::vector<std::string>& dirs, int64_t time_ns);
 
   std::string scratch_;
   ViewTree& t_;
@@ -195,19 +195,14 @@ Status ViewBuilder::ReadObjects() {
   });
 }
 
-uint64_t ViewBuilder::MakeDirs(const std::string& dir_path, int64_t time_ns) {
+uint64_t ViewBuilder::MakeDirs(const std::vector<std::string>& dirs, int64_t time_ns) {
   uint64_t ino = kRootIno;
-  size_t pos = 0;
-  while (pos < dir_path.size()) {
-    size_t next = dir_path.find('/', pos);
-    if (next == std::string::npos) next = dir_path.size();
-    const std::string part = dir_path.substr(pos, next - pos);
-    pos = next + 1;
-    if (part.empty() || part == ".") continue;
+  std::string path;
+  for (const std::string& part : dirs) {
+    path += "/" + part;
     ViewNode& dir = t_.nodes[ino];
     auto child = dir.children.find(part);
     if (child == dir.children.end()) {
-      const std::string path = dir_path.substr(0, next);
       const uint64_t made = MadeDirIno(path, t_.nodes);
       dir.children[part] = made;
       ViewNode& v = t_.nodes[made];
@@ -229,16 +224,13 @@ uint64_t ViewBuilder::MakeDirs(const std::string& dir_path, int64_t time_ns) {
 void ViewBuilder::PlaceUnknown() {
   for (const auto& [ino, u] : unknown_) {
     const ObjectIdentity& id = u.id;
-    std::string path = id.path;
-    const size_t slash = path.rfind('/');
-    bool clash = path.empty() || path[0] != '/' || id.path_truncated || slash + 1 == path.size() ||
-                 path.find("/../") != std::string::npos;
-    uint64_t parent = clash ? 0 : MakeDirs(path.substr(0, slash), id.mtime_ns);
-    std::string name = clash ? "" : path.substr(slash + 1);
-    if (parent == 0 || name == "." || name == ".." || t_.nodes[parent].children.count(name)) {
+    std::string path = id.path, name;
+    std::vector<std::string> dirs;
+    uint64_t parent = SplitArchivedPath(id, &dirs, &name) ? MakeDirs(dirs, id.mtime_ns) : 0;
+    if (parent == 0 || t_.nodes[parent].children.count(name)) {
       name = std::to_string(ino);
       path = std::string("/") + kRecoveredDir + "/" + name;
-      parent = MakeDirs(std::string("/") + kRecoveredDir, id.mtime_ns);
+      parent = MakeDirs({kRecoveredDir}, id.mtime_ns);
       if (parent == 0) {
         ++t_.unplaced;
         continue;
@@ -287,6 +279,7 @@ void ViewBuilder::Finish() {
 Status BuildViewTree(const std::string& hdd_dir, const std::string& ns,
                      const std::string& scratch_dir, ViewTree* out) {
   *out = ViewTree{};
+  out->built_ns = NowNs();
   Status st = FindHddNamespace(hdd_dir, ns, &out->ns, &out->ns_dir);
   ViewBuilder b(scratch_dir, out);
   if (st.ok()) st = b.ReadSnapshot();

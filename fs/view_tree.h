@@ -55,6 +55,7 @@ struct ViewTree {
   std::string ns;                      // the namespace's name
   std::string ns_dir;                  // HDD/ns/NAME
   std::string snapshot;                // the snapshot used, "" for none
+  int64_t built_ns = 0;                // when it was built
   std::map<uint64_t, ViewNode> nodes;  // by inode; the root is kRootIno
   // Counts of what is not shown, for the log.
   uint64_t ssd_only = 0, removed = 0, unplaced = 0;

@@ -162,6 +162,26 @@ bool ObjectIno(const std::string& name, uint64_t* ino) {
 
 }  // namespace
 
+bool SplitArchivedPath(const ObjectIdentity& id, std::vector<std::string>* dirs,
+                       std::string* name) {
+  dirs->clear();
+  const std::string& path = id.path;
+  if (path.empty() || path[0] != '/' || path.back() == '/' || id.path_truncated) return false;
+  for (size_t pos = 1; pos <= path.size();) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(pos, end - pos);
+    pos = end + 1;
+    if (part.empty()) continue;
+    if (part == "." || part == "..") return false;
+    dirs->push_back(std::move(part));
+  }
+  if (dirs->empty()) return false;
+  *name = std::move(dirs->back());
+  dirs->pop_back();
+  return true;
+}
+
 Status ForEachObject(const std::string& ns_dir,
                      const std::function<Status(uint64_t ino, const std::string& path)>& visit) {
   const std::string objects = ns_dir + "/objects";

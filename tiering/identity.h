@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "meta/inode.h"
 #include "meta/status.h"
@@ -57,6 +58,12 @@ Status WriteIdentity(const Tier& tier, uint64_t ino, int fd, const ObjectIdentit
 // Reads the identity of the object at `object_path`: the xattr, else the
 // sidecar. ENODATA when it has neither.
 Status ReadIdentity(const std::string& object_path, ObjectIdentity* out);
+
+// Where a file placed by its identity alone goes (recover, view): the
+// archived path's directories, outermost first, and its name. False when
+// the path cannot name a file: empty, relative, cut short, ending in '/',
+// or with a "." or ".." component (empty components are skipped).
+bool SplitArchivedPath(const ObjectIdentity& id, std::vector<std::string>* dirs, std::string* name);
 
 // Calls `visit` with the inode number and path of each object below the
 // namespace directory `ns_dir` (objects/<xx>/<ino in lowercase hex>;

@@ -118,6 +118,11 @@ TEST(ViewTest, AnotherNodeReadsTheArchiveBesideItsLiveOwner) {
   char tier[16] = {};
   EXPECT_EQ(3, getxattr(v.path("d/a").c_str(), "user.tierfs.tier", tier, sizeof tier));
   EXPECT_STREQ("hdd", tier);
+  char summary[1024] = {};
+  ASSERT_GT(getxattr(v.path("").c_str(), "user.tierfs.view", summary, sizeof summary), 0);
+  EXPECT_NE(nullptr, strstr(summary, "\"namespace\":\"job1\"")) << summary;
+  EXPECT_NE(nullptr, strstr(summary, "\"ssd_only\":1")) << summary;
+  EXPECT_NE(nullptr, strstr(summary, "\"files\":4")) << summary;  // a, private, empty, c
   // The owner goes on as before: it writes, and its files still read.
   EXPECT_EQ(0, WriteFile(m.path("d/after-view"), "x"));
   EXPECT_EQ(0, ReadFile(m.path("d/a"), &got));

@@ -38,6 +38,32 @@ class IdentityTest : public TierPairFixture {
   std::shared_ptr<FaultIo> hdd_io_ = std::make_shared<FaultIo>(std::make_shared<PosixIo>());
 };
 
+// The one rule recover and view share for placing a file by its identity.
+TEST(SplitArchivedPathTest, UsablePathsSplitAndOthersAreRefused) {
+  auto split = [](const std::string& path, bool truncated = false) {
+    ObjectIdentity id;
+    id.path = path;
+    id.path_truncated = truncated;
+    std::vector<std::string> dirs;
+    std::string name;
+    if (!SplitArchivedPath(id, &dirs, &name)) return std::string("refused");
+    std::string out;
+    for (const auto& d : dirs) out += d + "|";
+    return out + name;
+  };
+  EXPECT_EQ("a|b|c", split("/a/b/c"));
+  EXPECT_EQ("top", split("/top"));
+  EXPECT_EQ("a|b", split("//a//b"));
+  EXPECT_EQ("refused", split(""));
+  EXPECT_EQ("refused", split("/"));
+  EXPECT_EQ("refused", split("relative/x"));
+  EXPECT_EQ("refused", split("/a/b/"));
+  EXPECT_EQ("refused", split("/a/../etc/x"));
+  EXPECT_EQ("refused", split("/a/.."));
+  EXPECT_EQ("refused", split("/a/./x"));
+  EXPECT_EQ("refused", split("/a/b", true));
+}
+
 TEST_F(IdentityTest, MoveToHddWritesTheIdentityXattr) {
   const std::string content = Pattern(200000, 7);
   const uint64_t ino = MakeFile("f", content);
