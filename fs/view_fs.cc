@@ -220,10 +220,11 @@ void ReadWholeBlocks(fuse_req_t req, const FileHandle& h, uint64_t start, size_t
   const size_t room = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
   std::unique_ptr<char, FreeAligned> buf(static_cast<char*>(aligned_alloc(kDirectAlign, room)));
   if (!buf) return (void)fuse_reply_err(req, ENOMEM);
-  const int fd = h.direct_fd >= 0 ? h.direct_fd : h.fd;
   // O_DIRECT reads whole pages: a short last block is read as its pages,
-  // and the file's end makes the count short.
-  const ssize_t n = PreadFull(fd, buf.get(), room, start);
+  // and the file's end makes the count short. A filesystem that takes the
+  // flag at open but not the read (EINVAL) is read through the page cache.
+  ssize_t n = h.direct_fd >= 0 ? PreadFull(h.direct_fd, buf.get(), room, start) : -EINVAL;
+  if (n == -EINVAL) n = PreadFull(h.fd, buf.get(), room, start);
   if (n < 0) return (void)fuse_reply_err(req, int(-n));
   for (size_t done = 0; done < len; done += kSumBlockBytes) {
     const uint64_t b = (start + done) / kSumBlockBytes;
