@@ -27,7 +27,8 @@ namespace tierfs {
 namespace {
 
 constexpr char kViewUsage[] =
-    "Usage: tierfs view --hdd DIR [--namespace NAME] [-f] [-o OPT[,OPT...]] MOUNTPOINT\n\n"
+    "Usage: tierfs view --hdd DIR [--namespace NAME] [-f] [--log FILE] [--refresh SECONDS]\n"
+    "                   [-o OPT[,OPT...]] MOUNTPOINT\n\n"
     "Mounts one namespace of a capacity tier read-only, as its objects and its newest\n"
     "snapshot describe it, beside the mount that owns it (on this node or another) and\n"
     "without taking it over: files only on the owner's SSD tier are left out, every\n"
@@ -174,7 +175,10 @@ Status BuildTree(const ViewArgs& args, const ViewCounts& before,
 // a build that fails leaves the tree served as it was, logged.
 class Refresher {
  public:
-  Refresher(ViewFs& fs, const ViewArgs& args) : fs_(fs), args_(args) {
+  // `counts`: what the tree served now holds (a refresh that finds the
+  // same is not logged).
+  Refresher(ViewFs& fs, const ViewArgs& args, ViewCounts counts)
+      : fs_(fs), args_(args), counts_(std::move(counts)) {
     if (args_.refresh_s > 0) thread_ = std::thread([this] { Run(); });
   }
   ~Refresher() { Stop(); }
@@ -189,7 +193,6 @@ class Refresher {
 
  private:
   void Run() EXCLUDES(mu_) {
-    ViewCounts counts;
     for (;;) {
       {
         MutexLock lock(&mu_);
@@ -200,7 +203,7 @@ class Refresher {
         if (stop_) return;
       }
       std::shared_ptr<const ViewTree> tree;
-      Status st = BuildTree(args_, counts, &tree, &counts);
+      Status st = BuildTree(args_, counts_, &tree, &counts_);
       if (st.ok())
         fs_.Replace(std::move(tree));
       else
@@ -210,6 +213,7 @@ class Refresher {
 
   ViewFs& fs_;
   const ViewArgs& args_;
+  ViewCounts counts_;  // the refresh thread's only
   Mutex mu_;
   CondVar wake_;
   bool stop_ GUARDED_BY(mu_) = false;
@@ -234,7 +238,8 @@ int ViewMain(int argc, char** argv) {
     }
   }
   std::shared_ptr<const ViewTree> tree;
-  st = BuildTree(args, ViewCounts{}, &tree, nullptr);
+  ViewCounts counts;
+  st = BuildTree(args, ViewCounts{}, &tree, &counts);
   if (!st.ok()) return Refuse(st.message());
 
   const bool refresh = args.refresh_s > 0;
@@ -245,7 +250,7 @@ int ViewMain(int argc, char** argv) {
   fuse_args fargs = FUSE_ARGS_INIT(int(fuse_argv.size()), const_cast<char**>(fuse_argv.data()));
   fuse_session* se = fuse_session_new(&fargs, &ViewFs::Ops(), sizeof(fuse_lowlevel_ops), &fs);
   fuse_opt_free_args(&fargs);
-  if (!se) return Refuse("bad mount options:" + args.fuse_options);
+  if (!se) return Refuse("bad mount options: " + mount_opts);
   if (fuse_session_mount(se, args.mountpoint.c_str()) != 0) {
     fuse_session_destroy(se);
     return Refuse("cannot mount on " + args.mountpoint + " (see above)");
@@ -260,7 +265,7 @@ int ViewMain(int argc, char** argv) {
     return Refuse("cannot set signal handlers");
   }
   spdlog::info("mounted the view at {}", args.mountpoint);
-  Refresher refresher(fs, args);  // after the fork: threads do not survive it
+  Refresher refresher(fs, args, counts);  // after the fork: threads do not survive it
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, args.threads);

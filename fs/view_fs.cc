@@ -242,6 +242,39 @@ void ReadWholeBlocks(fuse_req_t req, const FileHandle& h, uint64_t start, size_t
   fuse_reply_buf(req, buf.get(), len);
 }
 
+// Copies [start, start + len) of the file into `out` through the handle's
+// cached block, each block read and checked once: 0, or the errno to reply.
+int CopyVerified(FileHandle& h, uint64_t start, char* out, size_t len) {
+  const uint64_t file_size = h.node->size;
+  MutexLock lock(&h.mu);
+  if (!h.bytes) h.bytes.reset(new char[kSumBlockBytes]);
+  for (uint64_t pos = start; pos < start + len;) {
+    const uint64_t b = pos / kSumBlockBytes, block_start = b * kSumBlockBytes;
+    if (h.block != b) {
+      h.block = UINT64_MAX;
+      const size_t want = size_t(std::min<uint64_t>(kSumBlockBytes, file_size - block_start));
+      const ssize_t n = PreadFull(h.fd, h.bytes.get(), want, block_start);
+      if (n < 0) return int(-n);
+      if (size_t(n) != want || b >= h.sums->size() ||
+          XXH3_64bits(h.bytes.get(), want) != (*h.sums)[b]) {
+        spdlog::error(
+            "view: {} (object {}): block {} does not match its recorded checksum{}; read "
+            "refused (EIO)",
+            h.node->path, h.node->object, b,
+            size_t(n) != want ? " (the object is shorter than recorded)" : "");
+        return EIO;
+      }
+      h.block = b;
+      h.block_len = want;
+    }
+    const size_t in = size_t(pos - block_start);
+    const size_t take = size_t(std::min<uint64_t>(h.block_len - in, start + len - pos));
+    memcpy(out + (pos - start), h.bytes.get() + in, take);
+    pos += take;
+  }
+  return 0;
+}
+
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   const uint64_t file_size = h->node->size;
@@ -257,32 +290,10 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   if (start % kSumBlockBytes == 0 && (len % kSumBlockBytes == 0 || start + len == file_size))
     return ReadWholeBlocks(req, *h, start, len);
   std::vector<char> out(len);
-  MutexLock lock(&h->mu);
-  if (!h->bytes) h->bytes.reset(new char[kSumBlockBytes]);
-  for (uint64_t pos = start; pos < start + len;) {
-    const uint64_t b = pos / kSumBlockBytes, block_start = b * kSumBlockBytes;
-    if (h->block != b) {
-      h->block = UINT64_MAX;
-      const size_t want = size_t(std::min<uint64_t>(kSumBlockBytes, file_size - block_start));
-      const ssize_t n = PreadFull(h->fd, h->bytes.get(), want, block_start);
-      if (n < 0) return (void)fuse_reply_err(req, int(-n));
-      if (size_t(n) != want || b >= h->sums->size() ||
-          XXH3_64bits(h->bytes.get(), want) != (*h->sums)[b]) {
-        spdlog::error(
-            "view: {} (object {}): block {} does not match its recorded checksum{}; read "
-            "refused (EIO)",
-            h->node->path, h->node->object, b,
-            size_t(n) != want ? " (the object is shorter than recorded)" : "");
-        return (void)fuse_reply_err(req, EIO);
-      }
-      h->block = b;
-      h->block_len = want;
-    }
-    const size_t in = size_t(pos - block_start);
-    const size_t take = size_t(std::min<uint64_t>(h->block_len - in, start + len - pos));
-    memcpy(out.data() + (pos - start), h->bytes.get() + in, take);
-    pos += take;
-  }
+  // The reply goes out after the lock is let go: once the kernel has it, a
+  // RELEASE of the handle may arrive on another thread and free the lock.
+  const int err = CopyVerified(*h, start, out.data(), len);
+  if (err != 0) return (void)fuse_reply_err(req, err);
   fuse_reply_buf(req, out.data(), len);
 }
 

@@ -265,6 +265,9 @@ TEST(ViewTest, BadArgumentsAreRefusedClearly) {
   r = RunTierfs({"view", "--hdd", m.hdd(), "-o", "rw", mnt}, 10);
   EXPECT_EQ(2, r.exit_code);
   EXPECT_NE(std::string::npos, r.err.find("read-only")) << r.err;
+  r = RunTierfs({"view", "--hdd", m.hdd(), "-o", "no_such_option", "-f", mnt}, 10);
+  EXPECT_EQ(1, r.exit_code);
+  EXPECT_NE(std::string::npos, r.err.find("bad mount options")) << r.err;
   r = RunTierfs({"view", "--hdd", m.hdd(), "--refresh=-1", mnt}, 10);
   EXPECT_EQ(2, r.exit_code);
   EXPECT_NE(std::string::npos, r.err.find("--refresh must be")) << r.err;
