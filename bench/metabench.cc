@@ -2,13 +2,17 @@
 //
 // Usage: metabench DIR [NFILES] [NDIRS]
 //
-// Creates NDIRS subdirectories of DIR (untimed), then times three passes over
+// Creates NDIRS subdirectories of DIR (untimed), then times four passes over
 // NFILES empty files spread evenly over them:
 //   create: open(O_CREAT|O_EXCL|O_WRONLY) + close
 //   stat:   stat() of every file, done twice; the second (warm) pass is reported
+//   list:   what `ls -l` and `du` do: readdir of every directory and
+//           fstatat of every entry, after sync and drop_caches (as root;
+//           list_cold=0 when the caches could not be dropped)
 //   unlink: unlink() of every file
 // and removes the subdirectories (untimed). Prints one `key=value` per line,
 // rates in operations per second, so a shell script can parse it with awk.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +42,36 @@ double TimePass(const std::vector<std::string>& paths, Op op) {
   for (const std::string& path : paths) op(path);
   const std::chrono::duration<double> secs = Clock::now() - start;
   return static_cast<double>(paths.size()) / secs.count();
+}
+
+// Lists every directory and stats every entry; returns entries per second.
+double TimeListing(const std::vector<std::string>& dirs) {
+  long entries = 0;
+  const auto start = Clock::now();
+  for (const std::string& dir : dirs) {
+    DIR* d = opendir(dir.c_str());
+    if (!d) Die("opendir", dir);
+    while (const dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+        continue;
+      struct stat st;
+      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) Die("stat", e->d_name);
+      ++entries;
+    }
+    closedir(d);
+  }
+  const std::chrono::duration<double> secs = Clock::now() - start;
+  return static_cast<double>(entries) / secs.count();
+}
+
+// Drops the kernel's caches (dentries, inodes, pages); false when not root.
+bool DropCaches() {
+  sync();
+  const int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, "3", 1) == 1;
+  close(fd);
+  return ok;
 }
 
 long ParseCount(const char* arg, const char* name) {
@@ -86,6 +120,8 @@ int main(int argc, char** argv) {
   };
   const double stats_cold = TimePass(files, stat_one);
   const double stats_warm = TimePass(files, stat_one);
+  const bool cold = DropCaches();
+  const double listing = TimeListing(dirs);
 
   const double unlinks = TimePass(files, [](const std::string& path) {
     if (unlink(path.c_str()) != 0) Die("unlink", path);
@@ -99,6 +135,7 @@ int main(int argc, char** argv) {
   std::printf("create_per_s=%.0f\n", creates);
   std::printf("stat_first_per_s=%.0f\n", stats_cold);
   std::printf("stat_warm_per_s=%.0f\n", stats_warm);
+  std::printf("list_per_s=%.0f\nlist_cold=%d\n", listing, cold ? 1 : 0);
   std::printf("unlink_per_s=%.0f\n", unlinks);
   return 0;
 }

@@ -55,7 +55,7 @@ BASE=/var/tmp/tierfs-bench.$$
 RESULT=$OUT/results-$MODE.txt
 declare -A PID MNT WORK SAMPLES FAILED
 MOUNTED=() TARGETS_RUN=() NOTES=()
-ROWS=(seqwrite seqwrite_rw seqread seqread_again parwrite randread smallread create stat unlink
+ROWS=(seqwrite seqwrite_rw seqread seqread_again parwrite randread smallread create stat list unlink
   hddread_verified hddread_unverified hddread_view)
 # Checkpoint stalls of real PyTorch jobs (bench/ckpt.py), in seconds: lower is better.
 STALL_ROWS=(torch_hf torch_ranks)
@@ -385,6 +385,10 @@ wl_meta() {
   if out=$("$OUT/metabench" "$d" "$NFILES" "$NDIRS" 2>>"$OUT/logs/metabench-$MODE.log"); then
     record create "$t" "$(awk -F= '$1=="create_per_s"{print $2}' <<<"$out")"
     record stat "$t" "$(awk -F= '$1=="stat_warm_per_s"{print $2}' <<<"$out")"
+    # Cold only: metabench drops the caches first, which needs root.
+    if [[ $(awk -F= '$1=="list_cold"{print $2}' <<<"$out") == 1 ]]; then
+      record list "$t" "$(awk -F= '$1=="list_per_s"{print $2}' <<<"$out")"
+    fi
     record unlink "$t" "$(awk -F= '$1=="unlink_per_s"{print $2}' <<<"$out")"
   else
     err "$t" metabench
@@ -434,6 +438,7 @@ label() {  # label ROW: the table's first column
     torch_hf) echo "torch HF-style save ~${TORCH_HF_MB}M stall s" ;;
     torch_ranks) echo "torch ${TORCH_RANKS} ranks x$((TORCH_RANK_MB / TORCH_RANKS))M stall s" ;;
     stat) echo "stat ${NFILES} (warm pass)/s" ;;
+    list) echo "ls -l ${NFILES} files, cold/s" ;;
     hddread_verified) echo "read ${SEQ_MB}M on hdd, verified MiB/s" ;;
     hddread_unverified) echo "  same, --no-verify-reads MiB/s" ;;
     hddread_view) echo "  same, through tierfs view MiB/s" ;;

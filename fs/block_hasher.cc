@@ -148,9 +148,18 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* st
   // The writes' own sums, when they cover the file as recorded and as it
   // is on its tier (a write since would also fail the commit's checks).
   struct stat obj {};
-  const bool use_streamed =
-      streamed && streamed->bytes == n.size &&
-      (tier.StatObject(ino, &obj).ok() ? uint64_t(obj.st_size) == n.size : n.size == 0);
+  const Status found = tier.StatObject(ino, &obj);
+  const bool use_streamed = streamed && streamed->bytes == n.size &&
+                            (found.ok() ? uint64_t(obj.st_size) == n.size : n.size == 0);
+  // The object's attributes go with the sums when it is as LMDB records it
+  // (no object: an empty file); the commit's checks below then also vouch
+  // that nothing changed it since. stat answers from them (meta/inode.h).
+  std::optional<Store::ObjectAttrs> attrs;
+  if (found.ok() && uint64_t(obj.st_size) == n.size && MtimeNs(obj) == n.mtime_ns)
+    attrs = Store::ObjectAttrs{uint64_t(obj.st_blocks),
+                               int64_t(obj.st_ctim.tv_sec) * 1000000000 + obj.st_ctim.tv_nsec};
+  else if (found.err() == ENOENT && n.size == 0)
+    attrs = Store::ObjectAttrs{0, n.ctime_ns};
   BlockSummer summer;
   if (!use_streamed) {
     st = ReadAndSum(n, &summer);
@@ -170,7 +179,7 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* st
         std::shared_ptr<LiveState> live = table_.FindLive(ino);
         return !live || (live->writers.load() == 0 && live->last_write.load() <= epoch);
       },
-      whole, blocks);
+      whole, blocks, attrs ? &*attrs : nullptr);
   if (st.ok()) recorded_.fetch_add(1);
   if (st.ok() && use_streamed) recorded_streamed_.fetch_add(1);
   return st;

@@ -74,10 +74,18 @@ class Context {
   Scrubber& scrubber() { return scrubber_; }
 
   // stat of an inode: metadata from LMDB, size/blocks/mtime of a regular
-  // file from its object (the object is the truth for its bytes).
-  void FillStat(const Inode& n, struct stat* st) const;
+  // file from its object (the object is the truth for its bytes), or from
+  // LMDB when it records them and no writer has the file open
+  // (Inode::object_attrs_recorded).
+  void FillStat(const Inode& n, struct stat* st);
+  // Records the attributes of regular file `ino`'s object in LMDB
+  // (Inode::object_attrs_recorded) if nobody has it open for writing and
+  // the object agrees with LMDB's size and mtime; else forgets them. For a
+  // change no writer's close follows (setattr). `n`, if given, gets the
+  // inode as written. Failures are logged: stat then reads the object.
+  void RecordObjectAttrs(uint64_t ino, Inode* n = nullptr);
   // An entry reply for `n` (the caller replies and must Ref the inode).
-  void FillEntry(const Inode& n, fuse_entry_param* e) const;
+  void FillEntry(const Inode& n, fuse_entry_param* e);
   // Replies with the entry of `n`, which is `name` in `parent`, and records
   // the kernel's new reference.
   void ReplyEntry(fuse_req_t req, const Inode& n, uint64_t parent, const char* name);

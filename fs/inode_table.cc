@@ -68,6 +68,12 @@ std::shared_ptr<LiveState> InodeTable::FindLive(uint64_t ino) {
   return it == entries_.end() ? nullptr : it->second.live;
 }
 
+bool InodeTable::OpenForWriting(uint64_t ino) {
+  MutexLock lock(&mu_);
+  auto it = entries_.find(ino);
+  return it != entries_.end() && it->second.live && it->second.live->writers.load() > 0;
+}
+
 bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
   MutexLock lock(&mu_);
   auto it = entries_.find(ino);

@@ -88,6 +88,8 @@ class InodeTable {
   // (a move) leaves the table as it was: MarkOrphan must still say "free it
   // now" for that inode.
   std::shared_ptr<LiveState> FindLive(uint64_t ino);
+  // True while a handle has `ino` open for writing (LiveState::writers).
+  bool OpenForWriting(uint64_t ino);
   // Records a write to `live` and returns its epoch.
   uint64_t NoteWrite(LiveState& live) {
     const uint64_t e = ++epoch_;

@@ -143,6 +143,9 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   st = c.store().Update(
       ino,
       [&](Inode& i) {
+        // The object's size or times change: its record goes (and comes
+        // back below, once the object has them).
+        if (S_ISREG(i.mode) && (to_set & kObjectAttrs)) i.ForgetObjectAttrs();
         if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
         // With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to us: a chown
         // of anything but a directory drops set-user-ID, and set-group-ID
@@ -183,6 +186,8 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   // has the file open for writing: its checksums are recorded now (the
   // hasher gives up while a writer is open; that writer's close re-queues).
   if (resize) c.hasher().Enqueue(ino, c.table().epoch());
+  if (n.is_reg() && (to_set & kObjectAttrs) && !c.table().OpenForWriting(ino))
+    c.RecordObjectAttrs(ino, &n);
   struct stat s;
   c.FillStat(n, &s);
   fuse_reply_attr(req, &s, c.options().attr_timeout);

@@ -94,8 +94,11 @@ bool PromiseWriterRoom(Context& c, FileHandle& fh, int flags, const Inode& n) {
 constexpr uint64_t kRememberedSizeMin = 1 << 20;
 
 // Persists the object's size in LMDB so scans (policy, du of the tree) see it
-// without touching the tiers; `size` gets it.
-Status RecordSize(Context& c, FileHandle& fh, uint64_t* size = nullptr) {
+// without touching the tiers; `size` gets it. At a writer's close
+// (`closing`) with no other writer left, all the attributes stat reports of
+// the object are recorded, and stat stops asking the tier for them
+// (Inode::object_attrs_recorded); an open for writing forgets them.
+Status RecordSize(Context& c, FileHandle& fh, bool closing, uint64_t* size = nullptr) {
   // Not while a truncate runs (SetAttr holds LiveState::io exclusively): a
   // shrink records the new size before it cuts the object, and a release
   // reading the object's size in between recorded the old one, so the
@@ -105,19 +108,39 @@ Status RecordSize(Context& c, FileHandle& fh, uint64_t* size = nullptr) {
   // if the handle has not yet.
   Status st;
   ObjectRef object = c.handles().ObjectOf(fh, false, &st);
-  struct stat s;
-  if (!object || fstat(object->fd, &s) != 0) return Status::Ok();
-  if (size) *size = uint64_t(s.st_size);
-  return c.store().Update(
+  if (!object) return Status::Ok();
+  // The object is read inside the write transaction: of two closes in a
+  // row, the later transaction records what the object is after both.
+  bool unreadable = false;
+  st = c.store().Update(
       fh.ino,
       [&](Inode& i) {
+        struct stat s;
+        if (fstat(object->fd, &s) != 0) {
+          unreadable = true;  // nothing to record (as for a missing object)
+          return Status::Errno(errno, "stat " + c.tier(object->tier).ObjectPath(fh.ino));
+        }
+        if (size) *size = uint64_t(s.st_size);
         i.size = s.st_size;
         i.checksum = 0;  // written: what the last move verified is gone
         // The object's mtime is the file's (FillStat); scans read LMDB only.
         i.mtime_ns = int64_t(s.st_mtim.tv_sec) * 1000000000 + s.st_mtim.tv_nsec;
+        // An open for writing counts itself before it forgets the record in
+        // its own transaction: either this sees it and records nothing, or
+        // the forgetting comes after. A crash never leaves a record standing
+        // over later writes.
+        const uint32_t own = fh.writable ? 1 : 0;
+        if (closing && fh.live->writers.load() == own && object->tier == i.tier) {
+          const int64_t ctime_ns = int64_t(s.st_ctim.tv_sec) * 1000000000 + s.st_ctim.tv_nsec;
+          i.ctime_ns = std::max(i.ctime_ns, ctime_ns);
+          i.RecordObjectAttrs(uint64_t(s.st_blocks));
+        } else {
+          i.ForgetObjectAttrs();
+        }
         return Status::Ok();
       },
       nullptr);
+  return unreadable ? Status::Ok() : st;
 }
 
 Status Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -170,6 +193,7 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
         i.size = 0;
         i.checksum = 0;
         i.set_corrupt(false);  // rewritten: the damage is gone with the bytes
+        i.ForgetObjectAttrs();
         i.mtime_ns = i.ctime_ns = NowNs();
         return Status::Ok();
       },
@@ -236,6 +260,7 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         ino,
         [](Inode& i) {
           i.checksum = 0;
+          i.ForgetObjectAttrs();  // the writer may change the object
           return Status::Ok();
         },
         nullptr);
@@ -292,7 +317,7 @@ Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (fh->promised) c.space().EndPromise(fh->ino);
   if (fh->wrote) {
     uint64_t size = 0;
-    Status st = RecordSize(c, *fh, &size);
+    Status st = RecordSize(c, *fh, true, &size);
     if (!st.ok()) spdlog::warn("release of inode {}: {}", fh->ino, st.message());
     // Sizes worth a promise only: small files' releases stay cheap (no
     // walk of the path).
@@ -337,7 +362,7 @@ Status Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   // The metadata that names the object must be as durable as its bytes. A
   // reader changed no bytes: recording would clear the checksum a later
   // move verifies the object against.
-  if (fh.writable || fh.wrote) st = RecordSize(c, fh);
+  if (fh.writable || fh.wrote) st = RecordSize(c, fh, false);
   if (st.ok()) st = c.store().Sync();
   if (!st.ok()) return st;
   fuse_reply_err(req, 0);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fs/holds.h"
+#include "fs/object_attrs.h"
 #include "tiering/mover.h"
 
 namespace tierfs {
@@ -122,6 +123,14 @@ Status Placement::Run(const Job& job) {
   // would then wait for a forget that never comes to free it.
   if (st.ok() || recorded)
     if (auto live = table_.FindLive(job.ino)) live->placement++;
+  // The switch forgot the old object's attributes; stat answers from LMDB
+  // again once the new object's are recorded (fs/object_attrs.h).
+  if (recorded) {
+    Status attrs = RecordObjectAttrs(store_, tiers_, table_, job.ino);
+    if (!attrs.ok())
+      spdlog::warn("recording the attributes of moved {}: {}", Naming(job.ino, job.path),
+                   attrs.message());
+  }
   if (!recorded) {
     Record(job, st, result);
     return st;

@@ -218,13 +218,17 @@ Status Recovery::SettleObjects() {
     const uint64_t checksum =
         vouched ? id.xxh3
                 : (!id_st.ok() && kept && f->second.size == size ? f->second.checksum : 0);
-    if (!kept || f->second.size != size || f->second.checksum != checksum) {
+    // The snapshot's record of the object's attributes may predate changes
+    // to the object: stat reads the object until its next close or move.
+    if (!kept || f->second.size != size || f->second.checksum != checksum ||
+        f->second.object_attrs_recorded()) {
       Status st = store_->Update(
           ino,
           [&](Inode& n) {
             n.tier = TierId::kHdd;
             n.size = size;
             n.checksum = checksum;
+            n.ForgetObjectAttrs();
             return Status::Ok();
           },
           nullptr);

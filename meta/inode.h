@@ -29,8 +29,8 @@ struct Inode {
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
   TierId tier = TierId::kSsd;
-  uint8_t reserved[7] = {};
-  uint64_t generation = 0;  // checkpoint generation, set by the policy engine
+  uint8_t reserved[7] = {};  // see corrupt() and object_attrs_recorded()
+  uint64_t generation = 0;   // checkpoint generation, set by the policy engine
   // xxh3_64 of the object's bytes as verified by the last move (tiering/mover.h);
   // 0 when unknown: before any move, and from the moment the file is opened
   // for writing, truncated or written (fs/ops_file.cc, fs/ops_attr.cc clear
@@ -43,6 +43,37 @@ struct Inode {
   // truncate) or removed. The other bits and bytes are free.
   bool corrupt() const { return reserved[6] & 1; }
   void set_corrupt(bool on) { reserved[6] = on ? (reserved[6] | 1) : (reserved[6] & ~1); }
+
+  // reserved[6], bit 1, with reserved[0..5]: the object's attributes are
+  // recorded. size, mtime_ns and ctime_ns are then the object's (ctime the
+  // later of ours and its), and reserved[0..5] hold its st_blocks (48 bits,
+  // little-endian), as its last writer's close, the hasher's commit after
+  // it, a setattr or the move that placed it left them (fs/object_attrs.h,
+  // Store::CommitSums). A stat of the file is then answered from
+  // this record, without a call on the tier (fs/context.cc FillStat), while
+  // no handle has it open for writing. Whatever may change the object drops
+  // the record in the same transaction (ForgetObjectAttrs): an open for
+  // writing, O_TRUNC, a setattr of size or times, a placement switch
+  // (Store::CommitMove; the repair at recovery), recover. So a crash cannot leave it standing over
+  // a changed object: until the next close records it again, stat reads the object. Records older
+  // than this field read as not recorded.
+  bool object_attrs_recorded() const { return reserved[6] & 2; }
+  uint64_t recorded_blocks() const {
+    uint64_t blocks = 0;
+    for (int i = 5; i >= 0; --i) blocks = (blocks << 8) | reserved[i];
+    return blocks;
+  }
+  // Records `blocks` and sets the bit; size, mtime_ns and ctime_ns are the
+  // caller's to set. A count beyond 48 bits (128 PiB) is not recorded.
+  void RecordObjectAttrs(uint64_t blocks) {
+    if (blocks >> 48) return ForgetObjectAttrs();
+    for (int i = 0; i < 6; ++i, blocks >>= 8) reserved[i] = uint8_t(blocks);
+    reserved[6] |= 2;
+  }
+  void ForgetObjectAttrs() {
+    for (int i = 0; i < 6; ++i) reserved[i] = 0;
+    reserved[6] &= ~2;
+  }
 
   bool is_dir() const { return S_ISDIR(mode); }
   bool is_reg() const { return S_ISREG(mode); }

@@ -248,8 +248,15 @@ class Store {
   // (the bytes hashed are no longer the file's). ENOSPC, recording
   // nothing, when the map is down to the reserve removals need (CheckRoom):
   // a background hash must never take the room an unlink counts on.
+  // `attrs`, when given, are the object's attributes as hashed, recorded
+  // with the sums (Inode::object_attrs_recorded; its ctime when later).
+  struct ObjectAttrs {
+    uint64_t blocks = 0;
+    int64_t ctime_ns = 0;
+  };
   Status CommitSums(uint64_t ino, const std::function<bool(const Inode&)>& still_valid,
-                    uint64_t whole, const std::vector<uint64_t>& blocks);
+                    uint64_t whole, const std::vector<uint64_t>& blocks,
+                    const ObjectAttrs* attrs = nullptr);
   // Sets (or clears) the corrupt flag (meta/inode.h) of `ino` when its
   // checksum is still `checksum` (the one a failed verification used).
   Status MarkCorrupt(uint64_t ino, uint64_t checksum);

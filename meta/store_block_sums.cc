@@ -1,4 +1,5 @@
 // Block checksums in LMDB (meta/store.h, "Block checksums").
+#include <algorithm>
 #include <cstring>
 
 #include "meta/block_sums.h"
@@ -51,7 +52,8 @@ Status Store::GetBlockSums(uint64_t ino, std::vector<uint64_t>* out) {
 }
 
 Status Store::CommitSums(uint64_t ino, const std::function<bool(const Inode&)>& still_valid,
-                         uint64_t whole, const std::vector<uint64_t>& blocks) {
+                         uint64_t whole, const std::vector<uint64_t>& blocks,
+                         const ObjectAttrs* attrs) {
   Status st = CheckRoom(("record the checksums of " + InoStr(ino)).c_str());
   if (!st.ok()) return st;
   WriteTxn txn(env_);
@@ -62,6 +64,10 @@ Status Store::CommitSums(uint64_t ino, const std::function<bool(const Inode&)>& 
   if (!st.ok()) return st;
   if (!still_valid(n)) return Status::Error(ESTALE, InoStr(ino) + " changed while it was hashed");
   n.checksum = whole;
+  if (attrs) {
+    n.ctime_ns = std::max(n.ctime_ns, attrs->ctime_ns);
+    n.RecordObjectAttrs(attrs->blocks);
+  }
   st = PutPod(txn.get(), dbs_->inodes, InoKey(ino), n, "record checksum of " + InoStr(ino));
   if (st.ok()) st = PutBlockSums(txn.get(), dbs_->block_sums, ino, whole, blocks);
   if (st.ok()) st = txn.commit();

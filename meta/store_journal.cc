@@ -75,6 +75,7 @@ Status Store::CommitMove(uint64_t ino, TierId to, uint64_t checksum,
                                      TierName(n.tier) + " tier during its move");
   n.tier = to;
   n.checksum = checksum;
+  n.ForgetObjectAttrs();  // the old object's; the caller may record the new one's
   rec.state = MoveState::kSwitched;
   st = PutPod(t, dbs_->inodes, InoKey(ino), n, "switch placement of inode " + std::to_string(ino));
   if (st.ok()) st = PutPod(t, dbs_->moves, InoKey(ino), rec, "update " + MoveStr(ino));

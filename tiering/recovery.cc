@@ -38,6 +38,7 @@ Status SettleMove(Store& store, const Tier& from, const Tier& to, uint64_t ino, 
           ino,
           [&](Inode& i) {
             i.tier = other.id();
+            i.ForgetObjectAttrs();  // recorded of the lost object
             return Status::Ok();
           },
           nullptr);

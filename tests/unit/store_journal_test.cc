@@ -89,5 +89,46 @@ TEST_F(StoreJournalTest, CommitRefusesStaleMoves) {
   EXPECT_EQ(Store::MoveState::kCopying, recs[0].state);
 }
 
+// The recorded attributes of the old object do not survive the switch:
+// the new object's are recorded by the daemon once it is in place.
+TEST_F(StoreJournalTest, TheSwitchForgetsTheOldObjectsRecordedAttributes) {
+  const uint64_t a = MakeFile("a");
+  ASSERT_TRUE(store_
+                  ->Update(
+                      a,
+                      [](Inode& n) {
+                        n.RecordObjectAttrs(8);
+                        return Status::Ok();
+                      },
+                      nullptr)
+                  .ok());
+  ASSERT_TRUE(store_->BeginMove(Rec(a)).ok());
+  ASSERT_TRUE(store_->CommitMove(a, TierId::kHdd, 1).ok());
+  Inode n;
+  ASSERT_TRUE(store_->GetInode(a, &n).ok());
+  EXPECT_FALSE(n.object_attrs_recorded());
+  EXPECT_EQ(0u, n.recorded_blocks());
+}
+
+TEST(InodeRecordTest, BlocksRoundTripIn48BitsBesideTheCorruptFlag) {
+  Inode n;
+  n.set_corrupt(true);
+  EXPECT_FALSE(n.object_attrs_recorded());
+  n.RecordObjectAttrs((uint64_t(1) << 48) - 1);
+  EXPECT_TRUE(n.object_attrs_recorded());
+  EXPECT_EQ((uint64_t(1) << 48) - 1, n.recorded_blocks());
+  EXPECT_TRUE(n.corrupt());
+  n.RecordObjectAttrs(0x123456789aULL);
+  EXPECT_EQ(0x123456789aULL, n.recorded_blocks());
+  n.RecordObjectAttrs(uint64_t(1) << 48);  // too many to record: not recorded
+  EXPECT_FALSE(n.object_attrs_recorded());
+  EXPECT_EQ(0u, n.recorded_blocks());
+  EXPECT_TRUE(n.corrupt());
+  n.RecordObjectAttrs(1);
+  n.ForgetObjectAttrs();
+  EXPECT_FALSE(n.object_attrs_recorded());
+  EXPECT_TRUE(n.corrupt());
+}
+
 }  // namespace
 }  // namespace tierfs
