@@ -123,10 +123,17 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   // A resize holds the inode's I/O lock exclusively until both the object
   // and LMDB have the new size: a release recording the object's size
   // (fs/ops_file.cc RecordSize) must see both or neither.
+  // So does a change of times: a release reading the object's mtime
+  // between LMDB's change and the object's recorded the old one as the
+  // file's, with its attributes (stat then showed it; BasicOpsTest under
+  // ASan).
+  std::shared_ptr<LiveState> live;
   std::unique_lock<std::shared_mutex> resizing;
-  if (resize) {
-    std::shared_ptr<LiveState> live = c.table().Live(ino);
+  if (n.is_reg() && (to_set & kObjectAttrs)) {
+    live = c.table().Live(ino);
     resizing = std::unique_lock<std::shared_mutex>(live->io);
+  }
+  if (resize) {
     c.table().NoteWrite(*live);  // aborts a move of the old bytes
     // The stream's sums cover bytes a resize cuts or follows with zeros.
     if (attr->st_size == 0)

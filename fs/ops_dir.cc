@@ -52,7 +52,8 @@ Status OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 Status ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
   Context& c = Ctx(req);
   DirHandle& d = *Dir(fi);
-  if (off == 0 || d.entries.empty() || d.with_attrs != plus) {
+  const bool fresh = off == 0 || d.entries.empty() || d.with_attrs != plus;
+  if (fresh) {
     Status st = Snapshot(c, d, plus);
     if (!st.ok()) return st;
   }
@@ -65,6 +66,13 @@ Status ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi,
     if (plus) {
       fuse_entry_param ep = {};
       const bool real = i >= 2;  // "." and ".." carry no lookup reference
+      // A snapshot from an earlier request may predate a close that
+      // recorded the file's attributes anew (FillStat trusts records), or a
+      // chmod: the kernel would take its attributes as current.
+      if (real && !fresh) {
+        Inode now;
+        if (c.store().GetInode(e.ino, &now).ok()) d.inodes[i] = now;
+      }
       if (real)
         c.FillEntry(d.inodes[i], &ep);
       else

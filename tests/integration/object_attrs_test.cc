@@ -8,6 +8,7 @@
 // stat that read the object would report the change.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -165,6 +166,41 @@ TEST_F(ObjectAttrsTest, AMovedFileIsStatedFromTheRecordOfItsNewObject) {
   GrowObject(object, 4 << 20);
   Remount();
   EXPECT_EQ(3 << 20, StatOf(P("ckpt")).st_size) << "stat went to the HDD tier";
+}
+
+// A listing longer than one READDIRPLUS reply is filled from the snapshot
+// its directory handle took at offset 0; a file closed after that snapshot
+// must not have its old record sent to the kernel, which would take it.
+TEST_F(ObjectAttrsTest, AListingInPiecesSendsNoRecordOlderThanAClose) {
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  for (int i = 0; i < 30; ++i) ASSERT_EQ(0, WriteFile(P("d/f" + std::to_string(10 + i)), "x"));
+  ASSERT_EQ(0, WriteFile(P("d/zz"), Pattern(4096, 8)));  // listed last (names sort)
+  Remount();
+  const int dir = open(P("d").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dir, 0);
+  char buf[4096];
+  // One page per getdents: the kernel asks tierfs for a page at a time.
+  ASSERT_GT(syscall(SYS_getdents64, dir, buf, sizeof buf), 0);
+  // A stat of a listed entry makes the kernel ask for attributes with the
+  // next piece too (READDIRPLUS_AUTO).
+  StatOf(P("d/f10"));
+  int fd = open(P("d/zz").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(4096, write(fd, buf, 4096));
+  close(fd);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const CommandResult r = Tierctl({"--json", "where", P("d/zz")});
+        return r.out.find("\"size\": 8192") != std::string::npos;
+      },
+      10))
+      << "the close was not recorded";
+  long got;
+  while ((got = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+  }
+  EXPECT_EQ(0, got);
+  close(dir);
+  EXPECT_EQ(8192, StatOf(P("d/zz")).st_size);
 }
 
 }  // namespace
