@@ -92,7 +92,7 @@ void BlockHasher::Loop() {
 namespace {
 
 int64_t MtimeNs(const struct stat& s) {
-  return int64_t(s.st_mtim.tv_sec) * 1000000000 + s.st_mtim.tv_nsec;
+  return TimespecNs(s.st_mtim);
 }
 
 }  // namespace
@@ -156,8 +156,7 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* st
   // that nothing changed it since. stat answers from them (meta/inode.h).
   std::optional<Store::ObjectAttrs> attrs;
   if (found.ok() && uint64_t(obj.st_size) == n.size && MtimeNs(obj) == n.mtime_ns)
-    attrs = Store::ObjectAttrs{uint64_t(obj.st_blocks),
-                               int64_t(obj.st_ctim.tv_sec) * 1000000000 + obj.st_ctim.tv_nsec};
+    attrs = Store::ObjectAttrs{uint64_t(obj.st_blocks), TimespecNs(obj.st_ctim)};
   else if (found.err() == ENOENT && n.size == 0)
     attrs = Store::ObjectAttrs{0, n.ctime_ns};
   BlockSummer summer;

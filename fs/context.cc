@@ -16,10 +16,6 @@ struct timespec ToTimespec(int64_t ns) {
   return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
 }
 
-int64_t FromTimespec(const struct timespec& ts) {
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 }  // namespace
 
 Context::Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
@@ -87,7 +83,7 @@ void Context::FillStat(const Inode& n, struct stat* st) {
     st->st_size = obj.st_size;
     st->st_blocks = obj.st_blocks;
     st->st_mtim = obj.st_mtim;
-    if (FromTimespec(obj.st_ctim) > n.ctime_ns) st->st_ctim = obj.st_ctim;
+    if (TimespecNs(obj.st_ctim) > n.ctime_ns) st->st_ctim = obj.st_ctim;
   }
 }
 

@@ -7,14 +7,6 @@
 
 namespace tierfs {
 
-namespace {
-
-int64_t Ns(const struct timespec& ts) {
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-}  // namespace
-
 Status RecordObjectAttrs(Store& store, const Tiers& tiers, InodeTable& table, uint64_t ino,
                          Inode* out) {
   return store.Update(
@@ -26,8 +18,9 @@ Status RecordObjectAttrs(Store& store, const Tiers& tiers, InodeTable& table, ui
         const Status found = tiers[i.tier].StatObject(ino, &obj);
         if (found.err() == ENOENT && i.size == 0) {
           i.RecordObjectAttrs(0);  // no object yet: an empty file
-        } else if (found.ok() && uint64_t(obj.st_size) == i.size && Ns(obj.st_mtim) == i.mtime_ns) {
-          i.ctime_ns = std::max(i.ctime_ns, Ns(obj.st_ctim));
+        } else if (found.ok() && uint64_t(obj.st_size) == i.size &&
+                   TimespecNs(obj.st_mtim) == i.mtime_ns) {
+          i.ctime_ns = std::max(i.ctime_ns, TimespecNs(obj.st_ctim));
           i.RecordObjectAttrs(uint64_t(obj.st_blocks));
         }
         return Status::Ok();

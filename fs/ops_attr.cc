@@ -146,7 +146,6 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (!st.ok()) return st;
   }
   const int64_t now = NowNs();
-  auto ns = [](const struct timespec& ts) { return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
   st = c.store().Update(
       ino,
       [&](Inode& i) {
@@ -171,12 +170,12 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
           i.checksum = 0;        // the bytes a move verified are gone
           i.set_corrupt(false);  // and the damage a verified read found
         }
-        if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = ns(attr->st_atim);
+        if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = TimespecNs(attr->st_atim);
         if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
-        if (to_set & FUSE_SET_ATTR_MTIME) i.mtime_ns = ns(attr->st_mtim);
+        if (to_set & FUSE_SET_ATTR_MTIME) i.mtime_ns = TimespecNs(attr->st_mtim);
         if (to_set & FUSE_SET_ATTR_MTIME_NOW) i.mtime_ns = now;
         if (to_set & FUSE_SET_ATTR_CTIME)
-          i.ctime_ns = ns(attr->st_ctim);
+          i.ctime_ns = TimespecNs(attr->st_ctim);
         else
           i.ctime_ns = now;
         return Status::Ok();

@@ -124,15 +124,14 @@ Status RecordSize(Context& c, FileHandle& fh, bool closing, uint64_t* size = nul
         i.size = s.st_size;
         i.checksum = 0;  // written: what the last move verified is gone
         // The object's mtime is the file's (FillStat); scans read LMDB only.
-        i.mtime_ns = int64_t(s.st_mtim.tv_sec) * 1000000000 + s.st_mtim.tv_nsec;
+        i.mtime_ns = TimespecNs(s.st_mtim);
         // An open for writing counts itself before it forgets the record in
         // its own transaction: either this sees it and records nothing, or
         // the forgetting comes after. A crash never leaves a record standing
         // over later writes.
         const uint32_t own = fh.writable ? 1 : 0;
         if (closing && fh.live->writers.load() == own && object->tier == i.tier) {
-          const int64_t ctime_ns = int64_t(s.st_ctim.tv_sec) * 1000000000 + s.st_ctim.tv_nsec;
-          i.ctime_ns = std::max(i.ctime_ns, ctime_ns);
+          i.ctime_ns = std::max(i.ctime_ns, TimespecNs(s.st_ctim));
           i.RecordObjectAttrs(uint64_t(s.st_blocks));
         } else {
           i.ForgetObjectAttrs();

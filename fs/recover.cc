@@ -210,7 +210,7 @@ Status Recovery::SettleObjects() {
     // the copy the source's mtime, which the identity records): a file
     // written on HDD since then has no known checksum.
     const uint64_t size = uint64_t(sb.st_size);
-    const int64_t mtime_ns = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+    const int64_t mtime_ns = TimespecNs(sb.st_mtim);
     const bool vouched = id_st.ok() && id.size == size && id.mtime_ns == mtime_ns;
     const bool kept = f->second.tier == TierId::kHdd;
     // An object without an identity (moved by an older tierfs) keeps the

@@ -26,10 +26,6 @@ uint64_t MetaReserve(uint64_t capacity) {
   return std::min(Reserve(capacity), capacity / 8);
 }
 
-int64_t Ns(const struct timespec& ts) {
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 }  // namespace
 
 Space::Space(Store& store, Tiers tiers, InodeTable& table, Placement& placement, Watermarks marks)
@@ -161,7 +157,7 @@ Status Space::Candidates(std::vector<EvictionCandidate>* out) {
     EvictionCandidate c;
     c.ino = n.ino;
     c.bytes = uint64_t(obj.st_blocks) * 512;
-    c.last_use_ns = std::max(Ns(obj.st_atim), Ns(obj.st_mtim));
+    c.last_use_ns = std::max(TimespecNs(obj.st_atim), TimespecNs(obj.st_mtim));
     c.path = e.path;
     out->push_back(std::move(c));
     return Status::Ok();

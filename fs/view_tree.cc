@@ -34,7 +34,7 @@ uint64_t MadeDirIno(const std::string& path, const std::map<uint64_t, ViewNode>&
 }
 
 int64_t MtimeNs(const struct stat& sb) {
-  return int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+  return TimespecNs(sb.st_mtim);
 }
 
 class ViewBuilder {

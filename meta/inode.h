@@ -90,5 +90,9 @@ struct DirEntry {
 
 // Nanoseconds since the epoch, from the realtime clock.
 int64_t NowNs();
+// A timespec (a stat's times) in nanoseconds since the epoch.
+inline int64_t TimespecNs(const struct timespec& ts) {
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 }  // namespace tierfs

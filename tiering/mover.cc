@@ -327,7 +327,7 @@ Status Move::WriteIdentityOf(int fd, uint64_t checksum) {
   id.mode = n.mode;
   id.uid = n.uid;
   id.gid = n.gid;
-  id.mtime_ns = int64_t(source_.st_mtim.tv_sec) * 1000000000 + source_.st_mtim.tv_nsec;
+  id.mtime_ns = TimespecNs(source_.st_mtim);
   id.ctime_ns = n.ctime_ns;
   id.xxh3 = checksum;
   id.archived_ns = NowNs();
