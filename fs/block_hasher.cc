@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "fs/object_attrs.h"
 #include "meta/block_sums.h"
 
 namespace tierfs {
@@ -89,14 +90,6 @@ void BlockHasher::Loop() {
   }
 }
 
-namespace {
-
-int64_t MtimeNs(const struct stat& s) {
-  return TimespecNs(s.st_mtim);
-}
-
-}  // namespace
-
 // Reads the object of `n` through and hashes it into `summer`.
 Status BlockHasher::ReadAndSum(const Inode& n, BlockSummer* summer) {
   const Tier& tier = tiers_[n.tier];
@@ -124,7 +117,8 @@ Status BlockHasher::ReadAndSum(const Inode& n, BlockSummer* summer) {
     }
     struct stat after {};
     if (st.ok() && fstat(fd, &after) == 0 &&
-        (after.st_size != before.st_size || MtimeNs(after) != MtimeNs(before)))
+        (after.st_size != before.st_size ||
+         TimespecNs(after.st_mtim) != TimespecNs(before.st_mtim)))
       st = Status::Error(ESTALE, tier.ObjectPath(ino) + " changed while it was hashed");
     close(fd);
     return st;
@@ -154,11 +148,7 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* st
   // The object's attributes go with the sums when it is as LMDB records it
   // (no object: an empty file); the commit's checks below then also vouch
   // that nothing changed it since. stat answers from them (meta/inode.h).
-  std::optional<Store::ObjectAttrs> attrs;
-  if (found.ok() && uint64_t(obj.st_size) == n.size && MtimeNs(obj) == n.mtime_ns)
-    attrs = Store::ObjectAttrs{uint64_t(obj.st_blocks), TimespecNs(obj.st_ctim)};
-  else if (found.err() == ENOENT && n.size == 0)
-    attrs = Store::ObjectAttrs{0, n.ctime_ns};
+  const std::optional<Store::ObjectAttrs> attrs = AgreeingObjectAttrs(n, found, obj);
   BlockSummer summer;
   if (!use_streamed) {
     st = ReadAndSum(n, &summer);

@@ -68,8 +68,9 @@ void Context::FillStat(const Inode& n, struct stat* st) {
   st->st_mtim = ToTimespec(n.mtime_ns);
   st->st_ctim = ToTimespec(n.ctime_ns);
   if (!n.is_reg()) return;
-  // Recorded at the last writer's close or the move (meta/inode.h): the
-  // object is as recorded while nobody has it open for writing. A listing
+  // Recorded by the last writer's close, the hasher's commit, a setattr of
+  // size or times, or a move (meta/inode.h, fs/object_attrs.h): the object
+  // is as recorded while nobody has it open for writing. A listing
   // of a million files then makes no call on the tiers: on an HDD tier
   // each would be a seek (find over 1.1 million files: 3.5 s against 15-20).
   if (n.object_attrs_recorded() && !table_.OpenForWriting(n.ino)) {
@@ -89,7 +90,11 @@ void Context::FillStat(const Inode& n, struct stat* st) {
 
 void Context::RecordObjectAttrs(uint64_t ino, Inode* n) {
   Status st = tierfs::RecordObjectAttrs(*store_, tiers_, table_, ino, n);
-  if (!st.ok()) spdlog::warn("recording the attributes of inode {}: {}", ino, st.message());
+  if (!st.ok()) {
+    const std::string path = table_.KnownPath(ino);
+    spdlog::warn("recording the object attributes of {} (inode {}): {}",
+                 path.empty() ? "an unnamed file" : path, ino, st.message());
+  }
 }
 
 void Context::FillEntry(const Inode& n, fuse_entry_param* e) {

@@ -1,11 +1,17 @@
 #include "fs/object_attrs.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 
 namespace tierfs {
+
+std::optional<Store::ObjectAttrs> AgreeingObjectAttrs(const Inode& n, const Status& found,
+                                                      const struct stat& obj) {
+  if (found.ok() && uint64_t(obj.st_size) == n.size && TimespecNs(obj.st_mtim) == n.mtime_ns)
+    return Store::ObjectAttrs{uint64_t(obj.st_blocks), TimespecNs(obj.st_ctim)};
+  if (found.err() == ENOENT && n.size == 0) return Store::ObjectAttrs{0, n.ctime_ns};
+  return std::nullopt;
+}
 
 Status RecordObjectAttrs(Store& store, const Tiers& tiers, InodeTable& table, uint64_t ino,
                          Inode* out) {
@@ -14,14 +20,11 @@ Status RecordObjectAttrs(Store& store, const Tiers& tiers, InodeTable& table, ui
       [&](Inode& i) {
         i.ForgetObjectAttrs();
         if (!i.is_reg() || table.OpenForWriting(ino)) return Status::Ok();
-        struct stat obj;
+        struct stat obj {};
         const Status found = tiers[i.tier].StatObject(ino, &obj);
-        if (found.err() == ENOENT && i.size == 0) {
-          i.RecordObjectAttrs(0);  // no object yet: an empty file
-        } else if (found.ok() && uint64_t(obj.st_size) == i.size &&
-                   TimespecNs(obj.st_mtim) == i.mtime_ns) {
-          i.ctime_ns = std::max(i.ctime_ns, TimespecNs(obj.st_ctim));
-          i.RecordObjectAttrs(uint64_t(obj.st_blocks));
+        if (const auto attrs = AgreeingObjectAttrs(i, found, obj)) {
+          i.ctime_ns = std::max(i.ctime_ns, attrs->ctime_ns);
+          i.RecordObjectAttrs(attrs->blocks);
         }
         return Status::Ok();
       },

@@ -10,7 +10,10 @@
 // forgotten and stat reads the object, as before any record.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <optional>
 
 #include "fs/inode_table.h"
 #include "meta/status.h"
@@ -18,6 +21,16 @@
 #include "tiering/tier.h"
 
 namespace tierfs {
+
+// The attributes worth recording for `n`, given what Tier::StatObject
+// returned for its object (`found`, and `obj` when found): the object's
+// blocks and ctime when it agrees with LMDB's size and mtime; 0 blocks and
+// LMDB's ctime when there is no object and the size is 0 (an empty file
+// never written); nothing otherwise (stat keeps asking the tier). The one
+// rule both recorders follow: RecordObjectAttrs below and the hasher's
+// commit (fs/block_hasher.h).
+std::optional<Store::ObjectAttrs> AgreeingObjectAttrs(const Inode& n, const Status& found,
+                                                      const struct stat& obj);
 
 // `out`, if given, gets the inode as written. Errors are LMDB's (the
 // object's absence or a failing tier only mean "not recorded").
