@@ -205,6 +205,48 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   EXPECT_NE(std::string::npos, r.out.find("\"status\":\"missing\",\"path\":\"/d/b\"")) << r.out;
 }
 
+// A snapshot records the attributes a file's object had when it was taken
+// (meta/inode.h, object_attrs_recorded). An archived file changed since (a
+// utimensat here: same size and bytes, so nothing else in its record is
+// stale) must be stat'ed from its object after a recovery, not from the
+// snapshot's record of it: recover forgets every such record (before, stat
+// would have kept the snapshot's mtime while the object had the new one).
+TEST(RecoverTest, ASnapshotsRecordOfAnObjectIsNotTrustedAfterARecovery) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
+  const std::string data = Pattern(200000, 7);
+  ASSERT_EQ(0, WriteFile(m.path("kept"), data));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("kept"), "hdd"));
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));  // the snapshot: kept on HDD, attributes recorded
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 2; }, 20)) << m.Log();
+  // After the snapshot, the object's mtime changes (tierfs sets it on both).
+  const timespec times[2] = {{0, UTIME_OMIT}, {978307200, 0}};  // 2001-01-01
+  ASSERT_EQ(0, utimensat(AT_FDCWD, m.path("kept").c_str(), times, 0));
+  const std::string object = ObjectPathOn(m.hdd(), Ino(m.path("kept")));
+  struct stat obj;
+  ASSERT_EQ(0, stat(object.c_str(), &obj));
+  ASSERT_EQ(978307200, obj.st_mtim.tv_sec);
+  m.Kill9();
+
+  fs::remove_all(m.ssd());
+  fs::create_directory(m.ssd());
+  const std::string state = m.root() + "/new-state";
+  const CommandResult r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state}, 60);
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"kept\":1,")) << r.out;
+  m.options().state_dir = state;
+  ASSERT_TRUE(m.Mount());
+  struct stat sb;
+  ASSERT_EQ(0, stat(m.path("kept").c_str(), &sb));
+  EXPECT_EQ(978307200, sb.st_mtim.tv_sec) << "stat answered from the snapshot's record";
+  EXPECT_EQ(obj.st_blocks, sb.st_blocks);
+  std::string got;
+  EXPECT_EQ(0, ReadFile(m.path("kept"), &got));
+  EXPECT_TRUE(got == data) << "kept differs";
+  EXPECT_TRUE(m.Unmount());
+}
+
 // Writes file `name` into the mount and moves it to the HDD tier: its bytes.
 std::string ArchiveNew(TierfsMount& m, const std::string& name, uint64_t seed) {
   const std::string data = Pattern(100000 + seed * 1000, seed);

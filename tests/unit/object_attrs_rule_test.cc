@@ -59,10 +59,10 @@ TEST(AgreeingObjectAttrsTest, NoObjectForAnEmptyFileGivesNoBlocksAndLmdbsCtime) 
 TEST(AgreeingObjectAttrsTest, NoObjectForAFileWithBytesOrAFailingTierGivesNothing) {
   // A file with bytes and no object is damage for the reader to report, not
   // a size to vouch for; a tier that fails says nothing about the object.
-  EXPECT_FALSE(AgreeingObjectAttrs(RegularFile(10, kMtime, kCtime),
-                                   Status::Error(ENOENT, "no object"), {}));
-  EXPECT_FALSE(AgreeingObjectAttrs(RegularFile(0, kMtime, kCtime),
-                                   Status::Error(EIO, "tier failed"), {}));
+  EXPECT_FALSE(
+      AgreeingObjectAttrs(RegularFile(10, kMtime, kCtime), Status::Error(ENOENT, "no object"), {}));
+  EXPECT_FALSE(
+      AgreeingObjectAttrs(RegularFile(0, kMtime, kCtime), Status::Error(EIO, "tier failed"), {}));
 }
 
 }  // namespace
