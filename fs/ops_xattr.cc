@@ -2,6 +2,11 @@
 // so they work on every tier and move with nothing. The kernel's VFS has
 // already checked the namespace rules (trusted.* needs CAP_SYS_ADMIN, user.*
 // only on files and directories).
+//
+// system.* (POSIX ACLs) is not supported, as on a filesystem mounted noacl:
+// tierfs does not negotiate FUSE_POSIX_ACL, so the kernel checks the mode
+// bits alone and would ignore a stored ACL. Storing one would let setfacl
+// report a restriction (user:bob:---) that nobody enforces.
 #include <spdlog/spdlog.h>
 #include <sys/xattr.h>
 
@@ -47,6 +52,17 @@ Status TierSummary(Context& c, fuse_ino_t ino, std::string* out) {
   }
   if (out->empty()) *out = "empty";
   return Status::Ok();
+}
+
+// system.posix_acl_access and the rest of system.* (see the top).
+bool IsSystemXattr(const char* name) {
+  return std::strncmp(name, "system.", 7) == 0;
+}
+
+Status SystemXattrUnsupported(const char* name) {
+  return Status::Error(EOPNOTSUPP, std::string(name) +
+                                       ": POSIX ACLs and other system.* attributes are not "
+                                       "supported on tierfs (the kernel checks mode bits only)");
 }
 
 // The value of a readable user.tierfs.* attribute of inode `ino` (not the
@@ -158,6 +174,7 @@ Status Reload(fuse_req_t req, fuse_ino_t ino) {
 Status SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   Context& c = Ctx(req);
+  if (IsSystemXattr(name)) return SystemXattrUnsupported(name);
   if (std::strcmp(name, kTierXattr) == 0) return SetTier(req, ino, std::string(value, size));
   if (std::strcmp(name, kReloadXattr) == 0) return Reload(req, ino);
   if (IsTierfsXattr(name)) {
@@ -208,6 +225,8 @@ Status GetPin(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 Status GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Context& c = Ctx(req);
+  // Also one an older tierfs stored: it was never enforced either.
+  if (IsSystemXattr(name)) return SystemXattrUnsupported(name);
   if (std::strcmp(name, kPlanXattr) == 0) return GetPlan(req, ino, size);
   if (std::strcmp(name, kPinXattr) == 0) return GetPin(req, ino, size);
   if (std::strcmp(name, kControlXattr) == 0 && ino == kRootIno && !c.control_path().empty())
@@ -232,7 +251,8 @@ Status ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   const bool privileged = fuse_req_ctx(req)->uid == 0;
   std::string all;
   for (const auto& n : names)
-    if ((privileged || n.rfind("trusted.", 0) != 0) && !IsTierfsXattr(n.c_str()))
+    if ((privileged || n.rfind("trusted.", 0) != 0) && !IsTierfsXattr(n.c_str()) &&
+        !IsSystemXattr(n.c_str()))
       all.append(n).push_back('\0');
   // The tierfs attributes this inode has (not the root's plan, reload and
   // control: they are for tools, and the plan costs a scan).
@@ -252,7 +272,9 @@ Status RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   Context& c = Ctx(req);
   if (IsTierfsXattr(name))
     return Status::Error(EOPNOTSUPP, std::string(name) + " cannot be removed");
+  // One an older tierfs stored may go (setfacl -b); nothing else is there.
   Status st = c.store().RemoveXattr(ino, name);
+  if (IsSystemXattr(name) && st.err() == ENODATA) return SystemXattrUnsupported(name);
   if (!st.ok()) return st;
   fuse_reply_err(req, 0);
   return Status::Ok();
