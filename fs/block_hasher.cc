@@ -31,7 +31,8 @@ void BlockHasher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSums> streamed) {
+void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSums> streamed,
+                          bool passthrough_writer) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -43,11 +44,12 @@ void BlockHasher::Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSu
         if (j.ino == ino) {
           j.epoch = epoch;
           j.streamed = std::move(streamed);
+          j.passthrough_writer = j.passthrough_writer || passthrough_writer;
         }
       return;
     }
     wake = queue_.empty();  // else the thread is up, or already told
-    queue_.push_back({ino, epoch, std::move(streamed)});
+    queue_.push_back({ino, epoch, std::move(streamed), passthrough_writer});
   }
   if (wake) cv_.notify_one();
 }
@@ -74,6 +76,10 @@ void BlockHasher::Loop() {
     queue_.pop_front();
     queued_.erase(job.ino);
     lock.unlock();
+    if (job.passthrough_writer && StillMappedForWriting(job.ino)) {
+      lock.lock();
+      continue;
+    }
     Status st = HashNow(job.ino, job.epoch, job.streamed ? &*job.streamed : nullptr);
     if (st.err() == ENOSPC) {
       if (!told_full)
@@ -88,6 +94,35 @@ void BlockHasher::Loop() {
     if (st.ok()) told_full = false;
     lock.lock();
   }
+}
+
+bool BlockHasher::StillMappedForWriting(uint64_t ino) {
+  Inode n;
+  if (!store_.GetInode(ino, &n).ok() || !n.is_reg() || n.nlink == 0) return false;
+  // Also a handle's backing file the kernel has not let go of yet: it
+  // drops it a moment after the release (a deferred fput; a third of the
+  // releases here needed a second look 200 us later). Asked over 20 ms.
+  const Tier& tier = tiers_[n.tier];
+  for (int look = 0; tier.WritableElsewhere(ino); ++look) {
+    if (look == 20) {
+      const Status st = store_.Update(
+          ino,
+          [](Inode& i) {
+            i.ForgetObjectAttrs();
+            return Status::Ok();
+          },
+          nullptr);
+      const std::string path = table_.KnownPath(ino);
+      spdlog::info(
+          "{} (inode {}) is still open for writing after its last close (a shared mapping): "
+          "not hashed, and not moved while it is{}",
+          path.empty() ? tier.ObjectPath(ino) : path, ino,
+          st.ok() ? "" : "; its recorded attributes stand: " + st.message());
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
 }
 
 // Reads the object of `n` through and hashes it into `summer`.

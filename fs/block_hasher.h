@@ -55,7 +55,15 @@ class BlockHasher {
   // epoch (InodeTable::epoch) before that writer's handle went away.
   // `streamed`: the sums its writes gave, used when they cover exactly the
   // file's recorded size.
-  void Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSums> streamed = {});
+  // `passthrough_writer`: the kernel wrote the file itself, and a shared
+  // mapping made through such a handle outlives it (it holds the backing
+  // file, not the FUSE file): the job first asks whether the object is
+  // still open for writing (Tier::WritableElsewhere). If so the file is not
+  // hashed, its recorded attributes are forgotten (stat asks the object,
+  // whose mtime such writes move) and it is logged; Placement does not move
+  // it meanwhile, and its next writer's close queues it again.
+  void Enqueue(uint64_t ino, uint64_t epoch, std::optional<StreamedSums> streamed = {},
+               bool passthrough_writer = false);
   // Hashes inode `ino` now, on the caller's thread (the job's body):
   // ESTALE when the file changed, ENOENT when it is gone.
   Status HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* streamed = nullptr);
@@ -69,8 +77,12 @@ class BlockHasher {
     uint64_t ino;
     uint64_t epoch;
     std::optional<StreamedSums> streamed;
+    bool passthrough_writer = false;
   };
   void Loop();
+  // True (and the record forgotten, and logged) when the object of `ino`
+  // is still open for writing after its last passthrough writer closed.
+  bool StillMappedForWriting(uint64_t ino);
   Status ReadAndSum(const Inode& n, BlockSummer* summer);
 
   Store& store_;

@@ -326,12 +326,13 @@ Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   // The last writer gone: its checksums are recorded off this path
   // (fs/block_hasher.h), against the epoch while it still counted.
   const bool writable = fh->writable;
+  const bool passthrough_writer = writable && fh->mode == IoMode::kPassthrough;
   const uint64_t ino = fh->ino, epoch = c.table().epoch();
   std::shared_ptr<LiveState> live = fh->live;
   c.handles().Delete(fh);
   fuse_reply_err(req, 0);
   if (writable && live->writers.load() == 0)
-    c.hasher().Enqueue(ino, epoch, live->stream_sums.Take());
+    c.hasher().Enqueue(ino, epoch, live->stream_sums.Take(), passthrough_writer);
   return Status::Ok();
 }
 

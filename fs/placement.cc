@@ -56,8 +56,20 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
   if (table_.BusySince(ino, since))
     return Status::Error(EBUSY, "inode " + std::to_string(ino) +
                                     " is open for writing or being read through passthrough");
+  // Asked once: a mapping made after this needs a handle opened for
+  // writing, which BusySince sees (its release notes a write).
+  if (MappedForWriting(ino, n.tier))
+    return Status::Error(EBUSY, "inode " + std::to_string(ino) + ": its object " +
+                                    tiers_[n.tier].ObjectPath(ino) +
+                                    " is still mapped for writing after its last close");
   job.abort = [this, ino, since] { return table_.BusySince(ino, since); };
   return Run(job);
+}
+
+bool Placement::MappedForWriting(uint64_t ino, TierId tier) {
+  const std::shared_ptr<LiveState> live = table_.FindLive(ino);
+  if (live && live->handles.load() > 0) return false;
+  return tiers_[tier].WritableElsewhere(ino);
 }
 
 Status Placement::Spill(uint64_t ino, LiveState& live, const std::string& cause) {

@@ -53,7 +53,8 @@ class Placement {
   // --max-moves). `why` is the rule, or "manual", "evict", "promote";
   // `path` is the file's path in the mount, found when empty (PathOf).
   // Ok if it is there already (nothing is recorded then). EBUSY while it is
-  // open for writing, read through passthrough or moving; ECANCELED when it
+  // open for writing (a shared mapping that outlived its passthrough handle
+  // included: MappedForWriting), read through passthrough or moving; ECANCELED when it
   // was written during the copy (it stays where it was); EIO when a tier
   // cannot be used or the source does not match its recorded checksum.
   Status Move(uint64_t ino, TierId to, const std::string& why, const std::string& path = "");
@@ -99,6 +100,13 @@ class Placement {
     std::function<bool()> abort;  // written meanwhile: give up
   };
   Status Run(const Job& job);
+  // True when `ino` has no open handle but its object on `tier` is still
+  // open for writing elsewhere (Tier::WritableElsewhere): a shared mapping
+  // made through a passthrough handle, which the kernel keeps on the
+  // backing file after the handle's release. Its writes would land in the
+  // object a move leaves. While handles are open, BusySince's rules hold
+  // (tierfs's own descriptors of the object would answer yes).
+  bool MappedForWriting(uint64_t ino, TierId tier);
   // A move refused before it started (a tier that cannot be used), recorded
   // as Run records a failure; returns `st`.
   Status Refused(const Job& job, const Status& st);

@@ -1,6 +1,7 @@
 #include "tiering/tier.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,6 +148,24 @@ Status Tier::StatObject(uint64_t ino, struct stat* out) const {
   if (fstatat(root_fd_, ObjectRelPath(ino).c_str(), out, 0) != 0)
     return Status::Errno(errno, "stat object " + ObjectPath(ino));
   return Status::Ok();
+}
+
+bool Tier::WritableElsewhere(uint64_t ino) const {
+  Status st;
+  const int fd = OpenObject(ino, O_RDONLY, &st);
+  if (fd < 0) return false;
+  // A write-open breaking the lease in the moment it is held signals its
+  // holder, by default with SIGIO, whose default action ends the process;
+  // SIGURG's is to ignore it.
+  bool busy = false;
+  if (fcntl(fd, F_SETSIG, SIGURG) == 0) {
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0)
+      fcntl(fd, F_SETLEASE, F_UNLCK);
+    else
+      busy = errno == EAGAIN;
+  }
+  close(fd);
+  return busy;
 }
 
 Status Tier::RemoveObject(uint64_t ino) const {

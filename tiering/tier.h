@@ -70,6 +70,15 @@ class Tier {
   int OpenObject(uint64_t ino, int flags, Status* st) const;
   // fstatat() of the object; ENOENT when the inode has no object yet.
   Status StatObject(uint64_t ino, struct stat* out) const;
+  // True while the object may be written through an open file elsewhere:
+  // the kernel refuses a read lease while the object's inode is open for
+  // writing anywhere, and a shared mapping keeps its file open after the
+  // mapper closed its descriptor (a FUSE passthrough file's mapping holds
+  // the backing file, so tierfs sees neither the mapping nor its writes).
+  // The caller's own writable descriptors of the object count too: close
+  // them first. False when the lease was granted, and when it cannot tell
+  // (no object; a filesystem without leases): as before it asked.
+  bool WritableElsewhere(uint64_t ino) const;
   // Removes the object and its identity sidecar (tiering/identity.h), if
   // any; a missing object is not an error.
   Status RemoveObject(uint64_t ino) const;

@@ -5,9 +5,11 @@
 // a storm of writers larger than the SSD tier's free space gets no ENOSPC
 // while the HDD tier has room, and every byte is kept.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -103,6 +105,45 @@ TEST_F(PassthroughWriteTest, AReadWriteFileIsRecordedWhenItCloses) {
   std::string got;
   ASSERT_EQ(0, ReadFile(P("rw"), &got));
   EXPECT_TRUE(got == data);
+}
+
+// A shared mapping made through a passthrough handle holds the kernel's
+// backing file, not the FUSE file: tierfs hears the release at close(2),
+// and the mapping writes on. Before, the file was hashed at that close, so
+// the mapping's writes made it look corrupt: a move refused it and marked
+// it so, and every read then failed with EIO. Now the file counts as
+// written while mapped (no hash, no move), and its next move verifies and
+// keeps what the mapping wrote.
+TEST_F(PassthroughWriteTest, AMappingThatOutlivesItsHandleKeepsTheFileWritten) {
+  const std::string data = Pattern(kMiB, 32);
+  ASSERT_EQ(0, WriteReadWrite(P("mapped"), data));
+  int fd = open(P("mapped").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  void* map = mmap(nullptr, kMiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(MAP_FAILED, map);
+  close(fd);
+  EXPECT_EQ("2", PassthroughWrites()) << "the mapping is not the backing file's";
+  // The release has come, and the hasher found the mapping.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return fs_.Log().find("still open for writing after its last close") != std::string::npos;
+      },
+      10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::memset(map, 'Z', 4096);
+  ASSERT_EQ(0, msync(map, kMiB, MS_SYNC));
+  EXPECT_EQ(EBUSY, SetTier(P("mapped"), "hdd")) << "moved while the mapping could still write";
+  ASSERT_EQ(0, munmap(map, kMiB));
+  const std::string now = std::string(4096, 'Z') + data.substr(4096);
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("mapped"), &got));
+  EXPECT_TRUE(got == now) << "the mapping's writes are not what tierfs reads";
+  int err = 0;
+  WaitFor([&] { return (err = SetTier(P("mapped"), "hdd")) != EBUSY; }, 10);
+  ASSERT_EQ(0, err) << fs_.Log();
+  Remount();
+  ASSERT_EQ(0, ReadFile(P("mapped"), &got));
+  EXPECT_TRUE(got == now) << "the archived copy lost the mapping's writes";
 }
 
 // An SSD tier with about 92-96 MiB free; eight writers of 16 MiB at once
