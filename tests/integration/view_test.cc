@@ -171,6 +171,10 @@ TEST(ViewTest, ACorruptObjectReadsEioNeverItsBytes) {
   ASSERT_EQ(0, SetTierOfClosed(m.path("known"), "hdd"));
   ASSERT_TRUE(m.Unmount());  // the unmount's snapshot knows it
   ASSERT_TRUE(m.Mount());
+  // The snapshot taken as the policy loads comes first: one taken after
+  // "later" was written and hashed would know its block sums (under TSan
+  // it came 1.5 s after the mount, and the view then opened "later").
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "rot")) == 3; }, 20)) << m.Log();
   ASSERT_EQ(0, WriteFile(m.path("later"), Pattern(3 << 20, 7)));
   ASSERT_EQ(0, SetTierOfClosed(m.path("later"), "hdd"));
   const std::string known_obj = ObjectPathOn(m.hdd(), Ino(m.path("known")));
