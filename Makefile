@@ -12,7 +12,7 @@ GTEST    := -lgtest -lpthread
 # Debian packages the build, tests, demo and bench need.
 DEB_PACKAGES := g++ make pkg-config fuse3 libfuse3-dev liblmdb-dev liburing-dev libboost-dev \
   libboost-program-options-dev libxxhash-dev libspdlog-dev libfmt-dev libssl-dev nlohmann-json3-dev libtoml11-dev libgtest-dev \
-  attr psmisc clang-format clang fio mergerfs groff-base systemd e2fsprogs mount
+  attr acl psmisc clang-format clang fio mergerfs groff-base systemd e2fsprogs mount
 
 BUILD ?= build
 SRCS_LIB := $(wildcard meta/*.cc tiering/*.cc policy/*.cc) $(filter-out fs/main.cc,$(wildcard fs/*.cc))

@@ -63,6 +63,12 @@ class Context {
   ManualMoves& manual_moves() { return manual_moves_; }
   PolicyRunner& policy_runner() { return *policy_runner_; }
   SessionIo& session_io() { return session_io_; }
+  // True once INIT negotiated POSIX ACLs (FUSE_POSIX_ACL with
+  // FUSE_DONT_MASK): the daemon then applies the umask and inherits
+  // default ACLs at create (fs/posix_acl.h). Set by Init, before any other
+  // request.
+  bool acls() const { return acls_.load(std::memory_order_relaxed); }
+  void set_acls(bool on) { acls_.store(on, std::memory_order_relaxed); }
   // Records checksums after the last writer closes (fs/block_hasher.h).
   BlockHasher& hasher() { return hasher_; }
   // How big the files written through the mount became (fs/write_sizes.h).
@@ -167,6 +173,7 @@ class Context {
   // Orphans whose object is still to remove.
   std::unordered_set<uint64_t> unfreed_ GUARDED_BY(unfreed_mu_);
   std::atomic<int64_t> unfreed_retry_ns_{0};
+  std::atomic<bool> acls_{false};
   std::string control_path_;
   // After the units FreeInodes uses: stopped (and its queue freed) first.
   InodeReaper reaper_{[this](const std::vector<uint64_t>& inos) { FreeInodes(inos); }};
@@ -206,7 +213,9 @@ inline FileHandle* Handle(fuse_file_info* fi) {
 bool CallerInGroup(fuse_req_t req, gid_t gid);
 // The owner and mode a new node in `parent` gets for the caller of `req`:
 // the caller's uid, the parent's gid under a setgid directory (which new
-// subdirectories inherit), the caller's gid otherwise.
+// subdirectories inherit), the caller's gid otherwise. With ACLs
+// (Context::acls) the mode is masked by the caller's umask, or by the
+// parent's default ACL, which the node then inherits (fs/posix_acl.h).
 NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st);
 
 // The operation table; each ops_*.cc fills in its part with Status ops

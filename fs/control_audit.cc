@@ -96,8 +96,7 @@ json ControlAudit(Context& c, const ControlInfo& info, const json& req, const Co
       const std::string p = rec.value("path", std::string());
       Inode n;
       std::string clean;
-      if (p.empty() || p[0] != '/' || !ResolveForPeer(c.store(), p, peer, &n, &clean).ok())
-        continue;
+      if (p.empty() || p[0] != '/' || !ResolveForPeer(c, p, peer, &n, &clean).ok()) continue;
     }
     records.push_back(std::move(rec));
   }

@@ -133,8 +133,8 @@ Status GenerationsBelow(Context& c, const std::string& dir, const ControlPeer& p
     if (fresh) {
       Inode d;
       std::string clean;
-      it->second = ResolveForPeer(c.store(), g.instance_dir, peer, &d, &clean).ok() && d.is_dir() &&
-                   MayRead(d, peer) && MaySearch(d, peer);
+      it->second = ResolveForPeer(c, g.instance_dir, peer, &d, &clean).ok() && d.is_dir() &&
+                   MayRead(c, d, peer) && MaySearch(c, d, peer);
     }
     if (it->second) gens.push_back(&g);
   }
@@ -211,9 +211,9 @@ json ControlGens(Context& c, const ControlInfo&, const json& req, const ControlP
   limit = std::clamp<size_t>(limit, 1, 2000);
   Inode dir;
   std::string clean;
-  Status st = ResolveForPeer(c.store(), req["path"].get<std::string>(), peer, &dir, &clean);
+  Status st = ResolveForPeer(c, req["path"].get<std::string>(), peer, &dir, &clean);
   if (st.ok() && !dir.is_dir()) st = Status::Error(ENOTDIR, clean + " is not a directory");
-  if (st.ok() && !(MayRead(dir, peer) && MaySearch(dir, peer)))
+  if (st.ok() && !(MayRead(c, dir, peer) && MaySearch(c, dir, peer)))
     st = Status::Error(EACCES, clean + ": permission denied (cannot list it)");
   if (!st.ok()) return ControlError(st.err(), "gens " + st.message());
   json gens;

@@ -41,8 +41,9 @@ nlohmann::json ControlGens(Context& c, const ControlInfo& info, const nlohmann::
 // gens); with `next`, each says what the policy will do to it next.
 Status GenerationsBelow(Context& c, const std::string& dir, const ControlPeer& peer, bool next,
                         nlohmann::json* out);
-// Whether `peer` may read directory `d` (list it, as ls would).
-bool MayRead(const Inode& d, const ControlPeer& peer);
+// Whether `peer` may read directory `d` (list it, as ls would); decided as
+// MaySearch is.
+bool MayRead(Context& c, const Inode& d, const ControlPeer& peer);
 
 // fs/control_policy.cc
 nlohmann::json ControlPolicyShow(Context& c, const ControlInfo& info, const nlohmann::json& request,
@@ -84,11 +85,13 @@ nlohmann::json ControlErrorOf(const Status& st);
 // in the middle; described itself at the end), every directory on the way
 // must grant the peer search permission. `clean` is the path it names
 // ("/a/b"). Errors name the path.
-Status ResolveForPeer(Store& store, const std::string& path, const ControlPeer& peer, Inode* out,
+Status ResolveForPeer(Context& c, const std::string& path, const ControlPeer& peer, Inode* out,
                       std::string* clean);
 
-// Whether `peer` may search directory `d` (its x bit for the peer's class).
-bool MaySearch(const Inode& d, const ControlPeer& peer);
+// Whether `peer` may search directory `d`, as the kernel would decide: its
+// access ACL when the mount enforces ACLs and it has one (fs/posix_acl.h),
+// else the x bit of the peer's class; root may.
+bool MaySearch(Context& c, const Inode& d, const ControlPeer& peer);
 
 // Sets "series" and "generation" of `n` in `j`: the checkpoint series and
 // generation the policy engine's last scan found it in (null outside any).

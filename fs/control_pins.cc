@@ -38,7 +38,7 @@ Status Collect(Context& c, const char* what, const json& req, const ControlPeer&
   if (!req.contains("path") || !req["path"].is_string())
     return Status::Error(EINVAL, std::string(what) + ": \"path\" (a string) is required");
   Inode top;
-  Status st = ResolveForPeer(c.store(), req["path"].get<std::string>(), peer, &top, clean);
+  Status st = ResolveForPeer(c, req["path"].get<std::string>(), peer, &top, clean);
   if (!st.ok()) return Status::Error(st.err(), std::string(what) + " " + st.message());
   std::string refused;
   st = c.store().WalkBelow(top.ino, *clean, [&](const Store::TreeEntry& e) {

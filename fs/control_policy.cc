@@ -86,7 +86,7 @@ json ControlPolicyDryRun(Context& c, const ControlInfo&, const json& req, const 
     if (peer.uid != 0) {
       Inode n;
       std::string clean;
-      if (!ResolveForPeer(c.store(), a.path, peer, &n, &clean).ok()) {
+      if (!ResolveForPeer(c, a.path, peer, &n, &clean).ok()) {
         ++hidden;
         continue;
       }

@@ -40,7 +40,7 @@ json ControlVerify(Context& c, const ControlInfo&, const json& req, const Contro
   const std::string path = req.value("path", std::string("/"));
   Inode top;
   std::string clean;
-  Status st = ResolveForPeer(c.store(), path, peer, &top, &clean);
+  Status st = ResolveForPeer(c, path, peer, &top, &clean);
   if (!st.ok()) return ControlError(st.err(), "verify " + st.message());
   json files = json::array();
   std::map<std::string, uint64_t> counts;

@@ -77,20 +77,13 @@ json EntryJson(Context& c, const Inode& n, const Store::Hold* hold, const std::s
 // grant the peer read and search permission, as ls -l would need.
 Status ResolveListable(Context& c, const std::string& path, const ControlPeer& peer, Inode* n,
                        std::string* clean) {
-  Status st = ResolveForPeer(c.store(), path, peer, n, clean);
-  if (st.ok() && n->is_dir() && !(MayRead(*n, peer) && MaySearch(*n, peer)))
+  Status st = ResolveForPeer(c, path, peer, n, clean);
+  if (st.ok() && n->is_dir() && !(MayRead(c, *n, peer) && MaySearch(c, *n, peer)))
     return Status::Error(EACCES, *clean + ": permission denied (cannot list it)");
   return st;
 }
 
 }  // namespace
-
-bool MayRead(const Inode& d, const ControlPeer& peer) {
-  if (peer.uid == 0) return true;
-  if (peer.uid == d.uid) return d.mode & S_IRUSR;
-  if (peer.InGroup(d.gid)) return d.mode & S_IRGRP;
-  return d.mode & S_IROTH;
-}
 
 json ControlTree(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
   std::string path, clean;
@@ -112,7 +105,7 @@ json ControlTree(Context& c, const ControlInfo&, const json& req, const ControlP
       auto it = open.find(e.parent);
       if (it == open.end() || !it->second) return Status::Ok();
     }
-    const bool listable = n.is_dir() && MayRead(n, peer) && MaySearch(n, peer);
+    const bool listable = n.is_dir() && MayRead(c, n, peer) && MaySearch(c, n, peer);
     if (n.is_dir()) open[n.ino] = listable;
     if (seen++ < offset) return Status::Ok();
     if (entries.size() == limit) {
@@ -187,7 +180,7 @@ json ControlDu(Context& c, const ControlInfo&, const json& req, const ControlPee
       if (it == open.end() || !it->second) return Status::Ok();
     }
     if (n.is_dir()) {
-      open[n.ino] = MayRead(n, peer) && MaySearch(n, peer);
+      open[n.ino] = MayRead(c, n, peer) && MaySearch(c, n, peer);
       ++dirs;
       if (!open[n.ino]) ++unlistable;
     } else if (n.is_reg() && (n.nlink < 2 || linked.insert(n.ino).second)) {

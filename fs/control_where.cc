@@ -6,21 +6,43 @@
 
 #include "fs/context.h"
 #include "fs/control_internal.h"
+#include "fs/posix_acl.h"
 #include "meta/text_format.h"
 
 namespace tierfs {
 
 using nlohmann::json;
 
-bool MaySearch(const Inode& d, const ControlPeer& peer) {
+namespace {
+
+// Whether `peer` gets all of `want` (4 read, 1 search) on `n`.
+bool PeerMay(Context& c, const Inode& n, const ControlPeer& peer, unsigned want) {
   if (peer.uid == 0) return true;
-  if (peer.uid == d.uid) return d.mode & S_IXUSR;
-  if (peer.InGroup(d.gid)) return d.mode & S_IXGRP;
-  return d.mode & S_IXOTH;
+  std::string raw;
+  posix_acl::Acl acl;
+  if (c.acls() && c.store().GetXattr(n.ino, posix_acl::kAccessXattr, &raw).ok() &&
+      posix_acl::Parse(raw, &acl).ok())
+    return posix_acl::Permits(
+        acl, n.uid, n.gid, peer.uid, [&](uint32_t gid) { return peer.InGroup(gid); }, want);
+  const unsigned bits = peer.uid == n.uid     ? n.mode >> 6
+                        : peer.InGroup(n.gid) ? n.mode >> 3
+                                              : n.mode;
+  return (bits & want) == want;
 }
 
-Status ResolveForPeer(Store& store, const std::string& path, const ControlPeer& peer, Inode* out,
+}  // namespace
+
+bool MaySearch(Context& c, const Inode& d, const ControlPeer& peer) {
+  return PeerMay(c, d, peer, 1);
+}
+
+bool MayRead(Context& c, const Inode& d, const ControlPeer& peer) {
+  return PeerMay(c, d, peer, 4);
+}
+
+Status ResolveForPeer(Context& c, const std::string& path, const ControlPeer& peer, Inode* out,
                       std::string* clean) {
+  Store& store = c.store();
   std::vector<std::string> parts;
   for (size_t pos = 0; pos <= path.size();) {
     size_t slash = path.find('/', pos);
@@ -43,7 +65,7 @@ Status ResolveForPeer(Store& store, const std::string& path, const ControlPeer& 
     if (cur.is_symlink())
       return Status::Error(ELOOP, here + " is a symlink, which is not followed");
     if (!cur.is_dir()) return Status::Error(ENOTDIR, here + " is not a directory");
-    if (!MaySearch(cur, peer)) return Status::Error(EACCES, here + ": permission denied");
+    if (!MaySearch(c, cur, peer)) return Status::Error(EACCES, here + ": permission denied");
     *clean += "/" + parts[i];
     Inode child;
     st = store.Lookup(cur.ino, parts[i], &child);
@@ -76,7 +98,7 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
   const std::string path = req["path"].get<std::string>();
   Inode n;
   std::string clean;
-  Status st = ResolveForPeer(c.store(), path, peer, &n, &clean);
+  Status st = ResolveForPeer(c, path, peer, &n, &clean);
   if (!st.ok()) return ControlError(st.err(), "where " + st.message());
   json j = {{"ok", true},
             {"path", clean},

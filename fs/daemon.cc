@@ -237,7 +237,8 @@ void EnableFuseUring() {
 }
 
 void Init(void* userdata, fuse_conn_info* conn) {
-  const Options& opt = static_cast<Context*>(userdata)->options();
+  Context& c = *static_cast<Context*>(userdata);
+  const Options& opt = c.options();
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
   };
@@ -260,6 +261,12 @@ void Init(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_READDIRPLUS);
   want(FUSE_CAP_READDIRPLUS_AUTO);
   want(FUSE_CAP_CACHE_SYMLINKS);
+  // POSIX ACLs (fs/posix_acl.h): the kernel enforces them and no longer
+  // applies the umask (FUSE_DONT_MASK), which tierfs then applies itself,
+  // or a directory's default ACL instead, as ext4 does. Both or neither.
+  const unsigned acl_caps = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+  c.set_acls(opt.acl && (conn->capable & acl_caps) == acl_caps);
+  if (c.acls()) conn->want |= acl_caps;
   // Not the first version: tierfs takes FUSE_HANDLE_KILLPRIV_V2 in the INIT
   // reply instead (fs/session_io.h), which libfuse 3.14 cannot negotiate.
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;

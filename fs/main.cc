@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   int64_t move_mib = int64_t(defaults.move_bytes_per_sec >> 20);
   std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
   std::string check_policy, dry_run, metrics, write_estimate = "1G";
-  bool cached_writes = false, no_passthrough = false, no_verify_reads = false;
+  bool cached_writes = false, no_passthrough = false, no_verify_reads = false, no_acl = false;
   bool no_io_uring = false;
   po::options_description desc(kUsage);
   // clang-format off
@@ -230,6 +230,11 @@ int main(int argc, char** argv) {
        "against its recorded checksum, a mismatch is EIO)")
       ("verify-reads", po::value(&opt.verify_reads)->value_name("0|1")->default_value(true),
        "the same as a mount option: verify_reads=0 is --no-verify-reads")
+      ("no-acl", po::bool_switch(&no_acl),
+       "refuse POSIX ACLs (system.posix_acl_*: EOPNOTSUPP), as a noacl mount does (default: "
+       "stored with the inode and enforced by the kernel, as on ext4)")
+      ("acl", po::value(&opt.acl)->value_name("0|1")->default_value(true),
+       "the same as a mount option: acl=0 (or noacl) is --no-acl")
       ("metrics", po::value(&metrics)->value_name("[ADDR:]PORT"),
        "serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR: 127.0.0.1 unless given; "
        "off by default)")
@@ -330,6 +335,7 @@ int main(int argc, char** argv) {
   if (!tierfs::ParseSize(write_estimate, &opt.write_estimate, &size_err))
     return BadOption("--write-estimate: " + size_err);
   if (no_verify_reads) opt.verify_reads = false;
+  if (no_acl) opt.acl = false;
   if (no_io_uring) opt.io_uring = false;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();

@@ -35,6 +35,9 @@ bool In(const std::string_view (&list)[N], std::string_view s) {
 }
 
 Status SortOne(std::string item, const LongOptionLookup& is_option, SplitArgs* out) {
+  // ext4's spelling in fstab: POSIX ACLs on (tierfs's default) or off.
+  if (item == "acl") return Status::Ok();
+  if (item == "noacl") item = "no-acl";
   const size_t eq = item.find('=');
   std::string name = item.substr(0, eq);
   // fstab spells options with underscores (verify_reads=0): a long option

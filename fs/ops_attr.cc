@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fs/op_table.h"
+#include "fs/posix_acl.h"
 
 namespace tierfs {
 
@@ -99,6 +100,17 @@ Status SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
   return Status::Errno(errno, "set times of " + path);
 }
 
+// The access ACL `*acl` of inode `ino` after a chmod to `mode`.
+Status ChmodAcl(fuse_ino_t ino, uint32_t mode, std::string* acl) {
+  posix_acl::Acl entries;
+  Status st = posix_acl::Parse(*acl, &entries);
+  if (!st.ok())
+    return Status::Error(EIO, "access ACL of inode " + std::to_string(ino) + ": " + st.message());
+  posix_acl::Chmod(&entries, mode);
+  *acl = posix_acl::Serialize(entries);
+  return Status::Ok();
+}
+
 constexpr int kObjectAttrs = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW;
 
 // Immutable holds were checked by the table (ChangesInode).
@@ -146,41 +158,50 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (!st.ok()) return st;
   }
   const int64_t now = NowNs();
-  st = c.store().Update(
-      ino,
-      [&](Inode& i) {
-        // The object's size or times change: its record goes (and comes
-        // back below, once the object has them).
-        if (S_ISREG(i.mode) && (to_set & kObjectAttrs)) i.ForgetObjectAttrs();
-        if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
-        // With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to us: a chown
-        // of anything but a directory drops set-user-ID, and set-group-ID
-        // when group-executable, whoever the caller (as Linux's
-        // notify_change does for ext4). A mode given with it wins.
-        if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE) &&
-            !S_ISDIR(i.mode)) {
-          i.mode &= ~S_ISUID;
-          if (i.mode & S_IXGRP) i.mode &= ~S_ISGID;
-        }
-        if (to_set & FUSE_SET_ATTR_UID) i.uid = attr->st_uid;
-        if (to_set & FUSE_SET_ATTR_GID) i.gid = attr->st_gid;
-        if (to_set & FUSE_SET_ATTR_SIZE) {
-          i.size = attr->st_size;
-          i.mtime_ns = now;
-          i.checksum = 0;        // the bytes a move verified are gone
-          i.set_corrupt(false);  // and the damage a verified read found
-        }
-        if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = TimespecNs(attr->st_atim);
-        if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
-        if (to_set & FUSE_SET_ATTR_MTIME) i.mtime_ns = TimespecNs(attr->st_mtim);
-        if (to_set & FUSE_SET_ATTR_MTIME_NOW) i.mtime_ns = now;
-        if (to_set & FUSE_SET_ATTR_CTIME)
-          i.ctime_ns = TimespecNs(attr->st_ctim);
-        else
-          i.ctime_ns = now;
-        return Status::Ok();
-      },
-      &n);
+  const auto apply = [&](Inode& i) {
+    // The object's size or times change: its record goes (and comes
+    // back below, once the object has them).
+    if (S_ISREG(i.mode) && (to_set & kObjectAttrs)) i.ForgetObjectAttrs();
+    if (to_set & FUSE_SET_ATTR_MODE) i.mode = (i.mode & S_IFMT) | (attr->st_mode & 07777);
+    // With FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to us: a chown
+    // of anything but a directory drops set-user-ID, and set-group-ID
+    // when group-executable, whoever the caller (as Linux's
+    // notify_change does for ext4). A mode given with it wins.
+    if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE) &&
+        !S_ISDIR(i.mode)) {
+      i.mode &= ~S_ISUID;
+      if (i.mode & S_IXGRP) i.mode &= ~S_ISGID;
+    }
+    if (to_set & FUSE_SET_ATTR_UID) i.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) i.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+      i.size = attr->st_size;
+      i.mtime_ns = now;
+      i.checksum = 0;        // the bytes a move verified are gone
+      i.set_corrupt(false);  // and the damage a verified read found
+    }
+    if (to_set & FUSE_SET_ATTR_ATIME) i.atime_ns = TimespecNs(attr->st_atim);
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) i.atime_ns = now;
+    if (to_set & FUSE_SET_ATTR_MTIME) i.mtime_ns = TimespecNs(attr->st_mtim);
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) i.mtime_ns = now;
+    if (to_set & FUSE_SET_ATTR_CTIME)
+      i.ctime_ns = TimespecNs(attr->st_ctim);
+    else
+      i.ctime_ns = now;
+    return Status::Ok();
+  };
+  // A chmod rewrites the access ACL in the same transaction (posix_acl_chmod).
+  if ((to_set & FUSE_SET_ATTR_MODE) && c.acls())
+    st = c.store().UpdateWithXattr(
+        ino, posix_acl::kAccessXattr,
+        [&](Inode& i, std::optional<std::string>* acl) {
+          Status s = apply(i);
+          if (s.ok() && acl->has_value()) s = ChmodAcl(ino, i.mode, &**acl);
+          return s;
+        },
+        &n);
+  else
+    st = c.store().Update(ino, apply, &n);
   if (!st.ok()) return st;
   if (shrink) {
     st = Truncate(c, n, fi, attr->st_size);

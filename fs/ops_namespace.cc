@@ -6,8 +6,35 @@
 
 #include "fs/delete_audit.h"
 #include "fs/op_table.h"
+#include "fs/posix_acl.h"
 
 namespace tierfs {
+
+namespace {
+
+// What the kernel's posix_acl_create does for ext4: the umask when the
+// directory has no default ACL (FUSE_DONT_MASK left it to us), else the
+// default ACL masked by the mode asked for; a directory also keeps it as
+// its own default.
+Status InheritAcls(fuse_req_t req, uint64_t parent, NewNode* node) {
+  std::string dir_default;
+  Status st = Ctx(req).store().GetXattr(parent, posix_acl::kDefaultXattr, &dir_default);
+  if (st.err() == ENODATA) {
+    node->mode &= ~(fuse_req_ctx(req)->umask & 0777);
+    return Status::Ok();
+  }
+  posix_acl::Acl acl, access;
+  if (st.ok()) st = posix_acl::Parse(dir_default, &acl);
+  if (!st.ok())
+    return Status::Error(
+        EIO, "default ACL of directory inode " + std::to_string(parent) + ": " + st.message());
+  if (posix_acl::Inherit(acl, &access, &node->mode))
+    node->xattrs.emplace_back(posix_acl::kAccessXattr, posix_acl::Serialize(access));
+  if (S_ISDIR(node->mode)) node->xattrs.emplace_back(posix_acl::kDefaultXattr, dir_default);
+  return Status::Ok();
+}
+
+}  // namespace
 
 NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -25,6 +52,7 @@ NewNode NewNodeFor(fuse_req_t req, uint64_t parent, mode_t mode, Status* st) {
   // creator is not in must not keep the setgid bit.
   if (!S_ISDIR(mode) && (node.mode & S_ISGID) && ctx->uid != 0 && !CallerInGroup(req, node.gid))
     node.mode &= ~S_ISGID;
+  if (st->ok() && Ctx(req).acls() && !S_ISLNK(mode)) *st = InheritAcls(req, parent, &node);
   return node;
 }
 

@@ -3,10 +3,14 @@
 // already checked the namespace rules (trusted.* needs CAP_SYS_ADMIN, user.*
 // only on files and directories).
 //
-// system.* (POSIX ACLs) is not supported, as on a filesystem mounted noacl:
-// tierfs does not negotiate FUSE_POSIX_ACL, so the kernel checks the mode
-// bits alone and would ignore a stored ACL. Storing one would let setfacl
-// report a restriction (user:bob:---) that nobody enforces.
+// POSIX ACLs (system.posix_acl_access and _default) are stored the same way
+// when INIT negotiated them (Context::acls): the kernel enforces them and
+// has checked who may set them and that they are well formed; the mode
+// follows an access ACL in the same transaction (fs/posix_acl.h). Without
+// them (--no-acl, or a kernel that does not offer FUSE_POSIX_ACL) they are
+// refused, as on a filesystem mounted noacl: the kernel would check the mode
+// bits alone, and a stored ACL would report a restriction (user:bob:---)
+// that nobody enforces. Other system.* names are refused always.
 #include <spdlog/spdlog.h>
 #include <sys/xattr.h>
 
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "fs/op_table.h"
+#include "fs/posix_acl.h"
 
 namespace tierfs {
 
@@ -59,10 +64,74 @@ bool IsSystemXattr(const char* name) {
   return std::strncmp(name, "system.", 7) == 0;
 }
 
-Status SystemXattrUnsupported(const char* name) {
+// A system.* name this mount stores: the ACLs, when negotiated.
+bool IsStoredSystemXattr(Context& c, const char* name) {
+  return c.acls() && posix_acl::IsAclXattr(name);
+}
+
+Status SystemXattrUnsupported(Context& c, const char* name) {
+  if (posix_acl::IsAclXattr(name))
+    return Status::Error(EOPNOTSUPP,
+                         std::string(name) + ": POSIX ACLs are off on this mount (" +
+                             (c.options().acl ? "the kernel does not offer them" : "--no-acl") +
+                             "; the kernel checks mode bits only)");
   return Status::Error(EOPNOTSUPP, std::string(name) +
-                                       ": POSIX ACLs and other system.* attributes are not "
-                                       "supported on tierfs (the kernel checks mode bits only)");
+                                       ": system.* attributes other than POSIX ACLs are not "
+                                       "supported on tierfs");
+}
+
+// setfacl: the ACL and the mode bits it implies in one transaction; an
+// access ACL the mode says entirely is not kept (as ext4 does). The kernel
+// asks a caller outside the file's group and without CAP_FSETID to lose
+// set-group-ID (FUSE_SETXATTR_ACL_KILL_SGID, which libfuse 3.14 does not
+// pass on): root stands in for CAP_FSETID, as in fs/ops_file.cc. The kernel
+// sets ACLs with neither XATTR_CREATE nor XATTR_REPLACE (set_posix_acl).
+Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view value) {
+  Context& c = Ctx(req);
+  posix_acl::Acl acl;
+  Status st = posix_acl::Parse(value, &acl);
+  Inode n;
+  if (st.ok()) st = c.store().GetInode(ino, &n);
+  if (!st.ok())
+    return Status::Error(
+        st.err(), std::string(name) + " of inode " + std::to_string(ino) + ": " + st.message());
+  const bool access = std::strcmp(name, posix_acl::kAccessXattr) == 0;
+  if (!access && !n.is_dir())
+    return Status::Error(EACCES,
+                         "inode " + std::to_string(ino) + ": only directories have default ACLs");
+  const bool privileged = fuse_req_ctx(req)->uid == 0;
+  const gid_t group_seen = n.gid;
+  const bool in_group = privileged || CallerInGroup(req, group_seen);
+  st = c.store().UpdateWithXattr(
+      ino, name,
+      [&](Inode& i, std::optional<std::string>* stored) {
+        stored->emplace(posix_acl::Serialize(acl));
+        if (access) {
+          if (posix_acl::EquivalentMode(acl, &i.mode)) stored->reset();
+          if (!privileged && !(in_group && i.gid == group_seen)) i.mode &= ~S_ISGID;
+        }
+        i.ctime_ns = NowNs();
+        return Status::Ok();
+      },
+      nullptr);
+  if (!st.ok()) return st;
+  fuse_reply_err(req, 0);
+  return Status::Ok();
+}
+
+// setfacl -b, -k: removing an ACL the file does not have is no error (ext4).
+Status RemoveAcl(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Status st = Ctx(req).store().UpdateWithXattr(
+      ino, name,
+      [](Inode& i, std::optional<std::string>* stored) {
+        if (stored->has_value()) i.ctime_ns = NowNs();
+        stored->reset();
+        return Status::Ok();
+      },
+      nullptr);
+  if (!st.ok()) return st;
+  fuse_reply_err(req, 0);
+  return Status::Ok();
 }
 
 // The value of a readable user.tierfs.* attribute of inode `ino` (not the
@@ -174,7 +243,8 @@ Status Reload(fuse_req_t req, fuse_ino_t ino) {
 Status SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   Context& c = Ctx(req);
-  if (IsSystemXattr(name)) return SystemXattrUnsupported(name);
+  if (IsStoredSystemXattr(c, name)) return SetAcl(req, ino, name, {value, size});
+  if (IsSystemXattr(name)) return SystemXattrUnsupported(c, name);
   if (std::strcmp(name, kTierXattr) == 0) return SetTier(req, ino, std::string(value, size));
   if (std::strcmp(name, kReloadXattr) == 0) return Reload(req, ino);
   if (IsTierfsXattr(name)) {
@@ -225,8 +295,8 @@ Status GetPin(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 Status GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Context& c = Ctx(req);
-  // Also one an older tierfs stored: it was never enforced either.
-  if (IsSystemXattr(name)) return SystemXattrUnsupported(name);
+  // Also one an older tierfs stored while ACLs are off: it is not enforced.
+  if (IsSystemXattr(name) && !IsStoredSystemXattr(c, name)) return SystemXattrUnsupported(c, name);
   if (std::strcmp(name, kPlanXattr) == 0) return GetPlan(req, ino, size);
   if (std::strcmp(name, kPinXattr) == 0) return GetPin(req, ino, size);
   if (std::strcmp(name, kControlXattr) == 0 && ino == kRootIno && !c.control_path().empty())
@@ -252,7 +322,7 @@ Status ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   std::string all;
   for (const auto& n : names)
     if ((privileged || n.rfind("trusted.", 0) != 0) && !IsTierfsXattr(n.c_str()) &&
-        !IsSystemXattr(n.c_str()))
+        (!IsSystemXattr(n.c_str()) || IsStoredSystemXattr(c, n.c_str())))
       all.append(n).push_back('\0');
   // The tierfs attributes this inode has (not the root's plan, reload and
   // control: they are for tools, and the plan costs a scan).
@@ -272,9 +342,10 @@ Status RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   Context& c = Ctx(req);
   if (IsTierfsXattr(name))
     return Status::Error(EOPNOTSUPP, std::string(name) + " cannot be removed");
+  if (IsStoredSystemXattr(c, name)) return RemoveAcl(req, ino, name);
   // One an older tierfs stored may go (setfacl -b); nothing else is there.
   Status st = c.store().RemoveXattr(ino, name);
-  if (IsSystemXattr(name) && st.err() == ENODATA) return SystemXattrUnsupported(name);
+  if (IsSystemXattr(name) && st.err() == ENODATA) return SystemXattrUnsupported(c, name);
   if (!st.ok()) return st;
   fuse_reply_err(req, 0);
   return Status::Ok();

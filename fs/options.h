@@ -43,6 +43,9 @@ struct Options {
   // Reads of HDD-resident files are checked block by block against their
   // recorded checksums (fs/verified_read.h); --no-verify-reads turns it off.
   bool verify_reads = true;
+  // POSIX ACLs, stored and enforced by the kernel (fs/posix_acl.h) where it
+  // offers FUSE_POSIX_ACL; --no-acl refuses them, as a noacl mount does.
+  bool acl = true;
   double scan_interval_s = 60;  // the policy engine's periodic scan
   // Given on the command line (--ssd-high-watermark/--ssd-low-watermark,
   // --move-bandwidth, --max-moves): they win over the policy file.

@@ -249,6 +249,8 @@ Status Store::Create(uint64_t parent, const std::string& name, const NewNode& no
   st = PutPod(t, dbs_->inodes, InoKey(ino), n, "create " + InoStr(ino));
   if (st.ok()) st = PutPod(t, dbs_->inodes, InoKey(parent), dir, "update " + InoStr(parent));
   if (st.ok()) st = dbs_->StoreDentry(t, parent, name, DentryValue{ino, node.mode & S_IFMT});
+  for (const auto& [xname, value] : node.xattrs)
+    if (st.ok()) st = PutRaw(t, dbs_->xattrs, XattrKey(ino, xname), value, "write xattr " + xname);
   if (st.ok()) st = txn.commit();
   if (st.ok()) *out = n;
   return st;
@@ -345,11 +347,7 @@ Status Store::Update(uint64_t ino, const std::function<Status(Inode&)>& mutate, 
   st = dbs_->LoadInode(txn.get(), ino, &n);
   const uint64_t old_checksum = n.checksum;
   if (st.ok()) st = mutate(n);
-  if (st.ok()) st = PutPod(txn.get(), dbs_->inodes, InoKey(ino), n, "update " + InoStr(ino));
-  // Every site that clears the checksum (a write, truncate, open for
-  // writing) drops the block sums with it, in the same transaction.
-  if (st.ok() && old_checksum != 0 && n.checksum != old_checksum)
-    st = DelKey(txn.get(), dbs_->block_sums, InoKey(ino), "drop block sums of " + InoStr(ino));
+  if (st.ok()) st = dbs_->StoreUpdated(txn.get(), ino, n, old_checksum);
   if (st.ok()) st = txn.commit();
   if (st.ok() && out) *out = n;
   return st;

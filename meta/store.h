@@ -42,6 +42,9 @@ struct NewNode {
   uint64_t rdev = 0;
   std::string symlink_target;  // for S_IFLNK
   TierId tier = TierId::kSsd;  // where a regular file's object will live
+  // Extended attributes it is born with (the ACLs it inherits:
+  // fs/posix_acl.h), in the creating transaction.
+  std::vector<std::pair<std::string, std::string>> xattrs;
 };
 
 // What an unlink, rmdir or replacing rename did to the inode it removed.
@@ -105,6 +108,13 @@ class Store {
   Status GetXattr(uint64_t ino, const std::string& name, std::string* value);
   Status ListXattr(uint64_t ino, std::vector<std::string>* names);
   Status RemoveXattr(uint64_t ino, const std::string& name);
+  // Reads the inode and its extended attribute `name` (nullopt when it has
+  // none), lets `mutate` change both (returning non-ok aborts), and writes
+  // them back in one transaction: a POSIX ACL and the mode bits it implies
+  // change together (fs/posix_acl.h). nullopt afterwards removes it.
+  Status UpdateWithXattr(uint64_t ino, const std::string& name,
+                         const std::function<Status(Inode&, std::optional<std::string>*)>& mutate,
+                         Inode* out);
 
   // Meta key/value (tier identities, format); ENOENT when absent.
   Status GetMeta(const std::string& key, std::string* value);

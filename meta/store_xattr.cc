@@ -6,7 +6,25 @@
 namespace tierfs {
 
 Status Store::SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags) {
-  Status st = CheckRoom(("set extended attribute " + name).c_str());
+  return UpdateWithXattr(
+      ino, name,
+      [&](Inode& n, std::optional<std::string>* stored) {
+        if ((flags & XATTR_CREATE) && stored->has_value())
+          return Status::Error(EEXIST, "xattr " + name + " exists");
+        if ((flags & XATTR_REPLACE) && !stored->has_value())
+          return Status::Error(ENODATA, "no xattr " + name);
+        stored->emplace(value);
+        n.ctime_ns = NowNs();
+        return Status::Ok();
+      },
+      nullptr);
+}
+
+Status Store::UpdateWithXattr(
+    uint64_t ino, const std::string& name,
+    const std::function<Status(Inode&, std::optional<std::string>*)>& mutate, Inode* out) {
+  Status st =
+      CheckRoom(("set extended attribute " + name + " of inode " + std::to_string(ino)).c_str());
   if (!st.ok()) return st;
   WriteTxn txn(env_);
   st = txn.begin();
@@ -18,13 +36,18 @@ Status Store::SetXattr(uint64_t ino, const std::string& name, const std::string&
   MDB_val old;
   const int rc = GetRaw(t, dbs_->xattrs, XattrKey(ino, name), &old);
   if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError(rc, "read xattr " + name);
-  if ((flags & XATTR_CREATE) && rc == 0) return Status::Error(EEXIST, "xattr " + name + " exists");
-  if ((flags & XATTR_REPLACE) && rc == MDB_NOTFOUND)
-    return Status::Error(ENODATA, "no xattr " + name);
-  n.ctime_ns = NowNs();
-  st = PutRaw(t, dbs_->xattrs, XattrKey(ino, name), value, "write xattr " + name);
-  if (st.ok()) st = PutPod(t, dbs_->inodes, InoKey(ino), n, "update ctime");
+  std::optional<std::string> value;
+  if (rc == 0) value.emplace(static_cast<const char*>(old.mv_data), old.mv_size);
+  const uint64_t old_checksum = n.checksum;
+  st = mutate(n, &value);
+  if (!st.ok()) return st;
+  if (value)
+    st = PutRaw(t, dbs_->xattrs, XattrKey(ino, name), *value, "write xattr " + name);
+  else if (rc == 0)
+    st = DelKey(t, dbs_->xattrs, XattrKey(ino, name), "remove xattr " + name);
+  if (st.ok()) st = dbs_->StoreUpdated(t, ino, n, old_checksum);
   if (st.ok()) st = txn.commit();
+  if (st.ok() && out) *out = n;
   return st;
 }
 

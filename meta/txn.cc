@@ -160,6 +160,14 @@ Status Store::Dbs::LoadInode(MDB_txn* t, uint64_t ino, Inode* out) {
   return rc == 0 ? Status::Ok() : LmdbError(rc, "read inode " + std::to_string(ino));
 }
 
+Status Store::Dbs::StoreUpdated(MDB_txn* t, uint64_t ino, const Inode& n, uint64_t old_checksum) {
+  const std::string what = "inode " + std::to_string(ino);
+  Status st = PutPod(t, inodes, InoKey(ino), n, "update " + what);
+  if (st.ok() && old_checksum != 0 && n.checksum != old_checksum)
+    st = DelKey(t, block_sums, InoKey(ino), "drop block sums of " + what);
+  return st;
+}
+
 Status Store::Dbs::LoadDir(MDB_txn* t, uint64_t ino, Inode* out) {
   Status st = LoadInode(t, ino, out);
   if (st.ok() && !out->is_dir())

@@ -138,6 +138,11 @@ struct Store::Dbs {
 
   Status OpenAll(MDB_txn* t);
   Status LoadInode(MDB_txn* t, uint64_t ino, Inode* out);
+  // Writes back inode `ino` as `n`, which an update changed. Every site that clears the
+  // checksum (a write, truncate, open for writing) drops the block sums
+  // with it, in the same transaction: here, when it differs from
+  // `old_checksum`, the one loaded.
+  Status StoreUpdated(MDB_txn* t, uint64_t ino, const Inode& n, uint64_t old_checksum);
   // LoadInode that fails with ENOTDIR unless it is a directory.
   Status LoadDir(MDB_txn* t, uint64_t ino, Inode* out);
   Status LoadDentry(MDB_txn* t, uint64_t parent, const std::string& name, DentryValue* out);

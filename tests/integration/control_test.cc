@@ -247,6 +247,36 @@ TEST_F(ControlTest, WhereAsAnotherUserOnlyWhatTheyCanStat) {
   ExpectHealthy();
 }
 
+// The kernel enforces POSIX ACLs on this mount, so `where` follows them
+// too: a named entry can deny what the mode grants, and grant what it
+// denies.
+TEST_F(ControlTest, WhereFollowsTheAclsTheKernelEnforces) {
+  const std::string bin = TierctlForOthers(fs_.root());
+  struct stat sock_st;
+  ASSERT_EQ(0, stat(sock_.c_str(), &sock_st));
+  const Creds member{12345, 12345, {gid_t(sock_st.st_gid)}};
+  ASSERT_EQ(0, mkdir(P("denied").c_str(), 0755));
+  ASSERT_EQ(0, mkdir(P("granted").c_str(), 0700));
+  ASSERT_EQ(0, WriteFile(P("denied/f"), "x"));
+  ASSERT_EQ(0, WriteFile(P("granted/f"), "x"));
+  ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:12345:---", P("denied")}, 10).exit_code);
+  ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:12345:x", P("granted")}, 10).exit_code);
+  // What stat(2) says, as that user.
+  EXPECT_EQ(EACCES, RunAs(member, [&] {
+              struct stat st;
+              return Err(stat(P("denied/f").c_str(), &st));
+            }));
+  EXPECT_EQ(0, RunAs(member, [&] {
+              struct stat st;
+              return Err(stat(P("granted/f").c_str(), &st));
+            }));
+  std::string out;
+  EXPECT_EQ(1, TierctlAs(member, bin, "where " + P("denied/f"), &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("permission denied")) << out;
+  EXPECT_EQ(0, TierctlAs(member, bin, "where " + P("granted/f"), &out)) << out;
+  ExpectHealthy();
+}
+
 TEST_F(ControlTest, MalformedRequestsGetAnErrorReply) {
   ASSERT_EQ(0, WriteFile(P("f"), "x"));
   const int fd = Connect(sock_);

@@ -198,48 +198,5 @@ TEST_F(XattrTest, UnprivilegedUserNamespaceRules) {
   EXPECT_EQ("user.v;", out) << "trusted.* is invisible to unprivileged users";
 }
 
-// A POSIX ACL (the system.posix_acl_access value setfacl writes) that
-// denies user `uid` everything on a file whose mode lets others read.
-std::string AclDenying(uint32_t uid) {
-  std::string v;
-  auto put = [&](uint32_t x, int bytes) {
-    for (int i = 0; i < bytes; ++i) v.push_back(char((x >> (8 * i)) & 0xff));
-  };
-  put(2, 4);                                       // POSIX_ACL_XATTR_VERSION
-  const uint32_t entries[][3] = {{0x01, 6, ~0u},   // user::rw-
-                                 {0x02, 0, uid},   // user:uid:---
-                                 {0x04, 4, ~0u},   // group::r--
-                                 {0x10, 4, ~0u},   // mask::r--
-                                 {0x20, 4, ~0u}};  // other::r--
-  for (const auto& e : entries) {
-    put(e[0], 2);
-    put(e[1], 2);
-    put(e[2], 4);
-  }
-  return v;
-}
-
-// The kernel enforces no ACL on this mount (tierfs does not negotiate
-// FUSE_POSIX_ACL), so setting one fails as on a filesystem mounted noacl.
-// Before, the ACL was stored and getfacl showed it, while the user it
-// denied still read the file.
-TEST_F(XattrTest, PosixAclsAreRefusedNotStoredUnenforced) {
-  ASSERT_EQ(0, mkdir(P("pub").c_str(), 0755));
-  const std::string f = P("pub/f");
-  ASSERT_EQ(0, WriteFile(f, "secret"));
-  ASSERT_EQ(0, chmod(f.c_str(), 0644));
-  EXPECT_EQ(EOPNOTSUPP, SetX(f, "system.posix_acl_access", AclDenying(12345)));
-  EXPECT_EQ(EOPNOTSUPP, SetX(P("pub"), "system.posix_acl_default", AclDenying(12345)));
-  EXPECT_EQ("<errno " + std::to_string(EOPNOTSUPP) + ">", GetX(f, "system.posix_acl_access"));
-  EXPECT_EQ(EOPNOTSUPP, Err(lremovexattr(f.c_str(), "system.posix_acl_access")));
-  EXPECT_EQ(std::vector<std::string>{}, ListX(f));
-  // What the mode bits say is what holds, and nothing claims otherwise.
-  const Creds kUser{12345, 12345, {}};
-  EXPECT_EQ(0, RunAs(kUser, [&] {
-              std::string got;
-              return ReadFile(f, &got) == 0 && got == "secret" ? 0 : EACCES;
-            }));
-}
-
 }  // namespace
 }  // namespace tierfs_test

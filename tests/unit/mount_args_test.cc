@@ -11,7 +11,7 @@ namespace {
 // A few of tierfs's long options: switches and ones with a value.
 bool Lookup(const std::string& name, bool* takes_value) {
   static const std::set<std::string> valued = {"ssd", "hdd", "state", "namespace", "threads"};
-  static const std::set<std::string> switches = {"writeback-cache", "foreground", "help"};
+  static const std::set<std::string> switches = {"writeback-cache", "foreground", "help", "no-acl"};
   *takes_value = valued.count(name) > 0;
   return valued.count(name) || switches.count(name);
 }
@@ -35,6 +35,17 @@ TEST(MountArgsTest, SortsLongFuseAndMountOnlyOptions) {
             a.args);
   EXPECT_EQ((std::vector<std::string>{"rw", "allow_other", "nodev", "max_read=4096", "noatime"}),
             a.fuse_options);
+}
+
+// As ext4 spells them in fstab: acl is the default, noacl turns ACLs off.
+TEST(MountArgsTest, AclAndNoaclAsExt4SpellsThem) {
+  Status st;
+  SplitArgs a = Split({"/s:/h", "/m", "-o", "acl,noatime"}, &st);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ((std::vector<std::string>{"/s:/h", "/m"}), a.args);
+  a = Split({"/s:/h", "/m", "-o", "noacl"}, &st);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ((std::vector<std::string>{"/s:/h", "/m", "--no-acl"}), a.args);
 }
 
 TEST(MountArgsTest, RefusesNamingTheOption) {

@@ -180,6 +180,57 @@ TEST_F(StoreTest, XattrsFollowCreateReplaceSemantics) {
   EXPECT_EQ(store_->RemoveXattr(f.ino, "user.a").err(), ENODATA);
 }
 
+// A POSIX ACL and the mode it implies change in one transaction
+// (fs/posix_acl.h): both or neither.
+TEST_F(StoreTest, UpdateWithXattrChangesBothOrNeither) {
+  Inode f = Make(kRootIno, "f", S_IFREG | 0600);
+  const auto set_acl = [](Inode& i, std::optional<std::string>* v) {
+    i.mode = S_IFREG | 0640;
+    v->emplace("acl");
+    return Status::Ok();
+  };
+  Inode out;
+  ASSERT_TRUE(store_->UpdateWithXattr(f.ino, "system.posix_acl_access", set_acl, &out).ok());
+  EXPECT_EQ(out.mode, uint32_t(S_IFREG | 0640));
+  std::string v;
+  ASSERT_TRUE(store_->GetXattr(f.ino, "system.posix_acl_access", &v).ok());
+  EXPECT_EQ(v, "acl");
+  // A refusal changes nothing, though the mutation had begun.
+  const auto refuse = [](Inode& i, std::optional<std::string>* v) {
+    i.mode = S_IFREG | 0777;
+    v->reset();
+    return Status::Error(EPERM, "no");
+  };
+  EXPECT_EQ(store_->UpdateWithXattr(f.ino, "system.posix_acl_access", refuse, nullptr).err(),
+            EPERM);
+  EXPECT_EQ(Get(f.ino).mode, uint32_t(S_IFREG | 0640));
+  ASSERT_TRUE(store_->GetXattr(f.ino, "system.posix_acl_access", &v).ok());
+  // nullopt removes it; removing what is absent is no error.
+  const auto remove = [](Inode&, std::optional<std::string>* v) {
+    v->reset();
+    return Status::Ok();
+  };
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(store_->UpdateWithXattr(f.ino, "system.posix_acl_access", remove, nullptr).ok());
+  EXPECT_EQ(store_->GetXattr(f.ino, "system.posix_acl_access", &v).err(), ENODATA);
+  EXPECT_EQ(store_->UpdateWithXattr(12345, "x", remove, nullptr).err(), ENOENT);
+}
+
+TEST_F(StoreTest, ANodeIsCreatedWithItsXattrs) {
+  NewNode node;
+  node.mode = S_IFDIR | 0775;
+  node.xattrs = {{"system.posix_acl_access", "a"}, {"system.posix_acl_default", "d"}};
+  Inode d;
+  ASSERT_TRUE(store_->Create(kRootIno, "d", node, &d).ok());
+  std::vector<std::string> names;
+  ASSERT_TRUE(store_->ListXattr(d.ino, &names).ok());
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"system.posix_acl_access", "system.posix_acl_default"}));
+  std::string v;
+  ASSERT_TRUE(store_->GetXattr(d.ino, "system.posix_acl_default", &v).ok());
+  EXPECT_EQ(v, "d");
+}
+
 TEST_F(StoreTest, EverythingSurvivesReopen) {
   Inode d = Make(kRootIno, "dir", S_IFDIR | 0700);
   NewNode link;
