@@ -119,17 +119,11 @@ Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view
   return Status::Ok();
 }
 
-// setfacl -b, -k: removing an ACL the file does not have is no error (ext4).
+// setfacl -b, -k: removing an ACL the file does not have is no error
+// (ext4). A removal, so it works on a full state too (Store::RemoveXattr).
 Status RemoveAcl(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  Status st = Ctx(req).store().UpdateWithXattr(
-      ino, name,
-      [](Inode& i, std::optional<std::string>* stored) {
-        if (stored->has_value()) i.ctime_ns = NowNs();
-        stored->reset();
-        return Status::Ok();
-      },
-      nullptr);
-  if (!st.ok()) return st;
+  Status st = Ctx(req).store().RemoveXattr(ino, name);
+  if (!st.ok() && st.err() != ENODATA) return st;
   fuse_reply_err(req, 0);
   return Status::Ok();
 }

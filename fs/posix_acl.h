@@ -28,10 +28,11 @@
 #include <vector>
 
 #include "meta/status.h"
+#include "meta/store.h"
 
 namespace tierfs::posix_acl {
 
-constexpr char kAccessXattr[] = "system.posix_acl_access";
+constexpr const char* kAccessXattr = kAccessAclXattr;  // meta/store.h
 constexpr char kDefaultXattr[] = "system.posix_acl_default";
 
 // Tags of <linux/posix_acl.h>.

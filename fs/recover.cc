@@ -308,6 +308,10 @@ Status Recovery::Recreate(uint64_t old_ino, const ObjectIdentity& id) {
   node.uid = id.uid;
   node.gid = id.gid;
   node.tier = TierId::kHdd;
+  // The access ACL it was archived with; one too long for the identity
+  // leaves the file to its owner (tiering/identity.h).
+  if (!id.access_acl.empty()) node.xattrs.emplace_back(kAccessAclXattr, id.access_acl);
+  if (id.acl_unknown) node.mode &= ~uint32_t(077);
   Status st;
   if (!clash) st = MakeDirs(dirs, &parent, &clash);
   if (!st.ok()) return st;

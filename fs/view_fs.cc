@@ -16,6 +16,7 @@
 
 #include "meta/block_sums.h"
 #include "meta/inode.h"
+#include "meta/store.h"
 #include "meta/text_format.h"
 
 namespace tierfs {
@@ -60,10 +61,11 @@ ssize_t PreadFull(int fd, char* buf, size_t len, uint64_t off) {
   return ssize_t(done);
 }
 
-void Fill(const ViewNode& v, struct stat* s) {
+void Fill(const ViewNode& v, bool acls, struct stat* s) {
   *s = {};
   s->st_ino = v.ino;
   s->st_mode = v.mode;
+  if (!acls && !v.access_acl.empty()) s->st_mode &= ~mode_t(077);  // see ViewFs::acls
   s->st_nlink = v.nlink;
   s->st_uid = v.uid;
   s->st_gid = v.gid;
@@ -75,10 +77,13 @@ void Fill(const ViewNode& v, struct stat* s) {
   s->st_ctim = {v.ctime_ns / 1000000000, v.ctime_ns % 1000000000};
 }
 
-void Init(void*, fuse_conn_info* conn) {
+void Init(void* userdata, fuse_conn_info* conn) {
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
   };
+  // The owner's ACLs, enforced by the kernel (no umask to mind: read-only).
+  want(FUSE_CAP_POSIX_ACL);
+  static_cast<ViewFs*>(userdata)->set_acls(conn->want & FUSE_CAP_POSIX_ACL);
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
   want(FUSE_CAP_ASYNC_READ);
   want(FUSE_CAP_PARALLEL_DIROPS);
@@ -101,7 +106,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   e.ino = node->ino;
   e.generation = 1;
   e.attr_timeout = fs.cache_timeout_s();
-  Fill(*node, &e.attr);
+  Fill(*node, fs.acls(), &e.attr);
   fuse_reply_entry(req, &e);
 }
 
@@ -114,7 +119,7 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       fi ? reinterpret_cast<const FileHandle*>(fi->fh)->node : FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   struct stat s;
-  Fill(*node, &s);
+  Fill(*node, Fs(req).acls(), &s);
   fuse_reply_attr(req, &s, fs.cache_timeout_s());
 }
 
@@ -311,7 +316,8 @@ void Statfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &s);
 }
 
-// user.tierfs.tier and user.tierfs.object, for a file with an object;
+// The POSIX ACLs it has; user.tierfs.tier and user.tierfs.object, for a
+// file with an object;
 // user.tierfs.view on the root: what the view shows and from what (JSON).
 std::vector<std::pair<std::string, std::string>> Xattrs(const ViewTree& tree,
                                                         const ViewNode& node) {
@@ -324,8 +330,13 @@ std::vector<std::pair<std::string, std::string>> Xattrs(const ViewTree& tree,
         {"unplaced", tree.unplaced}};
     return {{"user.tierfs.view", summary.dump()}};
   }
-  if (node.object.empty()) return {};
-  return {{"user.tierfs.tier", "hdd"}, {"user.tierfs.object", node.object}};
+  std::vector<std::pair<std::string, std::string>> all;
+  if (!node.access_acl.empty()) all.emplace_back(kAccessAclXattr, node.access_acl);
+  if (!node.default_acl.empty()) all.emplace_back("system.posix_acl_default", node.default_acl);
+  if (node.object.empty()) return all;
+  all.emplace_back("user.tierfs.tier", "hdd");
+  all.emplace_back("user.tierfs.object", node.object);
+  return all;
 }
 
 void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {

@@ -13,6 +13,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,10 @@ class ViewFs {
   // in both (fs/view_tree.h); what left the tree is ENOENT from then on.
   void Replace(std::shared_ptr<const ViewTree> tree) EXCLUDES(mu_);
   bool refresh() const { return refresh_; }
+  // Whether INIT negotiated FUSE_POSIX_ACL: the kernel then enforces the
+  // tree's ACLs; without it a file with an ACL is shown to its owner alone.
+  bool acls() const { return acls_.load(std::memory_order_relaxed); }
+  void set_acls(bool on) { acls_.store(on, std::memory_order_relaxed); }
   double cache_timeout_s() const { return cache_timeout_s_; }
 
   // The block sums `node`'s reads verify against (null: served unverified;
@@ -54,6 +59,7 @@ class ViewFs {
   const std::string hdd_dir_;
   const bool refresh_;
   const double cache_timeout_s_;
+  std::atomic<bool> acls_{false};
   mutable Mutex mu_;
   std::shared_ptr<const ViewTree> tree_ GUARDED_BY(mu_);
   // Sums learned by hashing whole files, by inode and checksum.

@@ -123,6 +123,18 @@ Status ViewBuilder::ReadSnapshot() {
         links_[n.ino].emplace_back(e.parent, e.name);
         return Status::Ok();
       });
+    // The owner's ACLs, which the view serves for the kernel to enforce.
+    using AclField = std::string ViewNode::*;
+    const std::pair<const char*, AclField> acls[] = {
+        {kAccessAclXattr, &ViewNode::access_acl},
+        {"system.posix_acl_default", &ViewNode::default_acl}};
+    for (const auto& acl : acls)
+      if (st.ok())
+        st = store->ForEachXattrNamed(acl.first, [&](uint64_t ino, const std::string& value) {
+          if (auto node = t_.nodes.find(ino); node != t_.nodes.end())
+            node->second.*acl.second = value;
+          return Status::Ok();
+        });
     for (auto it = files_.begin(); st.ok() && it != files_.end(); ++it) {
       std::vector<uint64_t> sums;
       const Status sums_st = store->GetBlockSums(it->first, &sums);
@@ -240,6 +252,9 @@ void ViewBuilder::PlaceUnknown() {
     ViewNode& v = t_.nodes[ino];
     v.ino = ino;
     v.mode = id.mode;
+    // An ACL too long for the identity: no one but the owner.
+    if (id.acl_unknown) v.mode &= ~mode_t(077);
+    v.access_acl = id.access_acl;
     v.uid = id.uid;
     v.gid = id.gid;
     v.size = uint64_t(u.sb.st_size);

@@ -48,6 +48,10 @@ struct ViewNode {
   uint64_t checksum = 0;       // regular files: xxh3 of the bytes, 0 unknown
   std::vector<uint64_t> sums;  // block sums of `checksum` (meta/block_sums.h), may be empty
   std::string path;            // the first name, for messages
+  // POSIX ACLs (xattr bytes, "" for none): the snapshot's, or for a file
+  // archived after it the access ACL its identity recorded. The view serves
+  // them, so the kernel restricts the bytes as the owner's mount did.
+  std::string access_acl, default_acl;
   std::map<std::string, uint64_t> children;  // directories: name -> ino
 };
 

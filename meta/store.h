@@ -63,6 +63,11 @@ struct StoreOptions {
 
 class MapAllocation;  // meta/txn.h
 
+// The name a POSIX access ACL is stored under, with the inode's other
+// extended attributes (fs/posix_acl.h has its rules); a move to the HDD
+// tier copies it into the object's identity (tiering/identity.h).
+inline constexpr char kAccessAclXattr[] = "system.posix_acl_access";
+
 class Store {
  public:
   // Opens (creating if needed) the environment in `dir`. The root directory
@@ -107,6 +112,10 @@ class Store {
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags);
   Status GetXattr(uint64_t ino, const std::string& name, std::string* value);
   Status ListXattr(uint64_t ino, std::vector<std::string>* names);
+  // Calls `fn` for every extended attribute named `name`, of any inode, in
+  // inode order (one read transaction); stops at its first non-ok result.
+  Status ForEachXattrNamed(const std::string& name,
+                           const std::function<Status(uint64_t ino, const std::string& value)>& fn);
   Status RemoveXattr(uint64_t ino, const std::string& name);
   // Reads the inode and its extended attribute `name` (nullopt when it has
   // none), lets `mutate` change both (returning non-ok aborts), and writes

@@ -16,6 +16,31 @@ namespace tierfs {
 
 namespace {
 
+std::string HexBytes(const std::string& bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+// EINVAL unless `hex` is an even number of hex digits.
+Status FromHex(const std::string& hex, std::string* out) {
+  const auto digit = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  out->clear();
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) break;
+    out->push_back(char(hi << 4 | lo));
+  }
+  if (out->size() * 2 != hex.size()) return Status::Error(EINVAL, "identity: acl is not hex");
+  return Status::Ok();
+}
+
 nlohmann::ordered_json ToJson(const ObjectIdentity& id, const std::string& path, bool truncated) {
   nlohmann::ordered_json j;
   j["v"] = 1;
@@ -31,6 +56,8 @@ nlohmann::ordered_json ToJson(const ObjectIdentity& id, const std::string& path,
   j["ctime_ns"] = id.ctime_ns;
   j["xxh3"] = Hex64(id.xxh3);
   j["archived_ns"] = id.archived_ns;
+  if (!id.access_acl.empty()) j["acl"] = HexBytes(id.access_acl);
+  if (id.acl_unknown) j["acl_unknown"] = true;
   return j;
 }
 
@@ -62,6 +89,15 @@ Status WriteSidecar(const Tier& tier, uint64_t ino, const std::string& text) {
 std::string EncodeIdentity(const ObjectIdentity& id) {
   std::string text = Dump(ToJson(id, id.path, id.path_truncated));
   if (text.size() <= kMaxIdentityBytes) return text;
+  // An ACL that would take half the room (about 100 entries) is replaced
+  // by the flag that restricts the bytes to their owner, and the path keeps
+  // its room.
+  if (!id.access_acl.empty() && Dump(ToJson(id, "", true)).size() > kMaxIdentityBytes / 2) {
+    ObjectIdentity flagged = id;
+    flagged.access_acl.clear();
+    flagged.acl_unknown = true;
+    return EncodeIdentity(flagged);
+  }
   // Cut the path by what is over (escapes can make the JSON longer than the
   // bytes cut, hence the loop), never inside a UTF-8 sequence.
   std::string path = id.path;
@@ -93,6 +129,9 @@ Status DecodeIdentity(const std::string& text, ObjectIdentity* out) {
     id.ctime_ns = j.value("ctime_ns", int64_t(0));
     id.xxh3 = std::stoull(j.at("xxh3").get<std::string>(), nullptr, 16);
     id.archived_ns = j.value("archived_ns", int64_t(0));
+    Status st = FromHex(j.value("acl", std::string()), &id.access_acl);
+    if (!st.ok()) return st;
+    id.acl_unknown = j.value("acl_unknown", false);
     *out = id;
   } catch (const std::exception& e) {
     return Status::Error(EINVAL, std::string("identity: ") + e.what());

@@ -40,6 +40,12 @@ struct ObjectIdentity {
   int64_t mtime_ns = 0, ctime_ns = 0;
   uint64_t xxh3 = 0;  // of the object's bytes
   int64_t archived_ns = 0;
+  // The file's POSIX access ACL when archived (the xattr's bytes, "" for
+  // none), so that a view or a recovery restricts the bytes as the mount
+  // did. `acl_unknown`: the file had one too long for the identity; a
+  // reader must then grant no one but the owner.
+  std::string access_acl;
+  bool acl_unknown = false;
 };
 
 // The JSON text (one line, under kMaxIdentityBytes) and back. EINVAL naming

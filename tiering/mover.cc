@@ -331,6 +331,8 @@ Status Move::WriteIdentityOf(int fd, uint64_t checksum) {
   id.ctime_ns = n.ctime_ns;
   id.xxh3 = checksum;
   id.archived_ns = NowNs();
+  st = store_.GetXattr(ino_, kAccessAclXattr, &id.access_acl);
+  if (!st.ok() && st.err() != ENODATA) return Fail(MoveStep::kIdentity, st);
   st = WriteIdentity(to_, ino_, fd, id, nullptr);
   return st.ok() ? st : Fail(MoveStep::kIdentity, st);
 }

@@ -144,6 +144,8 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   ASSERT_EQ(0, SetTierOfClosed(m.path("d/b"), "hdd"));
   ASSERT_EQ(0, mkdir(m.path("later").c_str(), 0750));
   ASSERT_EQ(0, WriteFile(m.path("later/c"), c, 0600));
+  // Its ACL travels in its identity (recreated with it).
+  ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:23458:---", m.path("later/c")}, 10).exit_code);
   ASSERT_EQ(0, SetTierOfClosed(m.path("later/c"), "hdd"));
   // The SSD dies: no clean unmount (which would take one more snapshot).
   m.Kill9();
@@ -190,6 +192,8 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   EXPECT_EQ(mode_t(S_IFREG | 0600), sb.st_mode);
   EXPECT_EQ(off_t(c.size()), sb.st_size);
   EXPECT_EQ("hdd", GetTier(m.path("later/c")));
+  const CommandResult acl = RunCommand({"getfacl", "-cn", m.path("later/c")}, 10);
+  EXPECT_NE(std::string::npos, acl.out.find("user:23458:---")) << acl.out << acl.err;
   EXPECT_EQ(ENOENT, Err(stat(m.path("ssd-only").c_str(), &sb)));
   EXPECT_EQ(0, ReadFile(m.path("empty"), &got));
   EXPECT_EQ("", got);

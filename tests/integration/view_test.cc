@@ -135,6 +135,40 @@ TEST(ViewTest, AnotherNodeReadsTheArchiveBesideItsLiveOwner) {
   EXPECT_TRUE(m.Unmount());
 }
 
+// The owner's POSIX ACLs hold in the view: those of the snapshot, and the
+// access ACL an object archived after it carries in its identity. Before,
+// the view knew modes only, and a user an ACL shut out read the bytes.
+TEST(ViewTest, TheOwnersAclsHoldInTheView) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "acl"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "acl")) == 1; }, 20)) << m.Log();
+  ASSERT_EQ(0, chmod(m.path("").c_str(), 0755));
+  const Creds shut_out{23458, 23458, {}};
+  for (const std::string name : {"snap", "later"}) {
+    ASSERT_EQ(0, WriteFile(m.path(name), "for most eyes", 0644));
+    ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:23458:---", m.path(name)}, 10).exit_code);
+    ASSERT_EQ(0, SetTierOfClosed(m.path(name), "hdd"));
+    if (name == "snap") {  // a policy reload takes a snapshot that knows it
+      ASSERT_EQ(0, kill(m.pid(), SIGHUP));
+      ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "acl")) == 2; }, 20)) << m.Log();
+    }
+    ASSERT_EQ(EACCES, RunAs(shut_out, [&] { return OpenErr(m.path(name), O_RDONLY); }));
+  }
+  ViewMount v(m.root() + "/view");
+  CommandResult r = v.Mount({"--hdd", m.hdd(), "--namespace", "acl"});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+  for (const std::string name : {"snap", "later"}) {
+    EXPECT_EQ(EACCES, RunAs(shut_out, [&] { return OpenErr(v.path(name), O_RDONLY); })) << name;
+    EXPECT_EQ(0, RunAs(kOther, [&] { return OpenErr(v.path(name), O_RDONLY); })) << name;
+    const CommandResult acl = RunCommand({"getfacl", "-cn", v.path(name)}, 10);
+    EXPECT_NE(std::string::npos, acl.out.find("user:23458:---")) << name << ": " << acl.out;
+  }
+  v.Unmount();
+  EXPECT_TRUE(m.Unmount());
+}
+
 TEST(ViewTest, AViewWritesNothingOnTheTier) {
   MountOptions opts;
   opts.extra_args = {"--namespace", "quiet"};

@@ -126,6 +126,36 @@ TEST_F(IdentityTest, AFailedIdentityFailsTheMoveAndTheFileStaysOnSsd) {
   EXPECT_EQ(0u, Records());
 }
 
+// The access ACL travels with the archived bytes (a view or a recovery
+// restricts them as the mount did); one too long is replaced by a flag.
+TEST_F(IdentityTest, TheAccessAclIsRecordedAndATooLongOneFlagged) {
+  const uint64_t ino = MakeFile("f", "x");
+  const std::string acl("\x02\x00\x00\x00\x01\x00\x06\x00\xff\xff\xff\xff", 12);
+  ASSERT_TRUE(store_->SetXattr(ino, kAccessAclXattr, acl, 0).ok());
+  ASSERT_TRUE(Move(ino).ok());
+  char buf[4096];
+  const ssize_t n = getxattr(hdd_->ObjectPath(ino).c_str(), kIdentityXattr, buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  ObjectIdentity id;
+  ASSERT_TRUE(DecodeIdentity(std::string(buf, size_t(n)), &id).ok());
+  EXPECT_EQ(acl, id.access_acl);
+  EXPECT_FALSE(id.acl_unknown);
+
+  id.path = "/ckpt/" + std::string(200, 'p');
+  id.access_acl = std::string(8 * 300, '\x07');  // 300 entries
+  ObjectIdentity back;
+  const std::string text = EncodeIdentity(id);
+  EXPECT_LE(text.size(), kMaxIdentityBytes);
+  ASSERT_TRUE(DecodeIdentity(text, &back).ok());
+  EXPECT_TRUE(back.acl_unknown);
+  EXPECT_EQ("", back.access_acl);
+  EXPECT_EQ(id.path, back.path);
+  EXPECT_EQ(EINVAL, DecodeIdentity(R"({"namespace":"n","ino":1,"size":0,"mode":0,)"
+                                   R"("xxh3":"0","acl":"0g"})",
+                                   &back)
+                        .err());
+}
+
 TEST_F(IdentityTest, ALongPathIsCutAndFlagged) {
   ObjectIdentity id;
   id.ns = "n";
