@@ -2,8 +2,9 @@
 # Runs a GoogleTest binary as N shards at once (GTEST_TOTAL_SHARDS), each
 # into its own log, then prints the logs in order and fails if any shard
 # failed. The integration tests spend most of their time waiting on
-# mounts, timeouts and kills, not on the CPU, so two shards on CI's two
-# cores take about half the time. Every test mounts its own temporary
+# mounts, timeouts and kills, not on the CPU, so more shards than CI's two
+# cores finish sooner (the Makefile says how many, and what it measured).
+# Every test mounts its own temporary
 # tiers, so shards do not share state.
 #   tests/run_shards.sh N BINARY [ARGS...]
 set -u
