@@ -101,7 +101,7 @@ Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view
                          "inode " + std::to_string(ino) + ": only directories have default ACLs");
   const bool privileged = fuse_req_ctx(req)->uid == 0;
   const gid_t group_seen = n.gid;
-  const bool in_group = privileged || CallerInGroup(req, group_seen);
+  const bool in_group = privileged || !access || CallerInGroup(req, group_seen);
   st = c.store().UpdateWithXattr(
       ino, name,
       [&](Inode& i, std::optional<std::string>* stored) {

@@ -119,7 +119,7 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       fi ? reinterpret_cast<const FileHandle*>(fi->fh)->node : FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   struct stat s;
-  Fill(*node, Fs(req).acls(), &s);
+  Fill(*node, fs.acls(), &s);
   fuse_reply_attr(req, &s, fs.cache_timeout_s());
 }
 
@@ -316,11 +316,14 @@ void Statfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &s);
 }
 
-// The POSIX ACLs it has; user.tierfs.tier and user.tierfs.object, for a
-// file with an object;
-// user.tierfs.view on the root: what the view shows and from what (JSON).
+// The POSIX ACLs it has (the root's too); user.tierfs.tier and
+// user.tierfs.object, for a file with an object; user.tierfs.view on the
+// root: what the view shows and from what (JSON).
 std::vector<std::pair<std::string, std::string>> Xattrs(const ViewTree& tree,
                                                         const ViewNode& node) {
+  std::vector<std::pair<std::string, std::string>> all;
+  if (!node.access_acl.empty()) all.emplace_back(kAccessAclXattr, node.access_acl);
+  if (!node.default_acl.empty()) all.emplace_back("system.posix_acl_default", node.default_acl);
   if (node.ino == kRootIno) {
     uint64_t files = 0;
     for (const auto& [ino, n] : tree.nodes) files += S_ISREG(n.mode) ? 1 : 0;
@@ -328,14 +331,11 @@ std::vector<std::pair<std::string, std::string>> Xattrs(const ViewTree& tree,
         {"namespace", tree.ns},     {"snapshot", tree.snapshot}, {"built", UtcNanos(tree.built_ns)},
         {"files", files},           {"ssd_only", tree.ssd_only}, {"removed", tree.removed},
         {"unplaced", tree.unplaced}};
-    return {{"user.tierfs.view", summary.dump()}};
+    all.emplace_back("user.tierfs.view", summary.dump());
+  } else if (!node.object.empty()) {
+    all.emplace_back("user.tierfs.tier", "hdd");
+    all.emplace_back("user.tierfs.object", node.object);
   }
-  std::vector<std::pair<std::string, std::string>> all;
-  if (!node.access_acl.empty()) all.emplace_back(kAccessAclXattr, node.access_acl);
-  if (!node.default_acl.empty()) all.emplace_back("system.posix_acl_default", node.default_acl);
-  if (node.object.empty()) return all;
-  all.emplace_back("user.tierfs.tier", "hdd");
-  all.emplace_back("user.tierfs.object", node.object);
   return all;
 }
 

@@ -145,7 +145,8 @@ TEST(ViewTest, TheOwnersAclsHoldInTheView) {
   ASSERT_TRUE(m.Mount());
   ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "acl")) == 1; }, 20)) << m.Log();
   ASSERT_EQ(0, chmod(m.path("").c_str(), 0755));
-  const Creds shut_out{23458, 23458, {}};
+  const Creds shut_out{23458, 23458, {}}, shut_out_of_root{23459, 23459, {}};
+  ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:23459:---", m.path("")}, 10).exit_code);
   for (const std::string name : {"snap", "later"}) {
     ASSERT_EQ(0, WriteFile(m.path(name), "for most eyes", 0644));
     ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:23458:---", m.path(name)}, 10).exit_code);
@@ -165,6 +166,8 @@ TEST(ViewTest, TheOwnersAclsHoldInTheView) {
     const CommandResult acl = RunCommand({"getfacl", "-cn", v.path(name)}, 10);
     EXPECT_NE(std::string::npos, acl.out.find("user:23458:---")) << name << ": " << acl.out;
   }
+  // The root's ACL too: this user may not search it.
+  EXPECT_EQ(EACCES, RunAs(shut_out_of_root, [&] { return OpenErr(v.path("snap"), O_RDONLY); }));
   v.Unmount();
   EXPECT_TRUE(m.Unmount());
 }
