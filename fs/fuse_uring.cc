@@ -345,9 +345,8 @@ bool FuseUring::Handle(Ring* ring, Entry* e, int res) {
   std::memcpy(start + sizeof in, e->header->op_in, op);
   e->unique.store(in.unique);
   served_.fetch_add(1, std::memory_order_relaxed);
-  if (inspect_) inspect_(start, in.len);
   fuse_buf buf{};
-  buf.size = in.len;
+  buf.size = inspect_ ? inspect_(start, in.len) : in.len;
   buf.mem = start;
   serving = e;
   fuse_session_process_buf(se_, &buf);

@@ -65,8 +65,9 @@ constexpr uint64_t kFuseOverIoUring = 1ULL << 41;
 
 class FuseUring {
  public:
-  // Sees each request, laid out as /dev/fuse delivers it, before libfuse.
-  using Inspect = std::function<void(const void* buf, size_t len)>;
+  // Sees each request, laid out as /dev/fuse delivers it, before libfuse;
+  // may rewrite it in place, and returns its length then.
+  using Inspect = std::function<size_t(void* buf, size_t len)>;
   // `dev_fd`: the session's /dev/fuse descriptor; `payload_size`: the
   // kernel's largest payload, max(8 KiB, max_write, max_pages pages) of
   // the INIT reply (it refuses smaller buffers).

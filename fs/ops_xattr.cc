@@ -81,12 +81,12 @@ Status SystemXattrUnsupported(Context& c, const char* name) {
 }
 
 // setfacl: the ACL and the mode bits it implies in one transaction; an
-// access ACL the mode says entirely is not kept (as ext4 does). The kernel
-// asks a caller outside the file's group and without CAP_FSETID to lose
-// set-group-ID (FUSE_SETXATTR_ACL_KILL_SGID, which libfuse 3.14 does not
-// pass on): root stands in for CAP_FSETID, as in fs/ops_file.cc. The kernel
-// sets ACLs with neither XATTR_CREATE nor XATTR_REPLACE (set_posix_acl).
-Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view value) {
+// access ACL the mode says entirely is not kept (as ext4 does), and a
+// caller outside the file's group and without CAP_FSETID loses set-group-ID
+// (`kernel_kills_sgid`: FUSE_SETXATTR_ACL_KILL_SGID, fs/session_io.h). The
+// kernel sets ACLs with neither XATTR_CREATE nor XATTR_REPLACE (set_posix_acl).
+Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view value,
+              bool kernel_kills_sgid) {
   Context& c = Ctx(req);
   posix_acl::Acl acl;
   Status st = posix_acl::Parse(value, &acl);
@@ -99,16 +99,24 @@ Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view
   if (!access && !n.is_dir())
     return Status::Error(EACCES,
                          "inode " + std::to_string(ino) + ": only directories have default ACLs");
+  // Set-group-ID goes when the caller is outside the file's group and lacks
+  // CAP_FSETID. The kernel says so where it can (FUSE_SETXATTR_EXT); else
+  // the daemon asks the caller's groups, root standing in for CAP_FSETID.
+  const bool kernel_decides = c.session_io().setxattr_ext();
   const bool privileged = fuse_req_ctx(req)->uid == 0;
   const gid_t group_seen = n.gid;
-  const bool in_group = privileged || !access || CallerInGroup(req, group_seen);
+  const bool in_group = !access || kernel_decides || privileged || CallerInGroup(req, group_seen);
+  auto keeps_sgid = [&](gid_t gid) {
+    if (kernel_decides) return !kernel_kills_sgid;
+    return privileged || (in_group && gid == group_seen);
+  };
   st = c.store().UpdateWithXattr(
       ino, name,
       [&](Inode& i, std::optional<std::string>* stored) {
         stored->emplace(posix_acl::Serialize(acl));
         if (access) {
           if (posix_acl::EquivalentMode(acl, &i.mode)) stored->reset();
-          if (!privileged && !(in_group && i.gid == group_seen)) i.mode &= ~S_ISGID;
+          if (!keeps_sgid(i.gid)) i.mode &= ~S_ISGID;
         }
         i.ctime_ns = NowNs();
         return Status::Ok();
@@ -237,7 +245,9 @@ Status Reload(fuse_req_t req, fuse_ino_t ino) {
 Status SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   Context& c = Ctx(req);
-  if (IsStoredSystemXattr(c, name)) return SetAcl(req, ino, name, {value, size});
+  const bool kernel_kills_sgid = flags & kSetxattrAclKillSgid;
+  flags &= ~kSetxattrAclKillSgid;
+  if (IsStoredSystemXattr(c, name)) return SetAcl(req, ino, name, {value, size}, kernel_kills_sgid);
   if (IsSystemXattr(name)) return SystemXattrUnsupported(c, name);
   if (std::strcmp(name, kTierXattr) == 0) return SetTier(req, ino, std::string(value, size));
   if (std::strcmp(name, kReloadXattr) == 0) return Reload(req, ino);

@@ -53,6 +53,25 @@ const char* KillRequest(const fuse_in_header& in, const void* buf, ssize_t n) {
   }
 }
 
+// Rewrites a SETXATTR of the extended layout (fuse_setxattr_in, 16 bytes)
+// to the one libfuse 3.14 reads (8 bytes: size, flags), the kernel's
+// set-group-ID flag folded into `flags`. Returns the request's new length.
+size_t ToCompatSetxattr(void* buf, size_t n) {
+  constexpr size_t kHeader = sizeof(fuse_in_header);
+  constexpr size_t kExt = sizeof(fuse_setxattr_in), kCompat = FUSE_COMPAT_SETXATTR_IN_SIZE;
+  fuse_setxattr_in arg;
+  if (!ArgOf(buf, ssize_t(n), &arg)) return n;
+  char* bytes = static_cast<char*>(buf);
+  if (arg.setxattr_flags & FUSE_SETXATTR_ACL_KILL_SGID) arg.flags |= uint32_t(kSetxattrAclKillSgid);
+  std::memcpy(bytes + kHeader, &arg, kCompat);
+  std::memmove(bytes + kHeader + kCompat, bytes + kHeader + kExt, n - kHeader - kExt);
+  fuse_in_header in;
+  std::memcpy(&in, buf, sizeof in);
+  in.len -= uint32_t(kExt - kCompat);
+  std::memcpy(buf, &in, sizeof in);
+  return n - (kExt - kCompat);
+}
+
 }  // namespace
 
 bool SessionIo::Install(fuse_session* se, bool passthrough, unsigned uring_threads) {
@@ -68,21 +87,24 @@ bool SessionIo::Install(fuse_session* se, bool passthrough, unsigned uring_threa
 
 ssize_t SessionIo::Read(int fd, void* buf, size_t len, void* userdata) {
   ssize_t n = read(fd, buf, len);
-  if (n >= ssize_t(sizeof(fuse_in_header))) Inspect(buf, size_t(n), userdata);
+  if (n >= ssize_t(sizeof(fuse_in_header))) n = ssize_t(Inspect(buf, size_t(n), userdata));
   return n;
 }
 
-void SessionIo::Inspect(const void* buf, size_t n, void* userdata) {
+size_t SessionIo::Inspect(void* buf, size_t n, void* userdata) {
   fuse_in_header in;
   std::memcpy(&in, buf, sizeof in);
   Context& c = Ctx(userdata);
   (void)c.session_io().kernel_order_.load(std::memory_order_acquire);
   if (in.opcode == FUSE_INIT) {
     c.session_io().NoteInit(buf, n);
+  } else if (in.opcode == FUSE_SETXATTR && c.session_io().setxattr_ext()) {
+    return ToCompatSetxattr(buf, n);
   } else if (const char* why = KillRequest(in, buf, ssize_t(n))) {
     Status st = c.KillSuidSgid(in.nodeid);
     if (!st.ok()) spdlog::warn("clearing set-ID bits before a {}: {}", why, st.message());
   }
+  return n;
 }
 
 void SessionIo::NoteInit(const void* buf, size_t len) {
@@ -128,6 +150,10 @@ bool SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
   std::memcpy(&init, iov[1].iov_base, sizeof init);
   const uint64_t offered = offered_.load();
   if (offered & FUSE_HANDLE_KILLPRIV_V2) init.flags |= FUSE_HANDLE_KILLPRIV_V2;
+  if (offered & FUSE_SETXATTR_EXT) {
+    init.flags |= FUSE_SETXATTR_EXT;
+    setxattr_ext_ = true;  // before the reply: the first SETXATTR comes after it
+  }
   // The kernel refuses passthrough together with the writeback cache.
   bool passthrough = false;
   if (passthrough_wanted_ && (offered & kFusePassthrough) && (init.flags & FUSE_INIT_EXT) &&
@@ -149,7 +175,7 @@ bool SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
     const size_t payload = std::max({size_t(8192), size_t(init.max_write), pages * page});
     auto rings = std::make_unique<FuseUring>(
         se_, fuse_session_fd(se_), uring_threads_, payload,
-        [userdata](const void* buf, size_t len) { Inspect(buf, len, userdata); });
+        [userdata](void* buf, size_t len) { return Inspect(buf, len, userdata); });
     // Accepted only once the rings exist: from the reply on, the kernel
     // holds every request until they are registered (fs/fuse_uring.h).
     Status made = rings->Prepare();

@@ -23,6 +23,12 @@
 //
 // - FUSE_OVER_IO_URING (fs/fuse_uring.h): accepted when offered, unless
 //   --no-io-uring; the transport starts once the INIT reply is written.
+// - FUSE_SETXATTR_EXT: accepted when offered. The kernel then says with
+//   each SETXATTR of an access ACL whether set-group-ID must go
+//   (FUSE_SETXATTR_ACL_KILL_SGID: the caller is outside the file's group
+//   and lacks CAP_FSETID). libfuse 3.14 reads only the old layout, so the
+//   read hook rewrites each SETXATTR to it, with that flag carried as
+//   kSetxattrAclKillSgid in the `flags` the handler gets.
 //
 // Thread-safety: the hooks run on every worker thread at once.
 #pragma once
@@ -41,6 +47,11 @@
 
 namespace tierfs {
 
+// Set in a setxattr handler's `flags` when the kernel asked to clear
+// set-group-ID with this access ACL (never a flag of setxattr(2): the kernel
+// refuses any but XATTR_CREATE and XATTR_REPLACE).
+constexpr int kSetxattrAclKillSgid = 1 << 30;
+
 class SessionIo {
  public:
   // Installs the functions on a mounted session whose userdata is the
@@ -50,11 +61,15 @@ class SessionIo {
   // Ends the io_uring transport's threads, if it runs; before the session
   // is destroyed.
   void Stop();
+  // Whether the kernel says in each SETXATTR if set-group-ID must go
+  // (kSetxattrAclKillSgid); else the handler has to decide it itself.
+  bool setxattr_ext() const { return setxattr_ext_.load(std::memory_order_relaxed); }
 
  private:
   static ssize_t Read(int fd, void* buf, size_t len, void* userdata);
   static ssize_t Writev(int fd, struct iovec* iov, int count, void* userdata);
-  static void Inspect(const void* buf, size_t len, void* userdata);
+  // Sees (and may rewrite) a request of `len` bytes; returns its new length.
+  static size_t Inspect(void* buf, size_t len, void* userdata);
   void NoteInit(const void* buf, size_t len);
   // True when the reply accepts FUSE over io_uring (uring_ is then made).
   bool AmendInit(struct iovec* iov, int count, void* userdata);
@@ -65,7 +80,8 @@ class SessionIo {
   std::atomic<bool> uring_running_{false};
   std::atomic<bool> init_pending_{false};
   std::atomic<uint64_t> init_unique_{0};
-  std::atomic<uint64_t> offered_{0};  // the kernel's INIT flags (flags2 in the high half)
+  std::atomic<uint64_t> offered_{0};       // the kernel's INIT flags (flags2 in the high half)
+  std::atomic<bool> setxattr_ext_{false};  // accepted FUSE_SETXATTR_EXT
   // What a request's handler wrote before its reply happens before any
   // request the kernel sends after that reply (a RELEASE after the OPEN
   // that made the handle, a WRITE after the CREATE): the kernel orders

@@ -161,6 +161,33 @@ TEST_F(AclTest, SettingAnAclOutsideTheGroupDropsSetgid) {
   EXPECT_EQ(02775u, Mode(inside));
 }
 
+// The kernel's own rule, passed on with FUSE_SETXATTR_EXT: CAP_FSETID, not
+// being root, keeps set-group-ID (ext4: 2775 for the first, 775 for the
+// second, with the same setpriv commands).
+TEST_F(AclTest, CapFsetidNotRootDecidesWhetherSetgidStays) {
+  ASSERT_EQ(0, chmod(P("").c_str(), 0755));
+  const std::string capable = P("capable"), rootless = P("rootless");
+  for (const auto& [path, gid] : {std::pair{capable, gid_t(0)}, std::pair{rootless, gid_t(4321)}}) {
+    ASSERT_EQ(0, WriteFile(path, "x"));
+    ASSERT_EQ(0, chown(path.c_str(), 1234, gid));
+    ASSERT_EQ(0, chmod(path.c_str(), 02775));
+  }
+  // Outside group 0, with CAP_FSETID.
+  EXPECT_EQ(0, RunCommand({"setpriv", "--reuid=1234", "--regid=1234", "--clear-groups",
+                           "--inh-caps=+fsetid", "--ambient-caps=+fsetid", "setfacl", "-m",
+                           "u:999:r", capable},
+                          10)
+                   .exit_code);
+  // Root outside group 4321, without CAP_FSETID.
+  EXPECT_EQ(0, RunCommand({"setpriv", "--inh-caps=-fsetid", "--bounding-set=-fsetid", "setfacl",
+                           "-m", "u:999:r", rootless},
+                          10)
+                   .exit_code);
+  EXPECT_EQ(02775u, Mode(capable));
+  EXPECT_EQ(0775u, Mode(rootless));
+  EXPECT_NE(std::string::npos, GetFacl(capable).find("user:999:r--"));
+}
+
 // --no-acl: refused, as on a filesystem mounted noacl, and the mode bits
 // alone hold (the kernel checks nothing else).
 MountOptions NoAcl() {
