@@ -230,7 +230,10 @@ void Context::StartBackground() {
         refusals_.Flush(NowNs());  // the counts of ended windows
       },
       [this] { policy_runner_->Poke(); });
-  policy_runner_->Start();
+  if (options_.read_only)
+    spdlog::info("read-only mount (-o ro): the policy engine does not run");
+  else
+    policy_runner_->Start();
   hasher_.Start();
   reaper_.Start();
 }

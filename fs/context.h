@@ -99,7 +99,9 @@ class Context {
   // Clears what a write, truncate or chown by someone else must clear
   // (fs/session_io.h): set-user-ID, set-group-ID when group-executable, and
   // security.capability. A no-op for other inodes and files without them.
-  Status KillSuidSgid(uint64_t ino);
+  // `changed` (may be null): whether the mode changed, so that the kernel's
+  // cached attributes must go.
+  Status KillSuidSgid(uint64_t ino, bool* changed = nullptr);
   // Whether inode `ino`'s object on tier `t` may be changed now (`what`:
   // "truncate", "write", ...): EIO naming the tier when it is gone,
   // replaced or read-only (Tier::CheckHealth). Every path that changes a
@@ -211,6 +213,11 @@ inline FileHandle* Handle(fuse_file_info* fi) {
 
 // Whether the caller of `req` has `gid` as primary or supplementary group.
 bool CallerInGroup(fuse_req_t req, gid_t gid);
+
+// After a chmod, chown or ACL change of `n`: an archived file's identity on
+// the HDD tier gets the new access (fs/archived_access.h); a failure is
+// logged, the change itself stands.
+void RefreshAccessOnHdd(Context& c, const Inode& n);
 // The owner and mode a new node in `parent` gets for the caller of `req`:
 // the caller's uid, the parent's gid under a setgid directory (which new
 // subdirectories inherit), the caller's gid otherwise. With ACLs

@@ -300,6 +300,14 @@ int main(int argc, char** argv) {
   if (vm.count("dry-run")) return DryRun(dry_run);
   if (positional.size() > 2) return BadOption("unexpected argument " + positional[2]);
   if (positional.size() == 2) {
+    // mount(8) passes a source the tiers given as options make meaningless
+    // ("tierfs", "none"); a directory there is a second mountpoint typed by
+    // mistake, and mounting the last one alone would hide the slip.
+    std::error_code ec;
+    if (positional[0].find(':') == std::string::npos &&
+        std::filesystem::is_directory(positional[0], ec))
+      return BadOption("unexpected argument " + positional[0] +
+                       ": give one MOUNTPOINT (the tiers are --ssd and --hdd, or SSD_DIR:HDD_DIR)");
     tierfs::Status st = tierfs::ParseMountSource(positional[0], &opt.ssd_dir, &opt.hdd_dir);
     if (!st.ok()) return BadOption(st.message());
   }
@@ -374,6 +382,8 @@ int main(int argc, char** argv) {
       opt.max_read = uint32_t(n);
       continue;
     }
+    if (o == "ro") opt.read_only = true;
+    if (o == "rw") opt.read_only = false;
     opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;
   }
 

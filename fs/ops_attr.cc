@@ -1,5 +1,6 @@
 // lookup, forget, getattr, setattr, access, statfs.
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "fs/archived_access.h"
 #include "fs/op_table.h"
 #include "fs/posix_acl.h"
 
@@ -209,6 +211,8 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   }
   if (n.is_reg() && (to_set & kObjectAttrs)) st = SetObjectTimes(c, n, fi);
   if (!st.ok()) return st;
+  if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+    RefreshAccessOnHdd(c, n);
   // A truncate is a change with no writer's close to follow when nobody
   // has the file open for writing: its checksums are recorded now (the
   // hasher gives up while a writer is open; that writer's close re-queues).
@@ -310,6 +314,14 @@ void AddAttrOps(fuse_lowlevel_ops* ops) {
 
 bool CallerInGroup(fuse_req_t req, gid_t gid) {
   return InGroup(req, gid);
+}
+
+void RefreshAccessOnHdd(Context& c, const Inode& n) {
+  if (!n.is_reg() || n.tier != TierId::kHdd) return;
+  Status st = RefreshArchivedAccess(c.store(), c.tier(TierId::kHdd), n.ino);
+  if (!st.ok())
+    spdlog::error("inode {}: its new owners, mode or ACL are not in its archived identity: {}",
+                  n.ino, st.message());
 }
 
 }  // namespace tierfs

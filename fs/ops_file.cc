@@ -14,6 +14,7 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "fs/holds.h"
 #include "fs/op_table.h"
 
 namespace tierfs {
@@ -27,6 +28,27 @@ namespace {
 // the object, one copy less, with no page cache of ours to fill and flush
 // (2-3x one writer's bandwidth here, about 2x for eight). The kernel keeps
 // other descriptors' cached pages and mappings coherent with them.
+// Whether a pin in force keeps inode `ino` on the HDD tier (tierctl pin
+// --tier hdd, a rule's pin there): its writes go there too. A manual
+// placement alone (setfattr, tierctl move) does not keep a file from being
+// written: PromoteForWriting ends it.
+bool PinnedOnHdd(Context& c, uint64_t ino) {
+  Store::Hold h;
+  return c.store().GetHold(ino, &h).ok() && !h.placement_only && h.tier == TierId::kHdd &&
+         Holds::Active(h, NowNs());
+}
+
+// After a promotion: a manual placement on the HDD tier no longer says
+// where the file is, and would keep every rule from moving it again (it
+// would stay on the SSD tier for good, and be lost with it).
+void EndPlacement(Context& c, uint64_t ino) {
+  Store::Hold h;
+  if (!c.store().GetHold(ino, &h).ok() || !h.placement_only) return;
+  Status st = c.store().RemoveHold(ino);
+  c.holds().Count();
+  if (!st.ok()) spdlog::warn("inode {}: ending its manual placement on hdd: {}", ino, st.message());
+}
+
 // Returns false when the reply failed (the handle must go).
 bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
                  const fuse_entry_param* entry, bool may_passthrough) {
@@ -41,8 +63,10 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
   // tierfs cannot see it: set-ID bits go now, as its first write would
   // clear them (not for root, which has CAP_FSETID).
   if (mode == IoMode::kPassthrough && fh->writable && fuse_req_ctx(req)->uid != 0) {
-    Status st = c.KillSuidSgid(fh->ino);
+    bool changed = false;
+    Status st = c.KillSuidSgid(fh->ino, &changed);
     if (!st.ok()) spdlog::warn("clearing set-ID bits of a passthrough writer: {}", st.message());
+    if (changed) c.session_io().InvalidateAttrs(fh->ino);
   }
   c.metrics().CountOpen((fi->flags & O_ACCMODE) != O_RDONLY,
                         mode == IoMode::kPassthrough ? OpenMode::kPassthrough
@@ -234,17 +258,23 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!st.ok()) return st;
   // Writes land on the SSD tier: an HDD-resident file opened for writing
   // comes back first (after O_TRUNC that copies nothing). If it cannot
-  // (SSD full, another writer), it is served where it is.
-  if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.space().SsdNearlyFull()) {
+  // (SSD full or failing, another writer), it is served where it is; and
+  // so is a file pinned on the HDD tier, which the pin would otherwise keep
+  // on the SSD tier, where it is lost with that tier.
+  if (writable && n.is_reg() && n.tier == TierId::kHdd && !c.space().SsdNearlyFull() &&
+      !c.space().SsdFailing() && !PinnedOnHdd(c, ino)) {
     // With O_TRUNC and the writeback cache the kernel holds the inode's lock
     // meanwhile, and the move may wait for a slot behind a long tree move:
     // the policy engine must not wait for that lock (TreeOps::RemovePath).
     LockedRequest locked(c, ino, "promotion for writing");
     st = locked.status();
     if (st.ok()) st = c.placement().Move(ino, TierId::kSsd, "promote");
-    // EIO: a corrupt source (or a failing tier); writing it would clear the
-    // checksum that shows the damage.
-    if (st.err() == EIO) return st;
+    if (st.ok()) EndPlacement(c, ino);
+    // EIO: a corrupt source (writing it would clear the checksum that shows
+    // the damage) or a failing tier; the file stays where it is only when
+    // the SSD tier is the one failing.
+    if (st.err() == EIO || st.err() == EROFS) c.space().RecheckSsdHealth();
+    if (st.err() == EIO && !c.space().SsdFailing()) return st;
     if (!st.ok()) spdlog::warn("open for writing: inode {} stays on hdd: {}", ino, st.message());
   }
   FileHandle* fh = c.handles().New(n, fi->flags);

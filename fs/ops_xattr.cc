@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/control_internal.h"
 #include "fs/op_table.h"
 #include "fs/posix_acl.h"
 
@@ -39,12 +40,43 @@ constexpr char kObjectXattr[] = "user.tierfs.object";          // get: the objec
 constexpr char kGenerationXattr[] = "user.tierfs.generation";  // get: checkpoint generation
 constexpr char kSeriesXattr[] = "user.tierfs.series";          // get: its series
 
+// The caller of `req` as the control socket's permission checks take it.
+ControlPeer PeerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  ControlPeer peer;
+  peer.pid = ctx->pid;
+  peer.uid = ctx->uid;
+  peer.gid = ctx->gid;
+  if (peer.uid == 0) return peer;
+  std::vector<gid_t> groups(64);
+  int n = fuse_req_getgroups(req, groups.size(), groups.data());
+  if (n > int(groups.size())) {
+    groups.resize(size_t(n));
+    n = fuse_req_getgroups(req, groups.size(), groups.data());
+  }
+  groups.resize(n > 0 ? size_t(n) : 0);
+  peer.groups = std::move(groups);
+  return peer;
+}
+
 // "ssd:12,hdd:3": the regular files below directory `ino` (each inode once)
-// by tier, the tiers with none left out.
-Status TierSummary(Context& c, fuse_ino_t ino, std::string* out) {
-  std::set<uint64_t> seen;
+// by tier, the tiers with none left out. Only what the caller could list:
+// below a directory they may not read and search, nothing is counted (as
+// `tierctl du` leaves it out), or the counts would tell them of files
+// added there.
+Status TierSummary(Context& c, fuse_req_t req, fuse_ino_t ino, std::string* out) {
+  const ControlPeer peer = PeerOf(req);
+  auto may_list = [&](const Inode& d) {
+    return peer.uid == 0 || (MayRead(c, d, peer) && MaySearch(c, d, peer));
+  };
+  std::set<uint64_t> seen, hidden;  // hidden: directories not counted into
   uint64_t counts[2] = {0, 0};
   Status st = c.store().WalkBelow(ino, "", [&](const Store::TreeEntry& e) {
+    if (e.parent != 0 && hidden.count(e.parent)) {
+      if (e.inode->is_dir()) hidden.insert(e.inode->ino);
+      return Status::Ok();
+    }
+    if (e.inode->is_dir() && !may_list(*e.inode)) hidden.insert(e.inode->ino);
     if (e.inode->is_reg() && seen.insert(e.inode->ino).second)
       ++counts[e.inode->tier == TierId::kSsd ? 0 : 1];
     return Status::Ok();
@@ -121,8 +153,9 @@ Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view
         i.ctime_ns = NowNs();
         return Status::Ok();
       },
-      nullptr);
+      &n);
   if (!st.ok()) return st;
+  if (access) RefreshAccessOnHdd(c, n);
   fuse_reply_err(req, 0);
   return Status::Ok();
 }
@@ -130,20 +163,26 @@ Status SetAcl(fuse_req_t req, fuse_ino_t ino, const char* name, std::string_view
 // setfacl -b, -k: removing an ACL the file does not have is no error
 // (ext4). A removal, so it works on a full state too (Store::RemoveXattr).
 Status RemoveAcl(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  Status st = Ctx(req).store().RemoveXattr(ino, name);
+  Context& c = Ctx(req);
+  Status st = c.store().RemoveXattr(ino, name);
   if (!st.ok() && st.err() != ENODATA) return st;
+  Inode n;
+  if (st.ok() && std::strcmp(name, posix_acl::kAccessXattr) == 0 &&
+      c.store().GetInode(ino, &n).ok())
+    RefreshAccessOnHdd(c, n);
   fuse_reply_err(req, 0);
   return Status::Ok();
 }
 
 // The value of a readable user.tierfs.* attribute of inode `ino` (not the
 // root-only ones); ENODATA when it has none.
-Status TierfsValue(Context& c, fuse_ino_t ino, const std::string& name, std::string* out) {
+Status TierfsValue(Context& c, fuse_req_t req, fuse_ino_t ino, const std::string& name,
+                   std::string* out) {
   Inode n;
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return st;
   if (name == kTierXattr) {
-    if (n.is_dir()) return TierSummary(c, ino, out);
+    if (n.is_dir()) return TierSummary(c, req, ino, out);
     if (!n.is_reg()) return Status::Error(ENODATA, "only files and directories have a tier");
     *out = c.placement().IsMoving(ino) ? "moving" : TierName(n.tier);
     return Status::Ok();
@@ -167,10 +206,26 @@ Status TierfsValue(Context& c, fuse_ino_t ino, const std::string& name, std::str
 Status SetReadOnly(fuse_req_t req, fuse_ino_t ino, const std::string& name,
                    const std::string& value) {
   std::string now;
-  Status st = TierfsValue(Ctx(req), ino, name, &now);
+  Status st = TierfsValue(Ctx(req), req, ino, name, &now);
   if (!st.ok() || now != value) return Status::Error(EOPNOTSUPP, name + " cannot be set");
   fuse_reply_err(req, 0);
   return Status::Ok();
+}
+
+// The kernel checked only that the caller may write `ino` itself; a move
+// (and the pin that keeps it) changes every entry below, so a caller other
+// than root must own each of them, as `tierctl move` and `pin` demand
+// (fs/control_pins.cc). EPERM names the first entry that is not theirs.
+Status MayMoveAll(Context& c, uint64_t ino, uid_t uid) {
+  if (uid == 0) return Status::Ok();
+  const std::string top = c.table().KnownPath(ino);
+  return c.store().WalkBelow(ino, top, [&](const Store::TreeEntry& e) {
+    if (e.inode->uid == uid) return Status::Ok();
+    return Status::Error(EPERM,
+                         (e.path.empty() ? "inode " + std::to_string(e.inode->ino) : e.path) +
+                             " is owned by uid " + std::to_string(e.inode->uid) + ", not by uid " +
+                             std::to_string(uid) + ": only root or the owner may move it");
+  });
 }
 
 // setfattr -n user.tierfs.tier -v hdd FILE|DIR: moves now, and returns when
@@ -197,16 +252,31 @@ Status SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   Inode n;
   Status st = locked.status();
   if (st.ok()) st = c.store().GetInode(ino, &n);
-  // A manual placement is sticky: the policy must not move it back.
+  if (st.ok()) st = MayMoveAll(c, ino, fuse_req_ctx(req)->uid);
+  // cp -a sets the attribute while it holds its copy open for writing:
+  // refused, so the copy is left for the policy to place (tierfs(8)).
+  if (st.ok() && n.is_reg() && c.table().OpenForWriting(ino))
+    st = Status::Error(EBUSY, "inode " + std::to_string(ino) + " is open for writing");
+  // A manual placement is sticky: the policy must not move it back. A file
+  // whose move fails gets its old hold back (none, most often), or it would
+  // stay where it is, held there for good.
+  Store::Hold before;
+  const bool had_hold = st.ok() && n.is_reg() && c.store().GetHold(ino, &before).ok();
   int pinned = 0;
   if (st.ok() && (n.is_dir() || n.is_reg()))
     st = c.holds().HoldForMove(ino, to, fuse_req_ctx(req)->uid, &pinned);
-  if (st.ok() && n.is_dir())
+  if (st.ok() && n.is_dir()) {
     st = c.placement().MoveTree(ino, to, "manual");
-  else if (st.ok() && n.is_reg())
+  } else if (st.ok() && n.is_reg()) {
     st = c.placement().Move(ino, to, "manual");
-  else if (st.ok())
+    if (!st.ok() && pinned > 0) {
+      const Status undo = had_hold ? c.store().SetHold(ino, before) : c.store().RemoveHold(ino);
+      c.holds().Count();
+      if (!undo.ok()) spdlog::warn("inode {}: restoring its hold: {}", ino, undo.message());
+    }
+  } else if (st.ok()) {
     st = Status::Error(EINVAL, "only files and directories have a tier");
+  }
   if (!st.ok()) {
     spdlog::warn("move to {} requested on inode {}: {}", value, ino, st.message());
     return st;
@@ -307,7 +377,7 @@ Status GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     return ReplySized(req, c.control_path(), size);
   std::string value;
   if (IsTierfsXattr(name)) {
-    Status st = TierfsValue(c, ino, name, &value);
+    Status st = TierfsValue(c, req, ino, name, &value);
     return st.ok() ? ReplySized(req, value, size) : st;
   }
   Status st = c.store().GetXattr(ino, name, &value);
@@ -332,7 +402,7 @@ Status ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   // control: they are for tools, and the plan costs a scan).
   std::string unused;
   for (const char* name : {kObjectXattr, kSeriesXattr, kGenerationXattr})
-    if (TierfsValue(c, ino, name, &unused).ok()) all.append(name).push_back('\0');
+    if (TierfsValue(c, req, ino, name, &unused).ok()) all.append(name).push_back('\0');
   Inode n;
   if (c.store().GetInode(ino, &n).ok() && (n.is_reg() || n.is_dir()))
     all.append(kTierXattr).push_back('\0');

@@ -23,6 +23,10 @@ struct Options {
   std::string namespace_name;  // --namespace; "" for the state's own (fs/namespace_setup.h)
   std::string mountpoint;
   std::string mount_options;  // comma-separated, passed to the kernel mount
+  // `-o ro`: nothing changes the tree, so the policy engine does not run
+  // (no thinning, migration or pinning; tierfs --dry-run still shows what
+  // it would do).
+  bool read_only = false;
   // Largest READ the kernel sends (-o max_read=N; fs/daemon.cc Init): 1 MiB,
   // one verified block (fs/verified_read.h).
   uint32_t max_read = uint32_t(1) << 20;

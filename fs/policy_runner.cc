@@ -1,6 +1,7 @@
 #include "fs/policy_runner.h"
 
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -231,7 +232,16 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
   for (uint64_t ino : tree_.OpenInodes()) open.insert(ino);
   // One read transaction: the rules judge one consistent state of the tree
   // (a generation and the pointer that names it seen at the same instant).
-  return tree_.Walk([&](const Store::TreeEntry& e) {
+  size_t too_deep = 0;
+  Status st = tree_.Walk([&](const Store::TreeEntry& e) {
+    // A path no system call can name (PATH_MAX) is left to no rule: each
+    // entry keeps its whole path here, so a chain of directories a user
+    // made by mkdir and chdir alone would cost memory as its depth squared
+    // (20,000 levels: half a gigabyte, every scan).
+    if (e.path.size() >= PATH_MAX) {
+      ++too_deep;
+      return Status::Ok();
+    }
     const Inode& n = *e.inode;
     FileFacts f;
     f.path = e.path;
@@ -267,6 +277,11 @@ Status PolicyRunner::BuildSnapshot(const Policy& policy, Snapshot* out) {
     out->push_back(std::move(f));
     return Status::Ok();
   });
+  if (too_deep != too_deep_logged_ && too_deep > 0)
+    spdlog::warn("policy scan: {} entries have paths of {} bytes or more; no rule applies to them",
+                 too_deep, PATH_MAX);
+  too_deep_logged_ = too_deep;
+  return st;
 }
 
 Status PolicyRunner::Scan(Plan* plan, size_t* files) {

@@ -93,7 +93,7 @@ class PolicyRunner {
 
  private:
   void Loop();
-  Status BuildSnapshot(const Policy& policy, Snapshot* out);
+  Status BuildSnapshot(const Policy& policy, Snapshot* out) REQUIRES(policy_mu_);
   int Execute(const Plan& plan) REQUIRES(policy_mu_);
   Status Thin(const Action& a) REQUIRES(policy_mu_);
   Status Pin(const Action& a);
@@ -118,6 +118,9 @@ class PolicyRunner {
   std::unordered_map<std::string, std::string> manifests_ GUARDED_BY(policy_mu_);
   // Manifests whose last write failed (audited once; retried each scan).
   std::set<std::string> manifests_failed_ GUARDED_BY(policy_mu_);
+  // Entries the last scan left out for their path length (BuildSnapshot),
+  // so a warning says a change, not every scan.
+  size_t too_deep_logged_ GUARDED_BY(policy_mu_) = 0;
   Mutex signal_mu_;
   std::unordered_set<std::string> signal_names_ GUARDED_BY(signal_mu_);  // swapped on reload
   struct GenerationTag {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "fs/namespace_setup.h"
 #include "fs/recover_copy.h"
@@ -234,6 +235,26 @@ Status Recovery::SettleObjects() {
           nullptr);
       if (!st.ok()) return st;
     }
+    // A chmod, chown or setfacl since the snapshot rewrote the identity
+    // (fs/archived_access.h): the newer of the two says who may read.
+    if (id_st.ok() && id.ino == ino && id.ctime_ns > f->second.ctime_ns) {
+      Status st = store_->UpdateWithXattr(
+          ino, kAccessAclXattr,
+          [&](Inode& n, std::optional<std::string>* acl) {
+            n.mode = (n.mode & S_IFMT) | (id.mode & 07777);
+            if (id.acl_unknown) n.mode &= ~uint32_t(077);
+            n.uid = id.uid;
+            n.gid = id.gid;
+            n.ctime_ns = id.ctime_ns;
+            if (id.access_acl.empty())
+              acl->reset();
+            else
+              *acl = id.access_acl;
+            return Status::Ok();
+          },
+          nullptr);
+      if (!st.ok()) return st;
+    }
     if (kept) {
       Add("kept", ino, names_[ino].path, size);
       return Status::Ok();
@@ -253,11 +274,20 @@ Status Recovery::SettleUnseen() {
       if (!st.ok()) return st;
       continue;
     }
-    if (n.size == 0) continue;  // an empty file needs no object
+    // An empty file needs no object, if it is empty: a size of 0 the
+    // snapshot took while the file was being written (neither its object's
+    // attributes nor a checksum recorded, as after a writer killed before
+    // its close; a closed empty file has both) says nothing of the bytes it
+    // had on the SSD tier.
+    const bool size_unknown =
+        n.tier == TierId::kSsd && !n.object_attrs_recorded() && n.checksum == 0;
+    if (n.size == 0 && !size_unknown) continue;
     const bool lost = n.tier == TierId::kSsd;
     Add(lost ? "lost" : "missing", ino, names_[ino].path, n.size,
-        lost ? "its bytes were on the lost SSD tier"
-             : "no object on the HDD tier, and the audit journal does not say why");
+        !lost         ? "no object on the HDD tier, and the audit journal does not say why"
+        : n.size == 0 ? "its bytes were on the lost SSD tier (how many is unknown: it was being "
+                        "written when the state was copied)"
+                      : "its bytes were on the lost SSD tier");
     Status st = RemoveNames(ino);
     if (!st.ok()) return st;
   }

@@ -101,8 +101,12 @@ size_t SessionIo::Inspect(void* buf, size_t n, void* userdata) {
   } else if (in.opcode == FUSE_SETXATTR && c.session_io().setxattr_ext()) {
     return ToCompatSetxattr(buf, n);
   } else if (const char* why = KillRequest(in, buf, ssize_t(n))) {
-    Status st = c.KillSuidSgid(in.nodeid);
+    bool changed = false;
+    Status st = c.KillSuidSgid(in.nodeid, &changed);
     if (!st.ok()) spdlog::warn("clearing set-ID bits before a {}: {}", why, st.message());
+    // The kernel keeps the mode it has cached (for a day): without this it
+    // would go on showing, and honouring at exec, the bits just cleared.
+    if (changed) c.session_io().InvalidateAttrs(in.nodeid);
   }
   return n;
 }
@@ -202,7 +206,8 @@ bool SessionIo::AmendInit(struct iovec* iov, int count, void* userdata) {
   return uring;
 }
 
-Status Context::KillSuidSgid(uint64_t ino) {
+Status Context::KillSuidSgid(uint64_t ino, bool* changed) {
+  if (changed) *changed = false;
   const std::string caps_name = "security.capability";
   Inode n;
   if (!store().GetInode(ino, &n).ok() || !n.is_reg()) return Status::Ok();
@@ -222,6 +227,7 @@ Status Context::KillSuidSgid(uint64_t ino) {
           return Status::Ok();
         },
         &n);
+    if (st.ok() && changed) *changed = true;
   }
   std::string caps;
   if (st.ok() && store().GetXattr(ino, caps_name, &caps).ok())

@@ -64,6 +64,12 @@ class SessionIo {
   // Whether the kernel says in each SETXATTR if set-group-ID must go
   // (kSetxattrAclKillSgid); else the handler has to decide it itself.
   bool setxattr_ext() const { return setxattr_ext_.load(std::memory_order_relaxed); }
+  // Makes the kernel drop inode `ino`'s cached attributes (after tierfs
+  // changed them on its own, as clearing set-ID bits does). Attributes
+  // only: it takes no lock a request in progress may hold.
+  void InvalidateAttrs(uint64_t ino) {
+    if (se_) fuse_lowlevel_notify_inval_inode(se_, ino, -1, 0);
+  }
 
  private:
   static ssize_t Read(int fd, void* buf, size_t len, void* userdata);

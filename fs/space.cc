@@ -124,6 +124,14 @@ bool Space::SsdFailing() {
   return failing;
 }
 
+bool Space::RoomBelowHighWatermark(uint64_t bytes) {
+  Tier::Space space;
+  if (!tiers_.ssd->GetSpace(&space).ok()) return false;
+  const uint64_t used =
+      std::min(space.capacity, space.capacity - std::min(space.free, space.capacity) + Promised());
+  return double(used) + double(bytes) < high_mark_.load() * double(space.capacity);
+}
+
 TierId Space::TierForNewFile() {
   // Each new file on a failed SSD tier would cost a failed write there, a
   // spill and a logged error: they start on the HDD tier instead.

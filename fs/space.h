@@ -47,6 +47,11 @@ class Space {
   bool PromiseRoom(uint64_t ino, uint64_t bytes);
   // One promised writer of `ino` closed; the last one ends the promise.
   void EndPromise(uint64_t ino);
+  // Whether `bytes` more on the SSD tier keep it below its high watermark:
+  // a rule moving files to the SSD tier moves no more than that, or the
+  // evictor (above the high watermark) would move them straight back, and
+  // the two would trade the same files for ever.
+  bool RoomBelowHighWatermark(uint64_t bytes);
   // The tier a new regular file starts on: SSD unless it is nearly full or
   // failing (SsdFailing) while the HDD tier is usable.
   TierId TierForNewFile();

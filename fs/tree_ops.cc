@@ -191,6 +191,9 @@ Status TreeOps::Move(uint64_t ino, TierId to, const std::string& rule, const std
   // Pinned manually since the scan planned this: the pin wins.
   Store::Hold h;
   if (p_.store->GetHold(ino, &h).ok() && Holds::ManualActive(&h, NowNs())) return Status::Ok();
+  if (to == TierId::kSsd && !p_.space->RoomBelowHighWatermark(n.size))
+    return Status::Error(EBUSY, "deferred: " + path + " (" + std::to_string(n.size) +
+                                    " bytes) would take the ssd tier past its high watermark");
   return p_.placement->Move(ino, to, rule, path);
 }
 

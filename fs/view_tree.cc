@@ -55,7 +55,11 @@ class ViewBuilder {
   void AttachLinks(uint64_t ino);
   // The directory `dirs` names (outermost first), made as needed; 0 when
   // one of them is there and is not a directory.
-  uint64_t MakeDirs(const std::vector<std::string>& dirs, int64_t time_ns);
+  // Made directories are the file's owner's, mode 0700, or root's once
+  // they hold files of several owners: their real modes are not known, and
+  // a mode that let others in could open a private directory to them.
+  uint64_t MakeDirs(const std::vector<std::string>& dirs, int64_t time_ns, uint32_t uid,
+                    uint32_t gid);
 
   std::string scratch_;
   ViewTree& t_;
@@ -66,7 +70,18 @@ class ViewBuilder {
   std::set<uint64_t> seen_;
   std::map<uint64_t, JournalRemoval> removals_;
   std::map<uint64_t, Unknown> unknown_;
+  std::set<uint64_t> made_;  // directories MakeDirs made
 };
+
+// Who may read the file as the identity says: its owners, mode and access
+// ACL (an ACL too long for the identity leaves the file to its owner).
+void ApplyAccess(const ObjectIdentity& id, ViewNode* v) {
+  v->mode = (v->mode & S_IFMT) | (id.mode & 07777);
+  if (id.acl_unknown) v->mode &= ~mode_t(077);
+  v->access_acl = id.access_acl;
+  v->uid = id.uid;
+  v->gid = id.gid;
+}
 
 void FillFromInode(const Inode& n, ViewNode* v) {
   v->ino = n.ino;
@@ -192,6 +207,9 @@ Status ViewBuilder::ReadObjects() {
     seen_.insert(ino);
     const Inode& snap = f->second;
     ViewNode& v = t_.nodes[ino];
+    // A chmod, chown or setfacl since the snapshot rewrote the identity
+    // (fs/archived_access.h): the newer of the two says who may read.
+    if (has_id && id.ino == ino && id.ctime_ns > snap.ctime_ns) ApplyAccess(id, &v);
     v.object = path;
     v.size = size;
     v.mtime_ns = mtime_ns;
@@ -207,7 +225,8 @@ Status ViewBuilder::ReadObjects() {
   });
 }
 
-uint64_t ViewBuilder::MakeDirs(const std::vector<std::string>& dirs, int64_t time_ns) {
+uint64_t ViewBuilder::MakeDirs(const std::vector<std::string>& dirs, int64_t time_ns, uint32_t uid,
+                               uint32_t gid) {
   uint64_t ino = kRootIno;
   std::string path;
   for (const std::string& part : dirs) {
@@ -217,15 +236,20 @@ uint64_t ViewBuilder::MakeDirs(const std::vector<std::string>& dirs, int64_t tim
     if (child == dir.children.end()) {
       const uint64_t made = MadeDirIno(path, t_.nodes);
       dir.children[part] = made;
+      made_.insert(made);
       ViewNode& v = t_.nodes[made];
       v.ino = made;
-      v.mode = S_IFDIR | 0755;
+      v.mode = S_IFDIR | 0700;
+      v.uid = uid;
+      v.gid = gid;
       v.atime_ns = v.mtime_ns = v.ctime_ns = time_ns;
       v.path = path;
       ino = made;
       continue;
     }
-    if (!S_ISDIR(t_.nodes[child->second].mode)) return 0;
+    ViewNode& v = t_.nodes[child->second];
+    if (!S_ISDIR(v.mode)) return 0;
+    if (made_.count(child->second) && (v.uid != uid || v.gid != gid)) v.uid = v.gid = 0;
     ino = child->second;
   }
   return ino;
@@ -238,11 +262,12 @@ void ViewBuilder::PlaceUnknown() {
     const ObjectIdentity& id = u.id;
     std::string path = id.path, name;
     std::vector<std::string> dirs;
-    uint64_t parent = SplitArchivedPath(id, &dirs, &name) ? MakeDirs(dirs, id.mtime_ns) : 0;
+    uint64_t parent =
+        SplitArchivedPath(id, &dirs, &name) ? MakeDirs(dirs, id.mtime_ns, id.uid, id.gid) : 0;
     if (parent == 0 || t_.nodes[parent].children.count(name)) {
       name = std::to_string(ino);
       path = std::string("/") + kRecoveredDir + "/" + name;
-      parent = MakeDirs({kRecoveredDir}, id.mtime_ns);
+      parent = MakeDirs({kRecoveredDir}, id.mtime_ns, id.uid, id.gid);
       if (parent == 0) {
         ++t_.unplaced;
         continue;
@@ -252,11 +277,7 @@ void ViewBuilder::PlaceUnknown() {
     ViewNode& v = t_.nodes[ino];
     v.ino = ino;
     v.mode = id.mode;
-    // An ACL too long for the identity: no one but the owner.
-    if (id.acl_unknown) v.mode &= ~mode_t(077);
-    v.access_acl = id.access_acl;
-    v.uid = id.uid;
-    v.gid = id.gid;
+    ApplyAccess(id, &v);
     v.size = uint64_t(u.sb.st_size);
     v.atime_ns = v.mtime_ns = MtimeNs(u.sb);
     v.ctime_ns = id.ctime_ns;

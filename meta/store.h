@@ -108,7 +108,8 @@ class Store {
   // returns the first non-ok result of `fn`.
   Status ForEachInode(const std::function<Status(const Inode&)>& fn);
 
-  // flags: 0, XATTR_CREATE or XATTR_REPLACE.
+  // flags: 0, XATTR_CREATE or XATTR_REPLACE. ENOSPC when a new name would
+  // make the inode's names longer than listxattr(2) returns (64 KiB).
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value, int flags);
   Status GetXattr(uint64_t ino, const std::string& name, std::string* value);
   Status ListXattr(uint64_t ino, std::vector<std::string>* names);
@@ -291,6 +292,9 @@ class Store {
   // pages too, and a map filled to the last page could not even unlink.
   // Pages LMDB may reuse (its free list) count as free.
   Status CheckRoom(const char* what);
+  // ENOSPC when adding xattr `name` to `ino` would make its names longer
+  // than listxattr(2) can return (XATTR_LIST_MAX).
+  Status CheckNameRoom(MDB_txn* t, uint64_t ino, const std::string& name);
   // Runs `op`, a removal (unlink, rmdir, rename, an orphan's or xattr's
   // deletion). A read transaction keeps LMDB from reusing any page freed
   // after it began, so in a nearly full map a removal made while one is

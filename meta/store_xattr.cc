@@ -1,4 +1,5 @@
 // Store's extended attributes: one LMDB record per (inode, name).
+#include <linux/limits.h>
 #include <sys/xattr.h>
 
 #include "meta/txn.h"
@@ -18,6 +19,23 @@ Status Store::SetXattr(uint64_t ino, const std::string& name, const std::string&
         return Status::Ok();
       },
       nullptr);
+}
+
+// listxattr(2) returns at most XATTR_LIST_MAX bytes of names (each with its
+// NUL): a name that would make the list longer is refused, as a filesystem
+// out of xattr room refuses it (ENOSPC), or listxattr, getfattr -d and
+// cp -a would fail (E2BIG) or drop every attribute of the file.
+Status Store::CheckNameRoom(MDB_txn* t, uint64_t ino, const std::string& name) {
+  size_t bytes = name.size() + 1;
+  Status st = ForEachKey(t, dbs_->xattrs, XattrPrefix(ino), [&](const MDB_val& k, const MDB_val&) {
+    bytes += NameFromKey(k).size() + 1;
+    return Status::Ok();
+  });
+  if (st.ok() && bytes > XATTR_LIST_MAX)
+    return Status::Error(ENOSPC, "inode " + std::to_string(ino) + ": adding xattr " + name +
+                                     " would make its names " + std::to_string(bytes) +
+                                     " bytes, over listxattr's " + std::to_string(XATTR_LIST_MAX));
+  return st;
 }
 
 Status Store::UpdateWithXattr(
@@ -40,6 +58,8 @@ Status Store::UpdateWithXattr(
   if (rc == 0) value.emplace(static_cast<const char*>(old.mv_data), old.mv_size);
   const uint64_t old_checksum = n.checksum;
   st = mutate(n, &value);
+  if (!st.ok()) return st;
+  if (value && rc == MDB_NOTFOUND) st = CheckNameRoom(t, ino, name);
   if (!st.ok()) return st;
   if (value)
     st = PutRaw(t, dbs_->xattrs, XattrKey(ino, name), *value, "write xattr " + name);

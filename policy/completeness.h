@@ -41,4 +41,16 @@ PathIndex FindSignalFiles(const Policy& policy, const Snapshot& snapshot,
 void JudgeInstance(const Series& series, const Instance& instance, const Snapshot& snapshot,
                    const PathIndex& signal_files, int64_t now_ns, std::vector<Generation>* gens);
 
+// When a generation came into being: the smallest inode number of its roots.
+// Inode numbers only grow (meta/store.h Create) and a rename keeps them, so
+// renaming an old generation to a larger number does not make it newer.
+uint64_t CreatedAt(const Generation& gen, const Snapshot& snapshot);
+// For each generation of `order` (indexes into `gens`, in descending
+// number), the complete generations that supersede it: a larger number and
+// created later. A user who may rename another's generations but not delete
+// them (a group-writable directory) would otherwise make the policy thin
+// the owner's newest ones by renaming an old one to a large number.
+std::vector<uint32_t> CountSuperseding(const std::vector<Generation>& gens,
+                                       const std::vector<size_t>& order, const Snapshot& snapshot);
+
 }  // namespace tierfs

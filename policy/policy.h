@@ -176,7 +176,8 @@ struct Generation {
   std::string incomplete_reason;
   bool newest_complete = false;
   std::string named_by;         // path of a pointer naming it, if any
-  uint32_t newer_complete = 0;  // complete generations of the instance with larger numbers
+  uint32_t newer_complete = 0;  // complete generations of the instance with larger numbers,
+                                // created later (CountSuperseding in completeness.h)
   uint64_t save_interval = 0;   // gcd of the instance's generation numbers
   uint32_t owner = 0;           // uid of the first root; an instance holds one owner's
                                 // generations unless the series spans owners

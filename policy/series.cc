@@ -54,8 +54,10 @@ class MembershipIndex {
 
 // Sets newer_complete_of_others: per directory of a series that does not
 // span owners, the complete generations of other owners with larger numbers
-// (what the ownership bound keeps from superseding a generation).
-void CountNewerOfOtherOwners(const InstanceMap& instances, std::vector<Generation>* gens) {
+// and created later (what the ownership bound keeps from superseding a
+// generation; CountSuperseding's rule).
+void CountNewerOfOtherOwners(const InstanceMap& instances, const Snapshot& snapshot,
+                             std::vector<Generation>* gens) {
   struct Dir {
     size_t instances = 0;  // one per owner
     std::vector<size_t> generations;
@@ -73,7 +75,8 @@ void CountNewerOfOtherOwners(const InstanceMap& instances, std::vector<Generatio
       Generation& gen = (*gens)[g];
       for (size_t o : dir.generations) {
         const Generation& other = (*gens)[o];
-        if (other.complete && other.owner != gen.owner && other.number > gen.number) {
+        if (other.complete && other.owner != gen.owner && other.number > gen.number &&
+            CreatedAt(other, snapshot) > CreatedAt(gen, snapshot)) {
           gen.newer_complete_of_others++;
           gen.newer_owner = other.owner;
         }
@@ -190,7 +193,7 @@ std::vector<Generation> RecognizeGenerations(const Policy& policy, const Snapsho
   for (const auto& [key, instance] : instances) {
     JudgeInstance(policy.series[instance.series], instance, snapshot, signal_files, now_ns, &gens);
   }
-  CountNewerOfOtherOwners(instances, &gens);
+  CountNewerOfOtherOwners(instances, snapshot, &gens);
   return gens;
 }
 

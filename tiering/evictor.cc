@@ -91,8 +91,7 @@ int Evictor::RunOnce() {
   if (double(used) <= marks.high * double(capacity)) return 0;
   auto back_off = [&](const Status& why) {
     MutexLock lock(&mu_);
-    backoff_ = std::min(std::chrono::milliseconds(60000),
-                        std::max(std::chrono::milliseconds(1000), backoff_ * 2));
+    BackOff(std::chrono::milliseconds(60000));
     if (!hdd_down_logged_)
       spdlog::error(
           "evictor: ssd tier above its high watermark, but moves to hdd stop: {} "
@@ -113,6 +112,17 @@ int Evictor::RunOnce() {
   }
   const uint64_t target = uint64_t(marks.low * double(capacity));
   const auto picked = PickEvictions(std::move(all), used, target);
+  if (picked.empty()) {
+    MutexLock lock(&mu_);
+    BackOff(std::chrono::milliseconds(10000));  // a file that closes may move
+    if (!nothing_logged_)
+      spdlog::warn(
+          "evictor: ssd tier {:.1f}% used (high {:.0f}%), but none of it is a file that may "
+          "move to hdd (open, pinned there, or other data on that filesystem)",
+          100.0 * double(used) / double(capacity), marks.high * 100);
+    nothing_logged_ = true;
+    return 0;
+  }
   spdlog::info("evictor: ssd tier {:.1f}% used (high {:.0f}%): moving {} files to hdd",
                100.0 * double(used) / double(capacity), marks.high * 100, picked.size());
   int moved = 0;
@@ -136,6 +146,7 @@ int Evictor::RunOnce() {
   MutexLock lock(&mu_);
   if (hdd_down_logged_) spdlog::info("evictor: moves to hdd work again");
   hdd_down_logged_ = false;
+  nothing_logged_ = false;
   backoff_ = std::chrono::milliseconds(0);
   return moved;
 }

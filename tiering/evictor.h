@@ -10,6 +10,7 @@
 // Thread-safety: Start/Stop from one thread; Poke from any.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -66,6 +67,11 @@ class Evictor {
  private:
   void Loop() EXCLUDES(mu_);
 
+  // Doubles the wait before the next pass, from 1 s up to `most`.
+  void BackOff(std::chrono::milliseconds most) REQUIRES(mu_) {
+    backoff_ = std::min(most, std::max(std::chrono::milliseconds(1000), backoff_ * 2));
+  }
+
   EvictorHooks hooks_;
   Mutex mu_;
   CondVar wake_;  // waited on with mu_
@@ -75,6 +81,10 @@ class Evictor {
   bool poked_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;
   bool hdd_down_logged_ GUARDED_BY(mu_) = false;
+  // Above the high watermark with nothing to move (the tier is full of
+  // other data): said once, and passes back off as while the HDD is down,
+  // rather than log "moving 0 files" twice a second into that full disk.
+  bool nothing_logged_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

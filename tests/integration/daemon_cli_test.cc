@@ -114,6 +114,18 @@ TEST(DaemonCliTest, NonsenseNumericOptionsAreRefused) {
   }
 }
 
+// Two directories where one MOUNTPOINT goes: refused, naming the first
+// (before, the last was mounted and the first silently ignored).
+TEST(DaemonCliTest, ASecondMountpointIsRefused) {
+  TierfsMount fs;
+  const std::string other = fs.root() + "/other";
+  ASSERT_EQ(0, mkdir(other.c_str(), 0755));
+  ExpectRefused(RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "-f", other, fs.mnt()}), 2,
+                {"unexpected argument " + other});
+  EXPECT_FALSE(IsMountPoint(fs.mnt()));
+  ForceUnmount(fs.mnt());
+}
+
 // --- Mountpoint nesting ---
 
 // Mounts refused because `mnt` and a tier or the state contain each other;

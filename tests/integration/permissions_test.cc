@@ -269,6 +269,32 @@ TEST_F(PermissionsTest, WritesByOthersClearSetIdBits) {
 
 // pjdfstest chown/00.t: a chown of anything but a directory drops
 // set-user-ID, and set-group-ID when group-executable, as on ext4.
+// The kernel caches a file's mode for a day: tierfs clearing set-user-ID
+// on a write must make it drop the cached one (before, a statx asking for
+// the mode alone, as stat -c %A does, showed the old bits until the inode
+// left the cache; xfstests generic/193 and 355).
+TEST_F(PermissionsTest, AWriteThatClearsSetIdBitsIsSeenAtOnce) {
+  const std::string p = P("pub/own");
+  ASSERT_EQ(0, WriteFile(p, "x"));
+  ASSERT_EQ(0, chown(p.c_str(), kBob.uid, kBob.gid));
+  ASSERT_EQ(0, chmod(p.c_str(), 06644));
+  struct stat st {};
+  ASSERT_EQ(0, stat(p.c_str(), &st));  // the kernel caches 06644
+  ASSERT_EQ(06644u, st.st_mode & 07777);
+  ASSERT_EQ(0, RunAs(kBob, [&] {
+              const int fd = open(p.c_str(), O_WRONLY | O_APPEND);
+              if (fd < 0) return errno;
+              const int err = write(fd, "y", 1) == 1 ? 0 : errno;
+              close(fd);
+              return err;
+            }));
+  // As stat -c %A asks: the mode alone, which the kernel answers from its
+  // cache unless told it is stale (a full stat refreshes it for the size).
+  struct statx stx {};
+  ASSERT_EQ(0, statx(AT_FDCWD, p.c_str(), 0, STATX_MODE, &stx));
+  EXPECT_EQ(02644u, stx.stx_mode & 07777);  // set-group-ID without group-execute stays
+}
+
 TEST_F(PermissionsTest, ChownClearsSetIdBitsOfNonDirectories) {
   struct Kind {
     const char* name;

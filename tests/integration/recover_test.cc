@@ -137,10 +137,19 @@ TEST(RecoverTest, FromTheHddTierAlone) {
       << "identity of " << a_object << ": " << Xattr(a_object, "user.tierfs.identity");
   // Renamed after its move: the identity keeps the old name, the snapshot the new one.
   ASSERT_EQ(0, rename(m.path("d/a").c_str(), m.path("d/a-renamed").c_str()));
+  // Being written when the snapshot is taken: its size there is 0, and
+  // its bytes are on the SSD tier, to be reported lost with it (before,
+  // recover made it an empty file and reported nothing).
+  const int writing = open(m.path("writing").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(writing, 0);
+  ASSERT_EQ(0, PwriteAll(writing, s.data(), s.size(), 0));
   // A policy reload takes a snapshot: it knows a on HDD, b on SSD.
   ASSERT_EQ(0, kill(m.pid(), SIGHUP));
   ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 2; }, 20)) << m.Log();
-  // After the snapshot: b moves, c is made and moves (the snapshot knows neither there).
+  // After the snapshot: a, on HDD, is made private (its identity says so
+  // now, the snapshot does not); b moves, c is made and moves (the snapshot
+  // knows neither there).
+  ASSERT_EQ(0, chmod(m.path("d/a-renamed").c_str(), 0600));
   ASSERT_EQ(0, SetTierOfClosed(m.path("d/b"), "hdd"));
   ASSERT_EQ(0, mkdir(m.path("later").c_str(), 0750));
   ASSERT_EQ(0, WriteFile(m.path("later/c"), c, 0600));
@@ -149,6 +158,7 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   ASSERT_EQ(0, SetTierOfClosed(m.path("later/c"), "hdd"));
   // The SSD dies: no clean unmount (which would take one more snapshot).
   m.Kill9();
+  close(writing);
 
   // The SSD tier and the state (inside it) are gone; an empty SSD replaces them.
   fs::remove_all(m.ssd());
@@ -161,7 +171,8 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   EXPECT_NE(std::string::npos, r.out.find("\"status\":\"placed\",\"path\":\"/d/b\"")) << r.out;
   EXPECT_NE(std::string::npos, r.out.find("\"status\":\"recreated\",\"path\":\"/later/c\""))
       << r.out;
-  EXPECT_NE(std::string::npos, r.out.find("\"kept\":1,\"placed\":1,\"recreated\":1,\"lost\":1"))
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"lost\",\"path\":\"/writing\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"kept\":1,\"placed\":1,\"recreated\":1,\"lost\":2"))
       << r.out;
 
   {
@@ -191,6 +202,8 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   ASSERT_EQ(0, stat(m.path("later/c").c_str(), &sb));
   EXPECT_EQ(mode_t(S_IFREG | 0600), sb.st_mode);
   EXPECT_EQ(off_t(c.size()), sb.st_size);
+  ASSERT_EQ(0, stat(m.path("d/a-renamed").c_str(), &sb));
+  EXPECT_EQ(mode_t(S_IFREG | 0600), sb.st_mode) << "the chmod after the snapshot is lost";
   EXPECT_EQ("hdd", GetTier(m.path("later/c")));
   const CommandResult acl = RunCommand({"getfacl", "-cn", m.path("later/c")}, 10);
   EXPECT_NE(std::string::npos, acl.out.find("user:23458:---")) << acl.out << acl.err;

@@ -101,6 +101,50 @@ TEST_F(TieringTest, DirectoryMovesRecursivelyAndHardLinksMoveOnce) {
   EXPECT_TRUE(s == Pattern(3 << 20, 2));
 }
 
+// The kernel checks only that the caller may write the directory itself;
+// the move (and its pin) reaches everything below, so it is refused unless
+// the caller owns all of it, as `tierctl move` refuses it. And a directory's
+// summary counts only below directories the caller may list.
+TEST_F(TieringTest, AUserMovesAndCountsOnlyWhatIsTheirs) {
+  ASSERT_EQ(0, chmod(P("").c_str(), 0755));
+  ASSERT_EQ(0, mkdir(P("proj").c_str(), 0777));
+  ASSERT_EQ(0, chmod(P("proj").c_str(), 0777));  // past the umask
+  ASSERT_EQ(0, mkdir(P("proj/alice").c_str(), 0700));
+  ASSERT_EQ(0, WriteFile(P("proj/alice/model"), "alice's bytes", 0600));
+  ASSERT_EQ(0, chown(P("proj/alice").c_str(), 2001, 2001));
+  ASSERT_EQ(0, chown(P("proj/alice/model").c_str(), 2001, 2001));
+  ASSERT_EQ(0, RunAs(Creds{2002, 2002, {}}, [&] {
+              return mkdir(P("proj/mine").c_str(), 0755) == 0 &&
+                             WriteFile(P("proj/mine/f"), "mallory's") == 0
+                         ? 0
+                         : errno;
+            }));
+  const Creds mallory{2002, 2002, {}};
+  // The directory's summary counts only what they may list: not alice's.
+  std::string summary;
+  EXPECT_EQ(0, RunAs(
+                   mallory,
+                   [&](std::string* out) {
+                     *out = GetTier(P("proj"));
+                     return 0;
+                   },
+                   &summary));
+  EXPECT_EQ("ssd:1", summary);
+  EXPECT_EQ("ssd:2", GetTier(P("proj")));  // root's
+  EXPECT_EQ(EPERM, RunAs(mallory, [&] { return SetTierOfClosed(P("proj"), "hdd"); }));
+  EXPECT_EQ("ssd", GetTier(P("proj/alice/model")));
+  std::string pin(256, '\0');
+  const ssize_t n =
+      getxattr(P("proj/alice/model").c_str(), "user.tierfs.pin", pin.data(), pin.size());
+  EXPECT_TRUE(n < 0 || std::string(pin.data(), size_t(n)).find("manual") == std::string::npos)
+      << "alice's file was pinned: " << std::string(pin.data(), size_t(std::max<ssize_t>(n, 0)));
+  // Their own tree moves; root moves anything.
+  EXPECT_EQ(0, RunAs(mallory, [&] { return SetTierOfClosed(P("proj/mine"), "hdd"); }));
+  EXPECT_EQ("hdd", GetTier(P("proj/mine/f")));
+  EXPECT_EQ(0, SetTierOfClosed(P("proj"), "hdd"));
+  EXPECT_EQ("hdd", GetTier(P("proj/alice/model")));
+}
+
 TEST_F(TieringTest, FileOpenForWritingIsNotMoved) {
   ASSERT_EQ(0, WriteFile(P("f"), Pattern(1 << 20, 3)));
   int fd = open(P("f").c_str(), O_WRONLY);
@@ -202,6 +246,59 @@ TEST_F(TieringTest, OpeningAnHddFileForWritingBringsItToSsd) {
   ASSERT_EQ(0, ReadFile(P("g"), &s));
   EXPECT_EQ("new", s);
   EXPECT_FALSE(ObjectOn(fs_.hdd(), Ino(P("g"))));
+}
+
+// ENODATA when `path` has no hold, else the user.tierfs.pin text.
+std::string PinOf(const std::string& path) {
+  char buf[256];
+  const ssize_t n = getxattr(path.c_str(), "user.tierfs.pin", buf, sizeof buf);
+  return n < 0 ? "errno " + std::to_string(errno) : std::string(buf, size_t(n));
+}
+
+// A pin on the HDD tier keeps the file's writes there: promoted, the pin
+// (which keeps every rule off it) held it on the SSD tier for good, where
+// it was lost with that tier. A manual placement ends when the file is
+// promoted for writing, for the same reason.
+TEST_F(TieringTest, APinOnHddKeepsWritesThereAndAPromotionEndsAPlacement) {
+  ASSERT_EQ(0, WriteFile(P("pinned"), "kept "));
+  ASSERT_EQ(0, WriteFile(P("placed"), "placed "));
+  const CommandResult pin = Tierctl({"pin", "--tier", "hdd", P("pinned")});
+  ASSERT_EQ(0, pin.exit_code) << pin.out << pin.err;
+  ASSERT_TRUE(WaitFor([&] { return GetTier(P("pinned")) == "hdd"; }, 20));
+  ASSERT_EQ(0, SetTierOfClosed(P("placed"), "hdd"));
+  for (const char* name : {"pinned", "placed"}) {
+    const int fd = open(P(name).c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0) << name;
+    ASSERT_EQ(6, write(fd, "again\n", 6));
+    ASSERT_EQ(0, close(fd));
+  }
+  EXPECT_EQ("hdd", GetTier(P("pinned")));
+  EXPECT_TRUE(ObjectOn(fs_.hdd(), Ino(P("pinned"))));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("pinned"), &got));
+  EXPECT_EQ("kept again\n", got);
+  EXPECT_EQ("ssd", GetTier(P("placed")));
+  EXPECT_EQ("errno " + std::to_string(ENODATA), PinOf(P("placed")));
+  ASSERT_EQ(0, ReadFile(P("placed"), &got));
+  EXPECT_EQ("placed again\n", got);
+}
+
+// A move that fails leaves no hold behind: cp -a sets the tier attribute
+// while its copy is open for writing (refused), and a copy held "manual"
+// for good would never be placed by the policy.
+TEST_F(TieringTest, AMoveThatFailsLeavesNoHold) {
+  const int fd = open(P("copy").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(EBUSY, SetTier(P("copy"), "hdd"));
+  EXPECT_EQ(EBUSY, SetTier(P("copy"), "ssd"));
+  close(fd);
+  EXPECT_EQ("errno " + std::to_string(ENODATA), PinOf(P("copy")));
+  ASSERT_EQ(0, WriteFile(P("src"), "x"));
+  RunCommand({"cp", "-a", P("src"), P("src-copy")}, 10);  // passes over the EBUSY
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("src-copy"), &got));
+  EXPECT_EQ("x", got);
+  EXPECT_EQ("errno " + std::to_string(ENODATA), PinOf(P("src-copy")));
 }
 
 class ThrottledTieringTest : public MountTest {

@@ -172,6 +172,54 @@ TEST(ViewTest, TheOwnersAclsHoldInTheView) {
   EXPECT_TRUE(m.Unmount());
 }
 
+// Who may read follows the owner's latest word: a chmod or setfacl of an
+// archived file after the snapshot (the identity is rewritten), and a
+// private directory the snapshot does not know (made 0700, its files'
+// owner's). Before, the view kept the modes of the move and made every
+// unknown directory root's 0755, so another user read both files.
+TEST(ViewTest, LaterChmodsAndUnknownPrivateDirectoriesHoldInTheView) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "later"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "later")) == 1; }, 20)) << m.Log();
+  ASSERT_EQ(0, chmod(m.path("").c_str(), 0755));
+  const uid_t owner = 23460;
+  ASSERT_EQ(0, WriteFile(m.path("known"), "was public", 0644));
+  ASSERT_EQ(0, WriteFile(m.path("acl"), "was public", 0644));
+  ASSERT_EQ(0, chown(m.path("known").c_str(), owner, owner));
+  ASSERT_EQ(0, chown(m.path("acl").c_str(), owner, owner));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("known"), "hdd"));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("acl"), "hdd"));
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));  // a snapshot that knows them, 0644
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "later")) == 2; }, 20)) << m.Log();
+  ASSERT_EQ(0, chmod(m.path("known").c_str(), 0600));
+  ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:23457:---", m.path("acl")}, 10).exit_code);
+  ASSERT_EQ(0, mkdir(m.path("private").c_str(), 0700));
+  ASSERT_EQ(0, WriteFile(m.path("private/f"), "inside", 0644));
+  ASSERT_EQ(0, chown(m.path("private/f").c_str(), owner, owner));
+  ASSERT_EQ(0, chown(m.path("private").c_str(), owner, owner));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("private/f"), "hdd"));
+  for (const char* name : {"known", "acl", "private/f"})
+    ASSERT_EQ(EACCES, RunAs(kOther, [&] { return OpenErr(m.path(name), O_RDONLY); })) << name;
+
+  ViewMount v(m.root() + "/view");
+  CommandResult r = v.Mount({"--hdd", m.hdd(), "--namespace", "later"});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+  for (const char* name : {"known", "acl", "private/f"})
+    EXPECT_EQ(EACCES, RunAs(kOther, [&] { return OpenErr(v.path(name), O_RDONLY); })) << name;
+  EXPECT_EQ(0, RunAs(Creds{owner, owner, {}}, [&] {
+              std::string got;
+              return ReadFile(v.path("private/f"), &got) == 0 && got == "inside" ? 0 : EIO;
+            }));
+  struct stat sb {};
+  ASSERT_EQ(0, stat(v.path("private").c_str(), &sb));
+  EXPECT_EQ(0700u, sb.st_mode & 07777);
+  EXPECT_EQ(owner, sb.st_uid);
+  v.Unmount();
+  EXPECT_TRUE(m.Unmount());
+}
+
 TEST(ViewTest, AViewWritesNothingOnTheTier) {
   MountOptions opts;
   opts.extra_args = {"--namespace", "quiet"};

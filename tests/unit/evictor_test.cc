@@ -81,5 +81,29 @@ TEST(EvictorTest, BackgroundThreadReactsToPoke) {
   EXPECT_EQ(65u, t.used);
 }
 
+// A tier above its high watermark with nothing that may move (other data
+// fills it) is said once and then looked at with backoff; before, a pass
+// every interval logged "moving 0 files" into that full filesystem.
+TEST(EvictorTest, NothingToMoveBacksOffInsteadOfPassingEveryInterval) {
+  FakeTiers t;
+  std::atomic<int> passes{0};
+  EvictorHooks h = t.Hooks();
+  const auto usage = h.usage;
+  h.usage = [&](uint64_t* u, uint64_t* c) {
+    passes++;
+    return usage(u, c);
+  };
+  h.candidates = [](std::vector<EvictionCandidate>* out) {
+    out->clear();
+    return Status::Ok();
+  };
+  Evictor e(h, Watermarks{0.9, 0.75}, std::chrono::milliseconds(10));
+  e.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  e.Stop();
+  EXPECT_LE(passes.load(), 3) << "passes in 500 ms at a 10 ms interval";
+  EXPECT_GE(passes.load(), 1);
+}
+
 }  // namespace
 }  // namespace tierfs

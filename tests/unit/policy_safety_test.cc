@@ -52,6 +52,28 @@ TEST(PolicySafety, NeverThinsTheNewestCompleteGeneration) {
   RefusalOf(plan, "/other/checkpoint-900");
 }
 
+// In a group-writable directory another user may rename the owner's
+// generations but not delete them. Renaming the old checkpoint-100 to
+// checkpoint-1000 (a rename keeps its inode, older than checkpoint-200's)
+// must not make the policy thin the owner's newest, checkpoint-200.
+TEST(PolicySafety, ARenamedOldGenerationSupersedesNothing) {
+  Tree t;
+  t.File("/p/run/checkpoint-1000/model.bin");  // was checkpoint-100: created first
+  t.File("/p/run/checkpoint-200/model.bin");
+  Plan plan = Evaluate(PolicyWith(kHf, kThinOld), t.snapshot(), kNow);
+  EXPECT_EQ(FindAction(plan, Action::Kind::kThin, "/p/run/checkpoint-200"), nullptr)
+      << DescribePlan(plan);
+  EXPECT_EQ(FindAction(plan, Action::Kind::kThin, "/p/run/checkpoint-1000"), nullptr)
+      << DescribePlan(plan);
+  // A generation newer in both ways supersedes them both.
+  t.File("/p/run/checkpoint-1300/model.bin");
+  plan = Evaluate(PolicyWith(kHf, kThinOld), t.snapshot(), kNow);
+  EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/p/run/checkpoint-200"), nullptr)
+      << DescribePlan(plan);
+  EXPECT_NE(FindAction(plan, Action::Kind::kThin, "/p/run/checkpoint-1000"), nullptr)
+      << DescribePlan(plan);
+}
+
 TEST(PolicySafety, NeverThinsWhatDeepSpeedLatestNames) {
   const std::string series =
       "[[series]]\nname = \"ds\"\npattern = \"**/global_step{gen}\"\n"

@@ -207,6 +207,11 @@ TEST(PolicySeries, GenerationsSortNumerically) {
   t.File("/r/checkpoint-9000/a");
   t.File("/r/checkpoint-10000/a");
   t.File("/r/checkpoint-800/a");
+  // Created in the order of their numbers (what supersedes must also be
+  // created later: policy/completeness.h CountSuperseding).
+  t.At("/r/checkpoint-800").ino = 100;
+  t.At("/r/checkpoint-9000").ino = 101;
+  t.At("/r/checkpoint-10000").ino = 102;
   Policy policy = DefaultPolicy();
   auto gens = RecognizeGenerations(policy, t.snapshot(), kNow);
   const Generation* newest = GenerationAt(gens, t.snapshot(), "/r/checkpoint-10000");
@@ -242,6 +247,7 @@ TEST(PolicySeries, AMillionFilesPlanEveryRunAndSpareTheNewestGenerations) {
   auto add = [&](std::string path, bool dir) {
     FileFacts f;
     f.path = std::move(path);
+    f.ino = snapshot.size() + 2;  // created in this order
     f.is_dir = dir;
     f.size = dir ? 0 : 4096;
     f.mtime_ns = f.atime_ns = kNow - kDay;

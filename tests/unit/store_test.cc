@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <linux/fs.h>
+#include <linux/limits.h>
 #include <sys/xattr.h>
 
 #include <map>
@@ -182,6 +183,25 @@ TEST_F(StoreTest, XattrsFollowCreateReplaceSemantics) {
 
 // A POSIX ACL and the mode it implies change in one transaction
 // (fs/posix_acl.h): both or neither.
+// listxattr(2) returns at most 64 KiB of names: one more name is ENOSPC (a
+// user had stored more, and listxattr, getfattr -d and cp -a then failed).
+TEST_F(StoreTest, XattrNamesStopWhereListxattrEnds) {
+  Inode f = Make(kRootIno, "f", S_IFREG | 0644);
+  const auto name = [](int i) {
+    std::string n = "user." + std::to_string(i) + "-";
+    return n + std::string(250 - n.size(), 'n');  // 251 bytes with its NUL
+  };
+  const int fit = XATTR_LIST_MAX / 251;
+  for (int i = 0; i < fit; ++i) ASSERT_TRUE(store_->SetXattr(f.ino, name(i), "v", 0).ok()) << i;
+  Status st = store_->SetXattr(f.ino, name(fit), "v", 0);
+  EXPECT_EQ(st.err(), ENOSPC) << st.message();
+  EXPECT_NE(st.message().find(name(fit)), std::string::npos) << st.message();
+  // An existing name may still change, and a removal makes room.
+  EXPECT_TRUE(store_->SetXattr(f.ino, name(0), "longer value", 0).ok());
+  ASSERT_TRUE(store_->RemoveXattr(f.ino, name(1)).ok());
+  EXPECT_TRUE(store_->SetXattr(f.ino, name(fit), "v", 0).ok());
+}
+
 TEST_F(StoreTest, UpdateWithXattrChangesBothOrNeither) {
   Inode f = Make(kRootIno, "f", S_IFREG | 0600);
   const auto set_acl = [](Inode& i, std::optional<std::string>* v) {

@@ -145,6 +145,24 @@ TEST_F(TreeOpsTest, AFileMovedThenThinnedIsFreedAtOnce) {
   EXPECT_TRUE(table_.Forget(g, 1));
 }
 
+// A rule moves a file to the SSD tier only while the tier stays below its
+// high watermark after it: the evictor (above the high watermark)
+// and a keep-newest-on-ssd rule traded the same files back and forth for
+// ever when the newest generations were larger than the tier allowed.
+TEST_F(TreeOpsTest, ARuleMovesToSsdOnlyBelowTheHighWatermark) {
+  const uint64_t f = MakeFile(kRootIno, "f", Pattern(4096, 8));
+  ASSERT_TRUE(ops_->Move(f, TierId::kHdd, "to-hdd", "/f").ok());
+  space_->SetWatermarks(Watermarks{2e-9, 1e-9});  // any byte is past it
+  Status st = ops_->Move(f, TierId::kSsd, "keep-newest-on-ssd", "/f");
+  EXPECT_EQ(EBUSY, st.err()) << st.message();
+  EXPECT_NE(std::string::npos, st.message().find("high watermark")) << st.message();
+  EXPECT_EQ(TierId::kHdd, Placement(f));
+  space_->SetWatermarks(Watermarks{0.999, 0.99});
+  st = ops_->Move(f, TierId::kSsd, "keep-newest-on-ssd", "/f");
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(TierId::kSsd, Placement(f));
+}
+
 // A file created in the generation while it is being removed (after the
 // snapshot) makes its directory's rmdir fail: what was removed by then is
 // gone, and `files` must list exactly that, so that each is audited. It

@@ -1,0 +1,36 @@
+#include "fs/archived_access.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "tiering/identity.h"
+
+namespace tierfs {
+
+Status RefreshArchivedAccess(Store& store, const Tier& hdd, uint64_t ino) {
+  Inode n;
+  Status st = store.GetInode(ino, &n);
+  if (!st.ok() || !n.is_reg() || n.tier != TierId::kHdd) return st;
+  const std::string object = hdd.ObjectPath(ino);
+  ObjectIdentity id;
+  st = ReadIdentity(object, &id);
+  if (st.err() == ENODATA || st.err() == ENOENT) return Status::Ok();  // a move writes it
+  if (!st.ok()) return st;
+  id.mode = n.mode;
+  id.uid = n.uid;
+  id.gid = n.gid;
+  id.ctime_ns = n.ctime_ns;
+  id.access_acl.clear();
+  id.acl_unknown = false;
+  st = store.GetXattr(ino, kAccessAclXattr, &id.access_acl);
+  if (!st.ok() && st.err() != ENODATA) return st;
+  const int fd = hdd.OpenObject(ino, O_RDONLY, &st);
+  if (fd < 0) return st.err() == ENOENT ? Status::Ok() : st;  // moved back meanwhile
+  st = WriteIdentity(hdd, ino, fd, id, nullptr);
+  if (st.ok() && fsync(fd) != 0) st = Status::Errno(errno, "fsync " + object);
+  close(fd);
+  if (!st.ok()) return Status::Error(st.err(), "identity of " + object + ": " + st.message());
+  return Status::Ok();
+}
+
+}  // namespace tierfs

@@ -1,0 +1,28 @@
+// Keeps an archived object's identity (tiering/identity.h) true to who may
+// read the file. The identity records the owners, mode and access ACL as
+// they were when the file moved to the HDD tier; `tierfs view` and
+// `tierfs recover` grant access by it for files the newest LMDB snapshot
+// does not know, or knows from before a later change (its ctime is older).
+// A chmod, chown or setfacl of a file already on the HDD tier therefore
+// rewrites them there, or a view would keep serving the bytes to whoever
+// the old mode let in.
+//
+// Thread-safety: any thread; a move switching the object meanwhile writes
+// its own identity from LMDB, which already has the change.
+#pragma once
+
+#include <cstdint>
+
+#include "meta/status.h"
+#include "meta/store.h"
+#include "tiering/tier.h"
+
+namespace tierfs {
+
+// Rewrites the mode, owners, ctime and access ACL in the identity of inode
+// `ino`'s object on `hdd`, from LMDB, and syncs it. Ok (nothing to do) when
+// the file is not on the HDD tier or its object has no identity yet.
+// Errors name the object.
+Status RefreshArchivedAccess(Store& store, const Tier& hdd, uint64_t ino);
+
+}  // namespace tierfs
