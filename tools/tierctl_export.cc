@@ -8,7 +8,16 @@
 // nothing but coreutils. A file that cannot be read, or whose bytes do not
 // match its recorded checksum, is named on stderr, kept out of SHA256SUMS,
 // marked in the manifest, and makes the exit status 1.
-#include <dirent.h>
+//
+// Root runs this over trees other users can change while it runs, into
+// places they may write next to. So no path below the mount root or below
+// DEST is ever resolved by name: both trees are walked with openat,
+// mkdirat, symlinkat and readlinkat relative to directory fds opened with
+// O_NOFOLLOW, a name that exists where export creates one is an error (never
+// reused), and modes and owners are set on export's own fds. A directory is
+// created 0700 and a file 0600, owner set before mode: nobody else can
+// reach into a directory while it is filled, and no root-owned set-user-ID
+// copy is ever visible.
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -24,21 +33,18 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "meta/text_format.h"
 #include "tools/tierctl.h"
+#include "tools/tierctl_export_fs.h"
 
 namespace tierctl {
 
 namespace {
 
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += {kDigits[p[i] >> 4], kDigits[p[i] & 15]};
-  return s;
-}
+using tierfs::Hex64;
 
 std::string UtcTime(const timespec& t) {
   char buf[64];
@@ -48,17 +54,6 @@ std::string UtcTime(const timespec& t) {
   char frac[16];
   std::snprintf(frac, sizeof frac, ".%09ldZ", t.tv_nsec);
   return std::string(buf) + frac;
-}
-
-struct CloseDir {
-  void operator()(DIR* d) const { closedir(d); }
-};
-using tierfs::Hex64;
-
-using DirPtr = std::unique_ptr<DIR, CloseDir>;
-
-std::string Errno(const std::string& what, int err) {
-  return what + ": " + std::strerror(err);
 }
 
 struct FileSums {
@@ -96,26 +91,39 @@ bool CopyHashing(int in, int out, FileSums* sums, std::string* err) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   if (EVP_DigestFinal_ex(sha.get(), md, &len) != 1) return *err = "SHA-256 failed", false;
-  sums->sha256 = Hex(md, len);
+  sums->sha256 = HexBytes(std::string(reinterpret_cast<const char*>(md), len));
   sums->xxh3 = Hex64(XXH3_64bits_digest(xxh.get()));
   return true;
 }
 
 class Exporter {
  public:
-  Exporter(std::string source, std::string dest)
-      : source_(std::move(source)), dest_(std::move(dest)) {}
+  // `mount` is the mount's root, `dest_fd` DEST (checked by OpenDest), shown
+  // in messages as `dest`.
+  Exporter(std::string mount, int dest_fd, std::string dest)
+      : mount_(std::move(mount)), dest_fd_(dest_fd), dest_(std::move(dest)) {}
 
-  // Exports the tree; false when anything failed (already reported).
-  bool Run() {
+  // Exports `name` in the directory `parent_fd` (at `parent_rel` from the
+  // mount's root; "" for the root itself): a directory's entries go into
+  // DEST, anything else into DEST/name. False when anything failed
+  // (already reported).
+  bool Run(int parent_fd, const std::string& parent_rel, const std::string& name) {
+    where_base_ = name.empty() ? "" : parent_rel + "/" + name;
+    source_ = mount_ + where_base_;
     struct stat st;
-    if (lstat(source_.c_str(), &st) != 0) return Fail(source_, Errno("stat", errno));
-    if (S_ISDIR(st.st_mode)) {
-      ExportDir(source_, dest_, "");
+    if (name.empty()) {  // the mount's root
+      ExportEntries(parent_fd, dest_fd_, "");
+    } else if (fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      Fail(Source(""), Errno("stat", errno));
+    } else if (S_ISDIR(st.st_mode)) {
+      const UniqueFd dir(openat(parent_fd, name.c_str(), kDirFlags));
+      if (dir.ok())
+        ExportEntries(dir.get(), dest_fd_, "");
+      else
+        Fail(Source(""), Errno("open", errno));  // ELOOP/ENOTDIR: replaced since the stat
     } else {
-      const size_t slash = source_.find_last_of('/');
-      const std::string name = slash == std::string::npos ? source_ : source_.substr(slash + 1);
-      ExportEntry(source_, dest_ + "/" + name, name, st);
+      where_base_ = parent_rel;  // its entry is DEST/name
+      ExportEntry(parent_fd, dest_fd_, name, name);
     }
     return WriteManifest() && failures_ == 0;
   }
@@ -135,124 +143,155 @@ class Exporter {
     ++failures_;
     return false;
   }
+  // Paths for messages only: nothing is ever opened by these.
+  std::string Source(const std::string& rel) const {
+    return mount_ + where_base_ + (rel.empty() ? "" : "/" + rel);
+  }
+  std::string Dest(const std::string& rel) const { return dest_ + "/" + rel; }
 
-  void ExportDir(const std::string& from, const std::string& to, const std::string& rel) {
-    DirPtr d(opendir(from.c_str()));
-    if (!d) return (void)Fail(from, Errno("opendir", errno));
+  // The entries of the source directory `from` into the directory `to`
+  // (both open), `rel` being their directory's path from the export's top.
+  void ExportEntries(int from, int to, const std::string& rel) {
     std::vector<std::string> names;
-    while (dirent* e = readdir(d.get()))
-      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-        names.push_back(e->d_name);
-    std::sort(names.begin(), names.end());  // a manifest in a stable order
-    for (const std::string& name : names) {
-      const std::string src = from + "/" + name;
-      struct stat st;
-      if (lstat(src.c_str(), &st) != 0) {
-        Fail(src, Errno("stat", errno));
-        continue;
-      }
-      ExportEntry(src, to + "/" + name, rel.empty() ? name : rel + "/" + name, st);
-    }
+    int err = 0;
+    if (!ReadNames(from, &names, &err)) return (void)Fail(Source(rel), Errno("readdir", err));
+    for (const std::string& name : names)  // sorted: a manifest in a stable order
+      ExportEntry(from, to, name, rel.empty() ? name : rel + "/" + name);
   }
 
-  void ExportEntry(const std::string& src, const std::string& dst, const std::string& rel,
-                   const struct stat& st) {
+  json Describe(const std::string& rel, const struct stat& st) const {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
-    json entry = {{"path", rel},
-                  {"mode", mode},
-                  {"uid", st.st_uid},
-                  {"gid", st.st_gid},
-                  {"mtime", UtcTime(st.st_mtim)}};
-    if (S_ISDIR(st.st_mode)) {
-      entry["type"] = "directory";
-      if (mkdir(dst.c_str(), 0700) != 0 && errno != EEXIST)
-        return (void)Fail(dst, Errno("mkdir", errno));
-      entries_.push_back(entry);
-      ExportDir(src, dst, rel);
-      chmod(dst.c_str(), st.st_mode & 07777);  // after its entries: it may be read-only
-      return;
-    }
+    json entry = {
+        {"mode", mode}, {"uid", st.st_uid}, {"gid", st.st_gid}, {"mtime", UtcTime(st.st_mtim)}};
+    PutName(&entry, "path", rel);
+    return entry;
+  }
+
+  void ExportEntry(int from, int to, const std::string& name, const std::string& rel) {
+    struct stat st;
+    if (fstatat(from, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return (void)Fail(Source(rel), Errno("stat", errno));
+    if (S_ISDIR(st.st_mode)) return ExportDir(from, to, name, rel);
+    if (S_ISREG(st.st_mode)) return ExportFile(from, to, name, rel, st);
+    json entry = Describe(rel, st);
     if (S_ISLNK(st.st_mode)) {
-      std::string target(size_t(st.st_size) + 1, '\0');
-      const ssize_t n = readlink(src.c_str(), target.data(), target.size());
-      if (n < 0) return (void)Fail(src, Errno("readlink", errno));
-      target.resize(size_t(n));
-      if (symlink(target.c_str(), dst.c_str()) != 0)
-        return (void)Fail(dst, Errno("symlink", errno));
+      std::string target;
+      int err = 0;
+      if (!ReadLinkAt(from, name, &target, &err))
+        return (void)Fail(Source(rel), Errno("readlink", err));  // EINVAL: replaced meanwhile
+      if (symlinkat(target.c_str(), to, name.c_str()) != 0)
+        return (void)Fail(Dest(rel), Errno("symlink", errno));
+      const std::string why = SetLinkOwner(to, name, st);
+      if (!why.empty()) Fail(Dest(rel), why);
       entry["type"] = "symlink";
-      entry["target"] = target;
-      entries_.push_back(entry);
-      return;
-    }
-    if (!S_ISREG(st.st_mode)) {
+      PutName(&entry, "target", target);
+    } else {
       entry["type"] = "special";
       entry["exported"] = false;  // device nodes and fifos are not archive data
-      entries_.push_back(entry);
-      return;
     }
-    entry["type"] = "file";
-    ExportFile(src, dst, rel, &entry);
     entries_.push_back(entry);
   }
 
-  void ExportFile(const std::string& src, const std::string& dst, const std::string& rel,
-                  json* entry) {
+  void ExportDir(int from, int to, const std::string& name, const std::string& rel) {
+    // Opened before its copy is made: whatever is renamed or swapped in
+    // under this name from now on, its entries come from this directory.
+    const UniqueFd src(openat(from, name.c_str(), kDirFlags));
+    struct stat st;
+    if (!src.ok() || fstat(src.get(), &st) != 0)
+      return (void)Fail(Source(rel), Errno("open", errno));  // ELOOP/ENOTDIR: replaced
+    std::string err;
+    const UniqueFd dst = MakeDirAt(to, name, &err);
+    if (!dst.ok()) return (void)Fail(Dest(rel), err);
+    json entry = Describe(rel, st);
+    entry["type"] = "directory";
+    entries_.push_back(entry);
+    ExportEntries(src.get(), dst.get(), rel);
+    // After its entries: it may be read-only, and its mtime is the source's.
+    err = SetOwnerModeTimes(dst.get(), st);
+    if (!err.empty()) Fail(Dest(rel), err);
+  }
+
+  void ExportFile(int from, int to, const std::string& name, const std::string& rel,
+                  const struct stat& lst) {
     ++files_;
+    json entry = Describe(rel, lst);
+    entry["type"] = "file";
+    auto failed = [&](const std::string& what, const std::string& why) {
+      entry["error"] = why;
+      entries_.push_back(entry);
+      Fail(what, why);
+    };
+    // O_NONBLOCK: a fifo swapped in since the stat must not hang the export.
+    const UniqueFd in(
+        openat(from, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    struct stat st;
+    if (!in.ok() || fstat(in.get(), &st) != 0) return failed(Source(rel), Errno("open", errno));
+    if (!S_ISREG(st.st_mode))
+      return failed(Source(rel), "no longer a regular file (replaced during the export)");
+    fcntl(in.get(), F_SETFL, fcntl(in.get(), F_GETFL) & ~O_NONBLOCK);
+    entry = Describe(rel, st);
+    entry["type"] = "file";
+    Where(rel, st, &entry);
+    const UniqueFd out(
+        openat(to, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out.ok()) return failed(Dest(rel), Errno("create " + Dest(rel), errno));
+    FileSums sums;
+    std::string err;
+    if (!CopyHashing(in.get(), out.get(), &sums, &err)) return failed(Source(rel), err);
+    if (fstat(in.get(), &st) == 0) err = SetOwnerModeTimes(out.get(), st);
+    if (!err.empty()) Fail(Dest(rel), err);
+    entry["size"] = sums.bytes;
+    entry["sha256"] = sums.sha256;
+    entry["xxh3"] = sums.xxh3;
+    bytes_ += sums.bytes;
+    const json recorded = entry.value("recorded_xxh3", json());
+    if (recorded.is_string()) {
+      const bool match = recorded.get<std::string>() == sums.xxh3;
+      entry["verified"] = match;
+      if (!match) {
+        entries_.push_back(entry);  // listed with its sums, left out of SHA256SUMS
+        return (void)Fail(Source(rel), "xxh3 " + sums.xxh3 +
+                                           " does not match the recorded checksum " +
+                                           recorded.get<std::string>());
+      }
+      ++verified_;
+    } else {
+      entry["verified"] = nullptr;  // nothing recorded to compare with
+      ++unverified_;
+    }
+    entries_.push_back(entry);
+    sums_ += Sha256SumsLine(sums.sha256, rel);
+  }
+
+  // The daemon's tier, series, generation, hold and recorded checksum of
+  // the file open as `st`, asked by its path inside the mount (the daemon
+  // resolves it without following symlinks); an answer about another inode
+  // (renamed meanwhile) is not taken.
+  void Where(const std::string& rel, const struct stat& st, json* entry) {
     json where;
-    std::string root, err;
-    if (clients_.AskAbout(src, {{"cmd", "where"}}, &where, &root, &err)) {
+    std::string err;
+    if (!Ask({{"cmd", "where"}, {"path", where_base_ + "/" + rel}}, &where, &err)) {
+      (*entry)["where_error"] = Source(rel) + ": " + err;  // still exported: the bytes matter
+    } else if (where.value("ino", uint64_t(0)) != uint64_t(st.st_ino)) {
+      (*entry)["where_error"] = Source(rel) + ": the daemon's answer is about another file";
+    } else {
       for (const char* k : {"tier", "series", "generation", "hold", "checksum"})
         if (where.contains(k))
           (*entry)[k == std::string("checksum") ? "recorded_xxh3" : k] = where[k];
-    } else {
-      (*entry)["where_error"] = err;  // still exported: the bytes are what matters
     }
-    const int in = open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0) {
-      (*entry)["error"] = Errno("open", errno);
-      return (void)Fail(src, (*entry)["error"].get<std::string>());
+  }
+  bool Ask(const json& request, json* reply, std::string* err) {
+    if (!connected_ && !(connected_ = client_.Connect(mount_, err))) return false;
+    try {
+      if (!client_.Ask(request, reply, err)) return false;
+    } catch (const json::exception& e) {  // a path JSON cannot carry as it is
+      *err = std::string("not asked: ") + e.what();
+      return false;
     }
-    const int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (out < 0) {
-      close(in);
-      (*entry)["error"] = Errno("create " + dst, errno);
-      return (void)Fail(src, (*entry)["error"].get<std::string>());
-    }
-    FileSums sums;
-    const bool copied = CopyHashing(in, out, &sums, &err);
-    struct stat st;
-    if (copied && fstat(in, &st) == 0) {
-      const timespec times[2] = {st.st_atim, st.st_mtim};
-      futimens(out, times);
-      fchmod(out, st.st_mode & 07777);
-      if (geteuid() == 0 && fchown(out, st.st_uid, st.st_gid) != 0) {
-        // Kept as root's: the manifest records the owner.
-      }
-    }
-    close(in);
-    close(out);
-    if (!copied) {
-      (*entry)["error"] = err;
-      return (void)Fail(src, err);
-    }
-    (*entry)["size"] = sums.bytes;
-    (*entry)["sha256"] = sums.sha256;
-    (*entry)["xxh3"] = sums.xxh3;
-    bytes_ += sums.bytes;
-    const json& recorded = (*entry)["recorded_xxh3"];
-    if (recorded.is_string()) {
-      const bool match = recorded.get<std::string>() == sums.xxh3;
-      (*entry)["verified"] = match;
-      if (!match)
-        return (void)Fail(src, "xxh3 " + sums.xxh3 + " does not match the recorded checksum " +
-                                   recorded.get<std::string>());
-      ++verified_;
-    } else {
-      (*entry)["verified"] = nullptr;  // nothing recorded to compare with
-      ++unverified_;
-    }
-    sums_ += sums.sha256 + "  " + rel + "\n";
+    if (reply->value("ok", false)) return true;
+    *err = Text((*reply)["error"]);
+    return false;
   }
 
   // MANIFEST.json and SHA256SUMS, each written whole or not at all.
@@ -260,27 +299,26 @@ class Exporter {
     timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     json manifest = {{"tool", "tierctl export"},
-                     {"source", source_},
                      {"exported_at", UtcTime(now)},
                      {"summary", Summary()},
                      {"entries", entries_}};
-    return WriteWhole(dest_ + "/MANIFEST.json", manifest.dump(2) + "\n") &&
-           WriteWhole(dest_ + "/SHA256SUMS", sums_);
-  }
-  bool WriteWhole(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) return Fail(tmp, Errno("create", errno));
-    const bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
-    const int err = errno;
-    close(fd);
-    if (!ok) return Fail(tmp, Errno("write", err));
-    if (rename(tmp.c_str(), path.c_str()) != 0) return Fail(path, Errno("rename", errno));
+    PutName(&manifest, "source", source_);
+    // Invalid UTF-8 (in a name, or an error naming it) is dumped as U+FFFD;
+    // the names' exact bytes are in their _hex fields.
+    const std::string text = manifest.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+    std::string err;
+    if (!WriteWholeAt(dest_fd_, "MANIFEST.json", text, &err))
+      return Fail(Dest("MANIFEST.json"), err);
+    if (!WriteWholeAt(dest_fd_, "SHA256SUMS", sums_, &err)) return Fail(Dest("SHA256SUMS"), err);
     return true;
   }
 
-  const std::string source_, dest_;
-  Clients clients_;
+  const std::string mount_;
+  const int dest_fd_;
+  const std::string dest_;
+  std::string where_base_, source_;
+  Client client_;
+  bool connected_ = false;
   json entries_ = json::array();
   std::string sums_;
   uint64_t files_ = 0, bytes_ = 0, verified_ = 0, unverified_ = 0, failures_ = 0;
@@ -291,11 +329,9 @@ int Usage(const std::string& msg) {
   return 2;
 }
 
-// Whether `inner` is `outer` or below it (both absolute, no trailing slash).
-bool Below(const std::string& inner, const std::string& outer) {
-  return inner == outer ||
-         (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
-          (outer == "/" || inner[outer.size()] == '/'));
+int Refuse(const std::string& msg) {
+  std::cerr << "tierctl: export: " << msg << "\n";
+  return 1;
 }
 
 }  // namespace
@@ -305,62 +341,34 @@ int CmdExport(const std::vector<std::string>& args, const Flags& f) {
   for (const std::string& a : args)
     if (a.size() > 1 && a[0] == '-') return Usage("unrecognised option '" + a + "'");
   std::string root, rel, err;
-  if (!FindMount(args[0], &root, &rel, &err)) {
-    std::cerr << "tierctl: export: " << err << "\n";
-    return 1;
-  }
+  if (!FindMount(args[0], &root, &rel, &err)) return Refuse(err);
   const std::string source = root + (rel == "/" ? "" : rel);
-  char real_source[PATH_MAX];
-  if (realpath(source.c_str(), real_source) == nullptr) {
-    std::cerr << "tierctl: export: " << Errno("realpath " + source, errno) << "\n";
-    return 1;
+  // PATH from the mount's root, one component at a time: a directory on
+  // the way replaced by a symlink since FindMount is refused, not followed.
+  UniqueFd parent(open(root.c_str(), kDirFlags));
+  if (!parent.ok()) return Refuse(Errno(root, errno));
+  std::vector<std::string> parts = SplitPath(rel);
+  const std::string name = parts.empty() ? "" : parts.back();
+  std::string parent_rel;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    parent_rel += "/" + parts[i];
+    UniqueFd next(openat(parent.get(), parts[i].c_str(), kDirFlags));
+    if (!next.ok()) return Refuse(Errno(root + parent_rel, errno));
+    parent = std::move(next);
   }
-  // DEST may not exist yet: where it would be, from its parent's real path.
-  std::string dest = args[1];
-  while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
-  const size_t slash = dest.find_last_of('/');
-  const std::string parent = slash == std::string::npos ? "."
-                             : slash == 0               ? "/"
-                                                        : dest.substr(0, slash);
-  char real_parent[PATH_MAX];
-  if (realpath(parent.c_str(), real_parent) == nullptr) {
-    std::cerr << "tierctl: export: " << Errno(parent, errno) << "\n";
-    return 1;
-  }
-  const std::string base = slash == std::string::npos ? dest : dest.substr(slash + 1);
-  const std::string real_dest =
-      std::string(real_parent) + (std::string(real_parent) == "/" ? "" : "/") + base;
-  if (Below(real_dest, real_source)) {
-    std::cerr << "tierctl: export: " << dest << " is inside " << source << "\n";
-    return 1;
-  }
-  // DEST is created, or must be an empty directory: an export never mixes
-  // with other files, and never overwrites any.
-  if (mkdir(real_dest.c_str(), 0755) != 0 && errno != EEXIST) {
-    std::cerr << "tierctl: export: " << Errno("mkdir " + dest, errno) << "\n";
-    return 1;
-  }
-  DirPtr d(opendir(real_dest.c_str()));
-  if (!d) {
-    std::cerr << "tierctl: export: " << Errno(dest, errno) << "\n";
-    return 1;
-  }
-  while (dirent* e = readdir(d.get())) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-      std::cerr << "tierctl: export: " << dest << " is not empty\n";
-      return 1;
-    }
-  }
-  Exporter exporter(source, real_dest);
-  const bool ok = exporter.Run();
+  std::string real_dest;
+  const UniqueFd dest = OpenDest(args[1], source, &real_dest, &err);
+  if (!dest.ok()) return Refuse(err);
+  Exporter exporter(root, dest.get(), real_dest);
+  const bool ok = exporter.Run(parent.get(), parent_rel, name);
   const json s = exporter.Summary();
   if (f.json) {
-    std::cout << s.dump() << "\n";
+    std::cout << s.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
     std::cout << "exported " << s["files"] << " files (" << Size(s["bytes"], f) << ") to "
               << real_dest << ": " << s["verified"] << " verified against recorded checksums, "
               << s["unverified"] << " with none recorded, " << s["failed"] << " failed\n"
-              << "manifest: " << Text(s["manifest"]) << "; check later with: cd " << real_dest
+              << "manifest: " << real_dest << "/MANIFEST.json; check later with: cd " << real_dest
               << " && sha256sum -c SHA256SUMS\n";
   }
   return ok ? 0 : 1;
