@@ -6,7 +6,8 @@
 // listed in DEST/MANIFEST.json with where it lived, its series, generation
 // and hold. DEST/SHA256SUMS lets `sha256sum -c` check the copy later with
 // nothing but coreutils. A file that cannot be read, or whose bytes do not
-// match its recorded checksum, is named on stderr, kept out of SHA256SUMS,
+// match its recorded checksum, is named on stderr, listed in SHA256SUMS with
+// a sum of zeros (so `sha256sum -c` fails on it; a partial copy is removed),
 // marked in the manifest, and makes the exit status 1.
 //
 // Root runs this over trees other users can change while it runs, into
@@ -217,9 +218,15 @@ class Exporter {
     ++files_;
     json entry = Describe(rel, lst);
     entry["type"] = "file";
-    auto failed = [&](const std::string& what, const std::string& why) {
+    // A file that failed is listed in SHA256SUMS with a sum no bytes have,
+    // and a partial copy is removed: `sha256sum -c` then fails, naming it,
+    // rather than pass over an export that is not whole.
+    auto poison = [&] { sums_ += Sha256SumsLine(std::string(64, '0'), rel); };
+    auto failed = [&](const std::string& what, const std::string& why, bool made = false) {
       entry["error"] = why;
       entries_.push_back(entry);
+      if (made) unlinkat(to, name.c_str(), 0);
+      poison();
       Fail(what, why);
     };
     // O_NONBLOCK: a fifo swapped in since the stat must not hang the export.
@@ -238,7 +245,7 @@ class Exporter {
     if (!out.ok()) return failed(Dest(rel), Errno("create " + Dest(rel), errno));
     FileSums sums;
     std::string err;
-    if (!CopyHashing(in.get(), out.get(), &sums, &err)) return failed(Source(rel), err);
+    if (!CopyHashing(in.get(), out.get(), &sums, &err)) return failed(Source(rel), err, true);
     if (fstat(in.get(), &st) == 0) err = SetOwnerModeTimes(out.get(), st);
     if (!err.empty()) Fail(Dest(rel), err);
     entry["size"] = sums.bytes;
@@ -250,7 +257,8 @@ class Exporter {
       const bool match = recorded.get<std::string>() == sums.xxh3;
       entry["verified"] = match;
       if (!match) {
-        entries_.push_back(entry);  // listed with its sums, left out of SHA256SUMS
+        entries_.push_back(entry);  // listed with its sums; the copy kept for a look
+        poison();
         return (void)Fail(Source(rel), "xxh3 " + sums.xxh3 +
                                            " does not match the recorded checksum " +
                                            recorded.get<std::string>());
