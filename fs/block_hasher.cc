@@ -17,10 +17,12 @@ void BlockHasher::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!stop_) return;
   stop_ = false;
+  stopping_ = false;
   thread_ = std::thread([this] { Loop(); });
 }
 
 void BlockHasher::Stop() {
+  stopping_ = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -139,6 +141,10 @@ Status BlockHasher::ReadAndSum(const Inode& n, BlockSummer* summer) {
     if (st.ok() && uint64_t(before.st_size) != n.size)
       st = Status::Error(ESTALE, tier.ObjectPath(ino) + " is not the size recorded");
     for (uint64_t off = 0; st.ok() && off < n.size;) {
+      if (stopping_.load(std::memory_order_relaxed)) {
+        st = Status::Error(ECANCELED, tier.ObjectPath(ino) + ": unmounting");
+        break;
+      }
       const size_t want = size_t(std::min<uint64_t>(kSumBlockBytes, n.size - off));
       const ssize_t got = tier.io().Pread(fd, buf.data(), want, off_t(off));
       if (got < 0) {

@@ -93,6 +93,10 @@ class BlockHasher {
   std::deque<Job> queue_;                // under mu_
   std::unordered_set<uint64_t> queued_;  // inodes in queue_, under mu_
   bool stop_ = true;                     // under mu_
+  // Set by Stop before it joins: a file being read through (tens of GiB,
+  // or sparse) is given up, not finished, so an unmount does not wait
+  // for it (it gets no checksums, as tierfs(8) says).
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::atomic<uint64_t> recorded_{0};
   std::atomic<uint64_t> recorded_streamed_{0};
