@@ -22,8 +22,11 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+#include <chrono>
 #include <cstdio>
 #include <thread>
+
+#include "meta/mutex.h"
 
 namespace tierfs {
 
@@ -41,9 +44,24 @@ nlohmann::json ControlError(int err, const std::string& message) {
 
 namespace {
 
+// What the log quotes of one request, and how many errors of requests it
+// logs a second at most (ControlServer::Impl::MayLogError).
+constexpr size_t kLoggedBytes = 256;
+constexpr unsigned kErrorsLogged = 10;
+
 // Invalid UTF-8 in a string (a path a client sent) is replaced, not thrown.
 std::string Line(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+// At most the first `max` bytes of `text` (cut before a UTF-8 continuation
+// byte), saying how long it was when cut: what the log may quote of what a
+// client sent.
+std::string Excerpt(const std::string& text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "... (" + std::to_string(text.size()) + " bytes)";
 }
 
 ControlPeer PeerOf(int fd) {
@@ -137,6 +155,27 @@ class ControlServer::Impl {
  private:
   class Connection;
 
+  // Whether an error a client's request caused may be logged now: at most
+  // kErrorsLogged a second for the whole socket, so that no client can
+  // fill the state filesystem through the log. *suppressed is how many
+  // were not logged since the last one that was.
+  bool MayLogError(uint64_t* suppressed) EXCLUDES(log_mu_) {
+    MutexLock lock(&log_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - log_window_ >= std::chrono::seconds(1)) {
+      log_window_ = now;
+      logged_in_window_ = 0;
+    }
+    if (logged_in_window_ >= kErrorsLogged) {
+      ++not_logged_;
+      return false;
+    }
+    ++logged_in_window_;
+    *suppressed = not_logged_;
+    not_logged_ = 0;
+    return true;
+  }
+
   void Accept();
 
   std::string path_;
@@ -147,6 +186,10 @@ class ControlServer::Impl {
   std::vector<std::thread> threads_;
   std::atomic<size_t> clients_{0};
   ino_t bound_ino_ = 0;
+  Mutex log_mu_;
+  std::chrono::steady_clock::time_point log_window_ GUARDED_BY(log_mu_);
+  unsigned logged_in_window_ GUARDED_BY(log_mu_) = 0;
+  uint64_t not_logged_ GUARDED_BY(log_mu_) = 0;
 };
 
 // One client: read a line, answer it, read the next; every step on the
@@ -189,7 +232,14 @@ class ControlServer::Impl::Connection : public std::enable_shared_from_this<Conn
     try {
       return server_.handler_(req, peer_);
     } catch (const std::exception& e) {
-      spdlog::error("control socket: request {}: {}", Line(req), e.what());
+      // Quoted in part: the request is the client's, as long as max_line.
+      uint64_t suppressed = 0;
+      if (server_.MayLogError(&suppressed))
+        spdlog::error("control socket: request of uid {} {}: {}{}", peer_.uid,
+                      Excerpt(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                              kLoggedBytes),
+                      Excerpt(e.what(), kLoggedBytes),
+                      suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
       return ControlError(EIO, std::string("internal error: ") + e.what());
     }
   }

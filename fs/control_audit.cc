@@ -40,14 +40,12 @@ bool Under(const std::string& path, const std::string& prefix) {
 }  // namespace
 
 json ControlAudit(Context& c, const ControlInfo& info, const json& req, const ControlPeer& peer) {
-  auto str = [&](const char* key) {
-    auto it = req.find(key);
-    return it != req.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  const std::string since = str("since"), path = str("path"), action = str("action");
-  const uint64_t offset = req.value("offset", uint64_t(0));
+  const std::string since = StringField(req, "since", ""), action = StringField(req, "action", "");
+  std::string path;
+  PathField(req, &path);
+  const uint64_t offset = UintField(req, "offset", 0);
   const uint64_t limit =
-      std::min(std::max(req.value("limit", kMaxRecords), uint64_t(1)), kMaxRecords);
+      std::min(std::max(UintField(req, "limit", kMaxRecords), uint64_t(1)), kMaxRecords);
   // The rotated files and the journal read as one stream (meta/audit.h):
   // the offset counts from the start of the oldest, and stays valid when
   // the journal rotates between two requests (its bytes only change name).

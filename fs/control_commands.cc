@@ -149,8 +149,13 @@ json HandleControl(Context& c, const ControlInfo& info, const json& request,
   const std::string name = cmd->get<std::string>();
   std::string known;
   for (const NamedCommand& k : kCommands) {
-    if (name == k.name) return k.run(c, info, request, peer);
     known += (known.empty() ? "" : ", ") + std::string(k.name);
+    if (name != k.name) continue;
+    try {
+      return k.run(c, info, request, peer);
+    } catch (const ControlFieldError& e) {
+      return ControlError(EINVAL, name + ": " + e.what());
+    }
   }
   return ControlError(EOPNOTSUPP, "unknown command '" + name + "' (known: " + known + ")");
 }

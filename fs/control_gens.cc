@@ -203,15 +203,13 @@ Status GenerationsBelow(Context& c, const std::string& dir, const ControlPeer& p
 }
 
 json ControlGens(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
-  if (!req.contains("path") || !req["path"].is_string())
-    return ControlError(EINVAL, "gens: \"path\" (a string) is required");
-  size_t offset = 0, limit = 1000;
-  if (req.contains("offset") && req["offset"].is_number_unsigned()) offset = req["offset"];
-  if (req.contains("limit") && req["limit"].is_number_unsigned()) limit = req["limit"];
-  limit = std::clamp<size_t>(limit, 1, 2000);
+  std::string path;
+  if (!PathField(req, &path)) return ControlError(EINVAL, "gens: \"path\" (a string) is required");
+  const uint64_t offset = UintField(req, "offset", 0);
+  const size_t limit = std::clamp<uint64_t>(UintField(req, "limit", 1000), 1, 2000);
   Inode dir;
   std::string clean;
-  Status st = ResolveForPeer(c, req["path"].get<std::string>(), peer, &dir, &clean);
+  Status st = ResolveForPeer(c, path, peer, &dir, &clean);
   if (st.ok() && !dir.is_dir()) st = Status::Error(ENOTDIR, clean + " is not a directory");
   if (st.ok() && !(MayRead(c, dir, peer) && MaySearch(c, dir, peer)))
     st = Status::Error(EACCES, clean + ": permission denied (cannot list it)");

@@ -4,7 +4,9 @@
 // fs/control_commands.cc; a file per group of commands.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "fs/control_commands.h"
@@ -76,6 +78,23 @@ nlohmann::json ControlVerify(Context& c, const ControlInfo& info, const nlohmann
 nlohmann::json ControlScrub(Context& c, const ControlInfo& info, const nlohmann::json& request,
                             const ControlPeer& peer);
 nlohmann::json ScrubStatusOf(Context& c);
+
+// fs/control_fields.cc: the typed fields of a request. A field absent or
+// null takes the default; a field of another type throws ControlFieldError,
+// which HandleControl answers with EINVAL naming the command, the field and
+// the type it must have (what() is e.g. "\"offset\" must be an unsigned
+// integer, not a string"). Every command reads its fields through these.
+class ControlFieldError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+bool HasField(const nlohmann::json& request, const char* key);  // present, not null
+uint64_t UintField(const nlohmann::json& request, const char* key, uint64_t def);
+int64_t IntField(const nlohmann::json& request, const char* key, int64_t def);
+bool BoolField(const nlohmann::json& request, const char* key, bool def);
+std::string StringField(const nlohmann::json& request, const char* key, const std::string& def);
+// The path a request names in "path" (a string); false when it names none.
+bool PathField(const nlohmann::json& request, std::string* path);
 
 // The error reply of `st`.
 nlohmann::json ControlErrorOf(const Status& st);

@@ -35,10 +35,11 @@ struct Item {
 // refusing with EPERM unless the peer is root or owns every entry.
 Status Collect(Context& c, const char* what, const json& req, const ControlPeer& peer,
                std::string* clean, std::vector<Item>* items) {
-  if (!req.contains("path") || !req["path"].is_string())
+  std::string path;
+  if (!PathField(req, &path))
     return Status::Error(EINVAL, std::string(what) + ": \"path\" (a string) is required");
   Inode top;
-  Status st = ResolveForPeer(c, req["path"].get<std::string>(), peer, &top, clean);
+  Status st = ResolveForPeer(c, path, peer, &top, clean);
   if (!st.ok()) return Status::Error(st.err(), std::string(what) + " " + st.message());
   std::string refused;
   st = c.store().WalkBelow(top.ino, *clean, [&](const Store::TreeEntry& e) {
@@ -83,7 +84,7 @@ Status CheckImmutable(const Item& item, const Store::Hold* want, const ControlPe
   return Status::Ok();
 }
 
-std::optional<TierId> TierOf(const json& v) {
+std::optional<TierId> TierOf(const std::string& v) {
   if (v == "ssd") return TierId::kSsd;
   if (v == "hdd") return TierId::kHdd;
   return std::nullopt;
@@ -109,25 +110,25 @@ json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPe
   want.rule = "manual";
   want.manual = true;
   want.uid = peer.uid;
-  if (req.contains("tier") && !req["tier"].is_null()) {
-    want.tier = TierOf(req["tier"]);
+  if (HasField(req, "tier")) {
+    want.tier = TierOf(StringField(req, "tier", ""));
     if (!want.tier) return ControlError(EINVAL, "pin: \"tier\" must be \"ssd\" or \"hdd\"");
   }
-  const bool has_until = req.contains("until_ns") && !req["until_ns"].is_null();
-  const bool has_for = req.contains("for_s") && !req["for_s"].is_null();
+  const bool has_until = HasField(req, "until_ns");
+  const bool has_for = HasField(req, "for_s");
   if (has_until && has_for) return ControlError(EINVAL, "pin: give until_ns or for_s, not both");
   if (has_until) {
-    if (!req["until_ns"].is_number_integer() || req["until_ns"].get<int64_t>() <= now)
+    want.until_ns = IntField(req, "until_ns", 0);
+    if (want.until_ns <= now)
       return ControlError(EINVAL, "pin: \"until_ns\" must be a time in the future");
-    want.until_ns = req["until_ns"].get<int64_t>();
   }
   if (has_for) {
-    if (!req["for_s"].is_number_integer() || req["for_s"].get<int64_t>() <= 0 ||
-        req["for_s"].get<int64_t>() > (INT64_MAX - now) / 1000000000)
+    const int64_t for_s = IntField(req, "for_s", 0);
+    if (for_s <= 0 || for_s > (INT64_MAX - now) / 1000000000)
       return ControlError(EINVAL, "pin: \"for_s\" must be a positive number of seconds");
-    want.until_ns = now + req["for_s"].get<int64_t>() * 1000000000;
+    want.until_ns = now + for_s * 1000000000;
   }
-  want.immutable = req.value("immutable", false);
+  want.immutable = BoolField(req, "immutable", false);
   std::string clean;
   std::vector<Item> items;
   Status st = Collect(c, "pin", req, peer, &clean, &items);
@@ -179,7 +180,7 @@ json ControlUnpin(Context& c, const ControlInfo&, const json& req, const Control
 }
 
 json ControlMove(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
-  const std::optional<TierId> to = req.contains("to") ? TierOf(req["to"]) : std::nullopt;
+  const std::optional<TierId> to = TierOf(StringField(req, "to", ""));
   if (!to) return ControlError(EINVAL, "move: \"to\" must be \"ssd\" or \"hdd\"");
   std::string clean;
   std::vector<Item> items;
@@ -200,12 +201,12 @@ json ControlMove(Context& c, const ControlInfo&, const json& req, const ControlP
 }
 
 json ControlMoveStatus(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
-  if (!req.contains("job") || !req["job"].is_number_unsigned())
+  if (!HasField(req, "job"))
     return ControlError(EINVAL, "move_status: \"job\" (a job id) is required");
+  const uint64_t id = UintField(req, "job", 0);
   ManualMoves::Job job;
-  if (!c.manual_moves().Get(req["job"].get<uint64_t>(), &job) ||
-      (peer.uid != 0 && job.uid != peer.uid))
-    return ControlError(ENOENT, "move_status: no job " + req["job"].dump());
+  if (!c.manual_moves().Get(id, &job) || (peer.uid != 0 && job.uid != peer.uid))
+    return ControlError(ENOENT, "move_status: no job " + std::to_string(id));
   return {{"ok", true},
           {"job", job.id},
           {"path", job.path},

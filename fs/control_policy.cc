@@ -67,11 +67,10 @@ json ControlPolicyDryRun(Context& c, const ControlInfo&, const json& req, const 
   Policy given;
   const Policy* policy = nullptr;
   std::string source = "running";
-  if (req.contains("text")) {
-    if (!req["text"].is_string())
-      return ControlError(EINVAL, "policy dry-run: \"text\" must be a string");
-    source = req.value("name", std::string("<policy from tierctl>"));
-    Status st = ParsePolicyText(req["text"].get<std::string>(), source, &given);
+  if (HasField(req, "text")) {
+    const std::string text = StringField(req, "text", "");
+    source = StringField(req, "name", "<policy from tierctl>");
+    Status st = ParsePolicyText(text, source, &given);
     if (!st.ok()) return ControlError(st.err(), st.message());
     policy = &given;
   }

@@ -37,7 +37,8 @@ json VerifyFile(Context& c, const Inode& n, const std::string& path) {
 json ControlVerify(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
   if (peer.uid != 0)
     return ControlError(EPERM, "verify: only root may verify (it reads every file)");
-  const std::string path = req.value("path", std::string("/"));
+  std::string path = "/";
+  PathField(req, &path);
   Inode top;
   std::string clean;
   Status st = ResolveForPeer(c, path, peer, &top, &clean);

@@ -22,30 +22,18 @@ constexpr size_t kMaxLimit = 5000;  // about 300 bytes an entry: replies stay ne
 // Ends a walk once a page is full (not an error for the reply).
 constexpr int kPageFull = ECANCELED;
 
-// "offset" and "limit" of a paged request; false with `err` set when bad.
-bool PageOf(const json& req, const char* cmd, size_t* offset, size_t* limit, json* err) {
-  *offset = 0;
-  *limit = kDefaultLimit;
-  for (auto [key, out] : {std::pair{"offset", offset}, std::pair{"limit", limit}}) {
-    if (!req.contains(key)) continue;
-    if (!req[key].is_number_unsigned()) {
-      *err =
-          ControlError(EINVAL, std::string(cmd) + ": \"" + key + "\" must be an unsigned number");
-      return false;
-    }
-    *out = req[key].get<size_t>();
-  }
+// "offset" and "limit" of a paged request (ControlFieldError when not
+// unsigned integers).
+void PageOf(const json& req, size_t* offset, size_t* limit) {
+  *offset = UintField(req, "offset", 0);
+  *limit = UintField(req, "limit", kDefaultLimit);
   if (*limit == 0 || *limit > kMaxLimit) *limit = kMaxLimit;
-  return true;
 }
 
 bool PathOf(const json& req, const char* cmd, std::string* path, json* err) {
-  if (!req.contains("path") || !req["path"].is_string()) {
-    *err = ControlError(EINVAL, std::string(cmd) + ": \"path\" (a string) is required");
-    return false;
-  }
-  *path = req["path"].get<std::string>();
-  return true;
+  if (PathField(req, path)) return true;
+  *err = ControlError(EINVAL, std::string(cmd) + ": \"path\" (a string) is required");
+  return false;
 }
 
 json HoldJson(const Store::Hold* h) {
@@ -89,7 +77,8 @@ json ControlTree(Context& c, const ControlInfo&, const json& req, const ControlP
   std::string path, clean;
   size_t offset, limit;
   json err;
-  if (!PathOf(req, "tree", &path, &err) || !PageOf(req, "tree", &offset, &limit, &err)) return err;
+  if (!PathOf(req, "tree", &path, &err)) return err;
+  PageOf(req, &offset, &limit);
   Inode start;
   Status st = ResolveListable(c, path, peer, &start, &clean);
   if (!st.ok()) return ControlError(st.err(), "where -r " + st.message());
@@ -129,7 +118,8 @@ json ControlLs(Context& c, const ControlInfo&, const json& req, const ControlPee
   std::string path, clean;
   size_t offset, limit;
   json err;
-  if (!PathOf(req, "ls", &path, &err) || !PageOf(req, "ls", &offset, &limit, &err)) return err;
+  if (!PathOf(req, "ls", &path, &err)) return err;
+  PageOf(req, &offset, &limit);
   Inode dir;
   Status st = ResolveListable(c, path, peer, &dir, &clean);
   if (!st.ok()) return ControlError(st.err(), "ls " + st.message());

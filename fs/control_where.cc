@@ -93,9 +93,8 @@ const char* TypeName(const Inode& n) {
 }
 
 json ControlWhere(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
-  if (!req.contains("path") || !req["path"].is_string())
-    return ControlError(EINVAL, "where: \"path\" (a string) is required");
-  const std::string path = req["path"].get<std::string>();
+  std::string path;
+  if (!PathField(req, &path)) return ControlError(EINVAL, "where: \"path\" (a string) is required");
   Inode n;
   std::string clean;
   Status st = ResolveForPeer(c, path, peer, &n, &clean);

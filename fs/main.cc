@@ -2,8 +2,10 @@
 #include <fcntl.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -72,9 +74,35 @@ void LogToStderr() {
   spdlog::set_default_logger(std::move(logger));
 }
 
+// The background daemon's log is bounded (tierfs(8), FILES): STATE/tierfs.log
+// rotates to tierfs.1.log .. tierfs.<kLogFilesKept>.log once it holds
+// `file_bytes`, the oldest dropped; each file mode 0600. What a process
+// writes to stderr other than through the logger (libfuse's rare messages)
+// goes on to the file tierfs.log was when the daemon started.
+constexpr size_t kLogFileBytes = 4 << 20;
+constexpr size_t kLogFilesKept = 3;
+tierfs::Status LogToStateFile(const std::string& file, size_t file_bytes) {
+  spdlog::file_event_handlers events;
+  events.after_open = [](const std::string&, std::FILE* f) { fchmod(fileno(f), 0600); };
+  std::shared_ptr<spdlog::sinks::sink> out;
+  try {
+    out = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file, file_bytes, kLogFilesKept,
+                                                                 false, events);
+  } catch (const std::exception& e) {
+    return tierfs::Status::Error(EIO, "open log " + file + ": " + e.what());
+  }
+  std::vector<spdlog::sink_ptr> sinks = {out};
+  for (const auto& sink : spdlog::default_logger()->sinks())  // the recent errors
+    if (std::dynamic_pointer_cast<spdlog::sinks::ringbuffer_sink_mt>(sink)) sinks.push_back(sink);
+  auto logger = std::make_shared<spdlog::logger>("tierfs", sinks.begin(), sinks.end());
+  logger->flush_on(spdlog::level::trace);  // as unbuffered stderr was: a crash loses nothing
+  spdlog::set_default_logger(std::move(logger));
+  return tierfs::Status::Ok();
+}
+
 // Without -f: the parent waits until the child has mounted (or failed) and
 // exits with the outcome, so `tierfs ... && ls MOUNTPOINT` works.
-int Daemonize(const tierfs::Options& opt) {
+int Daemonize(const tierfs::Options& opt, size_t log_file_bytes) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return Fail("pipe: " + std::string(strerror(errno)));
   pid_t pid = fork();
@@ -96,8 +124,9 @@ int Daemonize(const tierfs::Options& opt) {
   auto open_log = [&](const std::string& state) {
     tierfs::Status st =
         tierfs::OpenStateFile(state + "/tierfs.log", O_WRONLY | O_CREAT | O_APPEND, 0600, &log_fd);
-    if (st.ok()) dup2(log_fd, 2);
-    return st;
+    if (!st.ok()) return st;
+    dup2(log_fd, 2);
+    return LogToStateFile(state + "/tierfs.log", log_file_bytes);
   };
   bool mounted = false;
   tierfs::Status st = tierfs::Serve(
@@ -176,6 +205,7 @@ int main(int argc, char** argv) {
   std::string check_policy, dry_run, metrics, write_estimate = "1G";
   bool cached_writes = false, no_passthrough = false, no_verify_reads = false, no_acl = false;
   bool no_io_uring = false;
+  int64_t log_file_bytes = kLogFileBytes;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -260,7 +290,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional;
   hidden.add_options()("positional", po::value(&positional))(
       "inject-fault", po::value(&opt.inject_faults)->value_name("TIER:OP:N[+]:ERRNO"))(
-      "control-idle-timeout", po::value(&opt.control_idle_timeout_s)->value_name("SECONDS"));
+      "control-idle-timeout", po::value(&opt.control_idle_timeout_s)->value_name("SECONDS"))(
+      "log-file-size", po::value(&log_file_bytes)->value_name("BYTES"));
   po::options_description all;
   all.add(desc).add(hidden);
   po::positional_options_description pos;
@@ -336,6 +367,9 @@ int main(int argc, char** argv) {
   // At most a year: the interval becomes nanoseconds in an int64_t.
   if (!(opt.scan_interval_s > 0) || !(opt.scan_interval_s <= 365 * 86400.0))
     return BadOption("--scan-interval must be more than 0 and at most 31536000 seconds");
+  if (log_file_bytes < 1024 || log_file_bytes > (int64_t(1) << 40))
+    return BadOption("--log-file-size " + std::to_string(log_file_bytes) +
+                     " is out of range (1024..1099511627776)");
   if (!(opt.control_idle_timeout_s >= 0.1) || !(opt.control_idle_timeout_s <= 3600))
     return BadOption("--control-idle-timeout must be from 0.1 to 3600 seconds");
   opt.direct_writes = !cached_writes;
@@ -387,7 +421,7 @@ int main(int argc, char** argv) {
     opt.mount_options += (opt.mount_options.empty() ? "" : ",") + o;
   }
 
-  if (!opt.foreground) return Daemonize(opt);
+  if (!opt.foreground) return Daemonize(opt, size_t(log_file_bytes));
   tierfs::Status st = tierfs::Serve(opt, [](const tierfs::Status&) {});
   if (!st.ok()) return Fail(st.message());
   return 0;

@@ -306,6 +306,49 @@ TEST_F(ControlTest, MalformedRequestsGetAnErrorReply) {
   ExpectHealthy();
 }
 
+// A field of the wrong type is the client's error, named with the type it
+// must have; and whatever a client sends, the log quotes little of it (a
+// 65000-byte field once went to the log in full with each request, and
+// filled the state filesystem).
+TEST_F(ControlTest, WronglyTypedFieldsAreEinvalAndNotLoggedInFull) {
+  ASSERT_EQ(0, WriteFile(P("f"), "x"));
+  const std::string huge(65000, 'A');
+  const std::pair<std::string, std::string> cases[] = {
+      // request, what the error names
+      {R"({"cmd":"audit","offset":")" + huge + R"("})", "\"offset\" must be an unsigned integer"},
+      {R"({"cmd":"audit","limit":-1})", "\"limit\" must be an unsigned integer"},
+      {R"({"cmd":"audit","since":5})", "\"since\" must be a string"},
+      {R"({"cmd":"pin","path":"f","immutable":"yes"})", "\"immutable\" must be true or false"},
+      {R"({"cmd":"pin","path":"f","for_s":1.5})", "\"for_s\" must be a 64-bit signed integer"},
+      {R"({"cmd":"gens","path":"/","offset":"x"})", "\"offset\" must be an unsigned integer"},
+      {R"({"cmd":"ls","path":"/","limit":{}})", "\"limit\" must be an unsigned integer"},
+      {R"({"cmd":"policy-dry-run","text":"","name":5})", "\"name\" must be a string"},
+      {R"({"cmd":"verify","path":7})", "\"path\" must be a string"},
+      {R"({"cmd":"move_status","job":"1"})", "\"job\" must be an unsigned integer"},
+  };
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  for (const auto& [line, names] : cases) {
+    const json reply = Ask(fd, line);
+    const std::string shown = line.substr(0, 80);
+    ASSERT_TRUE(reply.is_object()) << shown;
+    EXPECT_EQ(EINVAL, reply.value("errno", 0)) << shown << " -> " << reply.dump().substr(0, 300);
+    EXPECT_NE(std::string::npos, reply.value("error", "").find(names))
+        << shown << " -> " << reply.dump().substr(0, 300);
+  }
+  // Many at once: the log stays small.
+  const std::string bad = R"({"cmd":"audit","offset":")" + huge + "\"}\n";
+  for (int i = 0; i < 200; ++i) {
+    SendAll(fd, bad);
+    ASSERT_EQ(EINVAL, json::parse(ReadLine(fd), nullptr, false).value("errno", 0));
+  }
+  close(fd);
+  ExpectHealthy();
+  const std::string log = fs_.Log();
+  EXPECT_EQ(std::string::npos, log.find(std::string(1000, 'A'))) << "the request is quoted in full";
+  EXPECT_LT(log.size(), 64u << 10) << log.substr(0, 2000);
+}
+
 TEST_F(ControlTest, SymlinksAreNotFollowed) {
   ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
   ASSERT_EQ(0, WriteFile(P("d/f"), "x"));
@@ -516,6 +559,34 @@ TEST_F(ControlPinTest, StatusShowsTheReloadErrorRecentErrorsAndMoves) {
   EXPECT_NE(std::string::npos, table.out.find("reload refused")) << table.out;
   EXPECT_NE(std::string::npos, table.out.find("in the last minute")) << table.out;
   EXPECT_NE(std::string::npos, table.out.find("recent warnings and errors")) << table.out;
+}
+
+// In the background the daemon logs to STATE/tierfs.log, which rotates:
+// tierfs.log and at most three older files (tierfs.1.log ...), each of at
+// most --log-file-size bytes (a line more), all mode 0600.
+TEST(ControlLogTest, BackgroundLogIsRotatedAndBounded) {
+  TierfsMount fs;
+  const std::string state = fs.root() + "/state";
+  ASSERT_EQ(0, mkdir(state.c_str(), 0700));
+  constexpr size_t kFile = 2048;
+  const CommandResult r =
+      RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state, "--log-file-size",
+                 std::to_string(kFile), "-o", "allow_other", fs.mnt()});
+  ASSERT_EQ(0, r.exit_code) << r.err;
+  ASSERT_EQ(0, WriteFile(fs.path("f"), "moved back and forth"));
+  // Each move logs a line of about 100 bytes: far more than four files hold.
+  for (int i = 0; i < 60; ++i)
+    ASSERT_EQ(0, SetTierOfClosed(fs.path("f"), i % 2 ? "ssd" : "hdd")) << i;
+  UnmountAndWait(fs.mnt());
+  for (const char* name : {"tierfs.log", "tierfs.1.log", "tierfs.2.log", "tierfs.3.log"}) {
+    struct stat st {};
+    ASSERT_EQ(0, stat((state + "/" + name).c_str(), &st)) << name;
+    EXPECT_EQ(0600u, st.st_mode & 07777) << name;
+    EXPECT_LE(size_t(st.st_size), kFile + 512) << name;
+  }
+  struct stat st {};
+  EXPECT_NE(0, stat((state + "/tierfs.4.log").c_str(), &st)) << "more than three old files kept";
+  EXPECT_NE(std::string::npos, SlurpFile(state + "/tierfs.log").find("unmounted " + fs.mnt()));
 }
 
 }  // namespace

@@ -16,6 +16,11 @@
 #include <string>
 #include <thread>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 namespace tierfs {
@@ -105,6 +110,36 @@ TEST_F(ControlServerTest, BadLinesAndThrowingHandlersGetErrorReplies) {
   EXPECT_NE(std::string::npos, thrown["error"].get<std::string>().find("boom"));
   EXPECT_EQ(true, json::parse(ReadLine(fd))["ok"]);
   close(fd);
+}
+
+// An error a request causes is logged with a short excerpt of the request,
+// at most ten a second; the next logged one counts those left out.
+TEST_F(ControlServerTest, ErrorsOfRequestsAreLoggedShortAndRateLimited) {
+  std::ostringstream captured;
+  const auto before = spdlog::default_logger();
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  Start([](const json&, const ControlPeer&) -> json {
+    throw std::runtime_error("boom " + std::string(2000, 'B'));
+  });
+  const int fd = Connect();
+  ASSERT_GE(fd, 0);
+  const std::string line = "{\"pad\":\"" + std::string(60000, 'A') + "\"}\n";
+  for (int i = 0; i < 100; ++i) {
+    Send(fd, line);
+    ASSERT_EQ(EIO, json::parse(ReadLine(fd))["errno"]);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Send(fd, line);
+  ASSERT_EQ(EIO, json::parse(ReadLine(fd))["errno"]);
+  close(fd);
+  server_->Stop();
+  spdlog::set_default_logger(before);
+  const std::string log = captured.str();
+  EXPECT_LT(log.size(), 20000u) << log.substr(0, 1000);
+  EXPECT_EQ(std::string::npos, log.find(std::string(1000, 'A')));
+  EXPECT_NE(std::string::npos, log.find("(60010 bytes)")) << log.substr(0, 1000);
+  EXPECT_NE(std::string::npos, log.find(" more not logged)")) << log.substr(0, 3000);
 }
 
 TEST_F(ControlServerTest, LongLineIsRefusedAndClosed) {
