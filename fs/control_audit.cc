@@ -2,7 +2,8 @@
 //   {"cmd":"audit"[,"since":T][,"path":P][,"action":A][,"offset":O][,"limit":N]}
 // Root sees every record; another user only records whose path they may
 // stat now (ResolveForPeer: the journal names every user's files, and a
-// removed file's records stay root's). The
+// removed file's records stay root's), without "xxh3" unless they may read
+// the file (a checksum of a short secret gives it away). The
 // records of STATE/audit.jsonl.1, .2, ... (rotated, meta/audit.h) and
 // STATE/audit.jsonl in file order (oldest first) whose "time" is
 // at or after T (RFC 3339 UTC, compared as text: the journal writes one
@@ -95,6 +96,8 @@ json ControlAudit(Context& c, const ControlInfo& info, const json& req, const Co
       Inode n;
       std::string clean;
       if (p.empty() || p[0] != '/' || !ResolveForPeer(c, p, peer, &n, &clean).ok()) continue;
+      // The checksum of the bytes only to one who may read them (as where).
+      if (!MayRead(c, n, peer)) rec.erase("xxh3");
     }
     records.push_back(std::move(rec));
   }

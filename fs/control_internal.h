@@ -43,8 +43,9 @@ nlohmann::json ControlGens(Context& c, const ControlInfo& info, const nlohmann::
 // gens); with `next`, each says what the policy will do to it next.
 Status GenerationsBelow(Context& c, const std::string& dir, const ControlPeer& peer, bool next,
                         nlohmann::json* out);
-// Whether `peer` may read directory `d` (list it, as ls would); decided as
-// MaySearch is.
+// Whether `peer` may read `d`: list it (a directory, as ls would) or read
+// its bytes (a file; what a checksum of them needs); decided as MaySearch
+// is.
 bool MayRead(Context& c, const Inode& d, const ControlPeer& peer);
 
 // fs/control_policy.cc

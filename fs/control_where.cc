@@ -117,8 +117,10 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
     j["moving"] = c.placement().IsMoving(n.ino);
     j["object"] = t.ObjectPath(n.ino);
     // The xxh3-64 tierfs recorded of its bytes (hex, as in the audit
-    // journal): what `tierctl export` checks its copy against.
-    if (n.checksum != 0) {
+    // journal): what `tierctl export` checks its copy against. Only to a
+    // caller who may read the file: a checksum of a few secret bytes is the
+    // bytes (stat needs no read permission, guessing needs only the hash).
+    if (n.checksum != 0 && MayRead(c, n, peer)) {
       j["checksum"] = Hex64(n.checksum);
     }
   }

@@ -101,6 +101,28 @@ class ControlTest : public MountTest {
     EXPECT_EQ(true, reply["ok"]) << reply.dump();
   }
 
+  // A member of the socket's group (not root), and its answer to one line.
+  Creds Member() {
+    struct stat st {};
+    EXPECT_EQ(0, stat(sock_.c_str(), &st));
+    return Creds{12345, 12345, {gid_t(st.st_gid)}};
+  }
+  json AskAs(const Creds& who, const std::string& line) {
+    std::string out;
+    const int rc = RunAs(
+        who,
+        [&](std::string* o) {
+          const int c = Connect(sock_);
+          if (c < 0) return errno;
+          *o = Ask(c, line).dump();
+          close(c);
+          return 0;
+        },
+        &out);
+    EXPECT_EQ(0, rc) << line;
+    return json::parse(out, nullptr, false);
+  }
+
   std::string sock_;
   int checks_ = 0;
 };
@@ -274,6 +296,42 @@ TEST_F(ControlTest, WhereFollowsTheAclsTheKernelEnforces) {
   EXPECT_EQ(1, TierctlAs(member, bin, "where " + P("denied/f"), &out)) << out;
   EXPECT_NE(std::string::npos, out.find("permission denied")) << out;
   EXPECT_EQ(0, TierctlAs(member, bin, "where " + P("granted/f"), &out)) << out;
+  ExpectHealthy();
+}
+
+// A recorded checksum is shown only to one who may read the file: a
+// 4-digit secret in a 0600 file was once brute-forced from `where`.
+TEST_F(ControlTest, ChecksumsOnlyToThoseWhoMayRead) {
+  const Creds member = Member();
+  ASSERT_EQ(0, mkdir(P("d").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("d/secret"), "4711", 0600));
+  ASSERT_EQ(0, WriteFile(P("d/public"), "1234", 0644));
+  ASSERT_EQ(0, WriteFile(P("d/granted"), "5678", 0600));
+  ASSERT_EQ(0, RunCommand({"setfacl", "-m", "u:12345:r", P("d/granted")}, 10).exit_code);
+  for (const char* f : {"d/secret", "d/public", "d/granted"})
+    ASSERT_EQ(0, SetTierOfClosed(P(f), "hdd")) << f;  // a move records the checksum
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  for (const char* f : {"d/secret", "d/public", "d/granted"}) {
+    const json w = Ask(fd, std::string(R"({"cmd":"where","path":")") + f + "\"}");
+    EXPECT_TRUE(w.contains("checksum")) << "root sees it: " << w.dump();
+  }
+  close(fd);
+  const json secret = AskAs(member, R"({"cmd":"where","path":"d/secret"})");
+  EXPECT_EQ(true, secret.value("ok", false)) << secret.dump();  // stat-able: where answers
+  EXPECT_FALSE(secret.contains("checksum")) << secret.dump();
+  EXPECT_TRUE(AskAs(member, R"({"cmd":"where","path":"d/public"})").contains("checksum"));
+  EXPECT_TRUE(AskAs(member, R"({"cmd":"where","path":"d/granted"})").contains("checksum"));
+  // The move's audit record: there for the member, without its xxh3.
+  const json audit = AskAs(member, R"({"cmd":"audit","path":"/d","action":"move"})");
+  ASSERT_TRUE(audit["records"].is_array()) << audit.dump();
+  int seen = 0;
+  for (const json& r : audit["records"]) {
+    const std::string path = r.value("path", "");
+    ++seen;
+    EXPECT_EQ(path != "/d/secret", r.contains("xxh3")) << r.dump();
+  }
+  EXPECT_EQ(3, seen) << audit.dump();
   ExpectHealthy();
 }
 
