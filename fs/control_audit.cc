@@ -1,9 +1,11 @@
 // The audit command of the control socket (fs/control_commands.h):
 //   {"cmd":"audit"[,"since":T][,"path":P][,"action":A][,"offset":O][,"limit":N]}
 // Root sees every record; another user only records whose path they may
-// stat now (ResolveForPeer: the journal names every user's files, and a
-// removed file's records stay root's), without "xxh3" unless they may read
-// the file (a checksum of a short secret gives it away). The
+// stat now and whose "ino" is the inode at that path now (ResolveForPeer:
+// the journal names every user's files, and a removed file's records stay
+// root's, even once another file has its name; a record without "ino" is
+// root's), without "xxh3" unless they may read the file (a checksum of a
+// short secret gives it away). The
 // records of STATE/audit.jsonl.1, .2, ... (rotated, meta/audit.h) and
 // STATE/audit.jsonl in file order (oldest first) whose "time" is
 // at or after T (RFC 3339 UTC, compared as text: the journal writes one
@@ -92,10 +94,16 @@ json ControlAudit(Context& c, const ControlInfo& info, const json& req, const Co
     if (!action.empty() && rec.value("action", std::string()) != action) continue;
     if (!path.empty() && !Under(rec.value("path", std::string()), path)) continue;
     if (peer.uid != 0) {
+      // The record's file must be the one at its path now: inode numbers
+      // are never reused (meta/store.cc), so a file made under a removed
+      // file's name does not show the removed file's records.
       const std::string p = rec.value("path", std::string());
+      const auto ino = rec.find("ino");
       Inode n;
       std::string clean;
-      if (p.empty() || p[0] != '/' || !ResolveForPeer(c, p, peer, &n, &clean).ok()) continue;
+      if (p.empty() || p[0] != '/' || ino == rec.end() || !ino->is_number_unsigned() ||
+          !ResolveForPeer(c, p, peer, &n, &clean).ok() || n.ino != ino->get<uint64_t>())
+        continue;
       // The checksum of the bytes only to one who may read them (as where).
       if (!MayRead(c, n, peer)) rec.erase("xxh3");
     }

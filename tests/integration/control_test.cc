@@ -335,6 +335,35 @@ TEST_F(ControlTest, ChecksumsOnlyToThoseWhoMayRead) {
   ExpectHealthy();
 }
 
+// A removed file's records stay root's, even once another user makes a
+// file under its name (the records carry the inode; it must match).
+TEST_F(ControlTest, AuditRecordsOfARemovedFileStayRootsUnderANewFileOfItsName) {
+  const Creds member = Member();
+  ASSERT_EQ(0, mkdir(P("shared").c_str(), 0777));
+  ASSERT_EQ(0, chmod(P("shared").c_str(), 01777));
+  ASSERT_EQ(0, WriteFile(P("shared/x"), "root's bytes", 0644));
+  ASSERT_EQ(0, SetTierOfClosed(P("shared/x"), "hdd"));  // a record with bytes and xxh3
+  const std::string line = R"({"cmd":"audit","path":"/shared/x"})";
+  EXPECT_EQ(1u, AskAs(member, line)["records"].size()) << "the file is there: its record shows";
+  ASSERT_EQ(0, unlink(P("shared/x").c_str()));
+  EXPECT_EQ(0u, AskAs(member, line)["records"].size());
+  ASSERT_EQ(0, RunAs(member, [&] { return WriteFile(P("shared/x"), "member's", 0644); }));
+  const json after = AskAs(member, line);
+  ASSERT_TRUE(after["records"].is_array()) << after.dump();
+  EXPECT_EQ(0u, after["records"].size()) << after.dump();
+  // Its own file's records, it sees.
+  ASSERT_EQ(0, SetTierOfClosed(P("shared/x"), "hdd"));
+  const json own = AskAs(member, line);
+  ASSERT_EQ(1u, own["records"].size()) << own.dump();
+  EXPECT_EQ(Ino(P("shared/x")), own["records"][0]["ino"].get<ino_t>()) << own.dump();
+  // Root sees both.
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  EXPECT_GE(Ask(fd, line)["records"].size(), 2u);
+  close(fd);
+  ExpectHealthy();
+}
+
 TEST_F(ControlTest, MalformedRequestsGetAnErrorReply) {
   ASSERT_EQ(0, WriteFile(P("f"), "x"));
   const int fd = Connect(sock_);
