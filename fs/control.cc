@@ -24,6 +24,7 @@
 #endif
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include "meta/mutex.h"
@@ -184,8 +185,15 @@ class ControlServer::Impl {
   std::unique_ptr<asio::io_context> io_;
   std::unique_ptr<Proto::acceptor> acceptor_;  // destroyed before io_
   std::vector<std::thread> threads_;
-  std::atomic<size_t> clients_{0};
   ino_t bound_ino_ = 0;
+  // Connections served now, in all and per uid (ControlLimits).
+  Mutex clients_mu_;
+  size_t clients_ GUARDED_BY(clients_mu_) = 0;
+  std::map<uid_t, size_t> clients_of_ GUARDED_BY(clients_mu_);
+  // Takes a place for a client of `uid`; "" or why it gets none.
+  std::string Admit(uid_t uid) EXCLUDES(clients_mu_);
+  void Leave(uid_t uid) EXCLUDES(clients_mu_);
+
   Mutex log_mu_;
   std::chrono::steady_clock::time_point log_window_ GUARDED_BY(log_mu_);
   unsigned logged_in_window_ GUARDED_BY(log_mu_) = 0;
@@ -196,14 +204,14 @@ class ControlServer::Impl {
 // connection's strand, each bounded by the idle timer.
 class ControlServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Impl& server, Proto::socket socket)
+  // `peer` has a place (Admit) that the connection gives back when done.
+  Connection(Impl& server, Proto::socket socket, ControlPeer peer)
       : server_(server),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
-        buf_(server.limits_.max_line) {
-    peer_ = PeerOf(socket_.native_handle());
-  }
-  ~Connection() { --server_.clients_; }
+        buf_(server.limits_.max_line),
+        peer_(std::move(peer)) {}
+  ~Connection() { server_.Leave(peer_.uid); }
 
   void Read() {
     Arm();
@@ -279,21 +287,47 @@ class ControlServer::Impl::Connection : public std::enable_shared_from_this<Conn
   ControlPeer peer_;
 };
 
+std::string ControlServer::Impl::Admit(uid_t uid) {
+  MutexLock lock(&clients_mu_);
+  const size_t others =
+      limits_.max_clients - std::min(limits_.reserved_for_root, limits_.max_clients);
+  if (clients_ >= limits_.max_clients || (uid != 0 && clients_ >= others))
+    return "too many control clients (" + std::to_string(clients_) + " of " +
+           std::to_string(limits_.max_clients) + ", " +
+           std::to_string(limits_.max_clients - others) + " of them root's only); try again";
+  size_t& mine = clients_of_[uid];
+  if (uid != 0 && mine >= limits_.max_clients_per_uid)
+    return "too many control clients of uid " + std::to_string(uid) + " (" + std::to_string(mine) +
+           ", at most " + std::to_string(limits_.max_clients_per_uid) +
+           " a user); close one and try again";
+  ++mine;
+  ++clients_;
+  return "";
+}
+
+void ControlServer::Impl::Leave(uid_t uid) {
+  MutexLock lock(&clients_mu_);
+  --clients_;
+  const auto it = clients_of_.find(uid);
+  if (it != clients_of_.end() && --it->second == 0) clients_of_.erase(it);
+}
+
 void ControlServer::Impl::Accept() {
   acceptor_->async_accept(asio::make_strand(*io_), [this](error_code ec, Proto::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
-      if (clients_.fetch_add(1) >= limits_.max_clients) {
-        --clients_;
+      ControlPeer peer = PeerOf(socket.native_handle());
+      const std::string refused = Admit(peer.uid);
+      if (!refused.empty()) {
         // A fresh socket's buffer takes this short line without blocking.
-        const std::string busy =
-            Line(ControlError(EBUSY, "too many control clients (" +
-                                         std::to_string(limits_.max_clients) + "); try again"));
+        // A client still sending meets a closed socket (EPIPE) and then
+        // reads this reply (tierctl does: tools/tierctl_client.cc).
+        const std::string busy = Line(ControlError(EBUSY, refused));
         error_code ignored;
         asio::write(socket, asio::buffer(busy), ignored);
         socket.close(ignored);
       } else {
-        std::make_shared<Connection>(*this, std::move(socket))->Read();
+        std::make_shared<Connection>(*this, std::move(socket), std::move(peer))->Read();
       }
     } else if (ec == asio::error::no_descriptors) {
       spdlog::warn("control socket {}: {}", path_, ec.message());

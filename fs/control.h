@@ -16,7 +16,10 @@
 // command gets an error reply; a line longer than `max_line` gets an error
 // reply and the connection is closed; a client silent for `idle_timeout`
 // (or not reading its replies) is disconnected; beyond `max_clients`
-// connections a new client gets an error reply and is closed. Nothing a
+// connections a new client gets an error reply (EBUSY) and is closed, and
+// so does a client not root beyond `max_clients - reserved_for_root` in
+// all or `max_clients_per_uid` of its uid (one user holding connections
+// open cannot lock out the others, nor root at all). Nothing a
 // client sends can block a FUSE thread: the socket is served by its own
 // threads (one io_context), and the handler only reads the store and the
 // units' state.
@@ -51,6 +54,10 @@ struct ControlLimits {
   size_t max_line = 64 * 1024;  // bytes of one request line, newline included
   std::chrono::milliseconds idle_timeout{10000};
   size_t max_clients = 64;
+  // Of them, the places only root may take, so that no other user can
+  // lock root out; and how many one other uid may hold at once.
+  size_t reserved_for_root = 8;
+  size_t max_clients_per_uid = 8;
   unsigned threads = 2;
 };
 

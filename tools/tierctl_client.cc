@@ -131,11 +131,19 @@ Client::~Client() {
 
 bool Client::Ask(const json& request, json* reply, std::string* err) {
   const std::string line = request.dump() + "\n";
+  std::string send_err;
   for (size_t off = 0; off < line.size();) {
     const ssize_t n = send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      *err = "send to " + path_ + ": " + strerror(errno);
-      return false;
+      send_err = "send to " + path_ + ": " + strerror(errno);
+      // The daemon may have answered and closed before reading (a busy
+      // reply to a new client): what it said is the error to report.
+      if (errno != EPIPE && errno != ECONNRESET) {
+        *err = send_err;
+        return false;
+      }
+      break;
     }
     off += size_t(n);
   }
@@ -144,7 +152,9 @@ bool Client::Ask(const json& request, json* reply, std::string* err) {
     char chunk[65536];
     const ssize_t n = read(fd_, chunk, sizeof chunk);
     if (n <= 0) {
-      *err = "no reply from " + path_ + (n < 0 ? ": " + std::string(strerror(errno)) : "");
+      *err = !send_err.empty()
+                 ? send_err
+                 : "no reply from " + path_ + (n < 0 ? ": " + std::string(strerror(errno)) : "");
       return false;
     }
     buf_.append(chunk, size_t(n));

@@ -2,11 +2,14 @@
 // mount: status and where as root and as another user, table and JSON, and
 // hostile clients on the raw socket, after each of which the daemon is alive
 // and the mount still serves files.
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -540,6 +544,116 @@ TEST_F(ControlTest, TwoHundredClientsAtOnce) {
   EXPECT_EQ(0, other.load()) << "every client gets an answer";
   EXPECT_GT(served.load(), 0);
   EXPECT_EQ(kClients, served + busy);
+  ExpectHealthy();
+}
+
+// Connections of another user, held open by a child process until
+// Release: as many of `tries` as the daemon serves, each asked an unknown
+// command every second as a client that means to hold them would; the
+// rest refused.
+class HeldConnections {
+ public:
+  HeldConnections(const Creds& who, const std::string& sock, int tries) {
+    int ready[2], hold[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(hold, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(ready[0]);
+      close(hold[1]);
+      std::string summary = "switch failed";
+      std::vector<int> fds;
+      if (setgroups(who.groups.size(), who.groups.data()) == 0 &&
+          setresgid(who.gid, who.gid, who.gid) == 0 && setresuid(who.uid, who.uid, who.uid) == 0) {
+        int served = 0, busy = 0;
+        std::string busy_error;
+        for (int i = 0; i < tries; ++i) {
+          const int fd = Connect(sock);
+          if (fd < 0) continue;
+          const json r = Ask(fd, R"({"cmd":"nope"})");
+          if (r.is_object() && r.value("errno", 0) == EOPNOTSUPP) {
+            ++served;
+            fds.push_back(fd);
+            continue;
+          }
+          if (r.is_object() && r.value("errno", 0) == EBUSY) ++busy, busy_error = r["error"];
+          close(fd);
+        }
+        summary = std::to_string(served) + " " + std::to_string(busy) + " " + busy_error;
+      }
+      if (write(ready[1], summary.data(), summary.size()) < 0) _exit(1);
+      close(ready[1]);
+      // Until released: a request on each every second, so that the idle
+      // timeout (3 s here) never frees them.
+      for (pollfd p{hold[0], POLLIN, 0}; poll(&p, 1, 1000) == 0;)
+        for (const int fd : fds) Ask(fd, R"({"cmd":"nope"})");
+      _exit(0);
+    }
+    close(ready[1]);
+    close(hold[0]);
+    hold_ = hold[1];
+    char buf[1024];
+    for (ssize_t n; (n = read(ready[0], buf, sizeof buf)) > 0;) summary_.append(buf, size_t(n));
+    close(ready[0]);
+    sscanf(summary_.c_str(), "%d %d", &served_, &busy_);
+  }
+  ~HeldConnections() { Release(); }
+  void Release() {
+    if (hold_ >= 0) close(hold_);
+    hold_ = -1;
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  int served() const { return served_; }
+  int busy() const { return busy_; }
+  const std::string& summary() const { return summary_; }
+
+ private:
+  pid_t pid_ = -1;
+  int hold_ = -1;
+  int served_ = -1, busy_ = -1;
+  std::string summary_;
+};
+
+// One user holding every connection it can get locked everyone out, root
+// included: now a user not root gets at most 8, all users not root
+// together at most 56 of the 64, and root always has room.
+TEST_F(ControlTest, OneUserCannotLockOutOthersOrRoot) {
+  const Creds member = Member();
+  HeldConnections held(member, sock_, 70);
+  EXPECT_EQ(8, held.served()) << held.summary();
+  EXPECT_EQ(62, held.busy()) << held.summary();
+  EXPECT_NE(std::string::npos, held.summary().find("uid 12345")) << held.summary();
+  // Another user still gets in, and root does.
+  const Creds other{12346, 12346, member.groups};
+  EXPECT_EQ(true, AskAs(other, R"({"cmd":"status"})").value("ok", false));
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(true, Ask(fd, R"({"cmd":"status"})").value("ok", false));
+  close(fd);
+  // tierctl reports the daemon's refusal, not a broken pipe of its request
+  // (its write raced with the daemon's reply-and-close).
+  const std::string bin = TierctlForOthers(fs_.root());
+  for (int i = 0; i < 20; ++i) {
+    std::string out;
+    EXPECT_EQ(1, TierctlAs(member, bin, "status " + fs_.mnt(), &out)) << out;
+    EXPECT_NE(std::string::npos, out.find("too many control clients of uid 12345")) << out;
+  }
+  // Seven users with eight each: the eighth user finds no room, root does.
+  std::vector<std::unique_ptr<HeldConnections>> crowd;
+  for (uid_t u = 20001; u <= 20007; ++u)
+    crowd.push_back(std::make_unique<HeldConnections>(Creds{u, u, member.groups}, sock_, 8));
+  int crowd_served = 0;
+  for (const auto& h : crowd) crowd_served += h->served();
+  EXPECT_EQ(48, crowd_served) << "56 places for users not root, 8 held by uid 12345";
+  const json refused = AskAs(Creds{20010, 20010, member.groups}, R"({"cmd":"status"})");
+  EXPECT_EQ(EBUSY, refused.value("errno", 0)) << refused.dump();
+  const int root_fd = Connect(sock_);
+  ASSERT_GE(root_fd, 0);
+  EXPECT_EQ(true, Ask(root_fd, R"({"cmd":"status"})").value("ok", false));
+  close(root_fd);
+  // Newest first: a child holds the write ends of the older ones' pipes.
+  while (!crowd.empty()) crowd.pop_back();
+  held.Release();
   ExpectHealthy();
 }
 
