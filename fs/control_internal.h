@@ -94,8 +94,17 @@ uint64_t UintField(const nlohmann::json& request, const char* key, uint64_t def)
 int64_t IntField(const nlohmann::json& request, const char* key, int64_t def);
 bool BoolField(const nlohmann::json& request, const char* key, bool def);
 std::string StringField(const nlohmann::json& request, const char* key, const std::string& def);
-// The path a request names in "path" (a string); false when it names none.
+// The path a request names: "path" (a string), or "path_hex" (its bytes
+// in hex: tierctl sends a path that is not valid UTF-8, which JSON cannot
+// carry exactly, so); false when it names none.
 bool PathField(const nlohmann::json& request, std::string* path);
+// Names in replies: j[key] = bytes, and when they are not valid UTF-8
+// (a file name may be any bytes) also j[key + "_hex"], their exact bytes in
+// hex; the reply's dump shows j[key] with U+FFFD for what is not UTF-8.
+void PutName(nlohmann::json* j, const char* key, const std::string& bytes);
+bool ValidUtf8(const std::string& s);
+std::string ToHex(const std::string& bytes);
+bool FromHex(const std::string& hex, std::string* bytes);  // false: not hex
 
 // The error reply of `st`.
 nlohmann::json ControlErrorOf(const Status& st);

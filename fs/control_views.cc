@@ -57,7 +57,7 @@ json EntryJson(Context& c, const Inode& n, const Store::Hold* hold, const std::s
     j["tier"] = TierName(n.tier);
     j["moving"] = c.placement().IsMoving(n.ino);
   }
-  if (n.is_symlink()) j["target"] = target;
+  if (n.is_symlink()) PutName(&j, "target", target);
   return j;
 }
 
@@ -102,16 +102,17 @@ json ControlTree(Context& c, const ControlInfo&, const json& req, const ControlP
       return Status::Error(kPageFull, "page full");
     }
     json j = EntryJson(c, n, e.hold, e.symlink_target);
-    j["path"] = e.path;
+    PutName(&j, "path", e.path);
     if (n.is_dir() && !listable) j["listable"] = false;
     entries.push_back(std::move(j));
     return Status::Ok();
   });
   if (!st.ok() && st.err() != kPageFull) return ControlError(st.err(), "where -r " + st.message());
-  return {{"ok", true},
-          {"path", clean},
-          {"entries", std::move(entries)},
-          {"next", more ? json(offset + limit) : json(nullptr)}};
+  json reply = {{"ok", true},
+                {"entries", std::move(entries)},
+                {"next", more ? json(offset + limit) : json(nullptr)}};
+  PutName(&reply, "path", clean);
+  return reply;
 }
 
 json ControlLs(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
@@ -139,15 +140,16 @@ json ControlLs(Context& c, const ControlInfo&, const json& req, const ControlPee
     std::string target;
     if (inodes[i].is_symlink()) (void)c.store().ReadSymlink(inodes[i].ino, &target);
     json j = EntryJson(c, inodes[i], held ? &hold : nullptr, target);
-    j["name"] = names[i].name;
+    PutName(&j, "name", names[i].name);
     entries.push_back(std::move(j));
   }
   const size_t end = offset + entries.size();
-  return {{"ok", true},
-          {"path", clean},
-          {"directory", dir.is_dir()},
-          {"entries", std::move(entries)},
-          {"next", end < names.size() ? json(end) : json(nullptr)}};
+  json reply = {{"ok", true},
+                {"directory", dir.is_dir()},
+                {"entries", std::move(entries)},
+                {"next", end < names.size() ? json(end) : json(nullptr)}};
+  PutName(&reply, "path", clean);
+  return reply;
 }
 
 json ControlDu(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {

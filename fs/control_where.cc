@@ -99,15 +99,11 @@ json ControlWhere(Context& c, const ControlInfo&, const json& req, const Control
   std::string clean;
   Status st = ResolveForPeer(c, path, peer, &n, &clean);
   if (!st.ok()) return ControlError(st.err(), "where " + st.message());
-  json j = {{"ok", true},
-            {"path", clean},
-            {"type", TypeName(n)},
-            {"ino", n.ino},
-            {"uid", n.uid},
-            {"gid", n.gid},
-            {"mode", n.mode & 07777},
-            {"size", n.size},
-            {"mtime", UtcSeconds(n.mtime_ns)}};
+  json j = {{"ok", true},     {"type", TypeName(n)},
+            {"ino", n.ino},   {"uid", n.uid},
+            {"gid", n.gid},   {"mode", n.mode & 07777},
+            {"size", n.size}, {"mtime", UtcSeconds(n.mtime_ns)}};
+  PutName(&j, "path", clean);
   AddSeriesAndGeneration(c, n, &j);
   if (n.is_reg()) {
     const Tier& t = c.tier(n.tier);

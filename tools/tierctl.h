@@ -53,6 +53,11 @@ class Client {
   std::string path_, buf_;
 };
 
+// `bytes` (a name) with each byte that is not part of valid UTF-8 shown as
+// \xNN: printable, valid JSON, and two names that differ only in such
+// bytes still differ.
+std::string ShownBytes(const std::string& bytes);
+
 // Connections to every mount a command's PATH arguments reach, one each.
 class Clients {
  public:

@@ -129,8 +129,98 @@ Client::~Client() {
   if (fd_ >= 0) close(fd_);
 }
 
+namespace {
+
+bool ValidUtf8(const std::string& s) {
+  try {
+    (void)json(s).dump();
+    return true;
+  } catch (const json::type_error&) {
+    return false;
+  }
+}
+
+std::string Hex(const std::string& bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : bytes) {
+    out += kDigits[static_cast<unsigned char>(ch) >> 4];
+    out += kDigits[static_cast<unsigned char>(ch) & 15];
+  }
+  return out;
+}
+
+bool Unhex(const std::string& hex, std::string* bytes) {
+  auto digit = [](char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+  };
+  if (hex.size() % 2) return false;
+  bytes->clear();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    bytes->push_back(char(hi << 4 | lo));
+  }
+  return true;
+}
+
+// The daemon sends a name that is not valid UTF-8 as NAME (with U+FFFD
+// for the bytes that are not) and NAME_hex (the exact bytes): NAME becomes
+// the bytes with each one that is not UTF-8 as \xNN, so that two names
+// that differ only there differ in a table too; NAME_hex stays for JSON.
+void ShowNames(json* j) {
+  if (j->is_array()) {
+    for (json& e : *j) ShowNames(&e);
+    return;
+  }
+  if (!j->is_object()) return;
+  for (auto it = j->begin(); it != j->end(); ++it) {
+    ShowNames(&it.value());
+    const std::string& key = it.key();
+    if (key.size() <= 4 || key.compare(key.size() - 4, 4, "_hex") != 0 || !it->is_string())
+      continue;
+    const std::string base = key.substr(0, key.size() - 4);
+    std::string bytes;
+    if (j->contains(base) && Unhex(it->get<std::string>(), &bytes)) (*j)[base] = ShownBytes(bytes);
+  }
+}
+
+}  // namespace
+
+std::string ShownBytes(const std::string& bytes) {
+  std::string out;
+  for (size_t i = 0; i < bytes.size();) {
+    // The longest valid UTF-8 sequence at i (1 to 4 bytes), else one byte.
+    size_t len = 0;
+    for (size_t n = 1; n <= 4 && i + n <= bytes.size() && !len; ++n)
+      if (ValidUtf8(bytes.substr(i, n))) len = n;
+    if (len) {
+      out.append(bytes, i, len);
+      i += len;
+    } else {
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\x%02x", static_cast<unsigned char>(bytes[i]));
+      out += esc;
+      ++i;
+    }
+  }
+  return out;
+}
+
 bool Client::Ask(const json& request, json* reply, std::string* err) {
-  const std::string line = request.dump() + "\n";
+  // A path that is not valid UTF-8 (a file name may be any bytes) goes as
+  // "path_hex", which the daemon decodes, so that it arrives exactly.
+  json req = request;
+  const auto path = req.find("path");
+  if (path != req.end() && path->is_string() && !ValidUtf8(path->get<std::string>())) {
+    req["path_hex"] = Hex(path->get<std::string>());
+    req.erase("path");
+  }
+  // Any other field that is not UTF-8 goes with U+FFFD rather than abort.
+  const std::string line = req.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   std::string send_err;
   for (size_t off = 0; off < line.size();) {
     const ssize_t n = send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
@@ -165,6 +255,7 @@ bool Client::Ask(const json& request, json* reply, std::string* err) {
     *err = "malformed reply from " + path_;
     return false;
   }
+  ShowNames(reply);
   return true;
 }
 
@@ -254,10 +345,13 @@ bool Clients::AskAbout(const std::string& arg, json request, json* reply, std::s
   request["path"] = rel;
   if (ok) ok = by_root_[*root]->Ask(request, reply, err);
   if (ok && !reply->value("ok", false)) {
-    *err = arg + ": " + Text((*reply)["error"]);
+    *err = ShownBytes(arg) + ": " + Text((*reply)["error"]);
     return false;
   }
   if (!ok && err->rfind(arg + ":", 0) != 0) *err = arg + ": " + *err;
+  // The words may go into JSON (tierctl --json): the bytes of `arg` that
+  // are not UTF-8 as \xNN.
+  if (!ok) *err = ShownBytes(*err);
   return ok;
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -438,6 +439,53 @@ TEST_F(ControlTest, WronglyTypedFieldsAreEinvalAndNotLoggedInFull) {
   const std::string log = fs_.Log();
   EXPECT_EQ(std::string::npos, log.find(std::string(1000, 'A'))) << "the request is quoted in full";
   EXPECT_LT(log.size(), 64u << 10) << log.substr(0, 2000);
+}
+
+// File names are bytes: tierctl once aborted (nlohmann type_error 316) on
+// a PATH that is not valid UTF-8, and showed two names that differ only in
+// such bytes alike.
+TEST_F(ControlTest, NamesThatAreNotUtf8ReachTheDaemonExactlyAndStayApart) {
+  ASSERT_EQ(0, mkdir(P("dir").c_str(), 0755));
+  ASSERT_EQ(0, WriteFile(P("dir/z\xff"), "z"));
+  ASSERT_EQ(0, WriteFile(P("dir/bad\xff"), "ff"));
+  ASSERT_EQ(0, WriteFile(P("dir/bad\xfe"), "fe"));
+  const CommandResult where = Tierctl({"where", P("dir/z\xff")});
+  EXPECT_EQ(0, where.exit_code) << where.out << where.err;
+  EXPECT_NE(std::string::npos, where.out.find(ObjectPathOn(fs_.ssd(), Ino(P("dir/z\xff")))))
+      << where.out << where.err;
+  // JSON output keeps the exact bytes in NAME_hex.
+  const CommandResult js = Tierctl({"--json", "ls", P("dir")});
+  EXPECT_EQ(0, js.exit_code) << js.err;
+  EXPECT_NE(std::string::npos, js.out.find("\"name_hex\": \"626164fe\"")) << js.out;
+  // A missing one is refused by the daemon, not by an abort.
+  const CommandResult missing = Tierctl({"where", P("dir/none\xff")});
+  EXPECT_EQ(1, missing.exit_code) << missing.err;
+  EXPECT_NE(std::string::npos, missing.err.find("No such file")) << missing.err;
+  // Tables show the bytes that are not UTF-8 as \xNN.
+  const CommandResult ls = Tierctl({"ls", "-l", P("dir")});
+  EXPECT_EQ(0, ls.exit_code) << ls.err;
+  EXPECT_NE(std::string::npos, ls.out.find("bad\\xff")) << ls.out;
+  EXPECT_NE(std::string::npos, ls.out.find("bad\\xfe")) << ls.out;
+  const CommandResult tree = Tierctl({"where", "-r", P("dir")});
+  EXPECT_EQ(0, tree.exit_code) << tree.err;
+  EXPECT_NE(std::string::npos, tree.out.find("dir/bad\\xff")) << tree.out;
+  EXPECT_NE(std::string::npos, tree.out.find("dir/bad\\xfe")) << tree.out;
+  // On the socket: "path_hex" names the bytes, and replies carry the exact
+  // bytes of a name that is not UTF-8 in NAME_hex.
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  const json w = Ask(fd, R"({"cmd":"where","path_hex":"2f6469722f626164fe"})");
+  EXPECT_EQ(true, w.value("ok", false)) << w.dump();
+  EXPECT_EQ(Ino(P("dir/bad\xfe")), w.value("ino", ino_t(0))) << w.dump();
+  EXPECT_EQ("2f6469722f626164fe", w.value("path_hex", "")) << w.dump();
+  const json l = Ask(fd, R"({"cmd":"ls","path":"/dir"})");
+  std::set<std::string> hex;
+  for (const json& e : l["entries"]) hex.insert(e.value("name_hex", ""));
+  EXPECT_EQ((std::set<std::string>{"626164fe", "626164ff", "7aff"}), hex) << l.dump();
+  const json bad = Ask(fd, R"({"cmd":"where","path_hex":"2f7"})");
+  EXPECT_EQ(EINVAL, bad.value("errno", 0)) << bad.dump();
+  close(fd);
+  ExpectHealthy();
 }
 
 TEST_F(ControlTest, SymlinksAreNotFollowed) {
