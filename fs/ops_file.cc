@@ -361,6 +361,9 @@ Status Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::shared_ptr<LiveState> live = fh->live;
   c.handles().Delete(fh);
   fuse_reply_err(req, 0);
+  // Its writes (a mapping's too) changed the backing file's times behind
+  // the kernel's cached attributes, kept for a day: they must go.
+  if (passthrough_writer) c.session_io().InvalidateAttrs(ino);
   if (writable && live->writers.load() == 0)
     c.hasher().Enqueue(ino, epoch, live->stream_sums.Take(), passthrough_writer);
   return Status::Ok();
