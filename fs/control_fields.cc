@@ -6,6 +6,7 @@
 #include <string>
 
 #include "fs/control_internal.h"
+#include "meta/text_format.h"
 
 namespace tierfs {
 
@@ -76,7 +77,7 @@ bool PathField(const json& req, std::string* path) {
   if (v && hex) throw ControlFieldError("give \"path\" or \"path_hex\", not both");
   if (hex) {
     if (!hex->is_string()) Wrong("path_hex", "a string of hex digits", *hex);
-    if (!FromHex(hex->get_ref<const std::string&>(), path))
+    if (!FromHexBytes(hex->get_ref<const std::string&>(), path))
       throw ControlFieldError("\"path_hex\" must be an even number of hex digits");
     return true;
   }
@@ -86,47 +87,9 @@ bool PathField(const json& req, std::string* path) {
   return true;
 }
 
-bool ValidUtf8(const std::string& s) {
-  try {
-    (void)json(s).dump();
-    return true;
-  } catch (const json::type_error&) {
-    return false;
-  }
-}
-
-std::string ToHex(const std::string& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (const char ch : bytes) {
-    const auto b = static_cast<unsigned char>(ch);
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
-
-bool FromHex(const std::string& hex, std::string* bytes) {
-  if (hex.size() % 2) return false;
-  auto digit = [](char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-  };
-  bytes->clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    bytes->push_back(char(hi << 4 | lo));
-  }
-  return true;
-}
-
 void PutName(json* j, const char* key, const std::string& bytes) {
   (*j)[key] = bytes;
-  if (!ValidUtf8(bytes)) (*j)[std::string(key) + "_hex"] = ToHex(bytes);
+  if (!ValidUtf8(bytes)) (*j)[std::string(key) + "_hex"] = HexBytes(bytes);
 }
 
 }  // namespace tierfs

@@ -102,9 +102,6 @@ bool PathField(const nlohmann::json& request, std::string* path);
 // (a file name may be any bytes) also j[key + "_hex"], their exact bytes in
 // hex; the reply's dump shows j[key] with U+FFFD for what is not UTF-8.
 void PutName(nlohmann::json* j, const char* key, const std::string& bytes);
-bool ValidUtf8(const std::string& s);
-std::string ToHex(const std::string& bytes);
-bool FromHex(const std::string& hex, std::string* bytes);  // false: not hex
 
 // The error reply of `st`.
 nlohmann::json ControlErrorOf(const Status& st);

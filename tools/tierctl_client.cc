@@ -14,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "meta/text_format.h"
 #include "tools/tierctl.h"
 
 namespace tierctl {
@@ -131,42 +132,6 @@ Client::~Client() {
 
 namespace {
 
-bool ValidUtf8(const std::string& s) {
-  try {
-    (void)json(s).dump();
-    return true;
-  } catch (const json::type_error&) {
-    return false;
-  }
-}
-
-std::string Hex(const std::string& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const char ch : bytes) {
-    out += kDigits[static_cast<unsigned char>(ch) >> 4];
-    out += kDigits[static_cast<unsigned char>(ch) & 15];
-  }
-  return out;
-}
-
-bool Unhex(const std::string& hex, std::string* bytes) {
-  auto digit = [](char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-  };
-  if (hex.size() % 2) return false;
-  bytes->clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    bytes->push_back(char(hi << 4 | lo));
-  }
-  return true;
-}
-
 // The daemon sends a name that is not valid UTF-8 as NAME (with U+FFFD
 // for the bytes that are not) and NAME_hex (the exact bytes): NAME becomes
 // the bytes with each one that is not UTF-8 as \xNN, so that two names
@@ -184,7 +149,8 @@ void ShowNames(json* j) {
       continue;
     const std::string base = key.substr(0, key.size() - 4);
     std::string bytes;
-    if (j->contains(base) && Unhex(it->get<std::string>(), &bytes)) (*j)[base] = ShownBytes(bytes);
+    if (j->contains(base) && tierfs::FromHexBytes(it->get<std::string>(), &bytes))
+      (*j)[base] = ShownBytes(bytes);
   }
 }
 
@@ -196,7 +162,7 @@ std::string ShownBytes(const std::string& bytes) {
     // The longest valid UTF-8 sequence at i (1 to 4 bytes), else one byte.
     size_t len = 0;
     for (size_t n = 1; n <= 4 && i + n <= bytes.size() && !len; ++n)
-      if (ValidUtf8(bytes.substr(i, n))) len = n;
+      if (tierfs::ValidUtf8(bytes.substr(i, n))) len = n;
     if (len) {
       out.append(bytes, i, len);
       i += len;
@@ -215,8 +181,8 @@ bool Client::Ask(const json& request, json* reply, std::string* err) {
   // "path_hex", which the daemon decodes, so that it arrives exactly.
   json req = request;
   const auto path = req.find("path");
-  if (path != req.end() && path->is_string() && !ValidUtf8(path->get<std::string>())) {
-    req["path_hex"] = Hex(path->get<std::string>());
+  if (path != req.end() && path->is_string() && !tierfs::ValidUtf8(path->get<std::string>())) {
+    req["path_hex"] = tierfs::HexBytes(path->get<std::string>());
     req.erase("path");
   }
   // Any other field that is not UTF-8 goes with U+FFFD rather than abort.

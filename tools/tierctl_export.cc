@@ -92,7 +92,7 @@ bool CopyHashing(int in, int out, FileSums* sums, std::string* err) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   if (EVP_DigestFinal_ex(sha.get(), md, &len) != 1) return *err = "SHA-256 failed", false;
-  sums->sha256 = HexBytes(std::string(reinterpret_cast<const char*>(md), len));
+  sums->sha256 = tierfs::HexBytes(std::string_view(reinterpret_cast<const char*>(md), len));
   sums->xxh3 = Hex64(XXH3_64bits_digest(xxh.get()));
   return true;
 }

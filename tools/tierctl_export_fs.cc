@@ -11,6 +11,8 @@
 #include <memory>
 #include <utility>
 
+#include "meta/text_format.h"
+
 namespace tierctl {
 
 UniqueFd::~UniqueFd() {
@@ -25,13 +27,6 @@ std::string Errno(const std::string& what, int err) {
   return what + ": " + std::strerror(err);
 }
 
-std::string HexBytes(const std::string& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s;
-  for (const unsigned char c : bytes) s += {kDigits[c >> 4], kDigits[c & 15]};
-  return s;
-}
-
 std::vector<std::string> SplitPath(const std::string& path) {
   std::vector<std::string> parts;
   for (size_t i = 0; i < path.size();) {
@@ -43,17 +38,6 @@ std::vector<std::string> SplitPath(const std::string& path) {
 }
 
 namespace {
-
-// nlohmann's own test, so that a name passes here exactly when its dump
-// would have thrown type_error 316.
-bool ValidUtf8(const std::string& s) {
-  try {
-    (void)nlohmann::json(s).dump();
-    return true;
-  } catch (const nlohmann::json::type_error&) {
-    return false;
-  }
-}
 
 struct CloseDir {
   void operator()(DIR* d) const { closedir(d); }
@@ -70,7 +54,7 @@ bool Below(const std::string& inner, const std::string& outer) {
 
 void PutName(nlohmann::json* entry, const std::string& key, const std::string& name) {
   (*entry)[key] = name;
-  if (!ValidUtf8(name)) (*entry)[key + "_hex"] = HexBytes(name);
+  if (!tierfs::ValidUtf8(name)) (*entry)[key + "_hex"] = tierfs::HexBytes(name);
 }
 
 std::string Sha256SumsLine(const std::string& sha256, const std::string& name) {

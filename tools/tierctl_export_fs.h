@@ -35,8 +35,6 @@ class UniqueFd {
 
 // "what: strerror(err)".
 std::string Errno(const std::string& what, int err);
-// Lower-case hex of every byte.
-std::string HexBytes(const std::string& bytes);
 // The non-empty components of a path.
 std::vector<std::string> SplitPath(const std::string& path);
 
