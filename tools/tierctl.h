@@ -57,6 +57,10 @@ class Client {
 // \xNN: printable, valid JSON, and two names that differ only in such
 // bytes still differ.
 std::string ShownBytes(const std::string& bytes);
+// `j` as --json prints it (indented by `indent`, -1: one line); a name that
+// is not valid UTF-8 shows U+FFFD for the bytes that are not, and never
+// aborts the command (its exact bytes are in the NAME_hex fields).
+std::string JsonText(const nlohmann::json& j, int indent = 2);
 
 // Connections to every mount a command's PATH arguments reach, one each.
 class Clients {

@@ -118,7 +118,7 @@ int CmdAudit(const std::vector<std::string>& args, const Flags& f) {
     }
     for (const json& r : reply["records"]) {
       if (f.json)
-        std::cout << r.dump() << "\n";
+        std::cout << JsonText(r, -1) << "\n";
       else
         rows.push_back({When(r["time"]), Text(r["action"]), Text(r.value("path", json())),
                         Size(r["bytes"], f), Text(r["rule"]), Text(r["result"])});

@@ -65,7 +65,7 @@ int Report(const std::string& what, const std::string& journal, const std::strin
               {"bad_line", r.ok ? json(nullptr) : json(r.bad_line)},
               {"reason", r.ok ? json(nullptr) : json(r.reason)},
               {"summary", summary}};
-    std::cout << j.dump() << "\n";
+    std::cout << JsonText(j, -1) << "\n";
   } else {
     // A bad record in a rotated file names its file in the summary.
     std::cout << (r.ok || !r.bad_file.empty() ? "" : journal + ": ") << summary << "\n";

@@ -271,7 +271,11 @@ const json& Field(const json& obj, const char* key) {
 std::string Text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "-";
-  return v.dump();
+  return JsonText(v, -1);
+}
+
+std::string JsonText(const json& j, int indent) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
 // Columns padded to their widest cell; `right` columns right-aligned.
@@ -364,7 +368,7 @@ int AskEachMount(const std::string& cmd, const std::vector<std::string>& paths, 
     if (each(p, root, reply) != 0) rc = 1;
     if (f.json) all.push_back(std::move(reply));
   }
-  if (f.json) std::cout << all.dump(2) << "\n";
+  if (f.json) std::cout << JsonText(all) << "\n";
   return rc;
 }
 

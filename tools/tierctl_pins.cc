@@ -236,7 +236,7 @@ int Run(const std::string& cmd, const PinArgs& pa, const Flags& f,
         std::cout << say(a, reply) << "\n";
     }
   }
-  if (f.json) std::cout << all.dump(2) << "\n";
+  if (f.json) std::cout << JsonText(all) << "\n";
   return rc;
 }
 

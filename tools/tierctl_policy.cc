@@ -60,7 +60,7 @@ int Check(const std::vector<std::string>& args, const Flags& f) {
     json out = {{"file", args[0]}, {"valid", errors.empty()}, {"errors", json::array()}};
     for (const tierfs::Status& e : errors) out["errors"].push_back(e.message());
     if (errors.empty()) out["series"] = policy.series.size(), out["rules"] = policy.rules.size();
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out) << "\n";
   } else if (errors.empty()) {
     std::cout << args[0] << ": ok (" << policy.series.size() << " series, " << policy.rules.size()
               << " rules)\n";
@@ -79,7 +79,7 @@ int Show(const std::vector<std::string>& args, const Flags& f) {
     return 1;
   reply.erase("ok");
   if (f.json) {
-    std::cout << reply.dump(2) << "\n";
+    std::cout << JsonText(reply) << "\n";
     return 0;
   }
   std::cout << "policy: " << (reply.value("builtin", false) ? "built-in" : Text(reply["file"]))
@@ -98,7 +98,7 @@ int Reload(const std::vector<std::string>& args, const Flags& f) {
     return 1;
   reply.erase("ok");
   if (f.json)
-    std::cout << reply.dump(2) << "\n";
+    std::cout << JsonText(reply) << "\n";
   else
     std::cout << "policy reloaded from "
               << (reply["file"].is_null() ? "the built-in policy" : Text(reply["file"])) << "\n";
@@ -163,7 +163,7 @@ int DryRun(const std::vector<std::string>& args, const Flags& f) {
   if (!AskMount("policy dry-run", where, request, &reply)) return 1;
   reply.erase("ok");
   if (f.json)
-    std::cout << reply.dump(2) << "\n";
+    std::cout << JsonText(reply) << "\n";
   else
     PrintPlan(reply, f);
   return 0;

@@ -112,7 +112,7 @@ int CmdStatus(const std::vector<std::string>& args, const Flags& f) {
       all.push_back(true);
     }
   }
-  if (f.json) std::cout << all.dump(2) << "\n";
+  if (f.json) std::cout << JsonText(all) << "\n";
   return rc;
 }
 
@@ -146,7 +146,7 @@ int CmdWhere(const std::vector<std::string>& args, const Flags& f) {
                     reply.contains("object") ? Text(reply["object"]) : "-"});
   }
   if (f.json)
-    std::cout << all.dump(2) << "\n";
+    std::cout << JsonText(all) << "\n";
   else if (rows.size() > 1)
     PrintTable(rows, {false, false, true, true, false, false, false});
   return rc;

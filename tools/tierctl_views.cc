@@ -177,7 +177,7 @@ int WhereTree(const std::vector<std::string>& args, const Flags& f) {
     }
   }
   if (f.json)
-    std::cout << all.dump(2) << "\n";
+    std::cout << JsonText(all) << "\n";
   else if (rows.size() > 1)
     PrintTable(rows, {false, false, true, true, false, false});
   return rc;
@@ -233,7 +233,7 @@ int CmdLs(const std::vector<std::string>& args, const Flags& global) {
           PrintTable(rows, {false, true, false, false, true, false, false, true, false});
         }
       });
-  if (f.json) std::cout << all.dump(2) << "\n";
+  if (f.json) std::cout << JsonText(all) << "\n";
   return rc;
 }
 
@@ -312,7 +312,7 @@ int CmdGens(const std::vector<std::string>& args, const Flags& global) {
         flush();
         if (!f.json && gens.empty()) std::cout << d << ": no checkpoint generations\n";
       });
-  if (f.json) std::cout << all.dump(2) << "\n";
+  if (f.json) std::cout << JsonText(all) << "\n";
   return rc;
 }
 

@@ -454,6 +454,13 @@ TEST_F(ControlTest, NamesThatAreNotUtf8ReachTheDaemonExactlyAndStayApart) {
   EXPECT_NE(std::string::npos, where.out.find(ObjectPathOn(fs_.ssd(), Ino(P("dir/z\xff")))))
       << where.out << where.err;
   // JSON output keeps the exact bytes in NAME_hex.
+  // --json with such a PATH argument (its dump aborted tierctl too).
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--json", "where", P("dir/z\xff")},
+        std::vector<std::string>{"--json", "where", "-r", P("dir")}}) {
+    const CommandResult j = Tierctl(args);
+    EXPECT_EQ(0, j.exit_code) << args[1] << ": " << j.out << j.err;
+  }
   const CommandResult js = Tierctl({"--json", "ls", P("dir")});
   EXPECT_EQ(0, js.exit_code) << js.err;
   EXPECT_NE(std::string::npos, js.out.find("\"name_hex\": \"626164fe\"")) << js.out;
