@@ -424,28 +424,6 @@ TEST_F(PolicyFileTest, RulesApplyAndABrokenFileIsRefusedOnReload) {
   EXPECT_NE(std::string::npos, fs_.Log().find(PolicyPath() + ":3:10: action must be"));
 }
 
-// `-o ro`: no rule changes anything (before, a read-only mount thinned
-// checkpoints on its first scan).
-TEST(ReadOnlyMountTest, TheMountRunsNoRule) {
-  const std::string policy = TmpPolicyPath("ro-test");
-  std::ofstream(policy) << "[[rule]]\nname = \"all-to-hdd\"\npath = \"/cold/**\"\n"
-                           "action = \"migrate\"\nto = \"hdd\"\n";
-  TierfsMount m;
-  ASSERT_TRUE(m.Mount());
-  ASSERT_EQ(0, Err(mkdir(m.path("cold").c_str(), 0755)));
-  ASSERT_EQ(0, WriteFile(m.path("cold/a"), Pattern(100000, 1)));
-  ASSERT_TRUE(m.Unmount());
-  m.options().extra_opts = {"ro"};
-  m.options().extra_args = {"--policy", policy, "--scan-interval", "1"};
-  ASSERT_TRUE(m.Mount()) << m.Log();
-  EXPECT_FALSE(WaitFor([&] { return GetTier(m.path("cold/a")) == "hdd"; }, 4));
-  EXPECT_NE(std::string::npos, m.Log().find("read-only mount")) << m.Log();
-  std::string got;
-  EXPECT_EQ(0, ReadFile(m.path("cold/a"), &got));
-  EXPECT_TRUE(m.Unmount());
-  unlink(policy.c_str());
-}
-
 // A FIFO in place of the policy file used to block the policy thread in
 // open() for ever; the daemon then ignored SIGTERM (it waits for that thread).
 TEST_F(PolicyFileTest, ReloadOfAFifoKeepsTheOldPolicyAndSigtermStillUnmounts) {
