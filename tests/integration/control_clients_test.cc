@@ -28,9 +28,9 @@
 #include <gtest/gtest.h>
 
 #include "fs/version.h"
+#include "tests/integration/control_fixture.h"
 #include "tests/integration/mount_fixture.h"
 #include "tests/integration/tierctl_util.h"
-#include "tests/integration/control_fixture.h"
 
 namespace tierfs_test {
 namespace {
@@ -361,7 +361,6 @@ TEST(ControlLogTest, BackgroundLogIsRotatedAndBounded) {
   EXPECT_NE(0, stat((state + "/tierfs.4.log").c_str(), &st)) << "more than three old files kept";
   EXPECT_NE(std::string::npos, SlurpFile(state + "/tierfs.log").find("unmounted " + fs.mnt()));
 }
-
 
 }  // namespace
 }  // namespace tierfs_test

@@ -118,5 +118,4 @@ class ControlTest : public MountTest {
   int checks_ = 0;
 };
 
-
 }  // namespace tierfs_test
