@@ -129,20 +129,8 @@ Status Store::CheckRoom(const char* what) {
   const uint64_t reserve = std::clamp<uint64_t>(total / 8, 64, 16384);
   const uint64_t untouched = total > info.me_last_pgno + 1 ? total - info.me_last_pgno - 1 : 0;
   if (untouched >= reserve) return Status::Ok();
-  // Near the end of the map: add the pages on LMDB's free list (each record
-  // of the free DB is a page list whose first word is its length).
-  uint64_t reusable = 0;
-  ReadTxn txn(env_);
-  if (txn.begin().ok()) {
-    MDB_cursor* c = nullptr;
-    if (mdb_cursor_open(txn.get(), 0, &c) == 0) {
-      MDB_val k, v;
-      for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-           rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-        if (v.mv_size >= sizeof(size_t)) reusable += *static_cast<const size_t*>(v.mv_data);
-      mdb_cursor_close(c);
-    }
-  }
+  // Near the end of the map: add the pages on LMDB's free list.
+  const uint64_t reusable = ReusableBytes(env_) / stat.ms_psize;
   if (untouched + reusable >= reserve) return Status::Ok();
   return Status::Error(ENOSPC,
                        std::string(what) + ": the LMDB state in " + dir_ + " is full (" +

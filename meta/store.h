@@ -290,7 +290,7 @@ class Store {
   // map, 64 pages to 64 MiB) are left for `what` (a create, link or xattr
   // write): LMDB copies every page it changes, so a delete needs free
   // pages too, and a map filled to the last page could not even unlink.
-  // Pages LMDB may reuse (its free list) count as free.
+  // Pages LMDB may reuse (its free list, meta/txn.h ReusableBytes) count as free.
   Status CheckRoom(const char* what);
   // ENOSPC when adding xattr `name` to `ino` would make its names longer
   // than listxattr(2) can return (XATTR_LIST_MAX).

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 
 namespace tierfs {
 
@@ -20,7 +22,44 @@ Status CheckName(const std::string& name) {
   return Status::Ok();
 }
 
-Status MapAllocation::Ensure(uint64_t need, uint64_t topup) {
+uint64_t ReusableBytes(MDB_env* env) {
+  MDB_stat stat;
+  if (mdb_env_stat(env, &stat) != 0) return 0;
+  // The oldest snapshot a reader holds; mdb_reader_list is LMDB's only way
+  // to tell: a header line, then "pid thread txnid" per reader slot in use
+  // ("-" for a slot without a transaction).
+  uint64_t oldest = UINT64_MAX;
+  auto each_line = [](const char* line, void* ctx) {
+    unsigned long long txnid = 0;
+    char pid[32], thread[32];
+    if (std::sscanf(line, "%31s %31s %llu", pid, thread, &txnid) == 3 && pid[0] != 'p')
+      *static_cast<uint64_t*>(ctx) = std::min<uint64_t>(*static_cast<uint64_t*>(ctx), txnid);
+    return 0;
+  };
+  ReadTxn txn(env);
+  if (!txn.begin().ok()) return 0;
+  if (mdb_reader_list(env, each_line, &oldest) < 0) return 0;
+  uint64_t pages = 0;
+  MDB_cursor* c = nullptr;
+  if (mdb_cursor_open(txn.get(), 0, &c) != 0) return 0;
+  MDB_val k, v;
+  // The free DB: key a transaction id, value the page list it freed, whose
+  // first word is its length. Keys ascend: stop at the first too new.
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    size_t freed_by = 0;
+    if (k.mv_size != sizeof freed_by || v.mv_size < sizeof(size_t)) break;
+    std::memcpy(&freed_by, k.mv_data, sizeof freed_by);
+    if (freed_by >= oldest) break;
+    size_t count = 0;
+    std::memcpy(&count, v.mv_data, sizeof count);
+    pages += count;
+  }
+  mdb_cursor_close(c);
+  return pages * stat.ms_psize;
+}
+
+Status MapAllocation::Ensure(uint64_t need, uint64_t topup, bool contiguous) {
   MDB_envinfo info;
   MDB_stat stat;
   if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0)
@@ -38,9 +77,16 @@ Status MapAllocation::Ensure(uint64_t need, uint64_t topup) {
   uint64_t end = std::min<uint64_t>(used + std::max(need, topup), info.me_mapsize);
   if (!allocate(end - used)) {
     end = std::min<uint64_t>(used + need, info.me_mapsize);
-    if (!allocate(end - used))
-      return Status::Errno(errno, "allocate " + std::to_string((end - used) >> 10) +
-                                      " KiB for metadata in the state " + dir_);
+    if (!allocate(end - used)) {
+      const int err = errno;
+      const uint64_t allocated = allocated_end_.load();
+      const uint64_t have =
+          (allocated > used ? allocated - used : 0) + (contiguous ? 0 : ReusableBytes(env_));
+      if (have >= need) return Status::Ok();
+      return Status::Errno(err, "allocate " + std::to_string((end - used) >> 10) +
+                                    " KiB for metadata in the state " + dir_ + " (" +
+                                    std::to_string(have >> 10) + " KiB free in its LMDB file)");
+    }
   }
   allocated_end_.store(end);
   return Status::Ok();
@@ -83,8 +129,8 @@ Status PutRaw(MDB_txn* t, MDB_dbi db, const std::string& key, const std::string&
   // takes its own pages, copied once more if a later put moves them.
   if (auto* alloc = static_cast<MapAllocation*>(mdb_env_get_userctx(mdb_txn_env(t)));
       alloc && value.size() > alloc->ahead() / 4) {
-    Status st =
-        alloc->Ensure(alloc->ahead() + 2 * value.size(), 4 * alloc->ahead() + 2 * value.size());
+    Status st = alloc->Ensure(alloc->ahead() + 2 * value.size(),
+                              4 * alloc->ahead() + 2 * value.size(), /*contiguous=*/true);
     if (!st.ok()) return Status::Error(st.err(), what + ": " + st.message());
   }
   MDB_val k = Val(key), v = Val(value);

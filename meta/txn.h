@@ -19,6 +19,13 @@ namespace tierfs {
 
 Status LmdbError(int rc, const std::string& what);
 
+// Bytes on LMDB's free list that its next write transaction may take
+// instead of growing the file: pages freed before the oldest live reader's
+// snapshot (a reader keeps the pages freed after it began). 0 when it
+// cannot tell. Opens a read transaction (MDB_NOTLS: also from a thread in a
+// write transaction).
+uint64_t ReusableBytes(MDB_env* env);
+
 // ENAMETOOLONG past 255 bytes, as Linux filesystems; the kernel leaves the
 // check to FUSE servers.
 Status CheckName(const std::string& name);
@@ -30,7 +37,10 @@ Status CheckName(const std::string& name);
 // could return. So every write transaction first makes sure that ahead()
 // bytes past the last page are allocated (fallocate: one call per few
 // hundred commits), and fails with ENOSPC, naming the state, when they
-// cannot be: the same answer a commit gives without the map. Found by
+// cannot be: the same answer a commit gives without the map. Pages on
+// LMDB's free list count (ReusableBytes): a commit takes them before it
+// grows the file, so a state whose filesystem filled up works again once
+// removals have freed pages, with no block left to allocate. Found by
 // WriteTxn through mdb_env_get_userctx; none in the plain mode (pwrite).
 class MapAllocation {
  public:
@@ -42,8 +52,11 @@ class MapAllocation {
       : env_(env), fd_(fd), dir_(std::move(dir)), ahead_(ahead) {}
   uint64_t ahead() const { return ahead_; }
   // Ensures `need` bytes allocated past the last page; when fewer are,
-  // allocates `topup` from there (only `need` when that fails).
-  Status Ensure(uint64_t need, uint64_t topup);
+  // allocates `topup` from there (only `need` when that fails). When even
+  // that fails, reusable free-list pages count, if `contiguous` is false:
+  // a large value takes a run of consecutive pages, which the free list may
+  // not hold.
+  Status Ensure(uint64_t need, uint64_t topup, bool contiguous = false);
 
  private:
   MDB_env* const env_;

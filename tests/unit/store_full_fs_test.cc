@@ -2,7 +2,8 @@
 // the LMDB map is writable (Store::Open), so a page LMDB adds in a hole of
 // a full filesystem would kill the daemon with SIGBUS. MapAllocation keeps
 // the blocks past the last page allocated, so creates are refused with
-// ENOSPC and every removal still works. Runs the store in a child process
+// ENOSPC and every removal still works; what the removals freed is then
+// used again. Runs the store in a child process
 // on a small tmpfs of its own, so a SIGBUS fails the test instead of
 // killing it.
 #include <fcntl.h>
@@ -68,10 +69,20 @@ int FillAndRemove(const std::string& dir) {
     if (r.nlink == 0 && !store->DeleteInode(r.ino).ok()) return 17;
   }
   if (!store->Sync().ok()) return 18;
+  // The filesystem is still full of data, but the removals freed LMDB pages
+  // that its next transactions reuse: creates work again (they were refused
+  // for ever while the reserve was counted only past LMDB's last page).
+  for (int i = 0; i < 200; ++i) {
+    if (!store->ReserveSpace(kReserve).ok()) return 20;
+    NewNode node;
+    node.mode = S_IFREG | 0644;
+    Inode n;
+    if (!store->Create(kRootIno, "again" + std::to_string(i), node, &n).ok()) return 21;
+  }
   return 0;
 }
 
-TEST(StoreFullFsTest, FullStateFilesystemRefusesCreatesAndRemovesWithoutSigbus) {
+TEST(StoreFullFsTest, FullStateFilesystemRefusesCreatesRemovesWithoutSigbusAndReusesWhatWasFreed) {
   char tmpl[] = "/tmp/tierfs-fullfs-test.XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl;
