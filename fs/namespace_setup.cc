@@ -156,9 +156,22 @@ NamespaceLock& NamespaceLock::operator=(NamespaceLock&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) close(fd_);
     fd_ = other.fd_;
+    exclusive_ = other.exclusive_;
+    path_ = std::move(other.path_);
     other.fd_ = -1;
   }
   return *this;
+}
+
+void NamespaceLock::Announce(const std::string& what) const {
+  if (fd_ < 0) return;
+  const std::string me = "tierfs pid " + std::to_string(getpid()) + " on " + HostName() + " (" +
+                         what + ", since " + UtcSeconds(NowNs()) + ")\n";
+  // Through a descriptor of its own when the lock's is read-only (closing
+  // it does not drop an OFD lock).
+  const int wfd = exclusive_ ? fd_ : open(path_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (wfd >= 0 && ftruncate(wfd, 0) == 0) static_cast<void>(pwrite(wfd, me.data(), me.size(), 0));
+  if (wfd >= 0 && wfd != fd_) close(wfd);
 }
 
 Status LockNamespace(const std::string& ns_dir, const std::string& what, LockKind kind,
@@ -205,16 +218,11 @@ Status LockNamespace(const std::string& ns_dir, const std::string& what, LockKin
     }
     return Status::Errno(err, "lock " + path);
   }
-  // Who holds it, for the message above only: a failure to say so is not
-  // worth refusing over. Through a descriptor of its own when the lock's is
-  // read-only (closing it does not drop an OFD lock).
-  const std::string me = "tierfs pid " + std::to_string(getpid()) + " on " + HostName() + " (" +
-                         what + ", since " + UtcSeconds(NowNs()) + ")\n";
-  const int wfd = exclusive ? fd : open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (wfd >= 0 && ftruncate(wfd, 0) == 0) static_cast<void>(pwrite(wfd, me.data(), me.size(), 0));
-  if (wfd >= 0 && wfd != fd) close(wfd);
   *lock = NamespaceLock();
   lock->fd_ = fd;
+  lock->exclusive_ = exclusive;
+  lock->path_ = path;
+  if (exclusive) lock->Announce(what);
   return Status::Ok();
 }
 
@@ -343,6 +351,7 @@ Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
   // written there.
   out->hdd->RequireOwner(state_id);
   out->name = name;
+  out->lock.Announce(what);
   return Status::Ok();
 }
 

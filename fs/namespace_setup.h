@@ -58,16 +58,28 @@ class NamespaceLock {
  public:
   NamespaceLock() = default;
   ~NamespaceLock();
-  NamespaceLock(NamespaceLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  NamespaceLock(NamespaceLock&& other) noexcept
+      : fd_(other.fd_), exclusive_(other.exclusive_), path_(std::move(other.path_)) {
+    other.fd_ = -1;
+  }
   NamespaceLock& operator=(NamespaceLock&& other) noexcept;
   NamespaceLock(const NamespaceLock&) = delete;
   NamespaceLock& operator=(const NamespaceLock&) = delete;
   // Whether a lock is held (false where the filesystem has none).
   bool held() const { return fd_ >= 0; }
+  // Writes who holds it ("tierfs pid P on HOST (`what`, since T)") into the
+  // lock file, for the EBUSY message of whoever is kept out. A mount calls
+  // it once it is accepted: a shared lock does not keep a second mount out
+  // (the namespace's owner check does), and a mount refused after locking
+  // must not leave its name in place of the holder's. A failure to write is
+  // not worth refusing over, so nothing is returned.
+  void Announce(const std::string& what) const;
 
  private:
   friend Status LockNamespace(const std::string&, const std::string&, LockKind, NamespaceLock*);
   int fd_ = -1;
+  bool exclusive_ = false;
+  std::string path_;
 };
 
 // Takes the lock of the namespace directory `ns_dir` (on the HDD tier, the
@@ -78,7 +90,8 @@ class NamespaceLock {
 // takes it shared (through a read-only descriptor, so the tier can still
 // be remounted read-only under it), `tierfs recover` exclusive: either
 // keeps the other out. The file says who holds it: host, pid and `what`
-// ("mount /ckpt", "recover into DIR").
+// ("mount /ckpt", "recover into DIR"), written at once for an exclusive
+// lock and by NamespaceLock::Announce for a shared one.
 // Errors: EBUSY naming the holder when it is held against `kind`; the
 // errno of the failing open otherwise. Where the filesystem has no locks
 // (ENOLCK, EOPNOTSUPP), or a mount finds the tier read-only so the file

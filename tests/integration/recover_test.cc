@@ -328,6 +328,22 @@ TEST(RecoverTest, ANamespaceStillMountedIsNotRecovered) {
   EXPECT_NE(std::string::npos, r.err.find("is in use by tierfs pid " + std::to_string(m.pid())))
       << r.err;
   EXPECT_NE(std::string::npos, r.err.find("mount " + m.mnt())) << r.err;
+  // A mount of another state over the same tiers, refused, leaves the
+  // lock naming the mount that holds it (it once wrote itself in there).
+  const std::string other_mnt = m.root() + "/mnt-other";
+  ASSERT_EQ(0, mkdir(other_mnt.c_str(), 0755));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(m.hdd() + "/ns"))
+    names.push_back(e.path().filename());
+  ASSERT_EQ(1u, names.size());
+  r = RunTierfs({"--ssd", m.ssd(), "--hdd", m.hdd(), "--state", m.root() + "/state-other",
+                 "--namespace", names[0], "-f", other_mnt});
+  EXPECT_NE(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("belongs to")) << r.err;
+  r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state2}, 60);
+  EXPECT_EQ(1, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("is in use by tierfs pid " + std::to_string(m.pid())))
+      << r.err;
   struct stat sb;
   EXPECT_NE(0, stat(state2.c_str(), &sb)) << "recover made a state";
   EXPECT_EQ(0, stat(object.c_str(), &sb)) << object;
