@@ -52,8 +52,14 @@
 
 namespace tierfs {
 
+// Every AuditRecord::action tierfs writes (`tierctl audit --action` takes
+// only these, so a mistyped one is an error rather than an empty answer).
+inline constexpr const char* kAuditActions[] = {
+    "corrupt", "delete", "journal", "manifest", "move", "pin",    "recover",
+    "refuse",  "reload", "rotate",  "scrub",    "thin", "unlink", "unpin"};
+
 struct AuditRecord {
-  std::string action;  // "move", "thin", "pin", "unpin", "refuse", ...
+  std::string action;  // one of kAuditActions
   std::string rule;    // the policy rule, or "manual", "evict", "spill"
   std::string path;    // within the mount, when known
   uint64_t ino = 0;

@@ -1,10 +1,12 @@
 // tierctl audit (tools/tierctl.h): the audit journal through the daemon,
 // filtered, oldest first, paged (the daemon answers a bounded page and the
 // offset of the next).
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <iostream>
 
+#include "meta/audit.h"
 #include "tools/tierctl.h"
 
 namespace tierctl {
@@ -83,6 +85,12 @@ int CmdAudit(const std::vector<std::string>& args, const Flags& f) {
       // A path in the mount, or already relative to its root ("/runs/a").
       request["path"] = FindMount(value, &root, &rel, &err) ? rel : value;
     } else if (a == "--action") {
+      std::string known;
+      for (const char* action : tierfs::kAuditActions)
+        known += (known.empty() ? "" : ", ") + std::string(action);
+      if (std::find(std::begin(tierfs::kAuditActions), std::end(tierfs::kAuditActions), value) ==
+          std::end(tierfs::kAuditActions))
+        return Usage("--action " + value + ": not an action (" + known + ")");
       request["action"] = value;
     } else if (is_opt || (a.size() > 1 && a[0] == '-')) {
       return Usage("unknown option " + a);

@@ -63,6 +63,10 @@ TEST(TierctlPolicyCheck, EveryErrorOfTheFileWithItsPlaceAndTheExitStatus) {
   EXPECT_EQ(2, Tierctl({"policy", "frobnicate"}).exit_code);
   EXPECT_EQ(2, Tierctl({"policy", "check", "--no-such", good}).exit_code);
   EXPECT_EQ(2, Tierctl({"audit", "--since", "yesterdayish"}).exit_code);
+  // An action no record has is a mistyped one, not an empty journal.
+  const CommandResult action = Tierctl({"audit", "--action", "nope"});
+  EXPECT_EQ(2, action.exit_code);
+  EXPECT_TRUE(Has(action.err, "--action nope: not an action (corrupt, delete,")) << action.err;
   EXPECT_EQ(2, Tierctl({"status", "--since", "1h"}).exit_code);  // not its option
   unlink(bad.c_str());
   unlink(good.c_str());
