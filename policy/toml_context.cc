@@ -215,8 +215,10 @@ Status TomlContext::GetInteger(std::string_view key, const toml::value& v, int64
   }
   int64_t value = v.as_integer();
   if (value < min || value > max) {
+    // toml11 reads a number past 64 bits as the extreme it passed.
+    const char* beyond = value == INT64_MAX ? " or more" : value == INT64_MIN ? " or less" : "";
     return At(v, std::string(key) + " must be between " + std::to_string(min) + " and " +
-                     std::to_string(max) + ", not " + std::to_string(value));
+                     std::to_string(max) + ", not " + std::to_string(value) + beyond);
   }
   *out = value;
   return Status::Ok();

@@ -13,14 +13,15 @@ bool IsDigit(char c) {
   return c >= '0' && c <= '9';
 }
 
-// Reads digits at *pos into *value; false on none or overflow.
+// Reads digits at *pos into *value; false on none. A number past 64 bits
+// reads as UINT64_MAX, which every caller's range check then calls too
+// long or too large (not "expected a number", which it is).
 bool ReadNumber(std::string_view text, size_t* pos, uint64_t* value) {
   size_t start = *pos;
   uint64_t result = 0;
   while (*pos < text.size() && IsDigit(text[*pos])) {
     uint64_t digit = static_cast<uint64_t>(text[*pos] - '0');
-    if (result > (UINT64_MAX - digit) / 10) return false;
-    result = result * 10 + digit;
+    result = result > (UINT64_MAX - digit) / 10 ? UINT64_MAX : result * 10 + digit;
     ++*pos;
   }
   *value = result;

@@ -235,6 +235,14 @@ TEST(PolicyParse, PinDatesOutOfRangeAreLocatedErrors) {
   EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nuntil = 1970-01-01T00:00:00Z\n", "8:9",
                       "not after 1970-01-01");
   EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nfor = \"15251w\"\n", "8:7", "too long");
+  // Numbers past 64 bits say so, rather than that no number is there.
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nfor = \"99999999999999999999999h\"\n", "8:7",
+                      "\"99999999999999999999999h\" is too long");
+  EXPECT_POLICY_ERROR("[throttle]\nmove_bandwidth = \"99999999999999999999GiB\"\n", "2:18",
+                      "\"99999999999999999999GiB\" is too large");
+  EXPECT_POLICY_ERROR(
+      kRuleHead + "action = \"thin\"\nseries = \"*\"\nkeep_last = 99999999999999999999\n", "9:13",
+      "not 9223372036854775807 or more");
   Policy policy;
   for (const char* until : {"2262-04-11", "2262-04-11T23:47:16Z", "\"2262-04-11T23:47:16Z\""}) {
     Status st =
