@@ -239,6 +239,8 @@ void Context::StartBackground() {
 }
 
 void Context::StopBackground() {
+  // First: the threads stopped below would each wait for their move.
+  placement_.CancelMoves();
   reaper_.Stop();
   hasher_.Stop();
   manual_moves_.Stop();

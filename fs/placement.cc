@@ -41,6 +41,9 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
   if (!st.ok()) return st;
   if (!n.is_reg()) return Status::Error(EINVAL, "inode " + std::to_string(ino) + " is not a file");
   if (n.tier == to) return Status::Ok();
+  if (cancelled_.load())
+    return Status::Error(ECANCELED, "inode " + std::to_string(ino) + " not moved to " +
+                                        TierName(to) + ": the daemon is stopping");
   // Unlinked, waiting to be freed (fs/inode_reaper.h): its object may be
   // gone already while its record stays, and no one can name its bytes.
   if (n.nlink == 0)
@@ -62,8 +65,12 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
     return Status::Error(EBUSY, "inode " + std::to_string(ino) + ": its object " +
                                     tiers_[n.tier].ObjectPath(ino) +
                                     " is still mapped for writing after its last close");
-  job.abort = [this, ino, since] { return table_.BusySince(ino, since); };
+  job.abort = [this, ino, since] { return cancelled_.load() || table_.BusySince(ino, since); };
   return Run(job);
+}
+
+void Placement::CancelMoves() {
+  cancelled_.store(true);
 }
 
 bool Placement::MappedForWriting(uint64_t ino, TierId tier) {
@@ -144,6 +151,9 @@ Status Placement::Run(const Job& job) {
                    attrs.message());
   }
   if (!recorded) {
+    if (st.err() == ECANCELED && cancelled_.load())
+      spdlog::info("moving {} to {} ({}): given up, the daemon is stopping; it stays on {}",
+                   Naming(job.ino, job.path), TierName(job.to), job.why, TierName(job.from));
     Record(job, st, result);
     return st;
   }

@@ -70,6 +70,12 @@ class Placement {
   // file (passthrough); EIO when the bytes on the SSD tier cannot be read
   // back (or do not match what was recorded).
   Status Spill(uint64_t ino, LiveState& live, const std::string& cause);
+  // For a stop (unmount, SIGTERM): a move under way gives up at its next
+  // chunk, and every later Move is refused, both with ECANCELED and the file
+  // left where it was, so the daemon never waits for a copy to end. Spills
+  // are not affected (a writer waits on them; none runs once the session
+  // has stopped).
+  void CancelMoves();
   bool IsMoving(uint64_t ino);
   // While `ino` is moving: true, with the bytes of its object copied so
   // far (tierctl move's progress).
@@ -118,6 +124,7 @@ class Placement {
   AuditFn audit_;
   MoveThrottle throttle_;
   Metrics* metrics_;
+  std::atomic<bool> cancelled_{false};    // CancelMoves
   std::atomic<unsigned> in_run_{0};       // in Run: waiting for a slot or copying
   std::atomic<unsigned> unthrottled_{0};  // of those, spills (they take no slot)
   Mutex moving_mu_;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -337,6 +338,33 @@ TEST_F(ThrottledTieringTest, WriteDuringCopyAbortsTheMove) {
   Remount();
   ASSERT_EQ(0, ReadFile(P("f"), &s));
   EXPECT_TRUE(s == expect);
+}
+
+// A stop does not wait for a move: SIGTERM (or an unmount) cancels the
+// copy under way, the file stays where it was, whole, and nothing of the
+// copy is left on the other tier. Before, the daemon finished the move
+// first (20 s here, at 8 MiB/s).
+TEST_F(ThrottledTieringTest, StopCancelsAMoveUnderWay) {
+  const std::string data = Pattern(160 << 20, 7);
+  ASSERT_EQ(0, WriteFile(P("big"), data));
+  const uint64_t ino = Ino(P("big"));
+  ASSERT_TRUE(WaitFor([&] { return SetTierOfClosed(P("big"), "ssd") == 0; }, 10));
+  const CommandResult queued = Tierctl({"move", "--no-wait", "--to", "hdd", P("big")});
+  ASSERT_EQ(0, queued.exit_code) << queued.out << queued.err;
+  ASSERT_TRUE(WaitFor([&] { return GetTier(P("big")) == "moving"; }, 10));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(0, fs_.SignalAndWait(SIGTERM, 60));
+  const auto took = std::chrono::steady_clock::now() - start;
+  // Not a speed figure: the move alone had 18 s or more to go.
+  EXPECT_LT(took, std::chrono::seconds(10)) << fs_.Log();
+  EXPECT_NE(std::string::npos, fs_.Log().find("stopping")) << fs_.Log();
+  ForceUnmount(fs_.mnt());  // what the signal may have left
+  ASSERT_TRUE(fs_.Mount());
+  EXPECT_EQ("ssd", GetTier(P("big")));
+  std::string got;
+  ASSERT_EQ(0, ReadFile(P("big"), &got));
+  EXPECT_TRUE(got == data) << "the file changed";
+  EXPECT_FALSE(ObjectOn(fs_.hdd(), ino));
 }
 
 class SparseTieringTest : public MountTest {
