@@ -3,7 +3,9 @@
 // root anything; another user only on a tree whose every entry they own
 // (EPERM naming the first that is not theirs). An immutable hold in force
 // can be shortened or removed by nobody before it ends, and extended only
-// by root (EPERM naming its end). Each pin, unpin and move writes one audit
+// by root (EPERM naming its end). Another user's immutable pin must end,
+// no later than the policy's [pins] max_user_immutable from now (EPERM
+// naming the limit and the key). Each pin, unpin and move writes one audit
 // record naming the path, the uid, the tier and the end.
 //   {"cmd":"pin","path":P,"tier":"ssd"|"hdd"?,"until_ns":N?|"for_s":N?,
 //    "immutable":bool?}  -> entries, until, immutable, tier, job (a tier
@@ -18,6 +20,7 @@
 
 #include "fs/context.h"
 #include "fs/control_internal.h"
+#include "policy/units.h"
 
 namespace tierfs {
 
@@ -84,6 +87,34 @@ Status CheckImmutable(const Item& item, const Store::Hold* want, const ControlPe
   return Status::Ok();
 }
 
+// A user other than root pins immutable only with an end within `limits`:
+// nobody, root included, may remove such a hold before it ends, so one
+// without an end (or decades away) would keep the user's files, and the
+// tiers' space, for ever. Root's pins and the policy's rules (the admin's)
+// are not bound by it.
+Status CheckUserImmutable(const Store::Hold& want, const ControlPeer& peer, const std::string& path,
+                          const PinLimits& limits, int64_t now) {
+  if (!want.immutable || peer.uid == 0) return Status::Ok();
+  const int64_t max = limits.max_user_immutable_ns;
+  const std::string refused =
+      "pin --immutable " + path + " refused for uid " + std::to_string(peer.uid) + ": ";
+  if (max == 0)
+    return Status::Error(EPERM, refused +
+                                    "the policy forbids immutable pins by users other than root "
+                                    "([pins] max_user_immutable = \"0\")");
+  const int64_t latest = SaturatingAdd(now, max);
+  const std::string limit = "users other than root may pin immutable for at most " +
+                            FormatDuration(max) + " ([pins] max_user_immutable in the policy)";
+  if (want.until_ns == 0)
+    return Status::Error(EPERM, refused + "an immutable pin needs an end (--for or --until), " +
+                                    "no later than " + UtcSeconds(latest) + "; " + limit);
+  // By the second, as the message shows them and dates are given.
+  if (want.until_ns / kNsPerSecond > latest / kNsPerSecond)
+    return Status::Error(EPERM, refused + "it would end " + UtcSeconds(want.until_ns) +
+                                    ", later than " + UtcSeconds(latest) + "; " + limit);
+  return Status::Ok();
+}
+
 std::optional<TierId> TierOf(const std::string& v) {
   if (v == "ssd") return TierId::kSsd;
   if (v == "hdd") return TierId::kHdd;
@@ -132,6 +163,7 @@ json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPe
   std::string clean;
   std::vector<Item> items;
   Status st = Collect(c, "pin", req, peer, &clean, &items);
+  if (st.ok()) st = CheckUserImmutable(want, peer, clean, c.policy_runner().pin_limits(), now);
   for (size_t i = 0; st.ok() && i < items.size(); ++i)
     st = CheckImmutable(items[i], &want, peer, "pin", now);
   for (size_t i = 0; st.ok() && i < items.size(); ++i) st = c.store().SetHold(items[i].ino, want);

@@ -101,6 +101,7 @@ PolicyRunner::PolicyRunner(EngineTree& tree, Policy policy, std::string file,
   info_.file = file_;
   info_.loaded_ns = NowNs();
   info_.scrub = policy_->scrub;
+  info_.pins = policy_->pins;
   // The caller parsed the file a moment ago; its text is read again for
   // `policy show` (best effort: a file that changed since says so on reload).
   if (file_.empty())
@@ -117,6 +118,11 @@ PolicyRunner::Info PolicyRunner::GetInfo() {
 ScrubLimits PolicyRunner::scrub_limits() {
   MutexLock lock(&info_mu_);
   return info_.scrub;
+}
+
+PinLimits PolicyRunner::pin_limits() {
+  MutexLock lock(&info_mu_);
+  return info_.pins;
 }
 
 void PolicyRunner::OnCreate(const char* name) {
@@ -192,6 +198,7 @@ Status PolicyRunner::Reload() {
       info_.text = std::move(text);
       info_.loaded_ns = NowNs();
       info_.scrub = fresh.scrub;
+      info_.pins = fresh.pins;
       info_.last_error.clear();
       info_.last_error_ns = 0;
     } else {

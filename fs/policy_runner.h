@@ -73,10 +73,13 @@ class PolicyRunner {
     std::string last_error;  // of the last reload, "" when it succeeded
     int64_t last_error_ns = 0;
     ScrubLimits scrub;  // the running policy's [scrub] (fs/scrub.h follows it)
+    PinLimits pins;     // and its [pins] (tierctl pin, fs/control_pins.cc)
   };
   Info GetInfo();
   // Info::scrub alone, without copying the text (the scrub asks often).
   ScrubLimits scrub_limits();
+  // Info::pins alone: what a user's immutable pin is held to now.
+  PinLimits pin_limits();
   // The scan alone: a snapshot of the tree and the plan for it (what
   // RunOnce carries out); `files` counts the snapshot's entries.
   Status Scan(Plan* plan, size_t* files);

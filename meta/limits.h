@@ -1,6 +1,8 @@
 // TierLimits: how full the SSD tier may get and how hard moves between the
 // tiers may run; ScrubLimits: how often and how fast the HDD tier is
-// scrubbed. The policy file sets them ([tiers], [throttle] and [scrub], tierfs.policy(5));
+// scrubbed; PinLimits: how long a user other than root may pin immutable.
+// The policy file sets them ([tiers], [throttle], [scrub] and [pins],
+// tierfs.policy(5));
 // options given on the command line win (fs/options.h). The defaults below
 // are the only ones: the policy, the command line and --help start from
 // them.
@@ -31,6 +33,17 @@ struct TierLimits {
 struct ScrubLimits {
   int64_t interval_ns = int64_t(7) * 86400 * 1000000000;  // between passes; 0: no scrub
   uint64_t bytes_per_sec = uint64_t(64) << 20;            // a pass's reads; never 0
+};
+
+// Immutable pins set by a user other than root (tierctl pin --immutable,
+// fs/control_pins.cc). Nobody, root included, may shorten or remove an
+// immutable hold before its end (WORM), so an unbounded one would let any
+// local user keep files, and the tiers' space, for ever. Root's pins and
+// the policy's own rules (written by the admin) are not bound by this.
+struct PinLimits {
+  // The latest end such a pin may have, counted from when it is set; it
+  // must have an end. 0: users other than root may not pin immutable.
+  int64_t max_user_immutable_ns = int64_t(30) * 86400 * 1000000000;
 };
 
 }  // namespace tierfs

@@ -10,11 +10,12 @@ namespace tierfs {
 
 namespace {
 
-// [tiers], [throttle] and [scrub] with the defaults of meta/limits.h, the
-// only place they are written.
+// [tiers], [throttle], [scrub] and [pins] with the defaults of
+// meta/limits.h, the only place they are written.
 std::string LimitsText() {
   const TierLimits d;
   const ScrubLimits s;
+  const PinLimits p;
   auto percent = [](double f) { return std::to_string(int(f * 100 + 0.5)) + "%"; };
   return "[tiers]\nssd_high_watermark = \"" + percent(d.watermarks.high) +
          "\"   # start moving data to HDD above this\nssd_low_watermark = \"" +
@@ -23,7 +24,9 @@ std::string LimitsText() {
          "MiB\"    # per second, all moves together\nmax_moves = " + std::to_string(d.max_moves) +
          "\n\n[scrub]\ninterval = \"" + FormatDuration(s.interval_ns) +
          "\"    # re-read and check every HDD object this often; \"off\": never\nbandwidth = \"" +
-         std::to_string(s.bytes_per_sec >> 20) + "MiB/s\"\n";
+         std::to_string(s.bytes_per_sec >> 20) + "MiB/s\"\n\n[pins]\nmax_user_immutable = \"" +
+         FormatDuration(p.max_user_immutable_ns) +
+         "\"    # longest immutable pin a user other than root may set; \"0\": none\n";
 }
 
 }  // namespace

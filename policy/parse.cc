@@ -1,5 +1,5 @@
 // ParsePolicy / LoadPolicy: the top level of the policy file, [tiers],
-// [throttle] and [scrub]. toml11 throws; everything is caught here and turned into a
+// [throttle], [scrub] and [pins]. toml11 throws; everything is caught here and turned into a
 // located Status, so no exception leaves this file.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -193,6 +193,35 @@ Status ParseScrub(const TomlContext& context, const toml::value& table, Policy* 
   return Status::Ok();
 }
 
+// [pins]: max_user_immutable, the longest immutable pin a user other than
+// root may set ("30d"; "0" or 0: none at all). There is no "unlimited":
+// an immutable hold nobody may remove is what this key exists to bound
+// (the admin who wants years writes years).
+Status ParsePins(const TomlContext& context, const toml::value& table, Policy* policy) {
+  if (!table.is_table()) return context.At(table, "pins must be a table ([pins])");
+  Status st = context.CheckKeys(table, "[pins]", {"max_user_immutable"});
+  if (!st.ok()) return st;
+  for (const auto& [key, value] : TomlContext::Entries(table)) {
+    const std::string forbid = " (\"0\" forbids immutable pins by users other than root)";
+    if (value->is_integer() && value->as_integer() == 0) {
+      policy->pins.max_user_immutable_ns = 0;
+      continue;
+    }
+    if (!value->is_string())
+      return context.At(*value, std::string(key) + " must be a duration like \"30d\", not " +
+                                    TomlTypeName(*value) + forbid);
+    const std::string text = value->as_string().str;
+    if (text == "0") {
+      policy->pins.max_user_immutable_ns = 0;
+      continue;
+    }
+    std::string why;
+    if (!ParseDuration(text, &policy->pins.max_user_immutable_ns, &why))
+      return context.At(*value, std::string(key) + ": " + why + forbid);
+  }
+  return Status::Ok();
+}
+
 // [[series]] and [[rule]] must be arrays of tables. Each table's error is
 // noted and the next table still parsed, so a check reports them all.
 void ForEachTable(const TomlContext& context, const toml::value& v, std::string_view key,
@@ -229,7 +258,8 @@ void KeepSeriesName(const toml::value& item, std::vector<Series>* series) {
 }
 
 // Every section is parsed even after an error in another (errors in file
-// order of sections: keys, [tiers], [throttle], [scrub], [[series]], [[rule]]);
+// order of sections: keys, [tiers], [throttle], [scrub], [pins], [[series]],
+// [[rule]]);
 // within one table, the first error ends that table.
 void ParseDocument(const TomlContext& context, const toml::value& root, Policy* policy,
                    std::vector<Status>* errors) {
@@ -237,9 +267,9 @@ void ParseDocument(const TomlContext& context, const toml::value& root, Policy* 
     if (!st.ok()) errors->push_back(st);
   };
   note(context.CheckKeys(root,
-                         "the policy (sections: [tiers], [throttle], [scrub], "
+                         "the policy (sections: [tiers], [throttle], [scrub], [pins], "
                          "[[series]], [[rule]])",
-                         {"tiers", "throttle", "scrub", "series", "rule"}));
+                         {"tiers", "throttle", "scrub", "pins", "series", "rule"}));
   const auto& table = root.as_table();
   if (auto it = table.find("tiers"); it != table.end())
     note(ParseTiers(context, it->second, policy));
@@ -247,6 +277,7 @@ void ParseDocument(const TomlContext& context, const toml::value& root, Policy* 
     note(ParseThrottle(context, it->second, policy));
   if (auto it = table.find("scrub"); it != table.end())
     note(ParseScrub(context, it->second, policy));
+  if (auto it = table.find("pins"); it != table.end()) note(ParsePins(context, it->second, policy));
   if (auto it = table.find("series"); it != table.end()) {
     ForEachTable(
         context, it->second, "series",

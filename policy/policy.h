@@ -103,6 +103,7 @@ struct Rule {
 struct Policy {
   TierLimits limits;  // [tiers] watermarks and [throttle]
   ScrubLimits scrub;  // [scrub]
+  PinLimits pins;     // [pins]
   std::vector<Series> series;
   std::vector<Rule> rules;  // in file order; order decides
 };

@@ -31,13 +31,15 @@ class PinsTest : public MountTest {
  protected:
   static std::string PolicyPath() { return TmpPolicyPath("pins-test"); }
   PinsTest() : MountTest(WithPolicy()) {}
+  static constexpr char kRules[] =
+      "[[rule]]\nname = \"hot-to-ssd\"\npath = \"/hot/**\"\n"
+      "action = \"migrate\"\nto = \"ssd\"\n"
+      "[[rule]]\nname = \"cold-to-hdd\"\npath = \"/cold/**\"\n"
+      "action = \"migrate\"\nto = \"hdd\"\n"
+      "[[rule]]\nname = \"wipe-junk\"\npath = \"/junk/*\"\n"
+      "action = \"thin\"\n";
   static MountOptions WithPolicy() {
-    std::ofstream(PolicyPath()) << "[[rule]]\nname = \"hot-to-ssd\"\npath = \"/hot/**\"\n"
-                                   "action = \"migrate\"\nto = \"ssd\"\n"
-                                   "[[rule]]\nname = \"cold-to-hdd\"\npath = \"/cold/**\"\n"
-                                   "action = \"migrate\"\nto = \"hdd\"\n"
-                                   "[[rule]]\nname = \"wipe-junk\"\npath = \"/junk/*\"\n"
-                                   "action = \"thin\"\n";
+    std::ofstream(PolicyPath()) << kRules;
     MountOptions o;
     o.extra_args = {"--policy", PolicyPath(), "--scan-interval", "1"};
     return o;
@@ -55,6 +57,17 @@ class PinsTest : public MountTest {
     const std::string canary = P("cold/canary-" + std::to_string(++canaries_));
     ASSERT_EQ(0, WriteFile(canary, "c"));
     ASSERT_TRUE(WaitFor([&] { return GetTier(canary) == "hdd"; }, 30)) << fs_.Log();
+  }
+
+  // User `uid` (group `uid`) in the control socket's group, so that they
+  // may ask the daemon.
+  Creds SocketUser(uid_t uid) {
+    char sock[4096];
+    const ssize_t n = getxattr(P("").c_str(), "user.tierfs.control", sock, sizeof sock);
+    struct stat sock_st;
+    EXPECT_GT(n, 0);
+    EXPECT_EQ(0, n > 0 ? stat(std::string(sock, size_t(n)).c_str(), &sock_st) : -1);
+    return Creds{uid, gid_t(uid), {gid_t(sock_st.st_gid)}};
   }
 
   // tierctl run as `creds` (a copy another user may execute).
@@ -145,13 +158,8 @@ TEST_F(PinsTest, OwnersPinTheirOwnStrangersAreRefusedImmutableHoldsOnlyGrow) {
   const std::string f = P("hot/mine");
   ASSERT_EQ(0, WriteFile(f, "data"));
   ASSERT_EQ(0, chown(f.c_str(), 12345, 12345));
-  struct stat sock_st;
-  char sock[4096];
-  const ssize_t n = getxattr(P("").c_str(), "user.tierfs.control", sock, sizeof sock);
-  ASSERT_GT(n, 0);
-  ASSERT_EQ(0, stat(std::string(sock, size_t(n)).c_str(), &sock_st));
-  const Creds owner{12345, 12345, {gid_t(sock_st.st_gid)}};
-  const Creds stranger{23456, 23456, {gid_t(sock_st.st_gid)}};
+  const Creds owner = SocketUser(12345);
+  const Creds stranger = SocketUser(23456);
   std::string out;
   EXPECT_EQ(1, TierctlAs(stranger, "pin --for 1h " + f, &out)) << out;
   EXPECT_NE(std::string::npos, out.find("/hot/mine: owned by uid 12345, not by uid 23456")) << out;
@@ -185,6 +193,59 @@ TEST_F(PinsTest, OwnersPinTheirOwnStrangersAreRefusedImmutableHoldsOnlyGrow) {
   EXPECT_EQ(0, TierctlAs(owner, "unpin " + g, &out)) << out;
   const std::string audit = SlurpFile(fs_.ssd() + "/state/audit.jsonl");
   EXPECT_NE(std::string::npos, audit.find("by uid 12345, until 2099-01-3")) << audit;
+}
+
+// The test that failed before users' immutable pins were bounded: an
+// immutable hold is removed by nobody before its end, root included, so a
+// user's `pin --immutable` without an end kept their files, and the tiers'
+// space, for ever. Now a user other than root pins immutable only with an
+// end within the policy's [pins] max_user_immutable (30d when the policy
+// does not say; "0": not at all); root is not bound; a reload applies.
+TEST_F(PinsTest, UsersImmutablePinsEndWithinThePolicysLimit) {
+  const std::string f = P("hot/theirs"), g = P("hot/then"), h = P("hot/never"), r = P("hot/root");
+  for (const std::string& p : {f, g, h, r}) ASSERT_EQ(0, WriteFile(p, "data"));
+  for (const std::string& p : {f, g, h}) ASSERT_EQ(0, chown(p.c_str(), 12345, 12345));
+  const Creds owner = SocketUser(12345);
+  std::string out;
+  EXPECT_EQ(1, TierctlAs(owner, "pin --immutable " + f, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("tierctl pin " + f)) << out;
+  EXPECT_NE(std::string::npos, out.find("refused for uid 12345: an immutable pin needs an end"))
+      << out;
+  EXPECT_NE(std::string::npos, out.find("at most 30d ([pins] max_user_immutable")) << out;
+  EXPECT_EQ(1, TierctlAs(owner, "pin --immutable --for 31d " + f, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find(", later than ")) << out;
+  EXPECT_NE(std::string::npos, out.find("max_user_immutable")) << out;
+  EXPECT_EQ(1, TierctlAs(owner, "pin --immutable --until 2099-01-01 " + f, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("it would end 2099-01-0")) << out;
+  EXPECT_EQ(0, OpenErr(f, O_WRONLY)) << "a refused pin left a hold";
+  // Right at the limit, and within it.
+  EXPECT_EQ(0, TierctlAs(owner, "pin --immutable --for 30d " + f, &out)) << out;
+  EXPECT_EQ(EPERM, OpenErr(f, O_WRONLY));
+  // Root's immutable pins are not bound: no end at all.
+  const CommandResult root_pin = Tierctl({"--json", "pin", "--immutable", r});
+  ASSERT_EQ(0, root_pin.exit_code) << root_pin.err;
+  EXPECT_TRUE(json::parse(root_pin.out)[0]["until"].is_null()) << root_pin.out;
+  EXPECT_EQ(EPERM, OpenErr(r, O_WRONLY));
+
+  // The limit the admin writes, applied by a reload.
+  std::ofstream(PolicyPath()) << "[pins]\nmax_user_immutable = \"2h\"\n" << kRules;
+  const CommandResult reload = Tierctl({"policy", "reload", fs_.mnt()});
+  ASSERT_EQ(0, reload.exit_code) << reload.out << reload.err;
+  EXPECT_EQ(1, TierctlAs(owner, "pin --immutable --for 3h " + g, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("at most 2h ([pins] max_user_immutable")) << out;
+  EXPECT_EQ(0, TierctlAs(owner, "pin --immutable --for 1h " + g, &out)) << out;
+  EXPECT_EQ(EPERM, OpenErr(g, O_WRONLY));
+  // "0": none at all; a plain pin is still theirs to set.
+  std::ofstream(PolicyPath()) << "[pins]\nmax_user_immutable = \"0\"\n" << kRules;
+  ASSERT_EQ(0, Tierctl({"policy", "reload", fs_.mnt()}).exit_code);
+  EXPECT_EQ(1, TierctlAs(owner, "pin --immutable --for 1m " + h, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("forbids immutable pins by users other than root ([pins] "
+                                        "max_user_immutable = \"0\")"))
+      << out;
+  EXPECT_EQ(0, TierctlAs(owner, "pin --for 1m " + h, &out)) << out;
+  EXPECT_EQ(0, OpenErr(h, O_WRONLY));
+  const CommandResult root_again = Tierctl({"pin", "--immutable", "--for", "1h", h});
+  EXPECT_EQ(0, root_again.exit_code) << root_again.err;
 }
 
 TEST_F(PinsTest, BadArgumentsExitTwo) {

@@ -170,6 +170,49 @@ TEST(PolicyParse, ScrubSection) {
   EXPECT_POLICY_ERROR("scrub = 1\n", "1:9", "scrub must be a table");
 }
 
+// [pins] max_user_immutable (fs/control_pins.cc): the longest immutable
+// pin a user other than root may set. Absent: meta/limits.h's 30 days, as
+// the built-in policy shows; "0" (or 0) forbids them; each bad value is
+// named at its line and column, with the key.
+TEST(PolicyParse, PinsSection) {
+  Policy policy;
+  ASSERT_TRUE(ParsePolicy("# nothing\n", "p.toml", &policy).ok());
+  EXPECT_EQ(policy.pins.max_user_immutable_ns, 30 * 86400 * kNsPerSecond);
+  Policy def;
+  ASSERT_TRUE(ParsePolicy(DefaultPolicyText(), "default", &def).ok());
+  EXPECT_EQ(def.pins.max_user_immutable_ns, PinLimits().max_user_immutable_ns);
+  EXPECT_NE(DefaultPolicyText().find("[pins]\nmax_user_immutable = \"30d\""), std::string::npos)
+      << DefaultPolicyText();
+
+  Status st = ParsePolicy("[pins]\nmax_user_immutable = \"1w12h\"\n", "p.toml", &policy);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(policy.pins.max_user_immutable_ns, (7 * 24 + 12) * 3600 * kNsPerSecond);
+  for (const char* none : {"\"0\"", "0", "\"0d\""}) {
+    st = ParsePolicy(std::string("[pins]\nmax_user_immutable = ") + none + "\n", "p.toml", &policy);
+    ASSERT_TRUE(st.ok()) << none << ": " << st.message();
+    EXPECT_EQ(policy.pins.max_user_immutable_ns, 0) << none;
+  }
+
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = \"a month\"\n", "2:22",
+                      "max_user_immutable: bad duration \"a month\"");
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = \"30\"\n", "2:22",
+                      "max_user_immutable: bad duration \"30\": missing unit");
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = \"off\"\n", "2:22",
+                      "\"0\" forbids immutable pins by users other than root");
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = \"-1d\"\n", "2:22",
+                      "max_user_immutable: bad duration");
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = 30\n", "2:22",
+                      "max_user_immutable must be a duration like \"30d\", not an integer");
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = -1\n", "2:22",
+                      "max_user_immutable must be a duration");
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = true\n", "2:22",
+                      "max_user_immutable must be a duration");
+  EXPECT_POLICY_ERROR("[pins]\nmax_user_immutable = \"999999w\"\n", "2:22", "is too long");
+  EXPECT_POLICY_ERROR("[pins]\nmax_immutable = \"1d\"\n", "2:1",
+                      "unknown key \"max_immutable\" in [pins]");
+  EXPECT_POLICY_ERROR("pins = \"30d\"\n", "1:8", "pins must be a table");
+}
+
 TEST(PolicyParse, UnknownTierAndBadActions) {
   EXPECT_POLICY_ERROR(kRuleHead + "action = \"migrate\"\nto = \"nvme\"\n", "8:6",
                       "unknown tier \"nvme\"");
