@@ -26,6 +26,16 @@ struct PinArgs {
   std::vector<std::string> paths;
 };
 
+constexpr char kPastLatest[] =
+    "after 2262-04-11T23:47:16Z, the latest end tierfs can hold (nanoseconds since 1970 in 64 "
+    "bits)";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int Bad(const std::string& cmd, const std::string& msg) {
   std::cerr << "tierctl " << cmd << ": " << msg << " (see tierctl --help)\n";
   return 2;
@@ -83,6 +93,8 @@ std::optional<int64_t> ParseDateArg(const std::string& s) {
     return std::nullopt;
   }
   if (secs == time_t(-1)) return std::nullopt;
+  // Past 2262 nanoseconds no longer fit: the latest end tierfs can hold.
+  if (int64_t(secs) > INT64_MAX / 1000000000) return INT64_MAX;
   return int64_t(secs) * 1000000000;
 }
 
@@ -132,9 +144,13 @@ int ParseArgs(const std::string& cmd, const std::vector<std::string>& args, Flag
       out->until_ns = ParseDateArg(v);
       if (!out->until_ns)
         return Bad(cmd, "--until '" + v + "': not a date (2027-01-31, 2027-01-31T12:00, RFC 3339)");
+      if (*out->until_ns == INT64_MAX) return Bad(cmd, "--until '" + v + "': " + kPastLatest);
+      if (*out->until_ns <= NowNs()) return Bad(cmd, "--until '" + v + "': in the past");
     } else if (cmd == "pin" && value("--for", &v)) {
       out->for_s = ParseDurationArg(v);
       if (!out->for_s) return Bad(cmd, "--for '" + v + "': not a duration (30d, 12h, 90m, 1w)");
+      if (*out->for_s > INT64_MAX / 1000000000 - NowNs() / 1000000000)
+        return Bad(cmd, "--for '" + v + "': would end " + kPastLatest);
     } else if (!a.empty() && a[0] == '-' && a != "-") {
       return Bad(cmd, "unknown or incomplete option '" + a + "'");
     } else {

@@ -264,6 +264,16 @@ TEST_F(PinsTest, BadArgumentsExitTwo) {
     const CommandResult r = Tierctl(args);
     EXPECT_EQ(2, r.exit_code) << args[0] << " " << (args.size() > 1 ? args[1] : "") << r.err;
   }
+  // Ends tierfs cannot hold, or that have passed, name the option and why
+  // (they were \"until_ns\" must be a time in the future, 3000 included).
+  for (const auto& [args, why] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"pin", "--until", "3000-01-01", f}, "--until '3000-01-01': after 2262-04-11"},
+           {{"pin", "--until", "1960-01-01", f}, "--until '1960-01-01': in the past"},
+           {{"pin", "--for", "999999w", f}, "--for '999999w': would end after 2262-04-11"}}) {
+    const CommandResult r = Tierctl(args);
+    EXPECT_EQ(2, r.exit_code) << args[2] << r.err;
+    EXPECT_NE(std::string::npos, r.err.find(why)) << r.err;
+  }
   const CommandResult help = Tierctl({"move", "--help"});
   EXPECT_EQ(0, help.exit_code);
   EXPECT_NE(std::string::npos, help.out.find("move --to ssd|hdd")) << help.out;
