@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -324,9 +325,17 @@ Status CheckMountpoint(const std::string& mountpoint, std::string* real) {
   if (stat(buf, &st) != 0) return Status::Errno(errno, "mountpoint " + mountpoint);
   if (!S_ISDIR(st.st_mode))
     return Status::Error(ENOTDIR, "mountpoint " + mountpoint + " is not a directory");
-  if (!MountedDevice(*real).empty())
+  if (const std::string device = MountedDevice(*real); !device.empty()) {
+    // A daemon killed without unmounting leaves its mount answering
+    // ENOTCONN: say so, and how to clear it, rather than "busy".
+    struct statfs sf;
+    if (statfs(buf, &sf) != 0 && errno == ENOTCONN)
+      return Status::Error(
+          EBUSY, "mountpoint " + mountpoint + " still holds a FUSE mount (" + device +
+                     ") whose daemon is gone; unmount it first: fusermount3 -u " + mountpoint);
     return Status::Error(EBUSY,
-                         "mountpoint " + mountpoint + " is busy: something is mounted there");
+                         "mountpoint " + mountpoint + " is busy: " + device + " is mounted there");
+  }
   return Status::Ok();
 }
 

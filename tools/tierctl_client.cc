@@ -105,6 +105,11 @@ bool FindMount(const std::string& arg, std::string* root, std::string* rel, std:
 bool Client::Connect(const std::string& root, std::string* err) {
   char sock[PATH_MAX];
   const ssize_t n = getxattr(root.c_str(), "user.tierfs.control", sock, sizeof sock - 1);
+  if (n < 0 && errno == ENOTCONN) {
+    *err = "tierfs mount " + root + ": its daemon is gone (" + strerror(errno) +
+           "); unmount it (fusermount3 -u " + root + ") and mount it again";
+    return false;
+  }
   if (n < 0) {
     *err = "tierfs mount " + root + ": no control socket (" + strerror(errno) + ")";
     return false;

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
@@ -89,6 +90,27 @@ TEST(CliTest, MountpointAlreadyMounted) {
   EXPECT_EQ(0, ReadFile(fs.path("f"), &data));
   EXPECT_EQ("first", data);
   EXPECT_TRUE(fs.Unmount());
+}
+
+// A daemon killed without unmounting leaves a mount that answers ENOTCONN.
+// tierctl and a new mount say so and how to clear it (they said "no control
+// socket" and "something is mounted there").
+TEST(CliTest, ADeadMountIsNamedWithItsCure) {
+  TierfsMount fs;
+  ASSERT_TRUE(fs.Mount());
+  fs.SignalAndWait(SIGKILL, 30);
+  const CommandResult status = Tierctl({"status", fs.mnt()});
+  EXPECT_EQ(1, status.exit_code);
+  EXPECT_NE(std::string::npos, status.err.find("its daemon is gone")) << status.err;
+  EXPECT_NE(std::string::npos, status.err.find("fusermount3 -u " + fs.mnt())) << status.err;
+  const CommandResult again = RunTierfs({"--ssd", fs.ssd(), "--hdd", fs.hdd(), "-f", fs.mnt()});
+  ExpectOneLineError(again);
+  EXPECT_NE(std::string::npos, again.err.find("whose daemon is gone; unmount it first: "
+                                              "fusermount3 -u " +
+                                              fs.mnt()))
+      << again.err;
+  fs.Kill9();  // detaches the dead mount
+  ASSERT_TRUE(fs.Mount());
 }
 
 TEST(CliTest, StateDirOfAnotherTierPair) {
