@@ -120,6 +120,48 @@ Status Context::CheckTierWritable(TierId t, uint64_t ino, const char* what) cons
                                      " refused: " + st.message());
 }
 
+bool Context::CheckCapabilities(uint64_t ino, LiveState& live, bool remove, Status* st) {
+  if (live.caps_cleared.load(std::memory_order_acquire) ==
+      live.caps_set.load(std::memory_order_acquire))
+    return false;
+  MutexLock lock(&live.caps_mu);
+  // Read before the lookup: a setxattr committing after it bumps caps_set
+  // past `set`, and the next write looks again.
+  const uint64_t set = live.caps_set.load(std::memory_order_acquire);
+  if (live.caps_cleared.load(std::memory_order_acquire) == set) return false;
+  static constexpr const char* kCaps = "security.capability";
+  std::string caps;
+  Status got = store().GetXattr(ino, kCaps, &caps);
+  if (got.ok() && remove) got = store().RemoveXattr(ino, kCaps);
+  if (got.ok() && !remove) return true;
+  if (got.ok() || got.err() == ENODATA) {
+    live.caps_cleared.store(set, std::memory_order_release);
+    return false;
+  }
+  *st = Status::Error(got.err(), std::string(remove ? "removing" : "looking up") +
+                                     " security.capability of inode " + std::to_string(ino) + ": " +
+                                     got.message());
+  return true;
+}
+
+Status Context::DropCapabilities(uint64_t ino, LiveState& live) {
+  Status st;
+  CheckCapabilities(ino, live, true, &st);
+  return st;
+}
+
+bool Context::MayHaveCapabilities(uint64_t ino, LiveState& live) {
+  Status st;
+  const bool has = CheckCapabilities(ino, live, false, &st);
+  if (!st.ok()) spdlog::warn("{}: its writers do not use passthrough", st.message());
+  return has;
+}
+
+void Context::NoteCapabilitiesSet(uint64_t ino) {
+  if (std::shared_ptr<LiveState> live = table_.FindLive(ino))
+    live->caps_set.fetch_add(1, std::memory_order_acq_rel);
+}
+
 void Context::FreeInode(uint64_t ino) {
   FreeInodes({ino});
 }

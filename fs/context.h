@@ -102,6 +102,24 @@ class Context {
   // `changed` (may be null): whether the mode changed, so that the kernel's
   // cached attributes must go.
   Status KillSuidSgid(uint64_t ino, bool* changed = nullptr);
+  // Removes `ino`'s security.capability before a write, fallocate,
+  // copy_file_range or truncate changes its bytes, whoever the caller, as
+  // Linux's own filesystems do (the VFS's file_remove_privs and
+  // do_truncate: CAP_FSETID spares only the set-ID bits). With
+  // FUSE_HANDLE_KILLPRIV_V2 the kernel leaves it to the server for direct
+  // I/O writes, which never pass its own check. Free (no LMDB lookup) once
+  // `live` knows the file has none (LiveState::caps_set). A failure carries
+  // the inode, and the caller must not write: the file would keep
+  // capabilities its new bytes were never granted.
+  Status DropCapabilities(uint64_t ino, LiveState& live);
+  // Whether `ino` may have a security.capability (looked up once per
+  // LiveState while it has none): a passthrough writer's writes would never
+  // reach DropCapabilities, so such a file is not opened for writing
+  // through passthrough.
+  bool MayHaveCapabilities(uint64_t ino, LiveState& live);
+  // After a setxattr of security.capability on `ino` committed: its next
+  // write looks for it again.
+  void NoteCapabilitiesSet(uint64_t ino);
   // Whether inode `ino`'s object on tier `t` may be changed now (`what`:
   // "truncate", "write", ...): EIO naming the tier when it is gone,
   // replaced or read-only (Tier::CheckHealth). Every path that changes a
@@ -151,6 +169,10 @@ class Context {
   // the inode is gone, or when its object must stay (its tier cannot be
   // written: kept in unfreed_ for RetryUnfreed).
   bool RemoveObjectOf(uint64_t ino);
+  // Looks up `ino`'s security.capability under live.caps_mu unless `live`
+  // knows it has none; removes it when `remove`. Returns whether the file
+  // has one left (on a failure too, which goes to `st`).
+  bool CheckCapabilities(uint64_t ino, LiveState& live, bool remove, Status* st);
 
   const Options options_;
   std::unique_ptr<Store> store_;

@@ -58,6 +58,17 @@ struct LiveState {
   std::shared_mutex io;
   // The checksums of what was written in order (fs/stream_sums.h).
   StreamSums stream_sums;
+  // Whether the file may have a security.capability, which every write and
+  // truncate removes (Context::DropCapabilities): caps_set counts the
+  // setxattrs of it (starting at 1: a new state does not know), and
+  // caps_cleared is the count at which LMDB was last seen without one. Equal:
+  // the file has none, and a write costs no LMDB lookup. A setxattr bumps
+  // caps_set after it commits, so a lookup that missed it leaves the two
+  // unequal. caps_mu orders the lookups, so a second writer waits for the
+  // first writer's removal instead of writing past it.
+  std::atomic<uint64_t> caps_set{1};
+  std::atomic<uint64_t> caps_cleared{0};
+  Mutex caps_mu;
 };
 
 class InodeTable {

@@ -148,6 +148,9 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     resizing = std::unique_lock<std::shared_mutex>(live->io);
   }
   if (resize) {
+    // A truncate drops file capabilities whoever truncates (do_truncate).
+    st = c.DropCapabilities(ino, *live);
+    if (!st.ok()) return st;
     c.table().NoteWrite(*live);  // aborts a move of the old bytes
     // The stream's sums cover bytes a resize cuts or follows with zeros.
     if (attr->st_size == 0)

@@ -95,11 +95,13 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
 // eight ranks: 1.99 s against 1.29 s; docs/BENCHMARKS.md). True when
 // promised and the object is there.
 // A set-ID file is not: the kernel clears set-ID bits on a write it sees,
-// and it would not see these.
+// and it would not see these. Nor is a file with capabilities: every write
+// must drop them (Context::DropCapabilities), and one the daemon does not
+// see could not. Asked last: it may cost an LMDB lookup.
 bool PromiseWriterRoom(Context& c, FileHandle& fh, int flags, const Inode& n) {
   const bool set_id = (n.mode & S_ISUID) || ((n.mode & S_ISGID) && (n.mode & S_IXGRP));
   if ((flags & O_ACCMODE) != O_RDWR || n.tier != TierId::kSsd || set_id ||
-      !c.handles().passthrough().active())
+      !c.handles().passthrough().active() || c.MayHaveCapabilities(fh.ino, *fh.live))
     return false;
   const uint64_t size_now = n.size;
   const std::optional<uint64_t> seen = c.write_sizes().Expect(c.table().KnownPath(fh.ino));
@@ -205,6 +207,8 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   Inode n;
   Status st = c.store().GetInode(ino, &n);
   if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
+  // A truncate drops file capabilities whoever truncates (do_truncate).
+  if (st.ok()) st = c.DropCapabilities(ino, *live);
   if (!st.ok()) return st;
   c.table().NoteWrite(*live);  // aborts a move of the old bytes
   live->stream_sums.Restart();

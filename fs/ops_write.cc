@@ -161,6 +161,13 @@ Status WithSpill(Context& c, FileHandle& fh, const char* what, bool check_room, 
 Status WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
+  // Not for the kernel's writeback of mmap'ed pages (FUSE_WRITE_CACHE): a
+  // store through a mapping keeps them on ext4 too, and write(2) through
+  // the page cache passed the kernel's own file_remove_privs.
+  if (!fi->writepage) {
+    Status dropped = c.DropCapabilities(fh.ino, *fh.live);
+    if (!dropped.ok()) return dropped;
+  }
   const size_t len = fuse_buf_size(in);
   size_t done = 0;
   Status st = WithSpill(c, fh, "write", true, [&](int* target_err) {
@@ -186,8 +193,11 @@ Status WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_fil
 Status Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
   Context& c = Ctx(req);
   FileHandle& fh = *Handle(fi);
+  // Every mode, as ext4 (file_modified) does: a punched hole changes bytes.
+  Status st = c.DropCapabilities(fh.ino, *fh.live);
+  if (!st.ok()) return st;
   // No look at the SSD tier's room first: a punched hole frees space.
-  Status st = WithSpill(c, fh, "fallocate", false, [&](int* target_err) {
+  st = WithSpill(c, fh, "fallocate", false, [&](int* target_err) {
     Status failed;
     ObjectRef object = c.handles().ObjectOf(fh, true, &failed);
     if (!object) {
@@ -239,6 +249,8 @@ Status CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* f
   FileHandle& hin = *Handle(fi_in);
   FileHandle& hout = *Handle(fi_out);
   const Tier& tin = c.tier(from->tier);
+  st = c.DropCapabilities(hout.ino, *hout.live);
+  if (!st.ok()) return st;
   ssize_t copied = 0;
   st = WithSpill(c, hout, "copy_file_range", true, [&](int* target_err) {
     Status failed;

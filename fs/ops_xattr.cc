@@ -328,6 +328,7 @@ Status SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
   }
   Status st = c.store().SetXattr(ino, name, std::string(value, size), flags);
   if (!st.ok()) return st;
+  if (std::strcmp(name, "security.capability") == 0) c.NoteCapabilitiesSet(ino);
   fuse_reply_err(req, 0);
   return Status::Ok();
 }
