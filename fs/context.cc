@@ -10,14 +10,6 @@
 
 namespace tierfs {
 
-namespace {
-
-struct timespec ToTimespec(int64_t ns) {
-  return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-}
-
-}  // namespace
-
 Context::Context(const Options& options, std::unique_ptr<Store> store, std::unique_ptr<Tier> ssd,
                  std::unique_ptr<Tier> hdd, std::unique_ptr<AuditLog> audit, Policy policy)
     : options_(options),
@@ -64,9 +56,9 @@ void Context::FillStat(const Inode& n, struct stat* st) {
   st->st_size = n.size;
   st->st_blksize = 1 << 20;
   st->st_blocks = (n.size + 511) / 512;
-  st->st_atim = ToTimespec(n.atime_ns);
-  st->st_mtim = ToTimespec(n.mtime_ns);
-  st->st_ctim = ToTimespec(n.ctime_ns);
+  st->st_atim = NsTimespec(n.atime_ns);
+  st->st_mtim = NsTimespec(n.mtime_ns);
+  st->st_ctim = NsTimespec(n.ctime_ns);
   if (!n.is_reg()) return;
   // Recorded by the last writer's close, the hasher's commit, a setattr of
   // size or times, or a move (meta/inode.h, fs/object_attrs.h): the object

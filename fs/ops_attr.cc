@@ -88,7 +88,7 @@ Status Truncate(Context& c, const Inode& n, fuse_file_info* fi, off_t size) {
 // Keeps the object's times equal to ours: FillStat reports the object's.
 // A file without an object yet has no times to keep.
 Status SetObjectTimes(Context& c, const Inode& n, fuse_file_info* fi) {
-  struct timespec ts[2] = {{0, UTIME_OMIT}, {n.mtime_ns / 1000000000, n.mtime_ns % 1000000000}};
+  struct timespec ts[2] = {{0, UTIME_OMIT}, NsTimespec(n.mtime_ns)};
   Status st;
   if (ObjectRef object = fi ? c.handles().ObjectOf(*Handle(fi), false, &st) : nullptr) {
     if (futimens(object->fd, ts) == 0) return Status::Ok();

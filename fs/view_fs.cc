@@ -72,9 +72,9 @@ void Fill(const ViewNode& v, bool acls, struct stat* s) {
   s->st_size = off_t(S_ISLNK(v.mode) ? v.symlink_target.size() : v.size);
   s->st_blocks = blkcnt_t((uint64_t(s->st_size) + 511) / 512);
   s->st_blksize = 4096;
-  s->st_atim = {v.atime_ns / 1000000000, v.atime_ns % 1000000000};
-  s->st_mtim = {v.mtime_ns / 1000000000, v.mtime_ns % 1000000000};
-  s->st_ctim = {v.ctime_ns / 1000000000, v.ctime_ns % 1000000000};
+  s->st_atim = NsTimespec(v.atime_ns);
+  s->st_mtim = NsTimespec(v.mtime_ns);
+  s->st_ctim = NsTimespec(v.ctime_ns);
 }
 
 void Init(void* userdata, fuse_conn_info* conn) {

@@ -90,9 +90,36 @@ struct DirEntry {
 
 // Nanoseconds since the epoch, from the realtime clock.
 int64_t NowNs();
-// A timespec (a stat's times) in nanoseconds since the epoch.
+// Times are kept as signed 64-bit nanoseconds since the epoch, so whole
+// seconds from kTimeMinSec (1677-09-21T00:12:44Z) to kTimeMaxSec
+// (2262-04-11T23:47:16Z) fit (division truncates toward zero: one second
+// more either way would not, with its nanoseconds).
+constexpr int64_t kNsPerSec = 1000000000;
+constexpr int64_t kTimeMinSec = INT64_MIN / kNsPerSec;
+constexpr int64_t kTimeMaxSec = INT64_MAX / kNsPerSec;
+
+// A timespec (a stat's times, a utimensat's) in nanoseconds since the
+// epoch. A time outside the range is clamped to its nearest end, with no
+// nanoseconds, as the kernel clamps a time to a filesystem's
+// s_time_min/s_time_max (timestamp_truncate): multiplying would overflow
+// and wrap (1500 read back as 2084; xfstests generic/634).
 inline int64_t TimespecNs(const struct timespec& ts) {
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  if (ts.tv_sec <= kTimeMinSec) return kTimeMinSec * kNsPerSec;
+  if (ts.tv_sec >= kTimeMaxSec) return kTimeMaxSec * kNsPerSec;
+  return int64_t(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+}
+
+// The timespec of `ns` nanoseconds since the epoch. Rounds down: a time
+// before 1970 has a negative tv_sec and tv_nsec in [0, 1e9), which is what
+// the kernel and utimensat(2) accept (C++ division truncates toward zero,
+// which gave a negative tv_nsec).
+inline struct timespec NsTimespec(int64_t ns) {
+  int64_t sec = ns / kNsPerSec, rem = ns % kNsPerSec;
+  if (rem < 0) {
+    sec -= 1;
+    rem += kNsPerSec;
+  }
+  return {static_cast<time_t>(sec), static_cast<long>(rem)};
 }
 
 }  // namespace tierfs
