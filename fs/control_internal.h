@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fs/control_commands.h"
+#include "fs/peer_access.h"
 #include "meta/inode.h"
 #include "meta/status.h"
 
@@ -43,10 +44,6 @@ nlohmann::json ControlGens(Context& c, const ControlInfo& info, const nlohmann::
 // gens); with `next`, each says what the policy will do to it next.
 Status GenerationsBelow(Context& c, const std::string& dir, const ControlPeer& peer, bool next,
                         nlohmann::json* out);
-// Whether `peer` may read `d`: list it (a directory, as ls would) or read
-// its bytes (a file; what a checksum of them needs); decided as MaySearch
-// is.
-bool MayRead(Context& c, const Inode& d, const ControlPeer& peer);
 
 // fs/control_policy.cc
 nlohmann::json ControlPolicyShow(Context& c, const ControlInfo& info, const nlohmann::json& request,
@@ -113,11 +110,6 @@ nlohmann::json ControlErrorOf(const Status& st);
 // ("/a/b"). Errors name the path.
 Status ResolveForPeer(Context& c, const std::string& path, const ControlPeer& peer, Inode* out,
                       std::string* clean);
-
-// Whether `peer` may search directory `d`, as the kernel would decide: its
-// access ACL when the mount enforces ACLs and it has one (fs/posix_acl.h),
-// else the x bit of the peer's class; root may.
-bool MaySearch(Context& c, const Inode& d, const ControlPeer& peer);
 
 // Sets "series" and "generation" of `n` in `j`: the checkpoint series and
 // generation the policy engine's last scan found it in (null outside any).

@@ -6,39 +6,11 @@
 
 #include "fs/context.h"
 #include "fs/control_internal.h"
-#include "fs/posix_acl.h"
 #include "meta/text_format.h"
 
 namespace tierfs {
 
 using nlohmann::json;
-
-namespace {
-
-// Whether `peer` gets all of `want` (4 read, 1 search) on `n`.
-bool PeerMay(Context& c, const Inode& n, const ControlPeer& peer, unsigned want) {
-  if (peer.uid == 0) return true;
-  std::string raw;
-  posix_acl::Acl acl;
-  if (c.acls() && c.store().GetXattr(n.ino, posix_acl::kAccessXattr, &raw).ok() &&
-      posix_acl::Parse(raw, &acl).ok())
-    return posix_acl::Permits(
-        acl, n.uid, n.gid, peer.uid, [&](uint32_t gid) { return peer.InGroup(gid); }, want);
-  const unsigned bits = peer.uid == n.uid     ? n.mode >> 6
-                        : peer.InGroup(n.gid) ? n.mode >> 3
-                                              : n.mode;
-  return (bits & want) == want;
-}
-
-}  // namespace
-
-bool MaySearch(Context& c, const Inode& d, const ControlPeer& peer) {
-  return PeerMay(c, d, peer, 1);
-}
-
-bool MayRead(Context& c, const Inode& d, const ControlPeer& peer) {
-  return PeerMay(c, d, peer, 4);
-}
 
 Status ResolveForPeer(Context& c, const std::string& path, const ControlPeer& peer, Inode* out,
                       std::string* clean) {

@@ -11,6 +11,7 @@
 
 #include "fs/archived_access.h"
 #include "fs/op_table.h"
+#include "fs/peer_access.h"
 #include "fs/posix_acl.h"
 
 namespace tierfs {
@@ -229,15 +230,9 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 }
 
 bool InGroup(fuse_req_t req, gid_t gid) {
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  if (ctx->gid == gid) return true;
-  std::vector<gid_t> groups(64);
-  int n = fuse_req_getgroups(req, groups.size(), groups.data());
-  if (n > int(groups.size())) {
-    groups.resize(n);
-    n = fuse_req_getgroups(req, groups.size(), groups.data());
-  }
-  return n > 0 && std::find(groups.begin(), groups.begin() + n, gid) != groups.begin() + n;
+  if (fuse_req_ctx(req)->gid == gid) return true;
+  const std::vector<gid_t> groups = CallerGroups(req);
+  return std::find(groups.begin(), groups.end(), gid) != groups.end();
 }
 
 // Only reached without default_permissions; the same check the kernel does.

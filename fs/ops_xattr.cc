@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "fs/control_internal.h"
 #include "fs/op_table.h"
+#include "fs/peer_access.h"
 #include "fs/posix_acl.h"
 
 namespace tierfs {
@@ -40,32 +40,13 @@ constexpr char kObjectXattr[] = "user.tierfs.object";          // get: the objec
 constexpr char kGenerationXattr[] = "user.tierfs.generation";  // get: checkpoint generation
 constexpr char kSeriesXattr[] = "user.tierfs.series";          // get: its series
 
-// The caller of `req` as the control socket's permission checks take it.
-ControlPeer PeerOf(fuse_req_t req) {
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  ControlPeer peer;
-  peer.pid = ctx->pid;
-  peer.uid = ctx->uid;
-  peer.gid = ctx->gid;
-  if (peer.uid == 0) return peer;
-  std::vector<gid_t> groups(64);
-  int n = fuse_req_getgroups(req, groups.size(), groups.data());
-  if (n > int(groups.size())) {
-    groups.resize(size_t(n));
-    n = fuse_req_getgroups(req, groups.size(), groups.data());
-  }
-  groups.resize(n > 0 ? size_t(n) : 0);
-  peer.groups = std::move(groups);
-  return peer;
-}
-
 // "ssd:12,hdd:3": the regular files below directory `ino` (each inode once)
 // by tier, the tiers with none left out. Only what the caller could list:
 // below a directory they may not read and search, nothing is counted (as
 // `tierctl du` leaves it out), or the counts would tell them of files
 // added there.
 Status TierSummary(Context& c, fuse_req_t req, fuse_ino_t ino, std::string* out) {
-  const ControlPeer peer = PeerOf(req);
+  const ControlPeer peer = PeerOfRequest(req);
   auto may_list = [&](const Inode& d) {
     return peer.uid == 0 || (MayRead(c, d, peer) && MaySearch(c, d, peer));
   };
