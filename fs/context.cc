@@ -258,6 +258,7 @@ Status Context::AppendAudit(const std::vector<AuditRecord>& records) {
 
 void Context::StartBackground() {
   holds_.Count();
+  if (options_.read_only) placement_.SetReadOnly();
   space_.Start(
       [this] {
         RetryUnfreed();

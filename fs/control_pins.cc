@@ -115,6 +115,14 @@ Status CheckUserImmutable(const Store::Hold& want, const ControlPeer& peer, cons
   return Status::Ok();
 }
 
+// Pins, unpins and moves change the mount; on a read-only one (-o ro)
+// nothing may (Placement refuses the moves themselves too).
+Status RefuseOnReadOnly(Context& c, const char* cmd) {
+  if (!c.options().read_only) return Status::Ok();
+  return Status::Error(EROFS, std::string(cmd) + " refused: " + c.options().mountpoint +
+                                  " is mounted read-only (-o ro)");
+}
+
 std::optional<TierId> TierOf(const std::string& v) {
   if (v == "ssd") return TierId::kSsd;
   if (v == "hdd") return TierId::kHdd;
@@ -135,6 +143,7 @@ AuditRecord Record(const char* action, const std::string& path, uint64_t ino,
 }  // namespace
 
 json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  if (Status ro = RefuseOnReadOnly(c, "pin"); !ro.ok()) return ControlErrorOf(ro);
   const int64_t now = NowNs();
   Store::Hold want;
   want.since_ns = now;
@@ -191,6 +200,7 @@ json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPe
 }
 
 json ControlUnpin(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  if (Status ro = RefuseOnReadOnly(c, "unpin"); !ro.ok()) return ControlErrorOf(ro);
   const int64_t now = NowNs();
   std::string clean;
   std::vector<Item> items;
@@ -212,6 +222,7 @@ json ControlUnpin(Context& c, const ControlInfo&, const json& req, const Control
 }
 
 json ControlMove(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
+  if (Status ro = RefuseOnReadOnly(c, "move"); !ro.ok()) return ControlErrorOf(ro);
   const std::optional<TierId> to = TierOf(StringField(req, "to", ""));
   if (!to) return ControlError(EINVAL, "move: \"to\" must be \"ssd\" or \"hdd\"");
   std::string clean;

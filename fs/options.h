@@ -25,7 +25,8 @@ struct Options {
   std::string mount_options;  // comma-separated, passed to the kernel mount
   // `-o ro`: nothing changes the tree, so the policy engine does not run
   // (no thinning, migration or pinning; tierfs --dry-run still shows what
-  // it would do).
+  // it would do), no move is made (Placement::SetReadOnly) and tierctl's
+  // pin, unpin and move are refused (EROFS).
   bool read_only = false;
   // Largest READ the kernel sends (-o max_read=N; fs/daemon.cc Init): 1 MiB,
   // one verified block (fs/verified_read.h).

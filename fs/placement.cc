@@ -41,6 +41,9 @@ Status Placement::Move(uint64_t ino, TierId to, const std::string& why, const st
   if (!st.ok()) return st;
   if (!n.is_reg()) return Status::Error(EINVAL, "inode " + std::to_string(ino) + " is not a file");
   if (n.tier == to) return Status::Ok();
+  if (read_only_.load())
+    return Status::Error(EROFS, "inode " + std::to_string(ino) + " not moved to " + TierName(to) +
+                                    ": the mount is read-only (-o ro)");
   if (cancelled_.load())
     return Status::Error(ECANCELED, "inode " + std::to_string(ino) + " not moved to " +
                                         TierName(to) + ": the daemon is stopping");

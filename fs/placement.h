@@ -76,6 +76,10 @@ class Placement {
   // are not affected (a writer waits on them; none runs once the session
   // has stopped).
   void CancelMoves();
+  // For a read-only mount (-o ro): every Move is refused with EROFS (the
+  // evictor, promotions and tierctl move alike), so nothing changes tier.
+  void SetReadOnly() { read_only_.store(true); }
+  bool read_only() const { return read_only_.load(); }
   bool IsMoving(uint64_t ino);
   // While `ino` is moving: true, with the bytes of its object copied so
   // far (tierctl move's progress).
@@ -125,6 +129,7 @@ class Placement {
   MoveThrottle throttle_;
   Metrics* metrics_;
   std::atomic<bool> cancelled_{false};    // CancelMoves
+  std::atomic<bool> read_only_{false};    // SetReadOnly
   std::atomic<unsigned> in_run_{0};       // in Run: waiting for a slot or copying
   std::atomic<unsigned> unthrottled_{0};  // of those, spills (they take no slot)
   Mutex moving_mu_;

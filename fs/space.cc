@@ -191,7 +191,12 @@ void Space::Start(std::function<void()> tick, std::function<void()> poke_policy)
     *used = std::min(space.capacity, *used + Promised());
     return st;
   };
-  hooks.hdd_health = [this] { return tiers_.hdd->CheckHealth(); };
+  hooks.hdd_health = [this] {
+    // Said once, as a tier that cannot take moves is (tiering/evictor.h).
+    if (placement_.read_only())
+      return Status::Error(EROFS, "the mount is read-only (-o ro): nothing is moved");
+    return tiers_.hdd->CheckHealth();
+  };
   hooks.candidates = [this](std::vector<EvictionCandidate>* out) { return Candidates(out); };
   hooks.move_to_hdd = [this](const EvictionCandidate& c) {
     return placement_.Move(c.ino, TierId::kHdd, "evict", c.path);

@@ -269,7 +269,8 @@ TEST_F(TierctlPolicyTest, AuditFiltersAndPages) {
 }
 
 // `-o ro`: no rule changes anything (before, a read-only mount thinned
-// checkpoints on its first scan).
+// checkpoints on its first scan), nor does the evictor, nor tierctl pin,
+// unpin or move (they pinned and moved files on a read-only mount).
 TEST(ReadOnlyMountTest, TheMountRunsNoRule) {
   const std::string policy = TmpPolicyPath("ro-test");
   std::ofstream(policy) << "[[rule]]\nname = \"all-to-hdd\"\npath = \"/cold/**\"\n"
@@ -280,10 +281,29 @@ TEST(ReadOnlyMountTest, TheMountRunsNoRule) {
   ASSERT_EQ(0, WriteFile(m.path("cold/a"), Pattern(100000, 1)));
   ASSERT_TRUE(m.Unmount());
   m.options().extra_opts = {"ro"};
-  m.options().extra_args = {"--policy", policy, "--scan-interval", "1"};
+  // Every SSD tier is above a 1% watermark: the evictor would move cold/a.
+  m.options().extra_args = {"--policy",
+                            policy,
+                            "--scan-interval",
+                            "1",
+                            "--ssd-high-watermark",
+                            "1%",
+                            "--ssd-low-watermark",
+                            "0.5%"};
   ASSERT_TRUE(m.Mount()) << m.Log();
   EXPECT_FALSE(WaitFor([&] { return GetTier(m.path("cold/a")) == "hdd"; }, 4));
   EXPECT_NE(std::string::npos, m.Log().find("read-only mount")) << m.Log();
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"pin", m.path("cold/a")},
+                                             {"unpin", m.path("cold/a")},
+                                             {"move", "--to", "hdd", m.path("cold/a")}}) {
+    const CommandResult r = Tierctl(args);
+    EXPECT_EQ(1, r.exit_code) << args[0] << r.out;
+    EXPECT_NE(std::string::npos, r.err.find("is mounted read-only (-o ro)")) << r.err;
+  }
+  EXPECT_EQ("ssd", GetTier(m.path("cold/a")));
+  const CommandResult where = Tierctl({"where", m.path("cold/a")});
+  EXPECT_EQ(std::string::npos, where.out.find("manual")) << where.out;
   std::string got;
   EXPECT_EQ(0, ReadFile(m.path("cold/a"), &got));
   EXPECT_TRUE(m.Unmount());
