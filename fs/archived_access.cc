@@ -24,6 +24,8 @@ Status RefreshArchivedAccess(Store& store, const Tier& hdd, uint64_t ino) {
   id.acl_unknown = false;
   st = store.GetXattr(ino, kAccessAclXattr, &id.access_acl);
   if (!st.ok() && st.err() != ENODATA) return st;
+  st = ReadArchivedXattrs(store, ino, &id);
+  if (!st.ok()) return st;
   const int fd = hdd.OpenObject(ino, O_RDONLY, &st);
   if (fd < 0) return st.err() == ENOENT ? Status::Ok() : st;  // moved back meanwhile
   st = WriteIdentity(hdd, ino, fd, id, nullptr);

@@ -236,9 +236,9 @@ inline FileHandle* Handle(fuse_file_info* fi) {
 // Whether the caller of `req` has `gid` as primary or supplementary group.
 bool CallerInGroup(fuse_req_t req, gid_t gid);
 
-// After a chmod, chown or ACL change of `n`: an archived file's identity on
-// the HDD tier gets the new access (fs/archived_access.h); a failure is
-// logged, the change itself stands.
+// After a chmod, chown, ACL or xattr change of `n`: an archived file's
+// identity on the HDD tier gets the new access and attributes
+// (fs/archived_access.h); a failure is logged, the change itself stands.
 void RefreshAccessOnHdd(Context& c, const Inode& n);
 // The owner and mode a new node in `parent` gets for the caller of `req`:
 // the caller's uid, the parent's gid under a setgid directory (which new

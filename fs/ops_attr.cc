@@ -318,8 +318,9 @@ void RefreshAccessOnHdd(Context& c, const Inode& n) {
   if (!n.is_reg() || n.tier != TierId::kHdd) return;
   Status st = RefreshArchivedAccess(c.store(), c.tier(TierId::kHdd), n.ino);
   if (!st.ok())
-    spdlog::error("inode {}: its new owners, mode or ACL are not in its archived identity: {}",
-                  n.ino, st.message());
+    spdlog::error(
+        "inode {}: its new owners, mode, ACL or xattrs are not in its archived identity: {}", n.ino,
+        st.message());
 }
 
 }  // namespace tierfs

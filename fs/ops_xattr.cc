@@ -22,6 +22,7 @@
 #include "fs/op_table.h"
 #include "fs/peer_access.h"
 #include "fs/posix_acl.h"
+#include "tiering/identity.h"
 
 namespace tierfs {
 
@@ -291,6 +292,14 @@ Status Reload(fuse_req_t req, fuse_ino_t ino) {
   return Status::Ok();
 }
 
+// After a setxattr or removexattr of `name`: an archived file's identity
+// records it (fs/archived_access.h), so that recover and view do not fall
+// back to the snapshot's older attributes.
+void RefreshXattrsOnHdd(Context& c, fuse_ino_t ino, const char* name) {
+  Inode n;
+  if (IsArchivedXattr(name) && c.store().GetInode(ino, &n).ok()) RefreshAccessOnHdd(c, n);
+}
+
 // Immutable holds were checked by the table, except for user.tierfs.*
 // (ChangesXattr).
 Status SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
@@ -310,6 +319,7 @@ Status SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
   Status st = c.store().SetXattr(ino, name, std::string(value, size), flags);
   if (!st.ok()) return st;
   if (std::strcmp(name, "security.capability") == 0) c.NoteCapabilitiesSet(ino);
+  RefreshXattrsOnHdd(c, ino, name);
   fuse_reply_err(req, 0);
   return Status::Ok();
 }
@@ -403,6 +413,7 @@ Status RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   Status st = c.store().RemoveXattr(ino, name);
   if (IsSystemXattr(name) && st.err() == ENODATA) return SystemXattrUnsupported(c, name);
   if (!st.ok()) return st;
+  RefreshXattrsOnHdd(c, ino, name);
   fuse_reply_err(req, 0);
   return Status::Ok();
 }

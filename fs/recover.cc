@@ -46,6 +46,7 @@ class Recovery {
   Status Recreate(uint64_t ino, const ObjectIdentity& id);
   Status MakeDirs(const std::vector<std::string>& dirs, uint64_t* ino, bool* clash);
   Status RemoveNames(uint64_t ino);
+  Status ApplyArchivedXattrs(uint64_t ino, const ObjectIdentity& id);
   Status ReadRemovals();
   void AddRemoval(uint64_t ino, const std::string& path, uint64_t size, const std::string& what);
   void Add(const char* status, uint64_t ino, const std::string& path, uint64_t size,
@@ -235,9 +236,21 @@ Status Recovery::SettleObjects() {
           nullptr);
       if (!st.ok()) return st;
     }
-    // A chmod, chown or setfacl since the snapshot rewrote the identity
-    // (fs/archived_access.h): the newer of the two says who may read.
-    if (id_st.ok() && id.ino == ino && id.ctime_ns > f->second.ctime_ns) {
+    // A chmod, chown, setfacl or xattr change since the snapshot rewrote
+    // the identity (fs/archived_access.h): the newer of the two says who may
+    // read and what the file's attributes are. The ctime goes last (below):
+    // the attributes' update leaves it alone.
+    std::string detail;
+    const bool newer = id_st.ok() && id.ino == ino && id.ctime_ns > f->second.ctime_ns;
+    if (newer && id.xattrs_recorded) {
+      Status st = ApplyArchivedXattrs(ino, id);
+      if (!st.ok()) return st;
+    } else if (newer && id.xattrs_unknown) {
+      detail =
+          "its extended attributes changed after the snapshot and were too large for its "
+          "identity: the snapshot's are kept";
+    }
+    if (newer) {
       Status st = store_->UpdateWithXattr(
           ino, kAccessAclXattr,
           [&](Inode& n, std::optional<std::string>* acl) {
@@ -256,10 +269,11 @@ Status Recovery::SettleObjects() {
       if (!st.ok()) return st;
     }
     if (kept) {
-      Add("kept", ino, names_[ino].path, size);
+      Add("kept", ino, names_[ino].path, size, detail);
       return Status::Ok();
     }
-    Add("placed", ino, names_[ino].path, size, "moved to HDD after the snapshot");
+    Add("placed", ino, names_[ino].path, size,
+        "moved to HDD after the snapshot" + (detail.empty() ? "" : "; " + detail));
     return Status::Ok();
   });
 }
@@ -291,6 +305,40 @@ Status Recovery::SettleUnseen() {
     Status st = RemoveNames(ino);
     if (!st.ok()) return st;
   }
+  return Status::Ok();
+}
+
+// Makes inode `ino`'s extended attributes those `id` records (an xattr
+// change after the snapshot rewrote the identity): the snapshot's that the
+// identity does not have were removed since. Its system.* ones (ACLs) are
+// the caller's; the inode's ctime is left as it is.
+Status Recovery::ApplyArchivedXattrs(uint64_t ino, const ObjectIdentity& id) {
+  std::vector<std::string> names;
+  Status st = store_->ListXattr(ino, &names);
+  for (const std::string& name : names) {
+    if (!st.ok()) break;
+    if (!IsArchivedXattr(name) || id.xattrs.count(name)) continue;
+    st = store_->UpdateWithXattr(
+        ino, name,
+        [](Inode&, std::optional<std::string>* value) {
+          value->reset();
+          return Status::Ok();
+        },
+        nullptr);
+  }
+  for (const auto& [name, value] : id.xattrs) {
+    if (!st.ok()) break;
+    st = store_->UpdateWithXattr(
+        ino, name,
+        [&](Inode&, std::optional<std::string>* stored) {
+          *stored = value;
+          return Status::Ok();
+        },
+        nullptr);
+  }
+  if (!st.ok())
+    return Status::Error(st.err(), "inode " + std::to_string(ino) +
+                                       ": extended attributes from its identity: " + st.message());
   return Status::Ok();
 }
 
@@ -342,6 +390,8 @@ Status Recovery::Recreate(uint64_t old_ino, const ObjectIdentity& id) {
   // leaves the file to its owner (tiering/identity.h).
   if (!id.access_acl.empty()) node.xattrs.emplace_back(kAccessAclXattr, id.access_acl);
   if (id.acl_unknown) node.mode &= ~uint32_t(077);
+  // Its other attributes, as recorded (none when they were too large).
+  for (const auto& [name, value] : id.xattrs) node.xattrs.emplace_back(name, value);
   Status st;
   if (!clash) st = MakeDirs(dirs, &parent, &clash);
   if (!st.ok()) return st;
@@ -379,7 +429,10 @@ Status Recovery::Recreate(uint64_t old_ino, const ObjectIdentity& id) {
     if (!st.ok()) return st;
   }
   Add("recreated", n.ino, path, id.size,
-      path == id.path ? "archived after the snapshot" : "archived as " + id.path);
+      (path == id.path ? "archived after the snapshot" : "archived as " + id.path) +
+          std::string(id.xattrs_unknown ? "; its extended attributes were too large for its "
+                                          "identity and are not recovered"
+                                        : ""));
   return Status::Ok();
 }
 

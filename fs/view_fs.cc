@@ -316,7 +316,8 @@ void Statfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &s);
 }
 
-// The POSIX ACLs it has (the root's too); user.tierfs.tier and
+// The POSIX ACLs it has (the root's too); its other extended attributes
+// (user.*, trusted.*, security.*: ViewNode::xattrs); user.tierfs.tier and
 // user.tierfs.object, for a file with an object; user.tierfs.view on the
 // root: what the view shows and from what (JSON).
 std::vector<std::pair<std::string, std::string>> Xattrs(const ViewTree& tree,
@@ -324,6 +325,7 @@ std::vector<std::pair<std::string, std::string>> Xattrs(const ViewTree& tree,
   std::vector<std::pair<std::string, std::string>> all;
   if (!node.access_acl.empty()) all.emplace_back(kAccessAclXattr, node.access_acl);
   if (!node.default_acl.empty()) all.emplace_back("system.posix_acl_default", node.default_acl);
+  for (const auto& [name, value] : node.xattrs) all.emplace_back(name, value);
   if (node.ino == kRootIno) {
     uint64_t files = 0;
     for (const auto& [ino, n] : tree.nodes) files += S_ISREG(n.mode) ? 1 : 0;
@@ -345,12 +347,18 @@ void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
   fuse_reply_buf(req, value.data(), value.size());
 }
 
+// As the owner's mount (and the kernel for local filesystems): trusted.*
+// only to the privileged, root standing in for CAP_SYS_ADMIN.
+bool Shown(fuse_req_t req, const std::string& name) {
+  return name.rfind("trusted.", 0) != 0 || fuse_req_ctx(req)->uid == 0;
+}
+
 void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   const std::shared_ptr<const ViewTree> tree = Fs(req).tree();
   const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   for (const auto& [key, value] : Xattrs(*tree, *node))
-    if (key == name) return ReplyXattr(req, value, size);
+    if (key == name && Shown(req, key)) return ReplyXattr(req, value, size);
   fuse_reply_err(req, ENODATA);
 }
 
@@ -359,7 +367,8 @@ void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
   std::string names;
-  for (const auto& [key, value] : Xattrs(*tree, *node)) names += key + '\0';
+  for (const auto& [key, value] : Xattrs(*tree, *node))
+    if (Shown(req, key)) names += key + '\0';
   ReplyXattr(req, names, size);
 }
 

@@ -150,6 +150,14 @@ Status ViewBuilder::ReadSnapshot() {
             node->second.*acl.second = value;
           return Status::Ok();
         });
+    // And their annotations (user.*, trusted.*, security.*).
+    if (st.ok())
+      st = store->ForEachXattr(
+          [this](uint64_t ino, const std::string& name, const std::string& value) {
+            auto node = t_.nodes.find(ino);
+            if (node != t_.nodes.end() && IsArchivedXattr(name)) node->second.xattrs[name] = value;
+            return Status::Ok();
+          });
     for (auto it = files_.begin(); st.ok() && it != files_.end(); ++it) {
       std::vector<uint64_t> sums;
       const Status sums_st = store->GetBlockSums(it->first, &sums);
@@ -207,9 +215,14 @@ Status ViewBuilder::ReadObjects() {
     seen_.insert(ino);
     const Inode& snap = f->second;
     ViewNode& v = t_.nodes[ino];
-    // A chmod, chown or setfacl since the snapshot rewrote the identity
-    // (fs/archived_access.h): the newer of the two says who may read.
-    if (has_id && id.ino == ino && id.ctime_ns > snap.ctime_ns) ApplyAccess(id, &v);
+    // A chmod, chown, setfacl or xattr change since the snapshot rewrote
+    // the identity (fs/archived_access.h): the newer of the two says who may
+    // read and what the attributes are (the snapshot's when the identity's
+    // were too large to record, or it is from an older tierfs).
+    if (has_id && id.ino == ino && id.ctime_ns > snap.ctime_ns) {
+      ApplyAccess(id, &v);
+      if (id.xattrs_recorded) v.xattrs = id.xattrs;
+    }
     v.object = path;
     v.size = size;
     v.mtime_ns = mtime_ns;
@@ -278,6 +291,7 @@ void ViewBuilder::PlaceUnknown() {
     v.ino = ino;
     v.mode = id.mode;
     ApplyAccess(id, &v);
+    v.xattrs = id.xattrs;
     v.size = uint64_t(u.sb.st_size);
     v.atime_ns = v.mtime_ns = MtimeNs(u.sb);
     v.ctime_ns = id.ctime_ns;

@@ -52,6 +52,9 @@ struct ViewNode {
   // archived after it the access ACL its identity recorded. The view serves
   // them, so the kernel restricts the bytes as the owner's mount did.
   std::string access_acl, default_acl;
+  // Its other extended attributes (tiering/identity.h IsArchivedXattr): the
+  // snapshot's, or the identity's when it is newer or the only record.
+  std::map<std::string, std::string> xattrs;
   std::map<std::string, uint64_t> children;  // directories: name -> ino
 };
 

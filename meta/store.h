@@ -117,6 +117,10 @@ class Store {
   // inode order (one read transaction); stops at its first non-ok result.
   Status ForEachXattrNamed(const std::string& name,
                            const std::function<Status(uint64_t ino, const std::string& value)>& fn);
+  // Calls `fn` for every extended attribute of every inode, in inode order
+  // (one read transaction); stops at its first non-ok result.
+  Status ForEachXattr(const std::function<Status(uint64_t ino, const std::string& name,
+                                                 const std::string& value)>& fn);
   Status RemoveXattr(uint64_t ino, const std::string& name);
   // Reads the inode and its extended attribute `name` (nullopt when it has
   // none), lets `mutate` change both (returning non-ok aborts), and writes

@@ -107,6 +107,17 @@ Status Store::ForEachXattrNamed(
   });
 }
 
+Status Store::ForEachXattr(const std::function<Status(uint64_t ino, const std::string& name,
+                                                      const std::string& value)>& fn) {
+  ReadTxn txn(env_);
+  Status st = txn.begin();
+  if (!st.ok()) return st;
+  return ForEachKey(txn.get(), dbs_->xattrs, "", [&](const MDB_val& k, const MDB_val& v) {
+    return fn(InoFromKey(k), NameFromKey(k),
+              std::string(static_cast<const char*>(v.mv_data), v.mv_size));
+  });
+}
+
 Status Store::RemoveXattr(uint64_t ino, const std::string& name) {
   return RetryRemoval([&] {
     WriteTxn txn(env_);

@@ -1,4 +1,5 @@
 #include "tiering/identity.h"
+#include "meta/store.h"
 #include "meta/text_format.h"
 
 #include <dirent.h>
@@ -41,9 +42,33 @@ Status FromHex(const std::string& hex, std::string* out) {
   return Status::Ok();
 }
 
+// Whether `s` can be a JSON string as it is (valid UTF-8); other names and
+// values are written in hex.
+bool IsUtf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+  return true;
+}
+
+// The xattrs as two objects, text ones as they are ("xattrs") and the others
+// with name and value in hex ("xattrs_hex"); null for none of a kind.
+void XattrsToJson(const std::map<std::string, std::string>& xattrs, nlohmann::ordered_json* text,
+                  nlohmann::ordered_json* hex) {
+  for (const auto& [name, value] : xattrs) {
+    if (IsUtf8(name) && IsUtf8(value))
+      (*text)[name] = value;
+    else
+      (*hex)[HexBytes(name)] = HexBytes(value);
+  }
+}
+
 nlohmann::ordered_json ToJson(const ObjectIdentity& id, const std::string& path, bool truncated) {
   nlohmann::ordered_json j;
-  j["v"] = 1;
+  // v2 records the extended attributes; readers of v1 ignore what they do not know.
+  j["v"] = id.xattrs_recorded || id.xattrs_unknown ? 2 : 1;
   j["namespace"] = id.ns;
   j["ino"] = id.ino;
   j["path"] = path;
@@ -58,6 +83,14 @@ nlohmann::ordered_json ToJson(const ObjectIdentity& id, const std::string& path,
   j["archived_ns"] = id.archived_ns;
   if (!id.access_acl.empty()) j["acl"] = HexBytes(id.access_acl);
   if (id.acl_unknown) j["acl_unknown"] = true;
+  if (id.xattrs_unknown) {
+    j["xattrs_unknown"] = true;
+  } else if (id.xattrs_recorded) {
+    nlohmann::ordered_json text, hex;
+    XattrsToJson(id.xattrs, &text, &hex);
+    if (!text.is_null()) j["xattrs"] = std::move(text);
+    if (!hex.is_null()) j["xattrs_hex"] = std::move(hex);
+  }
   return j;
 }
 
@@ -86,13 +119,53 @@ Status WriteSidecar(const Tier& tier, uint64_t ino, const std::string& text) {
 
 }  // namespace
 
-std::string EncodeIdentity(const ObjectIdentity& id) {
+bool IsArchivedXattr(const std::string& name) {
+  return name.rfind("system.", 0) != 0 && name.rfind("user.tierfs.", 0) != 0;
+}
+
+Status ReadArchivedXattrs(Store& store, uint64_t ino, ObjectIdentity* id) {
+  std::vector<std::string> names;
+  Status st = store.ListXattr(ino, &names);
+  id->xattrs.clear();
+  for (size_t i = 0; st.ok() && i < names.size(); ++i) {
+    if (!IsArchivedXattr(names[i])) continue;
+    std::string value;
+    st = store.GetXattr(ino, names[i], &value);
+    if (st.ok()) id->xattrs[names[i]] = std::move(value);
+    if (st.err() == ENODATA) st = Status::Ok();  // removed meanwhile
+  }
+  if (!st.ok())
+    return Status::Error(st.err(), "extended attributes of inode " + std::to_string(ino) +
+                                       " for its identity: " + st.message());
+  id->xattrs_recorded = true;
+  id->xattrs_unknown = false;
+  return Status::Ok();
+}
+
+std::string EncodeIdentity(const ObjectIdentity& given) {
+  // Attributes over their room are flagged, not cut: a reader must not take
+  // a part of them for all (it keeps the snapshot's instead).
+  ObjectIdentity id = given;
+  if (id.xattrs_recorded && !id.xattrs.empty()) {
+    nlohmann::ordered_json text, hex;
+    XattrsToJson(id.xattrs, &text, &hex);
+    const size_t bytes =
+        (text.is_null() ? 0 : Dump(text).size()) + (hex.is_null() ? 0 : Dump(hex).size());
+    if (bytes > kMaxIdentityXattrBytes) {
+      id.xattrs.clear();
+      id.xattrs_recorded = false;
+      id.xattrs_unknown = true;
+    }
+  }
   std::string text = Dump(ToJson(id, id.path, id.path_truncated));
   if (text.size() <= kMaxIdentityBytes) return text;
   // An ACL that would take half the room (about 100 entries) is replaced
   // by the flag that restricts the bytes to their owner, and the path keeps
   // its room.
-  if (!id.access_acl.empty() && Dump(ToJson(id, "", true)).size() > kMaxIdentityBytes / 2) {
+  // The attributes have their own room and do not count here.
+  ObjectIdentity bare = id;
+  bare.xattrs.clear();
+  if (!id.access_acl.empty() && Dump(ToJson(bare, "", true)).size() > kMaxIdentityBytes / 2) {
     ObjectIdentity flagged = id;
     flagged.access_acl.clear();
     flagged.acl_unknown = true;
@@ -132,6 +205,21 @@ Status DecodeIdentity(const std::string& text, ObjectIdentity* out) {
     Status st = FromHex(j.value("acl", std::string()), &id.access_acl);
     if (!st.ok()) return st;
     id.acl_unknown = j.value("acl_unknown", false);
+    id.xattrs_unknown = j.value("xattrs_unknown", false);
+    id.xattrs_recorded = j.value("v", 1) >= 2 && !id.xattrs_unknown;
+    if (id.xattrs_recorded) {
+      // Named, not iterated as temporaries: items() would outlive them.
+      const nlohmann::json text = j.value("xattrs", nlohmann::json::object());
+      const nlohmann::json hex = j.value("xattrs_hex", nlohmann::json::object());
+      for (const auto& [name, value] : text.items()) id.xattrs[name] = value.get<std::string>();
+      for (const auto& [hex_name, hex_value] : hex.items()) {
+        std::string name, value;
+        st = FromHex(hex_name, &name);
+        if (st.ok()) st = FromHex(hex_value.get<std::string>(), &value);
+        if (!st.ok()) return Status::Error(EINVAL, "identity: an xattr in xattrs_hex is not hex");
+        id.xattrs[name] = std::move(value);
+      }
+    }
     *out = id;
   } catch (const std::exception& e) {
     return Status::Error(EINVAL, std::string("identity: ") + e.what());

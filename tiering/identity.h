@@ -11,11 +11,14 @@
 // sidecar with the object. The identity is not rewritten when the file is
 // renamed later: recovery takes names from the newest LMDB snapshot first
 // and uses the identity's path only for files the snapshot does not know.
+// It is rewritten when the file's owners, mode, ACL or extended attributes
+// change while it is on the HDD tier (fs/archived_access.h).
 // Errors name the object and the tier.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,10 +28,18 @@
 
 namespace tierfs {
 
+class Store;
+
 inline constexpr char kIdentityXattr[] = "user.tierfs.identity";
 inline constexpr char kIdentitySidecarSuffix[] = ".id";
 // Under one filesystem block, so the xattr fits ext4's in-inode/one-block limit.
 inline constexpr size_t kMaxIdentityBytes = 3584;
+// The room the file's extended attributes may take in the identity's JSON
+// (names, values, quoting): what is left of one block once the fixed fields,
+// an ACL of up to half of it (below) and an ordinary path have theirs.
+// Annotations such as user.checkpoint.sha fit many times over; a file with
+// more is flagged `xattrs_unknown` instead, never cut.
+inline constexpr size_t kMaxIdentityXattrBytes = 1024;
 
 struct ObjectIdentity {
   std::string ns;  // namespace name
@@ -46,7 +57,24 @@ struct ObjectIdentity {
   // reader must then grant no one but the owner.
   std::string access_acl;
   bool acl_unknown = false;
+  // The file's other extended attributes (user.*, trusted.*, security.*;
+  // not system.* and not tierfs's own user.tierfs.*), name to value, so
+  // that annotations set after the newest snapshot survive it.
+  // `xattrs_recorded`: the writer recorded them (format v2); false in an
+  // identity an older tierfs wrote, whose empty `xattrs` say nothing.
+  // `xattrs_unknown`: they took more than kMaxIdentityXattrBytes and none
+  // were recorded; a reader keeps the snapshot's (if any).
+  std::map<std::string, std::string> xattrs;
+  bool xattrs_recorded = false;
+  bool xattrs_unknown = false;
 };
+
+// Whether an identity records extended attribute `name` (see `xattrs` above).
+bool IsArchivedXattr(const std::string& name);
+
+// Fills `id->xattrs` from inode `ino`'s attributes in `store` and sets
+// `xattrs_recorded` (EncodeIdentity applies the bound). Errors name the inode.
+Status ReadArchivedXattrs(Store& store, uint64_t ino, ObjectIdentity* id);
 
 // The JSON text (one line, under kMaxIdentityBytes) and back. EINVAL naming
 // what is wrong for text that is not an identity.

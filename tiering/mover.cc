@@ -333,6 +333,8 @@ Status Move::WriteIdentityOf(int fd, uint64_t checksum) {
   id.archived_ns = NowNs();
   st = store_.GetXattr(ino_, kAccessAclXattr, &id.access_acl);
   if (!st.ok() && st.err() != ENODATA) return Fail(MoveStep::kIdentity, st);
+  st = ReadArchivedXattrs(store_, ino_, &id);
+  if (!st.ok()) return Fail(MoveStep::kIdentity, st);
   st = WriteIdentity(to_, ino_, fd, id, nullptr);
   return st.ok() ? st : Fail(MoveStep::kIdentity, st);
 }

@@ -222,6 +222,55 @@ TEST(RecoverTest, FromTheHddTierAlone) {
   EXPECT_NE(std::string::npos, r.out.find("\"status\":\"missing\",\"path\":\"/d/b\"")) << r.out;
 }
 
+// Extended attributes set or removed after the newest snapshot on a file
+// of the HDD tier travel in its identity (fs/archived_access.h), and
+// recover prefers them to the snapshot's as it does its mode: before,
+// user.note was lost and user.old came back from the snapshot.
+TEST(RecoverTest, XattrsChangedAfterTheSnapshotSurvive) {
+  TierfsMount m;
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
+  const std::string x = Pattern(40000, 5), y = Pattern(30000, 6);
+  ASSERT_EQ(0, WriteFile(m.path("x"), x));
+  ASSERT_EQ(0, setxattr(m.path("x").c_str(), "user.keep", "1", 1, 0));
+  ASSERT_EQ(0, setxattr(m.path("x").c_str(), "user.old", "gone", 4, 0));
+  const CommandResult moved = Tierctl({"move", "--to", "hdd", m.path("x")});
+  ASSERT_EQ(0, moved.exit_code) << moved.out << moved.err;
+  ASSERT_EQ("hdd", GetTier(m.path("x")));
+  // A policy reload takes a snapshot: it knows x with user.keep and user.old.
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 2; }, 20)) << m.Log();
+  ASSERT_EQ(0,
+            RunCommand({"setfattr", "-n", "user.note", "-v", "late", m.path("x")}, 10).exit_code);
+  ASSERT_EQ(0, RunCommand({"setfattr", "-x", "user.old", m.path("x")}, 10).exit_code);
+  // y is made and archived after the snapshot: recreated from its identity alone.
+  ASSERT_EQ(0, WriteFile(m.path("y"), y));
+  ASSERT_EQ(0, setxattr(m.path("y").c_str(), "user.run_id", "r-42", 4, 0));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("y"), "hdd"));
+  m.Kill9();
+
+  fs::remove_all(m.ssd());
+  fs::create_directory(m.ssd());
+  const std::string state = m.root() + "/new-state";
+  CommandResult r =
+      RunTierfs({"recover", "--hdd", m.hdd(), "--state", state, "--ssd", m.ssd()}, 60);
+  EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"status\":\"recreated\",\"path\":\"/y\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"kept\":1,\"placed\":0,\"recreated\":1")) << r.out;
+  m.options().state_dir = state;
+  ASSERT_TRUE(m.Mount());
+  EXPECT_EQ("late", Xattr(m.path("x"), "user.note"));
+  EXPECT_EQ("1", Xattr(m.path("x"), "user.keep"));
+  char buf[64];
+  EXPECT_EQ(ENODATA, Err(getxattr(m.path("x").c_str(), "user.old", buf, sizeof buf)))
+      << "user.old, removed after the snapshot, is back";
+  EXPECT_EQ("r-42", Xattr(m.path("y"), "user.run_id"));
+  std::string got;
+  EXPECT_EQ(0, ReadFile(m.path("x"), &got));
+  EXPECT_TRUE(got == x) << "x differs";
+  EXPECT_TRUE(m.Unmount());
+}
+
 // A snapshot records the attributes a file's object had when it was taken
 // (meta/inode.h, object_attrs_recorded). An archived file changed since (a
 // utimensat here: same size and bytes, so nothing else in its record is

@@ -220,6 +220,53 @@ TEST(ViewTest, LaterChmodsAndUnknownPrivateDirectoriesHoldInTheView) {
   EXPECT_TRUE(m.Unmount());
 }
 
+// The view shows a file's extended attributes: the snapshot's, or those
+// its identity recorded when it is newer (a setxattr or removexattr of a
+// file on the HDD tier rewrites it), or for a file archived after the
+// snapshot; trusted.* to root alone, as on the owner's mount.
+TEST(ViewTest, XattrsChangedAfterTheSnapshotAreShown) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "xattrs"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "xattrs")) == 1; }, 20)) << m.Log();
+  ASSERT_EQ(0, WriteFile(m.path("x"), "archived", 0644));
+  ASSERT_EQ(0, setxattr(m.path("x").c_str(), "user.keep", "1", 1, 0));
+  ASSERT_EQ(0, setxattr(m.path("x").c_str(), "user.old", "gone", 4, 0));
+  ASSERT_EQ(0, setxattr(m.path("x").c_str(), "trusted.root", "only", 4, 0));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("x"), "hdd"));
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));  // a snapshot that knows user.keep and user.old
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "xattrs")) == 2; }, 20)) << m.Log();
+  ASSERT_EQ(0, setxattr(m.path("x").c_str(), "user.note", "late", 4, 0));
+  ASSERT_EQ(0, removexattr(m.path("x").c_str(), "user.old"));
+  ASSERT_EQ(0, WriteFile(m.path("y"), "later", 0644));
+  ASSERT_EQ(0, setxattr(m.path("y").c_str(), "user.run_id", "r-42", 4, 0));
+  ASSERT_EQ(0, SetTierOfClosed(m.path("y"), "hdd"));
+
+  ViewMount v(m.root() + "/view");
+  CommandResult r = v.Mount({"--hdd", m.hdd(), "--namespace", "xattrs"});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+  auto get = [](const std::string& path, const char* name) {
+    char buf[256];
+    const ssize_t n = getxattr(path.c_str(), name, buf, sizeof buf);
+    return n < 0 ? "errno " + std::to_string(errno) : std::string(buf, size_t(n));
+  };
+  EXPECT_EQ("late", get(v.path("x"), "user.note"));
+  EXPECT_EQ("1", get(v.path("x"), "user.keep"));
+  EXPECT_EQ("errno " + std::to_string(ENODATA), get(v.path("x"), "user.old"));
+  EXPECT_EQ("only", get(v.path("x"), "trusted.root"));
+  EXPECT_EQ("r-42", get(v.path("y"), "user.run_id"));
+  EXPECT_EQ(ENODATA, RunAs(kOther, [&] {
+              char buf[64];
+              return Err(getxattr(v.path("x").c_str(), "trusted.root", buf, sizeof buf));
+            }));
+  const std::string listed = RunCommand({"getfattr", "-d", v.path("x")}, 10).out;
+  EXPECT_NE(std::string::npos, listed.find("user.note=\"late\"")) << listed;
+  EXPECT_EQ(std::string::npos, listed.find("user.old")) << listed;
+  v.Unmount();
+  EXPECT_TRUE(m.Unmount());
+}
+
 TEST(ViewTest, AViewWritesNothingOnTheTier) {
   MountOptions opts;
   opts.extra_args = {"--namespace", "quiet"};

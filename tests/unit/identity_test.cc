@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "tests/unit/tier_pair_fixture.h"
 #include "tiering/fault_io.h"
@@ -154,6 +155,56 @@ TEST_F(IdentityTest, TheAccessAclIsRecordedAndATooLongOneFlagged) {
                                    R"("xxh3":"0","acl":"0g"})",
                                    &back)
                         .err());
+}
+
+// The file's extended attributes travel with the archived bytes (not
+// tierfs's own, not system.*), binary ones in hex; more than their room is
+// a flag, never a part of them.
+TEST_F(IdentityTest, XattrsAreRecordedAndTooManyFlagged) {
+  const uint64_t ino = MakeFile("f", "x");
+  const std::string binary("\x00\xff\x80note", 7);
+  ASSERT_TRUE(store_->SetXattr(ino, "user.checkpoint.sha", "abc123", 0).ok());
+  ASSERT_TRUE(store_->SetXattr(ino, "trusted.bin", binary, 0).ok());
+  ASSERT_TRUE(store_->SetXattr(ino, std::string("user.\xff"), "v", 0).ok());
+  ASSERT_TRUE(store_->SetXattr(ino, "user.tierfs.stale", "no", 0).ok());
+  ASSERT_TRUE(store_->SetXattr(ino, "system.posix_acl_default", "no", 0).ok());
+  ASSERT_TRUE(Move(ino).ok());
+  ObjectIdentity id;
+  Status st = ReadIdentity(hdd_->ObjectPath(ino), &id);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(id.xattrs_recorded);
+  EXPECT_FALSE(id.xattrs_unknown);
+  const std::map<std::string, std::string> want = {
+      {"user.checkpoint.sha", "abc123"}, {"trusted.bin", binary}, {"user.\xff", "v"}};
+  EXPECT_EQ(want, id.xattrs);
+
+  // Over the room: flagged, none recorded, and the path keeps its room.
+  id.path = "/ckpt/" + std::string(200, 'p');
+  id.xattrs["user.big"] = std::string(kMaxIdentityXattrBytes, 'b');
+  const std::string text = EncodeIdentity(id);
+  EXPECT_LE(text.size(), kMaxIdentityBytes);
+  ObjectIdentity back;
+  ASSERT_TRUE(DecodeIdentity(text, &back).ok());
+  EXPECT_TRUE(back.xattrs_unknown);
+  EXPECT_FALSE(back.xattrs_recorded);
+  EXPECT_TRUE(back.xattrs.empty());
+  EXPECT_EQ(id.path, back.path);
+}
+
+// An identity an older tierfs wrote (v1, no xattrs) is read, and says
+// nothing of the attributes: a reader must not take it for "none".
+TEST(IdentityFormatTest, AVersionOneIdentityRecordsNoXattrs) {
+  ObjectIdentity id;
+  Status st = DecodeIdentity(R"({"v":1,"namespace":"n","ino":7,"path":"/a","size":3,)"
+                             R"("mode":33188,"uid":1,"gid":2,"mtime_ns":5,"ctime_ns":6,)"
+                             R"("xxh3":"ff","archived_ns":8})",
+                             &id);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(7u, id.ino);
+  EXPECT_FALSE(id.xattrs_recorded);
+  EXPECT_FALSE(id.xattrs_unknown);
+  // And one without any: v1 still, so an older reader sees what it knows.
+  EXPECT_NE(std::string::npos, EncodeIdentity(id).find("\"v\":1,"));
 }
 
 TEST_F(IdentityTest, ALongPathIsCutAndFlagged) {
