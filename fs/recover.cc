@@ -326,12 +326,14 @@ Status Recovery::ApplyArchivedXattrs(uint64_t ino, const ObjectIdentity& id) {
         },
         nullptr);
   }
-  for (const auto& [name, value] : id.xattrs) {
+  for (const auto& entry : id.xattrs) {
     if (!st.ok()) break;
+    // `entry`, not a structured binding: clang (make thread-check) cannot
+    // capture those.
     st = store_->UpdateWithXattr(
-        ino, name,
-        [&](Inode&, std::optional<std::string>* stored) {
-          *stored = value;
+        ino, entry.first,
+        [&entry](Inode&, std::optional<std::string>* stored) {
+          *stored = entry.second;
           return Status::Ok();
         },
         nullptr);
