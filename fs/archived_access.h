@@ -4,7 +4,8 @@
 // the HDD tier; `tierfs view` and `tierfs recover` take them from it for
 // files the newest LMDB snapshot does not know, or knows from before a
 // later change (its ctime is older). A chmod, chown, setfacl, setxattr or
-// removexattr of a file already on the HDD tier therefore rewrites them
+// removexattr of a file already on the HDD tier, and a write in place there
+// that clears its set-ID bits or capabilities, therefore rewrites them
 // there, or a view would keep serving the bytes to whoever the old mode let
 // in, and a recovery would lose an annotation (user.run_id) set since the
 // snapshot.

@@ -124,7 +124,13 @@ bool Context::CheckCapabilities(uint64_t ino, LiveState& live, bool remove, Stat
   static constexpr const char* kCaps = "security.capability";
   std::string caps;
   Status got = store().GetXattr(ino, kCaps, &caps);
-  if (got.ok() && remove) got = store().RemoveXattr(ino, kCaps);
+  if (got.ok() && remove) {
+    got = store().RemoveXattr(ino, kCaps);
+    // A file written in place on the HDD tier (pinned there): its identity
+    // must not keep the capability (fs/archived_access.h).
+    Inode n;
+    if (got.ok() && store().GetInode(ino, &n).ok()) RefreshAccessOnHdd(*this, n);
+  }
   if (got.ok() && !remove) return true;
   if (got.ok() || got.err() == ENODATA) {
     live.caps_cleared.store(set, std::memory_order_release);

@@ -217,6 +217,7 @@ Status Context::KillSuidSgid(uint64_t ino, bool* changed) {
     return (mode & S_ISUID) || ((mode & S_ISGID) && (mode & S_IXGRP));
   };
   Status st;
+  bool mode_cleared = false;
   if (must_clear(n.mode)) {
     st = store().Update(
         ino,
@@ -227,13 +228,20 @@ Status Context::KillSuidSgid(uint64_t ino, bool* changed) {
           return Status::Ok();
         },
         &n);
-    if (st.ok() && changed) *changed = true;
+    mode_cleared = st.ok();
+    if (mode_cleared && changed) *changed = true;
   }
   std::string caps;
-  if (st.ok() && store().GetXattr(ino, caps_name, &caps).ok())
+  bool dropped = false;
+  if (st.ok() && store().GetXattr(ino, caps_name, &caps).ok()) {
     st = store().RemoveXattr(ino, caps_name);
+    dropped = st.ok();
+  }
   if (!st.ok())
     return Status::Error(st.err(), "inode " + std::to_string(ino) + ": " + st.message());
+  // A file written in place on the HDD tier (pinned there): its identity
+  // must not keep what the write took away (fs/archived_access.h).
+  if ((mode_cleared || dropped) && store().GetInode(ino, &n).ok()) RefreshAccessOnHdd(*this, n);
   return st;
 }
 

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/tierctl_util.h"
 
 namespace tierfs_test {
 namespace {
@@ -263,6 +264,55 @@ TEST(ViewTest, XattrsChangedAfterTheSnapshotAreShown) {
   const std::string listed = RunCommand({"getfattr", "-d", v.path("x")}, 10).out;
   EXPECT_NE(std::string::npos, listed.find("user.note=\"late\"")) << listed;
   EXPECT_EQ(std::string::npos, listed.find("user.old")) << listed;
+  v.Unmount();
+  EXPECT_TRUE(m.Unmount());
+}
+
+// A write in place on the HDD tier (the file is pinned there) that drops
+// security.capability, or a user's set-user-ID bit, rewrites the file's
+// identity, so a view (and a recover) does not bring back what the write
+// took away. Before, the identity kept both.
+TEST(ViewTest, AWriteOnHddThatDropsPrivilegesIsSeenInTheView) {
+  MountOptions opts;
+  opts.extra_args = {"--namespace", "inplace"};
+  TierfsMount m(opts);
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "inplace")) == 1; }, 20)) << m.Log();
+  // VFS_CAP_REVISION_2, cap_net_raw+ep (as setcap writes it).
+  const uint32_t caps[5] = {0x02000001, 1u << 13, 0, 0, 0};
+  ASSERT_EQ(0, WriteFile(m.path("tool"), "v1", 0755));
+  ASSERT_EQ(0, Err(setxattr(m.path("tool").c_str(), "security.capability", caps, sizeof caps, 0)));
+  ASSERT_EQ(0, WriteFile(m.path("suid"), "v1", 0755));
+  ASSERT_EQ(0, Err(chown(m.path("suid").c_str(), kOther.uid, kOther.gid)));
+  ASSERT_EQ(0, Err(chmod(m.path("suid").c_str(), 04755)));
+  for (const char* name : {"tool", "suid"}) {
+    ASSERT_EQ(0, Tierctl({"pin", "--tier", "hdd", m.path(name)}).exit_code) << name;
+    ASSERT_TRUE(WaitFor([&] { return GetTier(m.path(name)) == "hdd"; }, 20)) << name;
+  }
+  ASSERT_EQ(0, kill(m.pid(), SIGHUP));  // a snapshot that knows both privileges
+  ASSERT_TRUE(WaitFor([&] { return SnapshotCount(NsDir(m, "inplace")) == 2; }, 20)) << m.Log();
+  auto append = [](const std::string& path) {
+    const int fd = open(path.c_str(), O_WRONLY | O_APPEND);
+    if (fd < 0) return errno;
+    const int err = write(fd, "v2", 2) == 2 ? 0 : errno;
+    close(fd);
+    return err;
+  };
+  ASSERT_EQ(0, append(m.path("tool")));  // by root: the capability goes
+  ASSERT_EQ(0, RunAs(kOther, [&] { return append(m.path("suid")); }));  // the set-user-ID bit goes
+  EXPECT_EQ("hdd", GetTier(m.path("tool")));
+  EXPECT_EQ("hdd", GetTier(m.path("suid")));
+  EXPECT_GT(0, getxattr(m.path("tool").c_str(), "security.capability", nullptr, 0));
+  struct stat sb;
+  ASSERT_EQ(0, stat(m.path("suid").c_str(), &sb));
+  EXPECT_EQ(0755u, sb.st_mode & 07777);
+
+  ViewMount v(m.root() + "/view");
+  CommandResult r = v.Mount({"--hdd", m.hdd(), "--namespace", "inplace"});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err << SlurpFile(v.log());
+  EXPECT_GT(0, getxattr(v.path("tool").c_str(), "security.capability", nullptr, 0));
+  ASSERT_EQ(0, stat(v.path("suid").c_str(), &sb));
+  EXPECT_EQ(0755u, sb.st_mode & 07777);
   v.Unmount();
   EXPECT_TRUE(m.Unmount());
 }
