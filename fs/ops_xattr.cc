@@ -29,13 +29,15 @@ namespace tierfs {
 namespace {
 
 // user.tierfs.* (IsTierfsXattr) are not stored: they read and steer
-// placement. The informative ones are listed (ListedTierfsXattrs), so that
-// `getfattr -d -m user.tierfs` shows them; cp -a and rsync -X then copy
-// them too, and the copy must not fail for it: setting a read-only one to
-// the value it has succeeds, to another value is EOPNOTSUPP (which both
-// tools pass over in silence), and user.tierfs.tier places the copy where
-// the original was. Setting one is no change of the file's data, so
-// immutable holds do not refuse it (ChangesXattr in fs/op_table.h).
+// placement. They are read by name and not listed, as CephFS does with its
+// virtual attributes: listed, cp -a, rsync -X, tar --xattrs and backup
+// tools copied them onto other filesystems, where user.tierfs.object named
+// a stale path on this mount's tier. Copies made while an older tierfs
+// listed them must still restore without failing: setting a read-only one
+// to the value it has succeeds, to another value is EOPNOTSUPP (which cp
+// and rsync pass over in silence), and user.tierfs.tier places the file.
+// Setting one is no change of the file's data, so immutable holds do not
+// refuse it (ChangesXattr in fs/op_table.h).
 constexpr char kTierXattr[] = "user.tierfs.tier";
 constexpr char kObjectXattr[] = "user.tierfs.object";          // get: the object's path on its tier
 constexpr char kGenerationXattr[] = "user.tierfs.generation";  // get: checkpoint generation
@@ -383,23 +385,14 @@ Status ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Status st = c.store().ListXattr(ino, &names);
   if (!st.ok()) return st;
   // As the kernel does for local filesystems: trusted.* names are listed
-  // only to the privileged (root stands in for CAP_SYS_ADMIN here).
+  // only to the privileged (root stands in for CAP_SYS_ADMIN here). No
+  // user.tierfs.* name is listed (see the top of this file).
   const bool privileged = fuse_req_ctx(req)->uid == 0;
   std::string all;
   for (const auto& n : names)
     if ((privileged || n.rfind("trusted.", 0) != 0) && !IsTierfsXattr(n.c_str()) &&
         (!IsSystemXattr(n.c_str()) || IsStoredSystemXattr(c, n.c_str())))
       all.append(n).push_back('\0');
-  // The tierfs attributes this inode has (not the root's plan, reload and
-  // control: they are for tools, and the plan costs a scan).
-  std::string unused;
-  for (const char* name : {kObjectXattr, kSeriesXattr, kGenerationXattr})
-    if (TierfsValue(c, req, ino, name, &unused).ok()) all.append(name).push_back('\0');
-  Inode n;
-  if (c.store().GetInode(ino, &n).ok() && (n.is_reg() || n.is_dir()))
-    all.append(kTierXattr).push_back('\0');
-  Store::Hold h;
-  if (c.store().GetHold(ino, &h).ok()) all.append(kPinXattr).push_back('\0');
   return ReplySized(req, all, size);
 }
 

@@ -366,9 +366,11 @@ void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   const std::shared_ptr<const ViewTree> tree = Fs(req).tree();
   const ViewNode* node = FindNode(*tree, ino);
   if (!node) return (void)fuse_reply_err(req, ENOENT);
+  // user.tierfs.* are read by name only, as on the mount (fs/ops_xattr.cc):
+  // a cp -a out of the view must not carry a path on the HDD tier along.
   std::string names;
   for (const auto& [key, value] : Xattrs(*tree, *node))
-    if (Shown(req, key)) names += key + '\0';
+    if (Shown(req, key) && key.rfind("user.tierfs.", 0) != 0) names += key + '\0';
   ReplyXattr(req, names, size);
 }
 

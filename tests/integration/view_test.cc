@@ -119,6 +119,7 @@ TEST(ViewTest, AnotherNodeReadsTheArchiveBesideItsLiveOwner) {
   char tier[16] = {};
   EXPECT_EQ(3, getxattr(v.path("d/a").c_str(), "user.tierfs.tier", tier, sizeof tier));
   EXPECT_STREQ("hdd", tier);
+  EXPECT_EQ(0, listxattr(v.path("d/a").c_str(), nullptr, 0)) << "read by name, not listed";
   char summary[1024] = {};
   ASSERT_GT(getxattr(v.path("").c_str(), "user.tierfs.view", summary, sizeof summary), 0);
   EXPECT_NE(nullptr, strstr(summary, "\"namespace\":\"job1\"")) << summary;
