@@ -45,7 +45,7 @@ Context::~Context() {
   StopBackground();
 }
 
-void Context::FillStat(const Inode& n, struct stat* st) {
+double Context::FillStat(const Inode& n, struct stat* st) {
   *st = {};
   st->st_ino = n.ino;
   st->st_mode = n.mode;
@@ -59,7 +59,7 @@ void Context::FillStat(const Inode& n, struct stat* st) {
   st->st_atim = NsTimespec(n.atime_ns);
   st->st_mtim = NsTimespec(n.mtime_ns);
   st->st_ctim = NsTimespec(n.ctime_ns);
-  if (!n.is_reg()) return;
+  if (!n.is_reg()) return options_.attr_timeout;
   // Recorded by the last writer's close, the hasher's commit, a setattr of
   // size or times, or a move (meta/inode.h, fs/object_attrs.h): the object
   // is as recorded while nobody has it open for writing. A listing
@@ -67,7 +67,7 @@ void Context::FillStat(const Inode& n, struct stat* st) {
   // each would be a seek (find over 1.1 million files: 3.5 s against 15-20).
   if (n.object_attrs_recorded() && !table_.OpenForWriting(n.ino)) {
     st->st_blocks = blkcnt_t(n.recorded_blocks());
-    return;
+    return options_.attr_timeout;
   }
   struct stat obj;
   if (tier(n.tier).StatObject(n.ino, &obj).ok()) {
@@ -78,6 +78,7 @@ void Context::FillStat(const Inode& n, struct stat* st) {
     st->st_mtim = obj.st_mtim;
     if (TimespecNs(obj.st_ctim) > n.ctime_ns) st->st_ctim = obj.st_ctim;
   }
+  return table_.MayWriteThroughMapping(n.ino) ? 0 : options_.attr_timeout;
 }
 
 void Context::RecordObjectAttrs(uint64_t ino, Inode* n) {
@@ -93,9 +94,8 @@ void Context::FillEntry(const Inode& n, fuse_entry_param* e) {
   *e = {};
   e->ino = n.ino;
   e->generation = 1;
-  e->attr_timeout = options_.attr_timeout;
   e->entry_timeout = options_.entry_timeout;
-  FillStat(n, &e->attr);
+  e->attr_timeout = FillStat(n, &e->attr);
 }
 
 void Context::ReplyEntry(fuse_req_t req, const Inode& n, uint64_t parent, const char* name) {

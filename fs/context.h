@@ -82,8 +82,11 @@ class Context {
   // stat of an inode: metadata from LMDB, size/blocks/mtime of a regular
   // file from its object (the object is the truth for its bytes), or from
   // LMDB when it records them and no writer has the file open
-  // (Inode::object_attrs_recorded).
-  void FillStat(const Inode& n, struct stat* st);
+  // (Inode::object_attrs_recorded). Returns how long the kernel may cache
+  // them: 0 while a passthrough handle may write the file through a shared
+  // mapping (each stat then asks, and sees the object's mtime), else
+  // --attr-timeout.
+  double FillStat(const Inode& n, struct stat* st);
   // Records the attributes of regular file `ino`'s object in LMDB
   // (Inode::object_attrs_recorded) if nobody has it open for writing and
   // the object agrees with LMDB's size and mtime; else forgets them. For a

@@ -49,6 +49,8 @@ IoMode Handles::Admit(FileHandle& fh, int flags, bool may_passthrough, int* back
     fh.wrote = true;
     live.stream_sums.Spoil();  // its writes will not pass through tierfs
   }
+  if (access == O_RDWR) live.mapping_writers++;
+  fh.mapping_writer = access == O_RDWR;
   return fh.mode = IoMode::kPassthrough;
 }
 
@@ -82,6 +84,7 @@ void Handles::Delete(FileHandle* fh) {
     if (fh->mode != IoMode::kPassthrough) live.other_handles--;
     // The kernel looked the backing file up when each open completed; the
     // last release ends the inode's passthrough.
+    if (fh->mapping_writer) live.mapping_writers--;
     if (fh->mode == IoMode::kPassthrough && --live.passthrough_handles == 0) {
       passthrough_.CloseBacking(live.backing_id);
       close(live.backing_fd);

@@ -66,6 +66,7 @@ struct FileHandle {
   ObjectRef object;               // opened on first use (ObjectOf); null before
   uint32_t object_placement = 0;  // live->placement when `object` was opened
   bool writable = false;          // counted in live->writers
+  bool mapping_writer = false;    // counted in live->mapping_writers
   bool wrote = false;
   // A read-write handle promised room on the SSD tier (Space::PromiseRoom):
   // it may be served through passthrough.

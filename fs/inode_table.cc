@@ -74,6 +74,12 @@ bool InodeTable::OpenForWriting(uint64_t ino) {
   return it != entries_.end() && it->second.live && it->second.live->writers.load() > 0;
 }
 
+bool InodeTable::MayWriteThroughMapping(uint64_t ino) {
+  MutexLock lock(&mu_);
+  auto it = entries_.find(ino);
+  return it != entries_.end() && it->second.live && it->second.live->mapping_writers.load() > 0;
+}
+
 bool InodeTable::BusySince(uint64_t ino, uint64_t since) {
   MutexLock lock(&mu_);
   auto it = entries_.find(ino);

@@ -44,7 +44,12 @@ struct LiveState {
   Mutex modes;
   uint32_t other_handles GUARDED_BY(modes) = 0;  // page cache or direct
   std::atomic<uint32_t> passthrough_handles{0};  // changed under `modes`
-  int backing_id GUARDED_BY(modes) = -1;         // while passthrough_handles > 0
+  // Passthrough handles open for reading and writing: they may map the file
+  // shared and write through the mapping, which changes the object's mtime
+  // where neither tierfs nor the kernel's FUSE inode sees it (a msync goes
+  // to the backing file). Changed under `modes`.
+  std::atomic<uint32_t> mapping_writers{0};
+  int backing_id GUARDED_BY(modes) = -1;  // while passthrough_handles > 0
   int backing_fd GUARDED_BY(modes) = -1;
   // Set when a handle created the object: its name in the tier's fan-out
   // directory is not durable until that directory is fsynced, which the
@@ -101,6 +106,9 @@ class InodeTable {
   std::shared_ptr<LiveState> FindLive(uint64_t ino);
   // True while a handle has `ino` open for writing (LiveState::writers).
   bool OpenForWriting(uint64_t ino);
+  // True while a passthrough handle may write `ino` through a shared
+  // mapping (LiveState::mapping_writers).
+  bool MayWriteThroughMapping(uint64_t ino);
   // Records a write to `live` and returns its epoch.
   uint64_t NoteWrite(LiveState& live) {
     const uint64_t e = ++epoch_;

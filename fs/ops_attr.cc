@@ -56,8 +56,8 @@ Status GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Status st = c.store().GetInode(ino, &n);
   if (!st.ok()) return st;
   struct stat s;
-  c.FillStat(n, &s);
-  fuse_reply_attr(req, &s, c.options().attr_timeout);
+  const double timeout = c.FillStat(n, &s);
+  fuse_reply_attr(req, &s, timeout);
   return Status::Ok();
 }
 
@@ -224,8 +224,8 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (n.is_reg() && (to_set & kObjectAttrs) && !c.table().OpenForWriting(ino))
     c.RecordObjectAttrs(ino, &n);
   struct stat s;
-  c.FillStat(n, &s);
-  fuse_reply_attr(req, &s, c.options().attr_timeout);
+  const double timeout = c.FillStat(n, &s);
+  fuse_reply_attr(req, &s, timeout);
   return Status::Ok();
 }
 

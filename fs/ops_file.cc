@@ -77,6 +77,10 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
     const int rc = entry ? Passthrough::ReplyCreate(req, *entry, fi->fh, backing_id)
                          : Passthrough::ReplyOpen(req, fi->fh, backing_id);
     if (rc != 0) unpromise();
+    // It may write through a shared mapping, which the kernel's FUSE inode
+    // never sees: its day-long cached attributes go, and until its close
+    // every stat asks (Context::FillStat) and sees the object's mtime.
+    if (rc == 0 && fh->mapping_writer) c.session_io().InvalidateAttrs(fh->ino);
     return rc == 0;
   }
   // Nobody else writes our objects, so cached pages stay valid across opens.
