@@ -32,9 +32,11 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
                    RefusalAudit::RecordOf(by.uid, by.pid, ino, table_.KnownPath(ino), what, h),
                    what, NowNs());
              }),
-      tree_ops_(TreeOps::Parts{store_.get(), tiers_, &table_, &placement_, &holds_, &space_,
-                               &options_, [this](const std::vector<AuditRecord>& r) { Audit(r); },
-                               [this](const Removed& r) { OnRemoved(r); }}),
+      tree_ops_(
+          TreeOps::Parts{store_.get(), tiers_, &table_, &placement_, &holds_, &space_, &options_,
+                         [this](const std::vector<AuditRecord>& r) { Audit(r); },
+                         [this](const Removed& r) { OnRemoved(r); },
+                         [this](const std::vector<AuditRecord>& r) { return AppendAudit(r); }}),
       manual_moves_(*store_, placement_) {
   policy_runner_ =
       std::make_unique<PolicyRunner>(tree_ops_, std::move(policy), options_.policy_file,

@@ -51,9 +51,16 @@ class EngineTree {
   // ENOTEMPTY); it is empty when nothing was removed. EBUSY with a message
   // starting "deferred:" (nothing removed) while a request holding a kernel
   // lock the removal's notification needs is running: retry at the next
-  // scan.
-  virtual Status RemovePath(const std::string& path, uint64_t ino,
+  // scan. `before`, if given, is called once everything is checked and
+  // hashed, with the regular files about to go; its error removes nothing
+  // and is returned (the policy journals the thinning there, so nothing
+  // goes unrecorded).
+  using BeforeRemoving = std::function<Status(const std::vector<RemovedFile>& going)>;
+  virtual Status RemovePath(const std::string& path, uint64_t ino, const BeforeRemoving& before,
                             std::vector<RemovedFile>* files) = 0;
+  Status RemovePath(const std::string& path, uint64_t ino, std::vector<RemovedFile>* files) {
+    return RemovePath(path, ino, nullptr, files);
+  }
   // Sets `hold` on `ino` and everything below it; `changed` counts the
   // inodes whose hold was new or different.
   virtual Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed) = 0;
@@ -62,6 +69,9 @@ class EngineTree {
   virtual int ExpireHolds(int64_t now, std::vector<AuditRecord>* records) = 0;
   // Appends to the audit journal, durable together; a failure is logged.
   virtual void Audit(const std::vector<AuditRecord>& records) = 0;
+  // The same, for records an action must not happen without: OK only once
+  // they are durable.
+  virtual Status Journal(const std::vector<AuditRecord>& records) = 0;
   // Writes `text` as the archived generation manifest `name` ("series/file",
   // fs/generation_manifest.h) on the capacity tier, replacing any older
   // one whole (a temporary, fsync, rename).

@@ -431,48 +431,90 @@ int PolicyRunner::Execute(const Plan& plan) {
 }
 
 // One record per removed file (its path, bytes and checksum), then one for
-// the action as a whole, all made durable together.
+// the action as a whole, all made durable together before anything goes: a
+// thinning the journal cannot record does not happen (the next scan tries
+// again). Files a removal failing part way did not remove get a record
+// saying so, which recover's replay honours.
 Status PolicyRunner::Thin(const Action& a) {
+  std::vector<AuditRecord> planned;
   std::vector<RemovedFile> files;
-  Status st = tree_.RemovePath(a.path, a.ino, &files);
-  // Deferred (a setxattr holds a lock the kernel's notification needs):
-  // nothing happened and the next scan plans the thin again, so nothing is
-  // audited; the log says why the thin waits, once per wait.
-  const std::string deferred_key = "deferred\n" + a.rule + "\n" + a.path;
-  if (st.err() == EBUSY && st.message().rfind("deferred:", 0) == 0) {
-    if (refusals_logged_.insert(deferred_key).second)
-      spdlog::info("policy rule '{}' on {}: {}", a.rule, a.path, st.message());
-    return st;
-  }
-  refusals_logged_.erase(deferred_key);
-  std::vector<AuditRecord> records;
-  uint64_t bytes = 0;
-  for (const RemovedFile& f : files) {
-    AuditRecord rec = RecordOf(a, "thin");
-    rec.path = f.path;
-    rec.ino = f.ino;
-    rec.bytes = f.bytes;
-    rec.checksum = f.checksum;
-    rec.has_checksum = true;
-    rec.detail = "part of " + a.path;
-    bytes += f.bytes;
-    // Removed, even when the removal failed after it: the record proves
-    // which bytes went.
-    records.push_back(std::move(rec));
-  }
-  AuditRecord rec = RecordOf(a, "thin");
-  rec.detail = a.reason;
-  if (!st.ok()) {
-    rec.result = st.message();
-    if (st.err() == EBUSY || st.err() == EPERM) {
-      rec.action = "refuse";
-      if (metrics_) metrics_->CountRefusal(a.rule);
+  bool journaled = false;
+  auto journal_first = [&](const std::vector<RemovedFile>& going) {
+    planned.clear();
+    uint64_t bytes = 0;
+    for (const RemovedFile& f : going) {
+      AuditRecord rec = RecordOf(a, "thin");
+      rec.path = f.path;
+      rec.ino = f.ino;
+      rec.bytes = f.bytes;
+      rec.checksum = f.checksum;
+      rec.has_checksum = true;
+      rec.detail = "part of " + a.path;
+      bytes += f.bytes;
+      planned.push_back(std::move(rec));
     }
-  } else {
-    if (metrics_) metrics_->CountThin(a.rule, files.size(), bytes);
+    AuditRecord rec = RecordOf(a, "thin");
+    rec.detail = a.reason;
     rec.bytes = bytes;
     rec.detail +=
-        (rec.detail.empty() ? "" : "; ") + std::to_string(files.size()) + " files removed";
+        (rec.detail.empty() ? "" : "; ") + std::to_string(going.size()) + " files removed";
+    planned.push_back(std::move(rec));
+    Status st = tree_.Journal(planned);
+    if (!st.ok())
+      return Status::Error(EIO,
+                           "not thinned: its audit records cannot be written: " + st.message());
+    journaled = true;
+    return st;
+  };
+  Status st = tree_.RemovePath(a.path, a.ino, journal_first, &files);
+  // Deferred (a setxattr holds a lock the kernel's notification needs), or
+  // unrecordable: nothing happened and the next scan plans the thin again,
+  // so nothing is audited; the log says why the thin waits, once per wait.
+  const bool deferred = st.err() == EBUSY && st.message().rfind("deferred:", 0) == 0;
+  const bool unjournaled = !st.ok() && !journaled && files.empty() && st.err() == EIO &&
+                           st.message().rfind("not thinned:", 0) == 0;
+  const std::string wait_key = "waits\n" + a.rule + "\n" + a.path;
+  if (deferred || unjournaled) {
+    if (refusals_logged_.insert(wait_key).second) {
+      if (unjournaled)
+        spdlog::error("policy rule '{}' on {}: {}", a.rule, a.path, st.message());
+      else
+        spdlog::info("policy rule '{}' on {}: {}", a.rule, a.path, st.message());
+    }
+    return st;
+  }
+  refusals_logged_.erase(wait_key);
+  if (st.ok()) {
+    if (metrics_) metrics_->CountThin(a.rule, files.size(), planned.back().bytes);
+    return st;
+  }
+  std::vector<AuditRecord> records;
+  if (journaled) {
+    // The removal failed part way after its records: the files still there
+    // and the action as a whole did not happen as recorded.
+    for (AuditRecord rec : planned) {
+      const bool gone =
+          rec.has_checksum && std::any_of(files.begin(), files.end(), [&](const RemovedFile& f) {
+            return f.ino == rec.ino && f.path == rec.path;
+          });
+      if (gone) continue;
+      rec.result = (rec.has_checksum ? "not removed: " : "") + st.message();
+      rec.detail += "; the record before this one did not happen";
+      records.push_back(std::move(rec));
+    }
+    uint64_t bytes = 0;
+    for (const RemovedFile& f : files) bytes += f.bytes;
+    if (metrics_) metrics_->CountThin(a.rule, files.size(), bytes);
+    tree_.Audit(records);
+    return st;
+  }
+  // Refused before anything was planned (open, held, stale): one record.
+  AuditRecord rec = RecordOf(a, "thin");
+  rec.detail = a.reason;
+  rec.result = st.message();
+  if (st.err() == EBUSY || st.err() == EPERM) {
+    rec.action = "refuse";
+    if (metrics_) metrics_->CountRefusal(a.rule);
   }
   records.push_back(std::move(rec));
   tree_.Audit(records);

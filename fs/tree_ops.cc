@@ -14,7 +14,8 @@
 
 namespace tierfs {
 
-Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<RemovedFile>* files) {
+Status TreeOps::RemovePath(const std::string& path, uint64_t ino, const BeforeRemoving& before,
+                           std::vector<RemovedFile>* files) {
   files->clear();
   // Resolve by name: the tree may have changed since the scan.
   uint64_t parent = 0;
@@ -97,6 +98,13 @@ Status TreeOps::RemovePath(const std::string& path, uint64_t ino, std::vector<Re
       for (uint64_t ino : locks) t->notifying_.erase(t->notifying_.find(ino));
     }
   } done{this, locks};
+  if (before) {
+    std::vector<RemovedFile> going;
+    for (size_t i = order.size(); i-- > 0;)  // in the order they go
+      if (order[i].inode.is_reg()) going.push_back(sums[i]);
+    st = before(going);
+    if (!st.ok()) return st;
+  }
   fuse_session* se = session_.load();
   // Children first: each directory is empty by the time it is removed.
   for (size_t i = order.size(); i-- > 0;) {

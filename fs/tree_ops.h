@@ -44,6 +44,8 @@ class TreeOps : public EngineTree {
     std::function<void(const std::vector<AuditRecord>&)> audit;
     // After a removal took a link away (frees the inode when it was the last).
     std::function<void(const Removed&)> on_removed;
+    // Appends to the audit journal; OK once the records are durable.
+    std::function<Status(const std::vector<AuditRecord>&)> journal;
   };
   explicit TreeOps(Parts parts) : p_(std::move(parts)) {}
 
@@ -75,11 +77,13 @@ class TreeOps : public EngineTree {
   int64_t LastOpen(uint64_t ino) override;
   Status ReadPointer(const Inode& n, size_t max, std::string* out) override;
   Status Move(uint64_t ino, TierId to, const std::string& rule, const std::string& path) override;
-  Status RemovePath(const std::string& path, uint64_t ino,
+  using EngineTree::RemovePath;
+  Status RemovePath(const std::string& path, uint64_t ino, const BeforeRemoving& before,
                     std::vector<RemovedFile>* files) override;
   Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed) override;
   int ExpireHolds(int64_t now, std::vector<AuditRecord>* records) override;
   void Audit(const std::vector<AuditRecord>& records) override { p_.audit(records); }
+  Status Journal(const std::vector<AuditRecord>& records) override { return p_.journal(records); }
   void SetLimits(const TierLimits& policy_limits) override;
   Status WriteManifest(const std::string& name, const std::string& text) override;
 

@@ -78,24 +78,32 @@ class FakeTree : public EngineTree {
       if (e.inode.ino == ino) e.inode.tier = to;
     return Status::Ok();
   }
-  Status RemovePath(const std::string& path, uint64_t ino,
+  // As TreeOps does: refusals first, then `before` with what will go,
+  // then the removal (with `fail_after_first`, only the first file goes).
+  Status RemovePath(const std::string& path, uint64_t ino, const BeforeRemoving& before,
                     std::vector<RemovedFile>* files) override {
     files->clear();
     removals.push_back(path);
-    if (!refuse_with.ok()) {
-      *files = removed_before_failure;
-      return refuse_with;
-    }
+    if (!refuse_with.ok()) return refuse_with;
     if (Ino(path) != ino) return Status::Error(ESTALE, path + " no longer names it");
     std::vector<Entry> kept;
+    std::vector<RemovedFile> going;
     for (const Entry& e : entries_) {
       const bool below = e.path == path || e.path.rfind(path + "/", 0) == 0;
-      if (!below) {
-        kept.push_back(e);
-      } else if (e.inode.is_reg()) {
-        files->push_back(RemovedFile{e.path, e.inode.ino, e.inode.size, 0x1000 + e.inode.ino});
-      }
+      if (!below) kept.push_back(e);
+      if (below && e.inode.is_reg())
+        going.push_back(RemovedFile{e.path, e.inode.ino, e.inode.size, 0x1000 + e.inode.ino});
     }
+    if (before) {
+      Status st = before(going);
+      if (!st.ok()) return st;
+    }
+    if (!fail_after_first.ok()) {
+      files->push_back(going.front());
+      std::erase_if(entries_, [&](const Entry& e) { return e.path == going.front().path; });
+      return fail_after_first;
+    }
+    *files = going;
     entries_ = std::move(kept);
     return Status::Ok();
   }
@@ -106,6 +114,11 @@ class FakeTree : public EngineTree {
   int ExpireHolds(int64_t, std::vector<AuditRecord>*) override { return 0; }
   void Audit(const std::vector<AuditRecord>& records) override {
     audited.insert(audited.end(), records.begin(), records.end());
+  }
+  Status Journal(const std::vector<AuditRecord>& records) override {
+    if (!journal_error.ok()) return journal_error;
+    Audit(records);
+    return Status::Ok();
   }
   void SetLimits(const TierLimits&) override {}
   Status WriteManifest(const std::string& name, const std::string& text) override {
@@ -118,8 +131,9 @@ class FakeTree : public EngineTree {
 
   std::vector<std::string> moves, removals;
   std::vector<AuditRecord> audited;
-  Status refuse_with;  // what RemovePath answers instead of removing, when set
-  std::vector<RemovedFile> removed_before_failure;  // and what it removed first
+  Status refuse_with;       // what RemovePath answers instead of removing, when set
+  Status fail_after_first;  // what it answers after removing one file, when set
+  Status journal_error;     // what Journal answers instead of journaling, when set
 
  private:
   struct Entry {
@@ -274,27 +288,47 @@ TEST(PolicyRunnerTest, ARefusedThinIsAuditedOnceAsARefusalWithoutFiles) {
 }
 
 // A removal that fails part way (a file created in the generation meanwhile)
-// has removed some files: each is audited, with the action's failure.
-TEST(PolicyRunnerTest, FilesRemovedBeforeAFailureAreAudited) {
+// after its records were journaled: the file that went keeps its record; the
+// one still there, and the action, get a second record saying the first did
+// not happen (recover's replay honours the later one).
+TEST(PolicyRunnerTest, FilesAFailedThinLeftAreAuditedAsNotRemoved) {
   FakeTree tree;
   ThreeGenerations(&tree);
   PolicyRunner runner(tree, PolicyOf(kThinOld), "", int64_t(60) * 1000000000);
-  tree.refuse_with = Status::Error(ENOTEMPTY, "/r/checkpoint-100: directory not empty");
-  tree.removed_before_failure = {RemovedFile{"/r/checkpoint-100/optimizer.pt", 9, 2100, 77}};
+  tree.fail_after_first = Status::Error(ENOTEMPTY, "directory not empty");
   EXPECT_EQ(0, runner.RunOnce());
-  const auto thin = OfAction(tree.audited, "thin");
-  std::vector<AuditRecord> files, actions;
-  for (const AuditRecord& r : thin) (r.has_checksum ? files : actions).push_back(r);
-  // Both planned thins failed; each reported the one file as removed.
-  ASSERT_EQ(2u, files.size());
-  for (const AuditRecord& r : files) {
-    EXPECT_EQ("/r/checkpoint-100/optimizer.pt", r.path);
-    EXPECT_EQ(77u, r.checksum);
-    EXPECT_EQ(2100u, r.bytes);
-    EXPECT_EQ("ok", r.result);  // it is gone: the record proves which bytes went
+  for (int g : {100, 200}) {
+    const std::string dir = "/r/checkpoint-" + std::to_string(g);
+    std::map<std::string, std::vector<std::string>> results;  // path -> results, in order
+    for (const AuditRecord& r : OfAction(tree.audited, "thin"))
+      if (r.path.rfind(dir, 0) == 0) results[r.path].push_back(r.result);
+    ASSERT_EQ(3u, results.size()) << dir;
+    const std::string gone = tree.Ino(dir + "/model.bin") == 0 ? "/model.bin" : "/optimizer.pt";
+    const std::string left = gone == "/model.bin" ? "/optimizer.pt" : "/model.bin";
+    EXPECT_EQ(std::vector<std::string>{"ok"}, results[dir + gone]);
+    EXPECT_EQ((std::vector<std::string>{"ok", "not removed: directory not empty"}),
+              results[dir + left]);
+    EXPECT_EQ((std::vector<std::string>{"ok", "directory not empty"}), results[dir]);
+    EXPECT_NE(0u, tree.Ino(dir + left));
   }
-  ASSERT_EQ(2u, actions.size());
-  for (const AuditRecord& r : actions) EXPECT_EQ(tree.refuse_with.message(), r.result);
+}
+
+// The journal cannot take the records (its filesystem is full): nothing is
+// removed, nothing is reported as thinned, and the next scan tries again.
+TEST(PolicyRunnerTest, AThinTheJournalCannotRecordRemovesNothing) {
+  FakeTree tree;
+  ThreeGenerations(&tree);
+  PolicyRunner runner(tree, PolicyOf(kThinOld), "", int64_t(60) * 1000000000);
+  tree.journal_error = Status::Error(ENOSPC, "append to audit.jsonl: No space left on device");
+  EXPECT_EQ(0, runner.RunOnce());
+  EXPECT_EQ(2u, tree.removals.size());
+  EXPECT_NE(0u, tree.Ino("/r/checkpoint-100/model.bin"));
+  EXPECT_NE(0u, tree.Ino("/r/checkpoint-200/optimizer.pt"));
+  EXPECT_TRUE(tree.audited.empty());
+  tree.journal_error = Status::Ok();
+  EXPECT_EQ(2, runner.RunOnce());
+  EXPECT_EQ(0u, tree.Ino("/r/checkpoint-100"));
+  EXPECT_EQ(6u, OfAction(tree.audited, "thin").size());
 }
 
 TEST(PolicyRunnerTest, AMigrationMovesThroughTheTree) {
