@@ -1,5 +1,6 @@
 // The pattern language: compile to components of tokens, match by a small
-// backtracking matcher (no std::regex: a policy scan runs it millions of times).
+// backtracking matcher that remembers its failures (no std::regex: a policy
+// scan runs it millions of times).
 #include "policy/pattern.h"
 
 #include <cerrno>
@@ -48,6 +49,7 @@ Status PathPattern::Compile(std::string_view text, GenRule gen_rule, PathPattern
     Component component;
     if (part == "**") {
       component.any_path = true;
+      ++result.any_paths_;
     } else {
       for (size_t i = 0; i < part.size();) {
         if (part.compare(i, kGenToken.size(), kGenToken) == 0) {
@@ -59,6 +61,7 @@ Status PathPattern::Compile(std::string_view text, GenRule gen_rule, PathPattern
             return Bad(text, "\"**\" must be a whole path component");
           }
           component.tokens.push_back({Token::kStar, ""});
+          ++component.stars;
           ++i;
         } else if (part[i] == '{' || part[i] == '}') {
           return Bad(text, "only {gen} may appear in braces");
@@ -89,51 +92,70 @@ Status PathPattern::Compile(std::string_view text, GenRule gen_rule, PathPattern
 }
 
 bool PathPattern::MatchTokens(const std::vector<Token>& tokens, size_t token_index,
-                              std::string_view name, uint64_t* gen) {
+                              std::string_view name, size_t full, uint64_t* gen, FailMemo* failed) {
   if (token_index == tokens.size()) return name.empty();
+  const size_t memo = token_index * (full + 1) + (full - name.size());
+  if (!failed->empty() && (*failed)[memo]) return false;
+  bool matched = false;
   const Token& token = tokens[token_index];
   switch (token.kind) {
     case Token::kLiteral:
-      if (name.substr(0, token.literal.size()) != token.literal) return false;
-      return MatchTokens(tokens, token_index + 1, name.substr(token.literal.size()), gen);
+      matched = name.substr(0, token.literal.size()) == token.literal &&
+                MatchTokens(tokens, token_index + 1, name.substr(token.literal.size()), full, gen,
+                            failed);
+      break;
     case Token::kGen: {
       size_t digits = 0;
       uint64_t value = 0;
+      bool overflow = false;
       while (digits < name.size() && IsDigit(name[digits])) {
         uint64_t digit = static_cast<uint64_t>(name[digits] - '0');
-        if (value > (UINT64_MAX - digit) / 10) return false;  // overflow: not a generation
+        if (value > (UINT64_MAX - digit) / 10) {  // overflow: not a generation
+          overflow = true;
+          break;
+        }
         value = value * 10 + digit;
         ++digits;
       }
-      if (digits == 0) return false;
-      if (!MatchTokens(tokens, token_index + 1, name.substr(digits), gen)) return false;
-      if (gen != nullptr) *gen = value;
-      return true;
+      matched = !overflow && digits > 0 &&
+                MatchTokens(tokens, token_index + 1, name.substr(digits), full, gen, failed);
+      if (matched && gen != nullptr) *gen = value;
+      break;
     }
     case Token::kStar:
       if (token_index + 1 == tokens.size()) return true;  // trailing * eats the rest
-      for (size_t skip = 0; skip <= name.size(); ++skip) {
-        if (MatchTokens(tokens, token_index + 1, name.substr(skip), gen)) return true;
-      }
-      return false;
+      for (size_t skip = 0; skip <= name.size() && !matched; ++skip)
+        matched = MatchTokens(tokens, token_index + 1, name.substr(skip), full, gen, failed);
+      break;
   }
-  return false;
+  if (!matched && !failed->empty()) (*failed)[memo] = true;
+  return matched;
+}
+
+bool PathPattern::MatchComponent(const Component& c, std::string_view name, uint64_t* gen) {
+  FailMemo failed;
+  if (c.stars > 1) failed.assign((c.tokens.size() + 1) * (name.size() + 1), false);
+  return MatchTokens(c.tokens, 0, name, name.size(), gen, &failed);
 }
 
 bool PathPattern::MatchFrom(size_t pattern_index, const std::vector<std::string_view>& components,
-                            size_t component_index, uint64_t* gen) const {
+                            size_t component_index, uint64_t* gen, FailMemo* failed) const {
   if (pattern_index == components_.size()) return component_index == components.size();
+  const size_t memo = pattern_index * (components.size() + 1) + component_index;
+  if (!failed->empty() && (*failed)[memo]) return false;
+  bool matched = false;
   const Component& component = components_[pattern_index];
   if (component.any_path) {
     if (pattern_index + 1 == components_.size()) return true;
-    for (size_t next = component_index; next <= components.size(); ++next) {
-      if (MatchFrom(pattern_index + 1, components, next, gen)) return true;
-    }
-    return false;
+    for (size_t next = component_index; next <= components.size() && !matched; ++next)
+      matched = MatchFrom(pattern_index + 1, components, next, gen, failed);
+  } else {
+    matched = component_index < components.size() &&
+              MatchComponent(component, components[component_index], gen) &&
+              MatchFrom(pattern_index + 1, components, component_index + 1, gen, failed);
   }
-  if (component_index == components.size()) return false;
-  if (!MatchTokens(component.tokens, 0, components[component_index], gen)) return false;
-  return MatchFrom(pattern_index + 1, components, component_index + 1, gen);
+  if (!matched && !failed->empty()) (*failed)[memo] = true;
+  return matched;
 }
 
 bool PathPattern::MatchComponents(const std::vector<std::string_view>& components,
@@ -144,9 +166,11 @@ bool PathPattern::MatchComponents(const std::vector<std::string_view>& component
   const Component& last = components_.back();
   if (!last.any_path) {
     if (components.empty()) return false;
-    if (!MatchTokens(last.tokens, 0, components.back(), nullptr)) return false;
+    if (!MatchComponent(last, components.back(), nullptr)) return false;
   }
-  return MatchFrom(0, components, 0, gen);
+  FailMemo failed;
+  if (any_paths_ > 1) failed.assign((components_.size() + 1) * (components.size() + 1), false);
+  return MatchFrom(0, components, 0, gen, &failed);
 }
 
 bool PathPattern::Match(std::string_view path, uint64_t* gen) const {
@@ -157,7 +181,7 @@ bool PathPattern::Match(std::string_view path, uint64_t* gen) const {
 
 bool PathPattern::MatchName(std::string_view name) const {
   if (components_.size() != 1 || components_[0].any_path) return false;
-  return MatchTokens(components_[0].tokens, 0, name, nullptr);
+  return MatchComponent(components_[0], name, nullptr);
 }
 
 }  // namespace tierfs

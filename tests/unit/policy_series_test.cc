@@ -3,8 +3,12 @@
 // numeric ordering, and a million-file scan.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <map>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include "tests/unit/policy_test_util.h"
 
@@ -51,6 +55,41 @@ TEST(PolicySeries, PatternLanguage) {
   EXPECT_TRUE(scratch.Match("/scratch/a/b/c", nullptr));
   EXPECT_FALSE(scratch.Match("/scratchy/a", nullptr));
   EXPECT_TRUE(Compile("**/*.tmp", false).Match("/a/b/x.tmp", nullptr));
+}
+
+// Matched on a thread of its own: false when it has not finished within a
+// minute (a pattern that backtracks exponentially would run for years; the
+// thread is left behind and ends with the process).
+bool FinishesSoon(const PathPattern& pattern, const std::string& path, bool* matched) {
+  auto done = std::make_shared<std::promise<bool>>();
+  std::future<bool> result = done->get_future();
+  std::thread([pattern, path, done] { done->set_value(pattern.Match(path, nullptr)); }).detach();
+  if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready) return false;
+  *matched = result.get();
+  return true;
+}
+
+// Many stars in a component, or many "**", against names and paths they
+// almost match: before, the matcher backtracked exponentially, and a user's
+// policy dry run hung a control thread and the policy engine for good.
+TEST(PolicySeries, NoPatternBacktracksExponentially) {
+  bool matched = true;
+  const std::string many_a = "/mal/" + std::string(200, 'a');
+  ASSERT_TRUE(FinishesSoon(Compile("**/*a*a*a*a*a*a*a*a*a*a*a*a*c{gen}"), many_a, &matched));
+  EXPECT_FALSE(matched);
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += "/d";
+  matched = true;
+  ASSERT_TRUE(FinishesSoon(Compile("**/d/**/d/**/d/**/d/**/d/**/d/**/x", false), deep, &matched));
+  EXPECT_FALSE(matched);
+  // What such patterns match, and the generation they capture, is as before.
+  EXPECT_TRUE(FinishesSoon(Compile("**/d/**/d/**/d/**/d/**/d/**/d/**/d", false), deep, &matched));
+  EXPECT_TRUE(matched);
+  EXPECT_EQ(GenOf(Compile("**/*a*a*c{gen}"), "/x/aaxac12"), 12u);
+  EXPECT_EQ(GenOf(Compile("**/*-*-{gen}*"), "/x/run-7-step-300-final"), 300u);
+  EXPECT_EQ(GenOf(Compile("**/*-*-{gen}-*"), "/x/run-a-300-final"), 300u);
+  EXPECT_EQ(GenOf(Compile("**/*-{gen}*-*"), "/x/run-12-step-500"), 12u);  // leftmost first
+  EXPECT_EQ(GenOf(Compile("**/a/**/b/**/step{gen}"), "/a/x/b/y/b/step9"), 9u);
 }
 
 TEST(PolicySeries, PatternCompileErrors) {
