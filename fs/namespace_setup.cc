@@ -291,10 +291,11 @@ Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
   Status st = Store::Open(state_dir, &out->store, options.store);
   if (!st.ok()) return st;
   Store& store = *out->store;
-  std::string name, state_id, known_ssd;
+  std::string name, state_id, known_ssd, known_hdd;
   st = GetMetaOrEmpty(store, kNameKey, &name);
   if (st.ok()) st = GetMetaOrEmpty(store, kStateIdKey, &state_id);
   if (st.ok()) st = GetMetaOrEmpty(store, "ssd_identity", &known_ssd);
+  if (st.ok()) st = GetMetaOrEmpty(store, "hdd_identity", &known_hdd);
   if (!st.ok()) return st;
   if (!name.empty() && !wanted_name.empty() && name != wanted_name)
     return Status::Error(EINVAL, "state " + state_dir + " holds namespace '" + name + "', not '" +
@@ -308,8 +309,12 @@ Status OpenNamespace(const std::string& state_dir, const std::string& ssd_dir,
     if (legacy) st = AdoptLegacyObjects(root, name);
     if (!st.ok()) return st;
   }
-  st = Tier::Open(TierId::kSsd, ssd_dir, name, &out->ssd, options.ssd_io);
-  if (st.ok()) st = Tier::Open(TierId::kHdd, hdd_dir, name, &out->hdd, options.hdd_io);
+  // A tier the state knows must show its identity file: else its
+  // filesystem is most likely not mounted, and Tier::Open refuses before
+  // writing into the bare mountpoint (CheckIdentity below would only find
+  // a new identity there, made by the refused mount itself).
+  st = Tier::Open(TierId::kSsd, ssd_dir, name, &out->ssd, options.ssd_io, known_ssd);
+  if (st.ok()) st = Tier::Open(TierId::kHdd, hdd_dir, name, &out->hdd, options.hdd_io, known_hdd);
   if (st.ok()) st = LockNamespace(out->hdd->namespace_dir(), what, LockKind::kShared, &out->lock);
   if (!st.ok()) return st;
   if (out->ssd->identity() == out->hdd->identity())

@@ -25,11 +25,15 @@
 // take over a namespace that is still mounted.
 //
 // Also checked: the state belongs to these tiers (their tierfs.id), and
-// --ssd and --hdd are two different tiers.
+// --ssd and --hdd are two different tiers. A tier whose identity the state
+// recorded but whose directory has no tierfs.id (its filesystem not
+// mounted, the bare mountpoint showing) is refused before anything is
+// written there; only a tier the state knows nothing of gets a new one.
 // Errors: EEXIST when a namespace directory belongs to another state (or
 // was taken over from this one) or a fresh state finds objects there;
 // EBUSY when the namespace's lock is held; EINVAL for a bad name, a --namespace
-// other than the state's, or tiers the state does not describe; errno of the
+// other than the state's, tiers the state does not describe, or a known
+// tier without its tierfs.id; errno of the
 // failing call otherwise. Every message names the path.
 #pragma once
 

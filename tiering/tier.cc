@@ -28,21 +28,26 @@ std::string RandomIdentity() {
   return buf;
 }
 
-Status ReadOrCreateIdentity(int root_fd, const std::string& where, std::string* id) {
+// Reads the tier's identity file into *id; "" when there is none.
+Status ReadIdentity(int root_fd, const std::string& where, std::string* id) {
+  id->clear();
   int fd = openat(root_fd, kIdentityFile, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[64];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return Status::Error(EIO, "unreadable identity file in tier " + where);
-    id->assign(buf, n);
-    while (!id->empty() && (id->back() == '\n' || id->back() == ' ')) id->pop_back();
-    return Status::Ok();
-  }
-  if (errno != ENOENT) return Status::Errno(errno, "open " + where + "/" + kIdentityFile);
+  if (fd < 0)
+    return errno == ENOENT ? Status::Ok()
+                           : Status::Errno(errno, "open " + where + "/" + kIdentityFile);
+  char buf[64];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return Status::Error(EIO, "unreadable identity file in tier " + where);
+  id->assign(buf, n);
+  while (!id->empty() && (id->back() == '\n' || id->back() == ' ')) id->pop_back();
+  return Status::Ok();
+}
+
+Status CreateIdentity(int root_fd, const std::string& where, std::string* id) {
   *id = RandomIdentity();
   const std::string tmp = std::string(kIdentityFile) + ".tmp";
-  fd = openat(root_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = openat(root_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::Errno(errno, "create identity file in tier " + where);
   const std::string line = *id + "\n";
   bool ok = write(fd, line.data(), line.size()) == ssize_t(line.size()) && fsync(fd) == 0;
@@ -63,7 +68,8 @@ bool Tier::ValidNamespaceName(const std::string& name) {
 }
 
 Status Tier::Open(TierId id, const std::string& root, const std::string& ns,
-                  std::unique_ptr<Tier>* out, std::shared_ptr<Io> io) {
+                  std::unique_ptr<Tier>* out, std::shared_ptr<Io> io,
+                  const std::string& known_identity) {
   const std::string what = std::string(TierName(id)) + " tier " + root;
   if (!ValidNamespaceName(ns)) return Status::Error(EINVAL, "bad namespace name '" + ns + "'");
   struct stat st;
@@ -79,6 +85,15 @@ Status Tier::Open(TierId id, const std::string& root, const std::string& ns,
   t->io_ = io ? std::move(io) : std::make_shared<PosixIo>();
   t->root_dev_ = st.st_dev;
   t->root_ino_ = st.st_ino;
+  // Before anything is written: a tier the state knows but whose directory
+  // has no identity is most likely a filesystem that is not mounted, its
+  // bare mountpoint showing; nothing of ours may land there.
+  Status s = ReadIdentity(t->tier_fd_, what, &t->identity_);
+  if (!s.ok()) return s;
+  if (t->identity_.empty() && !known_identity.empty())
+    return Status::Error(EINVAL, "the " + std::string(TierName(id)) + " tier " + root + " has no " +
+                                     kIdentityFile + ", but the state knows it as " +
+                                     known_identity + ": is its filesystem mounted?");
   for (const std::string& dir : {std::string("ns"), NamespaceRelPath(ns)}) {
     if (mkdirat(t->tier_fd_, dir.c_str(), 0700) != 0 && errno != EEXIST)
       return Status::Errno(errno, "create " + dir + "/ in " + what);
@@ -94,7 +109,7 @@ Status Tier::Open(TierId id, const std::string& root, const std::string& ns,
     if (mkdirat(t->root_fd_, sub, 0700) != 0 && errno != EEXIST)
       return Status::Errno(errno, std::string("create ") + sub + " in " + t->ns_dir_);
   }
-  Status s = ReadOrCreateIdentity(t->tier_fd_, what, &t->identity_);
+  if (t->identity_.empty()) s = CreateIdentity(t->tier_fd_, what, &t->identity_);
   if (!s.ok()) return s;
   *out = std::move(t);
   return Status::Ok();

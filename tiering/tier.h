@@ -33,9 +33,13 @@ class Tier {
   // namespace name), creating the namespace's object fan-out and the tier's
   // identity file on first use. ENOENT/ENOTDIR when `root` is not a usable
   // directory, EINVAL for a bad namespace name. `io` makes the object calls
-  // (null: PosixIo).
+  // (null: PosixIo). `known_identity`: the identity a state recorded for
+  // this tier ("" when it knows none); when it is given and `root` has no
+  // identity file (a tier filesystem not mounted: its bare mountpoint),
+  // EINVAL saying so, before anything is created in `root`.
   static Status Open(TierId id, const std::string& root, const std::string& ns,
-                     std::unique_ptr<Tier>* out, std::shared_ptr<Io> io = nullptr);
+                     std::unique_ptr<Tier>* out, std::shared_ptr<Io> io = nullptr,
+                     const std::string& known_identity = "");
   // Whether `name` may name a namespace: 1-64 of [A-Za-z0-9._-], not
   // starting with '.' or '-'.
   static bool ValidNamespaceName(const std::string& name);

@@ -2,10 +2,13 @@
 // each with its own state, may share a tier (the capacity tier of a
 // multi-node job) and never touch each other's objects; a fresh state never
 // reuses the names of objects it does not know.
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -105,6 +108,49 @@ TEST(NamespaceTest, AStateKeepsTheNamespaceItWasCreatedWith) {
     EXPECT_NE(std::string::npos, r.err.find("namespace")) << r.err;
     if (IsMountPoint(a.mnt())) ForceUnmount(a.mnt());
   }
+}
+
+// A tier whose filesystem is not mounted shows its bare mountpoint, an
+// empty directory. A state that knows the tier refuses it, saying so,
+// before writing anything there; before, the mount made a new tierfs.id
+// and ns/NAME/{lock,objects/00..ff} in the bare directory, then failed
+// with "state ... belongs to another hdd tier" (the identity it had just
+// made). The HDD tier with the state on the SSD tier, then the SSD tier
+// with the state elsewhere (--state).
+TEST(NamespaceTest, AKnownTierWithoutItsIdentityIsRefusedAndLeftUntouched) {
+  for (const bool ssd : {false, true}) {
+    SCOPED_TRACE(ssd ? "ssd tier" : "hdd tier");
+    MountOptions o;
+    o.ssd_tmpfs_mb = 16;
+    o.hdd_tmpfs_mb = 16;
+    TierfsMount fs(o);
+    const std::string state = fs.root() + "/state";
+    if (ssd) fs.options().state_dir = state;
+    ASSERT_TRUE(fs.Mount());
+    ASSERT_EQ(0, WriteFile(fs.path("f"), "data"));
+    ASSERT_TRUE(fs.Unmount());
+    const std::string tier = ssd ? fs.ssd() : fs.hdd();
+    ASSERT_EQ(0, umount2(tier.c_str(), 0)) << tier << ": " << strerror(errno);
+    ASSERT_TRUE(ListDir(tier).empty());
+    std::vector<std::string> args = {"--ssd", fs.ssd(), "--hdd", fs.hdd(), fs.mnt()};
+    if (ssd) args.insert(args.begin(), {"--state", state});
+    CommandResult r = TryMount(args);
+    if (IsMountPoint(fs.mnt())) ForceUnmount(fs.mnt());
+    EXPECT_EQ(1, r.exit_code) << r.err;
+    const std::string name = ssd ? "ssd" : "hdd";
+    EXPECT_NE(std::string::npos, r.err.find("the " + name + " tier " + tier +
+                                            " has no tierfs.id, but the state knows it as "))
+        << r.err;
+    EXPECT_NE(std::string::npos, r.err.find("is its filesystem mounted?")) << r.err;
+    EXPECT_EQ(std::string::npos, r.err.find("belongs to another")) << r.err;
+    EXPECT_TRUE(ListDir(tier).empty()) << "written into the bare mountpoint " << tier;
+  }
+  // A first mount (the state knows no tier) still makes the identities.
+  TierfsMount fresh;
+  ASSERT_TRUE(fresh.Mount());
+  struct stat sb;
+  EXPECT_EQ(0, Err(stat((fresh.ssd() + "/tierfs.id").c_str(), &sb)));
+  EXPECT_EQ(0, Err(stat((fresh.hdd() + "/tierfs.id").c_str(), &sb)));
 }
 
 }  // namespace
