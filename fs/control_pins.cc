@@ -11,7 +11,9 @@
 //    "immutable":bool?}  -> entries, until, immutable, tier, job (a tier
 //                           given: the move that puts it there)
 //   {"cmd":"unpin","path":P}           -> removed (holds)
-//   {"cmd":"move","path":P,"to":T}     -> job (queued; pinned to T at once)
+//   {"cmd":"move","path":P,"to":T}     -> job (queued; pinned to T at once;
+//        EINVAL, nothing pinned, when P is neither a file nor a directory,
+//        as for a pin with a "tier")
 //   {"cmd":"move_status","job":N}      -> state (queued, moving, done,
 //        failed), files, files_done, bytes, copied, error; the asker's
 //        own jobs only, unless root
@@ -32,6 +34,7 @@ struct Item {
   uint64_t ino = 0;
   std::string path;
   std::optional<Store::Hold> hold;
+  bool has_tier = false;  // a regular file or a directory
 };
 
 // Resolves the request's "path" for `peer` and collects the tree below it,
@@ -54,6 +57,7 @@ Status Collect(Context& c, const char* what, const json& req, const ControlPeer&
     item.ino = e.inode->ino;
     item.path = e.path;
     if (e.hold) item.hold = *e.hold;
+    item.has_tier = e.inode->is_reg() || e.inode->is_dir();
     items->push_back(std::move(item));
     return Status::Ok();
   });
@@ -123,6 +127,17 @@ Status RefuseOnReadOnly(Context& c, const char* cmd) {
                                   " is mounted read-only (-o ro)");
 }
 
+// EINVAL unless the tree `top` names has a tier to be put on: a regular
+// file or a directory (the files below it). A symbolic link, a device or a
+// FIFO has no data on a tier; moving or pinning it to one would only put a
+// hold on it that says nothing (setfattr user.tierfs.tier refuses it too).
+Status CheckHasTier(const Item& top, const char* what) {
+  if (top.has_tier) return Status::Ok();
+  return Status::Error(EINVAL, std::string(what) + " " + top.path +
+                                   ": not a regular file or a directory; only files and "
+                                   "directories have a tier");
+}
+
 std::optional<TierId> TierOf(const std::string& v) {
   if (v == "ssd") return TierId::kSsd;
   if (v == "hdd") return TierId::kHdd;
@@ -172,6 +187,7 @@ json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPe
   std::string clean;
   std::vector<Item> items;
   Status st = Collect(c, "pin", req, peer, &clean, &items);
+  if (st.ok() && want.tier) st = CheckHasTier(items.front(), "pin --tier");
   if (st.ok()) st = CheckUserImmutable(want, peer, clean, c.policy_runner().pin_limits(), now);
   for (size_t i = 0; st.ok() && i < items.size(); ++i)
     st = CheckImmutable(items[i], &want, peer, "pin", now);
@@ -228,6 +244,7 @@ json ControlMove(Context& c, const ControlInfo&, const json& req, const ControlP
   std::string clean;
   std::vector<Item> items;
   Status st = Collect(c, "move", req, peer, &clean, &items);
+  if (st.ok()) st = CheckHasTier(items.front(), "move");
   if (!st.ok()) return ControlErrorOf(st);
   // Sticky before it starts: a scan meanwhile must not move it back.
   int pinned = 0;

@@ -248,6 +248,37 @@ TEST_F(PinsTest, UsersImmutablePinsEndWithinThePolicysLimit) {
   EXPECT_EQ(0, root_again.exit_code) << root_again.err;
 }
 
+// Only files and directories have a tier. tierctl move of a symbolic link
+// printed "moved 0 files", exited 0 and left a "forever (manual)" hold on
+// the link; now it is refused (EINVAL, exit 1) as setfattr user.tierfs.tier
+// refuses it, and nothing is pinned. So is pin --tier; a plain pin is not.
+TEST_F(PinsTest, MoveOfASymlinkOrFifoIsRefusedAndPinsNothing) {
+  const std::string f = P("hot/model.bin"), link = P("hot/link"), fifo = P("hot/fifo");
+  ASSERT_EQ(0, WriteFile(f, "x"));
+  ASSERT_EQ(0, Err(symlink("model.bin", link.c_str())));
+  ASSERT_EQ(0, Err(mkfifo(fifo.c_str(), 0644)));
+  for (const std::string& p : {link, fifo}) {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"move", "--to", "hdd", p}, {"pin", "--tier", "hdd", p}}) {
+      const CommandResult r = Tierctl(args);
+      EXPECT_EQ(1, r.exit_code) << args[0] << " " << p << ": " << r.out << r.err;
+      EXPECT_NE(std::string::npos, r.err.find("not a regular file or a directory"))
+          << args[0] << " " << p << ": " << r.err;
+      EXPECT_EQ(std::string::npos, r.out.find("moved")) << r.out;
+    }
+    const CommandResult where = Tierctl({"--json", "where", p});
+    ASSERT_EQ(0, where.exit_code) << where.err;
+    EXPECT_TRUE(json::parse(where.out)[0]["hold"].is_null()) << where.out;
+  }
+  // The file the link names is where it was, and not held either.
+  EXPECT_EQ("ssd", GetTier(f));
+  const CommandResult where = Tierctl({"--json", "where", f});
+  ASSERT_EQ(0, where.exit_code) << where.err;
+  EXPECT_TRUE(json::parse(where.out)[0]["hold"].is_null()) << where.out;
+  // A plain pin of a link still holds it.
+  EXPECT_EQ(0, Tierctl({"pin", link}).exit_code);
+}
+
 TEST_F(PinsTest, BadArgumentsExitTwo) {
   const std::string f = P("hot/x");
   ASSERT_EQ(0, WriteFile(f, "x"));
