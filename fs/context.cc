@@ -37,7 +37,7 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
                          [this](const std::vector<AuditRecord>& r) { Audit(r); },
                          [this](const Removed& r) { OnRemoved(r); },
                          [this](const std::vector<AuditRecord>& r) { return AppendAudit(r); }}),
-      manual_moves_(*store_, placement_) {
+      manual_moves_(*store_, placement_, holds_, [this](const AuditRecord& r) { Audit({r}); }) {
   policy_runner_ =
       std::make_unique<PolicyRunner>(tree_ops_, std::move(policy), options_.policy_file,
                                      int64_t(options_.scan_interval_s * 1e9), &metrics_);
@@ -244,6 +244,16 @@ void Context::SetSession(fuse_session* se) {
 
 void Context::Recover() {
   placement_.Recover();  // before anything reads placement
+  // No move runs now: a manual placement naming a tier its file is not on
+  // is one whose move never completed (fs/holds.h DropStalePlacements).
+  if (!options_.read_only) {
+    std::vector<AuditRecord> records;
+    const int dropped = holds_.DropStalePlacements(&records);
+    for (AuditRecord& rec : records) rec.path = placement_.PathOf(rec.ino);
+    Audit(records);
+    if (dropped > 0)
+      spdlog::info("removed {} manual placements whose move never completed", dropped);
+  }
   std::vector<uint64_t> orphans;
   Status st = store_->ListOrphans(&orphans);
   if (!st.ok()) spdlog::error("listing orphans: {}", st.message());

@@ -11,7 +11,8 @@
 //    "immutable":bool?}  -> entries, until, immutable, tier, job (a tier
 //                           given: the move that puts it there)
 //   {"cmd":"unpin","path":P}           -> removed (holds)
-//   {"cmd":"move","path":P,"to":T}     -> job (queued; pinned to T at once;
+//   {"cmd":"move","path":P,"to":T}     -> job (queued; pinned to T at once,
+//        the hold from before given back to each file not moved in the end;
 //        EINVAL, nothing pinned, when P is neither a file nor a directory,
 //        as for a pin with a "tier")
 //   {"cmd":"move_status","job":N}      -> state (queued, moving, done,
@@ -246,11 +247,18 @@ json ControlMove(Context& c, const ControlInfo&, const json& req, const ControlP
   Status st = Collect(c, "move", req, peer, &clean, &items);
   if (st.ok()) st = CheckHasTier(items.front(), "move");
   if (!st.ok()) return ControlErrorOf(st);
-  // Sticky before it starts: a scan meanwhile must not move it back.
+  // Sticky before it starts: a scan meanwhile must not move it back. What
+  // is not moved in the end (a failure, the daemon stopping) gets its hold
+  // from before back (ManualMoves, Holds::UndoMoveHolds).
   int pinned = 0;
-  st = c.holds().HoldForMove(items.front().ino, *to, peer.uid, &pinned);
+  Holds::MoveHolds undo;
+  st = c.holds().HoldForMove(items.front().ino, *to, peer.uid, &pinned, &undo);
   uint64_t id = 0;
-  if (st.ok()) st = c.manual_moves().Enqueue(items.front().ino, *to, clean, peer.uid, &id);
+  if (st.ok()) {
+    Holds::MoveHolds queued = undo;
+    st = c.manual_moves().Enqueue(items.front().ino, *to, clean, peer.uid, &id, std::move(queued));
+  }
+  if (!st.ok()) c.holds().UndoMoveHolds(undo, true);
   AuditRecord rec = Record("move", clean, items.front().ino, peer);
   rec.to = TierName(*to);
   rec.detail += ", queued; pinned to " + std::string(TierName(*to)) + " until unpinned";

@@ -1,5 +1,7 @@
 #include "fs/holds.h"
 
+#include <spdlog/spdlog.h>
+
 #include <string>
 #include <vector>
 
@@ -31,9 +33,12 @@ Status Holds::HoldTree(uint64_t ino, const Store::Hold& hold, int* changed) {
   return st;
 }
 
-Status Holds::HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed) {
+Status Holds::HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed, MoveHolds* undo) {
   *changed = 0;
-  std::vector<std::pair<uint64_t, Store::Hold>> tree;
+  MoveHolds local;
+  MoveHolds& tree = undo ? *undo : local;
+  tree.to = to;
+  tree.entries.clear();
   const int64_t now = NowNs();
   Status st = store_.WalkBelow(ino, "", [&](const Store::TreeEntry& e) {
     Store::Hold h;
@@ -49,15 +54,94 @@ Status Holds::HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed) {
     h.manual = true;
     h.tier = to;
     h.uid = uid;
-    tree.emplace_back(e.inode->ino, h);
+    MoveHolds::Entry entry;
+    entry.ino = e.inode->ino;
+    entry.is_reg = e.inode->is_reg();
+    if (e.hold) entry.before = *e.hold;
+    entry.set = h;
+    tree.entries.push_back(std::move(entry));
     return Status::Ok();
   });
-  for (size_t i = 0; st.ok() && i < tree.size(); ++i) {
-    st = store_.SetHold(tree[i].first, tree[i].second);
-    if (st.ok()) (*changed)++;
+  size_t set = 0;
+  while (st.ok() && set < tree.entries.size()) {
+    st = store_.SetHold(tree.entries[set].ino, tree.entries[set].set);
+    if (st.ok()) set++;
   }
+  *changed = int(set);
+  tree.entries.resize(set);  // only what was set is to be undone
   if (*changed > 0) Count();
   return st;
+}
+
+namespace {
+
+bool SameHold(const Store::Hold& a, const Store::Hold& b) {
+  return a.until_ns == b.until_ns && a.since_ns == b.since_ns && a.immutable == b.immutable &&
+         a.rule == b.rule && a.manual == b.manual && a.placement_only == b.placement_only &&
+         a.tier == b.tier && a.uid == b.uid;
+}
+
+}  // namespace
+
+int Holds::UndoMoveHolds(const MoveHolds& undo, bool failed) {
+  int restored = 0;
+  bool kept = false;  // a file that kept the new hold (it is on the tier)
+  std::vector<const MoveHolds::Entry*> others;
+  auto restore = [&](const MoveHolds::Entry& e) {
+    Store::Hold now;
+    if (!store_.GetHold(e.ino, &now).ok() || !SameHold(now, e.set)) return;  // changed since
+    const Status st = e.before ? store_.SetHold(e.ino, *e.before) : store_.RemoveHold(e.ino);
+    if (st.ok()) {
+      restored++;
+    } else {
+      spdlog::warn("inode {}: giving its hold back after a manual move: {}", e.ino, st.message());
+    }
+  };
+  for (const MoveHolds::Entry& e : undo.entries) {
+    if (!e.is_reg) {
+      others.push_back(&e);
+      continue;
+    }
+    Inode n;
+    if (!store_.GetInode(e.ino, &n).ok()) continue;  // removed meanwhile
+    if (n.tier == undo.to) {
+      kept = true;
+      continue;
+    }
+    restore(e);
+  }
+  if (failed && !kept)
+    for (const MoveHolds::Entry* e : others) restore(*e);
+  if (restored > 0) Count();
+  return restored;
+}
+
+int Holds::DropStalePlacements(std::vector<AuditRecord>* records) {
+  std::vector<std::pair<uint64_t, Store::Hold>> holds;
+  Status st = store_.ListHolds(&holds);
+  if (!st.ok()) {
+    spdlog::error("listing holds: {}", st.message());
+    return 0;
+  }
+  int dropped = 0;
+  for (const auto& [ino, h] : holds) {
+    if (!h.manual || !h.placement_only || !h.tier) continue;
+    Inode n;
+    if (!store_.GetInode(ino, &n).ok() || !n.is_reg() || n.tier == *h.tier) continue;
+    st = store_.RemoveHold(ino);
+    AuditRecord rec;
+    rec.action = "unpin";
+    rec.rule = h.rule;
+    rec.ino = ino;
+    rec.detail = "at mount: a manual placement on " + std::string(TierName(*h.tier)) + " by uid " +
+                 std::to_string(h.uid) + " that never took effect (the file is on " +
+                 TierName(n.tier) + "); the policy places it again";
+    if (!st.ok()) rec.result = st.message();
+    records->push_back(std::move(rec));
+    if (st.ok()) dropped++;
+  }
+  if (dropped > 0) Count();
+  return dropped;
 }
 
 int Holds::ExpireHolds(int64_t now, std::vector<AuditRecord>* records) {

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <vector>
 
 #include "meta/audit.h"
 #include "meta/store.h"
@@ -37,12 +39,42 @@ class Holds {
   // overrides one (Store::Hold). It replaces a manual placement: the
   // rule's pin then governs.
   Status HoldTree(uint64_t ino, const Store::Hold& hold, int* changed);
+  // What HoldForMove changed: each inode's hold before (none: nullopt) and
+  // the one it set, so that where the move does not happen the old hold
+  // comes back (UndoMoveHolds).
+  struct MoveHolds {
+    struct Entry {
+      uint64_t ino = 0;
+      bool is_reg = false;
+      std::optional<Store::Hold> before;
+      Store::Hold set;
+    };
+    TierId to = TierId::kSsd;
+    std::vector<Entry> entries;
+  };
   // Before a manual move of `ino` (a tree: everything below it) to `to` by
   // user `uid`: makes the placement sticky with a manual hold naming `to`.
   // An immutable hold or a manual pin in force stays a pin, with its end,
   // now naming `to`; anything else becomes a placement-only hold without
   // end (until an unpin), which does not keep the policy from thinning.
-  Status HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed);
+  // `undo` (may be null) gets what was changed.
+  Status HoldForMove(uint64_t ino, TierId to, uint32_t uid, int* changed,
+                     MoveHolds* undo = nullptr);
+  // After the manual move HoldForMove prepared as `undo` ended (done,
+  // failed, cancelled or never started): each regular file that is not on
+  // `undo.to` gets its hold from before back (or none), and so do the
+  // other entries (directories) when `failed` and no file kept the new
+  // hold. A hold changed since (a pin or unpin meanwhile) is left as it is.
+  // Returns how many holds were given back.
+  int UndoMoveHolds(const MoveHolds& undo, bool failed);
+  // At mount, after the interrupted moves are settled (no move runs): a
+  // manual placement (placement-only hold, as a move sets) naming a tier
+  // its regular file is not on never took effect (the daemon died before
+  // the move, or the file was evicted or promoted since), so it is removed
+  // and the policy governs the file again; its hold from before is not
+  // known, and a rule's pin comes back at the next scan. Manual pins stay
+  // as they are. One "unpin" record each goes to `records`.
+  int DropStalePlacements(std::vector<AuditRecord>* records);
   // Removes the holds whose time is up at `now`; one "unpin" record each
   // goes to `records`. Returns how many were removed.
   int ExpireHolds(int64_t now, std::vector<AuditRecord>* records);

@@ -23,7 +23,7 @@ const char* ManualMoves::StateName(Job::State s) {
 }
 
 Status ManualMoves::Enqueue(uint64_t ino, TierId to, const std::string& path, uint32_t uid,
-                            uint64_t* id) {
+                            uint64_t* id, Holds::MoveHolds undo) {
   MutexLock lock(&mu_);
   if (stop_) return Status::Error(ESHUTDOWN, "move " + path + ": the daemon is stopping");
   Job job;
@@ -34,6 +34,7 @@ Status ManualMoves::Enqueue(uint64_t ino, TierId to, const std::string& path, ui
   job.uid = uid;
   jobs_[job.id] = job;
   queue_.push_back(job.id);
+  if (!undo.entries.empty()) undo_[job.id] = std::move(undo);
   *id = job.id;
   // Forget the oldest finished jobs (ids grow with time).
   size_t finished = 0;
@@ -66,17 +67,38 @@ bool ManualMoves::Get(uint64_t id, Job* out) {
 }
 
 void ManualMoves::Stop() {
+  std::vector<std::pair<Job, Holds::MoveHolds>> dropped;
   {
     MutexLock lock(&mu_);
     stop_ = true;
     for (uint64_t id : queue_) {
       jobs_[id].state = Job::State::kFailed;
       jobs_[id].error = jobs_[id].path + ": not moved, the daemon stopped";
+      auto u = undo_.find(id);
+      if (u == undo_.end()) continue;
+      dropped.emplace_back(jobs_[id], std::move(u->second));
+      undo_.erase(u);
     }
     queue_.clear();
   }
   wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
+  for (const auto& [job, undo] : dropped) Undo(job, undo, true);
+}
+
+void ManualMoves::Undo(const Job& job, const Holds::MoveHolds& undo, bool failed) {
+  const int restored = holds_.UndoMoveHolds(undo, failed);
+  if (restored == 0 || !audit_) return;
+  AuditRecord rec;
+  rec.action = "unpin";
+  rec.rule = "manual";
+  rec.path = job.path;
+  rec.ino = job.ino;
+  rec.to = TierName(job.to);
+  rec.detail = "by uid " + std::to_string(job.uid) + ", the move to " + TierName(job.to) +
+               " did not happen (" + (job.error.empty() ? "failed" : job.error) +
+               "): " + std::to_string(restored) + " holds as they were before it";
+  audit_(rec);
 }
 
 bool ManualMoves::Stopping() {
@@ -151,10 +173,23 @@ void ManualMoves::RunJob(uint64_t id) {
     j.files_done++;
     if (moved.ok()) j.copied += f.size;
   }
+  Holds::MoveHolds undo;
+  {
+    MutexLock lock(&mu_);
+    Job& j = jobs_[id];
+    j.error = first;
+    auto u = undo_.find(id);
+    if (u != undo_.end()) {
+      undo = std::move(u->second);
+      undo_.erase(u);
+    }
+    job = j;
+  }
+  // Before the job reads as ended: whoever polls it then sees the holds
+  // as they stay.
+  if (!undo.entries.empty()) Undo(job, undo, !first.empty());
   MutexLock lock(&mu_);
-  Job& j = jobs_[id];
-  j.error = first;
-  j.state = first.empty() ? Job::State::kDone : Job::State::kFailed;
+  jobs_[id].state = first.empty() ? Job::State::kDone : Job::State::kFailed;
 }
 
 }  // namespace tierfs

@@ -10,10 +10,12 @@
 
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -277,6 +279,75 @@ TEST_F(PinsTest, MoveOfASymlinkOrFifoIsRefusedAndPinsNothing) {
   EXPECT_TRUE(json::parse(where.out)[0]["hold"].is_null()) << where.out;
   // A plain pin of a link still holds it.
   EXPECT_EQ(0, Tierctl({"pin", link}).exit_code);
+}
+
+// `where`'s hold of `path` as JSON (null when none).
+json HoldOf(const std::string& path) {
+  const CommandResult where = Tierctl({"--json", "where", path});
+  EXPECT_EQ(0, where.exit_code) << where.err;
+  return where.exit_code == 0 ? json::parse(where.out)[0]["hold"] : json();
+}
+
+std::string TierOf(const std::string& path) {
+  const CommandResult where = Tierctl({"--json", "where", path});
+  EXPECT_EQ(0, where.exit_code) << where.err;
+  return where.exit_code == 0 ? json::parse(where.out)[0]["tier"].get<std::string>() : "";
+}
+
+// A manual move that fails gives the file the hold it had back. Before,
+// tierctl move --to ssd of a 95 MiB file on the HDD tier failed (ENOSPC on
+// a 64 MiB SSD tier, exit 1) and left "hold":{"manual":true,"tier":"ssd"}
+// on a file on the HDD tier, which no rule moved again until an unpin.
+TEST(ManualMoveTest, AFailedMoveGivesTheHoldFromBeforeBack) {
+  MountOptions o;
+  o.ssd_tmpfs_mb = 64;
+  o.hdd_tmpfs_mb = 256;
+  TierfsMount fs(o);
+  ASSERT_TRUE(fs.Mount());
+  const std::string f = fs.path("big"), g = fs.path("pinned");
+  ASSERT_EQ(0, WriteFile(f, Pattern(95 << 20, 1))) << fs.Log();
+  ASSERT_EQ(0, SetTierOfClosed(f, "hdd")) << fs.Log();
+  ASSERT_EQ(0, WriteFile(g, Pattern(95 << 20, 2))) << fs.Log();
+  ASSERT_EQ(0, SetTierOfClosed(g, "hdd")) << fs.Log();
+  ASSERT_EQ(0, Tierctl({"unpin", f}).exit_code);
+  ASSERT_EQ(0, Tierctl({"unpin", g}).exit_code);
+  ASSERT_TRUE(HoldOf(f).is_null());
+  // g has a pin of its own (no tier), which must stay as it was.
+  ASSERT_EQ(0, Tierctl({"pin", "--for", "1d", g}).exit_code);
+  const json g_before = HoldOf(g);
+  ASSERT_FALSE(g_before.is_null());
+
+  for (const std::string& p : {f, g}) {
+    const CommandResult r = Tierctl({"move", "--to", "ssd", p});
+    EXPECT_EQ(1, r.exit_code) << r.out << r.err << fs.Log();
+    EXPECT_EQ("hdd", TierOf(p));
+  }
+  EXPECT_TRUE(HoldOf(f).is_null()) << HoldOf(f);
+  EXPECT_EQ(g_before, HoldOf(g));
+  const std::string audit = SlurpFile(fs.ssd() + "/state/audit.jsonl");
+  EXPECT_NE(std::string::npos, audit.find("\"action\":\"unpin\",\"rule\":\"manual\"")) << audit;
+}
+
+// kill -9 of the daemon while tierctl move --to hdd waits its turn: the
+// next mount finds a manual placement on hdd of a file on ssd, whose move
+// never completed, and removes it. Before, the hold named hdd for good.
+TEST(ManualMoveTest, AMoveTheDaemonDiedInLeavesNoHoldAfterRemount) {
+  MountOptions o;
+  o.extra_args = {"--move-bandwidth", "1"};  // 1 MiB/s: the move is still running at the kill
+  TierfsMount fs(o);
+  ASSERT_TRUE(fs.Mount());
+  const std::string f = fs.path("f");
+  ASSERT_EQ(0, WriteFile(f, Pattern(32 << 20, 3)));
+  const CommandResult r = Tierctl({"move", "--no-wait", "--to", "hdd", f});
+  ASSERT_EQ(0, r.exit_code) << r.err << fs.Log();
+  ASSERT_EQ("hdd", HoldOf(f).value("tier", "")) << HoldOf(f);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  fs.Kill9();
+  ASSERT_TRUE(fs.Mount());
+  EXPECT_EQ("ssd", TierOf(f));
+  EXPECT_TRUE(HoldOf(f).is_null()) << HoldOf(f) << fs.Log();
+  const std::string audit = SlurpFile(fs.ssd() + "/state/audit.jsonl");
+  EXPECT_NE(std::string::npos, audit.find("never took effect")) << audit;
 }
 
 TEST_F(PinsTest, BadArgumentsExitTwo) {
