@@ -1,6 +1,7 @@
 #include "fs/archived_access.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tiering/identity.h"
@@ -29,6 +30,46 @@ Status RefreshArchivedAccess(Store& store, const Tier& hdd, uint64_t ino) {
   const int fd = hdd.OpenObject(ino, O_RDONLY, &st);
   if (fd < 0) return st.err() == ENOENT ? Status::Ok() : st;  // moved back meanwhile
   st = WriteIdentity(hdd, ino, fd, id, nullptr);
+  if (st.ok() && fsync(fd) != 0) st = Status::Errno(errno, "fsync " + object);
+  close(fd);
+  if (!st.ok()) return Status::Error(st.err(), "identity of " + object + ": " + st.message());
+  return Status::Ok();
+}
+
+Status WriteArchivedIdentity(Store& store, const Tier& hdd, uint64_t ino, const std::string& path,
+                             uint64_t checksum) {
+  Inode n;
+  Status st = store.GetInode(ino, &n);
+  if (!st.ok() || !n.is_reg() || n.tier != TierId::kHdd || n.checksum != checksum) return st;
+  const int fd = hdd.OpenObject(ino, O_RDONLY, &st);
+  if (fd < 0) return st.err() == ENOENT ? Status::Ok() : st;  // moved back meanwhile
+  const std::string object = hdd.ObjectPath(ino);
+  struct stat obj;
+  if (fstat(fd, &obj) != 0) {
+    st = Status::Errno(errno, "stat " + object);
+    close(fd);
+    return st;
+  }
+  if (uint64_t(obj.st_size) != n.size || TimespecNs(obj.st_mtim) != n.mtime_ns) {
+    close(fd);
+    return Status::Ok();  // written since it was hashed
+  }
+  ObjectIdentity id;
+  id.ns = hdd.namespace_name();
+  id.ino = ino;
+  id.path = path;
+  id.size = n.size;
+  id.mode = n.mode;
+  id.uid = n.uid;
+  id.gid = n.gid;
+  id.mtime_ns = n.mtime_ns;
+  id.ctime_ns = n.ctime_ns;
+  id.xxh3 = checksum;
+  id.archived_ns = NowNs();
+  st = store.GetXattr(ino, kAccessAclXattr, &id.access_acl);
+  if (st.err() == ENODATA) st = Status::Ok();
+  if (st.ok()) st = ReadArchivedXattrs(store, ino, &id);
+  if (st.ok()) st = WriteIdentity(hdd, ino, fd, id, nullptr);
   if (st.ok() && fsync(fd) != 0) st = Status::Errno(errno, "fsync " + object);
   close(fd);
   if (!st.ok()) return Status::Error(st.err(), "identity of " + object + ": " + st.message());

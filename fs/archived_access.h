@@ -28,4 +28,16 @@ namespace tierfs {
 // Errors name the object.
 Status RefreshArchivedAccess(Store& store, const Tier& hdd, uint64_t ino);
 
+// Writes the whole identity of inode `ino`'s object on `hdd` (its
+// namespace, inode, `path`, the object's size and mtime, owners, mode,
+// ACL, xattrs, and `checksum`, what its bytes were just hashed to) and
+// syncs it. A file written on the HDD tier (created there while the SSD
+// tier was full, or written in place while pinned there) has no move to
+// write one, and without it `tierfs recover` and `tierfs view` cannot name
+// the file once the SSD tier is lost. Ok, writing nothing, when the file
+// is no longer on the HDD tier or no longer as hashed (size, mtime or
+// checksum changed since: its next writer's close comes back here).
+Status WriteArchivedIdentity(Store& store, const Tier& hdd, uint64_t ino, const std::string& path,
+                             uint64_t checksum);
+
 }  // namespace tierfs

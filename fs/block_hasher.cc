@@ -212,6 +212,7 @@ Status BlockHasher::HashNow(uint64_t ino, uint64_t epoch, const StreamedSums* st
       whole, blocks, attrs ? &*attrs : nullptr);
   if (st.ok()) recorded_.fetch_add(1);
   if (st.ok() && use_streamed) recorded_streamed_.fetch_add(1);
+  if (st.ok() && n.tier == TierId::kHdd && on_hdd_recorded_) on_hdd_recorded_(ino, whole);
   return st;
 }
 

@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -71,6 +72,12 @@ class BlockHasher {
   // recorded from their writes without reading them back.
   uint64_t recorded() const { return recorded_.load(); }
   uint64_t recorded_streamed() const { return recorded_streamed_.load(); }
+  // Called on the hasher's thread after the sums of a file on the HDD tier
+  // were recorded, with its whole-file checksum (the daemon writes the
+  // object's identity then: fs/archived_access.h). Set before Start.
+  void OnHddRecorded(std::function<void(uint64_t ino, uint64_t checksum)> fn) {
+    on_hdd_recorded_ = std::move(fn);
+  }
 
  private:
   struct Job {
@@ -100,6 +107,7 @@ class BlockHasher {
   std::thread thread_;
   std::atomic<uint64_t> recorded_{0};
   std::atomic<uint64_t> recorded_streamed_{0};
+  std::function<void(uint64_t, uint64_t)> on_hdd_recorded_;
 };
 
 }  // namespace tierfs

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "fs/archived_access.h"
 #include "fs/object_attrs.h"
 
 namespace tierfs {
@@ -41,6 +42,13 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
   policy_runner_ =
       std::make_unique<PolicyRunner>(tree_ops_, std::move(policy), options_.policy_file,
                                      int64_t(options_.scan_interval_s * 1e9), &metrics_);
+  // A file written on the HDD tier had no move to write its identity.
+  hasher_.OnHddRecorded([this](uint64_t ino, uint64_t checksum) {
+    Status st = WriteArchivedIdentity(*store_, *hdd_, ino, placement_.PathOf(ino), checksum);
+    if (!st.ok())
+      spdlog::error("inode {} was written on the HDD tier; recover cannot name it: {}", ino,
+                    st.message());
+  });
 }
 
 Context::~Context() {

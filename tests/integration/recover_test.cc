@@ -551,5 +551,77 @@ TEST(RecoverTest, AnObjectThatDoesNotMatchItsIdentityIsCorrupt) {
   EXPECT_TRUE(m.Unmount());
 }
 
+// Files written on the HDD tier itself have no move to write their
+// identity: one created while the SSD tier was full, and one pinned there
+// and appended to after its move. Their identities are written once their
+// sums are recorded, so a recovery names them and vouches for their bytes.
+// Before, the first was "unplaced" (no identity: recovery incomplete) and
+// the second "corrupt" (its identity described the bytes before the
+// append), and both files were lost to the namespace.
+TEST(RecoverTest, FilesWrittenOnTheHddTierAreRecovered) {
+  MountOptions o;
+  o.ssd_tmpfs_mb = 32;
+  TierfsMount m(o);
+  m.options().state_dir = m.root() + "/state";  // not on the SSD tier, which fills up
+  ASSERT_TRUE(m.Mount());
+  ASSERT_TRUE(WaitFor([&] { return Snapshots(m.hdd()).size() == 1; }, 20)) << m.Log();
+  const std::string first = Pattern(70000, 11), appended = Pattern(30000, 12);
+  ASSERT_EQ(0, WriteFile(m.path("inplace"), first));
+  CommandResult r = Tierctl({"pin", "--tier", "hdd", m.path("inplace")});
+  ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+  ASSERT_EQ("hdd", GetTier(m.path("inplace")));
+  {
+    const int fd = open(m.path("inplace").c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ssize_t(appended.size()), write(fd, appended.data(), appended.size()));
+    close(fd);
+  }
+  ASSERT_EQ("hdd", GetTier(m.path("inplace"))) << "written in place";
+  // The SSD tier full: a new file is made on the HDD tier.
+  {
+    const int fd = open((m.ssd() + "/junk").c_str(), O_WRONLY | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    const std::string block(1 << 20, 'j');
+    while (write(fd, block.data(), block.size()) > 0) {
+    }
+    close(fd);
+  }
+  const std::string created = Pattern(50000, 13);
+  ASSERT_EQ(0, WriteFile(m.path("created"), created));
+  ASSERT_EQ("hdd", GetTier(m.path("created")));
+  // Their sums recorded (the hasher runs after the close), and so their
+  // identities: the objects say so in their xattr.
+  for (const char* name : {"inplace", "created"}) {
+    const std::string object = ObjectPathOn(m.hdd(), Ino(m.path(name)));
+    const uint64_t size = std::string(name) == "inplace" ? 100000 : 50000;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          char buf[4096];
+          const ssize_t n = getxattr(object.c_str(), "user.tierfs.identity", buf, sizeof buf);
+          return n > 0 && std::string(buf, size_t(n)).find("\"size\":" + std::to_string(size)) !=
+                              std::string::npos;
+        },
+        20))
+        << name;
+  }
+  m.Kill9();
+
+  // The SSD tier lost (a tmpfs here: emptied rather than removed).
+  for (const auto& e : fs::directory_iterator(m.ssd())) fs::remove_all(e.path());
+  const std::string state = m.root() + "/new-state";
+  r = RunTierfs({"recover", "--hdd", m.hdd(), "--state", state, "--ssd", m.ssd()}, 60);
+  EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find("\"path\":\"/created\"")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\"complete\":true")) << r.out;
+  m.options().state_dir = state;
+  ASSERT_TRUE(m.Mount());
+  std::string got;
+  EXPECT_EQ(0, ReadFile(m.path("inplace"), &got));
+  EXPECT_TRUE(got == first + appended) << "inplace differs";
+  EXPECT_EQ(0, ReadFile(m.path("created"), &got));
+  EXPECT_TRUE(got == created) << "created differs";
+  EXPECT_TRUE(m.Unmount());
+}
+
 }  // namespace
 }  // namespace tierfs_test
