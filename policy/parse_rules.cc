@@ -251,7 +251,16 @@ Status ParseRule(const TomlContext& context, const toml::value& table,
     } else if (key == "keep_last" || key == "every_kth") {
       st = GetCount(context, key, v, 1, key == "keep_last" ? &rule.keep_last : &rule.every_kth);
     } else if (key == "older_than_newest") {
-      st = GetCount(context, key, v, 0, &rule.older_than_newest);
+      // 0 would select every generation, the newest included: what series
+      // alone says, and in a thin rule a way to write "thin them all".
+      if (v.is_integer() && v.as_integer() == 0) {
+        st = context.At(v,
+                        "older_than_newest = 0 selects every generation, the newest too, as "
+                        "series alone does; the smallest useful value is 1 (older_than_newest = "
+                        "K selects generations with at least K newer complete ones)");
+      } else {
+        st = GetCount(context, key, v, 1, &rule.older_than_newest);
+      }
     } else if (key == "to") {
       TierId tier = TierId::kSsd;
       if ((st = ParseTier(context, v, &tier)).ok()) rule.to = tier;

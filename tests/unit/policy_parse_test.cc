@@ -238,6 +238,15 @@ TEST(PolicyParse, RulesThatCanNeverMatch) {
       "selects nothing");
   EXPECT_POLICY_ERROR(kRuleHead + "action = \"thin\"\nolder_than_newest = 2\n", "8:1",
                       "need series");
+  // 0 is refused as keep_last = 0 and every_kth = 0 are (tierfs.policy(5):
+  // "a selector of 0"): it would select every generation, the newest too.
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"thin\"\nseries = \"hf\"\nolder_than_newest = 0\n",
+                      "9:21", "older_than_newest = 0 selects every generation");
+  EXPECT_POLICY_ERROR(
+      kRuleHead + "action = \"migrate\"\nto = \"hdd\"\nseries = \"*\"\nolder_than_newest = 0\n",
+      "10:21", "the smallest useful value is 1");
+  EXPECT_POLICY_ERROR(kRuleHead + "action = \"pin\"\nseries = \"hf\"\nolder_than_newest = -1\n",
+                      "9:21", "the smallest useful value is 1");
   EXPECT_POLICY_ERROR(kRuleHead + "action = \"thin\"\nseries = \"hf\"\nin_series = false\n", "9:1",
                       "never match");
   EXPECT_POLICY_ERROR(
