@@ -131,6 +131,15 @@ Status ParseSeriesCondition(const TomlContext& context, const toml::value& v,
   return Status::Ok();
 }
 
+// Whether a condition of the rule leaves some file out. A size of 0 or an
+// age of 0s holds for every file, so it does not count.
+bool Limits(const Rule& rule) {
+  return rule.path || rule.any_series || !rule.series.empty() || rule.in_series ||
+         (rule.min_size && *rule.min_size > 0) || rule.max_size ||
+         (rule.older_than_ns && *rule.older_than_ns > 0) ||
+         (rule.idle_for_ns && *rule.idle_for_ns > 0) || rule.owner_uid || !rule.owner_name.empty();
+}
+
 // Checks that need the whole rule: required keys, arguments that fit the
 // action, and conditions that contradict each other.
 Status CheckRule(const TomlContext& context, const toml::value& table, const Rule& rule,
@@ -189,6 +198,13 @@ Status CheckRule(const TomlContext& context, const toml::value& table, const Rul
     return fail("keep_last", label +
                                  "keep_last names generations to keep; thin them with "
                                  "older_than_newest instead");
+  }
+  if (rule.action == Rule::Action::kThin && !Limits(rule)) {
+    return fail("action", label +
+                              "a thin rule without a condition deletes every file of the mount; "
+                              "limit it with path, series, in_series, min_size, max_size, "
+                              "older_than, idle_for or owner (to thin everything on purpose, "
+                              "write path = \"**\")");
   }
   return Status::Ok();
 }

@@ -222,8 +222,9 @@ TEST(PolicyParse, UnknownTierAndBadActions) {
                       "to only applies to migrate and pin");
   EXPECT_POLICY_ERROR(kRuleHead + "series = \"*\"\n", "5:1", "needs action");
   EXPECT_POLICY_ERROR("[[rule]]\naction = \"thin\"\n", "1:1", "needs a name");
-  EXPECT_POLICY_ERROR(kRuleHead + "action=\"thin\"\n[[rule]]\n  name = \"r\"\naction=\"thin\"\n",
-                      "9:3", "used twice (first on line 5)");
+  EXPECT_POLICY_ERROR(
+      kRuleHead + "action=\"thin\"\npath=\"/tmp/**\"\n[[rule]]\n  name = \"r\"\naction=\"thin\"\n",
+      "10:3", "used twice (first on line 5)");
 }
 
 TEST(PolicyParse, RulesThatCanNeverMatch) {
@@ -254,6 +255,48 @@ TEST(PolicyParse, RulesThatCanNeverMatch) {
       "10:1", "never have 2 newer");
   EXPECT_POLICY_ERROR(kRuleHead + "action = \"thin\"\nseries = \"hf\"\nkeep_last = 2\n", "9:1",
                       "older_than_newest instead");
+}
+
+// A thin rule deletes what it matches: one without a condition that leaves
+// some file out would thin the whole mount, so it is refused, saying what to
+// add; "thin everything" stays possible when written out as path = "**".
+TEST(PolicyParse, AThinRuleWithoutAConditionIsRefused) {
+  EXPECT_POLICY_ERROR("[[rule]]\nname = \"wipe\"\naction = \"thin\"\n", "3:1",
+                      "rule \"wipe\": a thin rule without a condition deletes every file");
+  EXPECT_POLICY_ERROR("[[rule]]\nname = \"wipe\"\naction = \"thin\"\n", "3:1",
+                      "limit it with path, series");
+  EXPECT_POLICY_ERROR("[[rule]]\nname = \"wipe\"\naction = \"thin\"\n", "3:1",
+                      "write path = \"**\"");
+  // Conditions that hold for every file do not limit it either.
+  for (const char* everything :
+       {"min_size = 0\n", "min_size = \"0B\"\n", "older_than = \"0s\"\n", "idle_for = \"0d\"\n"}) {
+    EXPECT_POLICY_ERROR(
+        std::string("[[rule]]\nname = \"wipe\"\n") + everything + "action = \"thin\"\n", "4:1",
+        "without a condition");
+  }
+  // Any real condition is enough, and so is the explicit path = "**".
+  for (const char* limit : {"path = \"**\"\n", "path = \"/scratch/**\"\n", "series = \"hf\"\n",
+                            "in_series = false\n", "min_size = \"1GiB\"\n", "max_size = \"1k\"\n",
+                            "older_than = \"30d\"\n", "idle_for = \"1h\"\n", "owner = 1000\n"}) {
+    Policy policy;
+    Status st = ParsePolicy(kRuleHead + limit + "action = \"thin\"\n", "p.toml", &policy);
+    EXPECT_TRUE(st.ok()) << limit << st.message();
+  }
+  // Other actions may still apply to every file.
+  for (const char* action :
+       {"action = \"migrate\"\nto = \"hdd\"\n", "action = \"pin\"\n", "action = \"exclude\"\n"}) {
+    Policy policy;
+    Status st = ParsePolicy(std::string("[[rule]]\nname = \"all\"\n") + action, "p.toml", &policy);
+    EXPECT_TRUE(st.ok()) << action << st.message();
+  }
+  // tierctl policy check reports it with the file's other errors.
+  Policy policy;
+  std::vector<Status> errors;
+  ParsePolicyAll("[tiers]\nssd_high_watermark = 2\n[[rule]]\nname = \"wipe\"\naction = \"thin\"\n",
+                 "p.toml", &policy, &errors);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[1].message().rfind("p.toml:5:1: rule \"wipe\": a thin rule without", 0), 0u)
+      << errors[1].message();
 }
 
 TEST(PolicyParse, BadPinDates) {
@@ -321,7 +364,9 @@ TEST(PolicyParse, BadSeriesAndWatermarks) {
 
 TEST(PolicyParse, SpanOwnersIsABooleanOffByDefault) {
   Policy policy;
-  ASSERT_TRUE(ParsePolicy(kRuleHead + "action = \"thin\"\n", "p.toml", &policy).ok());
+  ASSERT_TRUE(ParsePolicy(kRuleHead + "action = \"thin\"\nseries = \"hf\"\nolder_than_newest = 1\n",
+                          "p.toml", &policy)
+                  .ok());
   EXPECT_FALSE(policy.series[0].span_owners);
   const std::string spanning =
       "[[series]]\nname = \"hf\"\npattern = \"**/checkpoint-{gen}\"\ncomplete = \"rename\"\n"
