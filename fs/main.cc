@@ -46,6 +46,8 @@ constexpr char kUsage[] =
     "written to the SSD tier; a policy (tierfs.policy(5); built in unless --policy) moves,\n"
     "thins and pins checkpoints. SIGHUP reloads the policy. Unmount with\n"
     "`fusermount3 -u MOUNTPOINT`, umount or SIGTERM. See tierfs(8).\n\n"
+    "A SIZE is bytes or a number with a unit, as in the policy file: 4M and 64GiB\n"
+    "(powers of 1024), 512KB (powers of 1000), 1.5T.\n\n"
     "Options";
 
 int Fail(const std::string& msg) {
@@ -157,6 +159,24 @@ bool InRange(const char* name, int64_t v, int64_t lo, int64_t hi, std::string* e
   return false;
 }
 
+// A size-valued option, written as the policy file writes sizes
+// (tierfs.policy(5) UNITS, policy/units.h ParseSize: "4M", "64GiB", "1.5T"
+// or plain bytes), from lo to hi bytes; or a message naming the option.
+bool SizeInRange(const char* name, const std::string& text, uint64_t lo, uint64_t hi,
+                 uint64_t* bytes, std::string* err) {
+  std::string why;
+  if (!tierfs::ParseSize(text, bytes, &why)) {
+    *err = std::string("--") + name + ": " + why;
+    return false;
+  }
+  const auto bound = [](uint64_t b) {
+    return tierfs::FormatBytes(b) + " (" + std::to_string(b) + " bytes)";
+  };
+  if (*bytes < lo) *err = std::string("--") + name + " " + text + " is less than " + bound(lo);
+  if (*bytes > hi) *err = std::string("--") + name + " " + text + " is more than " + bound(hi);
+  return *bytes >= lo && *bytes <= hi;
+}
+
 int CheckPolicy(const std::string& file) {
   tierfs::Policy policy;
   tierfs::Status st = tierfs::LoadPolicyFile(file, &policy);
@@ -203,9 +223,11 @@ int main(int argc, char** argv) {
   int64_t move_mib = int64_t(defaults.move_bytes_per_sec >> 20);
   std::string high = Percent(defaults.watermarks.high), low = Percent(defaults.watermarks.low);
   std::string check_policy, dry_run, metrics, write_estimate = "1G";
+  // Sizes are read as text: "4M" as well as 4194304 (SizeInRange).
+  std::string map_size, audit_max = std::to_string(opt.audit_max_bytes);
+  std::string log_file_size = std::to_string(kLogFileBytes);
   bool cached_writes = false, no_passthrough = false, no_verify_reads = false, no_acl = false;
   bool no_io_uring = false;
-  int64_t log_file_bytes = kLogFileBytes;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -274,11 +296,11 @@ int main(int argc, char** argv) {
        "(re)load, for `tierfs recover` (0: never)")
       ("snapshot-keep", po::value(&snapshot_keep)->value_name("N")->default_value(snapshot_keep),
        "how many of those snapshots to keep (1-1000)")
-      ("map-size", po::value(&opt.map_size)->value_name("BYTES"),
-       "most bytes the LMDB state may hold (default 64 GiB, sparse)")
-      ("audit-max-bytes", po::value(&opt.audit_max_bytes)->value_name("BYTES"),
-       "rotate the audit journal to audit.jsonl.N once it holds this many bytes; the hash chain "
-       "goes on in the new file (default 268435456: 256 MiB; 0: never)")
+      ("map-size", po::value(&map_size)->value_name("SIZE"),
+       "most the LMDB state may hold (default 64GiB, sparse; at least 1M)")
+      ("audit-max-bytes", po::value(&audit_max)->value_name("SIZE"),
+       "rotate the audit journal to audit.jsonl.N once it holds this much; the hash chain "
+       "goes on in the new file (default 256MiB; 0: never; else at least 1KiB)")
       ("check-policy", po::value(&check_policy)->value_name("FILE"),
        "validate a policy file and exit (0: valid; 1: errors as file:line:column: reason)")
       ("print-default-policy", "print the built-in policy as a file to start from, and exit")
@@ -291,7 +313,7 @@ int main(int argc, char** argv) {
   hidden.add_options()("positional", po::value(&positional))(
       "inject-fault", po::value(&opt.inject_faults)->value_name("TIER:OP:N[+]:ERRNO"))(
       "control-idle-timeout", po::value(&opt.control_idle_timeout_s)->value_name("SECONDS"))(
-      "log-file-size", po::value(&log_file_bytes)->value_name("BYTES"));
+      "log-file-size", po::value(&log_file_size)->value_name("SIZE"));
   po::options_description all;
   all.add(desc).add(hidden);
   po::positional_options_description pos;
@@ -367,24 +389,32 @@ int main(int argc, char** argv) {
   // At most a year: the interval becomes nanoseconds in an int64_t.
   if (!(opt.scan_interval_s > 0) || !(opt.scan_interval_s <= 365 * 86400.0))
     return BadOption("--scan-interval must be more than 0 and at most 31536000 seconds");
-  if (log_file_bytes < 1024 || log_file_bytes > (int64_t(1) << 40))
-    return BadOption("--log-file-size " + std::to_string(log_file_bytes) +
-                     " is out of range (1024..1099511627776)");
+  uint64_t log_file_bytes = 0;
+  if (!SizeInRange("log-file-size", log_file_size, 1024, uint64_t(1) << 40, &log_file_bytes,
+                   &range_err))
+    return BadOption(range_err);
   if (!(opt.control_idle_timeout_s >= 0.1) || !(opt.control_idle_timeout_s <= 3600))
     return BadOption("--control-idle-timeout must be from 0.1 to 3600 seconds");
   opt.direct_writes = !cached_writes;
-  std::string size_err;
-  if (!tierfs::ParseSize(write_estimate, &opt.write_estimate, &size_err))
-    return BadOption("--write-estimate: " + size_err);
+  if (!SizeInRange("write-estimate", write_estimate, 0, UINT64_MAX, &opt.write_estimate,
+                   &range_err))
+    return BadOption(range_err);
   if (no_verify_reads) opt.verify_reads = false;
   if (no_acl) opt.acl = false;
   if (no_io_uring) opt.io_uring = false;
   // Passthrough reads bypass the tiers' Io, where injected faults live.
   opt.passthrough = !no_passthrough && opt.inject_faults.empty();
+  if (!SizeInRange("audit-max-bytes", audit_max, 0, UINT64_MAX, &opt.audit_max_bytes, &range_err))
+    return BadOption(range_err);
   if (opt.audit_max_bytes != 0 && opt.audit_max_bytes < 1024)
-    return Fail("--audit-max-bytes must be 0 (never rotate) or at least 1024 bytes");
-  if (vm.count("map-size") && opt.map_size < (1 << 20))
-    return Fail("--map-size must be at least 1048576 bytes");
+    return BadOption("--audit-max-bytes " + audit_max +
+                     " must be 0 (never rotate) or at least 1 KiB (1024 bytes)");
+  if (vm.count("map-size")) {
+    uint64_t bytes = 0;
+    if (!SizeInRange("map-size", map_size, 1 << 20, SIZE_MAX, &bytes, &range_err))
+      return BadOption(range_err);
+    opt.map_size = size_t(bytes);
+  }
   if (vm.count("metrics")) {
     tierfs::Status mst =
         tierfs::ParseMetricsAddress(metrics, &opt.metrics_address, &opt.metrics_port);

@@ -114,6 +114,49 @@ TEST(DaemonCliTest, NonsenseNumericOptionsAreRefused) {
   }
 }
 
+// Size-valued options take the policy file's units (tierfs.policy(5) UNITS)
+// as well as plain bytes; before, --map-size and --audit-max-bytes took only
+// bytes ("the argument ('4M') for option '--map-size' is invalid"). A bad
+// value is exit 2 naming the option, as for every option value.
+TEST(DaemonCliTest, SizeOptionsTakeThePolicyFilesUnits) {
+  TierfsMount fs;
+  const std::vector<std::vector<std::string>> bad = {
+      {"--map-size", "4X"},         {"--map-size", "512K"},        {"--map-size", "-1"},
+      {"--map-size", ""},           {"--audit-max-bytes", "1000"}, {"--audit-max-bytes", "1Q"},
+      {"--write-estimate", "lots"}, {"--log-file-size", "1000"},   {"--log-file-size", "2T"},
+  };
+  for (const auto& args : bad) {
+    std::vector<std::string> a = {"--ssd", fs.ssd(), "--hdd", fs.hdd(), "-f"};
+    a.insert(a.end(), args.begin(), args.end());
+    a.push_back(fs.mnt());
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    ExpectRefused(RunTierfs(a), 2, {args[0]});
+    EXPECT_FALSE(IsMountPoint(fs.mnt()));
+    ForceUnmount(fs.mnt());
+  }
+  // With units, as options and as -o name=value, and in plain bytes.
+  const std::vector<std::pair<std::vector<std::string>, off_t>> good = {
+      {{"--map-size", "4M", "--audit-max-bytes", "64KiB", "--log-file-size", "1MB"}, 4 << 20},
+      {{"-o", "map-size=1.5MiB,audit-max-bytes=1k"}, 3 << 19},
+      {{"--map-size", "2097152", "--audit-max-bytes", "0", "--write-estimate", "64M"}, 2 << 20},
+  };
+  for (const auto& [args, map_bytes] : good) {
+    SCOPED_TRACE(args[1]);
+    const std::string state = fs.root() + "/state-" + std::to_string(map_bytes);
+    std::vector<std::string> a = {"--ssd", fs.ssd(), "--hdd", fs.hdd(), "--state", state};
+    a.insert(a.end(), args.begin(), args.end());
+    a.push_back(fs.mnt());
+    CommandResult r = RunTierfs(a);
+    EXPECT_EQ(0, r.exit_code) << r.err;
+    if (r.exit_code != 0) continue;
+    EXPECT_EQ(0, WriteFile(fs.path("f"), "x"));
+    UnmountAndWait(fs.mnt());
+    struct stat st {};
+    ASSERT_EQ(0, stat((state + "/data.mdb").c_str(), &st));
+    EXPECT_EQ(map_bytes, st.st_size);  // ls shows the map's size
+  }
+}
+
 // Two directories where one MOUNTPOINT goes: refused, naming the first
 // (before, the last was mounted and the first silently ignored).
 TEST(DaemonCliTest, ASecondMountpointIsRefused) {
