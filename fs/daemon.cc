@@ -88,6 +88,27 @@ bool IsInside(const std::string& inner, const std::string& outer) {
   return false;
 }
 
+// One directory as both tiers, or one tier inside the other, would mix the
+// tiers' objects, owner files and the default state: refused before anything
+// is created. Compared as real paths and by device and inode (IsInside), so a
+// symlink, another spelling or a bind mount does not hide it.
+Status CheckTierPair(const Options& opt) {
+  const std::string ssd = RealPathOrAncestor(opt.ssd_dir);
+  const std::string hdd = RealPathOrAncestor(opt.hdd_dir);
+  const bool hdd_in_ssd = IsInside(hdd, ssd), ssd_in_hdd = IsInside(ssd, hdd);
+  if (hdd_in_ssd && ssd_in_hdd)
+    return Status::Error(EINVAL, "the same directory was given as both tiers (--ssd " +
+                                     opt.ssd_dir + ", --hdd " + opt.hdd_dir +
+                                     "); give the SSD and HDD tiers a directory each");
+  if (hdd_in_ssd || ssd_in_hdd)
+    return Status::Error(EINVAL, std::string("the ") + (hdd_in_ssd ? "HDD" : "SSD") + " tier " +
+                                     (hdd_in_ssd ? opt.hdd_dir : opt.ssd_dir) + " is inside the " +
+                                     (hdd_in_ssd ? "SSD" : "HDD") + " tier " +
+                                     (hdd_in_ssd ? opt.ssd_dir : opt.hdd_dir) +
+                                     "; give the tiers two separate directories");
+  return Status::Ok();
+}
+
 // A mountpoint in a tier or the state makes the daemon reach its own files
 // through its own mount: on the SSD tier the first open deadlocks, on the
 // HDD tier every move fails. A tier or the state under the mountpoint is
@@ -385,7 +406,8 @@ Status Serve(const Options& opt, const std::function<void(const Status&)>& on_re
       return fail(
           Status::Error(ENOTDIR, std::string(name) + " tier " + dir + " is not a directory"));
   }
-  st = CheckNesting(mountpoint, opt, state);
+  st = CheckTierPair(opt);
+  if (st.ok()) st = CheckNesting(mountpoint, opt, state);
   if (!st.ok()) return fail(st);
   int lock_fd = -1;
   st = MkdirP(state);

@@ -236,7 +236,8 @@ int main(int argc, char** argv) {
       ("ssd", po::value(&opt.ssd_dir)->value_name("DIR"),
        "existing directory of the SSD (cache) tier")
       ("hdd", po::value(&opt.hdd_dir)->value_name("DIR"),
-       "existing directory of the HDD (capacity) tier")
+       "existing directory of the HDD (capacity) tier: another than the SSD tier's, and "
+       "neither inside the other")
       ("state", po::value(&opt.state_dir)->value_name("DIR"),
        "where the LMDB namespace lives (default: SSD_DIR/state)")
       ("policy", po::value(&opt.policy_file)->value_name("FILE"), "policy file (TOML)")

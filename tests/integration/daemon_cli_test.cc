@@ -254,5 +254,51 @@ TEST(DaemonCliTest, MountpointInsideATierByAnotherPathIsRefused) {
   umount2(alias.c_str(), MNT_DETACH);
 }
 
+// One directory as both tiers, however it is spelt, or one tier inside the
+// other: refused (exit 1, as tierfs(8) lists it among refused setups) with a
+// message that says so, before anything is created in it. Before, the
+// daemon created the state and the namespace directories there and then
+// failed on something else, e.g. "state ... is in use by tierfs pid N" when
+// a mount already used that directory as its SSD tier.
+TEST(DaemonCliTest, OneDirectoryAsBothTiersIsRefused) {
+  TierfsMount fs;
+  const std::string one = fs.root() + "/one", link = fs.root() + "/link";
+  const std::string sub = one + "/sub";
+  ASSERT_EQ(0, mkdir(one.c_str(), 0755));
+  ASSERT_EQ(0, mkdir(sub.c_str(), 0755));
+  ASSERT_EQ(0, symlink(one.c_str(), link.c_str()));
+  const std::string same = "the same directory was given as both tiers";
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {one, one}, {one, one + "/"}, {one, sub + "/../."}, {one, link}, {link + "/", one}};
+  for (const auto& [ssd, hdd] : pairs) {
+    SCOPED_TRACE("--ssd " + ssd + " --hdd " + hdd);
+    ExpectNestingRefused({"--ssd", ssd, "--hdd", hdd, "-f", fs.mnt()}, fs.mnt(), {same});
+    EXPECT_EQ(std::vector<std::string>{"sub"}, ListDir(one)) << "something was created";
+    EXPECT_TRUE(ListDir(sub).empty()) << "something was created";
+  }
+  {
+    SCOPED_TRACE("hdd tier inside the ssd tier");
+    ExpectNestingRefused({"--ssd", link, "--hdd", sub, "-f", fs.mnt()}, fs.mnt(),
+                         {"the HDD tier " + sub + " is inside the SSD tier " + link});
+    EXPECT_EQ(std::vector<std::string>{"sub"}, ListDir(one));
+    EXPECT_TRUE(ListDir(sub).empty());
+  }
+  {
+    SCOPED_TRACE("ssd tier inside the hdd tier");
+    ExpectNestingRefused({"--ssd", sub, "--hdd", one, "-f", fs.mnt()}, fs.mnt(),
+                         {"the SSD tier " + sub + " is inside the HDD tier " + one});
+    EXPECT_EQ(std::vector<std::string>{"sub"}, ListDir(one));
+    EXPECT_TRUE(ListDir(sub).empty());
+  }
+  {
+    SCOPED_TRACE("a directory another mount uses as its ssd tier");
+    ASSERT_TRUE(fs.Mount());
+    const std::string other = fs.root() + "/other";
+    ASSERT_EQ(0, mkdir(other.c_str(), 0755));
+    ExpectNestingRefused({"--ssd", fs.ssd(), "--hdd", fs.ssd(), "-f", other}, other, {same});
+    EXPECT_TRUE(fs.Unmount());
+  }
+}
+
 }  // namespace
 }  // namespace tierfs_test
