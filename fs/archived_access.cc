@@ -55,20 +55,7 @@ Status WriteArchivedIdentity(Store& store, const Tier& hdd, uint64_t ino, const 
     return Status::Ok();  // written since it was hashed
   }
   ObjectIdentity id;
-  id.ns = hdd.namespace_name();
-  id.ino = ino;
-  id.path = path;
-  id.size = n.size;
-  id.mode = n.mode;
-  id.uid = n.uid;
-  id.gid = n.gid;
-  id.mtime_ns = n.mtime_ns;
-  id.ctime_ns = n.ctime_ns;
-  id.xxh3 = checksum;
-  id.archived_ns = NowNs();
-  st = store.GetXattr(ino, kAccessAclXattr, &id.access_acl);
-  if (st.err() == ENODATA) st = Status::Ok();
-  if (st.ok()) st = ReadArchivedXattrs(store, ino, &id);
+  st = IdentityFromStore(store, n, hdd.namespace_name(), path, n.size, n.mtime_ns, checksum, &id);
   if (st.ok()) st = WriteIdentity(hdd, ino, fd, id, nullptr);
   if (st.ok() && fsync(fd) != 0) st = Status::Errno(errno, "fsync " + object);
   close(fd);

@@ -142,6 +142,31 @@ Status ReadArchivedXattrs(Store& store, uint64_t ino, ObjectIdentity* id) {
   return Status::Ok();
 }
 
+Status IdentityFromStore(Store& store, const Inode& n, const std::string& ns,
+                         const std::string& path, uint64_t size, int64_t mtime_ns, uint64_t xxh3,
+                         ObjectIdentity* out) {
+  ObjectIdentity id;
+  id.ns = ns;
+  id.ino = n.ino;
+  id.path = path;
+  id.size = size;
+  id.mode = n.mode;
+  id.uid = n.uid;
+  id.gid = n.gid;
+  id.mtime_ns = mtime_ns;
+  id.ctime_ns = n.ctime_ns;
+  id.xxh3 = xxh3;
+  id.archived_ns = NowNs();
+  Status st = store.GetXattr(n.ino, kAccessAclXattr, &id.access_acl);
+  if (!st.ok() && st.err() != ENODATA)
+    return Status::Error(st.err(), "access ACL of inode " + std::to_string(n.ino) +
+                                       " for its identity: " + st.message());
+  st = ReadArchivedXattrs(store, n.ino, &id);
+  if (!st.ok()) return st;
+  *out = std::move(id);
+  return Status::Ok();
+}
+
 std::string EncodeIdentity(const ObjectIdentity& given) {
   // Attributes over their room are flagged, not cut: a reader must not take
   // a part of them for all (it keeps the snapshot's instead).

@@ -76,6 +76,14 @@ bool IsArchivedXattr(const std::string& name);
 // `xattrs_recorded` (EncodeIdentity applies the bound). Errors name the inode.
 Status ReadArchivedXattrs(Store& store, uint64_t ino, ObjectIdentity* id);
 
+// The identity of file `n` (inode, owners, mode, ctime, access ACL and
+// xattrs from `store`) in namespace `ns` under `path`, for an object of
+// `size` bytes with mtime `mtime_ns` and checksum `xxh3` (the caller's:
+// what it copied or hashed), archived now. Errors name the inode.
+Status IdentityFromStore(Store& store, const Inode& n, const std::string& ns,
+                         const std::string& path, uint64_t size, int64_t mtime_ns, uint64_t xxh3,
+                         ObjectIdentity* out);
+
 // The JSON text (one line, under kMaxIdentityBytes) and back. EINVAL naming
 // what is wrong for text that is not an identity.
 std::string EncodeIdentity(const ObjectIdentity& id);

@@ -320,20 +320,8 @@ Status Move::WriteIdentityOf(int fd, uint64_t checksum) {
   Status st = store_.GetInode(ino_, &n);
   if (!st.ok()) return Fail(MoveStep::kIdentity, st);
   ObjectIdentity id;
-  id.ns = to_.namespace_name();
-  id.ino = ino_;
-  id.path = opt_.path;
-  id.size = uint64_t(source_.st_size);
-  id.mode = n.mode;
-  id.uid = n.uid;
-  id.gid = n.gid;
-  id.mtime_ns = TimespecNs(source_.st_mtim);
-  id.ctime_ns = n.ctime_ns;
-  id.xxh3 = checksum;
-  id.archived_ns = NowNs();
-  st = store_.GetXattr(ino_, kAccessAclXattr, &id.access_acl);
-  if (!st.ok() && st.err() != ENODATA) return Fail(MoveStep::kIdentity, st);
-  st = ReadArchivedXattrs(store_, ino_, &id);
+  st = IdentityFromStore(store_, n, to_.namespace_name(), opt_.path, uint64_t(source_.st_size),
+                         TimespecNs(source_.st_mtim), checksum, &id);
   if (!st.ok()) return Fail(MoveStep::kIdentity, st);
   st = WriteIdentity(to_, ino_, fd, id, nullptr);
   return st.ok() ? st : Fail(MoveStep::kIdentity, st);
