@@ -21,6 +21,7 @@
 
 #include "fs/context.h"
 #include "fs/control_internal.h"
+#include "meta/audit.h"
 #include "meta/audit_verify.h"
 
 namespace tierfs {
@@ -92,12 +93,14 @@ json ControlAudit(Context& c, const ControlInfo& info, const json& req, const Co
     if (!rec.is_object()) continue;
     if (!since.empty() && rec.value("time", std::string()) < since) continue;
     if (!action.empty() && rec.value("action", std::string()) != action) continue;
-    if (!path.empty() && !Under(rec.value("path", std::string()), path)) continue;
+    // The exact bytes of its path (a name that is not UTF-8 has them in
+    // "path_hex"): two such names never match each other's records.
+    const std::string p = AuditRecordPath(rec);
+    if (!path.empty() && !Under(p, path)) continue;
     if (peer.uid != 0) {
       // The record's file must be the one at its path now: inode numbers
       // are never reused (meta/store.cc), so a file made under a removed
       // file's name does not show the removed file's records.
-      const std::string p = rec.value("path", std::string());
       const auto ino = rec.find("ino");
       Inode n;
       std::string clean;

@@ -99,7 +99,7 @@ Status ReadJournalRemovals(const std::string& journal, int64_t since_ns,
       r.action = action;
       r.time = time;
       r.rule = rec.value("rule", "");
-      r.path = rec.value("path", "");
+      r.path = AuditRecordPath(rec);  // "path_hex" when not UTF-8
       r.uid =
           rec.contains("uid") && rec["uid"].is_number_integer() ? rec["uid"].get<int64_t>() : -1;
     }

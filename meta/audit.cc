@@ -139,6 +139,17 @@ Status AuditLog::LoadTail() {
   return Status::Ok();
 }
 
+std::string AuditRecordPath(const nlohmann::json& rec) {
+  if (!rec.is_object()) return "";
+  const auto hex = rec.find("path_hex");
+  std::string bytes;
+  if (hex != rec.end() && hex->is_string() &&
+      FromHexBytes(hex->get_ref<const std::string&>(), &bytes))
+    return bytes;
+  const auto path = rec.find("path");
+  return path != rec.end() && path->is_string() ? path->get<std::string>() : "";
+}
+
 AuditLog::~AuditLog() {
   if (fd_ >= 0) close(fd_);
 }
@@ -153,6 +164,9 @@ std::string AuditLog::Format(const AuditRecord& rec, int64_t time_ns, const std:
   if (rec.uid >= 0) j["uid"] = rec.uid;
   if (rec.pid >= 0) j["pid"] = rec.pid;
   if (!rec.path.empty()) j["path"] = rec.path;
+  // Dumped with U+FFFD below: two names that differ only in bytes that are
+  // not UTF-8 would read the same. Their exact bytes go beside.
+  if (!rec.path.empty() && !ValidUtf8(rec.path)) j["path_hex"] = HexBytes(rec.path);
   if (rec.ino) j["ino"] = rec.ino;
   if (!rec.series.empty()) j["series"] = rec.series;
   if (rec.generation >= 0) j["generation"] = rec.generation;

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,10 @@ inline constexpr const char* kAuditActions[] = {
 struct AuditRecord {
   std::string action;  // one of kAuditActions
   std::string rule;    // the policy rule, or "manual", "evict", "spill"
-  std::string path;    // within the mount, when known
+  // Within the mount, when known; any bytes. One that is not valid UTF-8
+  // is written as "path" with U+FFFD for the bytes that are not and
+  // "path_hex", its exact bytes (AuditRecordPath reads either).
+  std::string path;
   uint64_t ino = 0;
   std::string series;       // checkpoint series, when the action concerns one
   int64_t generation = -1;  // -1: none
@@ -76,6 +80,11 @@ struct AuditRecord {
   uint64_t count = 0;     // repeats a record stands for (coalesced refusals); 0: one
   std::string continues;  // a "rotate" record: the rotated file it continues
 };
+
+// The exact path of a journal record read back: "path_hex" decoded when
+// the record has one (a name that is not valid UTF-8), else "path"
+// (records of older tierfs have only that); "" when it has neither.
+std::string AuditRecordPath(const nlohmann::json& rec);
 
 class AuditLog {
  public:

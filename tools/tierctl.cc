@@ -83,6 +83,9 @@ constexpr char kUsage[] =
     "                  busy (open for writing); root; exit 1 when one is corrupt\n"
     "  scrub [PATH..]  starts a scrub pass of the HDD tier now (root); tierctl status\n"
     "                  shows what the last pass found and when the next is due\n"
+    "Names in tables and messages are escaped as ls -b does: \\\\, \\n, \\t, \\r, and\n"
+    "\\xNN for other control characters (ESC \\x1b, DEL \\x7f) and bytes that are\n"
+    "not UTF-8; --json is exact (a name that is not UTF-8 in NAME_hex).\n"
     "Exit status: 0 success, 1 refused or failed, 2 bad usage. See tierctl(1).\n\n"
     "Options";
 

@@ -53,13 +53,18 @@ class Client {
   std::string path_, buf_;
 };
 
-// `bytes` (a name) with each byte that is not part of valid UTF-8 shown as
-// \xNN: printable, valid JSON, and two names that differ only in such
-// bytes still differ.
+// `bytes` (a name, or words naming one) as a table or message shows it,
+// escaped as GNU ls -b does, in one form: a backslash as \\, newline, tab
+// and carriage return as \n, \t and \r, every other control character
+// (C0, ESC among them, DEL, and the two bytes of a C1 control U+0080 to
+// U+009F) and each byte that is not part of valid UTF-8 as \xNN. Nothing
+// reaches a terminal raw, one name is always one line, the result is valid
+// JSON, and two different names are shown differently.
 std::string ShownBytes(const std::string& bytes);
-// `j` as --json prints it (indented by `indent`, -1: one line); a name that
-// is not valid UTF-8 shows U+FFFD for the bytes that are not, and never
-// aborts the command (its exact bytes are in the NAME_hex fields).
+// `j` as --json prints it (indented by `indent`, -1: one line); names are
+// exact (JSON escapes control characters itself), but one that is not
+// valid UTF-8 shows U+FFFD for the bytes that are not, and never aborts
+// the command (its exact bytes are in the NAME_hex fields).
 std::string JsonText(const nlohmann::json& j, int indent = 2);
 
 // Connections to every mount a command's PATH arguments reach, one each.
@@ -110,7 +115,8 @@ std::string Text(const json& v);
 std::string Percent(double fraction);
 // A hold as words: "until DATE (rule, immutable)", "forever (rule)".
 std::string HoldText(const json& hold);
-// Columns padded to their widest cell; `right` columns right-aligned.
+// Columns padded to their widest cell; `right` columns right-aligned;
+// each cell escaped (ShownBytes).
 void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right,
                 const std::string& indent = "");
 

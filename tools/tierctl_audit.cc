@@ -121,7 +121,7 @@ int CmdAudit(const std::vector<std::string>& args, const Flags& f) {
       return 1;
     }
     if (!reply.value("ok", false)) {
-      std::cerr << "tierctl: audit " << root << ": " << Text(reply["error"]) << "\n";
+      std::cerr << "tierctl: audit " << root << ": " << ShownBytes(Text(reply["error"])) << "\n";
       return 1;
     }
     for (const json& r : reply["records"]) {

@@ -139,8 +139,9 @@ namespace {
 
 // The daemon sends a name that is not valid UTF-8 as NAME (with U+FFFD
 // for the bytes that are not) and NAME_hex (the exact bytes): NAME becomes
-// the bytes with each one that is not UTF-8 as \xNN, so that two names
-// that differ only there differ in a table too; NAME_hex stays for JSON.
+// those exact bytes again, so that a table shows them (ShownBytes) and two
+// names that differ only there differ in a table too. JSON output dumps
+// NAME with U+FFFD again, as the daemon sent it; NAME_hex stays exact.
 void ShowNames(json* j) {
   if (j->is_array()) {
     for (json& e : *j) ShowNames(&e);
@@ -155,28 +156,52 @@ void ShowNames(json* j) {
     const std::string base = key.substr(0, key.size() - 4);
     std::string bytes;
     if (j->contains(base) && tierfs::FromHexBytes(it->get<std::string>(), &bytes))
-      (*j)[base] = ShownBytes(bytes);
+      (*j)[base] = bytes;
   }
+}
+
+void Escape(unsigned char b, std::string* out) {
+  char esc[8];
+  snprintf(esc, sizeof esc, "\\x%02x", b);
+  *out += esc;
 }
 
 }  // namespace
 
 std::string ShownBytes(const std::string& bytes) {
   std::string out;
+  out.reserve(bytes.size());
   for (size_t i = 0; i < bytes.size();) {
-    // The longest valid UTF-8 sequence at i (1 to 4 bytes), else one byte.
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    if (b == '\\' || b == '\n' || b == '\t' || b == '\r') {
+      out += b == '\\' ? "\\\\" : b == '\n' ? "\\n" : b == '\t' ? "\\t" : "\\r";
+      ++i;
+      continue;
+    }
+    if (b < 0x20 || b == 0x7f) {  // C0 controls (ESC among them) and DEL
+      Escape(b, &out);
+      ++i;
+      continue;
+    }
+    if (b < 0x80) {
+      out += char(b);
+      ++i;
+      continue;
+    }
+    // The longest valid UTF-8 sequence at i (2 to 4 bytes), else one byte.
     size_t len = 0;
-    for (size_t n = 1; n <= 4 && i + n <= bytes.size() && !len; ++n)
+    for (size_t n = 2; n <= 4 && i + n <= bytes.size() && !len; ++n)
       if (tierfs::ValidUtf8(bytes.substr(i, n))) len = n;
-    if (len) {
+    // C1 controls (U+0080 to U+009F: a terminal takes U+009B as CSI) are
+    // escaped byte by byte, as bytes that are not UTF-8 are.
+    const bool c1 = len == 2 && b == 0xc2 && static_cast<unsigned char>(bytes[i + 1]) < 0xa0;
+    if (len && !c1) {
       out.append(bytes, i, len);
       i += len;
-    } else {
-      char esc[8];
-      snprintf(esc, sizeof esc, "\\x%02x", static_cast<unsigned char>(bytes[i]));
-      out += esc;
-      ++i;
+      continue;
     }
+    for (size_t k = 0; k < (c1 ? 2u : 1u); ++k)
+      Escape(static_cast<unsigned char>(bytes[i++]), &out);
   }
   return out;
 }
@@ -287,10 +312,18 @@ std::string JsonText(const json& j, int indent) {
 void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right,
                 const std::string& indent) {
   std::vector<size_t> width;
-  for (const auto& r : rows)
+  // Every cell escaped (ShownBytes): a name with a newline or a terminal
+  // escape in it is one cell on one line, never a forged row or raw bytes.
+  std::vector<std::vector<std::string>> shown;
+  shown.reserve(rows.size());
+  for (const auto& r : rows) {
+    shown.emplace_back();
+    for (const std::string& cell : r) shown.back().push_back(ShownBytes(cell));
+  }
+  for (const auto& r : shown)
     for (size_t i = 0; i < r.size(); ++i)
       width.resize(std::max(width.size(), r.size())), width[i] = std::max(width[i], r[i].size());
-  for (const auto& r : rows) {
+  for (const auto& r : shown) {
     std::string line = indent;
     for (size_t i = 0; i < r.size(); ++i) {
       const std::string pad(width[i] - r[i].size(), ' ');
@@ -320,12 +353,13 @@ bool Clients::AskAbout(const std::string& arg, json request, json* reply, std::s
   request["path"] = rel;
   if (ok) ok = by_root_[*root]->Ask(request, reply, err);
   if (ok && !reply->value("ok", false)) {
-    *err = ShownBytes(arg) + ": " + Text((*reply)["error"]);
-    return false;
+    *err = arg + ": " + Text((*reply)["error"]);
+    ok = false;
+  } else if (!ok && err->rfind(arg + ":", 0) != 0) {
+    *err = arg + ": " + *err;
   }
-  if (!ok && err->rfind(arg + ":", 0) != 0) *err = arg + ": " + *err;
-  // The words may go into JSON (tierctl --json): the bytes of `arg` that
-  // are not UTF-8 as \xNN.
+  // The words go to a terminal, or into JSON (tierctl --json): escaped
+  // once (ShownBytes), names and the daemon's words alike.
   if (!ok) *err = ShownBytes(*err);
   return ok;
 }

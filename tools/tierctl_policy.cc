@@ -111,8 +111,8 @@ void PrintPlan(const json& plan, const Flags& f) {
     std::string totals;
     for (const auto& [kind, t] : r["totals"].items())
       totals += " " + Text(t["files"]) + " " + kind + " (" + Size(t["bytes"], f) + ")";
-    std::cout << "rule \"" << Text(r["rule"]) << "\":" << totals << "\n";
-    if (r.contains("because")) std::cout << "  because " << Text(r["because"]) << "\n";
+    std::cout << "rule \"" << ShownBytes(Text(r["rule"])) << "\":" << totals << "\n";
+    if (r.contains("because")) std::cout << "  because " << ShownBytes(Text(r["because"])) << "\n";
     std::vector<std::vector<std::string>> rows;
     for (const json& a : r["actions"]) {
       std::string what = a.contains("to") ? "-> " + Text(a["to"]) : "";

@@ -54,7 +54,7 @@ void PrintStatus(const json& s, const Flags& f) {
   PrintTable(rows, {false, false, true, true, true, true, true, true}, "  ");
   if (s.contains("recent_errors") && !s["recent_errors"].empty()) {
     std::cout << "  recent warnings and errors (UTC):\n";
-    for (const json& e : s["recent_errors"]) std::cout << "    " << Text(e) << "\n";
+    for (const json& e : s["recent_errors"]) std::cout << "    " << ShownBytes(Text(e)) << "\n";
   }
 }
 
@@ -99,7 +99,7 @@ int CmdStatus(const std::vector<std::string>& args, const Flags& f) {
       continue;
     }
     if (!reply.value("ok", false)) {
-      std::cerr << "tierctl: status " << root << ": " << Text(reply["error"]) << "\n";
+      std::cerr << "tierctl: status " << root << ": " << ShownBytes(Text(reply["error"])) << "\n";
       rc = 1;
       continue;
     }

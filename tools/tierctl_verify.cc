@@ -7,21 +7,23 @@
 namespace tierctl {
 
 int CmdVerify(const std::vector<std::string>& args, const Flags& f) {
-  return AskEachMount(
-      "verify", args, f, [&](const std::string&, const std::string& root, json& reply) {
-        int rc = 0;
-        for (const json& file : reply["files"]) {
-          const std::string result = Text(file["result"]);
-          if (result == "corrupt" || result == "error") rc = 1;
-          if (f.json) continue;
-          std::cout << root << Text(file["path"]) << ": " << result;
-          if (result == "corrupt")
-            std::cout << " at block " << Text(file["block"]) << " (" << Text(file["detail"]) << ")";
-          if (result == "error") std::cout << " (" << Text(file["error"]) << ")";
-          std::cout << "\n";
-        }
-        return rc;
-      });
+  return AskEachMount("verify", args, f,
+                      [&](const std::string&, const std::string& root, json& reply) {
+                        int rc = 0;
+                        for (const json& file : reply["files"]) {
+                          const std::string result = Text(file["result"]);
+                          if (result == "corrupt" || result == "error") rc = 1;
+                          if (f.json) continue;
+                          std::cout << ShownBytes(root + Text(file["path"])) << ": " << result;
+                          if (result == "corrupt")
+                            std::cout << " at block " << Text(file["block"]) << " ("
+                                      << ShownBytes(Text(file["detail"])) << ")";
+                          if (result == "error")
+                            std::cout << " (" << ShownBytes(Text(file["error"])) << ")";
+                          std::cout << "\n";
+                        }
+                        return rc;
+                      });
 }
 
 }  // namespace tierctl

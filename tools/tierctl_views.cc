@@ -214,12 +214,12 @@ int CmdLs(const std::vector<std::string>& args, const Flags& global) {
           for (json& e : entries) all.push_back(std::move(e));
           return;
         }
-        if (dirs.size() > 1 && head.value("directory", false)) std::cout << d << ":\n";
+        if (dirs.size() > 1 && head.value("directory", false)) std::cout << ShownBytes(d) << ":\n";
         std::vector<std::vector<std::string>> rows;
         for (const json& e : entries) {
           std::string name = head.value("directory", false) ? Text(e["name"]) : d;
           if (!longer) {
-            std::cout << name << "\n";
+            std::cout << ShownBytes(name) << "\n";
             continue;
           }
           if (e.contains("target")) name += " -> " + Text(e["target"]);
@@ -245,7 +245,7 @@ int CmdDu(const std::vector<std::string>& args, const Flags& global) {
   f.bytes |= flags.count('b') > 0;
   return AskEachMount("du", paths, f, [&](const std::string& p, const std::string&, json& reply) {
     if (f.json) return 0;
-    std::cout << p << ":\n";
+    std::cout << ShownBytes(p) << ":\n";
     std::vector<std::vector<std::string>> rows = {{"TIER", "FILES", "BYTES"}};
     for (const char* t : {"ssd", "hdd"})
       rows.push_back({t, Text(reply["tiers"][t]["files"]), Size(reply["tiers"][t]["bytes"], f)});
@@ -299,7 +299,7 @@ int CmdGens(const std::vector<std::string>& args, const Flags& global) {
           const std::string here = Text(g["series"]) + " in " + Text(g["dir"]);
           if (here != instance) {
             flush();
-            std::cout << (instance.empty() ? "" : "\n") << "series " << here << ":\n";
+            std::cout << (instance.empty() ? "" : "\n") << "series " << ShownBytes(here) << ":\n";
             instance = here;
           }
           std::string tiers;
@@ -310,7 +310,7 @@ int CmdGens(const std::vector<std::string>& args, const Flags& global) {
                           complete, HoldText(g["hold"]), Text(g["next"]["text"])});
         }
         flush();
-        if (!f.json && gens.empty()) std::cout << d << ": no checkpoint generations\n";
+        if (!f.json && gens.empty()) std::cout << ShownBytes(d) << ": no checkpoint generations\n";
       });
   if (f.json) std::cout << JsonText(all) << "\n";
   return rc;

@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +29,7 @@
 #include <gtest/gtest.h>
 
 #include "fs/version.h"
+#include "meta/text_format.h"
 #include "tests/integration/control_fixture.h"
 #include "tests/integration/mount_fixture.h"
 #include "tests/integration/tierctl_util.h"
@@ -319,6 +322,96 @@ TEST_F(ControlTest, NamesThatAreNotUtf8ReachTheDaemonExactlyAndStayApart) {
   const json bad = Ask(fd, R"({"cmd":"where","path_hex":"2f7"})");
   EXPECT_EQ(EINVAL, bad.value("errno", 0)) << bad.dump();
   close(fd);
+  ExpectHealthy();
+}
+
+// A user's file names with a newline followed by what looks like an audit
+// row, terminal escapes, DEL and a C1 control, pinned: root's tables
+// (audit, where -r, ls, ls -l) show each entry on one line with those
+// bytes escaped (ShownBytes), never raw; --json keeps the exact names.
+TEST_F(ControlTest, HostileNamesNeitherForgeRowsNorReachTheTerminalRaw) {
+  ASSERT_EQ(0, mkdir(P("h").c_str(), 0755));
+  const std::string forged = "2026-01-01 00:00:00 UTC  delete  forged  1 B  manual  ok";
+  const std::vector<std::string> names = {"esc\x1b[2J\x1b[31mRED\x1b[0m",
+                                          "x\n" + forged,
+                                          "tab\there\rcr",
+                                          "del\x7f",
+                                          "c1\xc2\x9b"
+                                          "31m",
+                                          "back\\x1b"};
+  for (const std::string& name : names) {
+    ASSERT_EQ(0, WriteFile(P("h/" + name), "data")) << name;
+    const CommandResult pin = Tierctl({"pin", P("h/" + name)});
+    ASSERT_EQ(0, pin.exit_code) << pin.out << pin.err;
+  }
+  auto lines = [](const std::string& out) {
+    return size_t(std::count(out.begin(), out.end(), '\n'));
+  };
+  auto expect_escaped = [&](const std::vector<std::string>& args, size_t want_lines) {
+    const CommandResult r = Tierctl(args);
+    ASSERT_EQ(0, r.exit_code) << args[0] << ": " << r.out << r.err;
+    EXPECT_EQ(std::string::npos, r.out.find('\x1b')) << args[0] << ": " << r.out;
+    EXPECT_EQ(std::string::npos, r.out.find('\x7f')) << args[0] << ": " << r.out;
+    EXPECT_EQ(std::string::npos, r.out.find('\r')) << args[0] << ": " << r.out;
+    EXPECT_EQ(std::string::npos, r.out.find('\t')) << args[0] << ": " << r.out;
+    EXPECT_EQ(std::string::npos, r.out.find("\xc2\x9b")) << args[0] << ": " << r.out;
+    EXPECT_EQ(std::string::npos, r.out.find("\n" + forged)) << args[0] << ": " << r.out;
+    EXPECT_EQ(want_lines, lines(r.out)) << args[0] << ": " << r.out;
+    for (const char* shown : {"esc\\x1b[2J\\x1b[31mRED\\x1b[0m", "x\\n2026-01-01 00:00:00 UTC",
+                              "tab\\there\\rcr", "del\\x7f", "c1\\xc2\\x9b31m", "back\\\\x1b"})
+      EXPECT_NE(std::string::npos, r.out.find(shown)) << args[0] << ": " << shown << "\n" << r.out;
+  };
+  // A header and one line per pin record (every record names one file).
+  expect_escaped({"audit", "--action", "pin", fs_.mnt()}, 1 + names.size());
+  expect_escaped({"where", "-r", P("h")}, 1 + 1 + names.size());  // h itself too
+  expect_escaped({"ls", "-l", P("h")}, 1 + names.size());
+  expect_escaped({"ls", P("h")}, names.size());
+  // JSON is exact.
+  const CommandResult js = Tierctl({"--json", "audit", "--action", "pin", fs_.mnt()});
+  ASSERT_EQ(0, js.exit_code) << js.err;
+  std::set<std::string> paths;
+  std::istringstream in(js.out);
+  for (std::string line; std::getline(in, line);) paths.insert(json::parse(line)["path"]);
+  std::set<std::string> want;
+  for (const std::string& name : names) want.insert("/h/" + name);
+  EXPECT_EQ(want, paths) << js.out;
+  ExpectHealthy();
+}
+
+// Names that are not UTF-8 are journaled exactly ("path_hex" beside the
+// U+FFFD form): two of them are two paths in the journal, `tierctl audit
+// --path` finds each one's record, and their owner (not root) sees them.
+TEST_F(ControlTest, TheJournalKeepsNamesThatAreNotUtf8Exactly) {
+  const Creds member = Member();
+  ASSERT_EQ(0, mkdir(P("u").c_str(), 0755));
+  ASSERT_EQ(0, chown(P("u").c_str(), member.uid, member.gid));
+  for (const char* name : {"u/bad\xff", "u/bad\xfe"}) {
+    ASSERT_EQ(0, WriteFile(P(name), name));
+    ASSERT_EQ(0, chown(P(name).c_str(), member.uid, member.gid));
+    const CommandResult pin = Tierctl({"pin", P(name)});
+    ASSERT_EQ(0, pin.exit_code) << pin.out << pin.err;
+  }
+  std::set<std::string> hex;
+  std::istringstream journal(SlurpFile(fs_.ssd() + "/state/audit.jsonl"));
+  for (std::string line; std::getline(journal, line);) {
+    const json rec = json::parse(line);
+    if (rec.value("action", "") == "pin") hex.insert(rec.value("path_hex", ""));
+  }
+  EXPECT_EQ((std::set<std::string>{"2f752f626164ff", "2f752f626164fe"}), hex);
+  for (const char* name : {"u/bad\xff", "u/bad\xfe"}) {
+    const CommandResult r = Tierctl({"--json", "audit", "--path", P(name), fs_.mnt()});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    ASSERT_EQ(1, std::count(r.out.begin(), r.out.end(), '\n')) << name << ": " << r.out;
+    EXPECT_EQ(tierfs::HexBytes(std::string("/") + name), json::parse(r.out).value("path_hex", ""))
+        << r.out;
+  }
+  const CommandResult table = Tierctl({"audit", "--action", "pin", fs_.mnt()});
+  EXPECT_NE(std::string::npos, table.out.find("/u/bad\\xff")) << table.out;
+  EXPECT_NE(std::string::npos, table.out.find("/u/bad\\xfe")) << table.out;
+  // Their owner sees the records of its files.
+  const json own = AskAs(member, R"({"cmd":"audit","action":"pin"})");
+  ASSERT_TRUE(own["records"].is_array()) << own.dump();
+  EXPECT_EQ(2u, own["records"].size()) << own.dump();
   ExpectHealthy();
 }
 

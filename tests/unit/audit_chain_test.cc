@@ -90,6 +90,25 @@ TEST_F(AuditChainTest, AppendedRecordsVerify) {
   EXPECT_EQ(AuditVerifySummary(r), "ok: 5 records, chain intact, head matches");
 }
 
+// Two names that differ only in bytes that are not UTF-8 are two records:
+// "path_hex" keeps the exact bytes, and AuditRecordPath reads them back (and
+// "path" alone from a record without it, as older tierfs wrote).
+TEST_F(AuditChainTest, APathThatIsNotUtf8KeepsItsExactBytes) {
+  AuditRecord a = Rec(1), b = Rec(2);
+  a.path = "/runs/bad\xff";
+  b.path = "/runs/bad\xfe";
+  const nlohmann::json ja = nlohmann::json::parse(AuditLog::Format(a, 1));
+  const nlohmann::json jb = nlohmann::json::parse(AuditLog::Format(b, 1));
+  EXPECT_EQ(ja["path"], jb["path"]);  // both with U+FFFD
+  EXPECT_EQ("2f72756e732f626164ff", ja.value("path_hex", "")) << ja.dump();
+  EXPECT_EQ(a.path, AuditRecordPath(ja));
+  EXPECT_EQ(b.path, AuditRecordPath(jb));
+  const nlohmann::json plain = nlohmann::json::parse(AuditLog::Format(Rec(3), 1));
+  EXPECT_FALSE(plain.contains("path_hex")) << plain.dump();
+  EXPECT_EQ("/runs/f3", AuditRecordPath(plain));
+  EXPECT_EQ("", AuditRecordPath(nlohmann::json::object()));
+}
+
 TEST_F(AuditChainTest, ReopenContinuesTheChain) {
   Write(2);
   Write(3);  // a second Open: the daemon restarted
