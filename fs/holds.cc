@@ -184,10 +184,18 @@ Status Holds::CheckEntryMutable(uint64_t parent, const char* name, const char* w
 void Holds::Count() {
   std::vector<std::pair<uint64_t, Store::Hold>> holds;
   // Unknown after an error: 1 makes CheckMutable ask LMDB (never a stale 0).
-  if (!store_.ListHolds(&holds).ok()) return (void)(immutable_holds_ = 1);
-  int n = 0;
-  for (const auto& [ino, h] : holds) n += h.immutable ? 1 : 0;
+  if (!store_.ListHolds(&holds).ok()) {
+    immutable_holds_ = 1;
+    retaining_holds_ = 1;
+    return;
+  }
+  int n = 0, retaining = 0;
+  for (const auto& [ino, h] : holds) {
+    n += h.immutable ? 1 : 0;
+    retaining += h.placement_only ? 0 : 1;
+  }
   immutable_holds_ = n;
+  retaining_holds_ = retaining;
 }
 
 }  // namespace tierfs

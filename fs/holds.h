@@ -98,7 +98,12 @@ class Holds {
   static bool Active(const Store::Hold& h, int64_t now) {
     return h.until_ns == 0 || h.until_ns > now;
   }
-  // Recounts immutable holds (at mount and after any change of holds).
+  // Whether some hold that retains (Retains, in force or not) may exist:
+  // false only when none does, so that a truncate of a file nothing holds
+  // skips the lookup of its hold (fs/delete_audit.h). Cheap: one atomic.
+  bool MayRetain() const { return retaining_holds_.load(std::memory_order_relaxed) != 0; }
+  // Recounts immutable and retaining holds (at mount and after any change
+  // of holds).
   void Count();
 
  private:
@@ -107,6 +112,8 @@ class Holds {
   // Immutable holds in LMDB; CheckMutable skips LMDB while there are none.
   // Errs toward 1 ("ask LMDB") when they cannot be counted.
   std::atomic<int> immutable_holds_{0};
+  // Holds that are not placement-only, counted alike (errs toward 1).
+  std::atomic<int> retaining_holds_{1};
 };
 
 }  // namespace tierfs

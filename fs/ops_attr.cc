@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fs/archived_access.h"
+#include "fs/delete_audit.h"
 #include "fs/op_table.h"
 #include "fs/peer_access.h"
 #include "fs/posix_acl.h"
@@ -117,6 +118,9 @@ Status ChmodAcl(fuse_ino_t ino, uint32_t mode, std::string* acl) {
 constexpr int kObjectAttrs = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW;
 
 // Immutable holds were checked by the table (ChangesInode).
+Status SetAttrLocked(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                     fuse_file_info* fi, Inode& n, std::shared_ptr<LiveState>& live);
+
 Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   Context& c = Ctx(req);
   Inode n;
@@ -131,10 +135,6 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (resize && !n.is_reg())
     return Status::Error(n.is_dir() ? EISDIR : EINVAL,
                          "truncate of inode " + std::to_string(ino) + ": not a regular file");
-  // A crash between the object and LMDB must leave the object at least as
-  // long as recorded (shorter reads as lost bytes: CheckObjectIntact):
-  // growing changes the object first, shrinking LMDB first.
-  const bool shrink = resize && uint64_t(attr->st_size) < n.size;
   // A resize holds the inode's I/O lock exclusively until both the object
   // and LMDB have the new size: a release recording the object's size
   // (fs/ops_file.cc RecordSize) must see both or neither.
@@ -148,6 +148,27 @@ Status SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     live = c.table().Live(ino);
     resizing = std::unique_lock<std::shared_mutex>(live->io);
   }
+  // A cut of a kept file's bytes is journaled first (fs/delete_audit.h);
+  // free while no retaining hold exists.
+  PendingDelete audit;
+  if (resize) {
+    st = AuditTruncateBefore(c, req, n, uint64_t(attr->st_size), "truncate", &audit);
+    if (!st.ok()) return st;
+  }
+  return AuditTruncateAfter(c, audit, SetAttrLocked(req, ino, attr, to_set, fi, n, live));
+}
+
+// SetAttr once the I/O lock is held (`live`, for regular files whose size
+// or times change) and a truncate of a kept file is journaled.
+Status SetAttrLocked(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                     fuse_file_info* fi, Inode& n, std::shared_ptr<LiveState>& live) {
+  Context& c = Ctx(req);
+  Status st;
+  const bool resize = to_set & FUSE_SET_ATTR_SIZE;
+  // A crash between the object and LMDB must leave the object at least as
+  // long as recorded (shorter reads as lost bytes: CheckObjectIntact):
+  // growing changes the object first, shrinking LMDB first.
+  const bool shrink = resize && uint64_t(attr->st_size) < n.size;
   if (resize) {
     // A truncate drops file capabilities whoever truncates (do_truncate).
     st = c.DropCapabilities(ino, *live);

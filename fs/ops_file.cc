@@ -14,6 +14,7 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "fs/delete_audit.h"
 #include "fs/holds.h"
 #include "fs/op_table.h"
 
@@ -200,19 +201,11 @@ Status Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   return Status::Ok();
 }
 
-// O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC): empties the object where it is, under
-// the placement lock so a concurrent move cannot switch it meanwhile.
-Status TruncateOnOpen(Context& c, uint64_t ino) {
-  // As a setattr resize (fs/ops_attr.cc): a release recording the object's
-  // size (RecordSize) sees LMDB and the object both truncated or neither.
-  std::shared_ptr<LiveState> live = c.table().Live(ino);
-  std::unique_lock<std::shared_mutex> resizing(live->io);
-  std::lock_guard<std::mutex> lock(c.placement().Lock(ino));
-  Inode n;
-  Status st = c.store().GetInode(ino, &n);
-  if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
+// Empties inode `n`'s object, LMDB first; TruncateOnOpen's locks held.
+Status EmptyObject(Context& c, const Inode& n, LiveState* live) {
+  const uint64_t ino = n.ino;
   // A truncate drops file capabilities whoever truncates (do_truncate).
-  if (st.ok()) st = c.DropCapabilities(ino, *live);
+  Status st = c.DropCapabilities(ino, *live);
   if (!st.ok()) return st;
   c.table().NoteWrite(*live);  // aborts a move of the old bytes
   live->stream_sums.Restart();
@@ -242,6 +235,24 @@ Status TruncateOnOpen(Context& c, uint64_t ino) {
   return st;
 }
 
+// O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC): empties the object where it is, under
+// the placement lock so a concurrent move cannot switch it meanwhile. The
+// bytes of a kept file are journaled first (fs/delete_audit.h).
+Status TruncateOnOpen(Context& c, fuse_req_t req, uint64_t ino) {
+  // As a setattr resize (fs/ops_attr.cc): a release recording the object's
+  // size (RecordSize) sees LMDB and the object both truncated or neither.
+  std::shared_ptr<LiveState> live = c.table().Live(ino);
+  std::unique_lock<std::shared_mutex> resizing(live->io);
+  std::lock_guard<std::mutex> lock(c.placement().Lock(ino));
+  Inode n;
+  Status st = c.store().GetInode(ino, &n);
+  if (st.ok()) st = c.CheckTierWritable(n.tier, ino, "truncate on open");
+  PendingDelete audit;
+  if (st.ok()) st = AuditTruncateBefore(c, req, n, 0, "O_TRUNC open", &audit);
+  if (!st.ok()) return st;
+  return AuditTruncateAfter(c, audit, EmptyObject(c, n, live.get()));
+}
+
 // Immutable holds were checked by the table when the flags write
 // (ChangesIfOpenWrites).
 Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -259,7 +270,7 @@ Status Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // O_TRUNC empties the file whatever the access mode, as on Linux's own
   // filesystems (the kernel has checked write permission).
   if (fi->flags & O_TRUNC) {
-    st = TruncateOnOpen(c, ino);
+    st = TruncateOnOpen(c, req, ino);
   } else {
     st = c.handles().CheckObjectIntact(ino);  // a lost or cut object is EIO, not a short file
   }

@@ -173,6 +173,7 @@ std::string AuditLog::Format(const AuditRecord& rec, int64_t time_ns, const std:
   if (!rec.from.empty()) j["from"] = rec.from;
   if (!rec.to.empty()) j["to"] = rec.to;
   j["bytes"] = rec.bytes;
+  if (rec.new_size >= 0) j["new_size"] = rec.new_size;
   if (rec.has_checksum) {
     j["xxh3"] = Hex64(rec.checksum);
   }

@@ -56,8 +56,8 @@ namespace tierfs {
 // Every AuditRecord::action tierfs writes (`tierctl audit --action` takes
 // only these, so a mistyped one is an error rather than an empty answer).
 inline constexpr const char* kAuditActions[] = {
-    "corrupt", "delete", "journal", "manifest", "move", "pin",    "recover",
-    "refuse",  "reload", "rotate",  "scrub",    "thin", "unlink", "unpin"};
+    "corrupt", "delete", "journal", "manifest", "move",     "pin",    "recover", "refuse",
+    "reload",  "rotate", "scrub",   "thin",     "truncate", "unlink", "unpin"};
 
 struct AuditRecord {
   std::string action;  // one of kAuditActions
@@ -71,6 +71,7 @@ struct AuditRecord {
   int64_t generation = -1;  // -1: none
   std::string from, to;     // tiers of a move
   uint64_t bytes = 0;
+  int64_t new_size = -1;  // a "truncate" record: the size the file is cut to; -1: none
   uint64_t checksum = 0;  // xxh3-64 of the data, 0 when unknown
   bool has_checksum = false;
   std::string result = "ok";  // "ok", or why it failed or was refused

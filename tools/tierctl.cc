@@ -57,7 +57,7 @@ constexpr char kUsage[] =
     "  audit [PATH]    the audit journal, oldest first (non-root: records of paths\n"
     "                  they may stat); --since TIME (a date \"2026-12-05 14:00\" or\n"
     "                  an age \"1h\", \"2d\"), --path P (P and below), --action A\n"
-    "                  (move, thin, pin, unpin, refuse, reload...)\n"
+    "                  (move, thin, pin, unpin, refuse, delete, truncate...)\n"
     "  audit verify    checks the journal's hash chain and its head on the HDD tier\n"
     "                  (root); --journal/--head: a copy, no daemon; exit 1 names\n"
     "                  the first bad line\n"

@@ -150,6 +150,63 @@ TEST_F(DeleteAuditTest, KeptFilesDeletionsAreRecordedOrdinaryOnesAreNot) {
   EXPECT_EQ(3, std::count(v.out.begin(), v.out.end(), '\n')) << v.out;
 }
 
+// Truncating a kept file (O_TRUNC, truncate(2) to a smaller size) is
+// journaled before the bytes go: action "truncate" with the uid, the bytes
+// and xxh3 of what was there and the new size; `tierctl audit --action
+// truncate` lists them. Truncating a file nothing holds, or growing a kept
+// one, writes nothing.
+TEST_F(DeleteAuditTest, TruncatingAKeptFileIsRecordedFirst) {
+  const Creds user{kUser, kUser, {}};
+  ASSERT_EQ(0, mkdir(P("t").c_str(), 0755));
+  ASSERT_EQ(0, chown(P("t").c_str(), kUser, kUser));
+  const std::string kept = Pattern(10000, 3), cut = Pattern(5000, 4);
+  for (const auto& [name, data] : std::vector<std::pair<std::string, std::string>>{
+           {"t/kept", kept}, {"t/cut", cut}, {"t/plain", "plain bytes"}}) {
+    ASSERT_EQ(0, WriteFile(P(name), data)) << name;
+    ASSERT_EQ(0, chown(P(name).c_str(), kUser, kUser));
+  }
+  ASSERT_EQ(0, SetTierOfClosed(P("t/kept"), "hdd"));  // its checksum is recorded
+  for (const char* name : {"t/kept", "t/cut"}) {
+    const CommandResult r = Tierctl({"pin", "--for", "1d", P(name)});
+    ASSERT_EQ(0, r.exit_code) << name << r.out << r.err;
+  }
+
+  // A file nothing holds: nothing new in the journal.
+  const std::string before = AllText();
+  EXPECT_EQ(0, RunAs(user, [&] { return OpenErr(P("t/plain"), O_WRONLY | O_TRUNC); }));
+  EXPECT_EQ(0, RunAs(user, [&] { return Err(truncate(P("t/plain").c_str(), 0)); }));
+  EXPECT_EQ(before, AllText());
+
+  EXPECT_EQ(0, RunAs(user, [&] { return OpenErr(P("t/kept"), O_WRONLY | O_TRUNC); }));
+  EXPECT_EQ(0, RunAs(user, [&] { return Err(truncate(P("t/cut").c_str(), 100)); }));
+  EXPECT_EQ(0, RunAs(user, [&] { return Err(truncate(P("t/cut").c_str(), 200)); }));  // grows
+  EXPECT_EQ("", SlurpFile(P("t/kept")));
+  EXPECT_EQ(200u, SlurpFile(P("t/cut")).size());
+
+  std::vector<json> r = Find("truncate", "/t/kept");
+  ASSERT_EQ(1u, r.size()) << AllText();
+  EXPECT_EQ(kUser, r[0]["uid"]);
+  EXPECT_GT(r[0]["pid"].get<int64_t>(), 0);
+  EXPECT_EQ(10000u, r[0]["bytes"]);
+  EXPECT_EQ(Xxh3Hex(kept), r[0]["xxh3"]);
+  EXPECT_EQ(0, r[0]["new_size"]);
+  EXPECT_EQ("manual", r[0]["rule"]);
+  EXPECT_EQ("ok", r[0]["result"]);
+  r = Find("truncate", "/t/cut");  // hashed before it was cut; the growth is not a record
+  ASSERT_EQ(1u, r.size()) << AllText();
+  EXPECT_EQ(kUser, r[0]["uid"]);
+  EXPECT_EQ(5000u, r[0]["bytes"]);
+  EXPECT_EQ(Xxh3Hex(cut), r[0]["xxh3"]);
+  EXPECT_EQ(100, r[0]["new_size"]);
+  EXPECT_TRUE(Find("truncate", "/t/plain").empty());
+
+  const CommandResult v = Tierctl({"--json", "audit", "--action", "truncate", fs_.mnt()});
+  EXPECT_EQ(0, v.exit_code) << v.err;
+  EXPECT_EQ(2, std::count(v.out.begin(), v.out.end(), '\n')) << v.out;
+  const CommandResult chain = Tierctl({"audit", "verify", fs_.mnt()});
+  EXPECT_EQ(0, chain.exit_code) << chain.out << chain.err;
+}
+
 // rm and write of an immutable file, as root and as its owner: EPERM, one
 // record for each (uid, op), and a user's repeated rm one more record with
 // the count (its window is closed at the unmount at the latest).

@@ -10,9 +10,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "fs/recover_journal.h"
 #include "meta/audit.h"
 #include "meta/audit_verify.h"
 
@@ -107,6 +109,31 @@ TEST_F(AuditChainTest, APathThatIsNotUtf8KeepsItsExactBytes) {
   EXPECT_FALSE(plain.contains("path_hex")) << plain.dump();
   EXPECT_EQ("/runs/f3", AuditRecordPath(plain));
   EXPECT_EQ("", AuditRecordPath(nlohmann::json::object()));
+}
+
+// Recover's replay of the journal (fs/recover_journal.h) takes only thin
+// and delete records as removals: a truncate of a kept file leaves the
+// file (with its new bytes), and the path of a name that is not UTF-8 is
+// its exact bytes.
+TEST_F(AuditChainTest, RecoverReplaysRemovalsNotTruncates) {
+  std::unique_ptr<AuditLog> log;
+  ASSERT_TRUE(AuditLog::Open(journal_, &log).ok());
+  AuditRecord cut = Rec(1), gone = Rec(2);
+  cut.action = "truncate";
+  cut.ino = 5;
+  cut.new_size = 0;
+  gone.action = "delete";
+  gone.ino = 6;
+  gone.path = "/runs/bad\xff";
+  ASSERT_TRUE(log->Append(std::vector<AuditRecord>{cut, gone}).ok());
+  std::map<uint64_t, JournalRemoval> removals;
+  ASSERT_TRUE(ReadJournalRemovals(journal_, 0, &removals).ok());
+  ASSERT_EQ(1u, removals.size());
+  EXPECT_EQ("delete", removals[6].action);
+  EXPECT_EQ("/runs/bad\xff", removals[6].path);
+  const std::vector<std::string> lines = Lines();
+  ASSERT_EQ(2u, lines.size());
+  EXPECT_EQ(0, nlohmann::json::parse(lines[0]).value("new_size", -1)) << lines[0];
 }
 
 TEST_F(AuditChainTest, ReopenContinuesTheChain) {
