@@ -6,6 +6,7 @@
 //   placement()  which tier holds a file; every move   fs/placement.h
 //   space()      the SSD tier's room, the evictor      fs/space.h
 //   holds()      pins and the one mutability check     fs/holds.h
+//   request_rate() users' pin/unpin/move requests a second fs/request_rate.h
 //   tree_ops()   what the policy engine does to the tree (fs/tree_ops.h),
 //                given to the policy runner as an EngineTree
 // What is left here is what every operation shares: turning records into
@@ -33,6 +34,7 @@
 #include "fs/placement.h"
 #include "fs/policy_runner.h"
 #include "fs/refusal_audit.h"
+#include "fs/request_rate.h"
 #include "fs/scrub.h"
 #include "fs/session_io.h"
 #include "fs/space.h"
@@ -59,6 +61,8 @@ class Context {
   Placement& placement() { return placement_; }
   Space& space() { return space_; }
   Holds& holds() { return holds_; }
+  // The per-uid limit of users' pins, unpins and moves (fs/request_rate.h).
+  RequestRate& request_rate() { return request_rate_; }
   TreeOps& tree_ops() { return tree_ops_; }
   ManualMoves& manual_moves() { return manual_moves_; }
   PolicyRunner& policy_runner() { return *policy_runner_; }
@@ -192,6 +196,7 @@ class Context {
   Space space_;
   RefusalAudit refusals_;  // before holds_, which reports to it
   Holds holds_;
+  RequestRate request_rate_;
   TreeOps tree_ops_;
   ManualMoves manual_moves_;  // after placement_: stopped before it goes
   std::unique_ptr<PolicyRunner> policy_runner_;

@@ -6,7 +6,9 @@
 // by root (EPERM naming its end). Another user's immutable pin must end,
 // no later than the policy's [pins] max_user_immutable from now (EPERM
 // naming the limit and the key). Each pin, unpin and move writes one audit
-// record naming the path, the uid, the tier and the end.
+// record naming the path, the uid, the tier and the end; a user other than
+// root gets at most so many of them a second (Context::request_rate,
+// fs/request_rate.h: EAGAIN beyond, with no record).
 //   {"cmd":"pin","path":P,"tier":"ssd"|"hdd"?,"until_ns":N?|"for_s":N?,
 //    "immutable":bool?}  -> entries, until, immutable, tier, job (a tier
 //                           given: the move that puts it there)
@@ -139,6 +141,11 @@ Status CheckHasTier(const Item& top, const char* what) {
                                    "directories have a tier");
 }
 
+// EAGAIN when the peer (not root) asked too often (fs/request_rate.h).
+Status Limit(Context& c, const ControlPeer& peer, const char* cmd) {
+  return c.request_rate().Take(peer.uid, NowNs(), cmd);
+}
+
 std::optional<TierId> TierOf(const std::string& v) {
   if (v == "ssd") return TierId::kSsd;
   if (v == "hdd") return TierId::kHdd;
@@ -160,6 +167,7 @@ AuditRecord Record(const char* action, const std::string& path, uint64_t ino,
 
 json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
   if (Status ro = RefuseOnReadOnly(c, "pin"); !ro.ok()) return ControlErrorOf(ro);
+  if (Status rate = Limit(c, peer, "pin"); !rate.ok()) return ControlErrorOf(rate);
   const int64_t now = NowNs();
   Store::Hold want;
   want.since_ns = now;
@@ -218,6 +226,7 @@ json ControlPin(Context& c, const ControlInfo&, const json& req, const ControlPe
 
 json ControlUnpin(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
   if (Status ro = RefuseOnReadOnly(c, "unpin"); !ro.ok()) return ControlErrorOf(ro);
+  if (Status rate = Limit(c, peer, "unpin"); !rate.ok()) return ControlErrorOf(rate);
   const int64_t now = NowNs();
   std::string clean;
   std::vector<Item> items;
@@ -240,6 +249,7 @@ json ControlUnpin(Context& c, const ControlInfo&, const json& req, const Control
 
 json ControlMove(Context& c, const ControlInfo&, const json& req, const ControlPeer& peer) {
   if (Status ro = RefuseOnReadOnly(c, "move"); !ro.ok()) return ControlErrorOf(ro);
+  if (Status rate = Limit(c, peer, "move"); !rate.ok()) return ControlErrorOf(rate);
   const std::optional<TierId> to = TierOf(StringField(req, "to", ""));
   if (!to) return ControlError(EINVAL, "move: \"to\" must be \"ssd\" or \"hdd\"");
   std::string clean;

@@ -230,6 +230,12 @@ Status SetTier(fuse_req_t req, fuse_ino_t ino, const std::string& raw) {
   } else {
     return Status::Error(EINVAL, "tier must be ssd or hdd, not '" + value + "'");
   }
+  // A move writes an audit record: users other than root get so many a
+  // second (fs/request_rate.h), as over the control socket. EBUSY, not
+  // EAGAIN: the kernel answers a setxattr that failed with EAGAIN as
+  // EOPNOTSUPP (seen on 6.18), which says the attribute is not supported.
+  Status rate = c.request_rate().Take(fuse_req_ctx(req)->uid, NowNs(), "setfattr user.tierfs.tier");
+  if (!rate.ok()) return Status::Error(EBUSY, rate.message());
   // The kernel holds the inode's lock until we reply: the policy engine
   // must not wait for it meanwhile (TreeOps::RemovePath).
   LockedRequest locked(c, ino, "move to " + value);

@@ -73,6 +73,8 @@ constexpr char kUsage[] =
     "  move PATH...    moves a file (a directory: every file below) to a tier and\n"
     "                  pins it there; waits with progress unless --no-wait (owners\n"
     "                  of every file, or root); other file types are refused\n"
+    "                  pin, unpin, move: users other than root 10 a second, 100 at\n"
+    "                  once (EAGAIN \"too many requests from uid N; retry later\")\n"
     "  export PATH DEST  copies PATH's tree out as plain files into DEST (new or\n"
     "                  empty), with DEST/MANIFEST.json (tier, series, generation,\n"
     "                  hold, SHA-256 of each file) and DEST/SHA256SUMS; exit 1 when\n"

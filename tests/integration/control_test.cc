@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -412,6 +413,82 @@ TEST_F(ControlTest, TheJournalKeepsNamesThatAreNotUtf8Exactly) {
   const json own = AskAs(member, R"({"cmd":"audit","action":"pin"})");
   ASSERT_TRUE(own["records"].is_array()) << own.dump();
   EXPECT_EQ(2u, own["records"].size()) << own.dump();
+  ExpectHealthy();
+}
+
+// A user looping pin/unpin of their own file gets the burst (100) and then
+// 10 a second: the rest are EAGAIN naming the uid, with no journal record;
+// a setfattr user.tierfs.tier (a move) by them draws on the same bucket
+// (EBUSY there: the kernel turns a setxattr's EAGAIN into EOPNOTSUPP).
+// Root is not limited.
+TEST_F(ControlTest, UsersPinsUnpinsAndMovesAreRateLimited) {
+  const Creds member = Member();
+  ASSERT_EQ(0, mkdir(P("u").c_str(), 0755));
+  ASSERT_EQ(0, chown(P("u").c_str(), member.uid, member.gid));
+  ASSERT_EQ(0, WriteFile(P("u/f"), "mine"));
+  ASSERT_EQ(0, chown(P("u/f").c_str(), member.uid, member.gid));
+  const std::string journal = fs_.ssd() + "/state/audit.jsonl";
+  auto records = [&] {
+    size_t n = 0;
+    std::istringstream in(SlurpFile(journal));
+    for (std::string line; std::getline(in, line);) {
+      const std::string action = json::parse(line).value("action", "");
+      n += action == "pin" || action == "unpin" || action == "move";
+    }
+    return n;
+  };
+  const size_t before = records();
+  constexpr int kTries = 300;
+  std::string out;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(0, RunAs(
+                   member,
+                   [&](std::string* o) {
+                     const int c = Connect(sock_);
+                     if (c < 0) return errno;
+                     json tally = {{"ok", 0}, {"again", 0}, {"error", ""}};
+                     for (int i = 0; i < kTries; ++i) {
+                       const json r = Ask(c, i % 2 ? R"({"cmd":"unpin","path":"/u/f"})"
+                                                   : R"({"cmd":"pin","path":"/u/f"})");
+                       if (r.value("ok", false)) {
+                         tally["ok"] = tally["ok"].get<int>() + 1;
+                       } else if (r.value("errno", 0) == EAGAIN) {
+                         tally["again"] = tally["again"].get<int>() + 1;
+                         tally["error"] = r.value("error", "");
+                       }
+                     }
+                     close(c);
+                     // Its bucket is empty now: a move by setfattr too is refused.
+                     tally["setfattr"] =
+                         setxattr(P("u/f").c_str(), "user.tierfs.tier", "hdd", 3, 0) == 0 ? 0
+                                                                                          : errno;
+                     *o = tally.dump();
+                     return 0;
+                   },
+                   &out));
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const json tally = json::parse(out);
+  const int ok = tally["ok"], again = tally["again"];
+  EXPECT_EQ(kTries, ok + again) << out;
+  EXPECT_GE(ok, 100) << out;
+  EXPECT_LE(ok, 100 + int(10 * secs) + 2) << out << " in " << secs << " s";
+  EXPECT_GT(again, 0) << out;
+  EXPECT_NE(std::string::npos,
+            tally["error"].get<std::string>().find("too many requests from uid " +
+                                                   std::to_string(member.uid) + "; retry later"))
+      << out;
+  EXPECT_EQ(EBUSY, tally["setfattr"]) << out;
+  EXPECT_EQ(before + size_t(ok), records()) << "a refused request wrote a record";
+  // Root is not limited.
+  const int fd = Connect(sock_);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 150; ++i) {
+    const json r =
+        Ask(fd, i % 2 ? R"({"cmd":"unpin","path":"/u/f"})" : R"({"cmd":"pin","path":"/u/f"})");
+    ASSERT_EQ(true, r.value("ok", false)) << i << ": " << r.dump();
+  }
+  close(fd);
   ExpectHealthy();
 }
 
