@@ -44,7 +44,9 @@ Context::Context(const Options& options, std::unique_ptr<Store> store, std::uniq
                                      int64_t(options_.scan_interval_s * 1e9), &metrics_);
   // A file written on the HDD tier had no move to write its identity.
   hasher_.OnHddRecorded([this](uint64_t ino, uint64_t checksum) {
-    Status st = WriteArchivedIdentity(*store_, *hdd_, ino, placement_.PathOf(ino), checksum);
+    const std::string path = placement_.PathOf(ino);
+    Status st = placement_.UnlessMoving(
+        ino, [&] { return WriteArchivedIdentity(*store_, *hdd_, ino, path, checksum); });
     if (!st.ok())
       spdlog::error("inode {} was written on the HDD tier; recover cannot name it: {}", ino,
                     st.message());

@@ -274,6 +274,11 @@ bool Placement::IsMoving(uint64_t ino) {
   return moving_.count(ino) > 0;
 }
 
+Status Placement::UnlessMoving(uint64_t ino, const std::function<Status()>& fn) {
+  MutexLock lock(&moving_mu_);
+  return moving_.count(ino) > 0 ? Status::Ok() : fn();
+}
+
 bool Placement::Progress(uint64_t ino, uint64_t* copied) {
   MutexLock lock(&moving_mu_);
   auto it = progress_.find(ino);

@@ -81,6 +81,11 @@ class Placement {
   void SetReadOnly() { read_only_.store(true); }
   bool read_only() const { return read_only_.load(); }
   bool IsMoving(uint64_t ino);
+  // Runs `fn` unless `ino` is moving, and keeps a move of it from starting
+  // meanwhile; Ok without running it when it is moving. For a change of the
+  // source object's ctime (an identity xattr), which a move's copy would
+  // take for a write and give up on (ECANCELED).
+  Status UnlessMoving(uint64_t ino, const std::function<Status()>& fn);
   // While `ino` is moving: true, with the bytes of its object copied so
   // far (tierctl move's progress).
   bool Progress(uint64_t ino, uint64_t* copied);
