@@ -75,13 +75,16 @@ bool ReplyOpened(Context& c, fuse_req_t req, FileHandle* fh, fuse_file_info* fi,
                                                      : OpenMode::kPageCache);
   fi->fh = reinterpret_cast<uint64_t>(fh);
   if (mode == IoMode::kPassthrough) {
+    // Read before the reply: once it is sent, a RELEASE may free `fh`.
+    const bool mapping_writer = fh->mapping_writer;
+    const uint64_t ino = fh->ino;
     const int rc = entry ? Passthrough::ReplyCreate(req, *entry, fi->fh, backing_id)
                          : Passthrough::ReplyOpen(req, fi->fh, backing_id);
     if (rc != 0) unpromise();
     // It may write through a shared mapping, which the kernel's FUSE inode
     // never sees: its day-long cached attributes go, and until its close
     // every stat asks (Context::FillStat) and sees the object's mtime.
-    if (rc == 0 && fh->mapping_writer) c.session_io().InvalidateAttrs(fh->ino);
+    if (rc == 0 && mapping_writer) c.session_io().InvalidateAttrs(ino);
     return rc == 0;
   }
   // Nobody else writes our objects, so cached pages stay valid across opens.
